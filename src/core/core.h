@@ -1,0 +1,224 @@
+/*
+ * core.h - the base layer every other module stands on.
+ *
+ * Errors, capped buffers, per-request arenas, JSON helpers (jansson wrapped
+ * once), logging, clocks, random ids, SHA-256 and the settings table.  Nothing
+ * here knows about HTTP, SQL or MLflow entities.
+ *
+ * Conventions (see CONTRIBUTING.md):
+ *  - functions that can fail return 0 or a negative MW_E* code and fill a
+ *    struct mw_err; they never print or exit;
+ *  - out of memory aborts with a message (mw_xmalloc and friends): one policy,
+ *    written down here, so callers never check malloc;
+ *  - every buffer that input can grow has a maximum (struct mw_buf.cap).
+ */
+#ifndef MW_CORE_H
+#define MW_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define MW_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Error codes.  Each maps to one MLflow error_code and HTTP status in the API
+ * layer (api/); domain modules only choose the kind. */
+enum mw_errcode {
+	MW_OK = 0,
+	MW_E_INVALID = 1,      /* INVALID_PARAMETER_VALUE, 400 */
+	MW_E_BAD_REQUEST,      /* BAD_REQUEST, 400 (malformed body) */
+	MW_E_EXISTS,           /* RESOURCE_ALREADY_EXISTS, 400 */
+	MW_E_NOT_FOUND,        /* RESOURCE_DOES_NOT_EXIST, 404 */
+	MW_E_NO_ENDPOINT,      /* ENDPOINT_NOT_FOUND, 404 */
+	MW_E_CONFLICT,         /* RESOURCE_CONFLICT, 409 */
+	MW_E_TOO_LARGE,        /* RESOURCE_EXHAUSTED/413 for bodies */
+	MW_E_LIMIT,            /* REQUEST_LIMIT_EXCEEDED, 429 */
+	MW_E_INTERNAL,         /* INTERNAL_ERROR, 500 */
+	MW_E_IO,               /* INTERNAL_ERROR, 500 (disk, database) */
+	MW_E_NOT_IMPLEMENTED,  /* NOT_IMPLEMENTED, 501 */
+	MW_E_UNAVAILABLE,      /* TEMPORARILY_UNAVAILABLE, 503 */
+	MW_E__COUNT
+};
+
+struct mw_err {
+	int code;        /* enum mw_errcode, 0 when no error */
+	char msg[512];
+};
+
+/* Fill err (may be NULL) and return -code. */
+int mw_err_set(struct mw_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void mw_err_clear(struct mw_err *err);
+const char *mw_err_name(int code);  /* "INVALID_PARAMETER_VALUE", ... */
+
+/* ---------------------------------------------------------------- memory */
+
+void *mw_xmalloc(size_t n);
+void *mw_xcalloc(size_t n, size_t m);
+void *mw_xrealloc(void *p, size_t n);
+char *mw_xstrdup(const char *s);
+char *mw_xstrndup(const char *s, size_t n);
+
+/* Capped growable byte buffer.  Invariants: data is never NULL after init,
+ * always NUL-terminated, len < alloc, len never exceeds cap. */
+struct mw_buf {
+	char *data;
+	size_t len;
+	size_t alloc;
+	size_t cap;      /* maximum len; appends past it fail with MW_E_TOO_LARGE */
+};
+
+void mw_buf_init(struct mw_buf *b, size_t cap);
+void mw_buf_release(struct mw_buf *b);
+void mw_buf_reset(struct mw_buf *b);
+int mw_buf_append(struct mw_buf *b, const void *p, size_t n);
+int mw_buf_puts(struct mw_buf *b, const char *s);
+int mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Take ownership of the bytes; the buffer is re-initialised empty. */
+char *mw_buf_detach(struct mw_buf *b, size_t *len);
+
+/* Arena: bump allocator freed in one go (one per request). */
+struct mw_arena;
+struct mw_arena *mw_arena_new(size_t chunk);
+void mw_arena_free(struct mw_arena *a);
+void mw_arena_reset(struct mw_arena *a);
+void *mw_arena_alloc(struct mw_arena *a, size_t n);
+char *mw_arena_strdup(struct mw_arena *a, const char *s);
+char *mw_arena_strndup(struct mw_arena *a, const char *s, size_t n);
+char *mw_arena_printf(struct mw_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+size_t mw_arena_used(const struct mw_arena *a);
+
+/* ---------------------------------------------------------------- logging */
+
+enum mw_log_level { MW_LOG_DEBUG, MW_LOG_INFO, MW_LOG_WARN, MW_LOG_ERROR, MW_LOG_OFF };
+void mw_log_set_level(enum mw_log_level lvl);
+int mw_log_parse_level(const char *s, enum mw_log_level *out);
+enum mw_log_level mw_log_get_level(void);
+void mw_log(enum mw_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define mw_debug(...) mw_log(MW_LOG_DEBUG, __VA_ARGS__)
+#define mw_info(...) mw_log(MW_LOG_INFO, __VA_ARGS__)
+#define mw_warn(...) mw_log(MW_LOG_WARN, __VA_ARGS__)
+#define mw_error(...) mw_log(MW_LOG_ERROR, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- time, ids */
+
+int64_t mw_now_ms(void);          /* wall clock, ms since the epoch */
+uint64_t mw_mono_ns(void);        /* monotonic clock */
+/* Format ms since epoch as "2026-11-23 12:00:00" (UTC) into out[32]. */
+void mw_time_fmt(int64_t ms, char out[32]);
+
+/* Fill p with n bytes from the kernel CSPRNG (getrandom). */
+int mw_random(void *p, size_t n, struct mw_err *err);
+/* 32 lowercase hex chars + NUL, from 16 CSPRNG bytes. */
+int mw_id_hex32(char out[33], struct mw_err *err);
+/* "adjective-animal-NNN", like MLflow's generated run names. */
+int mw_id_run_name(char out[64], struct mw_err *err);
+void mw_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+
+/* SHA-256 (OpenSSL EVP), streaming. */
+struct mw_sha256;
+struct mw_sha256 *mw_sha256_new(void);
+void mw_sha256_update(struct mw_sha256 *h, const void *p, size_t n);
+void mw_sha256_final(struct mw_sha256 *h, char hex[65]); /* frees h */
+void mw_sha256_hex(const void *p, size_t n, char hex[65]);
+
+/* Base64 (standard alphabet, padded) for page tokens. */
+char *mw_base64_encode(const void *p, size_t n);              /* malloc'd */
+int mw_base64_decode(const char *s, unsigned char **out, size_t *len); /* 0/-1 */
+
+/* ---------------------------------------------------------------- strings */
+
+bool mw_utf8_valid(const char *s, size_t n);
+int mw_parse_int64(const char *s, int64_t *out);   /* whole string, 0/-1 */
+int mw_parse_double(const char *s, double *out);    /* also NaN/Infinity words */
+bool mw_str_eq_nocase(const char *a, const char *b);
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Parse a request body.  Rejects empty input as {}, depth over max_depth,
+ * invalid UTF-8, NaN literals and trailing garbage.  A body that is a JSON
+ * string holding a JSON object (old clients double-encode) is decoded twice.
+ * Returns a new reference to an object, or NULL and fills err. */
+json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err *err);
+/* Depth of the deepest nesting in p (0 for scalars); stops counting past cap. */
+int mw_json_depth(const char *p, size_t n, int cap);
+/* Compact dump with 17 significant digits; malloc'd, never NULL. */
+char *mw_json_dump(const json_t *v, size_t *len);
+/* A double as MLflow writes it: a number, or "NaN" / "Infinity" / "-Infinity". */
+json_t *mw_json_double(double d);
+
+/* Typed field getters for request messages (protobuf-JSON semantics).
+ * Every getter accepts a missing field (returns 0 and leaves *out, sets
+ * *present=false if present is non-NULL) unless `required`; a wrong type is
+ * MW_E_INVALID with a message naming the field.  Integers accept numbers and
+ * numeric strings; doubles accept numbers, numeric strings and NaN words;
+ * booleans accept true/false in any case; strings of "" count as missing for
+ * required fields. */
+int mw_req_str(json_t *req, const char *field, bool required, size_t maxlen,
+	       const char **out, struct mw_err *err);
+int mw_req_int64(json_t *req, const char *field, bool required, int64_t *out,
+		 bool *present, struct mw_err *err);
+int mw_req_double(json_t *req, const char *field, bool required, double *out,
+		  struct mw_err *err);
+int mw_req_bool(json_t *req, const char *field, bool *out, bool *present,
+		struct mw_err *err);
+/* A repeated field: an array, or a single value read as a list of one.
+ * Returns a borrowed array or NULL when absent (a new array is stored back
+ * into req when a scalar is promoted). */
+int mw_req_list(json_t *req, const char *field, json_t **out, struct mw_err *err);
+
+/* ---------------------------------------------------------------- settings */
+
+/* One table serves flags, MW_* environment variables and /api/mw/config.
+ * Precedence: command-line flag, then environment, then default. */
+struct mw_setting {
+	const char *name;     /* "port"; flag --port, env MW_PORT */
+	const char *def;      /* default as text */
+	const char *help;
+	const char *value;    /* resolved value (owned by the table) */
+	const char *source;   /* "default", "env" or "flag" */
+};
+
+struct mw_settings;
+struct mw_settings *mw_settings_new(void);
+void mw_settings_free(struct mw_settings *s);
+/* Look up env for every setting. */
+void mw_settings_load_env(struct mw_settings *s);
+/* Apply --name=value or --name value flags from argv[first..]; unknown flags
+ * and stray arguments are errors.  *consumed gets the count of argv used. */
+int mw_settings_apply_flag(struct mw_settings *s, const char *name, const char *value,
+			   struct mw_err *err);
+const char *mw_settings_get(const struct mw_settings *s, const char *name);
+int mw_settings_get_int(const struct mw_settings *s, const char *name, long long min,
+			long long max, long long *out, struct mw_err *err);
+size_t mw_settings_count(const struct mw_settings *s);
+const struct mw_setting *mw_settings_at(const struct mw_settings *s, size_t i);
+bool mw_settings_has(const struct mw_settings *s, const char *name);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* A fixed-bucket histogram with atomic counters (lock-free observe). */
+#define MW_HIST_MAX_BUCKETS 16
+struct mw_hist {
+	int nb;
+	double bounds[MW_HIST_MAX_BUCKETS];
+	unsigned long long counts[MW_HIST_MAX_BUCKETS + 1]; /* atomic via builtins */
+	unsigned long long count;
+	double sum; /* protected by a CAS loop */
+};
+void mw_hist_init(struct mw_hist *h, const double *bounds, int nb);
+void mw_hist_observe(struct mw_hist *h, double v);
+/* Append Prometheus text for one series: name{labels,le=...} lines. */
+void mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *name,
+		    const char *labels /* "a=\"b\"" or "" */);
+extern const double mw_latency_buckets[]; /* seconds */
+extern const int mw_latency_nbuckets;
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * err.c - the error type and the log.
+ *
+ * struct mw_err carries a kind (enum mw_errcode) and a human message; the API
+ * layer maps the kind to a protocol error code and HTTP status.  The log
+ * writes one line per event to stderr with a UTC timestamp; a single
+ * fprintf per line keeps lines whole across threads.
+ */
+#include "core/core.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+int mw_err_set(struct mw_err *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		err->code = code;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+void mw_err_clear(struct mw_err *err)
+{
+	if (err) {
+		err->code = 0;
+		err->msg[0] = 0;
+	}
+}
+
+const char *mw_err_name(int code)
+{
+	switch (code) {
+	case MW_OK: return "OK";
+	case MW_E_INVALID: return "INVALID_PARAMETER_VALUE";
+	case MW_E_BAD_REQUEST: return "BAD_REQUEST";
+	case MW_E_EXISTS: return "RESOURCE_ALREADY_EXISTS";
+	case MW_E_NOT_FOUND: return "RESOURCE_DOES_NOT_EXIST";
+	case MW_E_NO_ENDPOINT: return "ENDPOINT_NOT_FOUND";
+	case MW_E_CONFLICT: return "RESOURCE_CONFLICT";
+	case MW_E_TOO_LARGE: return "RESOURCE_EXHAUSTED";
+	case MW_E_LIMIT: return "REQUEST_LIMIT_EXCEEDED";
+	case MW_E_IO: return "INTERNAL_ERROR";
+	case MW_E_NOT_IMPLEMENTED: return "NOT_IMPLEMENTED";
+	case MW_E_UNAVAILABLE: return "TEMPORARILY_UNAVAILABLE";
+	default: return "INTERNAL_ERROR";
+	}
+}
+
+/* ------------------------------------------------------------------ log */
+
+static enum mw_log_level log_level = MW_LOG_INFO;
+
+void mw_log_set_level(enum mw_log_level lvl)
+{
+	log_level = lvl;
+}
+
+enum mw_log_level mw_log_get_level(void)
+{
+	return log_level;
+}
+
+int mw_log_parse_level(const char *s, enum mw_log_level *out)
+{
+	static const char *names[] = {"debug", "info", "warn", "error", "off"};
+	for (int i = 0; i < 5; i++)
+		if (!strcasecmp(s, names[i])) {
+			*out = (enum mw_log_level)i;
+			return 0;
+		}
+	if (!strcasecmp(s, "warning")) {
+		*out = MW_LOG_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+void mw_log(enum mw_log_level lvl, const char *fmt, ...)
+{
+	if (lvl < log_level)
+		return;
+	static const char *tag[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		tag[lvl], msg);
+}
