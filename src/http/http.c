@@ -1,0 +1,473 @@
+/*
+ * http.c - libmicrohttpd behind a route table.
+ *
+ * Life of a request: the first access-handler call allocates a context (arena,
+ * capped body buffer) and checks Content-Length against the cap; following
+ * calls append body chunks (past the cap they are counted and dropped so the
+ * connection stays usable); the last call (no more data) routes the request,
+ * runs the handler and queues the response.  Responses are only ever queued
+ * from that last call: queuing earlier makes MHD 0.9.75 close keep-alive
+ * connections (see ARCHITECTURE.md, traps).  The completion callback frees the
+ * context and updates the in-flight count that shutdown drains.
+ *
+ * A body far beyond the cap (over max(4 x cap, 256 MiB)) is answered at once
+ * and the connection closed, so nobody can make us read forever.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409,
+				   413, 416, 429, 499, 500, 501, 503, 504};
+#define NSTATUS (sizeof status_codes / sizeof *status_codes)
+
+struct route_stats {
+	unsigned long long by_status[NSTATUS + 1];
+	struct mw_hist latency;
+};
+
+struct route_table {
+	const struct mw_route *r;
+	size_t n;
+	struct route_stats *stats;
+};
+
+struct mw_http_server {
+	struct mw_http_opts o;
+	struct MHD_Daemon *d;
+	struct route_table tables[16];
+	int ntables;
+	struct route_stats unmatched;
+	int inflight;
+	int port;
+};
+
+struct ctx {
+	struct mw_http_req req;
+	struct mw_buf body;
+	size_t seen;          /* body bytes received, kept or not */
+	bool too_large;
+	uint64_t start_ns;
+	struct route_stats *stats;
+};
+
+/* ------------------------------------------------------------ matching */
+
+static bool match(const char *pat, const char *path, struct mw_http_req *req)
+{
+	int ncap = 0;
+	const char *p = pat, *u = path;
+	while (*p) {
+		if (p[0] == '*' && p[1] == 0) {
+			if (ncap < MW_HTTP_MAX_CAPTURES)
+				req->cap[ncap++] = mw_arena_strdup(req->arena, u);
+			req->ncap = ncap;
+			return true;
+		}
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			if (!pe)
+				return false;
+			const char *ue = u;
+			while (*ue && *ue != '/')
+				ue++;
+			if (ue == u)
+				return false;
+			if (ncap < MW_HTTP_MAX_CAPTURES)
+				req->cap[ncap++] = mw_arena_strndup(req->arena, u, (size_t)(ue - u));
+			p = pe + 1;
+			u = ue;
+			continue;
+		}
+		if (*p != *u)
+			return false;
+		p++;
+		u++;
+	}
+	if (*u)
+		return false;
+	req->ncap = ncap;
+	return true;
+}
+
+/* Find a route; *wrong_method is set when only the method differs. */
+static const struct mw_route *route_find(struct mw_http_server *s, struct mw_http_req *req,
+					 struct route_stats **stats, bool *wrong_method)
+{
+	*wrong_method = false;
+	for (int t = 0; t < s->ntables; t++) {
+		for (size_t i = 0; i < s->tables[t].n; i++) {
+			const struct mw_route *r = &s->tables[t].r[i];
+			if (!match(r->pattern, req->path, req))
+				continue;
+			if (!strcmp(r->method, req->method) ||
+			    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"))) {
+				*stats = &s->tables[t].stats[i];
+				return r;
+			}
+			*wrong_method = true;
+		}
+	}
+	req->ncap = 0;
+	return NULL;
+}
+
+/* ------------------------------------------------------------ responses */
+
+void mw_http_resp_set(struct mw_http_resp *resp, int status, const char *content_type,
+		      char *body, size_t len)
+{
+	free(resp->body);
+	resp->status = status;
+	resp->content_type = content_type;
+	resp->body = body;
+	resp->len = len;
+}
+
+void mw_http_resp_text(struct mw_http_resp *resp, int status, const char *content_type,
+		       const char *text)
+{
+	size_t n = strlen(text);
+	mw_http_resp_set(resp, status, content_type, mw_xstrndup(text, n), n);
+}
+
+void mw_http_resp_header(struct mw_http_resp *resp, const char *name, const char *value)
+{
+	if (resp->nhdr < 4) {
+		resp->hdr_name[resp->nhdr] = name;
+		resp->hdr_val[resp->nhdr] = value;
+		resp->nhdr++;
+	}
+}
+
+static void count_status(struct route_stats *st, int status)
+{
+	size_t i = 0;
+	while (i < NSTATUS && status_codes[i] != status)
+		i++;
+	__atomic_fetch_add(&st->by_status[i], 1, __ATOMIC_RELAXED);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
+				 struct mw_http_resp *resp)
+{
+	if (!resp->status)
+		resp->status = 500;
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		resp->len, resp->body ? resp->body : (void *)"", resp->body ? MHD_RESPMEM_MUST_FREE
+									    : MHD_RESPMEM_PERSISTENT);
+	resp->body = NULL;
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				resp->content_type ? resp->content_type : "application/json");
+	for (int i = 0; i < resp->nhdr; i++)
+		MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_val[i]);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+
+	double secs = (double)(mw_mono_ns() - c->start_ns) / 1e9;
+	count_status(c->stats, resp->status);
+	mw_hist_observe(&c->stats->latency, secs);
+	if (mw_log_get_level() <= MW_LOG_INFO)
+		mw_info("%s %s %d %zu %.3fms", c->req.method, c->req.path, resp->status, resp->len,
+			secs * 1000);
+	return ret;
+}
+
+static void server_error(struct mw_http_server *s, struct ctx *c, struct mw_http_resp *resp,
+			 int status, int code, const char *msg)
+{
+	if (s->o.on_error) {
+		s->o.on_error(&c->req, resp, status, code, msg);
+	} else {
+		char *b = mw_xstrdup(msg);
+		mw_http_resp_set(resp, status, "text/plain", b, strlen(b));
+	}
+}
+
+/* ------------------------------------------------------------ MHD glue */
+
+static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
+			   const char *method, const char *version, const char *upload_data,
+			   size_t *upload_data_size, void **con_cls)
+{
+	struct mw_http_server *s = cls;
+	struct ctx *c = *con_cls;
+	if (!c) {
+		c = mw_xcalloc(1, sizeof *c);
+		c->start_ns = mw_mono_ns();
+		c->req.arena = mw_arena_new(8192);
+		c->req.method = method;
+		c->req.path = url;
+		c->req.conn = conn;
+		c->stats = &s->unmatched;
+		mw_buf_init(&c->body, s->o.max_body);
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		int64_t n;
+		if (cl && !mw_parse_int64(cl, &n) && (uint64_t)n > s->o.max_body)
+			c->too_large = true;
+		__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
+		*con_cls = c;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		c->seen += *upload_data_size;
+		if (!c->too_large && mw_buf_append(&c->body, upload_data, *upload_data_size)) {
+			c->too_large = true;
+			mw_buf_release(&c->body);
+			mw_buf_init(&c->body, 1);
+		}
+		*upload_data_size = 0;
+		size_t hard = s->o.max_body * 4 > (256u << 20) ? s->o.max_body * 4 : (256u << 20);
+		if (c->too_large && c->seen > hard) {
+			struct mw_http_resp resp = {0};
+			server_error(s, c, &resp, 413, MW_E_TOO_LARGE, "Request body too large");
+			return send_resp(conn, c, &resp);
+		}
+		return MHD_YES;
+	}
+
+	struct mw_http_resp resp = {0};
+	bool wrong_method = false;
+	struct route_stats *st = NULL;
+	const struct mw_route *r = route_find(s, &c->req, &st, &wrong_method);
+	if (st)
+		c->stats = st;
+	c->req.route = r;
+	(void)version;
+	if (c->too_large) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes",
+			 s->o.max_body);
+		server_error(s, c, &resp, 413, MW_E_TOO_LARGE, msg);
+	} else if (!r) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s %.200s", wrong_method ? "Method not allowed:" : "No endpoint:",
+			 url);
+		server_error(s, c, &resp, wrong_method ? 405 : 404, MW_E_NO_ENDPOINT, msg);
+	} else {
+		c->req.body = c->body.data;
+		c->req.body_len = c->body.len;
+		r->fn(&c->req, &resp, r->ud);
+	}
+	return send_resp(conn, c, &resp);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct mw_http_server *s = cls;
+	struct ctx *c = *con_cls;
+	(void)conn;
+	(void)toe;
+	if (!c)
+		return;
+	mw_buf_release(&c->body);
+	mw_arena_free(c->req.arena);
+	free(c);
+	*con_cls = NULL;
+	__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = 0;
+	mw_debug("http: %s", msg);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct mw_http_server *mw_http_new(const struct mw_http_opts *o)
+{
+	struct mw_http_server *s = mw_xcalloc(1, sizeof *s);
+	s->o = *o;
+	if (s->o.threads < 1)
+		s->o.threads = 4;
+	if (!s->o.max_body)
+		s->o.max_body = 32u << 20;
+	mw_hist_init(&s->unmatched.latency, mw_latency_buckets, mw_latency_nbuckets);
+	return s;
+}
+
+void mw_http_add_routes(struct mw_http_server *s, const struct mw_route *r, size_t n)
+{
+	if (s->ntables >= 16)
+		return;
+	struct route_table *t = &s->tables[s->ntables++];
+	t->r = r;
+	t->n = n;
+	t->stats = mw_xcalloc(n ? n : 1, sizeof *t->stats);
+	for (size_t i = 0; i < n; i++)
+		mw_hist_init(&t->stats[i].latency, mw_latency_buckets, mw_latency_nbuckets);
+}
+
+int mw_http_start(struct mw_http_server *s, struct mw_err *err)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t slen;
+	const char *host = s->o.host ? s->o.host : "127.0.0.1";
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)s->o.port);
+		slen = sizeof *sin;
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)s->o.port);
+		slen = sizeof *sin6;
+		flags |= MHD_USE_IPv6;
+	} else if (!strcmp(host, "localhost")) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)s->o.port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		slen = sizeof *sin;
+	} else {
+		return mw_err_set(err, MW_E_INVALID, "--host must be an IPv4 or IPv6 address: '%s'",
+				  host);
+	}
+	(void)slen;
+	s->d = MHD_start_daemon(
+		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, &ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_NOTIFY_COMPLETED,
+		completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+		(unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
+	if (!s->d)
+		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
+				  s->o.port);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : s->o.port;
+	return 0;
+}
+
+int mw_http_port(struct mw_http_server *s)
+{
+	return s->port;
+}
+
+void mw_http_quiesce(struct mw_http_server *s)
+{
+	if (s->d) {
+		MHD_socket fd = MHD_quiesce_daemon(s->d);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+}
+
+int mw_http_inflight(struct mw_http_server *s)
+{
+	return __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+}
+
+void mw_http_free(struct mw_http_server *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	for (int t = 0; t < s->ntables; t++)
+		free(s->tables[t].stats);
+	free(s);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void render_route(struct mw_buf *out, const char *method, const char *name,
+			 const struct route_stats *st, bool counts)
+{
+	if (counts) {
+		for (size_t i = 0; i <= NSTATUS; i++) {
+			unsigned long long v = __atomic_load_n(&st->by_status[i], __ATOMIC_RELAXED);
+			if (!v)
+				continue;
+			if (i < NSTATUS)
+				mw_buf_printf(out,
+					      "mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+					      method, name, status_codes[i], v);
+			else
+				mw_buf_printf(out,
+					      "mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+					      method, name, v);
+		}
+		return;
+	}
+	if (!__atomic_load_n(&st->latency.count, __ATOMIC_RELAXED))
+		return;
+	char labels[512];
+	snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", method, name);
+	mw_hist_render(&st->latency, out, "mw_http_request_duration_seconds", labels);
+}
+
+void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		bool counts = pass == 0;
+		if (counts)
+			mw_buf_puts(out, "# HELP mw_http_requests_total HTTP requests by route and status.\n"
+					 "# TYPE mw_http_requests_total counter\n");
+		else
+			mw_buf_puts(out, "# HELP mw_http_request_duration_seconds Time from the first "
+					 "byte of a request to its response being queued.\n"
+					 "# TYPE mw_http_request_duration_seconds histogram\n");
+		for (int t = 0; t < s->ntables; t++)
+			for (size_t i = 0; i < s->tables[t].n; i++) {
+				const struct mw_route *r = &s->tables[t].r[i];
+				render_route(out, r->method, r->name ? r->name : r->pattern,
+					     &s->tables[t].stats[i], counts);
+			}
+		render_route(out, "any", "unmatched", &s->unmatched, counts);
+	}
+	mw_buf_printf(out, "# HELP mw_http_inflight_requests Requests being handled now.\n"
+			   "# TYPE mw_http_inflight_requests gauge\nmw_http_inflight_requests %d\n",
+		      mw_http_inflight(s));
+}
+
+/* ------------------------------------------------------------ request helpers */
+
+const char *mw_http_header(struct mw_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct kvwrap {
+	mw_http_kv_cb cb;
+	void *ctx;
+};
+
+static enum MHD_Result kv_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	struct kvwrap *w = cls;
+	(void)kind;
+	w->cb(w->ctx, key, value ? value : "");
+	return MHD_YES;
+}
+
+void mw_http_query_each(struct mw_http_req *req, mw_http_kv_cb cb, void *ctx)
+{
+	struct kvwrap w = {cb, ctx};
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, kv_iter, &w);
+}
+
+const char *mw_http_query(struct mw_http_req *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
