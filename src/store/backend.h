@@ -1,0 +1,71 @@
+/*
+ * backend.h - private to store/: the ops struct every metadata backend fills.
+ *
+ * store.c dispatches each public mw_store_* call through this table, so a
+ * PostgreSQL backend (store/postgres.c) is one more file and one more row in
+ * store.c's backend list; callers never change.  Each op has the public
+ * function's signature with the backend's own handle first.
+ */
+#ifndef MW_STORE_BACKEND_H
+#define MW_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct mw_store_ops {
+	const char *name;
+	int (*open)(const struct mw_store_opts *o, void **impl, struct mw_err *err);
+	void (*close)(void *impl);
+	void (*stats)(void *impl, struct mw_store_stats *out);
+	int (*schema_version)(void *impl);
+
+	int (*exp_create)(void *, const char *, const char *, const char *, const struct mw_kv *,
+			  size_t, int64_t, char[32], struct mw_err *);
+	int (*exp_get)(void *, const char *, json_t **, struct mw_err *);
+	int (*exp_get_by_name)(void *, const char *, json_t **, struct mw_err *);
+	int (*exp_search)(void *, const struct mw_filter *, const struct mw_order *, size_t,
+			  enum mw_view, const struct mw_page *, json_t **, bool *, struct mw_err *);
+	int (*exp_rename)(void *, const char *, const char *, int64_t, struct mw_err *);
+	int (*exp_set_deleted)(void *, const char *, bool, int64_t, struct mw_err *);
+	int (*exp_set_tag)(void *, const char *, const char *, const char *, struct mw_err *);
+	int (*exp_delete_tag)(void *, const char *, const char *, struct mw_err *);
+
+	int (*run_create)(void *, const struct mw_run_create *, json_t **, struct mw_err *);
+	int (*run_get)(void *, const char *, json_t **, struct mw_err *);
+	int (*run_update)(void *, const char *, const char *, int64_t, const char *, json_t **,
+			  struct mw_err *);
+	int (*run_set_deleted)(void *, const char *, bool, int64_t, struct mw_err *);
+	int (*run_log_batch)(void *, const char *, const struct mw_metric *, size_t,
+			     const struct mw_kv *, size_t, const struct mw_kv *, size_t,
+			     struct mw_err *);
+	int (*run_delete_tag)(void *, const char *, const char *, struct mw_err *);
+	int (*run_log_inputs)(void *, const char *, const struct mw_dataset_input *, size_t,
+			      const struct mw_model_ref *, size_t, struct mw_err *);
+	int (*run_log_outputs)(void *, const char *, const struct mw_model_ref *, size_t,
+			       struct mw_err *);
+	int (*run_search)(void *, const char *const *, size_t, const struct mw_filter *,
+			  const struct mw_order *, size_t, enum mw_view, const struct mw_page *,
+			  json_t **, bool *, struct mw_err *);
+	int (*metric_history)(void *, const char *, const char *, const struct mw_page *,
+			      json_t **, bool *, struct mw_err *);
+	int (*metric_history_sampled)(void *, const char *const *, size_t, const char *, bool,
+				      int64_t, int64_t, int64_t, json_t **, struct mw_err *);
+	int (*metric_history_bulk)(void *, const char *const *, size_t, const char *, int64_t,
+				   json_t **, struct mw_err *);
+
+	int (*lm_create)(void *, const struct mw_lm_create *, json_t **, struct mw_err *);
+	int (*lm_get)(void *, const char *, json_t **, struct mw_err *);
+	int (*lm_finalize)(void *, const char *, const char *, int64_t, json_t **,
+			   struct mw_err *);
+	int (*lm_delete)(void *, const char *, struct mw_err *);
+	int (*lm_set_tags)(void *, const char *, const struct mw_kv *, size_t, int64_t,
+			   struct mw_err *);
+	int (*lm_delete_tag)(void *, const char *, const char *, struct mw_err *);
+	int (*lm_log_params)(void *, const char *, const struct mw_kv *, size_t, struct mw_err *);
+	int (*lm_search)(void *, const char *const *, size_t, const struct mw_filter *,
+			 const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *,
+			 struct mw_err *);
+};
+
+extern const struct mw_store_ops mw_store_sqlite_ops;
+
+#endif
