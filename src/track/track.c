@@ -1,0 +1,1421 @@
+/*
+ * track.c - the tracking operations: validation and MLflow's write semantics
+ * on top of the store.
+ *
+ * Every operation reads its request message with the mw_req_* getters (so
+ * type errors read the same everywhere), checks MLflow's limits (key syntax,
+ * value lengths, batch sizes), and calls one store function.  Over-long param
+ * and tag values are truncated like MLflow does by default
+ * (MLFLOW_TRUNCATE_LONG_VALUES); with truncation off they are rejected.
+ * Lengths are counted in characters (UTF-8 code points), as MLflow does.
+ */
+#include "track/track.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mw_track {
+	struct mw_store *store;
+	char *artifact_root;
+	bool truncate;
+};
+
+int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct mw_track **out,
+		 struct mw_err *err)
+{
+	(void)err;
+	struct mw_track *t = mw_xcalloc(1, sizeof *t);
+	t->store = store;
+	t->artifact_root = mw_xstrdup(o && o->artifact_root ? o->artifact_root : "mlflow-artifacts:/");
+	t->truncate = o ? o->truncate_long_values : true;
+	*out = t;
+	return 0;
+}
+
+void mw_track_free(struct mw_track *t)
+{
+	if (!t)
+		return;
+	free(t->artifact_root);
+	free(t);
+}
+
+struct mw_store *mw_track_store(struct mw_track *t)
+{
+	return t->store;
+}
+
+/* ================================================================ limits */
+
+#define MAX_KEY 250
+#define MAX_PARAM_VALUE 6000
+#define MAX_TAG_VALUE 8000
+#define MAX_EXP_TAG_VALUE 5000
+#define MAX_EXP_NAME 500
+#define MAX_BATCH_METRICS 1000
+#define MAX_BATCH_PARAMS 100
+#define MAX_BATCH_TAGS 100
+#define MAX_BATCH_TOTAL 1000
+#define MAX_RESULTS_SEARCH 50000
+#define MAX_FILTER 65536
+#define MAX_ORDER_BY 16
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Byte offset of the first n characters. */
+static size_t utf8_prefix(const char *s, size_t n)
+{
+	size_t chars = 0, i = 0;
+	for (; s[i]; i++) {
+		if (((unsigned char)s[i] & 0xC0) != 0x80) {
+			if (chars == n)
+				break;
+			chars++;
+		}
+	}
+	return i;
+}
+
+static bool word_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c >= 0x80;
+}
+
+/* Keys of metrics, params and tags: ^[/\w.\- ]*$, at most 250 characters,
+ * and a path that normalises to itself (no "..", ".", "//", leading or
+ * trailing "/"). */
+static int check_key(const char *what, const char *key, struct mw_err *err)
+{
+	if (utf8_chars(key) > MAX_KEY)
+		return mw_err_set(err, MW_E_INVALID,
+				  "%s name '%.64s...' is %zu characters long, over the limit of %d.",
+				  what, key, utf8_chars(key), MAX_KEY);
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (!word_char(*p) && *p != '/' && *p != '.' && *p != '-' && *p != ' ')
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid %s name: '%s'. Names may only contain alphanumerics, "
+					  "underscores (_), dashes (-), periods (.), spaces ( ), and "
+					  "slashes (/).",
+					  what, key);
+	size_t n = strlen(key);
+	bool bad = key[0] == '/' || (n > 1 && key[n - 1] == '/') || strstr(key, "//");
+	const char *seg = key;
+	while (!bad && seg) {
+		const char *e = strchr(seg, '/');
+		size_t sl = e ? (size_t)(e - seg) : strlen(seg);
+		if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
+			bad = true;
+		seg = e ? e + 1 : NULL;
+	}
+	if (bad)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid %s name: '%s'. Names cannot contain '..', '.' segments, "
+				  "'//' or a leading or trailing '/'.",
+				  what, key);
+	return 0;
+}
+
+static bool id_chars(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max + 1)
+		return false;
+	unsigned char c0 = (unsigned char)s[0];
+	if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || (c0 >= '0' && c0 <= '9')))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(word_char(c) && c < 0x80) && c != '-')
+			return false;
+	}
+	return true;
+}
+
+static int check_run_id(const char *id, struct mw_err *err)
+{
+	if (!id_chars(id, 255))
+		return mw_err_set(err, MW_E_INVALID, "Invalid run ID: '%.300s'", id);
+	return 0;
+}
+
+static int check_exp_id(const char *id, struct mw_err *err)
+{
+	if (!id_chars(id, 63))
+		return mw_err_set(err, MW_E_INVALID, "Invalid experiment ID: '%.100s'", id);
+	return 0;
+}
+
+/* A value over max characters is truncated in place (json string node) or
+ * rejected, per the truncate setting. */
+static int check_value(struct mw_track *t, const char *what, const char *key, json_t *node,
+		       size_t max, struct mw_err *err)
+{
+	const char *v = json_string_value(node);
+	if (!v)
+		return 0;
+	size_t n = utf8_chars(v);
+	if (n <= max)
+		return 0;
+	if (!t->truncate)
+		return mw_err_set(err, MW_E_INVALID,
+				  "%s value for key '%s' is %zu characters long, over the limit of %zu.",
+				  what, key, n, max);
+	mw_warn("truncating %s value for key '%s' from %zu to %zu characters", what, key, n, max);
+	json_string_setn(node, v, utf8_prefix(v, max));
+	return 0;
+}
+
+/* Run id from run_id or the legacy run_uuid. */
+static int get_run_id(json_t *req, const char **out, struct mw_err *err)
+{
+	const char *id = NULL;
+	int rc = mw_req_str(req, "run_id", false, 0, &id, err);
+	if (!rc && (!id || !*id))
+		rc = mw_req_str(req, "run_uuid", false, 0, &id, err);
+	if (rc)
+		return rc;
+	if (!id || !*id)
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'run_id'.");
+	*out = id;
+	return check_run_id(id, err);
+}
+
+static int get_exp_id(json_t *req, const char *field, bool required, const char **out,
+		      struct mw_err *err)
+{
+	json_t *v = json_object_get(req, field);
+	if (json_is_integer(v)) { /* tolerate numbers for string ids */
+		char buf[32];
+		snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+		json_object_set_new(req, field, json_string(buf));
+	}
+	int rc = mw_req_str(req, field, required, 0, out, err);
+	if (rc || !*out)
+		return rc;
+	return check_exp_id(*out, err);
+}
+
+/* [{key, value}] into an array of mw_kv (malloc'd; strings borrowed from
+ * the message).  Values are checked against vmax with truncation. */
+static int get_kvs(struct mw_track *t, json_t *req, const char *field, const char *what,
+		   size_t kmax, size_t vmax, bool check_names, struct mw_kv **out, size_t *n,
+		   struct mw_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	json_t *arr;
+	int rc = mw_req_list(req, field, &arr, err);
+	if (rc || !arr)
+		return rc;
+	size_t cnt = json_array_size(arr);
+	struct mw_kv *kv = mw_xcalloc(cnt ? cnt : 1, sizeof *kv);
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *e = json_array_get(arr, i);
+		if (!json_is_object(e)) {
+			free(kv);
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid value for parameter '%s': each entry must be an object "
+					  "with 'key' and 'value'.",
+					  field);
+		}
+		const char *k = NULL, *v = NULL;
+		if ((rc = mw_req_str(e, "key", true, 0, &k, err)) ||
+		    (rc = mw_req_str(e, "value", false, 0, &v, err))) {
+			free(kv);
+			return rc;
+		}
+		if (check_names) {
+			if ((rc = check_key(what, k, err))) {
+				free(kv);
+				return rc;
+			}
+		} else if (utf8_chars(k) > kmax) {
+			free(kv);
+			return mw_err_set(err, MW_E_INVALID,
+					  "%s key '%.64s...' is over the limit of %zu characters.", what,
+					  k, kmax);
+		}
+		if (vmax && (rc = check_value(t, what, k, json_object_get(e, "value"), vmax, err))) {
+			free(kv);
+			return rc;
+		}
+		json_t *vn = json_object_get(e, "value");
+		kv[i].key = k;
+		kv[i].value = json_is_string(vn) ? json_string_value(vn) : "";
+	}
+	*out = kv;
+	*n = cnt;
+	return 0;
+}
+
+static json_t *ok_empty(void)
+{
+	return json_object();
+}
+
+/* ---------------------------------------------------------------- paging */
+
+static int get_page(json_t *req, int64_t def, int64_t max, struct mw_page *p,
+		    struct mw_err *err)
+{
+	bool present = false;
+	int64_t mr = def;
+	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
+	if (rc)
+		return rc;
+	if (present && (mr < 1 || mr > max))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
+				  "between 1 and %lld.",
+				  (long long)mr, (long long)max);
+	p->max_results = mr;
+	p->offset = 0;
+	const char *tok = NULL;
+	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
+		return rc;
+	if (tok && *tok)
+		return mw_page_token_decode(tok, &p->offset, err);
+	return 0;
+}
+
+static void set_next_token(json_t *resp, const struct mw_page *p, bool more)
+{
+	if (!more)
+		return;
+	char *tok = mw_page_token_encode(p->offset + p->max_results);
+	json_object_set_new(resp, "next_page_token", json_string(tok));
+	free(tok);
+}
+
+static int get_view(json_t *req, const char *field, enum mw_view *out, struct mw_err *err)
+{
+	*out = MW_VIEW_ACTIVE;
+	json_t *v = json_object_get(req, field);
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_array(v) && json_array_size(v) == 1)
+		v = json_array_get(v, 0);
+	if (json_is_integer(v)) {
+		int64_t i = json_integer_value(v);
+		if (i >= 1 && i <= 3) {
+			*out = (enum mw_view)i;
+			return 0;
+		}
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		if (mw_str_eq_nocase(s, "ACTIVE_ONLY") || !strcmp(s, "1")) { *out = MW_VIEW_ACTIVE; return 0; }
+		if (mw_str_eq_nocase(s, "DELETED_ONLY") || !strcmp(s, "2")) { *out = MW_VIEW_DELETED; return 0; }
+		if (mw_str_eq_nocase(s, "ALL") || !strcmp(s, "3")) { *out = MW_VIEW_ALL; return 0; }
+	}
+	return mw_err_set(err, MW_E_INVALID,
+			  "Invalid value for parameter '%s': expected ACTIVE_ONLY, DELETED_ONLY or ALL.",
+			  field);
+}
+
+/* Filter and order_by strings into parsed form. */
+static int get_search(json_t *req, enum mw_search_entity ent, struct mw_arena *a,
+		      struct mw_filter *f, struct mw_order *o, size_t *no, struct mw_err *err)
+{
+	const char *filter = NULL;
+	int rc = mw_req_str(req, "filter", false, MAX_FILTER, &filter, err);
+	if (rc)
+		return rc;
+	if ((rc = mw_filter_parse(ent, filter, a, f, err)))
+		return rc;
+	*no = 0;
+	json_t *ob;
+	if ((rc = mw_req_list(req, "order_by", &ob, err)))
+		return rc;
+	if (json_array_size(ob) > MAX_ORDER_BY)
+		return mw_err_set(err, MW_E_INVALID, "At most %d order_by entries are allowed.",
+				  MAX_ORDER_BY);
+	for (size_t i = 0; ob && i < json_array_size(ob); i++) {
+		json_t *e = json_array_get(ob, i);
+		if (!json_is_string(e))
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid value for parameter 'order_by': expected strings.");
+		if ((rc = mw_order_parse(ent, json_string_value(e), a, &o[*no], err)))
+			return rc;
+		(*no)++;
+	}
+	return 0;
+}
+
+/* ================================================================ experiments */
+
+int mw_track_exp_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *loc = NULL;
+	int rc = mw_req_str(req, "name", true, 0, &name, err);
+	if (!rc)
+		rc = mw_req_str(req, "artifact_location", false, 0, &loc, err);
+	if (rc)
+		return rc;
+	if (utf8_chars(name) > MAX_EXP_NAME)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Experiment name is %zu characters long, over the limit of %d.",
+				  utf8_chars(name), MAX_EXP_NAME);
+	struct mw_kv *tags;
+	size_t nt;
+	if ((rc = get_kvs(t, req, "tags", "Experiment tag", MAX_KEY, MAX_EXP_TAG_VALUE, false, &tags,
+			  &nt, err)))
+		return rc;
+	char id[32];
+	rc = mw_store_exp_create(t->store, name, loc, t->artifact_root, tags, nt, mw_now_ms(), id,
+				 err);
+	free(tags);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:s}", "experiment_id", id);
+	return 0;
+}
+
+int mw_track_exp_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &id, err);
+	json_t *e;
+	if (rc || (rc = mw_store_exp_get(t->store, id, &e, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "experiment", e);
+	return 0;
+}
+
+int mw_track_exp_get_by_name(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int rc = mw_req_str(req, "experiment_name", true, 0, &name, err);
+	json_t *e;
+	if (rc || (rc = mw_store_exp_get_by_name(t->store, name, &e, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "experiment", e);
+	return 0;
+}
+
+static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legacy,
+		      struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_filter f = {0};
+	struct mw_order o[MAX_ORDER_BY];
+	size_t no = 0;
+	struct mw_page p;
+	enum mw_view v;
+	int rc = get_page(req, legacy ? MAX_RESULTS_SEARCH : 1000, MAX_RESULTS_SEARCH, &p, err);
+	if (!rc)
+		rc = get_view(req, "view_type", &v, err);
+	if (!rc && !legacy)
+		rc = get_search(req, MW_SEARCH_EXPERIMENTS, a, &f, o, &no, err);
+	json_t *out = NULL;
+	bool more = false;
+	if (!rc)
+		rc = mw_store_exp_search(t->store, &f, o, no, v, &p, &out, &more, err);
+	if (!rc) {
+		set_next_token(out, &p, more);
+		*resp = out;
+	}
+	mw_arena_free(a);
+	return rc;
+}
+
+int mw_track_exp_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return exp_search(t, req, resp, false, err);
+}
+
+int mw_track_exp_list(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return exp_search(t, req, resp, true, err);
+}
+
+int mw_track_exp_update(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id = NULL, *name = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "new_name", true, 0, &name, err);
+	if (!rc && utf8_chars(name) > MAX_EXP_NAME)
+		rc = mw_err_set(err, MW_E_INVALID, "Experiment name is over the limit of %d characters.",
+				MAX_EXP_NAME);
+	if (rc || (rc = mw_store_exp_rename(t->store, id, name, mw_now_ms(), err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+static int exp_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
+			   struct mw_err *err)
+{
+	const char *id = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &id, err);
+	if (rc || (rc = mw_store_exp_set_deleted(t->store, id, del, mw_now_ms(), err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_exp_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return exp_set_deleted(t, req, resp, true, err);
+}
+
+int mw_track_exp_restore(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return exp_set_deleted(t, req, resp, false, err);
+}
+
+int mw_track_exp_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id = NULL, *key = NULL, *value = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (!rc)
+		rc = mw_req_str(req, "value", false, 0, &value, err);
+	if (!rc && utf8_chars(key) > MAX_KEY)
+		rc = mw_err_set(err, MW_E_INVALID, "Experiment tag key is over the limit of %d characters.",
+				MAX_KEY);
+	if (!rc && value && utf8_chars(value) > MAX_EXP_TAG_VALUE)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Experiment tag value is %zu characters long, over the limit of %d.",
+				utf8_chars(value), MAX_EXP_TAG_VALUE);
+	if (rc || (rc = mw_store_exp_set_tag(t->store, id, key, value ? value : "", err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_exp_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id = NULL, *key = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (rc || (rc = mw_store_exp_delete_tag(t->store, id, key, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+/* ================================================================ runs */
+
+static const char *run_statuses[] = {"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"};
+
+static int get_status(json_t *req, const char **out, struct mw_err *err)
+{
+	json_t *v = json_object_get(req, "status");
+	if (json_is_integer(v)) {
+		int64_t i = json_integer_value(v);
+		if (i >= 1 && i <= 5) {
+			*out = run_statuses[i - 1];
+			return 0;
+		}
+	}
+	const char *s = NULL;
+	int rc = mw_req_str(req, "status", false, 0, &s, err);
+	if (rc || !s)
+		return rc;
+	for (size_t i = 0; i < 5; i++)
+		if (!strcmp(s, run_statuses[i])) {
+			*out = run_statuses[i];
+			return 0;
+		}
+	return mw_err_set(err, MW_E_INVALID,
+			  "Invalid run status '%.64s': expected RUNNING, SCHEDULED, FINISHED, FAILED "
+			  "or KILLED.",
+			  s);
+}
+
+int mw_track_run_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *exp = NULL, *user = NULL, *name = NULL;
+	int64_t start = mw_now_ms();
+	int rc = get_exp_id(req, "experiment_id", false, &exp, err);
+	if (!rc)
+		rc = mw_req_str(req, "user_id", false, 0, &user, err);
+	if (!rc)
+		rc = mw_req_str(req, "run_name", false, 0, &name, err);
+	if (!rc)
+		rc = mw_req_int64(req, "start_time", false, &start, NULL, err);
+	if (rc)
+		return rc;
+	if (!exp || !*exp)
+		exp = "0";
+	struct mw_kv *tags;
+	size_t nt;
+	if ((rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err)))
+		return rc;
+	const char *tag_name = NULL;
+	size_t name_idx = nt;
+	for (size_t i = 0; i < nt; i++) {
+		if (!strcmp(tags[i].key, "mlflow.runName")) {
+			tag_name = tags[i].value;
+			name_idx = i;
+		}
+		if (!strcmp(tags[i].key, "mlflow.user") && (!user || !*user))
+			user = tags[i].value;
+	}
+	if (name && *name && tag_name && strcmp(name, tag_name)) {
+		free(tags);
+		return mw_err_set(err, MW_E_INVALID,
+				  "Both 'run_name' and 'mlflow.runName' tag are specified, but with "
+				  "different values (run_name='%.200s', mlflow.runName='%.200s').",
+				  name, tag_name);
+	}
+	char gen[64];
+	if (!name || !*name)
+		name = tag_name;
+	if (!name || !*name) {
+		if ((rc = mw_id_run_name(gen, err))) {
+			free(tags);
+			return rc;
+		}
+		name = gen;
+	}
+	if (name_idx == nt) {
+		tags = mw_xrealloc(tags, (nt + 1) * sizeof *tags);
+		tags[nt].key = "mlflow.runName";
+		tags[nt].value = name;
+		nt++;
+	}
+	char id[33];
+	if ((rc = mw_id_hex32(id, err))) {
+		free(tags);
+		return rc;
+	}
+	struct mw_run_create rcr = {
+		.run_id = id,
+		.experiment_id = exp,
+		.user_id = user ? user : "",
+		.run_name = name,
+		.start_time = start,
+		.tags = tags,
+		.ntags = nt,
+	};
+	json_t *run;
+	rc = mw_store_run_create(t->store, &rcr, &run, err);
+	free(tags);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "run", run);
+	return 0;
+}
+
+int mw_track_run_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	json_t *run;
+	int rc = get_run_id(req, &id, err);
+	if (rc || (rc = mw_store_run_get(t->store, id, &run, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "run", run);
+	return 0;
+}
+
+int mw_track_run_update(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *status = NULL, *name = NULL;
+	int64_t end = -1;
+	bool has_end = false;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = get_status(req, &status, err);
+	if (!rc)
+		rc = mw_req_int64(req, "end_time", false, &end, &has_end, err);
+	if (!rc)
+		rc = mw_req_str(req, "run_name", false, 0, &name, err);
+	if (rc)
+		return rc;
+	if (has_end && end < 0)
+		return mw_err_set(err, MW_E_INVALID, "end_time must be a non-negative number of ms.");
+	json_t *info;
+	if ((rc = mw_store_run_update(t->store, id, status, has_end ? end : -1,
+				      name && *name ? name : NULL, &info, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "run_info", info);
+	return 0;
+}
+
+static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
+			   struct mw_err *err)
+{
+	const char *id;
+	int rc = get_run_id(req, &id, err);
+	if (rc || (rc = mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return run_set_deleted(t, req, resp, true, err);
+}
+
+int mw_track_run_restore(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return run_set_deleted(t, req, resp, false, err);
+}
+
+/* One metric message into m (strings borrowed from e). */
+static int parse_metric(json_t *e, struct mw_metric *m, struct mw_err *err)
+{
+	memset(m, 0, sizeof *m);
+	if (!json_is_object(e))
+		return mw_err_set(err, MW_E_INVALID, "Invalid metric: expected an object.");
+	int rc = mw_req_str(e, "key", true, 0, &m->key, err);
+	if (!rc)
+		rc = mw_req_double(e, "value", true, &m->value, err);
+	if (!rc)
+		rc = mw_req_int64(e, "timestamp", true, &m->timestamp, NULL, err);
+	if (!rc)
+		rc = mw_req_int64(e, "step", false, &m->step, NULL, err);
+	if (!rc)
+		rc = mw_req_str(e, "model_id", false, 0, &m->model_id, err);
+	if (!rc)
+		rc = mw_req_str(e, "dataset_name", false, 0, &m->dataset_name, err);
+	if (!rc)
+		rc = mw_req_str(e, "dataset_digest", false, 0, &m->dataset_digest, err);
+	if (rc)
+		return rc;
+	if (m->timestamp < 0)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid timestamp %lld for metric '%s': it must be non-negative.",
+				  (long long)m->timestamp, m->key);
+	if (m->model_id && !*m->model_id)
+		m->model_id = NULL;
+	return check_key("metric", m->key, err);
+}
+
+int mw_track_run_log_metric(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	struct mw_metric m;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = parse_metric(req, &m, err);
+	if (rc || (rc = mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	struct mw_kv p = {0};
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &p.key, err);
+	if (!rc)
+		rc = mw_req_str(req, "value", false, 0, &p.value, err);
+	if (!rc)
+		rc = check_key("param", p.key, err);
+	if (!rc)
+		rc = check_value(t, "Param", p.key, json_object_get(req, "value"), MAX_PARAM_VALUE, err);
+	if (rc)
+		return rc;
+	p.value = json_string_value(json_object_get(req, "value"));
+	if (!p.value)
+		p.value = "";
+	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, &p, 1, NULL, 0, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	struct mw_kv tag = {0};
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &tag.key, err);
+	if (!rc)
+		rc = mw_req_str(req, "value", false, 0, &tag.value, err);
+	if (!rc)
+		rc = check_key("tag", tag.key, err);
+	if (!rc)
+		rc = check_value(t, "Tag", tag.key, json_object_get(req, "value"), MAX_TAG_VALUE, err);
+	if (rc)
+		return rc;
+	tag.value = json_string_value(json_object_get(req, "value"));
+	if (!tag.value)
+		tag.value = "";
+	if (!strcmp(tag.key, "mlflow.runName")) {
+		/* renaming through the tag renames the run, as MLflow does */
+		json_t *info;
+		rc = mw_store_run_update(t->store, id, NULL, -1, tag.value, &info, err);
+		if (!rc)
+			json_decref(info);
+	} else {
+		rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err);
+	}
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *key = NULL;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (rc || (rc = mw_store_run_delete_tag(t->store, id, key, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_log_batch(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	int rc = get_run_id(req, &id, err);
+	json_t *jm, *jp, *jt;
+	if (!rc)
+		rc = mw_req_list(req, "metrics", &jm, err);
+	if (!rc)
+		rc = mw_req_list(req, "params", &jp, err);
+	if (!rc)
+		rc = mw_req_list(req, "tags", &jt, err);
+	if (rc)
+		return rc;
+	size_t nm = json_array_size(jm), np = json_array_size(jp), nt = json_array_size(jt);
+	if (nm > MAX_BATCH_METRICS)
+		return mw_err_set(err, MW_E_INVALID,
+				  "A batch logging request can contain at most %d metrics. Got %zu "
+				  "metrics. Please split up metrics across multiple requests and try "
+				  "again.",
+				  MAX_BATCH_METRICS, nm);
+	if (np > MAX_BATCH_PARAMS)
+		return mw_err_set(err, MW_E_INVALID,
+				  "A batch logging request can contain at most %d params. Got %zu params.",
+				  MAX_BATCH_PARAMS, np);
+	if (nt > MAX_BATCH_TAGS)
+		return mw_err_set(err, MW_E_INVALID,
+				  "A batch logging request can contain at most %d tags. Got %zu tags.",
+				  MAX_BATCH_TAGS, nt);
+	if (nm + np + nt > MAX_BATCH_TOTAL)
+		return mw_err_set(err, MW_E_INVALID,
+				  "A batch logging request can contain at most %d metrics, params and "
+				  "tags in total. Got %zu.",
+				  MAX_BATCH_TOTAL, nm + np + nt);
+	struct mw_metric *m = mw_xcalloc(nm ? nm : 1, sizeof *m);
+	struct mw_kv *p = NULL, *tg = NULL;
+	size_t np2 = 0, nt2 = 0;
+	for (size_t i = 0; i < nm && !rc; i++)
+		rc = parse_metric(json_array_get(jm, i), &m[i], err);
+	if (!rc)
+		rc = get_kvs(t, req, "params", "param", MAX_KEY, MAX_PARAM_VALUE, true, &p, &np2, err);
+	if (!rc)
+		rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tg, &nt2, err);
+	for (size_t i = 0; !rc && i < np2; i++)
+		for (size_t j = i + 1; j < np2; j++)
+			if (!strcmp(p[i].key, p[j].key)) {
+				rc = mw_err_set(err, MW_E_INVALID,
+						"Duplicate parameter keys have been submitted: ['%s']. "
+						"Please ensure the request contains only one param "
+						"value per param key.",
+						p[i].key);
+				break;
+			}
+	/* within one request the last tag value wins: drop earlier duplicates */
+	size_t kept = 0;
+	for (size_t i = 0; !rc && i < nt2; i++) {
+		bool later = false;
+		for (size_t j = i + 1; j < nt2 && !later; j++)
+			later = !strcmp(tg[i].key, tg[j].key);
+		if (!later)
+			tg[kept++] = tg[i];
+	}
+	if (!rc)
+		rc = mw_store_run_log_batch(t->store, id, m, nm, p, np2, tg, kept, err);
+	free(m);
+	free(p);
+	free(tg);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_log_model(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *mj = NULL;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "model_json", true, 0, &mj, err);
+	if (rc)
+		return rc;
+	json_error_t je;
+	json_t *model = json_loads(mj, 0, &je);
+	if (!json_is_object(model)) {
+		json_decref(model);
+		return mw_err_set(err, MW_E_INVALID, "Malformed model info. \n %.200s \n is not a valid JSON object.", mj);
+	}
+	static const char *need[] = {"artifact_path", "flavors", "utc_time_created", "run_id"};
+	char missing[128] = "";
+	for (size_t i = 0; i < 4; i++)
+		if (!json_object_get(model, need[i])) {
+			size_t l = strlen(missing);
+			snprintf(missing + l, sizeof missing - l, "%s%s", l ? ", " : "", need[i]);
+		}
+	if (*missing) {
+		json_decref(model);
+		return mw_err_set(err, MW_E_INVALID, "Model json is missing mandatory fields: %s",
+				  missing);
+	}
+	/* append to the mlflow.log-model.history tag */
+	json_t *run;
+	if ((rc = mw_store_run_get(t->store, id, &run, err))) {
+		json_decref(model);
+		return rc;
+	}
+	json_t *hist = NULL;
+	json_t *tags = json_object_get(json_object_get(run, "data"), "tags");
+	for (size_t i = 0; i < json_array_size(tags); i++) {
+		json_t *tg = json_array_get(tags, i);
+		if (!strcmp(json_string_value(json_object_get(tg, "key")), "mlflow.log-model.history"))
+			hist = json_loads(json_string_value(json_object_get(tg, "value")), 0, &je);
+	}
+	if (!json_is_array(hist)) {
+		json_decref(hist);
+		hist = json_array();
+	}
+	json_array_append_new(hist, model);
+	char *hs = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	struct mw_kv tag = {"mlflow.log-model.history", hs};
+	rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err);
+	free(hs);
+	json_decref(hist);
+	json_decref(run);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+static int check_len(const char *what, const char *s, size_t max, struct mw_err *err)
+{
+	if (s && utf8_chars(s) > max)
+		return mw_err_set(err, MW_E_INVALID, "%s is %zu characters long, over the limit of %zu.",
+				  what, utf8_chars(s), max);
+	return 0;
+}
+
+int mw_track_run_log_inputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	json_t *jd, *jmods;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_list(req, "datasets", &jd, err);
+	if (!rc)
+		rc = mw_req_list(req, "models", &jmods, err);
+	if (rc)
+		return rc;
+	size_t nd = json_array_size(jd), nm = json_array_size(jmods);
+	if (nd > 1000 || nm > 1000)
+		return mw_err_set(err, MW_E_INVALID, "At most 1000 datasets and 1000 models per request.");
+	struct mw_dataset_input *d = mw_xcalloc(nd ? nd : 1, sizeof *d);
+	struct mw_model_ref *mr = mw_xcalloc(nm ? nm : 1, sizeof *mr);
+	for (size_t i = 0; i < nd && !rc; i++) {
+		json_t *e = json_array_get(jd, i);
+		json_t *ds = json_object_get(e, "dataset");
+		if (!json_is_object(e) || !json_is_object(ds)) {
+			rc = mw_err_set(err, MW_E_INVALID,
+					"Invalid dataset input: expected {\"dataset\": {...}, \"tags\": [...]}.");
+			break;
+		}
+		if ((rc = mw_req_str(ds, "name", true, 0, &d[i].name, err)) ||
+		    (rc = mw_req_str(ds, "digest", true, 0, &d[i].digest, err)) ||
+		    (rc = mw_req_str(ds, "source_type", true, 0, &d[i].source_type, err)) ||
+		    (rc = mw_req_str(ds, "source", true, 0, &d[i].source, err)) ||
+		    (rc = mw_req_str(ds, "schema", false, 0, &d[i].schema, err)) ||
+		    (rc = mw_req_str(ds, "profile", false, 0, &d[i].profile, err)))
+			break;
+		if ((rc = check_len("Dataset name", d[i].name, 500, err)) ||
+		    (rc = check_len("Dataset digest", d[i].digest, 36, err)) ||
+		    (rc = check_len("Dataset source", d[i].source, 65535, err)) ||
+		    (rc = check_len("Dataset schema", d[i].schema, (1u << 20) - 1, err)) ||
+		    (rc = check_len("Dataset profile", d[i].profile, (16u << 20) - 1, err)))
+			break;
+		struct mw_kv *tg;
+		size_t ntg;
+		if ((rc = get_kvs(t, e, "tags", "Input tag", 255, 0, false, &tg, &ntg, err)))
+			break;
+		for (size_t k = 0; k < ntg && !rc; k++)
+			rc = check_len("Input tag value", tg[k].value, 500, err);
+		d[i].tags = tg;
+		d[i].ntags = ntg;
+	}
+	for (size_t i = 0; i < nm && !rc; i++) {
+		json_t *e = json_array_get(jmods, i);
+		if (!json_is_object(e))
+			rc = mw_err_set(err, MW_E_INVALID, "Invalid model input: expected {\"model_id\": ...}.");
+		else
+			rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err);
+	}
+	if (!rc)
+		rc = mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err);
+	for (size_t i = 0; i < nd; i++)
+		free(d[i].tags);
+	free(d);
+	free(mr);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_run_log_outputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	json_t *jmods;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_list(req, "models", &jmods, err);
+	if (rc)
+		return rc;
+	size_t nm = json_array_size(jmods);
+	if (!nm)
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'models'.");
+	if (nm > 1000)
+		return mw_err_set(err, MW_E_INVALID, "At most 1000 models per request.");
+	struct mw_model_ref *mr = mw_xcalloc(nm, sizeof *mr);
+	for (size_t i = 0; i < nm && !rc; i++) {
+		json_t *e = json_array_get(jmods, i);
+		if (!json_is_object(e))
+			rc = mw_err_set(err, MW_E_INVALID, "Invalid model output: expected an object.");
+		else if (!(rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err)))
+			rc = mw_req_int64(e, "step", false, &mr[i].step, NULL, err);
+	}
+	if (!rc)
+		rc = mw_store_run_log_outputs(t->store, id, mr, nm, err);
+	free(mr);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+/* experiment_ids as a C array of strings (numbers are accepted). */
+static int get_exp_ids(json_t *req, const char ***out, size_t *n, bool required,
+		       struct mw_err *err)
+{
+	json_t *arr;
+	int rc = mw_req_list(req, "experiment_ids", &arr, err);
+	if (rc)
+		return rc;
+	size_t cnt = json_array_size(arr);
+	if (!cnt && required)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Missing value for required parameter 'experiment_ids'.");
+	if (cnt > 1000)
+		return mw_err_set(err, MW_E_INVALID, "At most 1000 experiment_ids are allowed.");
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *e = json_array_get(arr, i);
+		if (json_is_integer(e)) {
+			char buf[32];
+			snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(e));
+			json_array_set_new(arr, i, json_string(buf));
+		} else if (!json_is_string(e)) {
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid value for parameter 'experiment_ids': expected strings.");
+		}
+		if ((rc = check_exp_id(json_string_value(json_array_get(arr, i)), err)))
+			return rc;
+	}
+	const char **ids = mw_xcalloc(cnt ? cnt : 1, sizeof *ids);
+	for (size_t i = 0; i < cnt; i++)
+		ids[i] = json_string_value(json_array_get(arr, i));
+	*out = ids;
+	*n = cnt;
+	return 0;
+}
+
+int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char **exps = NULL;
+	size_t nexp = 0;
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_filter f = {0};
+	struct mw_order o[MAX_ORDER_BY];
+	size_t no = 0;
+	struct mw_page p;
+	enum mw_view v;
+	int rc = get_exp_ids(req, &exps, &nexp, false, err);
+	if (!rc)
+		rc = get_page(req, 1000, MAX_RESULTS_SEARCH, &p, err);
+	if (!rc)
+		rc = get_view(req, "run_view_type", &v, err);
+	if (!rc)
+		rc = get_search(req, MW_SEARCH_RUNS, a, &f, o, &no, err);
+	json_t *out = NULL;
+	bool more = false;
+	if (!rc) {
+		if (!nexp) {
+			out = json_object(); /* no experiments: no runs */
+		} else {
+			rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, &out, &more,
+						 err);
+		}
+	}
+	if (!rc) {
+		set_next_token(out, &p, more);
+		*resp = out;
+	}
+	free(exps);
+	mw_arena_free(a);
+	return rc;
+}
+
+int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *key = NULL;
+	int rc = get_run_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "metric_key", true, 0, &key, err);
+	struct mw_page p;
+	if (!rc)
+		rc = get_page(req, INT64_MAX - 1, INT64_MAX - 1, &p, err);
+	json_t *arr;
+	bool more;
+	if (rc || (rc = mw_store_metric_history(t->store, id, key, &p, &arr, &more, err)))
+		return rc;
+	json_t *out = json_object();
+	if (json_array_size(arr))
+		json_object_set_new(out, "metrics", arr);
+	else
+		json_decref(arr);
+	set_next_token(out, &p, more);
+	*resp = out;
+	return 0;
+}
+
+/* run_ids (1..100) as a C array. */
+static int get_run_ids(json_t *req, const char *field, const char ***out, size_t *n,
+		       struct mw_err *err)
+{
+	json_t *arr;
+	int rc = mw_req_list(req, field, &arr, err);
+	if (rc)
+		return rc;
+	size_t cnt = json_array_size(arr);
+	if (!cnt)
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter '%s'.", field);
+	if (cnt > 100)
+		return mw_err_set(err, MW_E_INVALID,
+				  "GetMetricHistoryBulkInterval request must specify at most 100 run_ids. "
+				  "Received %zu run_ids.",
+				  cnt);
+	const char **ids = mw_xcalloc(cnt, sizeof *ids);
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *e = json_array_get(arr, i);
+		if (!json_is_string(e) || (rc = check_run_id(json_string_value(e), err))) {
+			free(ids);
+			return rc ? rc : mw_err_set(err, MW_E_INVALID, "Invalid value for '%s'.", field);
+		}
+		ids[i] = json_string_value(e);
+	}
+	*out = ids;
+	*n = cnt;
+	return 0;
+}
+
+int mw_track_metric_history_bulk_interval(struct mw_track *t, json_t *req, json_t **resp,
+					  struct mw_err *err)
+{
+	const char **ids = NULL, *key = NULL;
+	size_t n = 0;
+	int64_t a = 0, b = 0, max = 2500;
+	bool has_a = false, has_b = false, has_max = false;
+	int rc = get_run_ids(req, "run_ids", &ids, &n, err);
+	if (!rc)
+		rc = mw_req_str(req, "metric_key", true, 0, &key, err);
+	if (!rc)
+		rc = mw_req_int64(req, "start_step", false, &a, &has_a, err);
+	if (!rc)
+		rc = mw_req_int64(req, "end_step", false, &b, &has_b, err);
+	if (!rc)
+		rc = mw_req_int64(req, "max_results", false, &max, &has_max, err);
+	if (!rc && has_a != has_b)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"If either start step or end step are specified, both must be specified.");
+	if (!rc && has_a && a > b)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"end_step must be greater than or equal to start_step. Found start_step=%lld, "
+				"end_step=%lld.",
+				(long long)a, (long long)b);
+	if (!rc && (max < 1 || max > 2500))
+		rc = mw_err_set(err, MW_E_INVALID,
+				"max_results must be between 1 and 2500. Received %lld.", (long long)max);
+	json_t *arr;
+	if (!rc)
+		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, &arr,
+						     err);
+	free(ids);
+	if (rc)
+		return rc;
+	*resp = json_object();
+	if (json_array_size(arr))
+		json_object_set_new(*resp, "metrics", arr);
+	else
+		json_decref(arr);
+	return 0;
+}
+
+int mw_track_metric_history_bulk(struct mw_track *t, json_t *req, json_t **resp,
+				 struct mw_err *err)
+{
+	const char **ids = NULL, *key = NULL;
+	size_t n = 0;
+	int64_t max = 25000;
+	bool has_max = false;
+	int rc = get_run_ids(req, "run_id", &ids, &n, err);
+	if (!rc)
+		rc = mw_req_str(req, "metric_key", true, 0, &key, err);
+	if (!rc)
+		rc = mw_req_int64(req, "max_results", false, &max, &has_max, err);
+	if (!rc && (max < 1 || max > 25000))
+		rc = mw_err_set(err, MW_E_INVALID, "max_results must be between 1 and 25000.");
+	json_t *arr;
+	if (!rc)
+		rc = mw_store_metric_history_bulk(t->store, ids, n, key, max, &arr, err);
+	free(ids);
+	if (rc)
+		return rc;
+	*resp = json_object();
+	if (json_array_size(arr))
+		json_object_set_new(*resp, "metrics", arr);
+	else
+		json_decref(arr);
+	return 0;
+}
+
+/* ================================================================ logged models */
+
+static int get_model_id(json_t *req, const char **out, struct mw_err *err)
+{
+	int rc = mw_req_str(req, "model_id", true, 0, out, err);
+	if (rc)
+		return rc;
+	if (strlen(*out) > 64 || !id_chars(*out, 63))
+		return mw_err_set(err, MW_E_INVALID, "Invalid model ID: '%.100s'", *out);
+	return 0;
+}
+
+int mw_track_lm_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *exp = NULL, *name = NULL, *type = NULL, *src = NULL;
+	int rc = get_exp_id(req, "experiment_id", true, &exp, err);
+	if (!rc)
+		rc = mw_req_str(req, "name", false, 0, &name, err);
+	if (!rc)
+		rc = mw_req_str(req, "model_type", false, 0, &type, err);
+	if (!rc)
+		rc = mw_req_str(req, "source_run_id", false, 0, &src, err);
+	if (!rc && src && *src)
+		rc = check_run_id(src, err);
+	if (rc)
+		return rc;
+	struct mw_kv *params = NULL, *tags = NULL;
+	size_t np = 0, nt = 0;
+	if ((rc = get_kvs(t, req, "params", "param", MAX_KEY, MAX_PARAM_VALUE, true, &params, &np,
+			  err)) ||
+	    (rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err))) {
+		free(params);
+		return rc;
+	}
+	char hex[33], id[40], gen[64];
+	if (!(rc = mw_id_hex32(hex, err)) && (!name || !*name))
+		rc = mw_id_run_name(gen, err);
+	if (rc) {
+		free(params);
+		free(tags);
+		return rc;
+	}
+	snprintf(id, sizeof id, "m-%s", hex);
+	struct mw_lm_create c = {
+		.model_id = id,
+		.experiment_id = exp,
+		.name = name && *name ? name : gen,
+		.model_type = type && *type ? type : NULL,
+		.source_run_id = src && *src ? src : NULL,
+		.params = params,
+		.nparams = np,
+		.tags = tags,
+		.ntags = nt,
+		.now_ms = mw_now_ms(),
+	};
+	json_t *model;
+	rc = mw_store_lm_create(t->store, &c, &model, err);
+	free(params);
+	free(tags);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "model", model);
+	return 0;
+}
+
+int mw_track_lm_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	json_t *m;
+	int rc = get_model_id(req, &id, err);
+	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model", m);
+	return 0;
+}
+
+int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *status = NULL;
+	int rc = get_model_id(req, &id, err);
+	json_t *sv = json_object_get(req, "status");
+	if (!rc && json_is_integer(sv)) {
+		int64_t i = json_integer_value(sv);
+		status = i == 2 ? "LOGGED_MODEL_READY" : i == 3 ? "LOGGED_MODEL_UPLOAD_FAILED" : "?";
+	} else if (!rc) {
+		rc = mw_req_str(req, "status", true, 0, &status, err);
+	}
+	if (rc)
+		return rc;
+	if (strcmp(status, "LOGGED_MODEL_READY") && strcmp(status, "LOGGED_MODEL_UPLOAD_FAILED"))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid model status '%.64s': expected LOGGED_MODEL_READY or "
+				  "LOGGED_MODEL_UPLOAD_FAILED.",
+				  status);
+	json_t *m;
+	if ((rc = mw_store_lm_finalize(t->store, id, status, mw_now_ms(), &m, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model", m);
+	return 0;
+}
+
+int mw_track_lm_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	int rc = get_model_id(req, &id, err);
+	if (rc || (rc = mw_store_lm_delete(t->store, id, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	struct mw_kv *tags = NULL;
+	size_t nt = 0;
+	int rc = get_model_id(req, &id, err);
+	if (!rc)
+		rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err);
+	if (!rc)
+		rc = mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err);
+	free(tags);
+	json_t *m;
+	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model", m);
+	return 0;
+}
+
+int mw_track_lm_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id, *key = NULL;
+	int rc = get_model_id(req, &id, err);
+	if (!rc)
+		rc = mw_req_str(req, "tag_key", true, 0, &key, err);
+	if (rc || (rc = mw_store_lm_delete_tag(t->store, id, key, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_lm_log_params(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *id;
+	struct mw_kv *params = NULL;
+	size_t np = 0;
+	int rc = get_model_id(req, &id, err);
+	if (!rc)
+		rc = get_kvs(t, req, "params", "param", MAX_KEY, MAX_PARAM_VALUE, true, &params, &np,
+			     err);
+	if (!rc)
+		rc = mw_store_lm_log_params(t->store, id, params, np, err);
+	free(params);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_track_lm_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char **exps = NULL;
+	size_t nexp = 0;
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_filter f = {0};
+	struct mw_order o[MAX_ORDER_BY];
+	size_t no = 0;
+	struct mw_page p;
+	int rc = get_exp_ids(req, &exps, &nexp, true, err);
+	if (!rc)
+		rc = get_page(req, 50, 1000, &p, err);
+	const char *filter = NULL;
+	if (!rc)
+		rc = mw_req_str(req, "filter", false, MAX_FILTER, &filter, err);
+	if (!rc)
+		rc = mw_filter_parse(MW_SEARCH_LOGGED_MODELS, filter, a, &f, err);
+	json_t *ob = NULL;
+	if (!rc)
+		rc = mw_req_list(req, "order_by", &ob, err);
+	if (!rc && json_array_size(ob) > MAX_ORDER_BY)
+		rc = mw_err_set(err, MW_E_INVALID, "At most %d order_by entries are allowed.",
+				MAX_ORDER_BY);
+	for (size_t i = 0; !rc && i < json_array_size(ob); i++) {
+		json_t *e = json_array_get(ob, i);
+		const char *field = NULL;
+		bool asc = true, has_asc = false;
+		if (json_is_string(e)) {
+			rc = mw_order_parse(MW_SEARCH_LOGGED_MODELS, json_string_value(e), a, &o[no], err);
+		} else if (json_is_object(e)) {
+			rc = mw_req_str(e, "field_name", true, 0, &field, err);
+			if (!rc)
+				rc = mw_req_bool(e, "ascending", &asc, &has_asc, err);
+			if (!rc)
+				rc = mw_order_parse(MW_SEARCH_LOGGED_MODELS, field, a, &o[no], err);
+			if (!rc)
+				o[no].asc = has_asc ? asc : true;
+		} else {
+			rc = mw_err_set(err, MW_E_INVALID, "Invalid value for parameter 'order_by'.");
+		}
+		if (!rc)
+			no++;
+	}
+	json_t *out = NULL;
+	bool more = false;
+	if (!rc)
+		rc = mw_store_lm_search(t->store, exps, nexp, &f, o, no, &p, &out, &more, err);
+	if (!rc) {
+		set_next_token(out, &p, more);
+		*resp = out;
+	}
+	free(exps);
+	mw_arena_free(a);
+	return rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * track.h - experiments, runs, metrics, params, tags, dataset inputs and
+ * MLflow 3 logged models: the run as the unit of evidence.
+ *
+ * Operations take a request message and return a response message, both as
+ * jansson objects in MLflow's protobuf-JSON shape (the API layer decodes the
+ * HTTP request into the message and encodes the reply; this module never sees
+ * HTTP).  Each operation validates its input (types, lengths, key syntax,
+ * batch limits), applies MLflow's write semantics and calls the store.
+ *
+ * Ownership: req is borrowed (operations may add normalised fields to it);
+ * *resp is a new reference owned by the caller, set only on success.
+ */
+#ifndef MW_TRACK_H
+#define MW_TRACK_H
+
+#include "core/core.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------ search grammar */
+
+/* Parse an MLflow search filter for one entity kind into out (allocated from
+ * the arena).  An empty or NULL string gives an empty filter.  Syntax errors,
+ * OR, parentheses, unknown identifiers and comparators that do not fit the
+ * identifier are MW_E_INVALID with a message saying what was wrong. */
+int mw_filter_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
+		    struct mw_filter *out, struct mw_err *err);
+/* Parse one order_by entry ("metrics.rmse DESC", "name", "`tags.a b` ASC"). */
+int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
+		   struct mw_order *out, struct mw_err *err);
+
+/* ------------------------------------------------------------ page tokens */
+
+/* Opaque page tokens: base64 of {"offset":N}.  Decoding a bad token is
+ * MW_E_INVALID. */
+char *mw_page_token_encode(int64_t offset);                 /* malloc'd */
+int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
+
+/* ------------------------------------------------------------ operations */
+
+struct mw_track;
+
+struct mw_track_opts {
+	const char *artifact_root;   /* default "mlflow-artifacts:/" */
+	bool truncate_long_values;   /* MLflow's MLFLOW_TRUNCATE_LONG_VALUES */
+};
+
+int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct mw_track **out,
+		 struct mw_err *err);
+void mw_track_free(struct mw_track *t);
+struct mw_store *mw_track_store(struct mw_track *t);
+
+typedef int (*mw_track_op)(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err);
+
+/* Experiments */
+int mw_track_exp_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_get_by_name(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_list(struct mw_track *, json_t *, json_t **, struct mw_err *); /* 1.x */
+int mw_track_exp_update(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_restore(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_set_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+
+/* Runs */
+int mw_track_run_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_update(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_restore(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_metric(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_param(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_set_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_batch(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_model(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_inputs(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_run_log_outputs(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_metric_history(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_metric_history_bulk_interval(struct mw_track *, json_t *, json_t **,
+					  struct mw_err *);
+int mw_track_metric_history_bulk(struct mw_track *, json_t *, json_t **, struct mw_err *);
+
+/* Logged models (MLflow 3).  model_id arrives in req["model_id"], and for
+ * delete-tag the key in req["tag_key"] (the API layer copies path segments). */
+int mw_track_lm_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_finalize(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_set_tags(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_log_params(struct mw_track *, json_t *, json_t **, struct mw_err *);
+
+#endif
