@@ -1,0 +1,74 @@
+/*
+ * cmd.h - the command-line front end: one file per subcommand, one table in
+ * main.c, options described as tables so --help comes for free.
+ *
+ * Commands are thin: they parse options, build request messages and hand
+ * them to a client that either talks to a running server (MW_URI or --uri)
+ * or opens the data directory itself and calls the same operations.
+ * Only main.c and cmd/ print or exit.
+ */
+#ifndef MW_CMD_H
+#define MW_CMD_H
+
+#include "core/core.h"
+
+struct mw_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+const struct mw_cmd *mw_cmd_table(size_t *n);
+
+int cmd_server(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_experiments(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+
+/* ------------------------------------------------------------ options */
+
+struct cmd_opt {
+	const char *name;      /* long name without dashes */
+	const char *arg;       /* argument name for help, NULL for a boolean flag */
+	const char *help;
+	const char *value;     /* parsed value (or "1" for flags) */
+	bool set;
+};
+
+/* Parse argv[0..argc) (argv[0] is the command or subcommand name).
+ * Returns 0 and fills positional arguments, 1 when --help was printed,
+ * -1 after printing an error to stderr. */
+int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const char **pos,
+	      size_t maxpos, size_t *npos, const char *usage, const char *about);
+void cmd_usage(FILE *f, struct cmd_opt *opts, size_t nopts, const char *usage, const char *about);
+const char *cmd_opt(struct cmd_opt *opts, size_t nopts, const char *name);
+bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name);
+
+/* ------------------------------------------------------------ client */
+
+struct mw_client;
+/* uri (or env MW_URI) selects a server; otherwise data_dir (or env
+ * MW_DATA_DIR, default ./mw-data) is opened directly. */
+int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out,
+		   struct mw_err *err);
+void mw_client_close(struct mw_client *c);
+/* Call an MLflow endpoint ("runs/search") with a request message. */
+int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
+		   struct mw_err *err);
+
+/* ------------------------------------------------------------ output */
+
+/* Print rows as an aligned table; cells are borrowed strings. */
+void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *const *cells,
+	       size_t nrows);
+void cmd_print_json(FILE *f, json_t *v);
+/* Shared options of commands that use a client. */
+#define CMD_CLIENT_OPTS                                                                  \
+	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)",   \
+	 NULL, false},                                                                   \
+	{"data-dir", "DIR", "data directory when no server is used (default ./mw-data)", NULL, \
+	 false},                                                                         \
+	{"json", NULL, "print JSON instead of a table", NULL, false}
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * common.c - option parsing, tables and the client shared by the commands.
+ *
+ * The client has two faces with one behaviour: remote (libcurl to MW_URI,
+ * MLflow's REST paths, errors decoded from {error_code, message}) and local
+ * (the store opened in-process, the very operations the server runs, looked
+ * up by endpoint path).
+ */
+#include "cmd/cmd.h"
+
+#include "api/api.h"
+#include "store/store.h"
+#include "track/track.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ options */
+
+void cmd_usage(FILE *f, struct cmd_opt *opts, size_t nopts, const char *usage, const char *about)
+{
+	fprintf(f, "usage: %s\n", usage);
+	if (about && *about)
+		fprintf(f, "\n%s\n", about);
+	if (nopts)
+		fprintf(f, "\noptions:\n");
+	for (size_t i = 0; i < nopts; i++) {
+		char left[64];
+		snprintf(left, sizeof left, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+			 opts[i].arg ? opts[i].arg : "");
+		fprintf(f, "  %-26s %s\n", left, opts[i].help);
+	}
+	fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
+}
+
+int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const char **pos,
+	      size_t maxpos, size_t *npos, const char *usage, const char *about)
+{
+	*npos = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			cmd_usage(stdout, opts, nopts, usage, about);
+			return 1;
+		}
+		if (!strcmp(a, "--")) {
+			for (i++; i < argc; i++) {
+				if (*npos >= maxpos)
+					goto too_many;
+				pos[(*npos)++] = argv[i];
+			}
+			break;
+		}
+		if (a[0] == '-' && a[1] == '-') {
+			const char *name = a + 2, *eq = strchr(name, '=');
+			size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+			struct cmd_opt *o = NULL;
+			for (size_t k = 0; k < nopts; k++)
+				if (strlen(opts[k].name) == nl && !strncmp(opts[k].name, name, nl))
+					o = &opts[k];
+			if (!o) {
+				fprintf(stderr, "mw: unknown option '%s'\n", a);
+				cmd_usage(stderr, opts, nopts, usage, NULL);
+				return -1;
+			}
+			if (o->arg) {
+				if (eq) {
+					o->value = eq + 1;
+				} else if (i + 1 < argc) {
+					o->value = argv[++i];
+				} else {
+					fprintf(stderr, "mw: option '--%s' needs a value\n", o->name);
+					return -1;
+				}
+			} else {
+				if (eq) {
+					fprintf(stderr, "mw: option '--%s' takes no value\n", o->name);
+					return -1;
+				}
+				o->value = "1";
+			}
+			o->set = true;
+			continue;
+		}
+		if (*npos >= maxpos)
+			goto too_many;
+		pos[(*npos)++] = a;
+	}
+	return 0;
+too_many:
+	fprintf(stderr, "mw: too many arguments\n");
+	cmd_usage(stderr, opts, nopts, usage, NULL);
+	return -1;
+}
+
+const char *cmd_opt(struct cmd_opt *opts, size_t nopts, const char *name)
+{
+	for (size_t i = 0; i < nopts; i++)
+		if (!strcmp(opts[i].name, name))
+			return opts[i].set ? opts[i].value : NULL;
+	return NULL;
+}
+
+bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name)
+{
+	return cmd_opt(opts, nopts, name) != NULL;
+}
+
+/* ------------------------------------------------------------ output */
+
+static size_t width(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *const *cells,
+	       size_t nrows)
+{
+	size_t *w = mw_xcalloc(ncols, sizeof *w);
+	for (size_t c = 0; c < ncols; c++)
+		w[c] = width(header[c]);
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t c = 0; c < ncols; c++) {
+			const char *s = cells[r * ncols + c] ? cells[r * ncols + c] : "";
+			if (width(s) > w[c])
+				w[c] = width(s);
+		}
+	for (size_t r = 0; r <= nrows; r++) {
+		for (size_t c = 0; c < ncols; c++) {
+			const char *s = r == 0 ? header[c] : cells[(r - 1) * ncols + c];
+			if (!s)
+				s = "";
+			if (c + 1 < ncols)
+				fprintf(f, "%s%*s  ", s, (int)(w[c] - width(s)), "");
+			else
+				fprintf(f, "%s", s);
+		}
+		fputc('\n', f);
+	}
+	free(w);
+}
+
+void cmd_print_json(FILE *f, json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	fprintf(f, "%s\n", s ? s : "null");
+	free(s);
+}
+
+/* ------------------------------------------------------------ client */
+
+struct mw_client {
+	char *uri;
+	CURL *curl;
+	struct mw_store *store;
+	struct mw_track *track;
+};
+
+static size_t curl_sink(char *p, size_t size, size_t n, void *ud)
+{
+	struct mw_buf *b = ud;
+	if (mw_buf_append(b, p, size * n))
+		return 0;
+	return size * n;
+}
+
+int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out,
+		   struct mw_err *err)
+{
+	struct mw_client *c = mw_xcalloc(1, sizeof *c);
+	if (!uri || !*uri)
+		uri = getenv("MW_URI");
+	if (uri && *uri) {
+		c->uri = mw_xstrdup(uri);
+		size_t n = strlen(c->uri);
+		while (n && c->uri[n - 1] == '/')
+			c->uri[--n] = 0;
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		c->curl = curl_easy_init();
+		if (!c->curl) {
+			free(c->uri);
+			free(c);
+			return mw_err_set(err, MW_E_INTERNAL, "cannot initialise libcurl");
+		}
+		*out = c;
+		return 0;
+	}
+	if (!data_dir || !*data_dir)
+		data_dir = getenv("MW_DATA_DIR");
+	if (!data_dir || !*data_dir)
+		data_dir = "./mw-data";
+	struct stat stt;
+	if (stat(data_dir, &stt) || !S_ISDIR(stt.st_mode)) {
+		free(c);
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "no data directory at '%s' (set MW_URI to use a server, or --data-dir)",
+				  data_dir);
+	}
+	struct mw_store_opts so = {.data_dir = data_dir, .read_conns = 1, .sync_full = true};
+	int rc = mw_store_open(&so, &c->store, err);
+	if (!rc) {
+		struct mw_track_opts to = {.artifact_root = "mlflow-artifacts:/",
+					   .truncate_long_values = true};
+		rc = mw_track_new(c->store, &to, &c->track, err);
+	}
+	if (rc) {
+		mw_store_close(c->store);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void mw_client_close(struct mw_client *c)
+{
+	if (!c)
+		return;
+	if (c->curl) {
+		curl_easy_cleanup(c->curl);
+		curl_global_cleanup();
+	}
+	mw_track_free(c->track);
+	mw_store_close(c->store);
+	free(c->uri);
+	free(c);
+}
+
+static int remote_call(struct mw_client *c, const char *path, bool is_get, json_t *req,
+		       json_t **resp, struct mw_err *err)
+{
+	struct mw_buf url, body;
+	mw_buf_init(&url, 0);
+	mw_buf_init(&body, 256u << 20);
+	mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
+	char *payload = NULL;
+	curl_easy_reset(c->curl);
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	if (is_get) {
+		const char *k;
+		json_t *v;
+		char sep = '?';
+		json_object_foreach(req, k, v) {
+			size_t n = json_is_array(v) ? json_array_size(v) : 1;
+			for (size_t i = 0; i < n; i++) {
+				json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+				char *ev = NULL;
+				if (json_is_string(e)) {
+					ev = curl_easy_escape(c->curl, json_string_value(e), 0);
+				} else {
+					char *s = json_dumps(e, JSON_ENCODE_ANY);
+					ev = curl_easy_escape(c->curl, s ? s : "", 0);
+					free(s);
+				}
+				mw_buf_printf(&url, "%c%s=%s", sep, k, ev ? ev : "");
+				curl_free(ev);
+				sep = '&';
+			}
+		}
+	} else {
+		payload = mw_json_dump(req, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_URL, url.data);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, curl_sink);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	CURLcode cc = curl_easy_perform(c->curl);
+	long status = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdr);
+	free(payload);
+	int rc = 0;
+	if (cc != CURLE_OK) {
+		rc = mw_err_set(err, MW_E_UNAVAILABLE, "cannot reach %s: %s", c->uri,
+				curl_easy_strerror(cc));
+	} else {
+		json_error_t je;
+		json_t *v = json_loadb(body.data, body.len, 0, &je);
+		if (status == 200 && json_is_object(v)) {
+			*resp = v;
+			v = NULL;
+		} else if (json_is_object(v) && json_is_string(json_object_get(v, "message"))) {
+			const char *code = json_string_value(json_object_get(v, "error_code"));
+			int kind = status == 404 ? MW_E_NOT_FOUND : status >= 500 ? MW_E_INTERNAL : MW_E_INVALID;
+			rc = mw_err_set(err, kind, "%s: %s", code ? code : "ERROR",
+					json_string_value(json_object_get(v, "message")));
+		} else {
+			rc = mw_err_set(err, MW_E_INTERNAL, "unexpected answer from %s (HTTP %ld)",
+					c->uri, status);
+		}
+		json_decref(v);
+	}
+	mw_buf_release(&url);
+	mw_buf_release(&body);
+	return rc;
+}
+
+int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
+		   struct mw_err *err)
+{
+	bool is_get = false;
+	mw_track_op op = mw_api_mlflow_op(path, &is_get);
+	if (!op)
+		return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
+	if (c->uri)
+		return remote_call(c, path, is_get, req, resp, err);
+	return op(c->track, req, resp, err);
+}
