@@ -140,6 +140,7 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	if (is_get) {
 		msg = json_object();
 		mw_http_query_each(req, add_query, msg);
+		json_object_set_new(msg, MW_REQ_FROM_QUERY, json_true());
 	} else {
 		msg = mw_json_parse_body(req->body, req->body_len, b->ctx->max_json_depth, &err);
 		if (!msg) {
@@ -168,6 +169,19 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 
 /* ------------------------------------------------------------ registration */
 
+/* The route label for metrics: "{model_id}" becomes ":model_id". */
+static char *metric_name(const char *pat)
+{
+	char *s = mw_xstrdup(pat), *o = s;
+	for (const char *p = pat; *p; p++)
+		if (*p == '{')
+			*o++ = ':';
+		else if (*p != '}')
+			*o++ = *p;
+	*o = 0;
+	return s;
+}
+
 void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 {
 	size_t n = NEP * 2;
@@ -187,7 +201,7 @@ void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 			r->pattern = pat;
 			r->fn = handle;
 			r->ud = &bindings[i];
-			r->name = pat;
+			r->name = metric_name(pat);
 		}
 	mw_http_add_routes(http, routes, n);
 }
@@ -195,8 +209,10 @@ void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 void mw_api_free(void)
 {
 	if (routes)
-		for (size_t i = 0; i < NEP * 2; i++)
+		for (size_t i = 0; i < NEP * 2; i++) {
 			free((char *)routes[i].pattern);
+			free((char *)routes[i].name);
+		}
 	free(routes);
 	free(bindings);
 	routes = NULL;

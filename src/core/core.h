@@ -169,7 +169,12 @@ int mw_req_double(json_t *req, const char *field, bool required, double *out,
 		  struct mw_err *err);
 int mw_req_bool(json_t *req, const char *field, bool *out, bool *present,
 		struct mw_err *err);
-/* A repeated field: an array, or a single value read as a list of one.
+/* Messages decoded from a query string carry this key (set by the API layer
+ * after decoding, so no client can set it): there a key given once must
+ * still read as a list of one. */
+#define MW_REQ_FROM_QUERY "\x01query"
+/* A repeated field: an array (or, in a query-string message, a single value
+ * read as a list of one).
  * Returns a borrowed array or NULL when absent (a new array is stored back
  * into req when a scalar is promoted). */
 int mw_req_list(json_t *req, const char *field, json_t **out, struct mw_err *err);

@@ -62,6 +62,13 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 	}
 	json_error_t je;
 	json_t *v = json_loadb(p, n, JSON_DECODE_ANY, &je);
+	if (!v && json_error_code(&je) == json_error_null_character) {
+		mw_err_set(err, MW_E_INVALID,
+			   "Invalid request: strings must not contain NUL characters (\\u0000), "
+			   "line %d, column %d",
+			   je.line, je.column);
+		return NULL;
+	}
 	if (!v) {
 		mw_err_set(err, MW_E_BAD_REQUEST, "Malformed JSON in request body: %s (line %d, column %d)",
 			   je.text, je.line, je.column);
@@ -135,8 +142,6 @@ int mw_req_str(json_t *req, const char *field, bool required, size_t maxlen,
 			return missing(field, err);
 		return 0;
 	}
-	if (json_is_array(v) && json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)))
-		v = json_array_get(v, 0); /* a query-string key given twice reads as a list */
 	if (!json_is_string(v))
 		return bad_type(field, v, "a string", err);
 	const char *s = json_string_value(v);
@@ -161,8 +166,6 @@ int mw_req_int64(json_t *req, const char *field, bool required, int64_t *out, bo
 			return missing(field, err);
 		return 0;
 	}
-	if (json_is_array(v) && json_array_size(v) == 1)
-		v = json_array_get(v, 0);
 	if (json_is_integer(v)) {
 		*out = json_integer_value(v);
 	} else if (json_is_real(v)) {
@@ -206,8 +209,6 @@ int mw_req_bool(json_t *req, const char *field, bool *out, bool *present, struct
 	json_t *v = json_object_get(req, field);
 	if (!v || json_is_null(v))
 		return 0;
-	if (json_is_array(v) && json_array_size(v) == 1)
-		v = json_array_get(v, 0);
 	if (json_is_boolean(v)) {
 		*out = json_is_true(v);
 	} else if (json_is_string(v) && !strcasecmp(json_string_value(v), "true")) {
@@ -228,7 +229,7 @@ int mw_req_list(json_t *req, const char *field, json_t **out, struct mw_err *err
 	json_t *v = json_object_get(req, field);
 	if (!v || json_is_null(v))
 		return 0;
-	if (json_is_object(v))
+	if (!json_is_array(v) && !json_object_get(req, MW_REQ_FROM_QUERY))
 		return bad_type(field, v, "a list", err);
 	if (!json_is_array(v)) {
 		json_t *a = json_array();

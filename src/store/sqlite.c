@@ -375,9 +375,14 @@ static const char *migrations[] = {
 	"CREATE TABLE metrics ("
 	" run_uuid TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL,"
 	" timestamp INTEGER NOT NULL, value REAL NOT NULL, is_nan INTEGER NOT NULL,"
-	" model_id TEXT, dataset_name TEXT, dataset_digest TEXT,"
 	" PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)) WITHOUT ROWID;"
-	"CREATE INDEX metrics_model ON metrics (model_id, key) WHERE model_id IS NOT NULL;"
+	"CREATE TABLE logged_model_metrics ("
+	" model_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL,"
+	" timestamp INTEGER NOT NULL, value REAL NOT NULL, is_nan INTEGER NOT NULL,"
+	" run_uuid TEXT NOT NULL, dataset_name TEXT NOT NULL DEFAULT '',"
+	" dataset_digest TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (model_id, key, step, timestamp, run_uuid, dataset_name, dataset_digest,"
+	" value, is_nan)) WITHOUT ROWID;"
 	"CREATE TABLE latest_metrics ("
 	" run_uuid TEXT NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,"
 	" is_nan INTEGER NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,"
@@ -995,7 +1000,7 @@ static void qb_view(struct qb *q, const char *col, enum mw_view v)
 static void qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc)
 {
 	if (nan_col)
-		mw_buf_printf(&q->sql, "(%s IS NULL OR %s = 1), %s %s", col, nan_col, col,
+		mw_buf_printf(&q->sql, "(%s IS NULL), (%s = 1), %s %s", col, nan_col, col,
 			      asc ? "ASC" : "DESC");
 	else
 		mw_buf_printf(&q->sql, "(%s IS NULL), %s %s", col, col, asc ? "ASC" : "DESC");
@@ -1489,8 +1494,11 @@ static const char SQL_PARAM_GET[] = "SELECT value FROM params WHERE run_uuid = ?
 static const char SQL_PARAM_INSERT[] =
 	"INSERT OR IGNORE INTO params (run_uuid, key, value) VALUES (?, ?, ?)";
 static const char SQL_METRIC_INSERT[] =
-	"INSERT OR IGNORE INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id,"
-	" dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	"INSERT OR IGNORE INTO metrics (run_uuid, key, step, timestamp, value, is_nan)"
+	" VALUES (?, ?, ?, ?, ?, ?)";
+static const char SQL_LM_METRIC_INSERT[] =
+	"INSERT OR IGNORE INTO logged_model_metrics (model_id, key, step, timestamp, value, is_nan,"
+	" run_uuid, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_LATEST_UPSERT[] =
 	"INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step)"
 	" VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET"
@@ -1582,15 +1590,32 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 		sqlite3_bind_int64(st, 4, m->timestamp);
 		sqlite3_bind_double(st, 5, stored_value(m->value));
 		sqlite3_bind_int(st, 6, isnan(m->value) ? 1 : 0);
-		bind_text(st, 7, m->model_id);
-		bind_text(st, 8, m->dataset_name);
-		bind_text(st, 9, m->dataset_digest);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = sqerr(c, err, "log metric");
 			sqlite3_reset(st);
 			return rc;
 		}
 		sqlite3_reset(st);
+		if (m->model_id) {
+			/* a metric of a logged model (MLflow 3) is also kept with the model */
+			sqlite3_stmt *lst = prep(c, SQL_LM_METRIC_INSERT, err);
+			if (!lst)
+				return -err->code;
+			bind_text(lst, 1, m->model_id);
+			bind_text(lst, 2, m->key);
+			sqlite3_bind_int64(lst, 3, m->step);
+			sqlite3_bind_int64(lst, 4, m->timestamp);
+			sqlite3_bind_double(lst, 5, stored_value(m->value));
+			sqlite3_bind_int(lst, 6, isnan(m->value) ? 1 : 0);
+			bind_text(lst, 7, a->id);
+			bind_text(lst, 8, m->dataset_name ? m->dataset_name : "");
+			bind_text(lst, 9, m->dataset_digest ? m->dataset_digest : "");
+			if ((rc = step_done(c, lst, err)))
+				return rc;
+			st = prep(c, SQL_METRIC_INSERT, err);
+			if (!st)
+				return -err->code;
+		}
 	}
 	/* the latest point per key in this batch, then one upsert per key */
 	size_t *idx = mw_xmalloc(a->nm * sizeof *idx);
@@ -2042,10 +2067,18 @@ static int sq_metric_history(void *impl, const char *id, const char *key,
 static const char SQL_STEPS[] =
 	"SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND key = ? AND step BETWEEN ? AND ?"
 	" ORDER BY step";
-static const char SQL_AT_STEP[] =
+static const char SQL_RANGE[] =
 	"SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ?"
-	" AND step = ? ORDER BY timestamp, value";
+	" AND step BETWEEN ? AND ? ORDER BY step, timestamp, value";
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Like MLflow: the steps of all runs together are sampled evenly (at most
+ * max of them), and every run keeps its own first and last step. */
 static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t nids,
 				     const char *key, bool has_range, int64_t a, int64_t b,
 				     int64_t max, json_t **out, struct mw_err *err)
@@ -2053,7 +2086,9 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 	struct conn *c = rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	json_t *arr = json_array();
+	int64_t lo = has_range ? a : INT64_MIN, hi = has_range ? b : INT64_MAX;
+	size_t ns = 0, as = 0;
+	int64_t *steps = NULL;
 	int rc = 0;
 	for (size_t r = 0; r < nids && !rc; r++) {
 		json_t *info;
@@ -2067,10 +2102,8 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 		}
 		bind_text(st, 1, ids[r]);
 		bind_text(st, 2, key);
-		sqlite3_bind_int64(st, 3, has_range ? a : INT64_MIN);
-		sqlite3_bind_int64(st, 4, has_range ? b : INT64_MAX);
-		size_t ns = 0, as = 0;
-		int64_t *steps = NULL;
+		sqlite3_bind_int64(st, 3, lo);
+		sqlite3_bind_int64(st, 4, hi);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (ns == as) {
 				as = as ? as * 2 : 256;
@@ -2079,32 +2112,80 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 			steps[ns++] = sqlite3_column_int64(st, 0);
 		}
 		sqlite3_reset(st);
-		/* choose at most max steps evenly, always the first and the last */
-		size_t want = (size_t)max < ns ? (size_t)max : ns;
-		for (size_t k = 0; k < want; k++) {
-			size_t i = want == 1 ? 0 : (size_t)((double)k * (double)(ns - 1) / (double)(want - 1) + 0.5);
-			if (k > 0 && i == (size_t)((double)(k - 1) * (double)(ns - 1) / (double)(want - 1) + 0.5))
-				continue;
-			sqlite3_stmt *s2 = prep(c, SQL_AT_STEP, err);
-			if (!s2) {
+	}
+	json_t *arr = json_array();
+	if (!rc && ns) {
+		qsort(steps, ns, sizeof *steps, cmp_i64);
+		size_t u = 0;
+		for (size_t i = 0; i < ns; i++)
+			if (!u || steps[u - 1] != steps[i])
+				steps[u++] = steps[i];
+		ns = u;
+		/* keep every step when they fit, else max evenly spaced ones */
+		size_t want = (size_t)max < ns ? (size_t)max : ns, k = 0;
+		int64_t *pick = mw_xmalloc((want ? want : 1) * sizeof *pick);
+		for (size_t j = 0; j < want; j++) {
+			size_t i = want == 1 ? 0 : (size_t)((double)j * (double)(ns - 1) / (double)(want - 1) + 0.5);
+			if (!k || pick[k - 1] != steps[i])
+				pick[k++] = steps[i];
+		}
+		for (size_t r = 0; r < nids && !rc; r++) {
+			sqlite3_stmt *st = prep(c, SQL_RANGE, err);
+			if (!st) {
 				rc = -err->code;
 				break;
 			}
-			bind_text(s2, 1, ids[r]);
-			bind_text(s2, 2, key);
-			sqlite3_bind_int64(s2, 3, steps[i]);
-			while (sqlite3_step(s2) == SQLITE_ROW) {
-				json_t *m = metric_json(col_text(s2, 0), sqlite3_column_double(s2, 1),
-							sqlite3_column_int(s2, 2),
-							sqlite3_column_int64(s2, 3),
-							sqlite3_column_int64(s2, 4));
+			bind_text(st, 1, ids[r]);
+			bind_text(st, 2, key);
+			sqlite3_bind_int64(st, 3, lo);
+			sqlite3_bind_int64(st, 4, hi);
+			size_t first = json_array_size(arr);
+			int64_t last_step = 0;
+			bool any = false;
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				int64_t step = sqlite3_column_int64(st, 4);
+				bool is_first = !any || step == json_integer_value(json_object_get(
+								 json_array_get(arr, first), "step"));
+				any = true;
+				last_step = step;
+				if (!is_first && !bsearch(&step, pick, k, sizeof *pick, cmp_i64)) {
+					/* remember the run's last point, added below if skipped */
+					continue;
+				}
+				json_t *m = metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+							sqlite3_column_int(st, 2),
+							sqlite3_column_int64(st, 3), step);
 				json_object_set_new(m, "run_id", json_string(ids[r]));
 				json_array_append_new(arr, m);
 			}
-			sqlite3_reset(s2);
+			sqlite3_reset(st);
+			/* the run's last step, when sampling skipped it */
+			size_t n = json_array_size(arr);
+			if (any && (n == first || json_integer_value(json_object_get(
+							 json_array_get(arr, n - 1), "step")) != last_step)) {
+				sqlite3_stmt *s2 = prep(c, SQL_RANGE, err);
+				if (!s2) {
+					rc = -err->code;
+					break;
+				}
+				bind_text(s2, 1, ids[r]);
+				bind_text(s2, 2, key);
+				sqlite3_bind_int64(s2, 3, last_step);
+				sqlite3_bind_int64(s2, 4, last_step);
+				while (sqlite3_step(s2) == SQLITE_ROW) {
+					json_t *m = metric_json(col_text(s2, 0), sqlite3_column_double(s2, 1),
+								sqlite3_column_int(s2, 2),
+								sqlite3_column_int64(s2, 3),
+								sqlite3_column_int64(s2, 4));
+					json_object_set_new(m, "run_id", json_string(ids[r]));
+					json_array_append_new(arr, m);
+				}
+				sqlite3_reset(s2);
+			}
 		}
-		free(steps);
+		free(pick);
 	}
+	free(steps);
 	rd_end(impl, c);
 	if (rc)
 		json_decref(arr);
@@ -2163,8 +2244,9 @@ static const char SQL_LM_TAGS[] = "SELECT key, value FROM logged_model_tags WHER
 static const char SQL_LM_PARAMS[] =
 	"SELECT key, value FROM logged_model_params WHERE model_id = ? ORDER BY key";
 static const char SQL_LM_METRICS[] =
-	"SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, m.run_uuid, m.dataset_name,"
-	" m.dataset_digest FROM metrics m WHERE m.model_id = ? ORDER BY m.key, m.step, m.timestamp";
+	"SELECT key, value, is_nan, timestamp, step, run_uuid, nullif(dataset_name, ''),"
+	" nullif(dataset_digest, '') FROM logged_model_metrics WHERE model_id = ?"
+	" ORDER BY key, step, timestamp";
 
 static int lm_not_found(const char *id, struct mw_err *err)
 {
@@ -2466,9 +2548,10 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		if (o[i].kind != MW_KEY_METRIC)
 			continue;
 		mw_buf_printf(&q.sql,
-			      " LEFT JOIN (SELECT model_id, max(value) AS value FROM metrics WHERE key = ");
+			      " LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics"
+			      " WHERE key = ");
 		qb_text(&q, o[i].key);
-		mw_buf_printf(&q.sql, " AND model_id IS NOT NULL GROUP BY model_id) o%zu ON"
+		mw_buf_printf(&q.sql, " GROUP BY model_id) o%zu ON"
 				      " o%zu.model_id = l.model_id",
 			      i, i);
 	}
@@ -2487,8 +2570,8 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 			const char *col = lm_attr_col(cl->key);
 			qb_cmp(&q, col ? col : "NULL", cl);
 		} else if (cl->kind == MW_KEY_METRIC) {
-			QS(&q, "EXISTS (SELECT 1 FROM metrics m WHERE m.model_id = l.model_id AND"
-			       " m.key = ");
+			QS(&q, "EXISTS (SELECT 1 FROM logged_model_metrics m WHERE m.model_id = l.model_id"
+			       " AND m.key = ");
 			qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			qb_cmp(&q, "m.value", cl);

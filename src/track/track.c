@@ -303,8 +303,6 @@ static int get_view(json_t *req, const char *field, enum mw_view *out, struct mw
 	json_t *v = json_object_get(req, field);
 	if (!v || json_is_null(v))
 		return 0;
-	if (json_is_array(v) && json_array_size(v) == 1)
-		v = json_array_get(v, 0);
 	if (json_is_integer(v)) {
 		int64_t i = json_integer_value(v);
 		if (i >= 1 && i <= 3) {
@@ -367,7 +365,7 @@ int mw_track_exp_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 				  utf8_chars(name), MAX_EXP_NAME);
 	struct mw_kv *tags;
 	size_t nt;
-	if ((rc = get_kvs(t, req, "tags", "Experiment tag", MAX_KEY, MAX_EXP_TAG_VALUE, false, &tags,
+	if ((rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_EXP_TAG_VALUE, true, &tags,
 			  &nt, err)))
 		return rc;
 	char id[32];
@@ -482,9 +480,8 @@ int mw_track_exp_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct 
 		rc = mw_req_str(req, "key", true, 0, &key, err);
 	if (!rc)
 		rc = mw_req_str(req, "value", false, 0, &value, err);
-	if (!rc && utf8_chars(key) > MAX_KEY)
-		rc = mw_err_set(err, MW_E_INVALID, "Experiment tag key is over the limit of %d characters.",
-				MAX_KEY);
+	if (!rc)
+		rc = check_key("tag", key, err);
 	if (!rc && value && utf8_chars(value) > MAX_EXP_TAG_VALUE)
 		rc = mw_err_set(err, MW_E_INVALID,
 				"Experiment tag value is %zu characters long, over the limit of %d.",
