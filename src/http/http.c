@@ -277,7 +277,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	char msg[512];

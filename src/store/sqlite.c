@@ -650,10 +650,11 @@ static int exp_require_active(struct conn *c, const char *id, char **artifact_lo
 		return rc;
 	const char *stage = json_string_value(json_object_get(e, "lifecycle_stage"));
 	if (!stage || strcmp(stage, "active")) {
+		int rc2 = mw_err_set(err, MW_E_INVALID,
+				     "The experiment %s must be in the 'active' state. Current state is %s.",
+				     id, stage ? stage : "?");
 		json_decref(e);
-		return mw_err_set(err, MW_E_INVALID,
-				  "The experiment %s must be in the 'active' state. Current state is %s.",
-				  id, stage ? stage : "?");
+		return rc2;
 	}
 	if (artifact_location)
 		*artifact_location =
