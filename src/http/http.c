@@ -53,6 +53,7 @@ struct ctx {
 	struct mw_buf body;
 	size_t seen;          /* body bytes received, kept or not */
 	bool too_large;
+	bool counted;         /* counted in inflight (the handler has started) */
 	uint64_t start_ns;
 	struct route_stats *stats;
 };
@@ -214,7 +215,6 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		int64_t n;
 		if (cl && !mw_parse_int64(cl, &n) && (uint64_t)n > s->o.max_body)
 			c->too_large = true;
-		__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
 		*con_cls = c;
 		return MHD_YES;
 	}
@@ -235,6 +235,10 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		return MHD_YES;
 	}
 
+	/* in flight from here: shutdown waits for handlers, not for bodies that
+	 * are still arriving (those were never acknowledged and are dropped) */
+	c->counted = true;
+	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
 	struct mw_http_resp resp = {0};
 	bool wrong_method = false;
 	struct route_stats *st = NULL;
@@ -270,11 +274,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!c)
 		return;
+	if (c->counted)
+		__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 	mw_buf_release(&c->body);
 	mw_arena_free(c->req.arena);
 	free(c);
 	*con_cls = NULL;
-	__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)

@@ -141,8 +141,9 @@ static int conn_open(const char *path, bool writer, bool sync_full, struct conn 
 	snprintf(pragmas, sizeof pragmas,
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
 		 "PRAGMA case_sensitive_like=ON; PRAGMA temp_store=MEMORY;"
-		 "PRAGMA cache_size=-16000; %s",
-		 sync_full ? "FULL" : "NORMAL", writer ? "" : "PRAGMA query_only=1;");
+		 "PRAGMA cache_size=%d; %s",
+		 sync_full ? "FULL" : "NORMAL", writer ? -16000 : -4000,
+		 writer ? "" : "PRAGMA query_only=1;");
 	char *msg = NULL;
 	if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		int rc = mw_err_set(err, MW_E_IO, "cannot configure database %s: %s", path,
@@ -209,6 +210,26 @@ static void jset_arr(json_t *o, const char *k, json_t *a)
 
 /* ------------------------------------------------------------ the writer */
 
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT j";
+static const char SQL_RELEASE[] = "RELEASE j";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO j";
+
+/* Transaction control through cached statements (no re-parsing per commit). */
+static int txn(struct conn *c, const char *sql, struct mw_err *err)
+{
+	sqlite3_stmt *st = prep(c, sql, err);
+	if (!st)
+		return -err->code;
+	int r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (r != SQLITE_DONE)
+		return sqerr(c, err, sql);
+	return 0;
+}
+
 static void *writer_main(void *p)
 {
 	struct sq *q = p;
@@ -233,8 +254,10 @@ static void *writer_main(void *p)
 
 		uint64_t t0 = mw_mono_ns();
 		struct mw_err berr = {0};
-		int brc = exec(q->w, "BEGIN IMMEDIATE", &berr);
+		int brc = txn(q->w, SQL_BEGIN, &berr);
 		int ok = 0;
+		/* one job needs no savepoint: its failure rolls back the transaction */
+		bool single = n == 1;
 		for (struct job *j = batch; j; j = j->next) {
 			if (brc) {
 				j->rc = brc;
@@ -242,26 +265,28 @@ static void *writer_main(void *p)
 				continue;
 			}
 			struct mw_err serr = {0};
-			if (exec(q->w, "SAVEPOINT j", &serr)) {
+			if (!single && txn(q->w, SQL_SAVEPOINT, &serr)) {
 				j->rc = -serr.code;
 				j->err = serr;
 				continue;
 			}
 			j->rc = j->fn(q->w, j->arg, &j->err);
-			if (j->rc) {
-				exec(q->w, "ROLLBACK TO j", &serr);
-				exec(q->w, "RELEASE j", &serr);
-			} else {
-				exec(q->w, "RELEASE j", &serr);
+			if (j->rc && !single)
+				txn(q->w, SQL_ROLLBACK_TO, &serr);
+			if (!single)
+				txn(q->w, SQL_RELEASE, &serr);
+			if (!j->rc)
 				ok++;
-			}
 		}
-		if (!brc) {
+		if (!brc && single && batch->rc) {
+			struct mw_err rerr;
+			txn(q->w, SQL_ROLLBACK, &rerr);
+		} else if (!brc) {
 			struct mw_err cerr = {0};
-			if (exec(q->w, "COMMIT", &cerr)) {
+			if (txn(q->w, SQL_COMMIT, &cerr)) {
 				mw_error("store: commit failed: %s", cerr.msg);
 				struct mw_err rerr;
-				exec(q->w, "ROLLBACK", &rerr);
+				txn(q->w, SQL_ROLLBACK, &rerr);
 				for (struct job *j = batch; j; j = j->next)
 					if (!j->rc) {
 						j->rc = -MW_E_IO;
@@ -740,7 +765,7 @@ static int run_info_load(struct conn *c, const char *id, json_t **out, struct mw
 
 static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
 {
-	json_t *info;
+	json_t *info = NULL;
 	int rc = run_info_load(c, id, &info, err);
 	if (rc)
 		return rc;
@@ -827,7 +852,7 @@ static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err 
 
 static int run_require_active(struct conn *c, const char *id, struct mw_err *err)
 {
-	json_t *info;
+	json_t *info = NULL;
 	int rc = run_info_load(c, id, &info, err);
 	if (rc)
 		return rc;
@@ -1000,11 +1025,12 @@ static void qb_view(struct qb *q, const char *col, enum mw_view v)
 /* NULLs (and NaN) last in either direction. */
 static void qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc)
 {
+	/* numbers, then NaN, then missing; a plain "col DESC" keeps index order usable
+	 * (SQLite sorts NULL first ascending, last descending) */
 	if (nan_col)
-		mw_buf_printf(&q->sql, "(%s IS NULL), (%s = 1), %s %s", col, nan_col, col,
-			      asc ? "ASC" : "DESC");
+		mw_buf_printf(&q->sql, "coalesce(%s, 2), %s %s", nan_col, col, asc ? "ASC" : "DESC");
 	else
-		mw_buf_printf(&q->sql, "(%s IS NULL), %s %s", col, col, asc ? "ASC" : "DESC");
+		mw_buf_printf(&q->sql, "%s %s", col, asc ? "ASC NULLS LAST" : "DESC");
 }
 
 /* ================================================================ experiments */
@@ -1243,7 +1269,7 @@ static const char SQL_EXP_RUNS_RESTORE[] =
 static int job_exp_set_deleted(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_upd_arg *a = p;
-	json_t *e;
+	json_t *e = NULL;
 	int rc = exp_load(c, a->id, &e, err);
 	if (rc)
 		return rc;
@@ -1467,7 +1493,7 @@ static const char SQL_RUN_STAGE[] =
 static int job_run_set_deleted(struct conn *c, void *p, struct mw_err *err)
 {
 	struct run_upd_arg *a = p;
-	json_t *info;
+	json_t *info = NULL;
 	int rc = run_info_load(c, a->id, &info, err);
 	if (rc)
 		return rc;
@@ -1575,9 +1601,14 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 		if ((rc = step_done(c, st, err)))
 			return rc;
 	}
-	for (size_t i = 0; i < a->nt; i++)
+	for (size_t i = 0; i < a->nt; i++) {
 		if ((rc = tag_set(c, a->id, a->t[i].key, a->t[i].value, err)))
 			return rc;
+		/* the run-name tag is the run's name, as in MLflow */
+		if (!strcmp(a->t[i].key, "mlflow.runName") &&
+		    (rc = run_set_col(c, SQL_RUN_UPD_NAME, a->id, a->t[i].value, 0, err)))
+			return rc;
+	}
 	if (!a->nm)
 		return 0;
 	sqlite3_stmt *st = prep(c, SQL_METRIC_INSERT, err);
@@ -2006,7 +2037,7 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 				*more = true;
 				break;
 			}
-			json_t *run;
+			json_t *run = NULL;
 			if (!run_load(c, col_text(st, 0), &run, err))
 				json_array_append_new(arr, run);
 		}
@@ -2031,7 +2062,7 @@ static int sq_metric_history(void *impl, const char *id, const char *key,
 	struct conn *c = rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	json_t *info;
+	json_t *info = NULL;
 	int rc = run_info_load(c, id, &info, err);
 	if (!rc) {
 		json_decref(info);
@@ -2092,7 +2123,7 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 	int64_t *steps = NULL;
 	int rc = 0;
 	for (size_t r = 0; r < nids && !rc; r++) {
-		json_t *info;
+		json_t *info = NULL;
 		if ((rc = run_info_load(c, ids[r], &info, err)))
 			break;
 		json_decref(info);
@@ -2415,7 +2446,7 @@ static const char SQL_LM_TAG_DEL[] = "DELETE FROM logged_model_tags WHERE model_
 
 static int lm_exists(struct conn *c, const char *id, struct mw_err *err)
 {
-	json_t *m;
+	json_t *m = NULL;
 	int rc = lm_load(c, id, &m, err);
 	if (!rc)
 		json_decref(m);
@@ -2623,7 +2654,7 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 				*more = true;
 				break;
 			}
-			json_t *m;
+			json_t *m = NULL;
 			if (!lm_load(c, col_text(st, 0), &m, err))
 				json_array_append_new(arr, m);
 		}

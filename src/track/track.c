@@ -213,7 +213,7 @@ static int get_kvs(struct mw_track *t, json_t *req, const char *field, const cha
 {
 	*out = NULL;
 	*n = 0;
-	json_t *arr;
+	json_t *arr = NULL;
 	int rc = mw_req_list(req, field, &arr, err);
 	if (rc || !arr)
 		return rc;
@@ -382,7 +382,7 @@ int mw_track_exp_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_e
 {
 	const char *id = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
-	json_t *e;
+	json_t *e = NULL;
 	if (rc || (rc = mw_store_exp_get(t->store, id, &e, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "experiment", e);
@@ -393,7 +393,7 @@ int mw_track_exp_get_by_name(struct mw_track *t, json_t *req, json_t **resp, str
 {
 	const char *name = NULL;
 	int rc = mw_req_str(req, "experiment_name", true, 0, &name, err);
-	json_t *e;
+	json_t *e = NULL;
 	if (rc || (rc = mw_store_exp_get_by_name(t->store, name, &e, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "experiment", e);
@@ -599,7 +599,7 @@ int mw_track_run_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 		.tags = tags,
 		.ntags = nt,
 	};
-	json_t *run;
+	json_t *run = NULL;
 	rc = mw_store_run_create(t->store, &rcr, &run, err);
 	free(tags);
 	if (rc)
@@ -610,8 +610,8 @@ int mw_track_run_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 
 int mw_track_run_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
-	json_t *run;
+	const char *id = NULL;
+	json_t *run = NULL;
 	int rc = get_run_id(req, &id, err);
 	if (rc || (rc = mw_store_run_get(t->store, id, &run, err)))
 		return rc;
@@ -621,7 +621,7 @@ int mw_track_run_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_e
 
 int mw_track_run_update(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *status = NULL, *name = NULL;
+	const char *id = NULL, *status = NULL, *name = NULL;
 	int64_t end = -1;
 	bool has_end = false;
 	int rc = get_run_id(req, &id, err);
@@ -635,7 +635,7 @@ int mw_track_run_update(struct mw_track *t, json_t *req, json_t **resp, struct m
 		return rc;
 	if (has_end && end < 0)
 		return mw_err_set(err, MW_E_INVALID, "end_time must be a non-negative number of ms.");
-	json_t *info;
+	json_t *info = NULL;
 	if ((rc = mw_store_run_update(t->store, id, status, has_end ? end : -1,
 				      name && *name ? name : NULL, &info, err)))
 		return rc;
@@ -646,7 +646,7 @@ int mw_track_run_update(struct mw_track *t, json_t *req, json_t **resp, struct m
 static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
 			   struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
 	if (rc || (rc = mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err)))
 		return rc;
@@ -696,7 +696,7 @@ static int parse_metric(json_t *e, struct mw_metric *m, struct mw_err *err)
 
 int mw_track_run_log_metric(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	struct mw_metric m;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
@@ -709,7 +709,7 @@ int mw_track_run_log_metric(struct mw_track *t, json_t *req, json_t **resp, stru
 
 int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	struct mw_kv p = {0};
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
@@ -733,7 +733,7 @@ int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struc
 
 int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	struct mw_kv tag = {0};
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
@@ -749,16 +749,8 @@ int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct 
 	tag.value = json_string_value(json_object_get(req, "value"));
 	if (!tag.value)
 		tag.value = "";
-	if (!strcmp(tag.key, "mlflow.runName")) {
-		/* renaming through the tag renames the run, as MLflow does */
-		json_t *info;
-		rc = mw_store_run_update(t->store, id, NULL, -1, tag.value, &info, err);
-		if (!rc)
-			json_decref(info);
-	} else {
-		rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err);
-	}
-	if (rc)
+	/* (the store renames the run when the tag is mlflow.runName) */
+	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -766,7 +758,7 @@ int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct 
 
 int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *key = NULL;
+	const char *id = NULL, *key = NULL;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
@@ -778,7 +770,7 @@ int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, stru
 
 int mw_track_run_log_batch(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
 	json_t *jm, *jp, *jt;
 	if (!rc)
@@ -850,7 +842,7 @@ int mw_track_run_log_batch(struct mw_track *t, json_t *req, json_t **resp, struc
 
 int mw_track_run_log_model(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *mj = NULL;
+	const char *id = NULL, *mj = NULL;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "model_json", true, 0, &mj, err);
@@ -875,7 +867,7 @@ int mw_track_run_log_model(struct mw_track *t, json_t *req, json_t **resp, struc
 				  missing);
 	}
 	/* append to the mlflow.log-model.history tag */
-	json_t *run;
+	json_t *run = NULL;
 	if ((rc = mw_store_run_get(t->store, id, &run, err))) {
 		json_decref(model);
 		return rc;
@@ -914,7 +906,7 @@ static int check_len(const char *what, const char *s, size_t max, struct mw_err 
 
 int mw_track_run_log_inputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	json_t *jd, *jmods;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
@@ -979,7 +971,7 @@ int mw_track_run_log_inputs(struct mw_track *t, json_t *req, json_t **resp, stru
 
 int mw_track_run_log_outputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	json_t *jmods;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
@@ -1012,7 +1004,7 @@ int mw_track_run_log_outputs(struct mw_track *t, json_t *req, json_t **resp, str
 static int get_exp_ids(json_t *req, const char ***out, size_t *n, bool required,
 		       struct mw_err *err)
 {
-	json_t *arr;
+	json_t *arr = NULL;
 	int rc = mw_req_list(req, "experiment_ids", &arr, err);
 	if (rc)
 		return rc;
@@ -1081,14 +1073,14 @@ int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct m
 
 int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *key = NULL;
+	const char *id = NULL, *key = NULL;
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "metric_key", true, 0, &key, err);
 	struct mw_page p;
 	if (!rc)
 		rc = get_page(req, INT64_MAX - 1, INT64_MAX - 1, &p, err);
-	json_t *arr;
+	json_t *arr = NULL;
 	bool more;
 	if (rc || (rc = mw_store_metric_history(t->store, id, key, &p, &arr, &more, err)))
 		return rc;
@@ -1106,7 +1098,7 @@ int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, stru
 static int get_run_ids(json_t *req, const char *field, const char ***out, size_t *n,
 		       struct mw_err *err)
 {
-	json_t *arr;
+	json_t *arr = NULL;
 	int rc = mw_req_list(req, field, &arr, err);
 	if (rc)
 		return rc;
@@ -1159,7 +1151,7 @@ int mw_track_metric_history_bulk_interval(struct mw_track *t, json_t *req, json_
 	if (!rc && (max < 1 || max > 2500))
 		rc = mw_err_set(err, MW_E_INVALID,
 				"max_results must be between 1 and 2500. Received %lld.", (long long)max);
-	json_t *arr;
+	json_t *arr = NULL;
 	if (!rc)
 		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, &arr,
 						     err);
@@ -1188,7 +1180,7 @@ int mw_track_metric_history_bulk(struct mw_track *t, json_t *req, json_t **resp,
 		rc = mw_req_int64(req, "max_results", false, &max, &has_max, err);
 	if (!rc && (max < 1 || max > 25000))
 		rc = mw_err_set(err, MW_E_INVALID, "max_results must be between 1 and 25000.");
-	json_t *arr;
+	json_t *arr = NULL;
 	if (!rc)
 		rc = mw_store_metric_history_bulk(t->store, ids, n, key, max, &arr, err);
 	free(ids);
@@ -1257,7 +1249,7 @@ int mw_track_lm_create(struct mw_track *t, json_t *req, json_t **resp, struct mw
 		.ntags = nt,
 		.now_ms = mw_now_ms(),
 	};
-	json_t *model;
+	json_t *model = NULL;
 	rc = mw_store_lm_create(t->store, &c, &model, err);
 	free(params);
 	free(tags);
@@ -1269,8 +1261,8 @@ int mw_track_lm_create(struct mw_track *t, json_t *req, json_t **resp, struct mw
 
 int mw_track_lm_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
-	json_t *m;
+	const char *id = NULL;
+	json_t *m = NULL;
 	int rc = get_model_id(req, &id, err);
 	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
 		return rc;
@@ -1280,7 +1272,7 @@ int mw_track_lm_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_er
 
 int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *status = NULL;
+	const char *id = NULL, *status = NULL;
 	int rc = get_model_id(req, &id, err);
 	json_t *sv = json_object_get(req, "status");
 	if (!rc && json_is_integer(sv)) {
@@ -1296,7 +1288,7 @@ int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct 
 				  "Invalid model status '%.64s': expected LOGGED_MODEL_READY or "
 				  "LOGGED_MODEL_UPLOAD_FAILED.",
 				  status);
-	json_t *m;
+	json_t *m = NULL;
 	if ((rc = mw_store_lm_finalize(t->store, id, status, mw_now_ms(), &m, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "model", m);
@@ -1305,7 +1297,7 @@ int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct 
 
 int mw_track_lm_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	int rc = get_model_id(req, &id, err);
 	if (rc || (rc = mw_store_lm_delete(t->store, id, err)))
 		return rc;
@@ -1315,7 +1307,7 @@ int mw_track_lm_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw
 
 int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	struct mw_kv *tags = NULL;
 	size_t nt = 0;
 	int rc = get_model_id(req, &id, err);
@@ -1324,7 +1316,7 @@ int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct 
 	if (!rc)
 		rc = mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err);
 	free(tags);
-	json_t *m;
+	json_t *m = NULL;
 	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "model", m);
@@ -1333,7 +1325,7 @@ int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct 
 
 int mw_track_lm_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id, *key = NULL;
+	const char *id = NULL, *key = NULL;
 	int rc = get_model_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "tag_key", true, 0, &key, err);
@@ -1345,7 +1337,7 @@ int mw_track_lm_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struc
 
 int mw_track_lm_log_params(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id;
+	const char *id = NULL;
 	struct mw_kv *params = NULL;
 	size_t np = 0;
 	int rc = get_model_id(req, &id, err);
