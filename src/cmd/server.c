@@ -16,6 +16,7 @@
 #include "track/track.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,8 +174,25 @@ int cmd_server(int argc, char **argv)
 		MW_VERSION, ho.host, mw_http_port(http), dir, threads,
 		(long long)(mw_now_ms() - start_ms));
 
+	/* wait for a signal; after two quiet seconds give idle memory back once */
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	unsigned long long seen = mw_http_request_count(http);
+	int quiet = 0;
+	for (;;) {
+		struct timespec tick = {1, 0};
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig > 0)
+			break;
+		unsigned long long now = mw_http_request_count(http);
+		if (now != seen || mw_http_inflight(http) > 0) {
+			seen = now;
+			quiet = 0;
+		} else if (++quiet == 2) {
+			mw_store_trim(store);
+			malloc_trim(0);
+			mw_debug("idle: released cached memory");
+		}
+	}
 	mw_info("signal %d: stopping (draining in-flight requests)", sig);
 	mw_http_quiesce(http);
 	uint64_t deadline = mw_mono_ns() + (uint64_t)drain * 1000000000ull;

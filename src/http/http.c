@@ -45,6 +45,7 @@ struct mw_http_server {
 	int ntables;
 	struct route_stats unmatched;
 	int inflight;
+	unsigned long long requests;
 	int port;
 };
 
@@ -274,8 +275,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!c)
 		return;
-	if (c->counted)
+	if (c->counted) {
 		__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
+	}
 	mw_buf_release(&c->body);
 	mw_arena_free(c->req.arena);
 	free(c);
@@ -375,6 +378,11 @@ void mw_http_quiesce(struct mw_http_server *s)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+}
+
+unsigned long long mw_http_request_count(struct mw_http_server *s)
+{
+	return __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
 }
 
 int mw_http_inflight(struct mw_http_server *s)

@@ -74,6 +74,8 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err);
 int mw_http_port(struct mw_http_server *s);
 /* Stop accepting new connections; in-flight requests go on. */
 void mw_http_quiesce(struct mw_http_server *s);
+/* Requests answered since start (any route, any status). */
+unsigned long long mw_http_request_count(struct mw_http_server *s);
 /* Requests being handled now. */
 int mw_http_inflight(struct mw_http_server *s);
 /* Stop the daemon and free everything. */

@@ -17,6 +17,7 @@ struct mw_store_ops {
 	void (*close)(void *impl);
 	void (*stats)(void *impl, struct mw_store_stats *out);
 	int (*schema_version)(void *impl);
+	void (*trim)(void *impl);
 
 	int (*exp_create)(void *, const char *, const char *, const char *, const struct mw_kv *,
 			  size_t, int64_t, char[32], struct mw_err *);

@@ -54,10 +54,9 @@ struct job {
 struct sq {
 	char *path;
 	struct conn *w;
-	pthread_t writer;
-	bool writer_started;
+	bool writing;          /* a thread holds the writer role */
 	pthread_mutex_t mu;
-	pthread_cond_t cv_job, cv_done;
+	pthread_cond_t cv_done;
 	struct job *head, *tail;
 	int qlen;
 	bool stopping;
@@ -230,91 +229,60 @@ static int txn(struct conn *c, const char *sql, struct mw_err *err)
 	return 0;
 }
 
-static void *writer_main(void *p)
+/* Run one group of jobs in one transaction, each in its own savepoint. */
+static void run_batch(struct sq *q, struct job *batch, int n)
 {
-	struct sq *q = p;
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		while (!q->head && !q->stopping)
-			pthread_cond_wait(&q->cv_job, &q->mu);
-		if (!q->head)
-			break;
-		struct job *batch = q->head, *last = q->head;
-		int n = 1;
-		while (last->next && n < q->max_batch) {
-			last = last->next;
-			n++;
+	uint64_t t0 = mw_mono_ns();
+	struct mw_err berr = {0};
+	int brc = txn(q->w, SQL_BEGIN, &berr);
+	/* one job needs no savepoint: its failure rolls back the transaction */
+	bool single = n == 1;
+	for (struct job *j = batch; j; j = j->next) {
+		if (brc) {
+			j->rc = brc;
+			j->err = berr;
+			continue;
 		}
-		q->head = last->next;
-		if (!q->head)
-			q->tail = NULL;
-		last->next = NULL;
-		q->qlen -= n;
-		pthread_mutex_unlock(&q->mu);
-
-		uint64_t t0 = mw_mono_ns();
-		struct mw_err berr = {0};
-		int brc = txn(q->w, SQL_BEGIN, &berr);
-		int ok = 0;
-		/* one job needs no savepoint: its failure rolls back the transaction */
-		bool single = n == 1;
-		for (struct job *j = batch; j; j = j->next) {
-			if (brc) {
-				j->rc = brc;
-				j->err = berr;
-				continue;
-			}
-			struct mw_err serr = {0};
-			if (!single && txn(q->w, SQL_SAVEPOINT, &serr)) {
-				j->rc = -serr.code;
-				j->err = serr;
-				continue;
-			}
-			j->rc = j->fn(q->w, j->arg, &j->err);
-			if (j->rc && !single)
-				txn(q->w, SQL_ROLLBACK_TO, &serr);
-			if (!single)
-				txn(q->w, SQL_RELEASE, &serr);
-			if (!j->rc)
-				ok++;
+		struct mw_err serr = {0};
+		if (!single && txn(q->w, SQL_SAVEPOINT, &serr)) {
+			j->rc = -serr.code;
+			j->err = serr;
+			continue;
 		}
-		if (!brc && single && batch->rc) {
+		j->rc = j->fn(q->w, j->arg, &j->err);
+		if (j->rc && !single)
+			txn(q->w, SQL_ROLLBACK_TO, &serr);
+		if (!single)
+			txn(q->w, SQL_RELEASE, &serr);
+	}
+	if (!brc && single && batch->rc) {
+		struct mw_err rerr;
+		txn(q->w, SQL_ROLLBACK, &rerr);
+	} else if (!brc) {
+		struct mw_err cerr = {0};
+		if (txn(q->w, SQL_COMMIT, &cerr)) {
+			mw_error("store: commit failed: %s", cerr.msg);
 			struct mw_err rerr;
 			txn(q->w, SQL_ROLLBACK, &rerr);
-		} else if (!brc) {
-			struct mw_err cerr = {0};
-			if (txn(q->w, SQL_COMMIT, &cerr)) {
-				mw_error("store: commit failed: %s", cerr.msg);
-				struct mw_err rerr;
-				txn(q->w, SQL_ROLLBACK, &rerr);
-				for (struct job *j = batch; j; j = j->next)
-					if (!j->rc) {
-						j->rc = -MW_E_IO;
-						j->err = cerr;
-					}
-			}
+			for (struct job *j = batch; j; j = j->next)
+				if (!j->rc) {
+					j->rc = -MW_E_IO;
+					j->err = cerr;
+				}
 		}
-		double secs = (double)(mw_mono_ns() - t0) / 1e9;
-		mw_hist_observe(&q->commit_seconds, secs);
-		mw_hist_observe(&q->batch_size, n);
-
-		pthread_mutex_lock(&q->mu);
-		q->commits++;
-		for (struct job *j = batch; j;) {
-			struct job *next = j->next;
-			q->jobs++;
-			if (j->rc)
-				q->failed++;
-			j->done = true;
-			j = next;
-		}
-		pthread_cond_broadcast(&q->cv_done);
 	}
-	pthread_mutex_unlock(&q->mu);
-	return NULL;
+	mw_hist_observe(&q->commit_seconds, (double)(mw_mono_ns() - t0) / 1e9);
+	mw_hist_observe(&q->batch_size, n);
 }
 
-/* Run fn in the writer's next group commit; returns once it committed. */
+/* Run fn in the next group commit; returns once it committed (or failed).
+ *
+ * Group commit with a moving writer role: the thread that finds no writer
+ * active becomes the writer, takes every queued job (up to max_batch), runs
+ * them in one transaction and wakes their owners; it repeats until its own job
+ * is done, then hands the role to a waiting thread if jobs remain.  Only the
+ * writer touches the write connection, so there is one writer at a time, and
+ * an uncontended write costs no thread switch. */
 static int submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 		  struct mw_err *err)
 {
@@ -330,9 +298,41 @@ static int submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *
 		q->head = &j;
 	q->tail = &j;
 	q->qlen++;
-	pthread_cond_signal(&q->cv_job);
-	while (!j.done)
-		pthread_cond_wait(&q->cv_done, &q->mu);
+	while (!j.done) {
+		if (q->writing) {
+			pthread_cond_wait(&q->cv_done, &q->mu);
+			continue;
+		}
+		q->writing = true;
+		while (!j.done && q->head) {
+			struct job *batch = q->head, *last = q->head;
+			int n = 1;
+			while (last->next && n < q->max_batch) {
+				last = last->next;
+				n++;
+			}
+			q->head = last->next;
+			if (!q->head)
+				q->tail = NULL;
+			last->next = NULL;
+			q->qlen -= n;
+			pthread_mutex_unlock(&q->mu);
+			run_batch(q, batch, n);
+			pthread_mutex_lock(&q->mu);
+			q->commits++;
+			for (struct job *b = batch; b;) {
+				struct job *next = b->next; /* b may vanish once done is seen */
+				q->jobs++;
+				if (b->rc)
+					q->failed++;
+				b->done = true;
+				b = next;
+			}
+		}
+		q->writing = false;
+		/* wake the owners of the jobs just done, and a next writer if any */
+		pthread_cond_broadcast(&q->cv_done);
+	}
 	pthread_mutex_unlock(&q->mu);
 	if (j.rc && err)
 		*err = j.err;
@@ -508,7 +508,6 @@ static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *er
 	snprintf(q->path, n, "%s/mw.db", o->data_dir);
 	q->max_batch = o->max_batch > 0 ? o->max_batch : 256;
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv_job, NULL);
 	pthread_cond_init(&q->cv_done, NULL);
 	pthread_mutex_init(&q->rmu, NULL);
 	pthread_cond_init(&q->rcv, NULL);
@@ -533,11 +532,6 @@ static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *er
 		}
 		q->freelist[q->nfree++] = q->readers[i];
 	}
-	if (pthread_create(&q->writer, NULL, writer_main, q)) {
-		sq_close(q);
-		return mw_err_set(err, MW_E_INTERNAL, "cannot start the writer thread");
-	}
-	q->writer_started = true;
 	*impl = q;
 	return 0;
 }
@@ -547,13 +541,12 @@ static void sq_close(void *impl)
 	struct sq *q = impl;
 	if (!q)
 		return;
-	if (q->writer_started) {
-		pthread_mutex_lock(&q->mu);
-		q->stopping = true;
-		pthread_cond_broadcast(&q->cv_job);
-		pthread_mutex_unlock(&q->mu);
-		pthread_join(q->writer, NULL);
-	}
+	/* refuse new writes, let queued ones commit */
+	pthread_mutex_lock(&q->mu);
+	q->stopping = true;
+	while (q->writing || q->head)
+		pthread_cond_wait(&q->cv_done, &q->mu);
+	pthread_mutex_unlock(&q->mu);
 	for (int i = 0; i < q->nreaders; i++)
 		conn_close(q->readers[i]);
 	if (q->w) {
@@ -578,6 +571,19 @@ static void sq_stats(void *impl, struct mw_store_stats *out)
 	pthread_mutex_unlock(&q->mu);
 	out->batch_size = &q->batch_size;
 	out->commit_seconds = &q->commit_seconds;
+}
+
+static void sq_trim(void *impl)
+{
+	struct sq *q = impl;
+	pthread_mutex_lock(&q->rmu);
+	for (int i = 0; i < q->nfree; i++)
+		sqlite3_db_release_memory(q->freelist[i]->db);
+	pthread_mutex_unlock(&q->rmu);
+	pthread_mutex_lock(&q->mu);
+	if (!q->writing)
+		sqlite3_db_release_memory(q->w->db);
+	pthread_mutex_unlock(&q->mu);
 }
 
 static int sq_schema_version(void *impl)
@@ -850,19 +856,25 @@ static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err 
 	return 0;
 }
 
+static const char SQL_RUN_STAGE_GET[] = "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?";
+
 static int run_require_active(struct conn *c, const char *id, struct mw_err *err)
 {
-	json_t *info = NULL;
-	int rc = run_info_load(c, id, &info, err);
-	if (rc)
-		return rc;
-	const char *stage = json_string_value(json_object_get(info, "lifecycle_stage"));
-	if (!stage || strcmp(stage, "active")) {
-		rc = mw_err_set(err, MW_E_INVALID,
-				"The run %s must be in the 'active' state. Current state is %s.", id,
-				stage ? stage : "?");
+	sqlite3_stmt *st = prep(c, SQL_RUN_STAGE_GET, err);
+	if (!st)
+		return -err->code;
+	bind_text(st, 1, id);
+	int rc = 0;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = run_not_found(id, err);
+	} else {
+		const char *stage = col_text(st, 0);
+		if (!stage || strcmp(stage, "active"))
+			rc = mw_err_set(err, MW_E_INVALID,
+					"The run %s must be in the 'active' state. Current state is %s.",
+					id, stage ? stage : "?");
 	}
-	json_decref(info);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -2675,6 +2687,7 @@ const struct mw_store_ops mw_store_sqlite_ops = {
 	.close = sq_close,
 	.stats = sq_stats,
 	.schema_version = sq_schema_version,
+	.trim = sq_trim,
 	.exp_create = sq_exp_create,
 	.exp_get = sq_exp_get,
 	.exp_get_by_name = sq_exp_get_by_name,

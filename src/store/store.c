@@ -45,6 +45,12 @@ int mw_store_schema_version(struct mw_store *s)
 	return s->ops->schema_version(s->impl);
 }
 
+void mw_store_trim(struct mw_store *s)
+{
+	if (s->ops->trim)
+		s->ops->trim(s->impl);
+}
+
 #define D(op, ...) return s->ops->op(s->impl, __VA_ARGS__)
 
 int mw_store_exp_create(struct mw_store *s, const char *name, const char *loc, const char *root,

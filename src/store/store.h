@@ -131,6 +131,8 @@ int mw_store_open(const struct mw_store_opts *o, struct mw_store **out, struct m
 void mw_store_close(struct mw_store *s);
 void mw_store_stats(struct mw_store *s, struct mw_store_stats *out);
 int mw_store_schema_version(struct mw_store *s);
+/* Give back cache memory of idle connections (called when the server idles). */
+void mw_store_trim(struct mw_store *s);
 
 /* Experiments.  Ids are decimal strings ("0" is Default). */
 /* artifact_location NULL: "<artifact_root>/<id>". */
