@@ -20,7 +20,7 @@
  * Values: NaN metric values are stored as 0 with is_nan=1 (SQLite turns a
  * bound NaN into NULL); +-Inf are stored as REAL infinities.
  */
-#include "store/backend.h"
+#include "store/sqlite_int.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -32,49 +32,9 @@
 
 /* ================================================================ plumbing */
 
-#define CACHE_SLOTS 128
 
-struct conn {
-	sqlite3 *db;
-	struct {
-		const char *sql;
-		sqlite3_stmt *st;
-	} cache[CACHE_SLOTS];
-};
 
-struct job {
-	int (*fn)(struct conn *c, void *arg, struct mw_err *err);
-	void *arg;
-	struct mw_err err;
-	int rc;
-	bool done;
-	struct job *next;
-};
-
-struct sq {
-	char *path;
-	struct conn *w;
-	bool writing;          /* a thread holds the writer role */
-	pthread_mutex_t mu;
-	pthread_cond_t cv_done;
-	struct job *head, *tail;
-	int qlen;
-	bool stopping;
-	int max_batch;
-
-	struct conn **readers;
-	int nreaders;
-	struct conn **freelist;
-	int nfree;
-	pthread_mutex_t rmu;
-	pthread_cond_t rcv;
-
-	unsigned long long commits, jobs, failed;
-	struct mw_hist batch_size, commit_seconds;
-	int schema_version;
-};
-
-static int sqerr(struct conn *c, struct mw_err *err, const char *what)
+int sqi_sqerr(struct conn *c, struct mw_err *err, const char *what)
 {
 	int ec = sqlite3_extended_errcode(c->db);
 	if ((ec & 0xff) == SQLITE_FULL)
@@ -83,7 +43,7 @@ static int sqerr(struct conn *c, struct mw_err *err, const char *what)
 }
 
 /* A cached prepared statement, reset and unbound. */
-static sqlite3_stmt *prep(struct conn *c, const char *sql, struct mw_err *err)
+sqlite3_stmt *sqi_prep(struct conn *c, const char *sql, struct mw_err *err)
 {
 	size_t h = ((uintptr_t)sql >> 3) % CACHE_SLOTS;
 	for (size_t i = 0; i < CACHE_SLOTS; i++) {
@@ -97,7 +57,7 @@ static sqlite3_stmt *prep(struct conn *c, const char *sql, struct mw_err *err)
 			sqlite3_stmt *st;
 			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
 			    SQLITE_OK) {
-				sqerr(c, err, "prepare");
+				sqi_sqerr(c, err, "prepare");
 				return NULL;
 			}
 			c->cache[k].sql = sql;
@@ -155,7 +115,7 @@ static int conn_open(const char *path, bool writer, bool sync_full, struct conn 
 	return 0;
 }
 
-static int exec(struct conn *c, const char *sql, struct mw_err *err)
+int sqi_exec(struct conn *c, const char *sql, struct mw_err *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -167,19 +127,19 @@ static int exec(struct conn *c, const char *sql, struct mw_err *err)
 }
 
 /* Step a statement that returns no rows. */
-static int step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
+int sqi_step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
 {
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE || r == SQLITE_ROW) {
 		sqlite3_reset(st);
 		return 0;
 	}
-	int rc = sqerr(c, err, "write");
+	int rc = sqi_sqerr(c, err, "write");
 	sqlite3_reset(st);
 	return rc;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void sqi_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
@@ -187,19 +147,19 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
+const char *sqi_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? (const char *)t : NULL;
 }
 
-static void jset_str(json_t *o, const char *k, const char *v)
+void sqi_jset_str(json_t *o, const char *k, const char *v)
 {
 	if (v)
 		json_object_set_new(o, k, json_string(v));
 }
 
-static void jset_arr(json_t *o, const char *k, json_t *a)
+void sqi_jset_arr(json_t *o, const char *k, json_t *a)
 {
 	if (json_array_size(a))
 		json_object_set_new(o, k, a);
@@ -219,13 +179,13 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO j";
 /* Transaction control through cached statements (no re-parsing per commit). */
 static int txn(struct conn *c, const char *sql, struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, sql, err);
+	sqlite3_stmt *st = sqi_prep(c, sql, err);
 	if (!st)
 		return -err->code;
 	int r = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (r != SQLITE_DONE)
-		return sqerr(c, err, sql);
+		return sqi_sqerr(c, err, sql);
 	return 0;
 }
 
@@ -283,7 +243,7 @@ static void run_batch(struct sq *q, struct job *batch, int n)
  * is done, then hands the role to a waiting thread if jobs remain.  Only the
  * writer touches the write connection, so there is one writer at a time, and
  * an uncontended write costs no thread switch. */
-static int submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 		  struct mw_err *err)
 {
 	struct job j = {.fn = fn, .arg = arg};
@@ -341,14 +301,14 @@ static int submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *
 
 /* ------------------------------------------------------------ readers */
 
-static struct conn *rd_begin(struct sq *q, struct mw_err *err)
+struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err)
 {
 	pthread_mutex_lock(&q->rmu);
 	while (q->nfree == 0)
 		pthread_cond_wait(&q->rcv, &q->rmu);
 	struct conn *c = q->freelist[--q->nfree];
 	pthread_mutex_unlock(&q->rmu);
-	if (exec(c, "BEGIN", err)) {
+	if (sqi_exec(c, "BEGIN", err)) {
 		pthread_mutex_lock(&q->rmu);
 		q->freelist[q->nfree++] = c;
 		pthread_cond_signal(&q->rcv);
@@ -358,11 +318,11 @@ static struct conn *rd_begin(struct sq *q, struct mw_err *err)
 	return c;
 }
 
-static void rd_end(struct sq *q, struct conn *c)
+void sqi_rd_end(struct sq *q, struct conn *c)
 {
 	struct mw_err e;
-	if (exec(c, "COMMIT", &e))
-		exec(c, "ROLLBACK", &e);
+	if (sqi_exec(c, "COMMIT", &e))
+		sqi_exec(c, "ROLLBACK", &e);
 	pthread_mutex_lock(&q->rmu);
 	q->freelist[q->nfree++] = c;
 	pthread_cond_signal(&q->rcv);
@@ -447,7 +407,7 @@ static const char *migrations[] = {
 
 static int migrate(struct conn *c, int *version, struct mw_err *err)
 {
-	int rc = exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	int rc = sqi_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
 		      err);
 	if (rc)
@@ -455,7 +415,7 @@ static int migrate(struct conn *c, int *version, struct mw_err *err)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version),0) FROM schema_migrations", -1,
 			       &st, NULL) != SQLITE_OK)
-		return sqerr(c, err, "migrations");
+		return sqi_sqerr(c, err, "migrations");
 	int cur = 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		cur = sqlite3_column_int(st, 0);
@@ -465,15 +425,15 @@ static int migrate(struct conn *c, int *version, struct mw_err *err)
 				  "database schema version %d is newer than this mw (%d): upgrade mw",
 				  cur, NMIGRATIONS);
 	for (int v = cur + 1; v <= NMIGRATIONS; v++) {
-		if ((rc = exec(c, "BEGIN IMMEDIATE", err)))
+		if ((rc = sqi_exec(c, "BEGIN IMMEDIATE", err)))
 			return rc;
-		rc = exec(c, migrations[v - 1], err);
+		rc = sqi_exec(c, migrations[v - 1], err);
 		char sql[256];
 		if (!rc) {
 			snprintf(sql, sizeof sql,
 				 "INSERT INTO schema_migrations VALUES (%d, %lld)", v,
 				 (long long)mw_now_ms());
-			rc = exec(c, sql, err);
+			rc = sqi_exec(c, sql, err);
 		}
 		if (!rc && v == 1) {
 			long long now = (long long)mw_now_ms();
@@ -481,14 +441,14 @@ static int migrate(struct conn *c, int *version, struct mw_err *err)
 				 "INSERT INTO experiments VALUES (0, 'Default', "
 				 "'mlflow-artifacts:/0', 'active', %lld, %lld)",
 				 now, now);
-			rc = exec(c, sql, err);
+			rc = sqi_exec(c, sql, err);
 		}
 		if (rc) {
 			struct mw_err e2;
-			exec(c, "ROLLBACK", &e2);
+			sqi_exec(c, "ROLLBACK", &e2);
 			return rc;
 		}
-		if ((rc = exec(c, "COMMIT", err)))
+		if ((rc = sqi_exec(c, "COMMIT", err)))
 			return rc;
 		mw_info("store: applied migration %d", v);
 	}
@@ -551,7 +511,7 @@ static void sq_close(void *impl)
 		conn_close(q->readers[i]);
 	if (q->w) {
 		struct mw_err e;
-		exec(q->w, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
+		sqi_exec(q->w, "PRAGMA wal_checkpoint(TRUNCATE)", &e);
 	}
 	conn_close(q->w);
 	free(q->readers);
@@ -602,21 +562,21 @@ static const char SQL_EXP_BY_NAME[] =
 static const char SQL_EXP_TAGS[] =
 	"SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key";
 
-static json_t *kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
+json_t *sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
 		       struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, sql, err);
+	sqlite3_stmt *st = sqi_prep(c, sql, err);
 	if (!st)
 		return NULL;
 	if (id)
-		bind_text(st, 1, id);
+		sqi_bind_text(st, 1, id);
 	else
 		sqlite3_bind_int64(st, 1, iid);
 	json_t *a = json_array();
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		json_t *kv = json_object();
-		jset_str(kv, "key", col_text(st, 0));
-		json_object_set_new(kv, "value", json_string(col_text(st, 1) ? col_text(st, 1) : ""));
+		sqi_jset_str(kv, "key", sqi_col_text(st, 0));
+		json_object_set_new(kv, "value", json_string(sqi_col_text(st, 1) ? sqi_col_text(st, 1) : ""));
 		json_array_append_new(a, kv);
 	}
 	sqlite3_reset(st);
@@ -631,14 +591,14 @@ static json_t *exp_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
 	char ids[32];
 	snprintf(ids, sizeof ids, "%lld", (long long)id);
 	json_object_set_new(e, "experiment_id", json_string(ids));
-	jset_str(e, "name", col_text(st, 1));
-	jset_str(e, "artifact_location", col_text(st, 2));
-	jset_str(e, "lifecycle_stage", col_text(st, 3));
+	sqi_jset_str(e, "name", sqi_col_text(st, 1));
+	sqi_jset_str(e, "artifact_location", sqi_col_text(st, 2));
+	sqi_jset_str(e, "lifecycle_stage", sqi_col_text(st, 3));
 	json_object_set_new(e, "creation_time", json_integer(sqlite3_column_int64(st, 4)));
 	json_object_set_new(e, "last_update_time", json_integer(sqlite3_column_int64(st, 5)));
-	json_t *tags = kv_rows(c, SQL_EXP_TAGS, NULL, id, err);
+	json_t *tags = sqi_kv_rows(c, SQL_EXP_TAGS, NULL, id, err);
 	if (tags)
-		jset_arr(e, "tags", tags);
+		sqi_jset_arr(e, "tags", tags);
 	return e;
 }
 
@@ -647,24 +607,24 @@ static bool parse_exp_id(const char *id, int64_t *out)
 	return id && !mw_parse_int64(id, out) && *out >= 0;
 }
 
-static int exp_not_found(const char *id, struct mw_err *err)
+int sqi_exp_not_found(const char *id, struct mw_err *err)
 {
 	return mw_err_set(err, MW_E_NOT_FOUND, "No Experiment with id=%s exists", id);
 }
 
 /* Load an experiment by id; *stage gets its lifecycle stage if non-NULL. */
-static int exp_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
+int sqi_exp_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
 {
 	int64_t iid;
 	if (!parse_exp_id(id, &iid))
-		return exp_not_found(id, err);
-	sqlite3_stmt *st = prep(c, SQL_EXP_BY_ID, err);
+		return sqi_exp_not_found(id, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_BY_ID, err);
 	if (!st)
 		return -err->code;
 	sqlite3_bind_int64(st, 1, iid);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return exp_not_found(id, err);
+		return sqi_exp_not_found(id, err);
 	}
 	json_t *e = exp_row(c, st, err);
 	sqlite3_reset(st);
@@ -672,11 +632,11 @@ static int exp_load(struct conn *c, const char *id, json_t **out, struct mw_err 
 	return 0;
 }
 
-static int exp_require_active(struct conn *c, const char *id, char **artifact_location,
+int sqi_exp_require_active(struct conn *c, const char *id, char **artifact_location,
 			      struct mw_err *err)
 {
 	json_t *e = NULL;
-	int rc = exp_load(c, id, &e, err);
+	int rc = sqi_exp_load(c, id, &e, err);
 	if (rc)
 		return rc;
 	const char *stage = json_string_value(json_object_get(e, "lifecycle_stage"));
@@ -717,7 +677,7 @@ static const char SQL_RUN_MODEL_INPUTS[] =
 static const char SQL_RUN_OUTPUTS[] =
 	"SELECT model_id, step FROM run_outputs WHERE run_uuid = ? ORDER BY model_id";
 
-static json_t *metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step)
+json_t *sqi_metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step)
 {
 	json_t *m = json_object();
 	json_object_set_new(m, "key", json_string(key));
@@ -730,49 +690,49 @@ static json_t *metric_json(const char *key, double value, int is_nan, int64_t ts
 static json_t *run_info_row(sqlite3_stmt *st)
 {
 	json_t *i = json_object();
-	const char *id = col_text(st, 0);
-	jset_str(i, "run_id", id);
-	jset_str(i, "run_uuid", id);
-	jset_str(i, "run_name", col_text(st, 1));
+	const char *id = sqi_col_text(st, 0);
+	sqi_jset_str(i, "run_id", id);
+	sqi_jset_str(i, "run_uuid", id);
+	sqi_jset_str(i, "run_name", sqi_col_text(st, 1));
 	char ex[32];
 	snprintf(ex, sizeof ex, "%lld", (long long)sqlite3_column_int64(st, 2));
 	json_object_set_new(i, "experiment_id", json_string(ex));
-	jset_str(i, "user_id", col_text(st, 3));
-	jset_str(i, "status", col_text(st, 4));
+	sqi_jset_str(i, "user_id", sqi_col_text(st, 3));
+	sqi_jset_str(i, "status", sqi_col_text(st, 4));
 	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
 		json_object_set_new(i, "start_time", json_integer(sqlite3_column_int64(st, 5)));
 	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
 		json_object_set_new(i, "end_time", json_integer(sqlite3_column_int64(st, 6)));
-	jset_str(i, "artifact_uri", col_text(st, 7));
-	jset_str(i, "lifecycle_stage", col_text(st, 8));
+	sqi_jset_str(i, "artifact_uri", sqi_col_text(st, 7));
+	sqi_jset_str(i, "lifecycle_stage", sqi_col_text(st, 8));
 	return i;
 }
 
-static int run_not_found(const char *id, struct mw_err *err)
+int sqi_run_not_found(const char *id, struct mw_err *err)
 {
 	return mw_err_set(err, MW_E_NOT_FOUND, "Run with id=%s not found", id);
 }
 
 /* Run info only; stage gets a copy of lifecycle_stage when non-NULL. */
-static int run_info_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
+int sqi_run_info_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, SQL_RUN_INFO, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_INFO, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, id);
+	sqi_bind_text(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return run_not_found(id, err);
+		return sqi_run_not_found(id, err);
 	}
 	*out = run_info_row(st);
 	sqlite3_reset(st);
 	return 0;
 }
 
-static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
+int sqi_run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
 {
 	json_t *info = NULL;
-	int rc = run_info_load(c, id, &info, err);
+	int rc = sqi_run_info_load(c, id, &info, err);
 	if (rc)
 		return rc;
 	json_t *run = json_object();
@@ -780,77 +740,77 @@ static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err 
 
 	json_t *data = json_object();
 	json_t *metrics = json_array();
-	sqlite3_stmt *st = prep(c, SQL_RUN_LATEST, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_LATEST, err);
 	if (st) {
-		bind_text(st, 1, id);
+		sqi_bind_text(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW)
 			json_array_append_new(
-				metrics, metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+				metrics, sqi_metric_json(sqi_col_text(st, 0), sqlite3_column_double(st, 1),
 						     sqlite3_column_int(st, 2),
 						     sqlite3_column_int64(st, 3),
 						     sqlite3_column_int64(st, 4)));
 		sqlite3_reset(st);
 	}
-	jset_arr(data, "metrics", metrics);
-	json_t *params = kv_rows(c, SQL_RUN_PARAMS, id, 0, err);
+	sqi_jset_arr(data, "metrics", metrics);
+	json_t *params = sqi_kv_rows(c, SQL_RUN_PARAMS, id, 0, err);
 	if (params)
-		jset_arr(data, "params", params);
-	json_t *tags = kv_rows(c, SQL_RUN_TAGS, id, 0, err);
+		sqi_jset_arr(data, "params", params);
+	json_t *tags = sqi_kv_rows(c, SQL_RUN_TAGS, id, 0, err);
 	if (tags)
-		jset_arr(data, "tags", tags);
+		sqi_jset_arr(data, "tags", tags);
 	json_object_set_new(run, "data", data);
 
 	json_t *inputs = json_object();
 	json_t *dins = json_array();
-	st = prep(c, SQL_RUN_DATASETS, err);
+	st = sqi_prep(c, SQL_RUN_DATASETS, err);
 	if (st) {
-		bind_text(st, 1, id);
+		sqi_bind_text(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *di = json_object();
-			json_t *itags = kv_rows(c, SQL_INPUT_TAGS, col_text(st, 0), 0, err);
+			json_t *itags = sqi_kv_rows(c, SQL_INPUT_TAGS, sqi_col_text(st, 0), 0, err);
 			if (itags)
-				jset_arr(di, "tags", itags);
+				sqi_jset_arr(di, "tags", itags);
 			json_t *ds = json_object();
-			jset_str(ds, "name", col_text(st, 1));
-			jset_str(ds, "digest", col_text(st, 2));
-			jset_str(ds, "source_type", col_text(st, 3));
-			jset_str(ds, "source", col_text(st, 4));
-			jset_str(ds, "schema", col_text(st, 5));
-			jset_str(ds, "profile", col_text(st, 6));
+			sqi_jset_str(ds, "name", sqi_col_text(st, 1));
+			sqi_jset_str(ds, "digest", sqi_col_text(st, 2));
+			sqi_jset_str(ds, "source_type", sqi_col_text(st, 3));
+			sqi_jset_str(ds, "source", sqi_col_text(st, 4));
+			sqi_jset_str(ds, "schema", sqi_col_text(st, 5));
+			sqi_jset_str(ds, "profile", sqi_col_text(st, 6));
 			json_object_set_new(di, "dataset", ds);
 			json_array_append_new(dins, di);
 		}
 		sqlite3_reset(st);
 	}
-	jset_arr(inputs, "dataset_inputs", dins);
+	sqi_jset_arr(inputs, "dataset_inputs", dins);
 	json_t *mins = json_array();
-	st = prep(c, SQL_RUN_MODEL_INPUTS, err);
+	st = sqi_prep(c, SQL_RUN_MODEL_INPUTS, err);
 	if (st) {
-		bind_text(st, 1, id);
+		sqi_bind_text(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *mi = json_object();
-			jset_str(mi, "model_id", col_text(st, 0));
+			sqi_jset_str(mi, "model_id", sqi_col_text(st, 0));
 			json_array_append_new(mins, mi);
 		}
 		sqlite3_reset(st);
 	}
-	jset_arr(inputs, "model_inputs", mins);
+	sqi_jset_arr(inputs, "model_inputs", mins);
 	json_object_set_new(run, "inputs", inputs);
 
 	json_t *outputs = json_object();
 	json_t *mouts = json_array();
-	st = prep(c, SQL_RUN_OUTPUTS, err);
+	st = sqi_prep(c, SQL_RUN_OUTPUTS, err);
 	if (st) {
-		bind_text(st, 1, id);
+		sqi_bind_text(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *mo = json_object();
-			jset_str(mo, "model_id", col_text(st, 0));
+			sqi_jset_str(mo, "model_id", sqi_col_text(st, 0));
 			json_object_set_new(mo, "step", json_integer(sqlite3_column_int64(st, 1)));
 			json_array_append_new(mouts, mo);
 		}
 		sqlite3_reset(st);
 	}
-	jset_arr(outputs, "model_outputs", mouts);
+	sqi_jset_arr(outputs, "model_outputs", mouts);
 	json_object_set_new(run, "outputs", outputs);
 	*out = run;
 	return 0;
@@ -858,17 +818,17 @@ static int run_load(struct conn *c, const char *id, json_t **out, struct mw_err 
 
 static const char SQL_RUN_STAGE_GET[] = "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?";
 
-static int run_require_active(struct conn *c, const char *id, struct mw_err *err)
+int sqi_run_require_active(struct conn *c, const char *id, struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, SQL_RUN_STAGE_GET, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_STAGE_GET, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, id);
+	sqi_bind_text(st, 1, id);
 	int rc = 0;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = run_not_found(id, err);
+		rc = sqi_run_not_found(id, err);
 	} else {
-		const char *stage = col_text(st, 0);
+		const char *stage = sqi_col_text(st, 0);
 		if (!stage || strcmp(stage, "active"))
 			rc = mw_err_set(err, MW_E_INVALID,
 					"The run %s must be in the 'active' state. Current state is %s.",
@@ -880,21 +840,9 @@ static int run_require_active(struct conn *c, const char *id, struct mw_err *err
 
 /* ================================================================ query builder */
 
-struct bind {
-	int type; /* 0 null, 1 int, 2 double, 3 text */
-	int64_t i;
-	double d;
-	const char *s;
-};
 
-struct qb {
-	struct mw_buf sql;
-	struct bind *b;
-	int nb, ab;
-	int alias;
-};
 
-static void qb_init(struct qb *q)
+void sqi_qb_init(struct qb *q)
 {
 	mw_buf_init(&q->sql, 0);
 	q->b = NULL;
@@ -902,13 +850,13 @@ static void qb_init(struct qb *q)
 	q->alias = 0;
 }
 
-static void qb_release(struct qb *q)
+void sqi_qb_release(struct qb *q)
 {
 	mw_buf_release(&q->sql);
 	free(q->b);
 }
 
-static struct bind *qb_next(struct qb *q)
+struct bind *sqi_qb_next(struct qb *q)
 {
 	if (q->nb == q->ab) {
 		q->ab = q->ab ? q->ab * 2 : 16;
@@ -919,25 +867,25 @@ static struct bind *qb_next(struct qb *q)
 	return b;
 }
 
-static void qb_text(struct qb *q, const char *s)
+void sqi_qb_text(struct qb *q, const char *s)
 {
-	struct bind *b = qb_next(q);
+	struct bind *b = sqi_qb_next(q);
 	b->type = 3;
 	b->s = s;
 	mw_buf_puts(&q->sql, "?");
 }
 
-static void qb_int(struct qb *q, int64_t v)
+void sqi_qb_int(struct qb *q, int64_t v)
 {
-	struct bind *b = qb_next(q);
+	struct bind *b = sqi_qb_next(q);
 	b->type = 1;
 	b->i = v;
 	mw_buf_puts(&q->sql, "?");
 }
 
-static void qb_num(struct qb *q, const struct mw_clause *cl)
+void sqi_qb_num(struct qb *q, const struct mw_clause *cl)
 {
-	struct bind *b = qb_next(q);
+	struct bind *b = sqi_qb_next(q);
 	if (cl->num == (double)cl->inum) {
 		b->type = 1;
 		b->i = cl->inum;
@@ -948,7 +896,6 @@ static void qb_num(struct qb *q, const struct mw_clause *cl)
 	mw_buf_puts(&q->sql, "?");
 }
 
-#define QS(q, s) mw_buf_puts(&(q)->sql, s)
 
 static const char *cmp_sql(enum mw_cmp c)
 {
@@ -967,18 +914,18 @@ static const char *cmp_sql(enum mw_cmp c)
 }
 
 /* "<col> <op> <value>" for a string or number clause against a column expression. */
-static void qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
+void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
 {
 	if (cl->cmp == MW_CMP_ILIKE) {
 		mw_buf_printf(&q->sql, "lower(%s) LIKE lower(", col);
-		qb_text(q, cl->str);
+		sqi_qb_text(q, cl->str);
 		QS(q, ")");
 		return;
 	}
 	if (cl->cmp == MW_CMP_LIKE) {
 		/* LIKE with case_sensitive_like=ON; no ESCAPE, as in MLflow */
 		mw_buf_printf(&q->sql, "%s LIKE ", col);
-		qb_text(q, cl->str);
+		sqi_qb_text(q, cl->str);
 		return;
 	}
 	if (cl->cmp == MW_CMP_IN || cl->cmp == MW_CMP_NOT_IN) {
@@ -986,24 +933,24 @@ static void qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
 		for (size_t i = 0; i < cl->nlist; i++) {
 			if (i)
 				QS(q, ", ");
-			qb_text(q, cl->list[i]);
+			sqi_qb_text(q, cl->list[i]);
 		}
 		QS(q, ")");
 		return;
 	}
 	mw_buf_printf(&q->sql, "%s%s", col, cmp_sql(cl->cmp));
 	if (cl->is_num)
-		qb_num(q, cl);
+		sqi_qb_num(q, cl);
 	else
-		qb_text(q, cl->str);
+		sqi_qb_text(q, cl->str);
 }
 
-static int qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err)
+int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(c->db, q->sql.data, (int)q->sql.len, &st, NULL) != SQLITE_OK) {
 		mw_debug("search SQL: %s", q->sql.data);
-		return sqerr(c, err, "search");
+		return sqi_sqerr(c, err, "search");
 	}
 	for (int i = 0; i < q->nb; i++) {
 		struct bind *b = &q->b[i];
@@ -1018,15 +965,15 @@ static int qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct m
 	return 0;
 }
 
-static void qb_page(struct qb *q, const struct mw_page *p)
+void sqi_qb_page(struct qb *q, const struct mw_page *p)
 {
 	QS(q, " LIMIT ");
-	qb_int(q, p->max_results + 1);
+	sqi_qb_int(q, p->max_results + 1);
 	QS(q, " OFFSET ");
-	qb_int(q, p->offset);
+	sqi_qb_int(q, p->offset);
 }
 
-static void qb_view(struct qb *q, const char *col, enum mw_view v)
+void sqi_qb_view(struct qb *q, const char *col, enum mw_view v)
 {
 	if (v == MW_VIEW_ACTIVE)
 		mw_buf_printf(&q->sql, " AND %s = 'active'", col);
@@ -1035,7 +982,7 @@ static void qb_view(struct qb *q, const char *col, enum mw_view v)
 }
 
 /* NULLs (and NaN) last in either direction. */
-static void qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc)
+void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc)
 {
 	/* numbers, then NaN, then missing; a plain "col DESC" keeps index order usable
 	 * (SQLite sorts NULL first ascending, last descending) */
@@ -1067,20 +1014,20 @@ static const char SQL_EXP_TAG_SET[] =
 static int job_exp_create(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_create_arg *a = p;
-	sqlite3_stmt *st = prep(c, SQL_EXP_BY_NAME, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_BY_NAME, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->name);
+	sqi_bind_text(st, 1, a->name);
 	bool exists = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_reset(st);
 	if (exists)
 		return mw_err_set(err, MW_E_EXISTS, "Experiment(name=%s) already exists.", a->name);
-	if (!(st = prep(c, SQL_EXP_INSERT, err)))
+	if (!(st = sqi_prep(c, SQL_EXP_INSERT, err)))
 		return -err->code;
-	bind_text(st, 1, a->name);
+	sqi_bind_text(st, 1, a->name);
 	sqlite3_bind_int64(st, 2, a->now);
 	sqlite3_bind_int64(st, 3, a->now);
-	int rc = step_done(c, st, err);
+	int rc = sqi_step_done(c, st, err);
 	if (rc)
 		return rc;
 	int64_t id = sqlite3_last_insert_rowid(c->db);
@@ -1096,21 +1043,21 @@ static int job_exp_create(struct conn *c, void *p, struct mw_err *err)
 		snprintf(loc, n, "%s%s%lld", root, rl && root[rl - 1] == '/' ? "" : "/",
 			 (long long)id);
 	}
-	if (!(st = prep(c, SQL_EXP_SET_LOC, err))) {
+	if (!(st = sqi_prep(c, SQL_EXP_SET_LOC, err))) {
 		free(loc);
 		return -err->code;
 	}
-	bind_text(st, 1, loc);
+	sqi_bind_text(st, 1, loc);
 	sqlite3_bind_int64(st, 2, id);
-	rc = step_done(c, st, err);
+	rc = sqi_step_done(c, st, err);
 	free(loc);
 	for (size_t i = 0; !rc && i < a->ntags; i++) {
-		if (!(st = prep(c, SQL_EXP_TAG_SET, err)))
+		if (!(st = sqi_prep(c, SQL_EXP_TAG_SET, err)))
 			return -err->code;
 		sqlite3_bind_int64(st, 1, id);
-		bind_text(st, 2, a->tags[i].key);
-		bind_text(st, 3, a->tags[i].value);
-		rc = step_done(c, st, err);
+		sqi_bind_text(st, 2, a->tags[i].key);
+		sqi_bind_text(st, 3, a->tags[i].value);
+		rc = sqi_step_done(c, st, err);
 	}
 	return rc;
 }
@@ -1120,30 +1067,30 @@ static int sq_exp_create(void *impl, const char *name, const char *loc, const ch
 			 struct mw_err *err)
 {
 	struct exp_create_arg a = {name, loc, root, tags, ntags, now, id};
-	return submit(impl, job_exp_create, &a, err);
+	return sqi_submit(impl, job_exp_create, &a, err);
 }
 
 static int sq_exp_get(void *impl, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int rc = exp_load(c, id, out, err);
-	rd_end(impl, c);
+	int rc = sqi_exp_load(c, id, out, err);
+	sqi_rd_end(impl, c);
 	return rc;
 }
 
 static int sq_exp_get_by_name(void *impl, const char *name, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
-	sqlite3_stmt *st = prep(c, SQL_EXP_BY_NAME, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_BY_NAME, err);
 	if (!st) {
 		rc = -err->code;
 	} else {
-		bind_text(st, 1, name);
+		sqi_bind_text(st, 1, name);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			*out = exp_row(c, st, err);
 		else
@@ -1151,7 +1098,7 @@ static int sq_exp_get_by_name(void *impl, const char *name, json_t **out, struct
 					name);
 		sqlite3_reset(st);
 	}
-	rd_end(impl, c);
+	sqi_rd_end(impl, c);
 	return rc;
 }
 
@@ -1169,23 +1116,23 @@ static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_
 			 bool *more, struct mw_err *err)
 {
 	struct qb q;
-	qb_init(&q);
+	sqi_qb_init(&q);
 	QS(&q, "SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage,"
 	       " e.creation_time, e.last_update_time FROM experiments e WHERE 1");
-	qb_view(&q, "e.lifecycle_stage", v);
+	sqi_qb_view(&q, "e.lifecycle_stage", v);
 	for (size_t i = 0; f && i < f->n; i++) {
 		const struct mw_clause *cl = &f->c[i];
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_TAG) {
 			QS(&q, "EXISTS (SELECT 1 FROM experiment_tags t WHERE"
 			       " t.experiment_id = e.experiment_id AND t.key = ");
-			qb_text(&q, cl->key);
+			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
-			qb_cmp(&q, "t.value", cl);
+			sqi_qb_cmp(&q, "t.value", cl);
 			QS(&q, ")");
 		} else {
 			const char *col = exp_attr_col(cl->key);
-			qb_cmp(&q, col ? col : "NULL", cl);
+			sqi_qb_cmp(&q, col ? col : "NULL", cl);
 		}
 	}
 	QS(&q, " ORDER BY ");
@@ -1201,16 +1148,16 @@ static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_
 	if (!no)
 		QS(&q, "e.creation_time DESC, ");
 	QS(&q, has_id ? "1" : "e.experiment_id DESC");
-	qb_page(&q, p);
+	sqi_qb_page(&q, p);
 
 	int rc = 0;
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c) {
-		qb_release(&q);
+		sqi_qb_release(&q);
 		return -err->code;
 	}
 	sqlite3_stmt *st;
-	if (!(rc = qb_prepare(c, &q, &st, err))) {
+	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
 		json_t *arr = json_array();
 		int64_t n = 0;
 		*more = false;
@@ -1223,10 +1170,10 @@ static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_
 		}
 		sqlite3_finalize(st);
 		*out = json_object();
-		jset_arr(*out, "experiments", arr);
+		sqi_jset_arr(*out, "experiments", arr);
 	}
-	rd_end(impl, c);
-	qb_release(&q);
+	sqi_rd_end(impl, c);
+	sqi_qb_release(&q);
 	return rc;
 }
 
@@ -1242,31 +1189,31 @@ static const char SQL_EXP_RENAME[] =
 static int job_exp_rename(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_upd_arg *a = p;
-	int rc = exp_require_active(c, a->id, NULL, err);
+	int rc = sqi_exp_require_active(c, a->id, NULL, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_EXP_BY_NAME, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_BY_NAME, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->name);
+	sqi_bind_text(st, 1, a->name);
 	bool taken = sqlite3_step(st) == SQLITE_ROW &&
-		     strcmp(a->id, col_text(st, 0) ? col_text(st, 0) : "");
+		     strcmp(a->id, sqi_col_text(st, 0) ? sqi_col_text(st, 0) : "");
 	sqlite3_reset(st);
 	if (taken)
 		return mw_err_set(err, MW_E_EXISTS, "Experiment(name=%s) already exists.", a->name);
-	if (!(st = prep(c, SQL_EXP_RENAME, err)))
+	if (!(st = sqi_prep(c, SQL_EXP_RENAME, err)))
 		return -err->code;
-	bind_text(st, 1, a->name);
+	sqi_bind_text(st, 1, a->name);
 	sqlite3_bind_int64(st, 2, a->now);
 	sqlite3_bind_int64(st, 3, strtoll(a->id, NULL, 10));
-	return step_done(c, st, err);
+	return sqi_step_done(c, st, err);
 }
 
 static int sq_exp_rename(void *impl, const char *id, const char *name, int64_t now,
 			 struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .name = name, .now = now};
-	return submit(impl, job_exp_rename, &a, err);
+	return sqi_submit(impl, job_exp_rename, &a, err);
 }
 
 static const char SQL_EXP_STAGE[] =
@@ -1282,20 +1229,20 @@ static int job_exp_set_deleted(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_upd_arg *a = p;
 	json_t *e = NULL;
-	int rc = exp_load(c, a->id, &e, err);
+	int rc = sqi_exp_load(c, a->id, &e, err);
 	if (rc)
 		return rc;
 	json_decref(e);
 	int64_t id = strtoll(a->id, NULL, 10);
-	sqlite3_stmt *st = prep(c, SQL_EXP_STAGE, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_STAGE, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->flag ? "deleted" : "active");
+	sqi_bind_text(st, 1, a->flag ? "deleted" : "active");
 	sqlite3_bind_int64(st, 2, a->now);
 	sqlite3_bind_int64(st, 3, id);
-	if ((rc = step_done(c, st, err)))
+	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
-	if (!(st = prep(c, a->flag ? SQL_EXP_RUNS_DELETE : SQL_EXP_RUNS_RESTORE, err)))
+	if (!(st = sqi_prep(c, a->flag ? SQL_EXP_RUNS_DELETE : SQL_EXP_RUNS_RESTORE, err)))
 		return -err->code;
 	if (a->flag) {
 		sqlite3_bind_int64(st, 1, a->now);
@@ -1303,36 +1250,36 @@ static int job_exp_set_deleted(struct conn *c, void *p, struct mw_err *err)
 	} else {
 		sqlite3_bind_int64(st, 1, id);
 	}
-	return step_done(c, st, err);
+	return sqi_step_done(c, st, err);
 }
 
 static int sq_exp_set_deleted(void *impl, const char *id, bool del, int64_t now,
 			      struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .flag = del, .now = now};
-	return submit(impl, job_exp_set_deleted, &a, err);
+	return sqi_submit(impl, job_exp_set_deleted, &a, err);
 }
 
 static int job_exp_set_tag(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_upd_arg *a = p;
-	int rc = exp_require_active(c, a->id, NULL, err);
+	int rc = sqi_exp_require_active(c, a->id, NULL, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_EXP_TAG_SET, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_TAG_SET, err);
 	if (!st)
 		return -err->code;
 	sqlite3_bind_int64(st, 1, strtoll(a->id, NULL, 10));
-	bind_text(st, 2, a->key);
-	bind_text(st, 3, a->value);
-	return step_done(c, st, err);
+	sqi_bind_text(st, 2, a->key);
+	sqi_bind_text(st, 3, a->value);
+	return sqi_step_done(c, st, err);
 }
 
 static int sq_exp_set_tag(void *impl, const char *id, const char *k, const char *v,
 			  struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .key = k, .value = v};
-	return submit(impl, job_exp_set_tag, &a, err);
+	return sqi_submit(impl, job_exp_set_tag, &a, err);
 }
 
 static const char SQL_EXP_TAG_DEL[] =
@@ -1341,15 +1288,15 @@ static const char SQL_EXP_TAG_DEL[] =
 static int job_exp_delete_tag(struct conn *c, void *p, struct mw_err *err)
 {
 	struct exp_upd_arg *a = p;
-	int rc = exp_require_active(c, a->id, NULL, err);
+	int rc = sqi_exp_require_active(c, a->id, NULL, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_EXP_TAG_DEL, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_TAG_DEL, err);
 	if (!st)
 		return -err->code;
 	sqlite3_bind_int64(st, 1, strtoll(a->id, NULL, 10));
-	bind_text(st, 2, a->key);
-	if ((rc = step_done(c, st, err)))
+	sqi_bind_text(st, 2, a->key);
+	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
 	if (!sqlite3_changes(c->db))
 		return mw_err_set(err, MW_E_NOT_FOUND, "No tag with name: %s in experiment with id %s",
@@ -1360,7 +1307,7 @@ static int job_exp_delete_tag(struct conn *c, void *p, struct mw_err *err)
 static int sq_exp_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .key = k};
-	return submit(impl, job_exp_delete_tag, &a, err);
+	return sqi_submit(impl, job_exp_delete_tag, &a, err);
 }
 
 /* ================================================================ runs: writes */
@@ -1377,16 +1324,16 @@ struct run_create_arg {
 	json_t *out;
 };
 
-static int tag_set(struct conn *c, const char *run, const char *k, const char *v,
+int sqi_tag_set(struct conn *c, const char *run, const char *k, const char *v,
 		   struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, SQL_TAG_SET, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_TAG_SET, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, run);
-	bind_text(st, 2, k);
-	bind_text(st, 3, v ? v : "");
-	return step_done(c, st, err);
+	sqi_bind_text(st, 1, run);
+	sqi_bind_text(st, 2, k);
+	sqi_bind_text(st, 3, v ? v : "");
+	return sqi_step_done(c, st, err);
 }
 
 static int job_run_create(struct conn *c, void *p, struct mw_err *err)
@@ -1394,7 +1341,7 @@ static int job_run_create(struct conn *c, void *p, struct mw_err *err)
 	struct run_create_arg *a = p;
 	const struct mw_run_create *r = a->rc;
 	char *loc = NULL;
-	int rc = exp_require_active(c, r->experiment_id, &loc, err);
+	int rc = sqi_exp_require_active(c, r->experiment_id, &loc, err);
 	if (rc)
 		return rc;
 	size_t n = strlen(loc) + strlen(r->run_id) + 16;
@@ -1402,23 +1349,23 @@ static int job_run_create(struct conn *c, void *p, struct mw_err *err)
 	size_t ll = strlen(loc);
 	snprintf(uri, n, "%s%s%s/artifacts", loc, ll && loc[ll - 1] == '/' ? "" : "/", r->run_id);
 	free(loc);
-	sqlite3_stmt *st = prep(c, SQL_RUN_INSERT, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_INSERT, err);
 	if (!st) {
 		free(uri);
 		return -err->code;
 	}
-	bind_text(st, 1, r->run_id);
-	bind_text(st, 2, r->run_name);
+	sqi_bind_text(st, 1, r->run_id);
+	sqi_bind_text(st, 2, r->run_name);
 	sqlite3_bind_int64(st, 3, strtoll(r->experiment_id, NULL, 10));
-	bind_text(st, 4, r->user_id);
+	sqi_bind_text(st, 4, r->user_id);
 	sqlite3_bind_int64(st, 5, r->start_time);
-	bind_text(st, 6, uri);
-	rc = step_done(c, st, err);
+	sqi_bind_text(st, 6, uri);
+	rc = sqi_step_done(c, st, err);
 	free(uri);
 	for (size_t i = 0; !rc && i < r->ntags; i++)
-		rc = tag_set(c, r->run_id, r->tags[i].key, r->tags[i].value, err);
+		rc = sqi_tag_set(c, r->run_id, r->tags[i].key, r->tags[i].value, err);
 	if (!rc)
-		rc = run_load(c, r->run_id, &a->out, err);
+		rc = sqi_run_load(c, r->run_id, &a->out, err);
 	return rc;
 }
 
@@ -1426,7 +1373,7 @@ static int sq_run_create(void *impl, const struct mw_run_create *r, json_t **out
 			 struct mw_err *err)
 {
 	struct run_create_arg a = {r, NULL};
-	int rc = submit(impl, job_run_create, &a, err);
+	int rc = sqi_submit(impl, job_run_create, &a, err);
 	if (!rc)
 		*out = a.out;
 	else
@@ -1436,11 +1383,11 @@ static int sq_run_create(void *impl, const struct mw_run_create *r, json_t **out
 
 static int sq_run_get(void *impl, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int rc = run_load(c, id, out, err);
-	rd_end(impl, c);
+	int rc = sqi_run_load(c, id, out, err);
+	sqi_rd_end(impl, c);
 	return rc;
 }
 
@@ -1458,21 +1405,21 @@ static const char SQL_RUN_UPD_NAME[] = "UPDATE runs SET name = ? WHERE run_uuid 
 static int run_set_col(struct conn *c, const char *sql, const char *id, const char *s, int64_t v,
 		       struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, sql, err);
+	sqlite3_stmt *st = sqi_prep(c, sql, err);
 	if (!st)
 		return -err->code;
 	if (s)
-		bind_text(st, 1, s);
+		sqi_bind_text(st, 1, s);
 	else
 		sqlite3_bind_int64(st, 1, v);
-	bind_text(st, 2, id);
-	return step_done(c, st, err);
+	sqi_bind_text(st, 2, id);
+	return sqi_step_done(c, st, err);
 }
 
 static int job_run_update(struct conn *c, void *p, struct mw_err *err)
 {
 	struct run_upd_arg *a = p;
-	int rc = run_require_active(c, a->id, err);
+	int rc = sqi_run_require_active(c, a->id, err);
 	if (!rc && a->status)
 		rc = run_set_col(c, SQL_RUN_UPD_STATUS, a->id, a->status, 0, err);
 	if (!rc && a->end >= 0)
@@ -1480,10 +1427,10 @@ static int job_run_update(struct conn *c, void *p, struct mw_err *err)
 	if (!rc && a->name) {
 		rc = run_set_col(c, SQL_RUN_UPD_NAME, a->id, a->name, 0, err);
 		if (!rc)
-			rc = tag_set(c, a->id, "mlflow.runName", a->name, err);
+			rc = sqi_tag_set(c, a->id, "mlflow.runName", a->name, err);
 	}
 	if (!rc)
-		rc = run_info_load(c, a->id, &a->out, err);
+		rc = sqi_run_info_load(c, a->id, &a->out, err);
 	return rc;
 }
 
@@ -1491,7 +1438,7 @@ static int sq_run_update(void *impl, const char *id, const char *status, int64_t
 			 const char *name, json_t **out, struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .status = status, .end = end, .name = name};
-	int rc = submit(impl, job_run_update, &a, err);
+	int rc = sqi_submit(impl, job_run_update, &a, err);
 	if (!rc)
 		*out = a.out;
 	else
@@ -1506,27 +1453,27 @@ static int job_run_set_deleted(struct conn *c, void *p, struct mw_err *err)
 {
 	struct run_upd_arg *a = p;
 	json_t *info = NULL;
-	int rc = run_info_load(c, a->id, &info, err);
+	int rc = sqi_run_info_load(c, a->id, &info, err);
 	if (rc)
 		return rc;
 	json_decref(info);
-	sqlite3_stmt *st = prep(c, SQL_RUN_STAGE, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_STAGE, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->flag ? "deleted" : "active");
+	sqi_bind_text(st, 1, a->flag ? "deleted" : "active");
 	if (a->flag)
 		sqlite3_bind_int64(st, 2, a->end);
 	else
 		sqlite3_bind_null(st, 2);
-	bind_text(st, 3, a->id);
-	return step_done(c, st, err);
+	sqi_bind_text(st, 3, a->id);
+	return sqi_step_done(c, st, err);
 }
 
 static int sq_run_set_deleted(void *impl, const char *id, bool del, int64_t now,
 			      struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .flag = del, .end = now};
-	return submit(impl, job_run_set_deleted, &a, err);
+	return sqi_submit(impl, job_run_set_deleted, &a, err);
 }
 
 static const char SQL_PARAM_GET[] = "SELECT value FROM params WHERE run_uuid = ? AND key = ?";
@@ -1555,7 +1502,7 @@ struct batch_arg {
 	size_t nt;
 };
 
-static double stored_value(double v)
+double sqi_stored_value(double v)
 {
 	return isnan(v) ? 0.0 : v;
 }
@@ -1573,24 +1520,24 @@ static int metric_cmp(const void *a, const void *b)
 		return x->step < y->step ? -1 : 1;
 	if (x->timestamp != y->timestamp)
 		return x->timestamp < y->timestamp ? -1 : 1;
-	double xv = stored_value(x->value), yv = stored_value(y->value);
+	double xv = sqi_stored_value(x->value), yv = sqi_stored_value(y->value);
 	return xv < yv ? -1 : xv > yv;
 }
 
 static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 {
 	struct batch_arg *a = p;
-	int rc = run_require_active(c, a->id, err);
+	int rc = sqi_run_require_active(c, a->id, err);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < a->np; i++) {
-		sqlite3_stmt *st = prep(c, SQL_PARAM_GET, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_PARAM_GET, err);
 		if (!st)
 			return -err->code;
-		bind_text(st, 1, a->id);
-		bind_text(st, 2, a->p[i].key);
+		sqi_bind_text(st, 1, a->id);
+		sqi_bind_text(st, 2, a->p[i].key);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			const char *old = col_text(st, 0);
+			const char *old = sqi_col_text(st, 0);
 			if (strcmp(old ? old : "", a->p[i].value ? a->p[i].value : "")) {
 				rc = mw_err_set(err, MW_E_INVALID,
 						"Changing param values is not allowed. Param with key='%s' "
@@ -1605,16 +1552,16 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 			continue;
 		}
 		sqlite3_reset(st);
-		if (!(st = prep(c, SQL_PARAM_INSERT, err)))
+		if (!(st = sqi_prep(c, SQL_PARAM_INSERT, err)))
 			return -err->code;
-		bind_text(st, 1, a->id);
-		bind_text(st, 2, a->p[i].key);
-		bind_text(st, 3, a->p[i].value ? a->p[i].value : "");
-		if ((rc = step_done(c, st, err)))
+		sqi_bind_text(st, 1, a->id);
+		sqi_bind_text(st, 2, a->p[i].key);
+		sqi_bind_text(st, 3, a->p[i].value ? a->p[i].value : "");
+		if ((rc = sqi_step_done(c, st, err)))
 			return rc;
 	}
 	for (size_t i = 0; i < a->nt; i++) {
-		if ((rc = tag_set(c, a->id, a->t[i].key, a->t[i].value, err)))
+		if ((rc = sqi_tag_set(c, a->id, a->t[i].key, a->t[i].value, err)))
 			return rc;
 		/* the run-name tag is the run's name, as in MLflow */
 		if (!strcmp(a->t[i].key, "mlflow.runName") &&
@@ -1623,7 +1570,7 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 	}
 	if (!a->nm)
 		return 0;
-	sqlite3_stmt *st = prep(c, SQL_METRIC_INSERT, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_METRIC_INSERT, err);
 	if (!st)
 		return -err->code;
 	for (size_t i = 0; i < a->nm; i++) {
@@ -1632,31 +1579,31 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 		sqlite3_bind_text(st, 2, m->key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, m->step);
 		sqlite3_bind_int64(st, 4, m->timestamp);
-		sqlite3_bind_double(st, 5, stored_value(m->value));
+		sqlite3_bind_double(st, 5, sqi_stored_value(m->value));
 		sqlite3_bind_int(st, 6, isnan(m->value) ? 1 : 0);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = sqerr(c, err, "log metric");
+			rc = sqi_sqerr(c, err, "log metric");
 			sqlite3_reset(st);
 			return rc;
 		}
 		sqlite3_reset(st);
 		if (m->model_id) {
 			/* a metric of a logged model (MLflow 3) is also kept with the model */
-			sqlite3_stmt *lst = prep(c, SQL_LM_METRIC_INSERT, err);
+			sqlite3_stmt *lst = sqi_prep(c, SQL_LM_METRIC_INSERT, err);
 			if (!lst)
 				return -err->code;
-			bind_text(lst, 1, m->model_id);
-			bind_text(lst, 2, m->key);
+			sqi_bind_text(lst, 1, m->model_id);
+			sqi_bind_text(lst, 2, m->key);
 			sqlite3_bind_int64(lst, 3, m->step);
 			sqlite3_bind_int64(lst, 4, m->timestamp);
-			sqlite3_bind_double(lst, 5, stored_value(m->value));
+			sqlite3_bind_double(lst, 5, sqi_stored_value(m->value));
 			sqlite3_bind_int(lst, 6, isnan(m->value) ? 1 : 0);
-			bind_text(lst, 7, a->id);
-			bind_text(lst, 8, m->dataset_name ? m->dataset_name : "");
-			bind_text(lst, 9, m->dataset_digest ? m->dataset_digest : "");
-			if ((rc = step_done(c, lst, err)))
+			sqi_bind_text(lst, 7, a->id);
+			sqi_bind_text(lst, 8, m->dataset_name ? m->dataset_name : "");
+			sqi_bind_text(lst, 9, m->dataset_digest ? m->dataset_digest : "");
+			if ((rc = sqi_step_done(c, lst, err)))
 				return rc;
-			st = prep(c, SQL_METRIC_INSERT, err);
+			st = sqi_prep(c, SQL_METRIC_INSERT, err);
 			if (!st)
 				return -err->code;
 		}
@@ -1667,7 +1614,7 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 		idx[i] = i;
 	sort_base = a->m; /* only the writer thread sorts */
 	qsort(idx, a->nm, sizeof *idx, metric_cmp);
-	if (!(st = prep(c, SQL_LATEST_UPSERT, err))) {
+	if (!(st = sqi_prep(c, SQL_LATEST_UPSERT, err))) {
 		free(idx);
 		return -err->code;
 	}
@@ -1677,12 +1624,12 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 		const struct mw_metric *m = &a->m[idx[k]];
 		sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, m->key, -1, SQLITE_STATIC);
-		sqlite3_bind_double(st, 3, stored_value(m->value));
+		sqlite3_bind_double(st, 3, sqi_stored_value(m->value));
 		sqlite3_bind_int(st, 4, isnan(m->value) ? 1 : 0);
 		sqlite3_bind_int64(st, 5, m->timestamp);
 		sqlite3_bind_int64(st, 6, m->step);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = sqerr(c, err, "log metric");
+			rc = sqi_sqerr(c, err, "log metric");
 		sqlite3_reset(st);
 	}
 	free(idx);
@@ -1694,7 +1641,7 @@ static int sq_run_log_batch(void *impl, const char *id, const struct mw_metric *
 			    struct mw_err *err)
 {
 	struct batch_arg a = {id, m, nm, p, np, t, nt};
-	return submit(impl, job_log_batch, &a, err);
+	return sqi_submit(impl, job_log_batch, &a, err);
 }
 
 static const char SQL_TAG_DEL[] = "DELETE FROM tags WHERE run_uuid = ? AND key = ?";
@@ -1702,15 +1649,15 @@ static const char SQL_TAG_DEL[] = "DELETE FROM tags WHERE run_uuid = ? AND key =
 static int job_run_delete_tag(struct conn *c, void *p, struct mw_err *err)
 {
 	struct run_upd_arg *a = p;
-	int rc = run_require_active(c, a->id, err);
+	int rc = sqi_run_require_active(c, a->id, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_TAG_DEL, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_TAG_DEL, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->id);
-	bind_text(st, 2, a->key);
-	if ((rc = step_done(c, st, err)))
+	sqi_bind_text(st, 1, a->id);
+	sqi_bind_text(st, 2, a->key);
+	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
 	if (!sqlite3_changes(c->db))
 		return mw_err_set(err, MW_E_NOT_FOUND, "No tag with name: %s in run with id %s",
@@ -1721,7 +1668,7 @@ static int job_run_delete_tag(struct conn *c, void *p, struct mw_err *err)
 static int sq_run_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .key = k};
-	return submit(impl, job_run_delete_tag, &a, err);
+	return sqi_submit(impl, job_run_delete_tag, &a, err);
 }
 
 struct inputs_arg {
@@ -1752,14 +1699,14 @@ static const char SQL_INPUT_TAG_SET[] =
 static int input_link(struct conn *c, const char *type, const char *source, const char *run,
 		      char out[33], struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, SQL_INPUT_FIND, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_INPUT_FIND, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, type);
-	bind_text(st, 2, source);
-	bind_text(st, 3, run);
+	sqi_bind_text(st, 1, type);
+	sqi_bind_text(st, 2, source);
+	sqi_bind_text(st, 3, run);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(out, 33, "%s", col_text(st, 0));
+		snprintf(out, 33, "%s", sqi_col_text(st, 0));
 		sqlite3_reset(st);
 		return 0;
 	}
@@ -1767,65 +1714,65 @@ static int input_link(struct conn *c, const char *type, const char *source, cons
 	int rc = mw_id_hex32(out, err);
 	if (rc)
 		return rc;
-	if (!(st = prep(c, SQL_INPUT_INSERT, err)))
+	if (!(st = sqi_prep(c, SQL_INPUT_INSERT, err)))
 		return -err->code;
-	bind_text(st, 1, out);
-	bind_text(st, 2, type);
-	bind_text(st, 3, source);
-	bind_text(st, 4, run);
-	return step_done(c, st, err);
+	sqi_bind_text(st, 1, out);
+	sqi_bind_text(st, 2, type);
+	sqi_bind_text(st, 3, source);
+	sqi_bind_text(st, 4, run);
+	return sqi_step_done(c, st, err);
 }
 
 static int job_log_inputs(struct conn *c, void *p, struct mw_err *err)
 {
 	struct inputs_arg *a = p;
-	int rc = run_require_active(c, a->id, err);
+	int rc = sqi_run_require_active(c, a->id, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_RUN_EXP, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_EXP, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->id);
+	sqi_bind_text(st, 1, a->id);
 	int64_t exp = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	for (size_t i = 0; i < a->nd && !rc; i++) {
 		const struct mw_dataset_input *d = &a->d[i];
 		char duuid[33];
-		if (!(st = prep(c, SQL_DATASET_FIND, err)))
+		if (!(st = sqi_prep(c, SQL_DATASET_FIND, err)))
 			return -err->code;
 		sqlite3_bind_int64(st, 1, exp);
-		bind_text(st, 2, d->name);
-		bind_text(st, 3, d->digest);
+		sqi_bind_text(st, 2, d->name);
+		sqi_bind_text(st, 3, d->digest);
 		bool found = sqlite3_step(st) == SQLITE_ROW;
 		if (found)
-			snprintf(duuid, sizeof duuid, "%s", col_text(st, 0));
+			snprintf(duuid, sizeof duuid, "%s", sqi_col_text(st, 0));
 		sqlite3_reset(st);
 		if (!found) {
 			if ((rc = mw_id_hex32(duuid, err)))
 				return rc;
-			if (!(st = prep(c, SQL_DATASET_INSERT, err)))
+			if (!(st = sqi_prep(c, SQL_DATASET_INSERT, err)))
 				return -err->code;
-			bind_text(st, 1, duuid);
+			sqi_bind_text(st, 1, duuid);
 			sqlite3_bind_int64(st, 2, exp);
-			bind_text(st, 3, d->name);
-			bind_text(st, 4, d->digest);
-			bind_text(st, 5, d->source_type);
-			bind_text(st, 6, d->source);
-			bind_text(st, 7, d->schema);
-			bind_text(st, 8, d->profile);
-			if ((rc = step_done(c, st, err)))
+			sqi_bind_text(st, 3, d->name);
+			sqi_bind_text(st, 4, d->digest);
+			sqi_bind_text(st, 5, d->source_type);
+			sqi_bind_text(st, 6, d->source);
+			sqi_bind_text(st, 7, d->schema);
+			sqi_bind_text(st, 8, d->profile);
+			if ((rc = sqi_step_done(c, st, err)))
 				return rc;
 		}
 		char iuuid[33];
 		if ((rc = input_link(c, "DATASET", duuid, a->id, iuuid, err)))
 			return rc;
 		for (size_t t = 0; t < d->ntags && !rc; t++) {
-			if (!(st = prep(c, SQL_INPUT_TAG_SET, err)))
+			if (!(st = sqi_prep(c, SQL_INPUT_TAG_SET, err)))
 				return -err->code;
-			bind_text(st, 1, iuuid);
-			bind_text(st, 2, d->tags[t].key);
-			bind_text(st, 3, d->tags[t].value);
-			rc = step_done(c, st, err);
+			sqi_bind_text(st, 1, iuuid);
+			sqi_bind_text(st, 2, d->tags[t].key);
+			sqi_bind_text(st, 3, d->tags[t].value);
+			rc = sqi_step_done(c, st, err);
 		}
 	}
 	for (size_t i = 0; i < a->nm && !rc; i++) {
@@ -1839,7 +1786,7 @@ static int sq_run_log_inputs(void *impl, const char *id, const struct mw_dataset
 			     size_t nd, const struct mw_model_ref *m, size_t nm, struct mw_err *err)
 {
 	struct inputs_arg a = {id, d, nd, m, nm};
-	return submit(impl, job_log_inputs, &a, err);
+	return sqi_submit(impl, job_log_inputs, &a, err);
 }
 
 static const char SQL_OUTPUT_SET[] =
@@ -1849,15 +1796,15 @@ static const char SQL_OUTPUT_SET[] =
 static int job_log_outputs(struct conn *c, void *p, struct mw_err *err)
 {
 	struct inputs_arg *a = p;
-	int rc = run_require_active(c, a->id, err);
+	int rc = sqi_run_require_active(c, a->id, err);
 	for (size_t i = 0; i < a->nm && !rc; i++) {
-		sqlite3_stmt *st = prep(c, SQL_OUTPUT_SET, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_OUTPUT_SET, err);
 		if (!st)
 			return -err->code;
-		bind_text(st, 1, a->id);
-		bind_text(st, 2, a->m[i].model_id);
+		sqi_bind_text(st, 1, a->id);
+		sqi_bind_text(st, 2, a->m[i].model_id);
 		sqlite3_bind_int64(st, 3, a->m[i].step);
-		rc = step_done(c, st, err);
+		rc = sqi_step_done(c, st, err);
 	}
 	return rc;
 }
@@ -1866,7 +1813,7 @@ static int sq_run_log_outputs(void *impl, const char *id, const struct mw_model_
 			      struct mw_err *err)
 {
 	struct inputs_arg a = {.id = id, .m = m, .nm = nm};
-	return submit(impl, job_log_outputs, &a, err);
+	return sqi_submit(impl, job_log_outputs, &a, err);
 }
 
 /* ================================================================ runs: search */
@@ -1903,7 +1850,7 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 			 struct mw_err *err)
 {
 	struct qb q;
-	qb_init(&q);
+	sqi_qb_init(&q);
 	QS(&q, "SELECT r.run_uuid FROM runs r");
 	/* A metric that is filtered with a range comparison and also ordered on is
 	 * joined once, so SQLite can walk the (key, value) index in order. */
@@ -1920,9 +1867,9 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 	}
 	if (joined_metric) {
 		QS(&q, " JOIN latest_metrics jm ON jm.run_uuid = r.run_uuid AND jm.key = ");
-		qb_text(&q, joined_metric);
+		sqi_qb_text(&q, joined_metric);
 		QS(&q, " AND jm.is_nan = 0 AND ");
-		qb_cmp(&q, "jm.value", &f->c[joined_clause]);
+		sqi_qb_cmp(&q, "jm.value", &f->c[joined_clause]);
 	}
 	/* LEFT JOINs for the other order keys */
 	for (size_t i = 0; i < no; i++) {
@@ -1936,17 +1883,17 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 			continue;
 		mw_buf_printf(&q.sql, " LEFT JOIN %s o%zu ON o%zu.run_uuid = r.run_uuid AND o%zu.key = ",
 			      tbl, i, i, i);
-		qb_text(&q, o[i].key);
+		sqi_qb_text(&q, o[i].key);
 	}
 	QS(&q, " WHERE r.experiment_id IN (");
 	for (size_t i = 0; i < nexp; i++) {
 		if (i)
 			QS(&q, ", ");
 		int64_t id;
-		qb_int(&q, mw_parse_int64(exps[i], &id) ? -1 : id);
+		sqi_qb_int(&q, mw_parse_int64(exps[i], &id) ? -1 : id);
 	}
 	QS(&q, ")");
-	qb_view(&q, "r.lifecycle_stage", v);
+	sqi_qb_view(&q, "r.lifecycle_stage", v);
 	for (size_t i = 0; f && i < f->n; i++) {
 		if ((int)i == joined_clause)
 			continue;
@@ -1955,15 +1902,15 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 		switch (cl->kind) {
 		case MW_KEY_ATTR: {
 			const char *col = run_attr_col(cl->key);
-			qb_cmp(&q, col ? col : "NULL", cl);
+			sqi_qb_cmp(&q, col ? col : "NULL", cl);
 			break;
 		}
 		case MW_KEY_METRIC:
 			QS(&q, "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid"
 			       " AND m.key = ");
-			qb_text(&q, cl->key);
+			sqi_qb_text(&q, cl->key);
 			QS(&q, cl->cmp == MW_CMP_NE ? " AND " : " AND m.is_nan = 0 AND ");
-			qb_cmp(&q, "m.value", cl);
+			sqi_qb_cmp(&q, "m.value", cl);
 			QS(&q, ")");
 			break;
 		case MW_KEY_PARAM:
@@ -1971,9 +1918,9 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 			mw_buf_printf(&q.sql,
 				      "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = r.run_uuid AND x.key = ",
 				      cl->kind == MW_KEY_PARAM ? "params" : "tags");
-			qb_text(&q, cl->key);
+			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
-			qb_cmp(&q, "x.value", cl);
+			sqi_qb_cmp(&q, "x.value", cl);
 			QS(&q, ")");
 			break;
 		case MW_KEY_DATASET:
@@ -1984,7 +1931,7 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 				       " it.key = 'mlflow.data.context'");
 			QS(&q, " WHERE i.destination_type = 'RUN' AND i.destination_id = r.run_uuid"
 			       " AND i.source_type = 'DATASET' AND ");
-			qb_cmp(&q, !strcmp(cl->key, "context") ? "it.value"
+			sqi_qb_cmp(&q, !strcmp(cl->key, "context") ? "it.value"
 				   : dataset_col(cl->key)     ? dataset_col(cl->key)
 							      : "NULL",
 			       cl);
@@ -2009,19 +1956,19 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 				has_start = true;
 			if (!strcmp(o[i].key, "run_id"))
 				has_id = true;
-			qb_order_col(&q, c, NULL, o[i].asc);
+			sqi_qb_order_col(&q, c, NULL, o[i].asc);
 			break;
 		}
 		case MW_KEY_METRIC:
 			snprintf(col, sizeof col, "o%zu.value", i);
 			char nan[32];
 			snprintf(nan, sizeof nan, "o%zu.is_nan", i);
-			qb_order_col(&q, col, nan, o[i].asc);
+			sqi_qb_order_col(&q, col, nan, o[i].asc);
 			break;
 		case MW_KEY_PARAM:
 		case MW_KEY_TAG:
 			snprintf(col, sizeof col, "o%zu.value", i);
-			qb_order_col(&q, col, NULL, o[i].asc);
+			sqi_qb_order_col(&q, col, NULL, o[i].asc);
 			break;
 		default:
 			continue;
@@ -2031,16 +1978,16 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 	if (!has_start)
 		QS(&q, "r.start_time DESC, ");
 	QS(&q, has_id ? "1" : "r.run_uuid ASC");
-	qb_page(&q, p);
+	sqi_qb_page(&q, p);
 
 	int rc = 0;
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c) {
-		qb_release(&q);
+		sqi_qb_release(&q);
 		return -err->code;
 	}
 	sqlite3_stmt *st;
-	if (!(rc = qb_prepare(c, &q, &st, err))) {
+	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
 		json_t *arr = json_array();
 		int64_t n = 0;
 		*more = false;
@@ -2050,15 +1997,15 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 				break;
 			}
 			json_t *run = NULL;
-			if (!run_load(c, col_text(st, 0), &run, err))
+			if (!sqi_run_load(c, sqi_col_text(st, 0), &run, err))
 				json_array_append_new(arr, run);
 		}
 		sqlite3_finalize(st);
 		*out = json_object();
-		jset_arr(*out, "runs", arr);
+		sqi_jset_arr(*out, "runs", arr);
 	}
-	rd_end(impl, c);
-	qb_release(&q);
+	sqi_rd_end(impl, c);
+	sqi_qb_release(&q);
 	return rc;
 }
 
@@ -2071,19 +2018,19 @@ static const char SQL_HISTORY[] =
 static int sq_metric_history(void *impl, const char *id, const char *key,
 			     const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
 	json_t *info = NULL;
-	int rc = run_info_load(c, id, &info, err);
+	int rc = sqi_run_info_load(c, id, &info, err);
 	if (!rc) {
 		json_decref(info);
-		sqlite3_stmt *st = prep(c, SQL_HISTORY, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_HISTORY, err);
 		if (!st) {
 			rc = -err->code;
 		} else {
-			bind_text(st, 1, id);
-			bind_text(st, 2, key);
+			sqi_bind_text(st, 1, id);
+			sqi_bind_text(st, 2, key);
 			sqlite3_bind_int64(st, 3, p->max_results + 1);
 			sqlite3_bind_int64(st, 4, p->offset);
 			json_t *arr = json_array();
@@ -2095,7 +2042,7 @@ static int sq_metric_history(void *impl, const char *id, const char *key,
 					break;
 				}
 				json_array_append_new(
-					arr, metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+					arr, sqi_metric_json(sqi_col_text(st, 0), sqlite3_column_double(st, 1),
 							 sqlite3_column_int(st, 2),
 							 sqlite3_column_int64(st, 3),
 							 sqlite3_column_int64(st, 4)));
@@ -2104,7 +2051,7 @@ static int sq_metric_history(void *impl, const char *id, const char *key,
 			*out = arr;
 		}
 	}
-	rd_end(impl, c);
+	sqi_rd_end(impl, c);
 	return rc;
 }
 
@@ -2127,7 +2074,7 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 				     const char *key, bool has_range, int64_t a, int64_t b,
 				     int64_t max, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
 	int64_t lo = has_range ? a : INT64_MIN, hi = has_range ? b : INT64_MAX;
@@ -2136,16 +2083,16 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 	int rc = 0;
 	for (size_t r = 0; r < nids && !rc; r++) {
 		json_t *info = NULL;
-		if ((rc = run_info_load(c, ids[r], &info, err)))
+		if ((rc = sqi_run_info_load(c, ids[r], &info, err)))
 			break;
 		json_decref(info);
-		sqlite3_stmt *st = prep(c, SQL_STEPS, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_STEPS, err);
 		if (!st) {
 			rc = -err->code;
 			break;
 		}
-		bind_text(st, 1, ids[r]);
-		bind_text(st, 2, key);
+		sqi_bind_text(st, 1, ids[r]);
+		sqi_bind_text(st, 2, key);
 		sqlite3_bind_int64(st, 3, lo);
 		sqlite3_bind_int64(st, 4, hi);
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -2174,13 +2121,13 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 				pick[k++] = steps[i];
 		}
 		for (size_t r = 0; r < nids && !rc; r++) {
-			sqlite3_stmt *st = prep(c, SQL_RANGE, err);
+			sqlite3_stmt *st = sqi_prep(c, SQL_RANGE, err);
 			if (!st) {
 				rc = -err->code;
 				break;
 			}
-			bind_text(st, 1, ids[r]);
-			bind_text(st, 2, key);
+			sqi_bind_text(st, 1, ids[r]);
+			sqi_bind_text(st, 2, key);
 			sqlite3_bind_int64(st, 3, lo);
 			sqlite3_bind_int64(st, 4, hi);
 			size_t first = json_array_size(arr);
@@ -2196,7 +2143,7 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 					/* remember the run's last point, added below if skipped */
 					continue;
 				}
-				json_t *m = metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+				json_t *m = sqi_metric_json(sqi_col_text(st, 0), sqlite3_column_double(st, 1),
 							sqlite3_column_int(st, 2),
 							sqlite3_column_int64(st, 3), step);
 				json_object_set_new(m, "run_id", json_string(ids[r]));
@@ -2207,17 +2154,17 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 			size_t n = json_array_size(arr);
 			if (any && (n == first || json_integer_value(json_object_get(
 							 json_array_get(arr, n - 1), "step")) != last_step)) {
-				sqlite3_stmt *s2 = prep(c, SQL_RANGE, err);
+				sqlite3_stmt *s2 = sqi_prep(c, SQL_RANGE, err);
 				if (!s2) {
 					rc = -err->code;
 					break;
 				}
-				bind_text(s2, 1, ids[r]);
-				bind_text(s2, 2, key);
+				sqi_bind_text(s2, 1, ids[r]);
+				sqi_bind_text(s2, 2, key);
 				sqlite3_bind_int64(s2, 3, last_step);
 				sqlite3_bind_int64(s2, 4, last_step);
 				while (sqlite3_step(s2) == SQLITE_ROW) {
-					json_t *m = metric_json(col_text(s2, 0), sqlite3_column_double(s2, 1),
+					json_t *m = sqi_metric_json(sqi_col_text(s2, 0), sqlite3_column_double(s2, 1),
 								sqlite3_column_int(s2, 2),
 								sqlite3_column_int64(s2, 3),
 								sqlite3_column_int64(s2, 4));
@@ -2230,7 +2177,7 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 		free(pick);
 	}
 	free(steps);
-	rd_end(impl, c);
+	sqi_rd_end(impl, c);
 	if (rc)
 		json_decref(arr);
 	else
@@ -2245,23 +2192,23 @@ static const char SQL_BULK[] =
 static int sq_metric_history_bulk(void *impl, const char *const *ids, size_t nids,
 				  const char *key, int64_t max, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
 	json_t *arr = json_array();
 	int rc = 0;
 	int64_t left = max;
 	for (size_t r = 0; r < nids && left > 0; r++) {
-		sqlite3_stmt *st = prep(c, SQL_BULK, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_BULK, err);
 		if (!st) {
 			rc = -err->code;
 			break;
 		}
-		bind_text(st, 1, ids[r]);
-		bind_text(st, 2, key);
+		sqi_bind_text(st, 1, ids[r]);
+		sqi_bind_text(st, 2, key);
 		sqlite3_bind_int64(st, 3, left);
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *m = metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+			json_t *m = sqi_metric_json(sqi_col_text(st, 0), sqlite3_column_double(st, 1),
 						sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3),
 						sqlite3_column_int64(st, 4));
 			json_object_set_new(m, "run_id", json_string(ids[r]));
@@ -2270,7 +2217,7 @@ static int sq_metric_history_bulk(void *impl, const char *const *ids, size_t nid
 		}
 		sqlite3_reset(st);
 	}
-	rd_end(impl, c);
+	sqi_rd_end(impl, c);
 	if (rc)
 		json_decref(arr);
 	else
@@ -2299,52 +2246,52 @@ static int lm_not_found(const char *id, struct mw_err *err)
 
 static int lm_load(struct conn *c, const char *id, json_t **out, struct mw_err *err)
 {
-	sqlite3_stmt *st = prep(c, SQL_LM_GET, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_LM_GET, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW || strcmp(col_text(st, 7), "active")) {
+	sqi_bind_text(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW || strcmp(sqi_col_text(st, 7), "active")) {
 		sqlite3_reset(st);
 		return lm_not_found(id, err);
 	}
 	json_t *info = json_object();
-	jset_str(info, "model_id", col_text(st, 0));
+	sqi_jset_str(info, "model_id", sqi_col_text(st, 0));
 	char ex[32];
 	snprintf(ex, sizeof ex, "%lld", (long long)sqlite3_column_int64(st, 1));
 	json_object_set_new(info, "experiment_id", json_string(ex));
-	jset_str(info, "name", col_text(st, 2));
-	jset_str(info, "artifact_uri", col_text(st, 3));
+	sqi_jset_str(info, "name", sqi_col_text(st, 2));
+	sqi_jset_str(info, "artifact_uri", sqi_col_text(st, 3));
 	json_object_set_new(info, "creation_timestamp_ms", json_integer(sqlite3_column_int64(st, 4)));
 	json_object_set_new(info, "last_updated_timestamp_ms",
 			    json_integer(sqlite3_column_int64(st, 5)));
-	jset_str(info, "status", col_text(st, 6));
-	jset_str(info, "model_type", col_text(st, 8));
-	jset_str(info, "source_run_id", col_text(st, 9));
-	jset_str(info, "status_message", col_text(st, 10));
+	sqi_jset_str(info, "status", sqi_col_text(st, 6));
+	sqi_jset_str(info, "model_type", sqi_col_text(st, 8));
+	sqi_jset_str(info, "source_run_id", sqi_col_text(st, 9));
+	sqi_jset_str(info, "status_message", sqi_col_text(st, 10));
 	sqlite3_reset(st);
-	json_t *tags = kv_rows(c, SQL_LM_TAGS, id, 0, err);
+	json_t *tags = sqi_kv_rows(c, SQL_LM_TAGS, id, 0, err);
 	if (tags)
-		jset_arr(info, "tags", tags);
+		sqi_jset_arr(info, "tags", tags);
 	json_t *data = json_object();
-	json_t *params = kv_rows(c, SQL_LM_PARAMS, id, 0, err);
+	json_t *params = sqi_kv_rows(c, SQL_LM_PARAMS, id, 0, err);
 	if (params)
-		jset_arr(data, "params", params);
+		sqi_jset_arr(data, "params", params);
 	json_t *metrics = json_array();
-	if ((st = prep(c, SQL_LM_METRICS, err))) {
-		bind_text(st, 1, id);
+	if ((st = sqi_prep(c, SQL_LM_METRICS, err))) {
+		sqi_bind_text(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *m = metric_json(col_text(st, 0), sqlite3_column_double(st, 1),
+			json_t *m = sqi_metric_json(sqi_col_text(st, 0), sqlite3_column_double(st, 1),
 						sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3),
 						sqlite3_column_int64(st, 4));
-			jset_str(m, "run_id", col_text(st, 5));
-			jset_str(m, "dataset_name", col_text(st, 6));
-			jset_str(m, "dataset_digest", col_text(st, 7));
+			sqi_jset_str(m, "run_id", sqi_col_text(st, 5));
+			sqi_jset_str(m, "dataset_name", sqi_col_text(st, 6));
+			sqi_jset_str(m, "dataset_digest", sqi_col_text(st, 7));
 			json_object_set_new(m, "model_id", json_string(id));
 			json_array_append_new(metrics, m);
 		}
 		sqlite3_reset(st);
 	}
-	jset_arr(data, "metrics", metrics);
+	sqi_jset_arr(data, "metrics", metrics);
 	json_t *model = json_object();
 	json_object_set_new(model, "info", info);
 	json_object_set_new(model, "data", data);
@@ -2368,13 +2315,13 @@ static int lm_kvs(struct conn *c, const char *sql, const char *id, const struct 
 {
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
-		sqlite3_stmt *st = prep(c, sql, err);
+		sqlite3_stmt *st = sqi_prep(c, sql, err);
 		if (!st)
 			return -err->code;
-		bind_text(st, 1, id);
-		bind_text(st, 2, kv[i].key);
-		bind_text(st, 3, kv[i].value ? kv[i].value : "");
-		rc = step_done(c, st, err);
+		sqi_bind_text(st, 1, id);
+		sqi_bind_text(st, 2, kv[i].key);
+		sqi_bind_text(st, 3, kv[i].value ? kv[i].value : "");
+		rc = sqi_step_done(c, st, err);
 	}
 	return rc;
 }
@@ -2393,7 +2340,7 @@ static int job_lm_create(struct conn *c, void *p, struct mw_err *err)
 	struct lm_arg *a = p;
 	const struct mw_lm_create *cr = a->cr;
 	char *loc = NULL;
-	int rc = exp_require_active(c, cr->experiment_id, &loc, err);
+	int rc = sqi_exp_require_active(c, cr->experiment_id, &loc, err);
 	if (rc)
 		return rc;
 	size_t n = strlen(loc) + strlen(cr->model_id) + 32;
@@ -2402,20 +2349,20 @@ static int job_lm_create(struct conn *c, void *p, struct mw_err *err)
 	snprintf(uri, n, "%s%smodels/%s/artifacts", loc, ll && loc[ll - 1] == '/' ? "" : "/",
 		 cr->model_id);
 	free(loc);
-	sqlite3_stmt *st = prep(c, SQL_LM_INSERT, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_LM_INSERT, err);
 	if (!st) {
 		free(uri);
 		return -err->code;
 	}
-	bind_text(st, 1, cr->model_id);
+	sqi_bind_text(st, 1, cr->model_id);
 	sqlite3_bind_int64(st, 2, strtoll(cr->experiment_id, NULL, 10));
-	bind_text(st, 3, cr->name);
-	bind_text(st, 4, uri);
+	sqi_bind_text(st, 3, cr->name);
+	sqi_bind_text(st, 4, uri);
 	sqlite3_bind_int64(st, 5, cr->now_ms);
 	sqlite3_bind_int64(st, 6, cr->now_ms);
-	bind_text(st, 7, cr->model_type);
-	bind_text(st, 8, cr->source_run_id);
-	rc = step_done(c, st, err);
+	sqi_bind_text(st, 7, cr->model_type);
+	sqi_bind_text(st, 8, cr->source_run_id);
+	rc = sqi_step_done(c, st, err);
 	free(uri);
 	if (!rc)
 		rc = lm_kvs(c, SQL_LM_TAG_SET, cr->model_id, cr->tags, cr->ntags, err);
@@ -2430,7 +2377,7 @@ static int sq_lm_create(void *impl, const struct mw_lm_create *cr, json_t **out,
 			struct mw_err *err)
 {
 	struct lm_arg a = {.cr = cr};
-	int rc = submit(impl, job_lm_create, &a, err);
+	int rc = sqi_submit(impl, job_lm_create, &a, err);
 	if (!rc)
 		*out = a.out;
 	else
@@ -2440,11 +2387,11 @@ static int sq_lm_create(void *impl, const struct mw_lm_create *cr, json_t **out,
 
 static int sq_lm_get(void *impl, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
 	int rc = lm_load(c, id, out, err);
-	rd_end(impl, c);
+	sqi_rd_end(impl, c);
 	return rc;
 }
 
@@ -2471,13 +2418,13 @@ static int job_lm_finalize(struct conn *c, void *p, struct mw_err *err)
 	int rc = lm_exists(c, a->id, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_LM_STATUS, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_LM_STATUS, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->status);
+	sqi_bind_text(st, 1, a->status);
 	sqlite3_bind_int64(st, 2, a->now);
-	bind_text(st, 3, a->id);
-	if ((rc = step_done(c, st, err)))
+	sqi_bind_text(st, 3, a->id);
+	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
 	return lm_load(c, a->id, &a->out, err);
 }
@@ -2486,7 +2433,7 @@ static int sq_lm_finalize(void *impl, const char *id, const char *status, int64_
 			  json_t **out, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = status, .now = now};
-	int rc = submit(impl, job_lm_finalize, &a, err);
+	int rc = sqi_submit(impl, job_lm_finalize, &a, err);
 	if (!rc)
 		*out = a.out;
 	else
@@ -2500,17 +2447,17 @@ static int job_lm_delete(struct conn *c, void *p, struct mw_err *err)
 	int rc = lm_exists(c, a->id, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_LM_DELETE, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_LM_DELETE, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->id);
-	return step_done(c, st, err);
+	sqi_bind_text(st, 1, a->id);
+	return sqi_step_done(c, st, err);
 }
 
 static int sq_lm_delete(void *impl, const char *id, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id};
-	return submit(impl, job_lm_delete, &a, err);
+	return sqi_submit(impl, job_lm_delete, &a, err);
 }
 
 static int job_lm_set_kv(struct conn *c, void *p, struct mw_err *err)
@@ -2520,12 +2467,12 @@ static int job_lm_set_kv(struct conn *c, void *p, struct mw_err *err)
 	if (!rc)
 		rc = lm_kvs(c, a->status, a->id, a->kv, a->nkv, err);
 	if (!rc) {
-		sqlite3_stmt *st = prep(c, SQL_LM_TOUCH, err);
+		sqlite3_stmt *st = sqi_prep(c, SQL_LM_TOUCH, err);
 		if (!st)
 			return -err->code;
 		sqlite3_bind_int64(st, 1, a->now ? a->now : mw_now_ms());
-		bind_text(st, 2, a->id);
-		rc = step_done(c, st, err);
+		sqi_bind_text(st, 2, a->id);
+		rc = sqi_step_done(c, st, err);
 	}
 	return rc;
 }
@@ -2534,14 +2481,14 @@ static int sq_lm_set_tags(void *impl, const char *id, const struct mw_kv *t, siz
 			  int64_t now, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = SQL_LM_TAG_SET, .kv = t, .nkv = n, .now = now};
-	return submit(impl, job_lm_set_kv, &a, err);
+	return sqi_submit(impl, job_lm_set_kv, &a, err);
 }
 
 static int sq_lm_log_params(void *impl, const char *id, const struct mw_kv *p, size_t n,
 			    struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = SQL_LM_PARAM_SET, .kv = p, .nkv = n};
-	return submit(impl, job_lm_set_kv, &a, err);
+	return sqi_submit(impl, job_lm_set_kv, &a, err);
 }
 
 static int job_lm_delete_tag(struct conn *c, void *p, struct mw_err *err)
@@ -2550,12 +2497,12 @@ static int job_lm_delete_tag(struct conn *c, void *p, struct mw_err *err)
 	int rc = lm_exists(c, a->id, err);
 	if (rc)
 		return rc;
-	sqlite3_stmt *st = prep(c, SQL_LM_TAG_DEL, err);
+	sqlite3_stmt *st = sqi_prep(c, SQL_LM_TAG_DEL, err);
 	if (!st)
 		return -err->code;
-	bind_text(st, 1, a->id);
-	bind_text(st, 2, a->key);
-	if ((rc = step_done(c, st, err)))
+	sqi_bind_text(st, 1, a->id);
+	sqi_bind_text(st, 2, a->key);
+	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
 	if (!sqlite3_changes(c->db))
 		return mw_err_set(err, MW_E_NOT_FOUND, "No tag with key '%s' on logged model '%s'",
@@ -2566,7 +2513,7 @@ static int job_lm_delete_tag(struct conn *c, void *p, struct mw_err *err)
 static int sq_lm_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .key = k};
-	return submit(impl, job_lm_delete_tag, &a, err);
+	return sqi_submit(impl, job_lm_delete_tag, &a, err);
 }
 
 static const char *lm_attr_col(const char *k)
@@ -2586,7 +2533,7 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 			const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
 	struct qb q;
-	qb_init(&q);
+	sqi_qb_init(&q);
 	QS(&q, "SELECT l.model_id FROM logged_models l");
 	for (size_t i = 0; i < no; i++) {
 		if (o[i].kind != MW_KEY_METRIC)
@@ -2594,7 +2541,7 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		mw_buf_printf(&q.sql,
 			      " LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics"
 			      " WHERE key = ");
-		qb_text(&q, o[i].key);
+		sqi_qb_text(&q, o[i].key);
 		mw_buf_printf(&q.sql, " GROUP BY model_id) o%zu ON"
 				      " o%zu.model_id = l.model_id",
 			      i, i);
@@ -2604,7 +2551,7 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		if (i)
 			QS(&q, ", ");
 		int64_t id;
-		qb_int(&q, mw_parse_int64(exps[i], &id) ? -1 : id);
+		sqi_qb_int(&q, mw_parse_int64(exps[i], &id) ? -1 : id);
 	}
 	QS(&q, ")");
 	for (size_t i = 0; f && i < f->n; i++) {
@@ -2612,22 +2559,22 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_ATTR) {
 			const char *col = lm_attr_col(cl->key);
-			qb_cmp(&q, col ? col : "NULL", cl);
+			sqi_qb_cmp(&q, col ? col : "NULL", cl);
 		} else if (cl->kind == MW_KEY_METRIC) {
 			QS(&q, "EXISTS (SELECT 1 FROM logged_model_metrics m WHERE m.model_id = l.model_id"
 			       " AND m.key = ");
-			qb_text(&q, cl->key);
+			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
-			qb_cmp(&q, "m.value", cl);
+			sqi_qb_cmp(&q, "m.value", cl);
 			QS(&q, ")");
 		} else {
 			mw_buf_printf(&q.sql,
 				      "EXISTS (SELECT 1 FROM %s x WHERE x.model_id = l.model_id AND x.key = ",
 				      cl->kind == MW_KEY_PARAM ? "logged_model_params"
 							       : "logged_model_tags");
-			qb_text(&q, cl->key);
+			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
-			qb_cmp(&q, "x.value", cl);
+			sqi_qb_cmp(&q, "x.value", cl);
 			QS(&q, ")");
 		}
 	}
@@ -2636,28 +2583,28 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		if (o[i].kind == MW_KEY_METRIC) {
 			char col[32];
 			snprintf(col, sizeof col, "o%zu.value", i);
-			qb_order_col(&q, col, NULL, o[i].asc);
+			sqi_qb_order_col(&q, col, NULL, o[i].asc);
 		} else {
 			const char *col = lm_attr_col(o[i].key);
 			if (!col)
 				continue;
-			qb_order_col(&q, col, NULL, o[i].asc);
+			sqi_qb_order_col(&q, col, NULL, o[i].asc);
 		}
 		QS(&q, ", ");
 	}
 	if (!no)
 		QS(&q, "l.creation_timestamp_ms DESC, ");
 	QS(&q, "l.model_id ASC");
-	qb_page(&q, p);
+	sqi_qb_page(&q, p);
 
 	int rc = 0;
-	struct conn *c = rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c) {
-		qb_release(&q);
+		sqi_qb_release(&q);
 		return -err->code;
 	}
 	sqlite3_stmt *st;
-	if (!(rc = qb_prepare(c, &q, &st, err))) {
+	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
 		json_t *arr = json_array();
 		int64_t n = 0;
 		*more = false;
@@ -2667,15 +2614,15 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 				break;
 			}
 			json_t *m = NULL;
-			if (!lm_load(c, col_text(st, 0), &m, err))
+			if (!lm_load(c, sqi_col_text(st, 0), &m, err))
 				json_array_append_new(arr, m);
 		}
 		sqlite3_finalize(st);
 		*out = json_object();
-		jset_arr(*out, "models", arr);
+		sqi_jset_arr(*out, "models", arr);
 	}
-	rd_end(impl, c);
-	qb_release(&q);
+	sqi_rd_end(impl, c);
+	sqi_qb_release(&q);
 	return rc;
 }
 

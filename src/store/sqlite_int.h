@@ -1,0 +1,126 @@
+/*
+ * sqlite_int.h - private to store/: the SQLite backend's plumbing, shared by
+ * its files (sqlite.c: connections, the writer, tracking; sqlite_*.c: the
+ * other entity families).
+ *
+ * Connections cache prepared statements by the address of their SQL text, so
+ * SQL given to sqi_prep must be a static string.  Writes run as jobs through
+ * sqi_submit (group commit, one writer at a time); reads run between
+ * sqi_rd_begin and sqi_rd_end (one read transaction on a pooled connection).
+ */
+#ifndef MW_STORE_SQLITE_INT_H
+#define MW_STORE_SQLITE_INT_H
+
+#include "store/backend.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define CACHE_SLOTS 128
+
+struct conn {
+	sqlite3 *db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[CACHE_SLOTS];
+};
+
+struct job {
+	int (*fn)(struct conn *c, void *arg, struct mw_err *err);
+	void *arg;
+	struct mw_err err;
+	int rc;
+	bool done;
+	struct job *next;
+};
+
+struct sq {
+	char *path;
+	struct conn *w;
+	bool writing;          /* a thread holds the writer role */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_done;
+	struct job *head, *tail;
+	int qlen;
+	bool stopping;
+	int max_batch;
+
+	struct conn **readers;
+	int nreaders;
+	struct conn **freelist;
+	int nfree;
+	pthread_mutex_t rmu;
+	pthread_cond_t rcv;
+
+	unsigned long long commits, jobs, failed;
+	struct mw_hist batch_size, commit_seconds;
+	int schema_version;
+};
+
+/* ------------------------------------------------------------ plumbing */
+
+int sqi_sqerr(struct conn *c, struct mw_err *err, const char *what);
+sqlite3_stmt *sqi_prep(struct conn *c, const char *sql, struct mw_err *err);
+int sqi_exec(struct conn *c, const char *sql, struct mw_err *err);
+int sqi_step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err);
+void sqi_bind_text(sqlite3_stmt *st, int i, const char *s);
+const char *sqi_col_text(sqlite3_stmt *st, int i);
+void sqi_jset_str(json_t *o, const char *k, const char *v);
+void sqi_jset_arr(json_t *o, const char *k, json_t *a); /* omits empty arrays */
+int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+	       struct mw_err *err);
+struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err);
+void sqi_rd_end(struct sq *q, struct conn *c);
+/* [{key,value}] rows of a two-column query keyed by id (text) or iid. */
+json_t *sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
+		    struct mw_err *err);
+
+/* ------------------------------------------------------------ tracking entities */
+
+int sqi_exp_not_found(const char *id, struct mw_err *err);
+int sqi_exp_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
+int sqi_exp_require_active(struct conn *c, const char *id, char **artifact_location,
+			   struct mw_err *err);
+int sqi_run_not_found(const char *id, struct mw_err *err);
+int sqi_run_info_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
+int sqi_run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
+int sqi_run_require_active(struct conn *c, const char *id, struct mw_err *err);
+int sqi_tag_set(struct conn *c, const char *run, const char *k, const char *v,
+		struct mw_err *err);
+json_t *sqi_metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step);
+double sqi_stored_value(double v);
+
+/* ------------------------------------------------------------ query builder */
+
+struct bind {
+	int type; /* 0 null, 1 int, 2 double, 3 text */
+	int64_t i;
+	double d;
+	const char *s;
+};
+
+struct qb {
+	struct mw_buf sql;
+	struct bind *b;
+	int nb, ab;
+	int alias;
+};
+
+#define QS(q, s) mw_buf_puts(&(q)->sql, s)
+
+void sqi_qb_init(struct qb *q);
+void sqi_qb_release(struct qb *q);
+struct bind *sqi_qb_next(struct qb *q);
+void sqi_qb_text(struct qb *q, const char *s);
+void sqi_qb_int(struct qb *q, int64_t v);
+void sqi_qb_num(struct qb *q, const struct mw_clause *cl);
+/* "<col> <op> <value>" for a clause against a column expression. */
+void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl);
+int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err);
+void sqi_qb_page(struct qb *q, const struct mw_page *p);
+void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
+/* Order term with NULLs last (and NaN before NULL when nan_col is given). */
+void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc);
+
+#endif
