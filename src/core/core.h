@@ -170,7 +170,8 @@ int mw_req_double(json_t *req, const char *field, bool required, double *out,
 int mw_req_bool(json_t *req, const char *field, bool *out, bool *present,
 		struct mw_err *err);
 /* Messages decoded from a query string carry this key (set by the API layer
- * after decoding, so no client can set it): there a key given once must
+ * after decoding; mw_json_parse_body drops every key starting with \x01, so
+ * no client can set it): there a key given once must
  * still read as a list of one. */
 #define MW_REQ_FROM_QUERY "\x01query"
 /* A repeated field: an array (or, in a query-string message, a single value

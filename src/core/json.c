@@ -94,6 +94,14 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 		mw_err_set(err, MW_E_BAD_REQUEST, "Malformed request: body must be a JSON object");
 		return NULL;
 	}
+	/* keys starting with \x01 are reserved for marks the server sets itself */
+	const char *k;
+	void *tmp;
+	json_t *val;
+	json_object_foreach_safe(v, tmp, k, val) {
+		if (k[0] == '\x01')
+			json_object_del(v, k);
+	}
 	return v;
 }
 

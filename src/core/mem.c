@@ -190,7 +190,8 @@ void mw_arena_free(struct mw_arena *a)
 
 void mw_arena_reset(struct mw_arena *a)
 {
-	/* keep the first (oldest) chunk only */
+	/* keep the last chunk of the list (the oldest, or a big block inserted
+	 * behind it) and free the rest */
 	struct chunk *c = a->head, *last = NULL;
 	while (c) {
 		struct chunk *n = c->next;

@@ -8,6 +8,7 @@
  */
 #include "core/core.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -256,7 +257,7 @@ bool mw_utf8_valid(const char *s, size_t n)
 
 int mw_parse_int64(const char *s, int64_t *out)
 {
-	if (!s || !*s)
+	if (!s || !*s || isspace((unsigned char)*s))
 		return -1;
 	char *end;
 	errno = 0;
@@ -270,6 +271,8 @@ int mw_parse_int64(const char *s, int64_t *out)
 int mw_parse_double(const char *s, double *out)
 {
 	if (!s || !*s)
+		return -1;
+	if (isspace((unsigned char)*s))
 		return -1;
 	if (!strcmp(s, "NaN") || !strcasecmp(s, "nan")) { *out = NAN; return 0; }
 	if (!strcmp(s, "Infinity") || !strcasecmp(s, "inf")) { *out = INFINITY; return 0; }

@@ -65,6 +65,38 @@ struct mw_store_ops {
 	int (*lm_search)(void *, const char *const *, size_t, const struct mw_filter *,
 			 const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *,
 			 struct mw_err *);
+
+	/* artifacts and registry */
+	int (*art_put)(void *, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
+	int (*art_get)(void *, const char *, struct mw_art_entry *, struct mw_err *);
+	int (*art_list)(void *, const char *, json_t **, struct mw_err *);
+	int (*art_tree)(void *, const char *, json_t **, struct mw_err *);
+	int (*art_delete)(void *, const char *, int64_t, int *, struct mw_err *);
+	int (*art_each)(void *, bool, mw_store_digest_fn, void *, struct mw_err *);
+	int (*rm_create)(void *, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_get)(void *, const char *, json_t **, struct mw_err *);
+	int (*rm_rename)(void *, const char *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_update)(void *, const char *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_delete)(void *, const char *, int64_t, struct mw_err *);
+	int (*rm_search)(void *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+	int (*rm_set_tag)(void *, const char *, const char *, const char *, struct mw_err *);
+	int (*rm_delete_tag)(void *, const char *, const char *, struct mw_err *);
+	int (*rm_set_alias)(void *, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
+	int (*rm_delete_alias)(void *, const char *, const char *, const struct mw_audit *, struct mw_err *);
+	int (*rm_get_by_alias)(void *, const char *, const char *, json_t **, struct mw_err *);
+	int (*rm_alias_previous)(void *, const char *, const char *, int64_t *, struct mw_err *);
+	int (*rm_latest_versions)(void *, const char *, const char *const *, size_t, json_t **, struct mw_err *);
+	int (*rm_history)(void *, const char *, json_t **, struct mw_err *);
+	int (*mv_create)(void *, const struct mw_mv_create *, json_t **, struct mw_err *);
+	int (*mv_get)(void *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*mv_update)(void *, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
+	int (*mv_delete)(void *, const char *, int64_t, const struct mw_audit *, struct mw_err *);
+	int (*mv_transition)(void *, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
+	int (*mv_search)(void *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+	int (*mv_set_tag)(void *, const char *, int64_t, const char *, const char *, struct mw_err *);
+	int (*mv_delete_tag)(void *, const char *, int64_t, const char *, struct mw_err *);
+	int (*mv_set_card)(void *, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
+	int (*mv_get_card)(void *, const char *, int64_t, json_t **, struct mw_err *);
 };
 
 extern const struct mw_store_ops mw_store_sqlite_ops;

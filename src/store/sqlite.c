@@ -401,6 +401,47 @@ static const char *migrations[] = {
 	"CREATE TABLE run_outputs ("
 	" run_uuid TEXT NOT NULL, model_id TEXT NOT NULL, step INTEGER NOT NULL,"
 	" PRIMARY KEY (run_uuid, model_id)) WITHOUT ROWID;",
+
+	/* 2: artifacts (path manifests over content-addressed blobs) and the registry */
+	"CREATE TABLE artifacts ("
+	" path TEXT PRIMARY KEY, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX artifacts_digest ON artifacts (digest);"
+	"CREATE TABLE artifact_history ("
+	" path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,"
+	" created INTEGER NOT NULL, ended INTEGER NOT NULL, action TEXT NOT NULL);"
+	"CREATE INDEX artifact_history_path ON artifact_history (path);"
+	"CREATE INDEX artifact_history_digest ON artifact_history (digest);"
+	"CREATE TABLE registered_models ("
+	" rm_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT,"
+	" user_id TEXT, creation_timestamp INTEGER NOT NULL,"
+	" last_updated_timestamp INTEGER NOT NULL);"
+	"CREATE TABLE registered_model_tags ("
+	" rm_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,"
+	" PRIMARY KEY (rm_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE registered_model_aliases ("
+	" rm_id INTEGER NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,"
+	" PRIMARY KEY (rm_id, alias)) WITHOUT ROWID;"
+	"CREATE TABLE model_versions ("
+	" rm_id INTEGER NOT NULL, version INTEGER NOT NULL, creation_timestamp INTEGER NOT NULL,"
+	" last_updated_timestamp INTEGER NOT NULL, description TEXT, user_id TEXT,"
+	" current_stage TEXT NOT NULL DEFAULT 'None', source TEXT, run_id TEXT, run_link TEXT,"
+	" status TEXT NOT NULL DEFAULT 'READY', status_message TEXT, storage_location TEXT,"
+	" logged_model_id TEXT, manifest_digest TEXT,"
+	" PRIMARY KEY (rm_id, version)) WITHOUT ROWID;"
+	"CREATE INDEX model_versions_run ON model_versions (run_id);"
+	"CREATE TABLE model_version_tags ("
+	" rm_id INTEGER NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, value TEXT,"
+	" PRIMARY KEY (rm_id, version, key)) WITHOUT ROWID;"
+	"CREATE TABLE model_cards ("
+	" rm_id INTEGER NOT NULL, version INTEGER NOT NULL, card TEXT NOT NULL,"
+	" updated INTEGER NOT NULL, updated_by TEXT,"
+	" PRIMARY KEY (rm_id, version)) WITHOUT ROWID;"
+	"CREATE TABLE promotion_events ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, rm_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" target TEXT NOT NULL, from_version INTEGER, to_version INTEGER, from_stage TEXT,"
+	" to_stage TEXT, who TEXT, at INTEGER NOT NULL, reason TEXT, evidence TEXT);"
+	"CREATE INDEX promotion_events_model ON promotion_events (rm_id, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
@@ -1508,11 +1549,11 @@ double sqi_stored_value(double v)
 }
 
 /* Order metrics by (key, step, timestamp, value) to find each key's latest. */
-static const struct mw_metric *sort_base;
-static int metric_cmp(const void *a, const void *b)
+static int metric_cmp(const void *a, const void *b, void *base)
 {
-	const struct mw_metric *x = &sort_base[*(const size_t *)a];
-	const struct mw_metric *y = &sort_base[*(const size_t *)b];
+	const struct mw_metric *m = base;
+	const struct mw_metric *x = &m[*(const size_t *)a];
+	const struct mw_metric *y = &m[*(const size_t *)b];
 	int c = strcmp(x->key, y->key);
 	if (c)
 		return c;
@@ -1612,8 +1653,7 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 	size_t *idx = mw_xmalloc(a->nm * sizeof *idx);
 	for (size_t i = 0; i < a->nm; i++)
 		idx[i] = i;
-	sort_base = a->m; /* only the writer thread sorts */
-	qsort(idx, a->nm, sizeof *idx, metric_cmp);
+	qsort_r(idx, a->nm, sizeof *idx, metric_cmp, (void *)a->m);
 	if (!(st = sqi_prep(c, SQL_LATEST_UPSERT, err))) {
 		free(idx);
 		return -err->code;
@@ -2663,4 +2703,34 @@ const struct mw_store_ops mw_store_sqlite_ops = {
 	.lm_delete_tag = sq_lm_delete_tag,
 	.lm_log_params = sq_lm_log_params,
 	.lm_search = sq_lm_search,
+	.art_put = sqa_art_put,
+	.art_get = sqa_art_get,
+	.art_list = sqa_art_list,
+	.art_tree = sqa_art_tree,
+	.art_delete = sqa_art_delete,
+	.art_each = sqa_art_each,
+	.rm_create = sqr_rm_create,
+	.rm_get = sqr_rm_get,
+	.rm_rename = sqr_rm_rename,
+	.rm_update = sqr_rm_update,
+	.rm_delete = sqr_rm_delete,
+	.rm_search = sqr_rm_search,
+	.rm_set_tag = sqr_rm_set_tag,
+	.rm_delete_tag = sqr_rm_delete_tag,
+	.rm_set_alias = sqr_rm_set_alias,
+	.rm_delete_alias = sqr_rm_delete_alias,
+	.rm_get_by_alias = sqr_rm_get_by_alias,
+	.rm_alias_previous = sqr_rm_alias_previous,
+	.rm_latest_versions = sqr_rm_latest_versions,
+	.rm_history = sqr_rm_history,
+	.mv_create = sqr_mv_create,
+	.mv_get = sqr_mv_get,
+	.mv_update = sqr_mv_update,
+	.mv_delete = sqr_mv_delete,
+	.mv_transition = sqr_mv_transition,
+	.mv_search = sqr_mv_search,
+	.mv_set_tag = sqr_mv_set_tag,
+	.mv_delete_tag = sqr_mv_delete_tag,
+	.mv_set_card = sqr_mv_set_card,
+	.mv_get_card = sqr_mv_get_card,
 };

@@ -91,6 +91,50 @@ int sqi_tag_set(struct conn *c, const char *run, const char *k, const char *v,
 json_t *sqi_metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step);
 double sqi_stored_value(double v);
 
+/* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
+
+int sqa_art_put(void *impl, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
+int sqa_art_get(void *impl, const char *, struct mw_art_entry *, struct mw_err *);
+int sqa_art_list(void *impl, const char *, json_t **, struct mw_err *);
+int sqa_art_tree(void *impl, const char *, json_t **, struct mw_err *);
+int sqa_art_delete(void *impl, const char *, int64_t, int *, struct mw_err *);
+int sqa_art_each(void *impl, bool, mw_store_digest_fn, void *, struct mw_err *);
+/* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
+ * the caller's write job; *count gets the number of files, and manifest_hex
+ * (may be NULL) the SHA-256 over "path\tdigest\n" lines in path order. */
+int sqi_art_copy_tree(struct conn *c, const char *src_prefix, const char *dst_prefix,
+		      int64_t now_ms, int *count, char manifest_hex[65], struct mw_err *err);
+/* Delete every manifest entry under prefix (recording history), inside a job. */
+int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now_ms, int *count,
+			struct mw_err *err);
+
+/* ------------------------------------------------------------ registry (sqlite_registry.c) */
+
+int sqr_rm_create(void *impl, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_get(void *impl, const char *, json_t **, struct mw_err *);
+int sqr_rm_rename(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_update(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_delete(void *impl, const char *, int64_t, struct mw_err *);
+int sqr_rm_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+int sqr_rm_set_tag(void *impl, const char *, const char *, const char *, struct mw_err *);
+int sqr_rm_delete_tag(void *impl, const char *, const char *, struct mw_err *);
+int sqr_rm_set_alias(void *impl, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
+int sqr_rm_delete_alias(void *impl, const char *, const char *, const struct mw_audit *, struct mw_err *);
+int sqr_rm_get_by_alias(void *impl, const char *, const char *, json_t **, struct mw_err *);
+int sqr_rm_alias_previous(void *impl, const char *, const char *, int64_t *, struct mw_err *);
+int sqr_rm_latest_versions(void *impl, const char *, const char *const *, size_t, json_t **, struct mw_err *);
+int sqr_rm_history(void *impl, const char *, json_t **, struct mw_err *);
+int sqr_mv_create(void *impl, const struct mw_mv_create *, json_t **, struct mw_err *);
+int sqr_mv_get(void *impl, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_mv_update(void *impl, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_mv_delete(void *impl, const char *, int64_t, const struct mw_audit *, struct mw_err *);
+int sqr_mv_transition(void *impl, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
+int sqr_mv_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+int sqr_mv_set_tag(void *impl, const char *, int64_t, const char *, const char *, struct mw_err *);
+int sqr_mv_delete_tag(void *impl, const char *, int64_t, const char *, struct mw_err *);
+int sqr_mv_set_card(void *impl, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
+int sqr_mv_get_card(void *impl, const char *, int64_t, json_t **, struct mw_err *);
+
 /* ------------------------------------------------------------ query builder */
 
 struct bind {

@@ -245,4 +245,138 @@ int mw_store_lm_search(struct mw_store *s, const char *const *experiment_ids, si
 		       const struct mw_page *page, json_t **out, bool *has_more,
 		       struct mw_err *err);
 
+/* ------------------------------------------------------------ artifacts */
+
+/* Path manifests: an artifact path (normalised, relative to the
+ * mlflow-artifacts:/ root, e.g. "0/<run>/artifacts/model/MLmodel") maps to
+ * the SHA-256 digest and size of a blob.  Putting a path that exists with
+ * other content replaces it and keeps the old entry in artifact_history
+ * (nothing is replaced silently); the same digest again is a no-op. */
+struct mw_art_entry {
+	char path[1024];
+	char digest[65];
+	uint64_t size;
+	int64_t created;
+};
+
+int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size,
+		     int64_t now_ms, bool *replaced, struct mw_err *err);
+int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out,
+		     struct mw_err *err);
+/* Direct children of dir ("" = root): {"files":[{path (basename), is_dir,
+ * file_size}]} sorted by name; files omitted when empty.  Paths of a
+ * directory that does not exist give no files, as MLflow does. */
+int mw_store_art_list(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err);
+/* Every file under dir with its digest: [{path (relative to dir), digest, size}]. */
+int mw_store_art_tree(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err);
+/* Delete a file, or everything under a directory; *removed gets the count. */
+int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed,
+			struct mw_err *err);
+/* Call fn for every digest referenced now or by history (for gc and fsck). */
+typedef int (*mw_store_digest_fn)(void *ctx, const char *digest, uint64_t size,
+				  const char *path);
+int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
+		      struct mw_err *err);
+
+/* ------------------------------------------------------------ registry */
+
+/* Who did a registry change, why, and with what evidence (promotion history). */
+struct mw_audit {
+	const char *who;        /* user, or "anonymous" */
+	const char *reason;     /* may be NULL */
+	const char *evidence;   /* JSON text (object or array), may be NULL */
+	int64_t now_ms;
+};
+
+int mw_store_rm_create(struct mw_store *s, const char *name, const char *description,
+		       const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now_ms,
+		       json_t **out, struct mw_err *err);
+/* {name, description, user_id, creation_timestamp, last_updated_timestamp,
+ *  latest_versions[], tags[], aliases[{alias,version}]} */
+int mw_store_rm_get(struct mw_store *s, const char *name, json_t **out, struct mw_err *err);
+int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name,
+		       int64_t now_ms, json_t **out, struct mw_err *err);
+int mw_store_rm_update(struct mw_store *s, const char *name, const char *description,
+		       int64_t now_ms, json_t **out, struct mw_err *err);
+/* Deletes the model, its versions, aliases, tags, cards and pinned manifests
+ * (blobs stay until gc); the promotion history is kept. */
+int mw_store_rm_delete(struct mw_store *s, const char *name, int64_t now_ms, struct mw_err *err);
+/* out: {"registered_models":[...]} */
+int mw_store_rm_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_page *page, json_t **out, bool *has_more,
+		       struct mw_err *err);
+int mw_store_rm_set_tag(struct mw_store *s, const char *name, const char *key, const char *value,
+			struct mw_err *err);
+int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key,
+			   struct mw_err *err);
+/* Alias moves are audited (promotion_events, kind "alias_set"/"alias_deleted"
+ * or "rollback" when rollback is true). */
+int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias,
+			  int64_t version, bool rollback, const struct mw_audit *a,
+			  struct mw_err *err);
+int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
+			     const struct mw_audit *a, struct mw_err *err);
+/* The version an alias points to, as a model_version object. */
+int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias,
+			     json_t **out, struct mw_err *err);
+/* The version the alias pointed to before its current one (from history);
+ * MW_E_NOT_FOUND when there is none that still exists. */
+int mw_store_rm_alias_previous(struct mw_store *s, const char *name, const char *alias,
+			       int64_t *version, struct mw_err *err);
+/* Latest READY version per stage (stages NULL/0 = every stage). out: array */
+int mw_store_rm_latest_versions(struct mw_store *s, const char *name, const char *const *stages,
+				size_t nstages, json_t **out, struct mw_err *err);
+/* Promotion history, oldest first: array of {kind, target, from_version,
+ * to_version, from_stage, to_stage, who, at, reason, evidence}. */
+int mw_store_rm_history(struct mw_store *s, const char *name, json_t **out, struct mw_err *err);
+
+struct mw_mv_create {
+	const char *name;
+	const char *source;            /* stored verbatim */
+	const char *run_id;            /* may be NULL */
+	const char *run_link;
+	const char *description;
+	const char *logged_model_id;   /* MLflow 3 model_id, may be NULL */
+	const char *user_id;
+	const struct mw_kv *tags;
+	size_t ntags;
+	/* The artifact directory (manifest path prefix) whose files the version
+	 * pins; NULL pins nothing.  The pinned copy lives under
+	 * "_registry/<rm_id>/<version>" and storage_location is
+	 * "mlflow-artifacts:/_registry/<rm_id>/<version>". */
+	const char *pin_prefix;
+	int64_t now_ms;
+};
+/* out: {model_version}.  The version number is max + 1 for the model. */
+int mw_store_mv_create(struct mw_store *s, const struct mw_mv_create *c, json_t **out,
+		       struct mw_err *err);
+/* model_version: {name, version (string), creation_timestamp,
+ *  last_updated_timestamp, user_id, description, current_stage, source, run_id,
+ *  run_link, status, status_message, tags[], aliases[], model_id,
+ *  storage_location, manifest_digest} */
+int mw_store_mv_get(struct mw_store *s, const char *name, int64_t version, json_t **out,
+		    struct mw_err *err);
+int mw_store_mv_update(struct mw_store *s, const char *name, int64_t version,
+		       const char *description, int64_t now_ms, json_t **out, struct mw_err *err);
+/* Deleting a version removes its aliases (audited) and pinned manifest. */
+int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version,
+		       const struct mw_audit *a, struct mw_err *err);
+int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version,
+			   const char *stage, bool archive_existing, const struct mw_audit *a,
+			   json_t **out, struct mw_err *err);
+/* out: {"model_versions":[...]} */
+int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_page *page, json_t **out, bool *has_more,
+		       struct mw_err *err);
+int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			const char *value, struct mw_err *err);
+int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version,
+			   const char *key, struct mw_err *err);
+/* Model cards: a JSON object per version (NULL card = none yet). */
+int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version,
+			 const char *card_json, const char *who, int64_t now_ms,
+			 struct mw_err *err);
+int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, json_t **out,
+			 struct mw_err *err);
+
 #endif

@@ -1,0 +1,397 @@
+/*
+ * sqlite_artifacts.c - path manifests in the SQLite backend.
+ *
+ * The artifacts table maps a normalised artifact path to a blob digest and
+ * size.  Directories are implicit (prefixes ending in '/'); a listing walks
+ * the ordered primary key and jumps over each child directory with one seek
+ * ("dir/child0" is the first key after every "dir/child/..."), so listing a
+ * directory costs one lookup per direct child, whatever lies below.
+ *
+ * Nothing is replaced silently: a put that changes a path's digest, and every
+ * delete, first copies the old row to artifact_history with the time it ended.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_ART_GET[] = "SELECT digest, size, created FROM artifacts WHERE path = ?";
+static const char SQL_ART_INSERT[] =
+	"INSERT INTO artifacts (path, digest, size, created) VALUES (?, ?, ?, ?)"
+	" ON CONFLICT (path) DO UPDATE SET digest = excluded.digest, size = excluded.size,"
+	" created = excluded.created";
+static const char SQL_ART_HISTORY[] =
+	"INSERT INTO artifact_history (path, digest, size, created, ended, action)"
+	" SELECT path, digest, size, created, ?, ? FROM artifacts WHERE path = ?";
+static const char SQL_ART_DELETE[] = "DELETE FROM artifacts WHERE path = ?";
+static const char SQL_ART_NEXT[] =
+	"SELECT path, size FROM artifacts WHERE path > ? AND path < ? ORDER BY path LIMIT 1";
+static const char SQL_ART_RANGE[] =
+	"SELECT path, digest, size FROM artifacts WHERE path > ? AND path < ? ORDER BY path";
+static const char SQL_ART_ALL[] = "SELECT digest, size, path FROM artifacts";
+static const char SQL_ART_ALL_HISTORY[] =
+	"SELECT digest, size, path FROM artifacts UNION ALL"
+	" SELECT digest, size, path FROM artifact_history";
+
+/* The half-open key range [lo, hi) of everything below dir ("" = all). */
+static void range_of(const char *dir, char **lo, char **hi)
+{
+	size_t n = strlen(dir);
+	if (!n) {
+		*lo = mw_xstrdup("");
+		*hi = mw_xstrdup("\xf4\x90"); /* above every valid UTF-8 string */
+		return;
+	}
+	*lo = mw_xmalloc(n + 2);
+	snprintf(*lo, n + 2, "%s/", dir);
+	*hi = mw_xmalloc(n + 2);
+	snprintf(*hi, n + 2, "%s0", dir); /* '0' follows '/' */
+}
+
+/* ------------------------------------------------------------ put */
+
+struct put_arg {
+	const char *path, *digest;
+	uint64_t size;
+	int64_t now;
+	bool replaced;
+};
+
+static int record_history(struct conn *c, const char *path, int64_t now, const char *action,
+			  struct mw_err *err)
+{
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_HISTORY, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, now);
+	sqi_bind_text(st, 2, action);
+	sqi_bind_text(st, 3, path);
+	return sqi_step_done(c, st, err);
+}
+
+static int put_entry(struct conn *c, const char *path, const char *digest, uint64_t size,
+		     int64_t now, bool *replaced, struct mw_err *err)
+{
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_GET, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, path);
+	bool exists = false, same = false;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		exists = true;
+		same = !strcmp(sqi_col_text(st, 0), digest);
+	}
+	sqlite3_reset(st);
+	if (replaced)
+		*replaced = exists && !same;
+	if (same)
+		return 0;
+	int rc;
+	if (exists && (rc = record_history(c, path, now, "replaced", err)))
+		return rc;
+	if (!(st = sqi_prep(c, SQL_ART_INSERT, err)))
+		return -err->code;
+	sqi_bind_text(st, 1, path);
+	sqi_bind_text(st, 2, digest);
+	sqlite3_bind_int64(st, 3, (int64_t)size);
+	sqlite3_bind_int64(st, 4, now);
+	return sqi_step_done(c, st, err);
+}
+
+static int job_put(struct conn *c, void *p, struct mw_err *err)
+{
+	struct put_arg *a = p;
+	return put_entry(c, a->path, a->digest, a->size, a->now, &a->replaced, err);
+}
+
+int sqa_art_put(void *impl, const char *path, const char *digest, uint64_t size, int64_t now,
+		bool *replaced, struct mw_err *err)
+{
+	struct put_arg a = {path, digest, size, now, false};
+	int rc = sqi_submit(impl, job_put, &a, err);
+	if (!rc && replaced)
+		*replaced = a.replaced;
+	return rc;
+}
+
+int sqa_art_get(void *impl, const char *path, struct mw_art_entry *out, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_GET, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, path);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(out->path, sizeof out->path, "%s", path);
+			snprintf(out->digest, sizeof out->digest, "%s", sqi_col_text(st, 0));
+			out->size = (uint64_t)sqlite3_column_int64(st, 1);
+			out->created = sqlite3_column_int64(st, 2);
+		} else {
+			rc = mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", path);
+		}
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(impl, c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ list */
+
+int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
+{
+	char *lo, *hi;
+	range_of(dir, &lo, &hi);
+	size_t plen = strlen(lo);
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c) {
+		free(lo);
+		free(hi);
+		return -err->code;
+	}
+	json_t *files = json_array();
+	char *cursor = mw_xstrdup(lo);
+	int rc = 0;
+	for (int guard = 0; guard < 1000000; guard++) {
+		sqlite3_stmt *st = sqi_prep(c, SQL_ART_NEXT, err);
+		if (!st) {
+			rc = -err->code;
+			break;
+		}
+		sqi_bind_text(st, 1, cursor);
+		sqi_bind_text(st, 2, hi);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			break;
+		}
+		const char *path = sqi_col_text(st, 0);
+		const char *rest = path + plen;
+		const char *slash = strchr(rest, '/');
+		json_t *f = json_object();
+		free(cursor);
+		if (slash) {
+			size_t cl = (size_t)(slash - rest);
+			json_object_set_new(f, "path", json_stringn(rest, cl));
+			json_object_set_new(f, "is_dir", json_true());
+			/* jump past everything below this child directory */
+			size_t n = plen + cl + 2;
+			cursor = mw_xmalloc(n);
+			snprintf(cursor, n, "%.*s0", (int)(plen + cl), path);
+		} else {
+			json_object_set_new(f, "path", json_string(rest));
+			json_object_set_new(f, "is_dir", json_false());
+			json_object_set_new(f, "file_size", json_integer(sqlite3_column_int64(st, 1)));
+			cursor = mw_xstrdup(path);
+		}
+		json_array_append_new(files, f);
+		sqlite3_reset(st);
+	}
+	free(cursor);
+	sqi_rd_end(impl, c);
+	free(lo);
+	free(hi);
+	if (rc) {
+		json_decref(files);
+		return rc;
+	}
+	*out = json_object();
+	sqi_jset_arr(*out, "files", files);
+	return 0;
+}
+
+int sqa_art_tree(void *impl, const char *dir, json_t **out, struct mw_err *err)
+{
+	char *lo, *hi;
+	range_of(dir, &lo, &hi);
+	size_t plen = strlen(lo);
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c) {
+		free(lo);
+		free(hi);
+		return -err->code;
+	}
+	int rc = 0;
+	json_t *arr = json_array();
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, lo);
+		sqi_bind_text(st, 2, hi);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:I}", "path",
+							     sqi_col_text(st, 0) + plen, "digest",
+							     sqi_col_text(st, 1), "size",
+							     (json_int_t)sqlite3_column_int64(st, 2)));
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(impl, c);
+	free(lo);
+	free(hi);
+	if (rc) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}
+
+/* ------------------------------------------------------------ delete, copy */
+
+int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now, int *count,
+			struct mw_err *err)
+{
+	char *lo, *hi;
+	range_of(prefix, &lo, &hi);
+	int rc = 0, n = 0;
+	/* collect first: deleting while stepping the same range is not allowed */
+	json_t *paths = json_array();
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, lo);
+		sqi_bind_text(st, 2, hi);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(paths, json_string(sqi_col_text(st, 0)));
+		sqlite3_reset(st);
+	}
+	for (size_t i = 0; !rc && i < json_array_size(paths); i++) {
+		const char *p = json_string_value(json_array_get(paths, i));
+		if ((rc = record_history(c, p, now, "deleted", err)))
+			break;
+		if (!(st = sqi_prep(c, SQL_ART_DELETE, err))) {
+			rc = -err->code;
+			break;
+		}
+		sqi_bind_text(st, 1, p);
+		if (!(rc = sqi_step_done(c, st, err)))
+			n++;
+	}
+	json_decref(paths);
+	free(lo);
+	free(hi);
+	if (count)
+		*count = n;
+	return rc;
+}
+
+struct del_arg {
+	const char *path;
+	int64_t now;
+	int removed;
+};
+
+static int job_delete(struct conn *c, void *p, struct mw_err *err)
+{
+	struct del_arg *a = p;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_GET, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, a->path);
+	bool file = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	int rc;
+	if (file) {
+		if ((rc = record_history(c, a->path, a->now, "deleted", err)))
+			return rc;
+		if (!(st = sqi_prep(c, SQL_ART_DELETE, err)))
+			return -err->code;
+		sqi_bind_text(st, 1, a->path);
+		if ((rc = sqi_step_done(c, st, err)))
+			return rc;
+		a->removed = 1;
+		return 0;
+	}
+	if ((rc = sqi_art_delete_tree(c, a->path, a->now, &a->removed, err)))
+		return rc;
+	if (!a->removed)
+		return mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", a->path);
+	return 0;
+}
+
+int sqa_art_delete(void *impl, const char *path, int64_t now, int *removed, struct mw_err *err)
+{
+	struct del_arg a = {path, now, 0};
+	int rc = sqi_submit(impl, job_delete, &a, err);
+	if (removed)
+		*removed = a.removed;
+	return rc;
+}
+
+int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t now, int *count,
+		      char manifest_hex[65], struct mw_err *err)
+{
+	char *lo, *hi;
+	range_of(src, &lo, &hi);
+	size_t plen = strlen(lo);
+	json_t *rows = json_array();
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, lo);
+		sqi_bind_text(st, 2, hi);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(rows, json_pack("{s:s,s:s,s:I}", "p",
+							      sqi_col_text(st, 0) + plen, "d",
+							      sqi_col_text(st, 1), "s",
+							      (json_int_t)sqlite3_column_int64(st, 2)));
+		sqlite3_reset(st);
+	}
+	struct mw_sha256 *h = manifest_hex ? mw_sha256_new() : NULL;
+	int n = 0;
+	for (size_t i = 0; !rc && i < json_array_size(rows); i++) {
+		json_t *r = json_array_get(rows, i);
+		const char *rel = json_string_value(json_object_get(r, "p"));
+		const char *dg = json_string_value(json_object_get(r, "d"));
+		size_t len = strlen(dst) + strlen(rel) + 2;
+		char *path = mw_xmalloc(len);
+		snprintf(path, len, "%s/%s", dst, rel);
+		rc = put_entry(c, path, dg, (uint64_t)json_integer_value(json_object_get(r, "s")), now,
+			       NULL, err);
+		free(path);
+		if (h) {
+			mw_sha256_update(h, rel, strlen(rel));
+			mw_sha256_update(h, "\t", 1);
+			mw_sha256_update(h, dg, strlen(dg));
+			mw_sha256_update(h, "\n", 1);
+		}
+		n++;
+	}
+	if (h)
+		mw_sha256_final(h, manifest_hex);
+	json_decref(rows);
+	free(lo);
+	free(hi);
+	if (count)
+		*count = n;
+	return rc;
+}
+
+/* ------------------------------------------------------------ each */
+
+int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *ctx,
+		 struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, include_history ? SQL_ART_ALL_HISTORY : SQL_ART_ALL, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		while (!rc && sqlite3_step(st) == SQLITE_ROW)
+			rc = fn(ctx, sqi_col_text(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+				sqi_col_text(st, 2));
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(impl, c);
+	return rc;
+}
