@@ -12,10 +12,14 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "blob/blob.h"
+#include "registry/registry.h"
 #include "track/track.h"
 
 struct mw_api_ctx {
 	struct mw_track *track;
+	struct mw_registry *registry;
+	struct mw_blob *blob;
 	struct mw_store *store;
 	struct mw_http_server *http;
 	struct mw_settings *settings;
@@ -33,9 +37,24 @@ void mw_api_error(struct mw_http_req *req, struct mw_http_resp *resp, int status
 /* HTTP status for an error kind. */
 int mw_api_status(int code);
 
-/* The MLflow operation behind an endpoint path such as "runs/search", for the
- * CLI's local mode; NULL when unknown. *is_get tells how a client sends it. */
-mw_track_op mw_api_mlflow_op(const char *path, bool *is_get);
+/* Run the MLflow operation behind an endpoint path such as "runs/search"
+ * in-process (the CLI's local mode); MW_E_NO_ENDPOINT when unknown. */
+int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **resp,
+		struct mw_err *err);
+/* The HTTP method a client uses for an endpoint path, NULL when unknown. */
+const char *mw_api_method(const char *path);
+
+/* Decode an MLflow-style request message: the query string for GET/HEAD (a
+ * repeated key becomes a list), else the JSON body; path captures go into
+ * the named fields and the caller's identity into MW_REQ_USER.  On a bad body
+ * it fills an MLflow error reply and returns NULL. */
+json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
+		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp);
+/* Reply with out (taken over) when rc is 0, else MLflow's error for err. */
+void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
+		  struct mw_err *err);
+/* X-MW-User, else the Basic-auth user name, else "anonymous". */
+const char *mw_api_user(struct mw_http_req *req);
 
 /* Release route tables allocated by the register functions. */
 void mw_api_free(void);

@@ -10,54 +10,61 @@
  * The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/.
  */
 #include "api/api.h"
+#include "api/registry_endpoints.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+enum domain { TRACK, REGISTRY };
 
 struct endpoint {
 	const char *method;
 	const char *path;        /* below the prefix; {x} and * capture */
-	mw_track_op op;
+	mw_track_op op;          /* a tracking operation, or */
+	mw_registry_op rop;      /* a registry operation */
 	const char *cap[2];      /* message fields that receive the captures */
 };
 
 static const struct endpoint endpoints[] = {
-	{"POST", "experiments/create", mw_track_exp_create, {0}},
-	{"GET", "experiments/get", mw_track_exp_get, {0}},
-	{"GET", "experiments/get-by-name", mw_track_exp_get_by_name, {0}},
-	{"POST", "experiments/search", mw_track_exp_search, {0}},
-	{"GET", "experiments/search", mw_track_exp_search, {0}},
-	{"GET", "experiments/list", mw_track_exp_list, {0}},
-	{"POST", "experiments/update", mw_track_exp_update, {0}},
-	{"POST", "experiments/delete", mw_track_exp_delete, {0}},
-	{"POST", "experiments/restore", mw_track_exp_restore, {0}},
-	{"POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, {0}},
-	{"POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, {0}},
-	{"POST", "runs/create", mw_track_run_create, {0}},
-	{"GET", "runs/get", mw_track_run_get, {0}},
-	{"POST", "runs/update", mw_track_run_update, {0}},
-	{"POST", "runs/delete", mw_track_run_delete, {0}},
-	{"POST", "runs/restore", mw_track_run_restore, {0}},
-	{"POST", "runs/search", mw_track_run_search, {0}},
-	{"POST", "runs/log-metric", mw_track_run_log_metric, {0}},
-	{"POST", "runs/log-parameter", mw_track_run_log_param, {0}},
-	{"POST", "runs/set-tag", mw_track_run_set_tag, {0}},
-	{"POST", "runs/delete-tag", mw_track_run_delete_tag, {0}},
-	{"POST", "runs/log-batch", mw_track_run_log_batch, {0}},
-	{"POST", "runs/log-model", mw_track_run_log_model, {0}},
-	{"POST", "runs/log-inputs", mw_track_run_log_inputs, {0}},
-	{"POST", "runs/outputs", mw_track_run_log_outputs, {0}},
-	{"GET", "metrics/get-history", mw_track_metric_history, {0}},
-	{"GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, {0}},
-	{"GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, {0}},
-	{"POST", "logged-models", mw_track_lm_create, {0}},
-	{"POST", "logged-models/search", mw_track_lm_search, {0}},
-	{"GET", "logged-models/{model_id}", mw_track_lm_get, {"model_id"}},
-	{"PATCH", "logged-models/{model_id}", mw_track_lm_finalize, {"model_id"}},
-	{"DELETE", "logged-models/{model_id}", mw_track_lm_delete, {"model_id"}},
-	{"PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, {"model_id"}},
-	{"DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, {"model_id", "tag_key"}},
-	{"POST", "logged-models/{model_id}/params", mw_track_lm_log_params, {"model_id"}},
+	{"POST", "experiments/create", mw_track_exp_create, NULL, {0}},
+	{"GET", "experiments/get", mw_track_exp_get, NULL, {0}},
+	{"GET", "experiments/get-by-name", mw_track_exp_get_by_name, NULL, {0}},
+	{"POST", "experiments/search", mw_track_exp_search, NULL, {0}},
+	{"GET", "experiments/search", mw_track_exp_search, NULL, {0}},
+	{"GET", "experiments/list", mw_track_exp_list, NULL, {0}},
+	{"POST", "experiments/update", mw_track_exp_update, NULL, {0}},
+	{"POST", "experiments/delete", mw_track_exp_delete, NULL, {0}},
+	{"POST", "experiments/restore", mw_track_exp_restore, NULL, {0}},
+	{"POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, NULL, {0}},
+	{"POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, NULL, {0}},
+	{"POST", "runs/create", mw_track_run_create, NULL, {0}},
+	{"GET", "runs/get", mw_track_run_get, NULL, {0}},
+	{"POST", "runs/update", mw_track_run_update, NULL, {0}},
+	{"POST", "runs/delete", mw_track_run_delete, NULL, {0}},
+	{"POST", "runs/restore", mw_track_run_restore, NULL, {0}},
+	{"POST", "runs/search", mw_track_run_search, NULL, {0}},
+	{"POST", "runs/log-metric", mw_track_run_log_metric, NULL, {0}},
+	{"POST", "runs/log-parameter", mw_track_run_log_param, NULL, {0}},
+	{"POST", "runs/set-tag", mw_track_run_set_tag, NULL, {0}},
+	{"POST", "runs/delete-tag", mw_track_run_delete_tag, NULL, {0}},
+	{"POST", "runs/log-batch", mw_track_run_log_batch, NULL, {0}},
+	{"POST", "runs/log-model", mw_track_run_log_model, NULL, {0}},
+	{"POST", "runs/log-inputs", mw_track_run_log_inputs, NULL, {0}},
+	{"POST", "runs/outputs", mw_track_run_log_outputs, NULL, {0}},
+	{"GET", "metrics/get-history", mw_track_metric_history, NULL, {0}},
+	{"GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, NULL, {0}},
+	{"GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, NULL, {0}},
+	{"POST", "logged-models", mw_track_lm_create, NULL, {0}},
+	{"POST", "logged-models/search", mw_track_lm_search, NULL, {0}},
+	{"GET", "logged-models/{model_id}", mw_track_lm_get, NULL, {"model_id"}},
+	{"PATCH", "logged-models/{model_id}", mw_track_lm_finalize, NULL, {"model_id"}},
+	{"DELETE", "logged-models/{model_id}", mw_track_lm_delete, NULL, {"model_id"}},
+	{"PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, NULL, {"model_id"}},
+	{"DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, NULL, {"model_id", "tag_key"}},
+	{"POST", "logged-models/{model_id}/params", mw_track_lm_log_params, NULL, {"model_id"}},
+	/* model registry (registry/) */
+	REGISTRY_ENDPOINTS
 };
 
 #define NEP (sizeof endpoints / sizeof *endpoints)
@@ -117,7 +124,8 @@ static void add_query(void *ctx, const char *key, const char *value)
 {
 	json_t *msg = ctx;
 	json_t *old = json_object_get(msg, key);
-	if (!mw_utf8_valid(value, strlen(value)) || !mw_utf8_valid(key, strlen(key)))
+	if (!mw_utf8_valid(value, strlen(value)) || !mw_utf8_valid(key, strlen(key)) ||
+	    key[0] == '\x01')
 		return; /* jansson would refuse it; the field then reads as missing */
 	if (!old) {
 		json_object_set_new(msg, key, json_string(value));
@@ -131,9 +139,31 @@ static void add_query(void *ctx, const char *key, const char *value)
 	}
 }
 
-static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+const char *mw_api_user(struct mw_http_req *req)
 {
-	struct binding *b = ud;
+	const char *u = mw_http_header(req, "X-MW-User");
+	if (u && *u && strlen(u) < 256 && mw_utf8_valid(u, strlen(u)))
+		return u;
+	const char *auth = mw_http_header(req, "Authorization");
+	if (auth && !strncasecmp(auth, "Basic ", 6)) {
+		unsigned char *dec = NULL;
+		size_t n = 0;
+		if (!mw_base64_decode(auth + 6, &dec, &n)) {
+			char *colon = memchr(dec, ':', n);
+			char *user = NULL;
+			if (colon && colon > (char *)dec && mw_utf8_valid((char *)dec, (size_t)(colon - (char *)dec)))
+				user = mw_arena_strndup(req->arena, (char *)dec, (size_t)(colon - (char *)dec));
+			free(dec);
+			if (user)
+				return user;
+		}
+	}
+	return "anonymous";
+}
+
+json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
+		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp)
+{
 	struct mw_err err = {0};
 	json_t *msg;
 	bool is_get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
@@ -142,29 +172,48 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		mw_http_query_each(req, add_query, msg);
 		json_object_set_new(msg, MW_REQ_FROM_QUERY, json_true());
 	} else {
-		msg = mw_json_parse_body(req->body, req->body_len, b->ctx->max_json_depth, &err);
+		msg = mw_json_parse_body(req->body, req->body_len, ctx->max_json_depth, &err);
 		if (!msg) {
 			mlflow_error(resp, 400, err.code, err.msg);
-			return;
+			return NULL;
 		}
 	}
-	for (int i = 0; i < req->ncap && i < 2; i++)
-		if (b->ep->cap[i] && mw_utf8_valid(req->cap[i], strlen(req->cap[i])))
-			json_object_set_new(msg, b->ep->cap[i], json_string(req->cap[i]));
-	json_t *out = NULL;
-	int rc = b->ep->op(b->ctx->track, msg, &out, &err);
-	json_decref(msg);
+	for (size_t i = 0; i < ncap && (int)i < req->ncap; i++)
+		if (cap_fields[i] && mw_utf8_valid(req->cap[i], strlen(req->cap[i])))
+			json_object_set_new(msg, cap_fields[i], json_string(req->cap[i]));
+	json_object_set_new(msg, MW_REQ_USER, json_string(mw_api_user(req)));
+	return msg;
+}
+
+void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
+		  struct mw_err *err)
+{
 	if (rc) {
-		int code = err.code ? err.code : -rc;
+		json_decref(out);
+		int code = err->code ? err->code : -rc;
 		if (code == MW_E_IO || code == MW_E_INTERNAL)
-			mw_error("%s %s: %s", req->method, req->path, err.msg);
-		mlflow_error(resp, mw_api_status(code), code, err.msg);
+			mw_error("%s %s: %s", req->method, req->path, err->msg);
+		mlflow_error(resp, mw_api_status(code), code, err->msg);
 		return;
 	}
 	size_t n;
 	char *s = mw_json_dump(out, &n);
 	json_decref(out);
 	mw_http_resp_set(resp, 200, "application/json", s, n);
+}
+
+static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct binding *b = ud;
+	json_t *msg = mw_api_message(b->ctx, req, b->ep->cap, 2, resp);
+	if (!msg)
+		return;
+	struct mw_err err = {0};
+	json_t *out = NULL;
+	int rc = b->ep->op ? b->ep->op(b->ctx->track, msg, &out, &err)
+			   : b->ep->rop(b->ctx->registry, msg, &out, &err);
+	json_decref(msg);
+	mw_api_reply(req, resp, rc, out, &err);
 }
 
 /* ------------------------------------------------------------ registration */
@@ -219,13 +268,20 @@ void mw_api_free(void)
 	bindings = NULL;
 }
 
-mw_track_op mw_api_mlflow_op(const char *path, bool *is_get)
+int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **resp,
+		struct mw_err *err)
 {
 	for (size_t i = 0; i < NEP; i++)
-		if (!strcmp(endpoints[i].path, path)) {
-			if (is_get)
-				*is_get = !strcmp(endpoints[i].method, "GET");
-			return endpoints[i].op;
-		}
+		if (!strcmp(endpoints[i].path, path))
+			return endpoints[i].op ? endpoints[i].op(ctx->track, req, resp, err)
+					       : endpoints[i].rop(ctx->registry, req, resp, err);
+	return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
+}
+
+const char *mw_api_method(const char *path)
+{
+	for (size_t i = 0; i < NEP; i++)
+		if (!strcmp(endpoints[i].path, path))
+			return endpoints[i].method;
 	return NULL;
 }

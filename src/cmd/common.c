@@ -160,8 +160,19 @@ struct mw_client {
 	char *uri;
 	CURL *curl;
 	struct mw_store *store;
+	struct mw_blob *blob;
 	struct mw_track *track;
+	struct mw_registry *registry;
+	struct mw_api_ctx ctx;
 };
+
+static const char *cli_user(void)
+{
+	const char *u = getenv("MW_USER");
+	if (!u || !*u)
+		u = getenv("USER");
+	return u && *u ? u : "cli";
+}
 
 static size_t curl_sink(char *p, size_t size, size_t n, void *ud)
 {
@@ -204,17 +215,26 @@ int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out
 				  data_dir);
 	}
 	struct mw_store_opts so = {.data_dir = data_dir, .read_conns = 1, .sync_full = true};
+	struct mw_blob_opts bo = {.data_dir = data_dir};
 	int rc = mw_store_open(&so, &c->store, err);
+	if (!rc)
+		rc = mw_blob_open(&bo, &c->blob, err);
 	if (!rc) {
 		struct mw_track_opts to = {.artifact_root = "mlflow-artifacts:/",
 					   .truncate_long_values = true};
 		rc = mw_track_new(c->store, &to, &c->track, err);
 	}
+	if (!rc)
+		rc = mw_registry_new(c->store, c->blob, &c->registry, err);
 	if (rc) {
-		mw_store_close(c->store);
-		free(c);
+		mw_client_close(c);
 		return rc;
 	}
+	c->ctx.track = c->track;
+	c->ctx.registry = c->registry;
+	c->ctx.blob = c->blob;
+	c->ctx.store = c->store;
+	c->ctx.max_json_depth = 64;
 	*out = c;
 	return 0;
 }
@@ -227,15 +247,18 @@ void mw_client_close(struct mw_client *c)
 		curl_easy_cleanup(c->curl);
 		curl_global_cleanup();
 	}
+	mw_registry_free(c->registry);
 	mw_track_free(c->track);
+	mw_blob_close(c->blob);
 	mw_store_close(c->store);
 	free(c->uri);
 	free(c);
 }
 
-static int remote_call(struct mw_client *c, const char *path, bool is_get, json_t *req,
+static int remote_call(struct mw_client *c, const char *path, const char *method, json_t *req,
 		       json_t **resp, struct mw_err *err)
 {
+	bool is_get = !strcmp(method, "GET");
 	struct mw_buf url, body;
 	mw_buf_init(&url, 0);
 	mw_buf_init(&body, 256u << 20);
@@ -243,6 +266,9 @@ static int remote_call(struct mw_client *c, const char *path, bool is_get, json_
 	char *payload = NULL;
 	curl_easy_reset(c->curl);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	char user_hdr[300];
+	snprintf(user_hdr, sizeof user_hdr, "X-MW-User: %.256s", cli_user());
+	hdr = curl_slist_append(hdr, user_hdr);
 	if (is_get) {
 		const char *k;
 		json_t *v;
@@ -267,6 +293,8 @@ static int remote_call(struct mw_client *c, const char *path, bool is_get, json_
 	} else {
 		payload = mw_json_dump(req, NULL);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
+		if (strcmp(method, "POST"))
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
 	}
 	curl_easy_setopt(c->curl, CURLOPT_URL, url.data);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
@@ -308,11 +336,13 @@ static int remote_call(struct mw_client *c, const char *path, bool is_get, json_
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
 		   struct mw_err *err)
 {
-	bool is_get = false;
-	mw_track_op op = mw_api_mlflow_op(path, &is_get);
-	if (!op)
+	const char *method = mw_api_method(path);
+	if (!method)
 		return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
 	if (c->uri)
-		return remote_call(c, path, is_get, req, resp, err);
-	return op(c->track, req, resp, err);
+		return remote_call(c, path, method, req, resp, err);
+	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
+	int rc = mw_api_call(&c->ctx, path, req, resp, err);
+	json_object_del(req, MW_REQ_USER);
+	return rc;
 }

@@ -11,7 +11,9 @@
 #include "cmd/cmd.h"
 
 #include "api/api.h"
+#include "blob/blob.h"
 #include "http/http.h"
+#include "registry/registry.h"
 #include "store/store.h"
 #include "track/track.h"
 
@@ -71,7 +73,9 @@ int cmd_server(int argc, char **argv)
 			    "Every option can also be set as MW_<NAME> (dashes as underscores).");
 	struct mw_err err = {0};
 	struct mw_store *store = NULL;
+	struct mw_blob *blob = NULL;
 	struct mw_track *track = NULL;
+	struct mw_registry *registry = NULL;
 	struct mw_http_server *http = NULL;
 	long long port = 0, threads = 0, max_body = 0, depth = 0, rconns = 0, drain = 0;
 	if (prc) {
@@ -138,11 +142,22 @@ int cmd_server(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	struct mw_blob_opts bo = {.data_dir = dir};
+	if (mw_blob_open(&bo, &blob, &err)) {
+		fprintf(stderr, "mw: %s\n", err.msg);
+		ret = 1;
+		goto out;
+	}
 	struct mw_track_opts to = {
 		.artifact_root = mw_settings_get(set, "artifact-root"),
 		.truncate_long_values = strcmp(trunc, "false") && strcmp(trunc, "0"),
 	};
 	if (mw_track_new(store, &to, &track, &err)) {
+		fprintf(stderr, "mw: %s\n", err.msg);
+		ret = 1;
+		goto out;
+	}
+	if (mw_registry_new(store, blob, &registry, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		ret = 1;
 		goto out;
@@ -157,6 +172,8 @@ int cmd_server(int argc, char **argv)
 	http = mw_http_new(&ho);
 	struct mw_api_ctx ctx = {
 		.track = track,
+		.registry = registry,
+		.blob = blob,
 		.store = store,
 		.http = http,
 		.settings = set,
@@ -206,8 +223,10 @@ int cmd_server(int argc, char **argv)
 out:
 	mw_http_free(http);
 	mw_api_free();
+	mw_registry_free(registry);
 	mw_track_free(track);
 	mw_store_close(store);
+	mw_blob_close(blob);
 	if (store)
 		mw_info("stopped");
 	for (size_t i = 0; i < nset; i++)

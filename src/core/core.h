@@ -174,6 +174,9 @@ int mw_req_bool(json_t *req, const char *field, bool *out, bool *present,
  * no client can set it): there a key given once must
  * still read as a list of one. */
 #define MW_REQ_FROM_QUERY "\x01query"
+/* The caller's identity (X-MW-User header, or the Basic-auth user, else
+ * "anonymous"), set by the API layer for audited operations. */
+#define MW_REQ_USER "\x01user"
 /* A repeated field: an array (or, in a query-string message, a single value
  * read as a list of one).
  * Returns a borrowed array or NULL when absent (a new array is stored back
