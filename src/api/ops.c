@@ -128,10 +128,10 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 }
 
 static struct mw_route ops_routes[] = {
-	{"GET", "/health", health, NULL, NULL},
-	{"GET", "/version", version, NULL, NULL},
-	{"GET", "/metrics", metrics, NULL, NULL},
-	{"GET", "/api/mw/config", config, NULL, NULL},
+	{.method = "GET", .pattern = "/health", .fn = health},
+	{.method = "GET", .pattern = "/version", .fn = version},
+	{.method = "GET", .pattern = "/metrics", .fn = metrics},
+	{.method = "GET", .pattern = "/api/mw/config", .fn = config},
 };
 
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

@@ -55,6 +55,12 @@ struct ctx {
 	size_t seen;          /* body bytes received, kept or not */
 	bool too_large;
 	bool counted;         /* counted in inflight (the handler has started) */
+	const struct mw_route *route; /* matched at the first call */
+	struct route_stats *route_stats;
+	bool wrong_method;
+	void *stream_state;   /* a streaming route's state until end/abort */
+	bool stream_failed;   /* begin refused: drop the body, send early_resp */
+	struct mw_http_resp early_resp;
 	uint64_t start_ns;
 	struct route_stats *stats;
 };
@@ -141,11 +147,27 @@ void mw_http_resp_text(struct mw_http_resp *resp, int status, const char *conten
 
 void mw_http_resp_header(struct mw_http_resp *resp, const char *name, const char *value)
 {
-	if (resp->nhdr < 4) {
+	if (resp->nhdr < MW_HTTP_MAX_HEADERS) {
 		resp->hdr_name[resp->nhdr] = name;
 		resp->hdr_val[resp->nhdr] = value;
 		resp->nhdr++;
 	}
+}
+
+void mw_http_resp_fd(struct mw_http_resp *resp, int status, const char *content_type, int fd,
+		     uint64_t off, uint64_t len)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+	if (resp->has_fd)
+		close(resp->fd);
+	resp->status = status;
+	resp->content_type = content_type;
+	resp->has_fd = true;
+	resp->fd = fd;
+	resp->fd_off = off;
+	resp->fd_len = len;
 }
 
 static void count_status(struct route_stats *st, int status)
@@ -161,9 +183,21 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
 {
 	if (!resp->status)
 		resp->status = 500;
-	struct MHD_Response *r = MHD_create_response_from_buffer(
-		resp->len, resp->body ? resp->body : (void *)"", resp->body ? MHD_RESPMEM_MUST_FREE
-									    : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *r;
+	size_t sent;
+	if (resp->has_fd) {
+		r = MHD_create_response_from_fd_at_offset64(resp->fd_len, resp->fd,
+							     resp->fd_off);
+		if (!r)
+			close(resp->fd);
+		resp->has_fd = false;
+		sent = (size_t)resp->fd_len;
+	} else {
+		r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
+						    resp->body ? MHD_RESPMEM_MUST_FREE
+							       : MHD_RESPMEM_PERSISTENT);
+		sent = resp->len;
+	}
 	resp->body = NULL;
 	if (!r)
 		return MHD_NO;
@@ -178,7 +212,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
 	count_status(c->stats, resp->status);
 	mw_hist_observe(&c->stats->latency, secs);
 	if (mw_log_get_level() <= MW_LOG_INFO)
-		mw_info("%s %s %d %zu %.3fms", c->req.method, c->req.path, resp->status, resp->len,
+		mw_info("%s %s %d %zu %.3fms", c->req.method, c->req.path, resp->status, sent,
 			secs * 1000);
 	return ret;
 }
@@ -210,6 +244,19 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		c->req.path = url;
 		c->req.conn = conn;
 		c->stats = &s->unmatched;
+		c->route = route_find(s, &c->req, &c->route_stats, &c->wrong_method);
+		c->req.route = c->route;
+		if (c->route && c->route->stream) {
+			/* streaming: no buffer, no body cap; the route decides */
+			mw_buf_init(&c->body, 1);
+			if (c->route->stream->begin(&c->req, &c->stream_state, &c->early_resp,
+						    c->route->ud)) {
+				c->stream_failed = true;
+				c->stream_state = NULL;
+			}
+			*con_cls = c;
+			return MHD_YES;
+		}
 		mw_buf_init(&c->body, s->o.max_body);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -217,6 +264,14 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		if (cl && !mw_parse_int64(cl, &n) && (uint64_t)n > s->o.max_body)
 			c->too_large = true;
 		*con_cls = c;
+		return MHD_YES;
+	}
+	if (*upload_data_size && c->route && c->route->stream) {
+		/* a failing chunk is remembered by the state and reported by end */
+		if (c->stream_state)
+			(void)c->route->stream->data(c->stream_state, upload_data,
+						     *upload_data_size);
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -241,14 +296,21 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 	c->counted = true;
 	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
 	struct mw_http_resp resp = {0};
-	bool wrong_method = false;
-	struct route_stats *st = NULL;
-	const struct mw_route *r = route_find(s, &c->req, &st, &wrong_method);
-	if (st)
-		c->stats = st;
-	c->req.route = r;
+	bool wrong_method = c->wrong_method;
+	const struct mw_route *r = c->route;
+	if (c->route_stats)
+		c->stats = c->route_stats;
 	(void)version;
-	if (c->too_large) {
+	if (r && r->stream) {
+		if (c->stream_failed) {
+			resp = c->early_resp;
+			memset(&c->early_resp, 0, sizeof c->early_resp);
+		} else {
+			void *stt = c->stream_state;
+			c->stream_state = NULL; /* end owns it now */
+			r->stream->end(&c->req, stt, &resp, r->ud);
+		}
+	} else if (c->too_large) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes",
 			 s->o.max_body);
@@ -275,6 +337,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!c)
 		return;
+	if (c->stream_state && c->route && c->route->stream)
+		c->route->stream->abort(c->stream_state); /* the body never completed */
+	free(c->early_resp.body);
+	if (c->early_resp.has_fd)
+		close(c->early_resp.fd);
 	if (c->counted) {
 		__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
@@ -357,7 +424,7 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 		completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
 		(unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024), MHD_OPTION_END);
 	if (!s->d)
 		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
 				  s->o.port);

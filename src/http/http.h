@@ -31,24 +31,46 @@ struct mw_http_req {
 	void *conn;                    /* internal */
 };
 
+#define MW_HTTP_MAX_HEADERS 8
+
 struct mw_http_resp {
 	int status;
 	const char *content_type;      /* static string */
 	char *body;                    /* malloc'd, taken over by the server */
 	size_t len;
-	const char *hdr_name[4];       /* extra headers (static or arena strings) */
-	const char *hdr_val[4];
+	/* Or a body read from a file: fd is taken over (closed by the server),
+	 * fd_len bytes from fd_off are sent (sendfile where possible). */
+	bool has_fd;
+	int fd;
+	uint64_t fd_off, fd_len;
+	const char *hdr_name[MW_HTTP_MAX_HEADERS]; /* extra headers (static or arena) */
+	const char *hdr_val[MW_HTTP_MAX_HEADERS];
 	int nhdr;
 };
 
 typedef void (*mw_http_handler)(struct mw_http_req *req, struct mw_http_resp *resp, void *ud);
 
+/* A streaming request body: never buffered.  begin runs once the headers are
+ * in (a non-zero return means it already filled resp with an error: the body
+ * is then read and dropped and resp is sent); data runs for each chunk (a
+ * non-zero return drops the rest of the body; the state keeps the error for
+ * end); end runs when the body is complete and fills resp; abort runs instead
+ * of end when the request dies first (client gone, server stopping).  After
+ * end or abort the state is never used again. */
+struct mw_http_stream {
+	int (*begin)(struct mw_http_req *req, void **state, struct mw_http_resp *resp, void *ud);
+	int (*data)(void *state, const char *p, size_t n);
+	void (*end)(struct mw_http_req *req, void *state, struct mw_http_resp *resp, void *ud);
+	void (*abort)(void *state);
+};
+
 struct mw_route {
 	const char *method;            /* "GET", "POST", ... */
 	const char *pattern;
-	mw_http_handler fn;
+	mw_http_handler fn;            /* buffered body; or */
 	void *ud;
 	const char *name;              /* label for metrics; pattern when NULL */
+	const struct mw_http_stream *stream; /* streaming body (fn unused) */
 };
 
 /* Errors the server itself produces (no route, wrong method, body too large,
@@ -95,5 +117,8 @@ void mw_http_resp_set(struct mw_http_resp *resp, int status, const char *content
 void mw_http_resp_text(struct mw_http_resp *resp, int status, const char *content_type,
 		       const char *text);
 void mw_http_resp_header(struct mw_http_resp *resp, const char *name, const char *value);
+/* Send len bytes of fd from off (fd is taken over, also on error). */
+void mw_http_resp_fd(struct mw_http_resp *resp, int status, const char *content_type, int fd,
+		     uint64_t off, uint64_t len);
 
 #endif
