@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "art/art.h"
 #include "blob/blob.h"
 #include "registry/registry.h"
 #include "track/track.h"
@@ -20,6 +21,7 @@ struct mw_api_ctx {
 	struct mw_track *track;
 	struct mw_registry *registry;
 	struct mw_blob *blob;
+	struct mw_art *art;
 	struct mw_store *store;
 	struct mw_http_server *http;
 	struct mw_settings *settings;
@@ -29,6 +31,9 @@ struct mw_api_ctx {
 
 /* Register MLflow's routes under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/. */
 void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
+/* The artifact proxy (/api/2.0/mlflow-artifacts/...), artifacts/list, the
+ * UI's get-artifact routes, and /api/mw/fsck and /api/mw/gc. */
+void mw_api_artifacts_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* /health, /version, /metrics, /api/mw/config. */
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* Error renderer for errors the HTTP layer produces (404, 405, 413). */

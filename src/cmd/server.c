@@ -11,6 +11,7 @@
 #include "cmd/cmd.h"
 
 #include "api/api.h"
+#include "art/art.h"
 #include "blob/blob.h"
 #include "http/http.h"
 #include "registry/registry.h"
@@ -76,6 +77,7 @@ int cmd_server(int argc, char **argv)
 	struct mw_blob *blob = NULL;
 	struct mw_track *track = NULL;
 	struct mw_registry *registry = NULL;
+	struct mw_art *art = NULL;
 	struct mw_http_server *http = NULL;
 	long long port = 0, threads = 0, max_body = 0, depth = 0, rconns = 0, drain = 0;
 	if (prc) {
@@ -157,7 +159,7 @@ int cmd_server(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	if (mw_registry_new(store, blob, &registry, &err)) {
+	if (mw_art_new(store, blob, &art, &err) || mw_registry_new(store, blob, &registry, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		ret = 1;
 		goto out;
@@ -174,6 +176,7 @@ int cmd_server(int argc, char **argv)
 		.track = track,
 		.registry = registry,
 		.blob = blob,
+		.art = art,
 		.store = store,
 		.http = http,
 		.settings = set,
@@ -181,6 +184,7 @@ int cmd_server(int argc, char **argv)
 		.start_ms = start_ms,
 	};
 	mw_api_ops_register(&ctx, http);
+	mw_api_artifacts_register(&ctx, http);
 	mw_api_mlflow_register(&ctx, http);
 	if (mw_http_start(http, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
@@ -224,6 +228,7 @@ out:
 	mw_http_free(http);
 	mw_api_free();
 	mw_registry_free(registry);
+	mw_art_free(art);
 	mw_track_free(track);
 	mw_store_close(store);
 	mw_blob_close(blob);

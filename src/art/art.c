@@ -1,0 +1,472 @@
+/*
+ * art.c - artifact paths, uploads, downloads, listings, fsck and gc.
+ *
+ * See art.h for the rules.  The order of an upload is what makes it safe:
+ * blob first (fsync'd, renamed into place), manifest second (committed by
+ * the store's group commit), so a crash between the two leaves an
+ * unreferenced blob that gc removes after its grace period, never a manifest
+ * entry without bytes.
+ */
+#include "art/art.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct mw_art {
+	struct mw_store *store;
+	struct mw_blob *blob;
+};
+
+struct mw_art_upload {
+	struct mw_art *a;
+	char *path;
+	struct mw_blob_writer *w;
+};
+
+int mw_art_new(struct mw_store *store, struct mw_blob *blob, struct mw_art **out,
+	       struct mw_err *err)
+{
+	(void)err;
+	struct mw_art *a = mw_xcalloc(1, sizeof *a);
+	a->store = store;
+	a->blob = blob;
+	*out = a;
+	return 0;
+}
+
+void mw_art_free(struct mw_art *a)
+{
+	free(a);
+}
+
+/* ------------------------------------------------------------ paths */
+
+static int bad_path(const char *in, const char *why, struct mw_err *err)
+{
+	/* never echo bytes that might not be printable */
+	char shown[80];
+	size_t k = 0;
+	for (const char *p = in; *p && k < sizeof shown - 4; p++)
+		shown[k++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	shown[k] = 0;
+	return mw_err_set(err, MW_E_INVALID, "Invalid artifact path '%s%s': %s", shown,
+			  strlen(in) > k ? "..." : "", why);
+}
+
+int mw_art_path_normalize(const char *in, bool allow_empty, char **out, struct mw_err *err)
+{
+	if (!in)
+		in = "";
+	size_t n = strlen(in);
+	if (n > MW_ART_MAX_PATH)
+		return bad_path(in, "longer than 1000 bytes", err);
+	if (!mw_utf8_valid(in, n))
+		return bad_path(in, "not valid UTF-8", err);
+	if (in[0] == '/')
+		return bad_path(in, "absolute paths are not allowed", err);
+	for (const char *p = in; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f)
+			return bad_path(in, "control characters are not allowed", err);
+		if (c == '\\')
+			return bad_path(in, "backslashes are not allowed", err);
+		if (c == '%' && p[1] && p[2]) {
+			char h[3] = {p[1], p[2], 0};
+			if (!strcasecmp(h, "2e") || !strcasecmp(h, "2f") || !strcasecmp(h, "5c") ||
+			    !strcasecmp(h, "00"))
+				return bad_path(in, "percent-encoded '.', '/', '\\' or NUL", err);
+		}
+	}
+	char *o = mw_xstrdup(in);
+	size_t len = strlen(o);
+	if (len && o[len - 1] == '/')
+		o[--len] = 0;
+	if (!len) {
+		if (allow_empty) {
+			*out = o;
+			return 0;
+		}
+		free(o);
+		return bad_path(in, "empty path", err);
+	}
+	/* every segment: not empty, not "." or ".." */
+	for (const char *seg = o; seg;) {
+		const char *e = strchr(seg, '/');
+		size_t sl = e ? (size_t)(e - seg) : strlen(seg);
+		if (sl == 0 || (sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.')) {
+			free(o);
+			return bad_path(in, "empty, '.' and '..' segments are not allowed", err);
+		}
+		seg = e ? e + 1 : NULL;
+	}
+	*out = o;
+	return 0;
+}
+
+int mw_art_uri_to_path(const char *uri, char **out, struct mw_err *err)
+{
+	const char *p = NULL;
+	if (!strncmp(uri, "mlflow-artifacts://", 19)) {
+		p = strchr(uri + 19, '/');
+		p = p ? p + 1 : "";
+	} else if (!strncmp(uri, "mlflow-artifacts:/", 18)) {
+		p = uri + 18;
+	} else if (!strncasecmp(uri, "http://", 7) || !strncasecmp(uri, "https://", 8)) {
+		const char *m = strstr(uri, "/mlflow-artifacts/artifacts");
+		if (m) {
+			p = m + strlen("/mlflow-artifacts/artifacts");
+			if (*p == '/')
+				p++;
+		}
+	}
+	if (!p)
+		return mw_err_set(err, MW_E_INVALID,
+				  "'%.200s' is not an artifact location served by mw "
+				  "(mlflow-artifacts:/...)",
+				  uri);
+	return mw_art_path_normalize(p, true, out, err);
+}
+
+static bool reserved(const char *path)
+{
+	return !strncmp(path, "_registry/", 10) || !strcmp(path, "_registry") ||
+	       !strncmp(path, "_sources/", 9) || !strcmp(path, "_sources");
+}
+
+/* ------------------------------------------------------------ uploads */
+
+int mw_art_upload_begin(struct mw_art *a, const char *path, struct mw_art_upload **out,
+			struct mw_err *err)
+{
+	char *norm;
+	int rc = mw_art_path_normalize(path, false, &norm, err);
+	if (rc)
+		return rc;
+	if (reserved(norm)) {
+		free(norm);
+		return mw_err_set(err, MW_E_INVALID,
+				  "'%.200s' is under a read-only root: the files of registered model "
+				  "versions never change",
+				  path);
+	}
+	struct mw_art_upload *u = mw_xcalloc(1, sizeof *u);
+	u->a = a;
+	u->path = norm;
+	if ((rc = mw_blob_begin(a->blob, &u->w, err))) {
+		free(norm);
+		free(u);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+int mw_art_upload_data(struct mw_art_upload *u, const void *p, size_t n, struct mw_err *err)
+{
+	return mw_blob_write(u->w, p, n, err);
+}
+
+int mw_art_upload_commit(struct mw_art_upload *u, char digest[65], uint64_t *size,
+			 struct mw_err *err)
+{
+	char d[65];
+	uint64_t sz = 0;
+	int rc = mw_blob_commit(u->w, d, &sz, err);
+	u->w = NULL;
+	if (!rc) {
+		bool replaced = false;
+		rc = mw_store_art_put(u->a->store, u->path, d, sz, mw_now_ms(), &replaced, err);
+		if (!rc && replaced)
+			mw_info("artifact %s replaced (now %.12s); the old entry is kept in history",
+				u->path, d);
+	}
+	if (!rc && digest)
+		memcpy(digest, d, 65);
+	if (!rc && size)
+		*size = sz;
+	free(u->path);
+	free(u);
+	return rc;
+}
+
+void mw_art_upload_abort(struct mw_art_upload *u)
+{
+	if (!u)
+		return;
+	mw_blob_abort(u->w);
+	free(u->path);
+	free(u);
+}
+
+/* ------------------------------------------------------------ reads */
+
+int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry *e,
+		struct mw_err *err)
+{
+	char *norm;
+	int rc = mw_art_path_normalize(path, false, &norm, err);
+	if (rc)
+		return rc;
+	rc = mw_store_art_get(a->store, norm, e, err);
+	free(norm);
+	if (rc)
+		return rc;
+	uint64_t size;
+	if ((rc = mw_blob_open_fd(a->blob, e->digest, fd, &size, err))) {
+		if (rc == -MW_E_NOT_FOUND)
+			return mw_err_set(err, MW_E_IO, "the bytes of '%s' (blob %.12s) are missing: "
+							"run 'mw fsck'",
+					  e->path, e->digest);
+		return rc;
+	}
+	if (size != e->size) {
+		close(*fd);
+		return mw_err_set(err, MW_E_IO,
+				  "the blob of '%s' has %llu bytes, the manifest says %llu: run 'mw fsck'",
+				  e->path, (unsigned long long)size, (unsigned long long)e->size);
+	}
+	return 0;
+}
+
+int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
+{
+	char *norm;
+	int rc = mw_art_path_normalize(dir, true, &norm, err);
+	if (rc)
+		return rc;
+	rc = mw_store_art_list(a->store, norm, out, err);
+	free(norm);
+	return rc;
+}
+
+int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
+{
+	char *norm;
+	int rc = mw_art_path_normalize(path, false, &norm, err);
+	if (rc)
+		return rc;
+	if (reserved(norm)) {
+		free(norm);
+		return mw_err_set(err, MW_E_INVALID,
+				  "'%.200s' is under a read-only root: delete the model version instead",
+				  path);
+	}
+	int removed = 0;
+	rc = mw_store_art_delete(a->store, norm, mw_now_ms(), &removed, err);
+	free(norm);
+	return rc;
+}
+
+/* ------------------------------------------------------------ roots */
+
+static int root_of(const char *uri, char **path, char **root_uri, struct mw_err *err)
+{
+	int rc = mw_art_uri_to_path(uri, path, err);
+	if (rc)
+		return rc;
+	*root_uri = mw_xstrdup(uri);
+	return 0;
+}
+
+int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **root_uri,
+		    struct mw_err *err)
+{
+	json_t *run = NULL;
+	int rc = mw_store_run_get(a->store, run_id, &run, err);
+	if (rc)
+		return rc;
+	const char *uri = json_string_value(
+		json_object_get(json_object_get(run, "info"), "artifact_uri"));
+	rc = root_of(uri ? uri : "", path, root_uri, err);
+	json_decref(run);
+	return rc;
+}
+
+int mw_art_model_root(struct mw_art *a, const char *model_id, char **path, char **root_uri,
+		      struct mw_err *err)
+{
+	json_t *m = NULL;
+	int rc = mw_store_lm_get(a->store, model_id, &m, err);
+	if (rc)
+		return rc;
+	const char *uri =
+		json_string_value(json_object_get(json_object_get(m, "info"), "artifact_uri"));
+	rc = root_of(uri ? uri : "", path, root_uri, err);
+	json_decref(m);
+	return rc;
+}
+
+int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_uri,
+		      const char *sub, json_t **out, struct mw_err *err)
+{
+	char *nsub;
+	int rc = mw_art_path_normalize(sub ? sub : "", true, &nsub, err);
+	if (rc)
+		return rc;
+	size_t n = strlen(root_path) + strlen(nsub) + 2;
+	char *dir = mw_xmalloc(n);
+	snprintf(dir, n, "%s%s%s", root_path, *nsub && *root_path ? "/" : "", nsub);
+	json_t *listing = NULL;
+	rc = mw_store_art_list(a->store, dir, &listing, err);
+	free(dir);
+	if (rc) {
+		free(nsub);
+		return rc;
+	}
+	json_t *files = json_object_get(listing, "files");
+	json_t *outf = json_array();
+	for (size_t i = 0; i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		const char *base = json_string_value(json_object_get(f, "path"));
+		char *rel = mw_xmalloc(strlen(nsub) + strlen(base) + 2);
+		snprintf(rel, strlen(nsub) + strlen(base) + 2, "%s%s%s", nsub, *nsub ? "/" : "", base);
+		json_t *e = json_pack("{s:s,s:O}", "path", rel, "is_dir", json_object_get(f, "is_dir"));
+		if (json_object_get(f, "file_size"))
+			json_object_set(e, "file_size", json_object_get(f, "file_size"));
+		json_array_append_new(outf, e);
+		free(rel);
+	}
+	json_decref(listing);
+	free(nsub);
+	*out = json_pack("{s:s}", "root_uri", root_uri);
+	if (json_array_size(outf))
+		json_object_set_new(*out, "files", outf);
+	else
+		json_decref(outf);
+	return 0;
+}
+
+/* ------------------------------------------------------------ fsck, gc */
+
+struct scan {
+	struct mw_art *a;
+	json_t *corrupt, *missing, *mismatch;
+	json_t *referenced; /* digest -> size (object used as a set) */
+	unsigned long long blobs, bytes, removed, removed_bytes, young;
+	int64_t now, grace;
+	bool dry_run;
+	struct mw_err *err;
+};
+
+static int fsck_blob(void *ctx, const char *digest, uint64_t size, int64_t mtime)
+{
+	struct scan *s = ctx;
+	(void)mtime;
+	s->blobs++;
+	s->bytes += size;
+	bool ok = false;
+	uint64_t real = 0;
+	struct mw_err e = {0};
+	if (!mw_blob_digest_valid(digest)) {
+		json_array_append_new(s->corrupt, json_pack("{s:s,s:s}", "digest", digest, "reason",
+							    "the file name is not a SHA-256 digest"));
+		return 0;
+	}
+	if (mw_blob_verify(s->a->blob, digest, &ok, &real, &e))
+		json_array_append_new(s->corrupt,
+				      json_pack("{s:s,s:s}", "digest", digest, "reason", e.msg));
+	else if (!ok)
+		json_array_append_new(s->corrupt,
+				      json_pack("{s:s,s:s}", "digest", digest, "reason",
+						"its bytes no longer hash to its name"));
+	return 0;
+}
+
+static int fsck_ref(void *ctx, const char *digest, uint64_t size, const char *path)
+{
+	struct scan *s = ctx;
+	int fd;
+	uint64_t real;
+	struct mw_err e = {0};
+	if (mw_blob_open_fd(s->a->blob, digest, &fd, &real, &e)) {
+		json_array_append_new(s->missing,
+				      json_pack("{s:s,s:s}", "path", path, "digest", digest));
+		return 0;
+	}
+	close(fd);
+	if (real != size)
+		json_array_append_new(s->mismatch, json_pack("{s:s,s:s,s:I,s:I}", "path", path,
+							     "digest", digest, "manifest_size",
+							     (json_int_t)size, "blob_size",
+							     (json_int_t)real));
+	return 0;
+}
+
+int mw_art_fsck(struct mw_art *a, json_t **report, struct mw_err *err)
+{
+	struct scan s = {.a = a, .err = err};
+	s.corrupt = json_array();
+	s.missing = json_array();
+	s.mismatch = json_array();
+	int rc = mw_blob_each(a->blob, fsck_blob, &s, err);
+	if (!rc)
+		rc = mw_store_art_each(a->store, false, fsck_ref, &s, err);
+	if (rc) {
+		json_decref(s.corrupt);
+		json_decref(s.missing);
+		json_decref(s.mismatch);
+		return rc;
+	}
+	bool ok = !json_array_size(s.corrupt) && !json_array_size(s.missing) &&
+		  !json_array_size(s.mismatch);
+	*report = json_pack("{s:I,s:I,s:o,s:o,s:o,s:b}", "blobs", (json_int_t)s.blobs, "bytes",
+			    (json_int_t)s.bytes, "corrupt", s.corrupt, "missing", s.missing,
+			    "size_mismatch", s.mismatch, "ok", ok);
+	return 0;
+}
+
+static int gc_mark(void *ctx, const char *digest, uint64_t size, const char *path)
+{
+	struct scan *s = ctx;
+	(void)size;
+	(void)path;
+	json_object_set_new(s->referenced, digest, json_true());
+	return 0;
+}
+
+static int gc_sweep(void *ctx, const char *digest, uint64_t size, int64_t mtime)
+{
+	struct scan *s = ctx;
+	if (json_object_get(s->referenced, digest))
+		return 0;
+	if (s->now - mtime < s->grace) {
+		s->young++; /* maybe an upload whose manifest entry is on its way */
+		return 0;
+	}
+	if (!s->dry_run) {
+		struct mw_err e = {0};
+		if (mw_blob_remove(s->a->blob, digest, &e)) {
+			mw_warn("gc: %s", e.msg);
+			return 0;
+		}
+	}
+	s->removed++;
+	s->removed_bytes += size;
+	return 0;
+}
+
+int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
+	      struct mw_err *err)
+{
+	struct scan s = {.a = a, .err = err, .now = mw_now_ms(), .grace = grace_ms,
+			 .dry_run = dry_run};
+	s.referenced = json_object();
+	int rc = mw_store_art_each(a->store, false, gc_mark, &s, err);
+	if (!rc)
+		rc = mw_blob_each(a->blob, gc_sweep, &s, err);
+	int tmp = 0;
+	if (!rc && !dry_run)
+		rc = mw_blob_clean_tmp(a->blob, grace_ms, &tmp, err);
+	json_decref(s.referenced);
+	if (rc)
+		return rc;
+	*report = json_pack("{s:I,s:I,s:I,s:i,s:b,s:I}", "removed_blobs", (json_int_t)s.removed,
+			    "removed_bytes", (json_int_t)s.removed_bytes, "kept_young",
+			    (json_int_t)s.young, "removed_tmp", tmp, "dry_run", dry_run, "grace_ms",
+			    (json_int_t)grace_ms);
+	return 0;
+}
