@@ -12,6 +12,8 @@
 
 #include "core/core.h"
 
+struct mw_art;
+
 struct mw_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -25,6 +27,9 @@ int cmd_version(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+int cmd_artifacts(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 /* ------------------------------------------------------------ options */
 
@@ -53,6 +58,12 @@ struct mw_client;
 int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out,
 		   struct mw_err *err);
 void mw_client_close(struct mw_client *c);
+/* The server URL (no trailing slash), or NULL in local mode. */
+const char *mw_client_uri(struct mw_client *c);
+/* The artifact store of a local-mode client (NULL when remote). */
+struct mw_art *mw_client_art(struct mw_client *c);
+/* Who the CLI acts as: MW_USER, else USER, else "cli". */
+const char *mw_client_user(void);
 /* Call an MLflow endpoint ("runs/search") with a request message. */
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
 		   struct mw_err *err);

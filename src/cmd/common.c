@@ -163,15 +163,31 @@ struct mw_client {
 	struct mw_blob *blob;
 	struct mw_track *track;
 	struct mw_registry *registry;
+	struct mw_art *art;
 	struct mw_api_ctx ctx;
 };
 
-static const char *cli_user(void)
+const char *mw_client_uri(struct mw_client *c)
+{
+	return c->uri;
+}
+
+struct mw_art *mw_client_art(struct mw_client *c)
+{
+	return c->art;
+}
+
+const char *mw_client_user(void)
 {
 	const char *u = getenv("MW_USER");
 	if (!u || !*u)
 		u = getenv("USER");
 	return u && *u ? u : "cli";
+}
+
+static const char *cli_user(void)
+{
+	return mw_client_user();
 }
 
 static size_t curl_sink(char *p, size_t size, size_t n, void *ud)
@@ -226,6 +242,8 @@ int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out
 	}
 	if (!rc)
 		rc = mw_registry_new(c->store, c->blob, &c->registry, err);
+	if (!rc)
+		rc = mw_art_new(c->store, c->blob, &c->art, err);
 	if (rc) {
 		mw_client_close(c);
 		return rc;
@@ -233,6 +251,7 @@ int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out
 	c->ctx.track = c->track;
 	c->ctx.registry = c->registry;
 	c->ctx.blob = c->blob;
+	c->ctx.art = c->art;
 	c->ctx.store = c->store;
 	c->ctx.max_json_depth = 64;
 	*out = c;
@@ -248,6 +267,7 @@ void mw_client_close(struct mw_client *c)
 		curl_global_cleanup();
 	}
 	mw_registry_free(c->registry);
+	mw_art_free(c->art);
 	mw_track_free(c->track);
 	mw_blob_close(c->blob);
 	mw_store_close(c->store);
