@@ -14,6 +14,9 @@ static const struct mw_cmd commands[] = {
 	{"server", cmd_server, "run the tracking server (MLflow REST API) on a data directory"},
 	{"experiments", cmd_experiments, "list, create, delete and restore experiments"},
 	{"runs", cmd_runs, "list, show and search runs"},
+	{"artifacts", cmd_artifacts, "upload, download and list artifacts (SHA-256 verified)"},
+	{"fsck", cmd_fsck, "re-hash every blob and check every artifact against its blob"},
+	{"gc", cmd_gc, "remove blobs nothing references any more, after a grace period"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "show help for mw or for one command"},
 };
