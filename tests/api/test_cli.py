@@ -183,3 +183,28 @@ def test_cli_unreachable_server():
     p = cli("experiments", "list", env_extra={"MW_URI": "http://127.0.0.1:1"}, check=False,
             timeout=60)
     assert p.returncode != 0 and p.stderr.strip()
+
+
+def _table_commands():
+    """The commands `mw help` lists (the dispatch table in src/main.c)."""
+    out = cli("help").stdout
+    lines = out.split("commands:", 1)[1].split("\n\n", 1)[0].splitlines()
+    names = [ln.split()[0] for ln in lines if ln.strip()]
+    assert names, out
+    return names
+
+
+def test_every_table_command_has_help_and_a_doc_page():
+    """Walk the dispatch table: every command answers --help with its usage, and
+    docs/cli/<name>.md exists and shows that same usage line."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for name in _table_commands():
+        p = cli(name, "--help")
+        text = p.stdout + p.stderr
+        assert text.strip(), name
+        doc = os.path.join(root, "docs", "cli", name + ".md")
+        assert os.path.exists(doc), f"docs/cli/{name}.md is missing"
+        usage = next((ln for ln in text.splitlines() if ln.startswith("usage:")), None)
+        if usage:
+            with open(doc, encoding="utf-8") as f:
+                assert usage in f.read(), f"docs/cli/{name}.md does not show: {usage}"
