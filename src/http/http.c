@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -63,7 +64,14 @@ struct ctx {
 	struct mw_http_resp early_resp;
 	uint64_t start_ns;
 	struct route_stats *stats;
+	/* deferred responses (mw_http_defer / mw_http_complete) */
+	pthread_mutex_t dmu;
+	int dstate;           /* DEFER_* */
+	struct mw_http_resp dresp;
+	struct MHD_Connection *conn;
 };
+
+enum { DEFER_NONE, DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
 
 /* ------------------------------------------------------------ matching */
 
@@ -236,8 +244,17 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 {
 	struct mw_http_server *s = cls;
 	struct ctx *c = *con_cls;
+	if (c && c->dstate == DEFER_DONE) {
+		/* resumed after mw_http_complete: send what the completer left */
+		struct mw_http_resp resp = c->dresp;
+		memset(&c->dresp, 0, sizeof c->dresp);
+		c->dstate = DEFER_NONE;
+		return send_resp(conn, c, &resp);
+	}
 	if (!c) {
 		c = mw_xcalloc(1, sizeof *c);
+		pthread_mutex_init(&c->dmu, NULL);
+		c->conn = conn;
 		c->start_ns = mw_mono_ns();
 		c->req.arena = mw_arena_new(8192);
 		c->req.method = method;
@@ -324,8 +341,47 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		c->req.body = c->body.data;
 		c->req.body_len = c->body.len;
 		r->fn(&c->req, &resp, r->ud);
+		if (c->dstate != DEFER_NONE) {
+			pthread_mutex_lock(&c->dmu);
+			if (c->dstate == DEFER_DONE) { /* completed before we got here */
+				resp = c->dresp;
+				memset(&c->dresp, 0, sizeof c->dresp);
+				c->dstate = DEFER_NONE;
+				pthread_mutex_unlock(&c->dmu);
+				return send_resp(conn, c, &resp);
+			}
+			c->dstate = DEFER_SUSPENDED;
+			MHD_suspend_connection(conn);
+			pthread_mutex_unlock(&c->dmu);
+			return MHD_YES;
+		}
 	}
 	return send_resp(conn, c, &resp);
+}
+
+struct mw_http_deferred *mw_http_defer(struct mw_http_req *req)
+{
+	struct ctx *c = (struct ctx *)req; /* req is the first member */
+	c->dstate = DEFER_PENDING;
+	return (struct mw_http_deferred *)c;
+}
+
+void mw_http_complete(struct mw_http_deferred *d, struct mw_http_resp *resp)
+{
+	struct ctx *c = (struct ctx *)d;
+	pthread_mutex_lock(&c->dmu);
+	c->dresp = *resp;
+	memset(resp, 0, sizeof *resp);
+	bool resume = c->dstate == DEFER_SUSPENDED;
+	c->dstate = DEFER_DONE;
+	if (resume)
+		MHD_resume_connection(c->conn);
+	pthread_mutex_unlock(&c->dmu);
+}
+
+struct mw_http_req *mw_http_deferred_req(struct mw_http_deferred *d)
+{
+	return &((struct ctx *)d)->req;
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -342,6 +398,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(c->early_resp.body);
 	if (c->early_resp.has_fd)
 		close(c->early_resp.fd);
+	free(c->dresp.body);
+	if (c->dresp.has_fd)
+		close(c->dresp.fd);
+	pthread_mutex_destroy(&c->dmu);
 	if (c->counted) {
 		__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);

@@ -105,6 +105,18 @@ void mw_http_free(struct mw_http_server *s);
 /* Per-route request counters and latency histograms, Prometheus text. */
 void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out);
 
+/* Deferred responses.  A handler that cannot answer yet (a request waiting
+ * for an inference batch) calls mw_http_defer and returns without filling
+ * resp: the connection is suspended, no thread waits for it.  Later, from any
+ * thread, mw_http_complete hands over the response (resp's body and fd are
+ * taken over) and resumes the connection.  Until then the request, its arena
+ * and its body stay valid.  Every deferred request must be completed exactly
+ * once, also at shutdown (the server waits for them before it stops). */
+struct mw_http_deferred;
+struct mw_http_deferred *mw_http_defer(struct mw_http_req *req);
+void mw_http_complete(struct mw_http_deferred *d, struct mw_http_resp *resp);
+struct mw_http_req *mw_http_deferred_req(struct mw_http_deferred *d);
+
 /* Request helpers */
 const char *mw_http_header(struct mw_http_req *req, const char *name);
 typedef void (*mw_http_kv_cb)(void *ctx, const char *key, const char *value);
