@@ -16,6 +16,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -423,6 +424,28 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	mw_debug("http: %s", msg);
 }
 
+/* Percent-decoding of paths and query values, in place.  "%00" is left as
+ * it is: decoding it would cut the C string and hide the rest of the path,
+ * so the literal stays visible to the validators, which refuse it. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *val)
+{
+	(void)cls;
+	(void)conn;
+	char *r = val, *w = val;
+	while (*r) {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
+		    !(r[1] == '0' && r[2] == '0')) {
+			char h[3] = {r[1], r[2], 0};
+			*w++ = (char)strtol(h, NULL, 16);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = 0;
+	return (size_t)(w - val);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 struct mw_http_server *mw_http_new(const struct mw_http_opts *o)
@@ -479,12 +502,12 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 	}
 	(void)slen;
 	s->d = MHD_start_daemon(
-		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, &ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_NOTIFY_COMPLETED,
-		completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		(unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024), MHD_OPTION_END);
+		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)300, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024), MHD_OPTION_END);
 	if (!s->d)
 		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
 				  s->o.port);
