@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,6 +107,55 @@ bool mw_blob_exists(struct mw_blob *b, const char *digest)
 		return false;
 	close(fd);
 	return true;
+}
+
+int mw_blob_link(struct mw_blob *b, const char *digest, const char *dest, struct mw_err *err)
+{
+	int fd;
+	uint64_t size;
+	int rc = mw_blob_open_fd(b, digest, &fd, &size, err);
+	if (rc)
+		return rc;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	/* a hard link to the open blob: same bytes, no copy */
+	if (!linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW)) {
+		close(fd);
+		return 0;
+	}
+	int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (out < 0) {
+		rc = mw_err_set(err, MW_E_IO, "cannot create %s: %s", dest, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	char *buf = mw_xmalloc(1 << 20);
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rc = mw_err_set(err, MW_E_IO, "read blob: %s", strerror(errno));
+			break;
+		}
+		for (ssize_t off = 0; off < n && !rc;) {
+			ssize_t k = write(out, buf + off, (size_t)(n - off));
+			if (k < 0 && errno != EINTR)
+				rc = mw_err_set(err, MW_E_IO, "write %s: %s", dest, strerror(errno));
+			else if (k > 0)
+				off += k;
+		}
+		if (rc)
+			break;
+	}
+	free(buf);
+	close(fd);
+	if (close(out) && !rc)
+		rc = mw_err_set(err, MW_E_IO, "close %s: %s", dest, strerror(errno));
+	if (rc)
+		unlink(dest);
+	return rc;
 }
 
 int mw_blob_verify(struct mw_blob *b, const char *digest, bool *ok, uint64_t *size,

@@ -45,6 +45,9 @@ int mw_blob_put_file(struct mw_blob *b, const char *path, char digest[65], uint6
 int mw_blob_open_fd(struct mw_blob *b, const char *digest, int *fd, uint64_t *size,
 		    struct mw_err *err);
 bool mw_blob_exists(struct mw_blob *b, const char *digest);
+/* Make dest a read-only copy of a blob (a hard link when the filesystem
+ * allows, else a copy).  dest must not exist; its directory must. */
+int mw_blob_link(struct mw_blob *b, const char *digest, const char *dest, struct mw_err *err);
 /* Re-hash a blob: *ok is false when its bytes no longer match its name. */
 int mw_blob_verify(struct mw_blob *b, const char *digest, bool *ok, uint64_t *size,
 		   struct mw_err *err);
