@@ -9,7 +9,7 @@ DATA_DIR   ?= ./mw-data
 FUZZ_SECONDS ?= 30
 
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
-  libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
+  libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
   libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost \
   python3-sklearn prometheus wrk
 

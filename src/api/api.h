@@ -15,6 +15,7 @@
 #include "art/art.h"
 #include "blob/blob.h"
 #include "registry/registry.h"
+#include "serve/serve.h"
 #include "track/track.h"
 
 struct mw_api_ctx {
@@ -22,6 +23,8 @@ struct mw_api_ctx {
 	struct mw_registry *registry;
 	struct mw_blob *blob;
 	struct mw_art *art;
+	struct mw_serve *serve;          /* NULL when the server does not serve models */
+	const char *default_model;       /* the model /invocations serves (mw serve) */
 	struct mw_store *store;
 	struct mw_http_server *http;
 	struct mw_settings *settings;
@@ -31,9 +34,14 @@ struct mw_api_ctx {
 
 /* Register MLflow's routes under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/. */
 void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
+/* The registry's native routes under /api/mw/models/ (docs/api/registry.md). */
+void mw_api_registry_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* The artifact proxy (/api/2.0/mlflow-artifacts/...), artifacts/list, the
  * UI's get-artifact routes, and /api/mw/fsck and /api/mw/gc. */
 void mw_api_artifacts_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
+/* Inference: Open Inference Protocol (/v2/...), MLflow scoring
+ * (/invocations, /models/<name>/invocations, /ping). */
+void mw_api_serving_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* /health, /version, /metrics, /api/mw/config. */
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* Error renderer for errors the HTTP layer produces (404, 405, 413). */

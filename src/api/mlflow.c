@@ -114,7 +114,15 @@ static void mlflow_error(struct mw_http_resp *resp, int status, int code, const 
 void mw_api_error(struct mw_http_req *req, struct mw_http_resp *resp, int status, int code,
 		  const char *msg)
 {
-	(void)req;
+	if (req && req->path && !strncmp(req->path, "/v2", 3) && (!req->path[3] || req->path[3] == '/')) {
+		/* the Open Inference Protocol's error shape */
+		json_t *e = json_pack("{s:s}", "error", msg && *msg ? msg : mw_err_name(code));
+		size_t n;
+		char *s = mw_json_dump(e ? e : json_object(), &n);
+		json_decref(e);
+		mw_http_resp_set(resp, status, "application/json", s, n);
+		return;
+	}
 	mlflow_error(resp, status, code, msg);
 }
 

@@ -84,8 +84,10 @@ static void metrics(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 			  "mw_build_info{version=\"%s\"} 1\n",
 		      MW_VERSION);
 	mw_http_render_metrics(ctx->http, &b);
-	struct mw_store_stats st;
-	mw_store_stats(ctx->store, &st);
+	struct mw_store_stats st = {0};
+	if (ctx->store)
+		mw_store_stats(ctx->store, &st);
+	if (ctx->store) {
 	mw_buf_printf(&b,
 		      "# HELP mw_store_commits_total Group commits of the store writer.\n"
 		      "# TYPE mw_store_commits_total counter\nmw_store_commits_total %llu\n"
@@ -102,6 +104,9 @@ static void metrics(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 	mw_buf_puts(&b, "# HELP mw_store_commit_duration_seconds Time to run and commit one group.\n"
 			"# TYPE mw_store_commit_duration_seconds histogram\n");
 	mw_hist_render(st.commit_seconds, &b, "mw_store_commit_duration_seconds", "");
+	}
+	if (ctx->serve)
+		mw_serve_render_metrics(ctx->serve, &b);
 	process_metrics(&b, ctx->start_ms);
 	size_t n;
 	char *s = mw_buf_detach(&b, &n);
@@ -120,7 +125,7 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 						     s->value, "default", s->def, "source", s->source));
 	}
 	json_t *o = json_pack("{s:o,s:s,s:i}", "settings", arr, "version", MW_VERSION,
-			      "schema_version", mw_store_schema_version(ctx->store));
+			      "schema_version", ctx->store ? mw_store_schema_version(ctx->store) : 0);
 	size_t n;
 	char *s = mw_json_dump(o, &n);
 	json_decref(o);

@@ -577,6 +577,22 @@ static int download_tree(struct mw_client *cl, const char *path, const char *loc
 	return rc;
 }
 
+/* ------------------------------------------------------------ for other commands */
+
+int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir,
+		    struct mw_err *err)
+{
+	char *path = NULL;
+	int rc = resolve(cl, src, &path, err);
+	if (rc)
+		return rc;
+	json_t *report = json_array();
+	rc = download_tree(cl, path, local_dir, report, 0, err);
+	json_decref(report);
+	free(path);
+	return rc;
+}
+
 /* ------------------------------------------------------------ commands */
 
 int cmd_artifacts(int argc, char **argv)

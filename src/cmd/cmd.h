@@ -27,7 +27,19 @@ int cmd_version(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 int cmd_artifacts(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+struct mw_settings;
+struct mw_store;
+struct mw_blob;
+struct mw_serve_opts;
+/* Serving options from the settings table (shared by server and serve). */
+int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
+		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
+		      struct mw_err *err);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 
@@ -67,6 +79,22 @@ const char *mw_client_user(void);
 /* Call an MLflow endpoint ("runs/search") with a request message. */
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
 		   struct mw_err *err);
+/* Call a route by method and full path ("/api/mw/models/fraud/history",
+ * "/api/2.0/mlflow/registered-models/alias"; segments already escaped with
+ * mw_client_escape): over HTTP when remote, else local(registry, req) in
+ * process, with req as the message (the path's parts must be in it too). */
+struct mw_registry;
+typedef int (*mw_client_local_fn)(struct mw_registry *r, json_t *req, json_t **resp,
+				  struct mw_err *err);
+int mw_client_native(struct mw_client *c, const char *method, const char *path,
+		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err);
+/* Percent-encode one path segment (malloc'd). */
+char *mw_client_escape(const char *s);
+
+/* Download an artifact URI or path (a file or a whole directory) into
+ * local_dir, SHA-256 verified (cmd/artifacts.c). */
+int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir,
+		    struct mw_err *err);
 
 /* ------------------------------------------------------------ output */
 

@@ -15,6 +15,7 @@
 #include "blob/blob.h"
 #include "http/http.h"
 #include "registry/registry.h"
+#include "serve/serve.h"
 #include "store/store.h"
 #include "track/track.h"
 
@@ -49,6 +50,44 @@ static int mkdir_p(const char *path, struct mw_err *err)
 	return rc;
 }
 
+int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
+		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
+		      struct mw_err *err)
+{
+	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq;
+	if (mw_settings_get_int(set, "batch-size", 1, 65536, &batch, err) ||
+	    mw_settings_get_int(set, "batch-delay-us", 0, 10000000, &delay, err) ||
+	    mw_settings_get_int(set, "max-queue", 1, 1000000, &queue, err) ||
+	    mw_settings_get_int(set, "infer-timeout-ms", 0, 3600000, &timeout, err) ||
+	    mw_settings_get_int(set, "cache-bytes", 0, 1ll << 40, &cache, err) ||
+	    mw_settings_get_int(set, "cache-ttl-ms", 0, 1ll << 40, &ttl, err) ||
+	    mw_settings_get_int(set, "python-workers", 1, 256, &workers, err) ||
+	    mw_settings_get_int(set, "alias-poll-ms", 0, 3600000, &poll, err) ||
+	    mw_settings_get_int(set, "prediction-log-queue", 1, 10000000, &logq, err))
+		return -err->code;
+	static char logdir[4096];
+	const char *pl = mw_settings_get(set, "prediction-log");
+	bool log_on = pl && strcmp(pl, "false") && strcmp(pl, "0") && strcmp(pl, "off");
+	snprintf(logdir, sizeof logdir, "%s/logs", data_dir);
+	memset(o, 0, sizeof *o);
+	o->store = store;
+	o->blob = blob;
+	o->data_dir = data_dir;
+	o->batching.max_batch_rows = (int)batch;
+	o->batching.max_delay_us = delay;
+	o->batching.max_queue = (int)queue;
+	o->batching.timeout_ms = timeout;
+	o->batching.cache_bytes = (size_t)cache;
+	o->batching.cache_ttl_ms = ttl;
+	o->python = mw_settings_get(set, "python");
+	o->python_workers = (int)workers;
+	o->poll_ms = poll;
+	o->default_alias = mw_settings_get(set, "default-alias");
+	o->log_dir = log_on ? logdir : NULL;
+	o->log_queue = (int)logq;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	int64_t start_ms = mw_now_ms();
@@ -78,6 +117,7 @@ int cmd_server(int argc, char **argv)
 	struct mw_track *track = NULL;
 	struct mw_registry *registry = NULL;
 	struct mw_art *art = NULL;
+	struct mw_serve *serve = NULL;
 	struct mw_http_server *http = NULL;
 	long long port = 0, threads = 0, max_body = 0, depth = 0, rconns = 0, drain = 0;
 	if (prc) {
@@ -164,6 +204,12 @@ int cmd_server(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	struct mw_serve_opts svo;
+	if (cmd_serve_options(set, dir, store, blob, &svo, &err) || mw_serve_new(&svo, &serve, &err)) {
+		fprintf(stderr, "mw: %s\n", err.msg);
+		ret = 1;
+		goto out;
+	}
 	struct mw_http_opts ho = {
 		.host = mw_settings_get(set, "host"),
 		.port = (int)port,
@@ -177,6 +223,7 @@ int cmd_server(int argc, char **argv)
 		.registry = registry,
 		.blob = blob,
 		.art = art,
+		.serve = serve,
 		.store = store,
 		.http = http,
 		.settings = set,
@@ -185,7 +232,9 @@ int cmd_server(int argc, char **argv)
 	};
 	mw_api_ops_register(&ctx, http);
 	mw_api_artifacts_register(&ctx, http);
+	mw_api_serving_register(&ctx, http);
 	mw_api_mlflow_register(&ctx, http);
+	mw_api_registry_register(&ctx, http);
 	if (mw_http_start(http, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		ret = 1;
@@ -216,6 +265,7 @@ int cmd_server(int argc, char **argv)
 	}
 	mw_info("signal %d: stopping (draining in-flight requests)", sig);
 	mw_http_quiesce(http);
+	mw_serve_stop(serve); /* queued inferences answer 503 now */
 	uint64_t deadline = mw_mono_ns() + (uint64_t)drain * 1000000000ull;
 	while (mw_http_inflight(http) > 0 && mw_mono_ns() < deadline) {
 		struct timespec ts = {0, 5 * 1000000};
@@ -225,7 +275,10 @@ int cmd_server(int argc, char **argv)
 		mw_warn("%d requests still in flight after %lld s; stopping anyway",
 			mw_http_inflight(http), drain);
 out:
+	if (serve)
+		mw_serve_stop(serve);
 	mw_http_free(http);
+	mw_serve_free(serve);
 	mw_api_free();
 	mw_registry_free(registry);
 	mw_art_free(art);

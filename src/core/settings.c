@@ -29,6 +29,23 @@ static const struct mw_setting defaults[] = {
 	 "truncate over-long param and tag values like MLflow (false: reject with 400)", NULL,
 	 NULL},
 	{"shutdown-timeout", "10", "seconds to drain in-flight requests on SIGTERM", NULL, NULL},
+	{"batch-size", "64", "inference: most rows per batch (1 = no batching)", NULL, NULL},
+	{"batch-delay-us", "500", "inference: longest wait for a batch to fill, microseconds", NULL,
+	 NULL},
+	{"max-queue", "1024", "inference: queued requests per model version before 503", NULL, NULL},
+	{"infer-timeout-ms", "30000", "inference: per request, queue plus compute", NULL, NULL},
+	{"cache-bytes", "0", "inference: response cache size per model version (0 = off)", NULL,
+	 NULL},
+	{"cache-ttl-ms", "60000", "inference: how long a cached response stays valid", NULL, NULL},
+	{"python", "/usr/bin/python3", "interpreter of the python model runtime", NULL, NULL},
+	{"python-workers", "2", "worker processes per python-served model version", NULL, NULL},
+	{"default-alias", "champion", "the alias a model name serves when no version is named", NULL,
+	 NULL},
+	{"alias-poll-ms", "1000", "how often served aliases are checked for moves (0 = never)", NULL,
+	 NULL},
+	{"prediction-log", "true", "log every prediction to <data-dir>/logs (true/false)", NULL, NULL},
+	{"prediction-log-queue", "10000", "records waiting for the prediction log before drops", NULL,
+	 NULL},
 };
 
 #define NSET (sizeof defaults / sizeof *defaults)

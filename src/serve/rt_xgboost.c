@@ -1,0 +1,67 @@
+/*
+ * rt_xgboost.c - the native XGBoost runtime: xgb/ evaluates JSON and UBJSON
+ * models in-process, with no Python and no copy of the batch.
+ *
+ * V2 metadata: one input "input-0" FP32 [-1, num_features] (or one [-1]
+ * input per named feature is accepted by the API layer when the model has
+ * feature names), one output "output-0" FP32 [-1, outputs].
+ */
+#include "serve/serve_int.h"
+
+#include "xgb/xgb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *err)
+{
+	if (!spec->file)
+		return mw_err_set(err, MW_E_INVALID, "no XGBoost model file in %s", spec->dir);
+	struct mw_xgb *m;
+	int rc = mw_xgb_load_file(spec->file, &m, err);
+	if (rc)
+		return rc;
+	*model = m;
+	return 0;
+}
+
+static int xgb_describe(void *model, json_t **out, struct mw_err *err)
+{
+	(void)err;
+	struct mw_xgb *m = model;
+	size_t nf = mw_xgb_num_features(m), no = mw_xgb_num_outputs(m, false);
+	json_t *o = json_pack("{s:[{s:s,s:s,s:[i,I]}],s:[{s:s,s:s,s:[i,I]}],s:I,s:I,s:s,s:s}",
+			      "inputs", "name", "input-0", "datatype", "FP32", "shape", -1,
+			      (json_int_t)nf, "outputs", "name", "output-0", "datatype", "FP32",
+			      "shape", -1, (json_int_t)no, "features", (json_int_t)nf,
+			      "outputs_per_row", (json_int_t)no, "objective", mw_xgb_objective(m),
+			      "booster", mw_xgb_booster(m));
+	const char *const *names = mw_xgb_feature_names(m);
+	if (names) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < nf; i++)
+			json_array_append_new(a, json_string(names[i] ? names[i] : ""));
+		json_object_set_new(o, "feature_names", a);
+	}
+	*out = o;
+	return 0;
+}
+
+static int xgb_predict(void *model, const float *x, size_t rows, size_t cols, float *y,
+		       struct mw_err *err)
+{
+	return mw_xgb_predict(model, x, rows, cols, y, false, err);
+}
+
+static void xgb_unload(void *model)
+{
+	mw_xgb_free(model);
+}
+
+const struct mw_rt_ops mw_rt_xgboost = {
+	.name = "xgboost",
+	.load = xgb_load,
+	.describe = xgb_describe,
+	.predict = xgb_predict,
+	.unload = xgb_unload,
+};

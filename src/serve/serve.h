@@ -1,0 +1,152 @@
+/*
+ * serve.h - serving registered models: runtimes, dynamic batching, hot swap.
+ *
+ * A runtime (ops struct, one file each: rt_xgboost.c, rt_python.c,
+ * rt_proxy.c) loads a model directory and predicts a batch of rows.  A loaded
+ * model version (struct mw_served) is reference counted: every request holds
+ * a reference while it is queued or computing, so swapping versions never
+ * pulls a model from under a request.  Each loaded version has one batcher
+ * thread: it takes queued requests until the batch is full (max_batch rows)
+ * or the oldest has waited max_delay_us, runs the runtime once for the whole
+ * batch and completes each request through its callback.  Nothing in this
+ * module knows HTTP: the API layer suspends the connection, submits, and
+ * resumes it from the callback.
+ *
+ * Data model: tabular.  A request is rows x cols float32 features (NaN means
+ * missing) and gets rows x outputs float32 back.  The proxy runtime is the
+ * exception: it passes request bodies through (mw_served_proxy).
+ */
+#ifndef MW_SERVE_H
+#define MW_SERVE_H
+
+#include "blob/blob.h"
+#include "core/core.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------ runtimes */
+
+/* What a runtime is given to load: a directory with the model's files (an
+ * MLflow model directory with an MLmodel file, or a plain directory or file)
+ * and the parsed MLmodel (NULL when there is none). */
+struct mw_rt_spec {
+	const char *dir;          /* model directory (files materialised there) */
+	const char *file;         /* the main model file when known, else NULL */
+	json_t *mlmodel;          /* MLmodel as JSON, or NULL */
+	const char *python;       /* interpreter for the python runtime */
+	int workers;              /* python worker processes */
+	int64_t timeout_ms;       /* per-batch compute timeout */
+	const char *upstream;     /* proxy: upstream base URL */
+};
+
+struct mw_rt_ops {
+	const char *name;         /* "xgboost", "python", "proxy" */
+	int (*load)(const struct mw_rt_spec *spec, void **model, struct mw_err *err);
+	/* Inputs and outputs for V2 metadata: {inputs:[{name,datatype,shape}],
+	 * outputs:[...], features:n, outputs_per_row:k, feature_names:[...]} */
+	int (*describe)(void *model, json_t **out, struct mw_err *err);
+	/* Predict rows x cols (row-major) into y (rows x outputs). */
+	int (*predict)(void *model, const float *x, size_t rows, size_t cols, float *y,
+		       struct mw_err *err);
+	void (*unload)(void *model);
+};
+
+extern const struct mw_rt_ops mw_rt_xgboost;
+extern const struct mw_rt_ops mw_rt_python;
+
+/* ------------------------------------------------------------ requests */
+
+struct mw_infer {
+	/* in (owned by the caller until done runs) */
+	const float *x;
+	size_t rows, cols;
+	void (*done)(struct mw_infer *inf, void *ud);
+	void *ud;
+	/* out (y is malloc'd by the server, freed by the caller) */
+	float *y;
+	size_t ycols;
+	int rc;                    /* 0, or -MW_E_* (UNAVAILABLE: queue full / timeout) */
+	struct mw_err err;
+	bool cached;               /* answered from the response cache */
+	uint64_t t_enqueue_ns, t_start_ns, t_end_ns;
+	int64_t timeout_ms;        /* 0: the model's default */
+	/* internal */
+	struct mw_infer *next;
+	struct mw_served *sv;
+};
+
+/* ------------------------------------------------------------ the server */
+
+struct mw_batching {
+	int max_batch_rows;        /* rows per batch (1 = no batching) */
+	int64_t max_delay_us;      /* wait for more rows at most this long */
+	int max_queue;             /* queued requests before 503 */
+	int64_t timeout_ms;        /* per request, queue + compute */
+	size_t cache_bytes;        /* response cache cap (0 = off) */
+	int64_t cache_ttl_ms;
+};
+
+struct mw_serve_opts {
+	struct mw_store *store;    /* registry access; NULL for directory-only serving */
+	struct mw_blob *blob;
+	const char *data_dir;      /* materialised models go to <data_dir>/models/ */
+	struct mw_batching batching;
+	const char *python;        /* default /usr/bin/python3 */
+	int python_workers;
+	int64_t poll_ms;           /* alias watch interval (0 = no watching) */
+	const char *default_alias; /* version used when none is named ("champion") */
+	/* prediction log (NULL dir = off) */
+	const char *log_dir;
+	int log_queue;
+};
+
+struct mw_serve;
+struct mw_served;
+
+int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw_err *err);
+/* Refuse new requests and fail every queued one with 503 (batches being
+ * computed finish).  The server stays valid until mw_serve_free. */
+void mw_serve_stop(struct mw_serve *s);
+/* Stops (as mw_serve_stop), waits for the batchers, unloads, frees. */
+void mw_serve_free(struct mw_serve *s);
+
+/* A loaded version of a registered model: version NULL or "" = the default
+ * (the default alias if set, else the latest version).  Loads on first use;
+ * the caller holds a reference until mw_served_release. */
+int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
+		     struct mw_served **out, struct mw_err *err);
+/* Serve a local model directory (or file) under a name (mw serve ./dir). */
+int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *dir, struct mw_err *err);
+/* Pin the default version of name to an alias or a version ("@champion",
+ * "3"); with an alias, the watcher swaps versions when the alias moves. */
+int mw_serve_bind(struct mw_serve *s, const char *name, const char *alias_or_version,
+		  struct mw_err *err);
+void mw_served_release(struct mw_served *m);
+
+const char *mw_served_name(const struct mw_served *m);
+const char *mw_served_version(const struct mw_served *m);
+const char *mw_served_runtime(const struct mw_served *m);
+/* {name, versions, platform, inputs, outputs, ...} (V2 model metadata) */
+int mw_served_describe(struct mw_served *m, json_t **out, struct mw_err *err);
+size_t mw_served_num_features(const struct mw_served *m);
+size_t mw_served_num_outputs(const struct mw_served *m);
+/* Feature names from the model (NULL when none). */
+json_t *mw_served_feature_names(const struct mw_served *m);
+
+/* Queue a request.  0: done will run exactly once, on a batcher thread (or
+ * at once for a cache hit).  Non-zero: rejected now (queue full, shutting
+ * down), done will not run. */
+int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *err);
+
+/* Names of every model the server serves now, and whether each is ready. */
+json_t *mw_serve_list(struct mw_serve *s);
+bool mw_serve_ready(struct mw_serve *s);
+
+/* Prometheus text for every loaded version. */
+void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
+
+/* Hand one finished request to the prediction log (never blocks; drops
+ * are counted). */
+void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
+		  const struct mw_infer *inf);
+
+#endif
