@@ -214,6 +214,11 @@ const struct mw_rt_ops *mw_serve_pick_runtime(const char *dir, json_t *mlmodel, 
 		return NULL;
 	}
 	struct stat st;
+	char *pj = join(dir, "proxy.json");
+	bool proxy = !stat(pj, &st);
+	free(pj);
+	if (proxy)
+		return &mw_rt_proxy;
 	if (!stat(dir, &st) && S_ISREG(st.st_mode)) {
 		*file = mw_xstrdup(dir);
 		if (ends_with(dir, ".json") || ends_with(dir, ".ubj"))

@@ -52,6 +52,7 @@ struct mw_rt_ops {
 
 extern const struct mw_rt_ops mw_rt_xgboost;
 extern const struct mw_rt_ops mw_rt_python;
+extern const struct mw_rt_ops mw_rt_proxy;
 
 /* ------------------------------------------------------------ requests */
 
