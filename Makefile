@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 30
 
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
   libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
-  libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost \
+  libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost libxgboost-dev \
   python3-sklearn prometheus wrk
 
 .PHONY: all deps build run test unit api asan fuzz bench clean format lint

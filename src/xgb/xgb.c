@@ -1,0 +1,1538 @@
+/*
+ * xgb.c - load XGBoost JSON/UBJSON models, flatten their trees, predict.
+ *
+ * Loading has three stages.  (1) Bytes to a jansson tree: JSON through
+ * json_loadb after a nesting check, UBJSON through the small strict reader
+ * below (only the subset XGBoost writes: objects, untyped and typed/counted
+ * arrays, strings, integers, float32/float64, booleans, null), which checks
+ * every length against the bytes left before it reads or allocates.
+ * (2) The jansson tree to a model: learner parameters, objective, booster
+ * (gbtree or dart), and each tree's node arrays, in the 1.7 or the 2.x
+ * layout.  (3) Each tree is walked breadth-first from its root and copied
+ * into one contiguous node array: a node's two children are stored next to
+ * each other (right = left + 1) and always after it, and every node is
+ * reached exactly once, so a walk can neither loop nor leave its tree.
+ * Nodes that are not reachable (deleted by pruning) are dropped.
+ *
+ * A flattened node is 16 bytes: threshold, feature index with flag bits
+ * (default-left, categorical, leaf), relative index of the left child, and
+ * the leaf value (already multiplied by the dart weight, in float32 like
+ * XGBoost does) or the categorical split's set.  A leaf has threshold NaN,
+ * feature 0 and left = itself - 1, so "x < NaN" is false and a step from a
+ * leaf stays on it: a tree of depth D can be walked in exactly D branch-free
+ * steps, which lets the predictor walk 8 lanes (8 rows of one tree, or one
+ * row through 8 trees) in lockstep.  Trees with categorical splits or deeper
+ * than FIXED_MAX_DEPTH take a plain loop instead.
+ *
+ * Arithmetic follows XGBoost 1.7's CPU predictor: each output starts at
+ * base_score in margin space (logit for logistic objectives, log for
+ * exp-link ones, computed in float32), then leaf values are added in float32
+ * in tree order; a row goes left when value < threshold and to the default
+ * child when the value is NaN.  Transforms use the same float formulas
+ * (sigmoid with the 88.7 clamp, softmax with a double sum).
+ *
+ * Invariants of a loaded struct mw_xgb: every tree's feature indices are
+ * < nfeat, its child indices are inside the tree and greater than the
+ * parent's, every category set lies inside cat_words, every tree group is
+ * < ngroups; nothing in it changes after mw_xgb_load returns.
+ */
+#include "xgb/xgb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- model */
+
+#define F_DL 0x80000000u    /* missing goes left */
+#define F_CAT 0x40000000u   /* categorical split */
+#define F_LEAF 0x20000000u  /* leaf */
+#define F_MASK 0x1fffffffu  /* feature index */
+
+#define LANES 8             /* lockstep walks */
+#define BLOCK 64            /* rows per block in batch prediction */
+#define FIXED_MAX_DEPTH 32  /* deeper trees use the looping walk */
+#define CAT_LIMIT 16777216  /* XGBoost's OutOfRangeCat(): 2^24 */
+
+struct node {
+	float thr;
+	uint32_t fdl;
+	int32_t left;   /* relative to the tree's first node; right = left + 1 */
+	union {
+		float leaf;
+		uint32_t cat;  /* index into catsets */
+	} u;
+};
+
+struct tree {
+	uint32_t root;   /* index of the tree's first node in nodes */
+	uint32_t group;
+	uint32_t depth;  /* longest root-to-leaf path, in edges */
+	uint32_t slow;   /* categorical or too deep for the lockstep walk */
+};
+
+/* A run of up to LANES consecutive lockstep trees (or one slow tree), used
+ * to predict a single row. */
+struct chunk {
+	uint32_t first;
+	uint32_t n;
+	uint32_t depth;
+	uint32_t slow;
+};
+
+struct catset {
+	uint32_t off;
+	uint32_t nwords;
+};
+
+enum xform { X_IDENTITY, X_SIGMOID, X_EXP, X_HINGE, X_SOFTPROB, X_SOFTMAX };
+enum blink { B_IDENTITY, B_LOGIT, B_LOG };
+
+struct objective {
+	const char *name;
+	enum xform xf;
+	enum blink bl;
+	bool multi;   /* needs num_class */
+};
+
+/* The objectives whose prediction transform is known (XGBoost 1.7/2.x). */
+static const struct objective objectives[] = {
+	{ "reg:squarederror", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:linear", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:squaredlogerror", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:pseudohubererror", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:absoluteerror", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:quantileerror", X_IDENTITY, B_IDENTITY, false },
+	{ "reg:logistic", X_SIGMOID, B_LOGIT, false },
+	{ "binary:logistic", X_SIGMOID, B_LOGIT, false },
+	{ "binary:logitraw", X_IDENTITY, B_IDENTITY, false },
+	{ "binary:hinge", X_HINGE, B_IDENTITY, false },
+	{ "count:poisson", X_EXP, B_LOG, false },
+	{ "reg:gamma", X_EXP, B_LOG, false },
+	{ "reg:tweedie", X_EXP, B_LOG, false },
+	{ "multi:softprob", X_SOFTPROB, B_IDENTITY, true },
+	{ "multi:softmax", X_SOFTMAX, B_IDENTITY, true },
+	{ "rank:pairwise", X_IDENTITY, B_IDENTITY, false },
+	{ "rank:ndcg", X_IDENTITY, B_IDENTITY, false },
+	{ "rank:map", X_IDENTITY, B_IDENTITY, false },
+};
+#define NOBJECTIVES (sizeof objectives / sizeof *objectives)
+
+struct mw_xgb {
+	struct node *nodes;
+	size_t nnodes;
+	struct tree *trees;
+	size_t ntrees;
+	struct chunk *chunks;
+	size_t nchunks;
+	struct catset *catsets;
+	size_t ncatsets;
+	uint32_t *cat_words;
+	size_t ncat_words;
+
+	size_t nfeat;
+	size_t ngroups;
+	const struct objective *obj;
+	char *objective;
+	bool dart;
+	float *base_prob;    /* ngroups, as stored */
+	float *base_margin;  /* ngroups, in margin space */
+	char **fnames;       /* nfeat or NULL */
+	char **ftypes;       /* nfeat or NULL */
+	int version[3];
+};
+
+/* ---------------------------------------------------------------- UBJSON */
+
+/* The reader turns UBJSON into the same jansson tree json_loadb makes, so
+ * one loader serves both formats.  Every count is checked against the bytes
+ * left before anything is allocated: an untyped element takes at least one
+ * byte and a typed one its payload size, so the tree stays proportional to
+ * the input.  Numbers are big-endian.  Non-finite floats become null (only
+ * fields the loader reads are then rejected, with their name). */
+
+struct ub {
+	const unsigned char *start, *p, *end;
+	struct mw_err *err;
+};
+
+static int ub_fail(struct ub *u, const char *what)
+{
+	return mw_err_set(u->err, MW_E_INVALID, "invalid UBJSON model: %s at byte %zu", what,
+			  (size_t)(u->p - u->start));
+}
+
+static size_t ub_left(const struct ub *u)
+{
+	return (size_t)(u->end - u->p);
+}
+
+static uint64_t be_read(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static size_t ub_payload(int marker)
+{
+	switch (marker) {
+	case 'i': case 'U': case 'C': return 1;
+	case 'I': return 2;
+	case 'l': case 'd': return 4;
+	case 'L': case 'D': return 8;
+	default: return 0;
+	}
+}
+
+/* Integer payload for an integer marker; 1 when marker is not an integer. */
+static int ub_int(struct ub *u, int marker, int64_t *out)
+{
+	size_t n;
+	switch (marker) {
+	case 'i': case 'U': n = 1; break;
+	case 'I': n = 2; break;
+	case 'l': n = 4; break;
+	case 'L': n = 8; break;
+	default: return 1;
+	}
+	if (ub_left(u) < n)
+		return ub_fail(u, "truncated integer");
+	uint64_t v = be_read(u->p, n);
+	u->p += n;
+	switch (marker) {
+	case 'i': *out = (int8_t)v; break;
+	case 'U': *out = (uint8_t)v; break;
+	case 'I': *out = (int16_t)v; break;
+	case 'l': *out = (int32_t)v; break;
+	default: *out = (int64_t)v; break;
+	}
+	return 0;
+}
+
+/* A length: an integer marker and its payload, non-negative. */
+static int ub_count(struct ub *u, int64_t *out)
+{
+	if (ub_left(u) < 1)
+		return ub_fail(u, "truncated length");
+	int marker = *u->p++;
+	int rc = ub_int(u, marker, out);
+	if (rc > 0)
+		return ub_fail(u, "length without an integer marker");
+	if (rc < 0)
+		return rc;
+	if (*out < 0)
+		return ub_fail(u, "negative length");
+	return 0;
+}
+
+static int ub_string(struct ub *u, json_t **out)
+{
+	int64_t n;
+	int rc = ub_count(u, &n);
+	if (rc)
+		return rc;
+	if ((uint64_t)n > ub_left(u))
+		return ub_fail(u, "string longer than the input");
+	*out = json_stringn((const char *)u->p, (size_t)n);
+	if (!*out)
+		return ub_fail(u, "string is not valid UTF-8");
+	u->p += n;
+	return 0;
+}
+
+static json_t *real_or_null(double d)
+{
+	return isfinite(d) ? json_real(d) : json_null();
+}
+
+/* A scalar value whose marker has been read. */
+static int ub_scalar(struct ub *u, int marker, json_t **out)
+{
+	int64_t iv;
+	int rc;
+	switch (marker) {
+	case 'Z': *out = json_null(); return 0;
+	case 'T': *out = json_true(); return 0;
+	case 'F': *out = json_false(); return 0;
+	case 'i': case 'U': case 'I': case 'l': case 'L':
+		rc = ub_int(u, marker, &iv);
+		if (rc)
+			return rc;
+		*out = json_integer(iv);
+		return 0;
+	case 'd': {
+		if (ub_left(u) < 4)
+			return ub_fail(u, "truncated float32");
+		uint32_t bits = (uint32_t)be_read(u->p, 4);
+		float f;
+		memcpy(&f, &bits, 4);
+		u->p += 4;
+		*out = real_or_null(f);
+		return 0;
+	}
+	case 'D': {
+		if (ub_left(u) < 8)
+			return ub_fail(u, "truncated float64");
+		uint64_t bits = be_read(u->p, 8);
+		double d;
+		memcpy(&d, &bits, 8);
+		u->p += 8;
+		*out = real_or_null(d);
+		return 0;
+	}
+	case 'C':
+		if (ub_left(u) < 1)
+			return ub_fail(u, "truncated char");
+		if (*u->p > 127)
+			return ub_fail(u, "char is not ASCII");
+		*out = json_stringn((const char *)u->p, 1);
+		u->p++;
+		return 0;
+	case 'S':
+		return ub_string(u, out);
+	case 'H':
+		return ub_fail(u, "high-precision numbers are not supported");
+	default:
+		u->p--;
+		return ub_fail(u, "unknown type marker");
+	}
+}
+
+static int ub_value(struct ub *u, int marker, int depth, json_t **out);
+
+/* The optional "$type" and "#count" after '[' or '{'. */
+static int ub_header(struct ub *u, int *type, int64_t *count)
+{
+	*type = 0;
+	*count = -1;
+	if (ub_left(u) >= 1 && *u->p == '$') {
+		u->p++;
+		if (ub_left(u) < 1)
+			return ub_fail(u, "truncated container type");
+		*type = *u->p++;
+		if (ub_payload(*type) == 0 && *type != 'S')
+			return ub_fail(u, "unsupported container element type");
+		if (ub_left(u) < 1 || *u->p != '#')
+			return ub_fail(u, "typed container without a count");
+	}
+	if (ub_left(u) >= 1 && *u->p == '#') {
+		u->p++;
+		int rc = ub_count(u, count);
+		if (rc)
+			return rc;
+		/* every element takes at least one byte (its marker or payload) */
+		size_t min = *type ? (*type == 'S' ? 2 : ub_payload(*type)) : 1;
+		if ((uint64_t)*count > ub_left(u) / min)
+			return ub_fail(u, "container count larger than the input");
+	}
+	return 0;
+}
+
+/* Next element's marker in an untyped container, skipping no-ops. */
+static int ub_marker(struct ub *u, int *marker)
+{
+	do {
+		if (ub_left(u) < 1)
+			return ub_fail(u, "truncated container");
+		*marker = *u->p++;
+	} while (*marker == 'N');
+	return 0;
+}
+
+static int ub_array(struct ub *u, int depth, json_t **out)
+{
+	int type, marker = 0, rc;
+	int64_t count;
+	if ((rc = ub_header(u, &type, &count)))
+		return rc;
+	json_t *a = json_array();
+	for (int64_t i = 0; count < 0 || i < count; i++) {
+		json_t *v = NULL;
+		if (type) {
+			rc = ub_value(u, type, depth, &v);
+		} else {
+			if ((rc = ub_marker(u, &marker)))
+				break;
+			if (count < 0 && marker == ']')
+				break;
+			rc = ub_value(u, marker, depth, &v);
+		}
+		if (rc)
+			break;
+		json_array_append_new(a, v);
+	}
+	if (rc) {
+		json_decref(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+static int ub_object(struct ub *u, int depth, json_t **out)
+{
+	int type, marker = 0, rc;
+	int64_t count;
+	if ((rc = ub_header(u, &type, &count)))
+		return rc;
+	json_t *o = json_object();
+	for (int64_t i = 0; count < 0 || i < count; i++) {
+		if (count < 0) {
+			while (ub_left(u) >= 1 && *u->p == 'N')
+				u->p++;
+			if (ub_left(u) >= 1 && *u->p == '}') {
+				u->p++;
+				break;
+			}
+		}
+		int64_t klen;
+		if ((rc = ub_count(u, &klen)))
+			break;
+		if ((uint64_t)klen > ub_left(u)) {
+			rc = ub_fail(u, "key longer than the input");
+			break;
+		}
+		const char *key = (const char *)u->p;
+		u->p += klen;
+		if (json_object_getn(o, key, (size_t)klen)) {
+			rc = ub_fail(u, "duplicate key");
+			break;
+		}
+		json_t *v = NULL;
+		if (type) {
+			rc = ub_value(u, type, depth, &v);
+		} else {
+			if ((rc = ub_marker(u, &marker)))
+				break;
+			rc = ub_value(u, marker, depth, &v);
+		}
+		if (rc)
+			break;
+		if (json_object_setn_new(o, key, (size_t)klen, v)) {
+			rc = ub_fail(u, "key is not valid UTF-8");
+			break;
+		}
+	}
+	if (rc) {
+		json_decref(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+static int ub_value(struct ub *u, int marker, int depth, json_t **out)
+{
+	if (marker == '[' || marker == '{') {
+		if (depth >= MW_XGB_MAX_NESTING)
+			return ub_fail(u, "nesting too deep");
+		return marker == '[' ? ub_array(u, depth + 1, out) : ub_object(u, depth + 1, out);
+	}
+	return ub_scalar(u, marker, out);
+}
+
+static int ubjson_parse(const unsigned char *p, size_t n, json_t **out, struct mw_err *err)
+{
+	struct ub u = { p, p, p + n, err };
+	if (n < 1 || *u.p != '{')
+		return ub_fail(&u, "top level is not an object");
+	u.p++;
+	int rc = ub_value(&u, '{', 0, out);
+	if (rc)
+		return rc;
+	if (u.p != u.end) {
+		json_decref(*out);
+		*out = NULL;
+		return ub_fail(&u, "trailing bytes after the model");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static bool is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* XGBoost writes non-finite floats as bare NaN, Infinity and -Infinity,
+ * which are not JSON (a categorical split stores NaN as its unused
+ * threshold).  Outside strings, each such token is replaced by an empty
+ * array padded with blanks to the same length, so offsets in error messages
+ * stay right and the loader sees a value that is not a number (accepted only
+ * where the value is unused).  Returns a malloc'd patched copy, or NULL when
+ * there is nothing to patch. */
+static char *patch_nonfinite(const unsigned char *p, size_t n)
+{
+	static const char *const tokens[] = { "-Infinity", "Infinity", "-NaN", "NaN" };
+	char *copy = NULL;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+			continue;
+		}
+		if (c != 'N' && c != 'I' && c != '-')
+			continue;
+		for (size_t k = 0; k < 4; k++) {
+			size_t len = strlen(tokens[k]);
+			if (n - i >= len && memcmp(p + i, tokens[k], len) == 0) {
+				if (!copy) {
+					copy = mw_xmalloc(n);
+					memcpy(copy, p, n);
+				}
+				memset(copy + i, ' ', len);
+				memcpy(copy + i, "[]", 2);
+				i += len - 1;
+				break;
+			}
+		}
+	}
+	return copy;
+}
+
+static int parse_bytes(const unsigned char *p, size_t n, json_t **out, struct mw_err *err)
+{
+	size_t i = 0;
+	while (i < n && is_ws(p[i]))
+		i++;
+	if (i == n)
+		return mw_err_set(err, MW_E_INVALID, "empty model");
+	if (p[i] != '{')
+		return mw_err_set(err, MW_E_INVALID,
+				  "not an XGBoost JSON or UBJSON model (the legacy binary format is "
+				  "not supported; save the model as .json or .ubj)");
+	/* After '{' UBJSON has a key-length marker (or $ # N }), JSON a quote. */
+	if (i == 0 && n > 1 && p[1] != 0 && strchr("iUIlL$#N", p[1]))
+		return ubjson_parse(p, n, out, err);
+	if (mw_json_depth((const char *)p, n, MW_XGB_MAX_NESTING) > MW_XGB_MAX_NESTING)
+		return mw_err_set(err, MW_E_INVALID, "invalid JSON model: nesting deeper than %d",
+				  MW_XGB_MAX_NESTING);
+	json_error_t je;
+	char *patched = patch_nonfinite(p, n);
+	*out = json_loadb(patched ? patched : (const char *)p, n, JSON_REJECT_DUPLICATES, &je);
+	free(patched);
+	if (!*out)
+		return mw_err_set(err, MW_E_INVALID, "invalid JSON model: %s (line %d, column %d)",
+				  je.text, je.line, je.column);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- fields */
+
+static json_t *field(json_t *o, const char *key)
+{
+	return json_is_object(o) ? json_object_get(o, key) : NULL;
+}
+
+static int need_object(json_t *o, const char *key, const char *where, json_t **out,
+		       struct mw_err *err)
+{
+	*out = field(o, key);
+	if (!json_is_object(*out))
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %s%s%s is %s", where,
+				  *where ? "." : "", key, *out ? "not an object" : "missing");
+	return 0;
+}
+
+static int need_array(json_t *o, const char *key, const char *where, json_t **out,
+		      struct mw_err *err)
+{
+	*out = field(o, key);
+	if (!json_is_array(*out))
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %s.%s is %s", where, key,
+				  *out ? "not an array" : "missing");
+	return 0;
+}
+
+/* XGBoost stores parameters as strings ("num_feature": "30"); integers are
+ * accepted too.  Absent gives def. */
+static int param_int(json_t *o, const char *key, int64_t def, int64_t min, int64_t max,
+		     int64_t *out, struct mw_err *err)
+{
+	json_t *v = field(o, key);
+	int64_t x = def;
+	if (json_is_integer(v)) {
+		x = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		if (mw_parse_int64(json_string_value(v), &x))
+			return mw_err_set(err, MW_E_INVALID, "invalid model: %s is \"%.40s\", not an integer",
+					  key, json_string_value(v));
+	} else if (v) {
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %s is not an integer", key);
+	}
+	if (x < min || x > max)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %s = %lld is outside [%lld, %lld]",
+				  key, (long long)x, (long long)min, (long long)max);
+	*out = x;
+	return 0;
+}
+
+static bool elem_int(json_t *a, size_t i, int64_t *out)
+{
+	json_t *v = json_array_get(a, i);
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return true;
+	}
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return true;
+	}
+	return false;
+}
+
+/* A finite float32 (numbers outside float range are rejected too). */
+static bool elem_float(json_t *a, size_t i, float *out)
+{
+	json_t *v = json_array_get(a, i);
+	if (!json_is_number(v))
+		return false;
+	float f = (float)json_number_value(v);
+	if (!isfinite(f))
+		return false;
+	*out = f;
+	return true;
+}
+
+/* "5E-1", "[5E-1]" or "[5E-1,2.5E-1]" (2.x and later write a vector). */
+static int parse_base_score(json_t *v, size_t ngroups, float *out, struct mw_err *err)
+{
+	if (!v) {
+		for (size_t g = 0; g < ngroups; g++)
+			out[g] = 0.5f;
+		return 0;
+	}
+	if (json_is_number(v)) {
+		for (size_t g = 0; g < ngroups; g++)
+			out[g] = (float)json_number_value(v);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) > 65536)
+		goto bad;
+	const char *s = json_string_value(v);
+	while (is_ws((unsigned char)*s))
+		s++;
+	bool bracket = *s == '[';
+	if (bracket)
+		s++;
+	size_t n = 0;
+	for (;;) {
+		char *end;
+		while (is_ws((unsigned char)*s))
+			s++;
+		errno = 0;
+		float f = strtof(s, &end);
+		if (end == s || errno == ERANGE)
+			goto bad;
+		if (n < ngroups)
+			out[n] = f;
+		n++;
+		s = end;
+		while (is_ws((unsigned char)*s))
+			s++;
+		if (*s == ',' && bracket) {
+			s++;
+			continue;
+		}
+		break;
+	}
+	if (bracket) {
+		if (*s != ']')
+			goto bad;
+		s++;
+	}
+	while (is_ws((unsigned char)*s))
+		s++;
+	if (*s)
+		goto bad;
+	if (n == 1) {
+		for (size_t g = 1; g < ngroups; g++)
+			out[g] = out[0];
+	} else if (n != ngroups) {
+		return mw_err_set(err, MW_E_INVALID,
+				  "invalid model: base_score has %zu values for %zu output groups", n,
+				  ngroups);
+	}
+	return 0;
+bad:
+	return mw_err_set(err, MW_E_INVALID, "invalid model: base_score is not a number or a list of numbers");
+}
+
+static int string_list(json_t *a, const char *what, size_t nfeat, char ***out,
+		       struct mw_err *err)
+{
+	*out = NULL;
+	if (!a || (json_is_array(a) && json_array_size(a) == 0))
+		return 0;
+	if (!json_is_array(a))
+		return mw_err_set(err, MW_E_INVALID, "invalid model: learner.%s is not an array", what);
+	if (json_array_size(a) != nfeat)
+		return mw_err_set(err, MW_E_INVALID,
+				  "invalid model: learner.%s has %zu entries for %zu features", what,
+				  json_array_size(a), nfeat);
+	for (size_t i = 0; i < nfeat; i++)
+		if (!json_is_string(json_array_get(a, i)))
+			return mw_err_set(err, MW_E_INVALID, "invalid model: learner.%s[%zu] is not a string",
+					  what, i);
+	char **l = mw_xcalloc(nfeat + 1, sizeof *l);
+	for (size_t i = 0; i < nfeat; i++)
+		l[i] = mw_xstrdup(json_string_value(json_array_get(a, i)));
+	*out = l;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- trees */
+
+/* Per-load scratch, sized for the largest tree. */
+struct scratch {
+	uint32_t *order;    /* new index -> file index */
+	int32_t *newleft;   /* new index -> new index of left child, -1 for a leaf */
+	uint32_t *depth;    /* new index -> depth */
+	uint8_t *seen;      /* file index -> reached */
+	int32_t *catmap;    /* file index -> position in categories_nodes, or -1 */
+};
+
+struct tree_arrays {
+	json_t *left, *right, *index, *cond, *dleft, *stype;
+	json_t *cnodes, *csegs, *csizes, *cats;
+	size_t n;
+};
+
+static int tree_fail(struct mw_err *err, size_t t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int tree_fail(struct mw_err *err, size_t t, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return mw_err_set(err, MW_E_INVALID, "invalid model: tree %zu: %s", t, msg);
+}
+
+static int tree_arrays(json_t *tr, size_t t, struct tree_arrays *a, struct mw_err *err)
+{
+	static const char *const names[] = { "left_children", "right_children", "split_indices",
+					     "split_conditions", "default_left" };
+	json_t **slots[] = { &a->left, &a->right, &a->index, &a->cond, &a->dleft };
+	if (!json_is_object(tr))
+		return tree_fail(err, t, "not an object");
+	for (size_t i = 0; i < 5; i++) {
+		*slots[i] = field(tr, names[i]);
+		if (!json_is_array(*slots[i]))
+			return tree_fail(err, t, "%s is %s", names[i],
+					 *slots[i] ? "not an array" : "missing");
+	}
+	a->n = json_array_size(a->left);
+	if (a->n == 0)
+		return tree_fail(err, t, "no nodes");
+	for (size_t i = 1; i < 5; i++)
+		if (json_array_size(*slots[i]) != a->n)
+			return tree_fail(err, t, "%s has %zu entries, left_children %zu", names[i],
+					 json_array_size(*slots[i]), a->n);
+	a->stype = field(tr, "split_type");
+	if (a->stype && (!json_is_array(a->stype) || json_array_size(a->stype) != a->n))
+		return tree_fail(err, t, "split_type is not an array of %zu entries", a->n);
+	json_t *tp = field(tr, "tree_param");
+	int64_t v;
+	int rc;
+	if ((rc = param_int(tp, "size_leaf_vector", 0, 0, INT32_MAX, &v, err)))
+		return rc;
+	if (v > 1)
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+				  "tree %zu has vector leaves (size_leaf_vector %lld, multi_strategy="
+				  "multi_output_tree): not supported",
+				  t, (long long)v);
+	if ((rc = param_int(tp, "num_nodes", (int64_t)a->n, 0, INT64_MAX, &v, err)))
+		return rc;
+	if ((size_t)v != a->n)
+		return tree_fail(err, t, "tree_param.num_nodes is %lld but the arrays have %zu nodes",
+				 (long long)v, a->n);
+	a->cnodes = field(tr, "categories_nodes");
+	a->csegs = field(tr, "categories_segments");
+	a->csizes = field(tr, "categories_sizes");
+	a->cats = field(tr, "categories");
+	json_t *c[] = { a->cnodes, a->csegs, a->csizes, a->cats };
+	for (size_t i = 0; i < 4; i++)
+		if (c[i] && !json_is_array(c[i]))
+			return tree_fail(err, t, "a categories field is not an array");
+	size_t nc = a->cnodes ? json_array_size(a->cnodes) : 0;
+	if ((a->csegs ? json_array_size(a->csegs) : 0) != nc ||
+	    (a->csizes ? json_array_size(a->csizes) : 0) != nc)
+		return tree_fail(err, t,
+				 "categories_nodes, categories_segments and categories_sizes differ in length");
+	return 0;
+}
+
+/* Build the category set of file node `old` (categorical split) and return
+ * its index in m->catsets. */
+static int build_catset(struct mw_xgb *m, const struct tree_arrays *a, const struct scratch *s,
+			size_t t, uint32_t old, uint32_t *out, struct mw_err *err)
+{
+	int64_t seg = 0, size = 0;
+	int32_t j = s->catmap[old];
+	if (j >= 0) {
+		if (!elem_int(a->csegs, (size_t)j, &seg) || !elem_int(a->csizes, (size_t)j, &size))
+			return tree_fail(err, t, "categories_segments/sizes[%d] is not an integer", j);
+		size_t ncats = a->cats ? json_array_size(a->cats) : 0;
+		if (seg < 0 || size < 0 || (uint64_t)seg > ncats || (uint64_t)size > ncats - (uint64_t)seg)
+			return tree_fail(err, t, "categories segment of node %u is out of range", old);
+	}
+	int64_t max = -1;
+	for (int64_t k = 0; k < size; k++) {
+		int64_t c;
+		if (!elem_int(a->cats, (size_t)(seg + k), &c) || c < 0 || c >= CAT_LIMIT)
+			return tree_fail(err, t, "category %lld of node %u is not an integer in [0, %d)",
+					 (long long)(seg + k), old, CAT_LIMIT);
+		if (c > max)
+			max = c;
+	}
+	size_t words = (size_t)(max + 1 + 31) / 32;
+	if (words > (size_t)MW_XGB_MAX_CAT_WORDS - m->ncat_words)
+		return mw_err_set(err, MW_E_INVALID,
+				  "invalid model: category sets exceed %ld words (limit)",
+				  (long)MW_XGB_MAX_CAT_WORDS);
+	/* grow by doubling; both arrays are bounded by the limits */
+	size_t need = m->ncat_words + words;
+	size_t cap = 64;
+	while (cap < need)
+		cap *= 2;
+	m->cat_words = mw_xrealloc(m->cat_words, cap * sizeof *m->cat_words);
+	memset(m->cat_words + m->ncat_words, 0, words * sizeof *m->cat_words);
+	for (int64_t k = 0; k < size; k++) {
+		int64_t c = 0;
+		elem_int(a->cats, (size_t)(seg + k), &c);  /* checked above */
+		m->cat_words[m->ncat_words + (size_t)c / 32] |= 1u << (c % 32);
+	}
+	cap = 16;
+	while (cap < m->ncatsets + 1)
+		cap *= 2;
+	m->catsets = mw_xrealloc(m->catsets, cap * sizeof *m->catsets);
+	m->catsets[m->ncatsets].off = (uint32_t)m->ncat_words;
+	m->catsets[m->ncatsets].nwords = (uint32_t)words;
+	m->ncat_words += words;
+	*out = (uint32_t)m->ncatsets++;
+	return 0;
+}
+
+/* Validate tree t and append its reachable nodes, breadth-first, at
+ * m->nodes + m->nnodes. */
+static int flatten_tree(struct mw_xgb *m, json_t *tr, size_t t, float weight, struct scratch *s,
+			struct mw_err *err)
+{
+	struct tree_arrays a;
+	int rc = tree_arrays(tr, t, &a, err);
+	if (rc)
+		return rc;
+	size_t n = a.n;
+	memset(s->seen, 0, n);
+	for (size_t i = 0; i < n; i++)
+		s->catmap[i] = -1;
+	size_t nc = a.cnodes ? json_array_size(a.cnodes) : 0;
+	for (size_t j = 0; j < nc; j++) {
+		int64_t id;
+		if (!elem_int(a.cnodes, j, &id) || id < 0 || (uint64_t)id >= n)
+			return tree_fail(err, t, "categories_nodes[%zu] is not a node index", j);
+		if (s->catmap[id] >= 0)
+			return tree_fail(err, t, "categories_nodes lists node %lld twice", (long long)id);
+		s->catmap[id] = (int32_t)j;
+	}
+
+	/* Breadth-first from the root (node 0).  Children get consecutive new
+	 * indices after their parent; a node reached twice is rejected, which
+	 * rules out cycles and shared subtrees. */
+	size_t head = 0, tail = 1;
+	s->order[0] = 0;
+	s->depth[0] = 0;
+	s->seen[0] = 1;
+	uint32_t maxdepth = 0;
+	while (head < tail) {
+		size_t k = head++;
+		uint32_t old = s->order[k];
+		int64_t l, r;
+		if (!elem_int(a.left, old, &l) || !elem_int(a.right, old, &r))
+			return tree_fail(err, t, "children of node %u are not integers", old);
+		if (l == -1 && r == -1) {
+			s->newleft[k] = -1;
+			if (s->depth[k] > maxdepth)
+				maxdepth = s->depth[k];
+			continue;
+		}
+		if (l < 0 || r < 0 || (uint64_t)l >= n || (uint64_t)r >= n)
+			return tree_fail(err, t,
+					 "node %u has children %lld and %lld, outside [0, %zu) (or only one "
+					 "of them is -1)",
+					 old, (long long)l, (long long)r, n);
+		if (l == r || s->seen[l] || s->seen[r])
+			return tree_fail(err, t,
+					 "node %u: child %lld or %lld is reached twice (cycle or shared node)",
+					 old, (long long)l, (long long)r);
+		s->seen[l] = s->seen[r] = 1;
+		s->order[tail] = (uint32_t)l;
+		s->order[tail + 1] = (uint32_t)r;
+		s->depth[tail] = s->depth[tail + 1] = s->depth[k] + 1;
+		s->newleft[k] = (int32_t)tail;
+		tail += 2;
+	}
+
+	bool has_cat = false;
+	struct node *base = m->nodes + m->nnodes;
+	for (size_t k = 0; k < tail; k++) {
+		uint32_t old = s->order[k];
+		struct node *nd = &base[k];
+		int64_t fi, dl, st = 0;
+		if (s->newleft[k] >= 0 && a.stype &&
+		    (!elem_int(a.stype, old, &st) || (st != 0 && st != 1)))
+			return tree_fail(err, t, "split_type[%u] is not 0 (numerical) or 1 (categorical)",
+					 old);
+		float f = NAN;
+		if (!elem_float(a.cond, old, &f) && st != 1)  /* unused by categorical splits */
+			return tree_fail(err, t, "split_conditions[%u] is not a finite float32", old);
+		if (s->newleft[k] < 0) {
+			nd->thr = NAN;
+			nd->fdl = F_LEAF;
+			nd->left = (int32_t)k - 1;
+			nd->u.leaf = f * weight;  /* float32 product, as dart does */
+			continue;
+		}
+		if (!elem_int(a.index, old, &fi) || fi < 0 || (uint64_t)fi >= m->nfeat)
+			return tree_fail(err, t, "split_indices[%u] is not a feature index below %zu", old,
+					 m->nfeat);
+		if (!elem_int(a.dleft, old, &dl) || (dl != 0 && dl != 1))
+			return tree_fail(err, t, "default_left[%u] is not 0 or 1", old);
+		nd->thr = f;
+		nd->fdl = (uint32_t)fi | (dl ? F_DL : 0);
+		nd->left = s->newleft[k];
+		nd->u.cat = 0;
+		if (st == 1) {
+			has_cat = true;
+			nd->fdl |= F_CAT;
+			if ((rc = build_catset(m, &a, s, t, old, &nd->u.cat, err)))
+				return rc;
+		}
+	}
+	struct tree *tt = &m->trees[t];
+	tt->root = (uint32_t)m->nnodes;
+	tt->depth = maxdepth;
+	tt->slow = has_cat || maxdepth > FIXED_MAX_DEPTH;
+	m->nnodes += tail;
+	return 0;
+}
+
+static void plan_chunks(struct mw_xgb *m)
+{
+	m->chunks = mw_xcalloc(m->ntrees ? m->ntrees : 1, sizeof *m->chunks);
+	m->nchunks = 0;
+	struct chunk *c = NULL;
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		if (tr->slow || !c || c->slow || c->n == LANES) {
+			c = &m->chunks[m->nchunks++];
+			c->first = (uint32_t)t;
+			c->n = 0;
+			c->depth = 0;
+			c->slow = tr->slow;
+		}
+		c->n++;
+		if (tr->depth > c->depth)
+			c->depth = tr->depth;
+	}
+}
+
+/* ---------------------------------------------------------------- load */
+
+static const struct objective *find_objective(const char *name)
+{
+	for (size_t i = 0; i < NOBJECTIVES; i++)
+		if (strcmp(objectives[i].name, name) == 0)
+			return &objectives[i];
+	return NULL;
+}
+
+static int base_margins(struct mw_xgb *m, struct mw_err *err)
+{
+	for (size_t g = 0; g < m->ngroups; g++) {
+		float b = m->base_prob[g], v = b;
+		switch (m->obj->bl) {
+		case B_IDENTITY:
+			break;
+		case B_LOGIT:
+			if (!(b > 0.0f && b < 1.0f))
+				return mw_err_set(err, MW_E_INVALID,
+						  "invalid model: base_score must be in (0,1) for %s, got %g",
+						  m->objective, (double)b);
+			v = -logf(1.0f / b - 1.0f);
+			break;
+		case B_LOG:
+			if (!(b > 0.0f))
+				return mw_err_set(err, MW_E_INVALID,
+						  "invalid model: base_score must be positive for %s, got %g",
+						  m->objective, (double)b);
+			v = logf(b);
+			break;
+		}
+		if (!isfinite(v))
+			return mw_err_set(err, MW_E_INVALID, "invalid model: base_score %g is not finite",
+					  (double)b);
+		m->base_margin[g] = v;
+	}
+	return 0;
+}
+
+static int load_learner(struct mw_xgb *m, json_t *root, struct mw_err *err)
+{
+	int rc;
+	json_t *ver = field(root, "version");
+	if (json_is_array(ver) && json_array_size(ver) == 3) {
+		for (int i = 0; i < 3; i++) {
+			int64_t v;
+			if (!elem_int(ver, (size_t)i, &v) || v < 0 || v > 1000000)
+				return mw_err_set(err, MW_E_INVALID, "invalid model: version is not [major, minor, patch]");
+			m->version[i] = (int)v;
+		}
+	} else if (ver) {
+		return mw_err_set(err, MW_E_INVALID, "invalid model: version is not [major, minor, patch]");
+	}
+
+	json_t *learner, *lmp, *objo, *gb;
+	if ((rc = need_object(root, "learner", "", &learner, err)) ||
+	    (rc = need_object(learner, "learner_model_param", "learner", &lmp, err)) ||
+	    (rc = need_object(learner, "objective", "learner", &objo, err)) ||
+	    (rc = need_object(learner, "gradient_booster", "learner", &gb, err)))
+		return rc;
+
+	int64_t nfeat, nclass, ntarget;
+	if ((rc = param_int(lmp, "num_feature", -1, -1, MW_XGB_MAX_FEATURES, &nfeat, err)) ||
+	    (rc = param_int(lmp, "num_class", 0, 0, MW_XGB_MAX_GROUPS, &nclass, err)) ||
+	    (rc = param_int(lmp, "num_target", 1, 1, MW_XGB_MAX_GROUPS, &ntarget, err)))
+		return rc;
+	if (nfeat < 1)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: learner_model_param.num_feature is %s",
+				  nfeat < 0 ? "missing" : "0");
+	if (nclass > 1 && ntarget > 1)
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+				  "model has both num_class %lld and num_target %lld: not supported",
+				  (long long)nclass, (long long)ntarget);
+	m->nfeat = (size_t)nfeat;
+	m->ngroups = (size_t)(nclass > ntarget ? nclass : ntarget);
+	if (m->ngroups < 1)
+		m->ngroups = 1;
+
+	json_t *oname = field(objo, "name");
+	if (!json_is_string(oname))
+		return mw_err_set(err, MW_E_INVALID, "invalid model: learner.objective.name is missing");
+	m->objective = mw_xstrndup(json_string_value(oname), 200);
+	m->obj = find_objective(m->objective);
+	if (!m->obj)
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+				  "objective \"%.100s\" is not supported by the native evaluator",
+				  m->objective);
+	if (m->obj->multi && nclass < 1)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %s needs num_class >= 1",
+				  m->objective);
+
+	m->base_prob = mw_xcalloc(m->ngroups, sizeof *m->base_prob);
+	m->base_margin = mw_xcalloc(m->ngroups, sizeof *m->base_margin);
+	if ((rc = parse_base_score(field(lmp, "base_score"), m->ngroups, m->base_prob, err)) ||
+	    (rc = base_margins(m, err)))
+		return rc;
+
+	if ((rc = string_list(field(learner, "feature_names"), "feature_names", m->nfeat,
+			      &m->fnames, err)) ||
+	    (rc = string_list(field(learner, "feature_types"), "feature_types", m->nfeat,
+			      &m->ftypes, err)))
+		return rc;
+	return 0;
+}
+
+static int load_booster(struct mw_xgb *m, json_t *root, struct mw_err *err)
+{
+	int rc;
+	json_t *gb = field(field(root, "learner"), "gradient_booster");
+	json_t *name = field(gb, "name");
+	if (!json_is_string(name))
+		return mw_err_set(err, MW_E_INVALID, "invalid model: gradient_booster.name is missing");
+	const char *bn = json_string_value(name);
+	json_t *model, *weights = NULL;
+	if (strcmp(bn, "gbtree") == 0) {
+		if ((rc = need_object(gb, "model", "gradient_booster", &model, err)))
+			return rc;
+	} else if (strcmp(bn, "dart") == 0) {
+		json_t *inner;
+		if ((rc = need_object(gb, "gbtree", "gradient_booster", &inner, err)) ||
+		    (rc = need_object(inner, "model", "gradient_booster.gbtree", &model, err)) ||
+		    (rc = need_array(gb, "weight_drop", "gradient_booster", &weights, err)))
+			return rc;
+		m->dart = true;
+	} else if (strcmp(bn, "gblinear") == 0) {
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+				  "gblinear models are not supported by the native evaluator");
+	} else {
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "booster \"%.60s\" is not supported", bn);
+	}
+
+	json_t *trees, *info;
+	if ((rc = need_array(model, "trees", "gradient_booster.model", &trees, err)) ||
+	    (rc = need_array(model, "tree_info", "gradient_booster.model", &info, err)))
+		return rc;
+	size_t nt = json_array_size(trees);
+	if (nt > MW_XGB_MAX_TREES)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: %zu trees (limit %d)", nt,
+				  MW_XGB_MAX_TREES);
+	if (json_array_size(info) != nt)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: tree_info has %zu entries for %zu trees",
+				  json_array_size(info), nt);
+	if (weights && json_array_size(weights) != nt)
+		return mw_err_set(err, MW_E_INVALID, "invalid model: weight_drop has %zu entries for %zu trees",
+				  json_array_size(weights), nt);
+	int64_t declared;
+	if ((rc = param_int(field(model, "gbtree_model_param"), "num_trees", (int64_t)nt, 0,
+			    INT64_MAX, &declared, err)))
+		return rc;
+	if ((size_t)declared != nt)
+		return mw_err_set(err, MW_E_INVALID,
+				  "invalid model: gbtree_model_param.num_trees is %lld but there are %zu trees",
+				  (long long)declared, nt);
+
+	/* Size the node array by the nodes in the file, before reading any. */
+	size_t total = 0, maxn = 1;
+	for (size_t t = 0; t < nt; t++) {
+		json_t *lc = field(json_array_get(trees, t), "left_children");
+		size_t n = json_is_array(lc) ? json_array_size(lc) : 0;
+		if (n > (size_t)MW_XGB_MAX_NODES - total)
+			return mw_err_set(err, MW_E_INVALID, "invalid model: more than %ld nodes (limit)",
+					  (long)MW_XGB_MAX_NODES);
+		total += n;
+		if (n > maxn)
+			maxn = n;
+	}
+	m->ntrees = nt;
+	m->trees = mw_xcalloc(nt ? nt : 1, sizeof *m->trees);
+	m->nodes = mw_xcalloc(total ? total : 1, sizeof *m->nodes);
+	struct scratch s = {
+		.order = mw_xmalloc(maxn * sizeof *s.order),
+		.newleft = mw_xmalloc(maxn * sizeof *s.newleft),
+		.depth = mw_xmalloc(maxn * sizeof *s.depth),
+		.seen = mw_xmalloc(maxn),
+		.catmap = mw_xmalloc(maxn * sizeof *s.catmap),
+	};
+	rc = 0;
+	for (size_t t = 0; t < nt && !rc; t++) {
+		int64_t g;
+		float w = 1.0f;
+		if (!elem_int(info, t, &g) || g < 0 || (uint64_t)g >= m->ngroups) {
+			rc = mw_err_set(err, MW_E_INVALID,
+					"invalid model: tree_info[%zu] is not a group below %zu", t,
+					m->ngroups);
+			break;
+		}
+		if (weights && !elem_float(weights, t, &w)) {
+			rc = mw_err_set(err, MW_E_INVALID,
+					"invalid model: weight_drop[%zu] is not a finite number", t);
+			break;
+		}
+		m->trees[t].group = (uint32_t)g;
+		rc = flatten_tree(m, json_array_get(trees, t), t, w, &s, err);
+	}
+	free(s.order);
+	free(s.newleft);
+	free(s.depth);
+	free(s.seen);
+	free(s.catmap);
+	if (rc)
+		return rc;
+	plan_chunks(m);
+	return 0;
+}
+
+int mw_xgb_load(const void *buf, size_t len, struct mw_xgb **out, struct mw_err *err)
+{
+	*out = NULL;
+	if (!buf && len)
+		return mw_err_set(err, MW_E_INVALID, "no model bytes");
+	if (len > MW_XGB_MAX_BYTES)
+		return mw_err_set(err, MW_E_INVALID, "model is %zu bytes (limit %zu)", len,
+				  MW_XGB_MAX_BYTES);
+	json_t *root = NULL;
+	int rc = parse_bytes(buf, len, &root, err);
+	if (rc)
+		return rc;
+	struct mw_xgb *m = mw_xcalloc(1, sizeof *m);
+	rc = load_learner(m, root, err);
+	if (!rc)
+		rc = load_booster(m, root, err);
+	json_decref(root);
+	if (rc) {
+		mw_xgb_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+int mw_xgb_load_file(const char *path, struct mw_xgb **out, struct mw_err *err)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mw_err_set(err, errno == ENOENT ? MW_E_NOT_FOUND : MW_E_IO,
+				  "cannot open model %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mw_err_set(err, MW_E_IO, "model %s is not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > MW_XGB_MAX_BYTES) {
+		close(fd);
+		return mw_err_set(err, MW_E_INVALID, "model %s is %lld bytes (limit %zu)", path,
+				  (long long)st.st_size, MW_XGB_MAX_BYTES);
+	}
+	size_t n = (size_t)st.st_size, got = 0;
+	unsigned char *buf = mw_xmalloc(n ? n : 1);
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : 0;
+			free(buf);
+			close(fd);
+			return mw_err_set(err, MW_E_IO, "cannot read model %s: %s", path,
+					  e ? strerror(e) : "file shrank while reading");
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	int rc = mw_xgb_load(buf, n, out, err);
+	free(buf);
+	return rc;
+}
+
+static void free_list(char **l)
+{
+	if (!l)
+		return;
+	for (char **p = l; *p; p++)
+		free(*p);
+	free(l);
+}
+
+void mw_xgb_free(struct mw_xgb *m)
+{
+	if (!m)
+		return;
+	free(m->nodes);
+	free(m->trees);
+	free(m->chunks);
+	free(m->catsets);
+	free(m->cat_words);
+	free(m->objective);
+	free(m->base_prob);
+	free(m->base_margin);
+	free_list(m->fnames);
+	free_list(m->ftypes);
+	free(m);
+}
+
+/* ---------------------------------------------------------------- getters */
+
+size_t mw_xgb_num_features(const struct mw_xgb *m)
+{
+	return m->nfeat;
+}
+
+size_t mw_xgb_num_outputs(const struct mw_xgb *m, bool margin)
+{
+	return !margin && m->obj->xf == X_SOFTMAX ? 1 : m->ngroups;
+}
+
+size_t mw_xgb_num_trees(const struct mw_xgb *m)
+{
+	return m->ntrees;
+}
+
+const char *mw_xgb_objective(const struct mw_xgb *m)
+{
+	return m->objective;
+}
+
+const char *mw_xgb_booster(const struct mw_xgb *m)
+{
+	return m->dart ? "dart" : "gbtree";
+}
+
+const char *const *mw_xgb_feature_names(const struct mw_xgb *m)
+{
+	return (const char *const *)m->fnames;
+}
+
+const char *const *mw_xgb_feature_types(const struct mw_xgb *m)
+{
+	return (const char *const *)m->ftypes;
+}
+
+bool mw_xgb_has_categorical(const struct mw_xgb *m)
+{
+	return m->ncatsets > 0;
+}
+
+void mw_xgb_version(const struct mw_xgb *m, int version[3])
+{
+	memcpy(version, m->version, sizeof m->version);
+}
+
+float mw_xgb_base_score(const struct mw_xgb *m, size_t g)
+{
+	return g < m->ngroups ? m->base_prob[g] : NAN;
+}
+
+/* ---------------------------------------------------------------- predict */
+
+/* One step: left when x < thr, or x is missing and the default is left.
+ * From a leaf (thr NaN, no default-left flag, left = self - 1) it stays. */
+static inline uint32_t step(const struct node *n, const float *row)
+{
+	uint32_t f = n->fdl;
+	float x = row[f & F_MASK];
+	uint32_t go_left = (x < n->thr) | ((x != x) & (f >> 31));
+	return (uint32_t)n->left + 1u - go_left;
+}
+
+/* LANES rows through one tree, depth steps each. */
+static inline void walk_rows(const struct node *t, const float *const row[LANES], uint32_t depth,
+			     uint32_t idx[LANES])
+{
+	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+	for (uint32_t d = 0; d < depth; d++) {
+		i0 = step(t + i0, row[0]);
+		i1 = step(t + i1, row[1]);
+		i2 = step(t + i2, row[2]);
+		i3 = step(t + i3, row[3]);
+		i4 = step(t + i4, row[4]);
+		i5 = step(t + i5, row[5]);
+		i6 = step(t + i6, row[6]);
+		i7 = step(t + i7, row[7]);
+	}
+	idx[0] = i0; idx[1] = i1; idx[2] = i2; idx[3] = i3;
+	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
+}
+
+/* One row through LANES trees, depth steps each. */
+static inline void walk_trees(const struct node *const t[LANES], const float *row, uint32_t depth,
+			      uint32_t idx[LANES])
+{
+	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+	for (uint32_t d = 0; d < depth; d++) {
+		i0 = step(t[0] + i0, row);
+		i1 = step(t[1] + i1, row);
+		i2 = step(t[2] + i2, row);
+		i3 = step(t[3] + i3, row);
+		i4 = step(t[4] + i4, row);
+		i5 = step(t[5] + i5, row);
+		i6 = step(t[6] + i6, row);
+		i7 = step(t[7] + i7, row);
+	}
+	idx[0] = i0; idx[1] = i1; idx[2] = i2; idx[3] = i3;
+	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
+}
+
+/* XGBoost's categorical decision: left unless the (truncated) value is in
+ * the node's set; negative and too-large values go left. */
+static bool cat_left(const struct mw_xgb *m, uint32_t set, float x)
+{
+	if (x < 0.0f || x >= (float)CAT_LIMIT)
+		return true;
+	uint32_t c = (uint32_t)(int32_t)x;
+	const struct catset *s = &m->catsets[set];
+	if (c / 32 >= s->nwords)
+		return true;
+	return !((m->cat_words[s->off + c / 32] >> (c % 32)) & 1u);
+}
+
+/* The general walk: until a leaf, with categorical splits.  Children are
+ * always after their parent, so it ends within the tree's node count. */
+static float walk_slow(const struct mw_xgb *m, const struct node *t, const float *row)
+{
+	uint32_t i = 0;
+	for (;;) {
+		const struct node *n = t + i;
+		uint32_t f = n->fdl;
+		if (f & F_LEAF)
+			return n->u.leaf;
+		float x = row[f & F_MASK];
+		bool left;
+		if (x != x)
+			left = f & F_DL;
+		else if (f & F_CAT)
+			left = cat_left(m, n->u.cat, x);
+		else
+			left = x < n->thr;
+		i = (uint32_t)n->left + !left;
+	}
+}
+
+/* acc[g] += trees' leaves for one row, in tree order. */
+static void predict_row(const struct mw_xgb *m, const float *row, float *acc)
+{
+	const struct node *base[LANES];
+	uint32_t idx[LANES];
+	for (size_t c = 0; c < m->nchunks; c++) {
+		const struct chunk *ch = &m->chunks[c];
+		const struct tree *tr = &m->trees[ch->first];
+		if (ch->slow) {
+			acc[tr->group] += walk_slow(m, m->nodes + tr->root, row);
+			continue;
+		}
+		for (uint32_t l = 0; l < LANES; l++)
+			base[l] = m->nodes + tr[l < ch->n ? l : 0].root;
+		walk_trees(base, row, ch->depth, idx);
+		for (uint32_t l = 0; l < ch->n; l++)
+			acc[tr[l].group] += base[l][idx[l]].u.leaf;
+	}
+}
+
+/* acc[r * G + g] += trees' leaves for nrows (>= LANES) rows, tree by tree. */
+static void predict_block(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+			  float *acc)
+{
+	size_t G = m->ngroups;
+	const float *rp[LANES];
+	uint32_t idx[LANES];
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		const struct node *base = m->nodes + tr->root;
+		float *a = acc + tr->group;
+		if (tr->slow) {
+			for (size_t r = 0; r < nrows; r++)
+				a[r * G] += walk_slow(m, base, rows + r * ncols);
+			continue;
+		}
+		for (size_t r = 0; r < nrows; r += LANES) {
+			size_t k = nrows - r < LANES ? nrows - r : LANES;
+			for (size_t l = 0; l < LANES; l++)
+				rp[l] = rows + (r + (l < k ? l : 0)) * ncols;
+			walk_rows(base, rp, tr->depth, idx);
+			for (size_t l = 0; l < k; l++)
+				a[(r + l) * G] += base[idx[l]].u.leaf;
+		}
+	}
+}
+
+/* XGBoost 1.7 common::Sigmoid. */
+static float sigmoid(float x)
+{
+	const float eps = 1e-16f;
+	float y = 88.7f < -x ? 88.7f : -x;  /* std::min(-x, 88.7f) */
+	float denom = expf(y) + 1.0f + eps;
+	return 1.0f / denom;
+}
+
+/* XGBoost common::Softmax, in place over n values. */
+static void softmax(float *v, size_t n)
+{
+	float wmax = v[0];
+	for (size_t i = 1; i < n; i++)
+		wmax = fmaxf(v[i], wmax);
+	double wsum = 0.0;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = expf(v[i] - wmax);
+		wsum += v[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] /= (float)wsum;
+}
+
+static void finish(const struct mw_xgb *m, float *acc, size_t nrows, float *out, bool margin)
+{
+	size_t G = m->ngroups, n = nrows * G;
+	if (margin) {
+		memcpy(out, acc, n * sizeof *out);
+		return;
+	}
+	switch (m->obj->xf) {
+	case X_IDENTITY:
+		memcpy(out, acc, n * sizeof *out);
+		break;
+	case X_SIGMOID:
+		for (size_t i = 0; i < n; i++)
+			out[i] = sigmoid(acc[i]);
+		break;
+	case X_EXP:
+		for (size_t i = 0; i < n; i++)
+			out[i] = expf(acc[i]);
+		break;
+	case X_HINGE:
+		for (size_t i = 0; i < n; i++)
+			out[i] = acc[i] > 0.0f ? 1.0f : 0.0f;
+		break;
+	case X_SOFTPROB:
+		for (size_t r = 0; r < nrows; r++)
+			softmax(acc + r * G, G);
+		memcpy(out, acc, n * sizeof *out);
+		break;
+	case X_SOFTMAX:
+		for (size_t r = 0; r < nrows; r++) {
+			const float *v = acc + r * G;
+			size_t best = 0;
+			for (size_t g = 1; g < G; g++)
+				if (v[g] > v[best])
+					best = g;
+			out[r] = (float)best;
+		}
+		break;
+	}
+}
+
+int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+		   float *out, bool margin, struct mw_err *err)
+{
+	if (!m)
+		return mw_err_set(err, MW_E_INVALID, "no model");
+	if (ncols != m->nfeat)
+		return mw_err_set(err, MW_E_INVALID, "rows have %zu features, the model expects %zu",
+				  ncols, m->nfeat);
+	if (nrows == 0)
+		return 0;
+	if (!rows || !out)
+		return mw_err_set(err, MW_E_INVALID, "no input rows or no output buffer");
+	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
+	if (nrows > SIZE_MAX / sizeof(float) / ncols || nrows > SIZE_MAX / sizeof(float) / G ||
+	    nrows > SIZE_MAX / sizeof(float) / nout)
+		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
+
+	float stack_acc[BLOCK * 4];
+	float *acc = G <= 4 ? stack_acc : mw_xmalloc(BLOCK * G * sizeof *acc);
+	for (size_t r0 = 0; r0 < nrows; r0 += BLOCK) {
+		size_t b = nrows - r0 < BLOCK ? nrows - r0 : BLOCK;
+		const float *rows0 = rows + r0 * ncols;
+		for (size_t r = 0; r < b; r++)
+			memcpy(acc + r * G, m->base_margin, G * sizeof *acc);
+		if (b >= LANES) {
+			predict_block(m, rows0, b, ncols, acc);
+		} else {
+			for (size_t r = 0; r < b; r++)
+				predict_row(m, rows0 + r * ncols, acc + r * G);
+		}
+		finish(m, acc, b, out + r0 * nout, margin);
+	}
+	if (acc != stack_acc)
+		free(acc);
+	return 0;
+}
