@@ -242,6 +242,8 @@ int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out
 	}
 	if (!rc)
 		rc = mw_registry_new(c->store, c->blob, &c->registry, err);
+	if (!rc) /* the user's own files: a local source is theirs to read */
+		mw_registry_allow_local_sources(c->registry, true);
 	if (!rc)
 		rc = mw_art_new(c->store, c->blob, &c->art, err);
 	if (rc) {
@@ -282,7 +284,10 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 	struct mw_buf url, body;
 	mw_buf_init(&url, 0);
 	mw_buf_init(&body, 256u << 20);
-	mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
+	if (path[0] == '/') /* a full path (native routes) */
+		mw_buf_printf(&url, "%s%s", c->uri, path);
+	else
+		mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
 	char *payload = NULL;
 	curl_easy_reset(c->curl);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -363,6 +368,36 @@ int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **
 		return remote_call(c, path, method, req, resp, err);
 	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
 	int rc = mw_api_call(&c->ctx, path, req, resp, err);
+	json_object_del(req, MW_REQ_USER);
+	return rc;
+}
+
+char *mw_client_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			mw_buf_append(&b, p, 1);
+		} else {
+			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+			mw_buf_append(&b, e, 3);
+		}
+	}
+	char *out = mw_buf_detach(&b, NULL);
+	mw_buf_release(&b);
+	return out;
+}
+
+int mw_client_native(struct mw_client *c, const char *method, const char *path,
+		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err)
+{
+	if (c->uri)
+		return remote_call(c, path, method, req, resp, err);
+	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
+	int rc = local(c->registry, req, resp, err);
 	json_object_del(req, MW_REQ_USER);
 	return rc;
 }

@@ -1,13 +1,46 @@
 /*
- * registry.c - the model registry operations (placeholder until written).
+ * registry.c - the model registry operations: validation, MLflow's registry
+ * semantics, version sources and pinning, lineage, model cards and the
+ * promotion history, on top of the store.
+ *
+ * Every operation reads its message with the mw_req_* getters, checks
+ * MLflow's limits (registry tag key 250 / value 5000 characters, aliases
+ * ^[\w-]*$ of at most 255 characters that are neither "latest" nor v<digits>,
+ * model version numbers that parse as integers, stages None / Staging /
+ * Production / Archived in any case) and calls the store.
+ *
+ * Sources.  resolve_source() turns a model-versions/create `source` into the
+ * manifest prefix the store pins (see registry.h).  Artifact paths taken from
+ * a source follow the artifact proxy's rules (art.h: mw_art_uri_to_path and
+ * mw_art_path_normalize: no NUL, control character or backslash, no empty,
+ * "." or ".." segment, no percent-encoded dot, slash or backslash), so a URI
+ * names the same files for the registry as for the proxy.  A local directory is walked without following
+ * symbolic links (a link, device, FIFO or socket anywhere is an error), each
+ * regular file is streamed into the blob store and put in the manifest under
+ * "_sources/<random>/", the version pins that prefix, and the staging entries
+ * are removed again whatever the outcome (the blobs stay, referenced by the
+ * pinned copy, or are collected by gc).
+ *
+ * Lengths are counted in characters (UTF-8 code points), as MLflow does.
  */
 #include "registry/registry.h"
 
+#include "art/art.h"
+#include "track/track.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct mw_registry {
 	struct mw_store *store;
 	struct mw_blob *blob;
+	bool local_sources;
 };
 
 int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_registry **out,
@@ -24,4 +57,1582 @@ int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_regi
 void mw_registry_free(struct mw_registry *r)
 {
 	free(r);
+}
+
+void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
+{
+	r->local_sources = allow;
+}
+
+/* ================================================================ limits */
+
+#define MAX_NAME 256
+#define MAX_TAG_KEY 250
+#define MAX_TAG_VALUE 5000
+#define MAX_ALIAS 255
+#define MAX_DESCRIPTION 65536
+#define MAX_SOURCE 4096
+#define MAX_RUN_LINK 4096
+#define MAX_REASON 5000
+#define MAX_EVIDENCE 65536
+#define MAX_CARD (1u << 20)
+#define MAX_FILTER 65536
+#define MAX_ORDER_BY 16
+#define MAX_TAGS 1000
+#define RM_SEARCH_DEFAULT 100
+#define RM_SEARCH_MAX 1000
+#define MV_SEARCH_MAX 200000
+#define MAX_LOCAL_FILES 100000
+#define MAX_LOCAL_DEPTH 64
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static bool word_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c >= 0x80;
+}
+
+static const char *user_of(json_t *req)
+{
+	const char *u = json_string_value(json_object_get(req, MW_REQ_USER));
+	return u && *u ? u : "anonymous";
+}
+
+/* The user_id recorded on new entities: none for anonymous callers. */
+static const char *owner_of(json_t *req)
+{
+	const char *u = user_of(req);
+	return strcmp(u, "anonymous") ? u : NULL;
+}
+
+static int get_name(json_t *req, const char *field, const char **out, struct mw_err *err)
+{
+	int rc = mw_req_str(req, field, true, 0, out, err);
+	if (rc)
+		return rc;
+	if (utf8_chars(*out) > MAX_NAME)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Registered model name is %zu characters long, over the limit of %d.",
+				  utf8_chars(*out), MAX_NAME);
+	return 0;
+}
+
+static int parse_version(const char *s, int64_t *v, struct mw_err *err)
+{
+	if (mw_parse_int64(s, v))
+		return mw_err_set(err, MW_E_INVALID, "Model version must be an integer, got '%.64s'",
+				  s);
+	return 0;
+}
+
+static int get_version(json_t *req, int64_t *v, struct mw_err *err)
+{
+	json_t *j = json_object_get(req, "version");
+	if (json_is_integer(j)) {
+		*v = json_integer_value(j);
+		return 0;
+	}
+	const char *s = NULL;
+	int rc = mw_req_str(req, "version", true, 0, &s, err);
+	if (rc)
+		return rc;
+	return parse_version(s, v, err);
+}
+
+static int get_opt_str(json_t *req, const char *field, size_t maxchars, const char **out,
+		       struct mw_err *err)
+{
+	*out = NULL;
+	int rc = mw_req_str(req, field, false, 0, out, err);
+	if (rc || !*out)
+		return rc;
+	if (utf8_chars(*out) > maxchars)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Parameter '%s' is %zu characters long, over the limit of %zu.",
+				  field, utf8_chars(*out), maxchars);
+	return 0;
+}
+
+/* MLflow's tag-name rule (^[/\w.\- ]*$, a path that normalises to itself)
+ * and the registry's lengths. */
+static int check_tag(const char *key, const char *value, struct mw_err *err)
+{
+	if (!key || !*key)
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'key'.");
+	if (utf8_chars(key) > MAX_TAG_KEY)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Tag key '%.64s...' is %zu characters long, over the limit of %d.",
+				  key, utf8_chars(key), MAX_TAG_KEY);
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		if (!word_char(*p) && *p != '/' && *p != '.' && *p != '-' && *p != ' ')
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid tag name: '%s'. Names may only contain alphanumerics, "
+					  "underscores (_), dashes (-), periods (.), spaces ( ), and "
+					  "slashes (/).",
+					  key);
+	size_t n = strlen(key);
+	bool bad = key[0] == '/' || (n > 1 && key[n - 1] == '/') || strstr(key, "//");
+	for (const char *seg = key; !bad && seg;) {
+		const char *e = strchr(seg, '/');
+		size_t sl = e ? (size_t)(e - seg) : strlen(seg);
+		if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
+			bad = true;
+		seg = e ? e + 1 : NULL;
+	}
+	if (bad)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid tag name: '%s'. Names cannot contain '..', '.' segments, "
+				  "'//' or a leading or trailing '/'.",
+				  key);
+	if (value && utf8_chars(value) > MAX_TAG_VALUE)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Tag value for key '%s' is %zu characters long, over the limit of %d.",
+				  key, utf8_chars(value), MAX_TAG_VALUE);
+	return 0;
+}
+
+/* [{key, value}] into a malloc'd array of mw_kv (strings borrowed). */
+static int get_tags(json_t *req, struct mw_kv **out, size_t *n, struct mw_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	json_t *arr = NULL;
+	int rc = mw_req_list(req, "tags", &arr, err);
+	if (rc || !arr)
+		return rc;
+	size_t cnt = json_array_size(arr);
+	if (cnt > MAX_TAGS)
+		return mw_err_set(err, MW_E_INVALID, "At most %d tags may be given at once.",
+				  MAX_TAGS);
+	struct mw_kv *kv = mw_xcalloc(cnt ? cnt : 1, sizeof *kv);
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *e = json_array_get(arr, i);
+		const char *k = NULL, *v = NULL;
+		if (!json_is_object(e))
+			rc = mw_err_set(err, MW_E_INVALID,
+					"Invalid value for parameter 'tags': each entry must be an "
+					"object with 'key' and 'value'.");
+		if (!rc)
+			rc = mw_req_str(e, "key", true, 0, &k, err);
+		if (!rc)
+			rc = mw_req_str(e, "value", false, 0, &v, err);
+		if (!rc)
+			rc = check_tag(k, v, err);
+		if (rc) {
+			free(kv);
+			return rc;
+		}
+		kv[i].key = k;
+		kv[i].value = v ? v : "";
+	}
+	*out = kv;
+	*n = cnt;
+	return 0;
+}
+
+static int check_alias(const char *alias, struct mw_err *err)
+{
+	if (utf8_chars(alias) > MAX_ALIAS)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Alias name is %zu characters long, over the limit of %d.",
+				  utf8_chars(alias), MAX_ALIAS);
+	for (const unsigned char *p = (const unsigned char *)alias; *p; p++)
+		if (!word_char(*p) && *p != '-')
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid alias name: '%s'. Names may only contain "
+					  "alphanumerics, underscores (_), and dashes (-).",
+					  alias);
+	if (mw_str_eq_nocase(alias, "latest"))
+		return mw_err_set(err, MW_E_INVALID,
+				  "'latest' alias name (case insensitive) is reserved.");
+	if ((alias[0] == 'v' || alias[0] == 'V') && alias[1]) {
+		bool digits = true;
+		for (const char *p = alias + 1; *p; p++)
+			if (*p < '0' || *p > '9')
+				digits = false;
+		if (digits)
+			return mw_err_set(err, MW_E_INVALID,
+					  "Version alias name '%s' is reserved (aliases of the form "
+					  "v<number> would shadow version references).",
+					  alias);
+	}
+	return 0;
+}
+
+static int get_alias(json_t *req, const char **out, struct mw_err *err)
+{
+	int rc = mw_req_str(req, "alias", true, 0, out, err);
+	return rc ? rc : check_alias(*out, err);
+}
+
+static const char *const stages[] = {"None", "Staging", "Production", "Archived"};
+
+static int canonical_stage(const char *s, const char **out, struct mw_err *err)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (s && mw_str_eq_nocase(s, stages[i])) {
+			*out = stages[i];
+			return 0;
+		}
+	return mw_err_set(err, MW_E_INVALID,
+			  "Invalid Model Version stage: %.64s. Value must be one of None, Staging, "
+			  "Production, Archived.",
+			  s ? s : "(none)");
+}
+
+/* Audit fields of a request: reason and evidence only when the operation
+ * takes them (native routes); MLflow's endpoints record them as null. */
+static int get_audit(json_t *req, bool native, struct mw_audit *a, char **evidence_text,
+		     struct mw_err *err)
+{
+	memset(a, 0, sizeof *a);
+	*evidence_text = NULL;
+	a->who = user_of(req);
+	a->now_ms = mw_now_ms();
+	if (!native)
+		return 0;
+	int rc = get_opt_str(req, "reason", MAX_REASON, &a->reason, err);
+	if (rc)
+		return rc;
+	if (a->reason && !*a->reason)
+		a->reason = NULL;
+	json_t *ev = json_object_get(req, "evidence");
+	if (ev && !json_is_null(ev)) {
+		if (json_is_string(ev)) {
+			/* a JSON document sent as a string (CLI --evidence, form fields) */
+			json_error_t je;
+			json_t *parsed = json_loads(json_string_value(ev), JSON_DECODE_ANY, &je);
+			if (parsed && (json_is_object(parsed) || json_is_array(parsed))) {
+				*evidence_text = mw_json_dump(parsed, NULL);
+			} else {
+				*evidence_text = mw_json_dump(ev, NULL);
+			}
+			json_decref(parsed);
+		} else if (json_is_object(ev) || json_is_array(ev)) {
+			*evidence_text = mw_json_dump(ev, NULL);
+		} else {
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid value for parameter 'evidence': expected a JSON object, "
+					  "array or string.");
+		}
+		if (strlen(*evidence_text) > MAX_EVIDENCE) {
+			free(*evidence_text);
+			*evidence_text = NULL;
+			return mw_err_set(err, MW_E_INVALID,
+					  "Evidence is over the limit of %d bytes: link to large "
+					  "reports instead of embedding them.",
+					  MAX_EVIDENCE);
+		}
+		a->evidence = *evidence_text;
+	}
+	return 0;
+}
+
+/* ================================================================ search */
+
+static int get_page(json_t *req, int64_t def, int64_t max, struct mw_page *p, struct mw_err *err)
+{
+	bool present = false;
+	int64_t mr = def;
+	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
+	if (rc)
+		return rc;
+	if (present && (mr < 1 || mr > max))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
+				  "between 1 and %lld.",
+				  (long long)mr, (long long)max);
+	p->max_results = mr;
+	p->offset = 0;
+	const char *tok = NULL;
+	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
+		return rc;
+	if (tok && *tok)
+		return mw_page_token_decode(tok, &p->offset, err);
+	return 0;
+}
+
+static void set_next_token(json_t *resp, const struct mw_page *p, bool more)
+{
+	if (!more)
+		return;
+	char *tok = mw_page_token_encode(p->offset + p->max_results);
+	json_object_set_new(resp, "next_page_token", json_string(tok));
+	free(tok);
+}
+
+static int get_search(json_t *req, enum mw_search_entity ent, bool with_filter,
+		      struct mw_arena *a, struct mw_filter *f, struct mw_order *o, size_t *no,
+		      struct mw_err *err)
+{
+	*no = 0;
+	int rc;
+	if (with_filter) {
+		const char *filter = NULL;
+		if ((rc = mw_req_str(req, "filter", false, MAX_FILTER, &filter, err)) ||
+		    (rc = mw_filter_parse(ent, filter, a, f, err)))
+			return rc;
+	}
+	json_t *ob;
+	if ((rc = mw_req_list(req, "order_by", &ob, err)))
+		return rc;
+	if (json_array_size(ob) > MAX_ORDER_BY)
+		return mw_err_set(err, MW_E_INVALID, "At most %d order_by entries are allowed.",
+				  MAX_ORDER_BY);
+	for (size_t i = 0; ob && i < json_array_size(ob); i++) {
+		json_t *e = json_array_get(ob, i);
+		if (!json_is_string(e))
+			return mw_err_set(err, MW_E_INVALID,
+					  "Invalid value for parameter 'order_by': expected strings.");
+		if ((rc = mw_order_parse(ent, json_string_value(e), a, &o[*no], err)))
+			return rc;
+		(*no)++;
+	}
+	return 0;
+}
+
+static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool legacy,
+		     struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_filter f = {0};
+	struct mw_order o[MAX_ORDER_BY];
+	size_t no = 0;
+	struct mw_page p;
+	int rc = get_page(req, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &p, err);
+	if (!rc)
+		rc = get_search(req, MW_SEARCH_REGISTERED_MODELS, !legacy, a, &f, o, &no, err);
+	json_t *out = NULL;
+	bool more = false;
+	if (!rc)
+		rc = mw_store_rm_search(r->store, &f, o, no, &p, &out, &more, err);
+	if (!rc) {
+		set_next_token(out, &p, more);
+		*resp = out;
+	}
+	mw_arena_free(a);
+	return rc;
+}
+
+int mw_registry_rm_search(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return rm_search(r, req, resp, false, err);
+}
+
+int mw_registry_rm_list(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return rm_search(r, req, resp, true, err);
+}
+
+int mw_registry_mv_search(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_filter f = {0};
+	struct mw_order o[MAX_ORDER_BY];
+	size_t no = 0;
+	struct mw_page p;
+	int rc = get_page(req, MV_SEARCH_MAX, MV_SEARCH_MAX, &p, err);
+	if (!rc)
+		rc = get_search(req, MW_SEARCH_MODEL_VERSIONS, true, a, &f, o, &no, err);
+	json_t *out = NULL;
+	bool more = false;
+	if (!rc)
+		rc = mw_store_mv_search(r->store, &f, o, no, &p, &out, &more, err);
+	if (!rc) {
+		set_next_token(out, &p, more);
+		*resp = out;
+	}
+	mw_arena_free(a);
+	return rc;
+}
+
+/* ================================================================ registered models */
+
+static json_t *ok_empty(void)
+{
+	return json_object();
+}
+
+int mw_registry_rm_create(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *desc = NULL;
+	struct mw_kv *tags = NULL;
+	size_t nt = 0;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
+	if (!rc)
+		rc = get_tags(req, &tags, &nt, err);
+	json_t *rm = NULL;
+	if (!rc)
+		rc = mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(req), mw_now_ms(),
+					&rm, err);
+	free(tags);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "registered_model", rm);
+	return 0;
+}
+
+int mw_registry_rm_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	json_t *rm = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (rc || (rc = mw_store_rm_get(r->store, name, &rm, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "registered_model", rm);
+	return 0;
+}
+
+int mw_registry_rm_rename(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *new_name = NULL;
+	json_t *rm = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_name(req, "new_name", &new_name, err);
+	if (rc || (rc = mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), &rm, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "registered_model", rm);
+	return 0;
+}
+
+int mw_registry_rm_update(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *desc = NULL;
+	json_t *rm = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
+	if (rc)
+		return rc;
+	if (!json_object_get(req, "description")) {
+		/* nothing to change: answer with the model as it is */
+		if ((rc = mw_store_rm_get(r->store, name, &rm, err)))
+			return rc;
+	} else if ((rc = mw_store_rm_update(r->store, name, desc ? desc : "", mw_now_ms(), &rm,
+					      err))) {
+		return rc;
+	}
+	*resp = json_pack("{s:o}", "registered_model", rm);
+	return 0;
+}
+
+int mw_registry_rm_delete(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (rc || (rc = mw_store_rm_delete(r->store, name, mw_now_ms(), err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_rm_latest_versions(struct mw_registry *r, json_t *req, json_t **resp,
+				   struct mw_err *err)
+{
+	const char *name = NULL;
+	json_t *list = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = mw_req_list(req, "stages", &list, err);
+	if (rc)
+		return rc;
+	size_t n = json_array_size(list);
+	const char **st = mw_xcalloc(n ? n : 1, sizeof *st);
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *e = json_array_get(list, i);
+		if (!json_is_string(e))
+			rc = mw_err_set(err, MW_E_INVALID,
+					"Invalid value for parameter 'stages': expected strings.");
+		else
+			rc = canonical_stage(json_string_value(e), &st[i], err);
+	}
+	json_t *out = NULL;
+	if (!rc)
+		rc = mw_store_rm_latest_versions(r->store, name, n ? st : NULL, n, &out, err);
+	free(st);
+	if (rc)
+		return rc;
+	*resp = json_object();
+	if (json_array_size(out))
+		json_object_set_new(*resp, "model_versions", out);
+	else
+		json_decref(out);
+	return 0;
+}
+
+int mw_registry_rm_set_tag(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *key = NULL, *value = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (!rc)
+		rc = mw_req_str(req, "value", false, 0, &value, err);
+	if (!rc)
+		rc = check_tag(key, value, err);
+	if (rc || (rc = mw_store_rm_set_tag(r->store, name, key, value ? value : "", err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_rm_delete_tag(struct mw_registry *r, json_t *req, json_t **resp,
+			      struct mw_err *err)
+{
+	const char *name = NULL, *key = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (rc || (rc = mw_store_rm_delete_tag(r->store, name, key, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+/* ================================================================ aliases */
+
+static int alias_set(struct mw_registry *r, json_t *req, bool native, struct mw_err *err)
+{
+	const char *name = NULL, *alias = NULL;
+	int64_t v = 0;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_alias(req, &alias, err);
+	if (!rc)
+		rc = get_version(req, &v, err);
+	if (rc)
+		return rc;
+	struct mw_audit au;
+	char *evidence = NULL;
+	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+		rc = mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err);
+	free(evidence);
+	return rc;
+}
+
+int mw_registry_rm_set_alias(struct mw_registry *r, json_t *req, json_t **resp,
+			     struct mw_err *err)
+{
+	int rc = alias_set(r, req, false, err);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_alias_set(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	int rc = alias_set(r, req, true, err);
+	json_t *mv = NULL;
+	if (rc || (rc = mw_store_rm_get_by_alias(r->store, json_string_value(json_object_get(req, "name")),
+						 json_string_value(json_object_get(req, "alias")),
+						 &mv, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+static int alias_delete(struct mw_registry *r, json_t *req, bool native, struct mw_err *err)
+{
+	const char *name = NULL, *alias = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_alias(req, &alias, err);
+	if (rc)
+		return rc;
+	struct mw_audit au;
+	char *evidence = NULL;
+	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+		rc = mw_store_rm_delete_alias(r->store, name, alias, &au, err);
+	free(evidence);
+	return rc;
+}
+
+int mw_registry_rm_delete_alias(struct mw_registry *r, json_t *req, json_t **resp,
+				struct mw_err *err)
+{
+	int rc = alias_delete(r, req, false, err);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_alias_delete(struct mw_registry *r, json_t *req, json_t **resp,
+			     struct mw_err *err)
+{
+	int rc = alias_delete(r, req, true, err);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_rm_get_by_alias(struct mw_registry *r, json_t *req, json_t **resp,
+				struct mw_err *err)
+{
+	const char *name = NULL, *alias = NULL;
+	json_t *mv = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_alias(req, &alias, err);
+	if (rc || (rc = mw_store_rm_get_by_alias(r->store, name, alias, &mv, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+int mw_registry_rollback(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *alias = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = get_alias(req, &alias, err);
+	if (rc)
+		return rc;
+	struct mw_audit au;
+	char *evidence = NULL;
+	if ((rc = get_audit(req, true, &au, &evidence, err)))
+		return rc;
+	json_t *cur = NULL;
+	struct mw_err e2 = {0};
+	int crc = mw_store_rm_get_by_alias(r->store, name, alias, &cur, &e2);
+	if (crc && e2.code != MW_E_NOT_FOUND) {
+		free(evidence);
+		*err = e2;
+		return crc;
+	}
+	if (crc && (rc = mw_store_rm_get(r->store, name, &cur, err))) {
+		free(evidence); /* the model itself does not exist */
+		return rc;
+	}
+	char from[32] = "";
+	if (!crc)
+		snprintf(from, sizeof from, "%s",
+			 json_string_value(json_object_get(cur, "version")));
+	json_decref(cur);
+	int64_t prev = 0;
+	rc = mw_store_rm_alias_previous(r->store, name, alias, &prev, err);
+	if (rc && !crc && err->code == MW_E_NOT_FOUND) {
+		/* the alias exists but has nowhere to go back to: a bad request */
+		err->code = MW_E_INVALID;
+		rc = -MW_E_INVALID;
+	}
+	if (!rc)
+		rc = mw_store_rm_set_alias(r->store, name, alias, prev, true, &au, err);
+	free(evidence);
+	json_t *mv = NULL;
+	if (rc || (rc = mw_store_rm_get_by_alias(r->store, name, alias, &mv, err)))
+		return rc;
+	json_t *o = json_object();
+	json_object_set_new(o, "alias", json_string(alias));
+	json_object_set_new(o, "from_version", *from ? json_string(from) : json_null());
+	json_object_set(o, "to_version", json_object_get(mv, "version"));
+	json_object_set_new(o, "model_version", mv);
+	*resp = o;
+	return 0;
+}
+
+int mw_registry_history(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	json_t *ev = NULL;
+	int rc = get_name(req, "name", &name, err);
+	if (rc || (rc = mw_store_rm_history(r->store, name, &ev, err)))
+		return rc;
+	*resp = json_pack("{s:s,s:o}", "name", name, "events", ev);
+	return 0;
+}
+
+/* ================================================================ sources */
+
+struct source {
+	char *pin;        /* manifest prefix to pin, or NULL */
+	char *run_id;     /* run implied by the source, or NULL */
+	char *model_id;   /* logged model implied by the source, or NULL */
+	char *staging;    /* "_sources/<hex>" to remove afterwards, or NULL */
+};
+
+static void source_release(struct source *s)
+{
+	free(s->pin);
+	free(s->run_id);
+	free(s->model_id);
+	free(s->staging);
+	memset(s, 0, sizeof *s);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int bad_source(const char *src, const char *why, struct mw_err *err)
+{
+	return mw_err_set(err, MW_E_INVALID, "Invalid model version source '%.300s': %s", src, why);
+}
+
+/* An artifact path from a source, with the artifact proxy's rules
+ * (mw_art_path_normalize / mw_art_uri_to_path), so that a URI names the same
+ * manifest path for the registry as for the proxy. */
+static int wrap_path_err(const char *src, int rc, struct mw_err *err)
+{
+	if (rc) {
+		char m[sizeof err->msg];
+		snprintf(m, sizeof m, "%s", err->msg);
+		return mw_err_set(err, MW_E_INVALID, "Invalid model version source '%.300s': %s",
+				  src, m);
+	}
+	return 0;
+}
+
+/* The manifest path of an "mlflow-artifacts:" URI; *out NULL when uri has
+ * another scheme (not served by mw). */
+static int artifacts_uri_path(const char *src, const char *uri, char **out, struct mw_err *err)
+{
+	*out = NULL;
+	if (strncmp(uri, "mlflow-artifacts:", 17))
+		return 0;
+	return wrap_path_err(src, mw_art_uri_to_path(uri, out, err), err);
+}
+
+static bool is_run_id(const char *s, size_t n)
+{
+	if (n == 0 || n > 256)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+static bool is_model_id(const char *s)
+{
+	if (strncmp(s, "m-", 2) || strlen(s) != 34)
+		return false;
+	for (const char *p = s + 2; *p; p++)
+		if (hexval(*p) < 0)
+			return false;
+	return true;
+}
+
+static char *join_path(const char *a, const char *b)
+{
+	if (!*a)
+		return mw_xstrdup(b);
+	if (!*b)
+		return mw_xstrdup(a);
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *s = mw_xmalloc(n);
+	snprintf(s, n, "%s/%s", a, b);
+	return s;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? mw_xstrdup(s) : NULL;
+}
+
+static int source_runs(struct mw_registry *r, const char *src, struct source *out,
+		       struct mw_err *err)
+{
+	const char *p = src + strlen("runs:/");
+	const char *slash = strchr(p, '/');
+	size_t idn = slash ? (size_t)(slash - p) : strlen(p);
+	if (!is_run_id(p, idn))
+		return bad_source(src, "expected runs:/<run_id>/<path>", err);
+	char *run_id = mw_xstrndup(p, idn);
+	char *rel = NULL;
+	int rc = slash ? wrap_path_err(src, mw_art_path_normalize(slash + 1, true, &rel, err), err)
+		       : 0;
+	json_t *run = NULL;
+	if (!rc)
+		rc = mw_store_run_get(r->store, run_id, &run, err);
+	if (!rc) {
+		const char *auri = json_string_value(
+			json_object_get(json_object_get(run, "info"), "artifact_uri"));
+		char *base = NULL;
+		if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
+			out->pin = join_path(base, rel ? rel : "");
+		free(base);
+		out->run_id = run_id;
+		run_id = NULL;
+	}
+	json_decref(run);
+	free(run_id);
+	free(rel);
+	return rc;
+}
+
+static int source_logged_model(struct mw_registry *r, const char *src, const char *model_id,
+			       struct source *out, struct mw_err *err)
+{
+	json_t *lm = NULL;
+	int rc = mw_store_lm_get(r->store, model_id, &lm, err);
+	if (rc)
+		return rc;
+	json_t *info = json_object_get(lm, "info");
+	const char *auri = json_string_value(json_object_get(info, "artifact_uri"));
+	char *base = NULL;
+	if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
+		out->pin = base;
+	else
+		free(base);
+	out->model_id = mw_xstrdup(model_id);
+	out->run_id = dup_or_null(json_string_value(json_object_get(info, "source_run_id")));
+	json_decref(lm);
+	return rc;
+}
+
+/* models:/<name>/<version>, models:/<name>/<stage>, models:/<name>@<alias>. */
+static int source_model_version(struct mw_registry *r, const char *src, struct source *out,
+				struct mw_err *err)
+{
+	const char *p = src + strlen("models:/");
+	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
+	json_t *mv = NULL;
+	int rc;
+	if (at && (!slash || at > slash)) {
+		char *name = mw_xstrndup(p, (size_t)(at - p));
+		rc = !*name || !at[1] ? bad_source(src, "expected models:/<name>@<alias>", err)
+				      : check_alias(at + 1, err);
+		if (!rc)
+			rc = mw_store_rm_get_by_alias(r->store, name, at + 1, &mv, err);
+		free(name);
+	} else if (slash && slash > p && slash[1]) {
+		char *name = mw_xstrndup(p, (size_t)(slash - p));
+		int64_t v;
+		if (!mw_parse_int64(slash + 1, &v)) {
+			rc = mw_store_mv_get(r->store, name, v, &mv, err);
+		} else {
+			const char *stage = NULL;
+			const char *one[1];
+			json_t *list = NULL;
+			rc = canonical_stage(slash + 1, &stage, err);
+			if (rc) {
+				rc = bad_source(src, "expected models:/<name>/<version or stage>", err);
+			} else {
+				one[0] = stage;
+				rc = mw_store_rm_latest_versions(r->store, name, one, 1, &list, err);
+			}
+			if (!rc && !json_array_size(list))
+				rc = mw_err_set(err, MW_E_NOT_FOUND,
+						"No version of model '%s' is in stage %s.", name, stage);
+			if (!rc)
+				mv = json_incref(json_array_get(list, 0));
+			json_decref(list);
+		}
+		free(name);
+	} else {
+		return bad_source(src,
+				  "expected models:/<model_id>, models:/<name>/<version> or "
+				  "models:/<name>@<alias>",
+				  err);
+	}
+	if (rc)
+		return rc;
+	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
+	char *base = NULL;
+	if (loc && !(rc = artifacts_uri_path(src, loc, &base, err)) && base)
+		out->pin = base;
+	else
+		free(base);
+	out->run_id = dup_or_null(json_string_value(json_object_get(mv, "run_id")));
+	out->model_id = dup_or_null(json_string_value(json_object_get(mv, "model_id")));
+	json_decref(mv);
+	return rc;
+}
+
+/* ------------------------------------------------------------ local sources */
+
+struct ingest {
+	struct mw_registry *r;
+	const char *src;
+	const char *staging;
+	int files;
+	struct mw_err *err;
+};
+
+static int ingest_file(struct ingest *g, const char *abs, const char *rel)
+{
+	if (!mw_utf8_valid(rel, strlen(rel)))
+		return bad_source(g->src, "a file name under it is not valid UTF-8", g->err);
+	for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			return mw_err_set(g->err, MW_E_INVALID,
+					  "Invalid model version source '%.300s': the file name '%.200s' "
+					  "holds a control character or backslash",
+					  g->src, rel);
+	if (++g->files > MAX_LOCAL_FILES)
+		return mw_err_set(g->err, MW_E_INVALID,
+				  "Invalid model version source '%.300s': more than %d files",
+				  g->src, MAX_LOCAL_FILES);
+	char digest[65];
+	uint64_t size = 0;
+	int rc = mw_blob_put_file(g->r->blob, abs, digest, &size, g->err);
+	if (rc)
+		return rc;
+	char *path = join_path(g->staging, rel);
+	rc = mw_store_art_put(g->r->store, path, digest, size, mw_now_ms(), NULL, g->err);
+	free(path);
+	return rc;
+}
+
+static int ingest_dir(struct ingest *g, const char *abs, const char *rel, int depth)
+{
+	if (depth > MAX_LOCAL_DEPTH)
+		return bad_source(g->src, "directories nest too deep", g->err);
+	DIR *d = opendir(abs);
+	if (!d)
+		return mw_err_set(g->err, MW_E_INVALID,
+				  "Invalid model version source '%.300s': cannot read directory "
+				  "'%.300s': %s",
+				  g->src, abs, strerror(errno));
+	/* read every name first, sorted, so ingestion order is stable */
+	json_t *names = json_array();
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			json_array_append_new(names, json_string_nocheck(e->d_name));
+	int dfd = dirfd(d);
+	int rc = 0;
+	size_t n = json_array_size(names);
+	const char **sorted = mw_xcalloc(n ? n : 1, sizeof *sorted);
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = json_string_value(json_array_get(names, i));
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+			const char *t = sorted[j];
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	for (size_t i = 0; !rc && i < n; i++) {
+		const char *nm = sorted[i];
+		struct stat st;
+		char *cabs = join_path(abs, nm), *crel = join_path(rel, nm);
+		if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW)) {
+			rc = mw_err_set(g->err, MW_E_INVALID,
+					"Invalid model version source '%.300s': cannot stat '%.300s': %s",
+					g->src, cabs, strerror(errno));
+		} else if (S_ISLNK(st.st_mode)) {
+			rc = mw_err_set(g->err, MW_E_INVALID,
+					"Invalid model version source '%.300s': '%.300s' is a symbolic "
+					"link; links are not followed (copy the files instead)",
+					g->src, crel);
+		} else if (S_ISDIR(st.st_mode)) {
+			rc = ingest_dir(g, cabs, crel, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			rc = ingest_file(g, cabs, crel);
+		} else {
+			rc = mw_err_set(g->err, MW_E_INVALID,
+					"Invalid model version source '%.300s': '%.300s' is not a "
+					"regular file or directory",
+					g->src, crel);
+		}
+		free(cabs);
+		free(crel);
+	}
+	free(sorted);
+	json_decref(names);
+	closedir(d);
+	return rc;
+}
+
+static int source_local(struct mw_registry *r, const char *src, const char *path,
+			struct source *out, struct mw_err *err)
+{
+	if (!r->local_sources)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid model version source '%.300s': local paths are not "
+				  "accepted by the server (it does not read its own filesystem for "
+				  "clients). Upload the files with PUT "
+				  "/api/2.0/mlflow-artifacts/artifacts/<path> and register "
+				  "mlflow-artifacts:/<path>, or register from the machine that holds "
+				  "the files with `mw models register --data-dir`.",
+				  src);
+	if (!*path)
+		return bad_source(src, "empty path", err);
+	/* no ".." anywhere, even where the OS would resolve it */
+	for (const char *seg = path; seg;) {
+		const char *e = strchr(seg, '/');
+		size_t sl = e ? (size_t)(e - seg) : strlen(seg);
+		if (sl == 2 && seg[0] == '.' && seg[1] == '.')
+			return bad_source(src, "'..' path segments are not allowed", err);
+		seg = e ? e + 1 : NULL;
+	}
+	if (strchr(path, '\\'))
+		return bad_source(src, "backslashes are not allowed", err);
+	struct stat st;
+	if (lstat(path, &st))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid model version source '%.300s': %s", src, strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return bad_source(src, "it is a symbolic link; links are not followed", err);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return bad_source(src, "not a regular file or directory", err);
+	char hex[33];
+	int rc = mw_id_hex32(hex, err);
+	if (rc)
+		return rc;
+	char staging[64];
+	snprintf(staging, sizeof staging, "_sources/%s", hex);
+	out->staging = mw_xstrdup(staging);
+	struct ingest g = {r, src, staging, 0, err};
+	if (S_ISDIR(st.st_mode)) {
+		rc = ingest_dir(&g, path, "", 0);
+	} else {
+		const char *base = strrchr(path, '/');
+		rc = ingest_file(&g, path, base ? base + 1 : path);
+	}
+	if (!rc)
+		out->pin = mw_xstrdup(staging);
+	return rc;
+}
+
+/* True for "<scheme>:" with an RFC 3986 scheme of two or more characters. */
+static bool has_scheme(const char *s)
+{
+	const char *p = s;
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		return false;
+	for (p++; *p && *p != ':' && *p != '/'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '+' || *p == '.' || *p == '-'))
+			return false;
+	return *p == ':' && p - s >= 2;
+}
+
+static int resolve_source(struct mw_registry *r, const char *src, struct source *out,
+			  struct mw_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!strncmp(src, "runs:/", 6))
+		return source_runs(r, src, out, err);
+	if (!strncmp(src, "models:/", 8)) {
+		const char *rest = src + 8;
+		if (is_model_id(rest))
+			return source_logged_model(r, src, rest, out, err);
+		return source_model_version(r, src, out, err);
+	}
+	if (!strncmp(src, "mlflow-artifacts:", 17)) {
+		int rc = artifacts_uri_path(src, src, &out->pin, err);
+		if (!rc && !*out->pin)
+			rc = bad_source(src, "it names the whole artifact store", err);
+		return rc;
+	}
+	if (!strncmp(src, "http://", 7) || !strncmp(src, "https://", 8)) {
+		if (!strstr(src, "/mlflow-artifacts/artifacts"))
+			return 0; /* another web location: recorded, not pinned */
+		int rc = wrap_path_err(src, mw_art_uri_to_path(src, &out->pin, err), err);
+		if (!rc && !*out->pin)
+			rc = bad_source(src, "it names the whole artifact store", err);
+		return rc;
+	}
+	if (!strncmp(src, "file:", 5)) {
+		const char *p = src + 5;
+		if (!strncmp(p, "//", 2)) {
+			p += 2;
+			if (!strncmp(p, "localhost/", 10))
+				p += 9;
+			else if (*p != '/')
+				return bad_source(src, "file URIs must name a local path", err);
+		}
+		/* percent-decode, keeping the path absolute */
+		size_t n = strlen(p);
+		char *d = mw_xmalloc(n + 1);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (p[i] == '%') {
+				int a = i + 1 < n ? hexval(p[i + 1]) : -1;
+				int b = i + 2 < n ? hexval(p[i + 2]) : -1;
+				if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+					free(d);
+					return bad_source(src, "bad percent-escape in the path", err);
+				}
+				d[k++] = (char)(a * 16 + b);
+				i += 2;
+			} else {
+				d[k++] = p[i];
+			}
+		}
+		d[k] = 0;
+		int rc = source_local(r, src, d, out, err);
+		free(d);
+		return rc;
+	}
+	if (has_scheme(src))
+		return 0; /* s3://, gs://, dbfs:/ ...: recorded verbatim, not pinned */
+	if (strchr(src, '%')) {
+		/* a plain path is taken literally; refuse what looks like an escape */
+		for (const char *p = strchr(src, '%'); p; p = strchr(p + 1, '%'))
+			if (hexval(p[1]) >= 0 && p[1] && hexval(p[2]) >= 0)
+				return bad_source(src, "percent-escapes are only decoded in file:// URIs",
+						  err);
+	}
+	return source_local(r, src, src, out, err);
+}
+
+/* ================================================================ model versions */
+
+int mw_registry_mv_create(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *source = NULL, *run_id = NULL, *run_link = NULL, *desc = NULL,
+		   *model_id = NULL;
+	struct mw_kv *tags = NULL;
+	size_t nt = 0;
+	int rc = get_name(req, "name", &name, err);
+	if (!rc)
+		rc = mw_req_str(req, "source", true, 0, &source, err);
+	if (!rc && utf8_chars(source) > MAX_SOURCE)
+		rc = mw_err_set(err, MW_E_INVALID, "Source is over the limit of %d characters.",
+				MAX_SOURCE);
+	if (!rc)
+		rc = get_opt_str(req, "run_id", 256, &run_id, err);
+	if (!rc)
+		rc = get_opt_str(req, "run_link", MAX_RUN_LINK, &run_link, err);
+	if (!rc)
+		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
+	if (!rc)
+		rc = get_opt_str(req, "model_id", 64, &model_id, err);
+	if (!rc)
+		rc = get_tags(req, &tags, &nt, err);
+	if (rc)
+		return rc;
+	if (run_id && !*run_id)
+		run_id = NULL;
+	if (model_id && !*model_id)
+		model_id = NULL;
+	if (run_id && !is_run_id(run_id, strlen(run_id))) {
+		free(tags);
+		return mw_err_set(err, MW_E_INVALID, "Invalid run ID: '%.300s'", run_id);
+	}
+	if (model_id) {
+		/* MLflow 3 names the logged model; it must exist */
+		json_t *lm = NULL;
+		if ((rc = mw_store_lm_get(r->store, model_id, &lm, err))) {
+			free(tags);
+			return rc;
+		}
+		json_decref(lm);
+	}
+	/* the model must exist before any file is ingested */
+	json_t *rm = NULL;
+	if ((rc = mw_store_rm_get(r->store, name, &rm, err))) {
+		free(tags);
+		return rc;
+	}
+	json_decref(rm);
+	struct source s;
+	rc = resolve_source(r, source, &s, err);
+	if (!rc && run_id && s.run_id && strcmp(run_id, s.run_id))
+		rc = mw_err_set(err, MW_E_INVALID,
+				"run_id '%.100s' does not match the run of source '%.300s' (%s).",
+				run_id, source, s.run_id);
+	if (!rc && model_id && s.model_id && strcmp(model_id, s.model_id) &&
+	    !strncmp(source, "models:/m-", 10))
+		rc = mw_err_set(err, MW_E_INVALID,
+				"model_id '%.100s' does not match the logged model of source '%.300s'.",
+				model_id, source);
+	json_t *mv = NULL;
+	if (!rc) {
+		struct mw_mv_create c = {
+			.name = name,
+			.source = source,
+			.run_id = run_id ? run_id : s.run_id,
+			.run_link = run_link,
+			.description = desc,
+			.logged_model_id = model_id ? model_id : s.model_id,
+			.user_id = owner_of(req),
+			.tags = tags,
+			.ntags = nt,
+			.pin_prefix = s.pin,
+			.now_ms = mw_now_ms(),
+		};
+		rc = mw_store_mv_create(r->store, &c, &mv, err);
+	}
+	if (s.staging) {
+		struct mw_err e2;
+		int removed = 0;
+		mw_store_art_delete(r->store, s.staging, mw_now_ms(), &removed, &e2);
+	}
+	source_release(&s);
+	free(tags);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+static int get_name_version(json_t *req, const char **name, int64_t *v, struct mw_err *err)
+{
+	int rc = get_name(req, "name", name, err);
+	return rc ? rc : get_version(req, v, err);
+}
+
+int mw_registry_mv_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	json_t *mv = NULL;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+int mw_registry_mv_update(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *desc = NULL;
+	int64_t v;
+	json_t *mv = NULL;
+	int rc = get_name_version(req, &name, &v, err);
+	if (!rc)
+		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
+	if (rc)
+		return rc;
+	if (!json_object_get(req, "description"))
+		rc = mw_store_mv_get(r->store, name, v, &mv, err);
+	else
+		rc = mw_store_mv_update(r->store, name, v, desc ? desc : "", mw_now_ms(), &mv, err);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+int mw_registry_mv_delete(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc)
+		return rc;
+	struct mw_audit au;
+	char *evidence = NULL;
+	if (!(rc = get_audit(req, false, &au, &evidence, err)))
+		rc = mw_store_mv_delete(r->store, name, v, &au, err);
+	free(evidence);
+	if (rc)
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+static int transition(struct mw_registry *r, json_t *req, json_t **resp, bool native,
+		      struct mw_err *err)
+{
+	const char *name = NULL, *stage_in = NULL, *stage = NULL;
+	int64_t v;
+	bool archive = false, present = false;
+	int rc = get_name_version(req, &name, &v, err);
+	if (!rc)
+		rc = mw_req_str(req, "stage", true, 0, &stage_in, err);
+	if (!rc)
+		rc = canonical_stage(stage_in, &stage, err);
+	if (!rc)
+		rc = mw_req_bool(req, "archive_existing_versions", &archive, &present, err);
+	if (!rc && !present && !native)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Missing value for required parameter 'archive_existing_versions'.");
+	if (!rc && archive && strcmp(stage, "Staging") && strcmp(stage, "Production"))
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Model version transition cannot archive existing model versions "
+				"because '%s' is not an Active stage. Valid stages are Staging, "
+				"Production.",
+				stage);
+	if (rc)
+		return rc;
+	struct mw_audit au;
+	char *evidence = NULL;
+	json_t *mv = NULL;
+	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+		rc = mw_store_mv_transition(r->store, name, v, stage, archive, &au, &mv, err);
+	free(evidence);
+	if (rc)
+		return rc;
+	*resp = json_pack("{s:o}", "model_version", mv);
+	return 0;
+}
+
+int mw_registry_mv_transition(struct mw_registry *r, json_t *req, json_t **resp,
+			      struct mw_err *err)
+{
+	return transition(r, req, resp, false, err);
+}
+
+int mw_registry_stage(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return transition(r, req, resp, true, err);
+}
+
+int mw_registry_mv_download_uri(struct mw_registry *r, json_t *req, json_t **resp,
+				struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	json_t *mv = NULL;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+		return rc;
+	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
+	if (!loc)
+		loc = json_string_value(json_object_get(mv, "source"));
+	*resp = json_pack("{s:s}", "artifact_uri", loc ? loc : "");
+	json_decref(mv);
+	return 0;
+}
+
+int mw_registry_mv_set_tag(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL, *key = NULL, *value = NULL;
+	int64_t v;
+	int rc = get_name_version(req, &name, &v, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (!rc)
+		rc = mw_req_str(req, "value", false, 0, &value, err);
+	if (!rc)
+		rc = check_tag(key, value, err);
+	if (rc || (rc = mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+int mw_registry_mv_delete_tag(struct mw_registry *r, json_t *req, json_t **resp,
+			      struct mw_err *err)
+{
+	const char *name = NULL, *key = NULL;
+	int64_t v;
+	int rc = get_name_version(req, &name, &v, err);
+	if (!rc)
+		rc = mw_req_str(req, "key", true, 0, &key, err);
+	if (rc || (rc = mw_store_mv_delete_tag(r->store, name, v, key, err)))
+		return rc;
+	*resp = ok_empty();
+	return 0;
+}
+
+/* ================================================================ lineage */
+
+static const char *tag_value(json_t *tags, const char *key)
+{
+	for (size_t i = 0; i < json_array_size(tags); i++) {
+		json_t *t = json_array_get(tags, i);
+		const char *k = json_string_value(json_object_get(t, "key"));
+		if (k && !strcmp(k, key))
+			return json_string_value(json_object_get(t, "value"));
+	}
+	return NULL;
+}
+
+static void set_opt(json_t *o, const char *k, const char *v, bool null_when_missing)
+{
+	if (v)
+		json_object_set_new(o, k, json_string(v));
+	else if (null_when_missing)
+		json_object_set_new(o, k, json_null());
+}
+
+int mw_registry_lineage(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	json_t *mv = NULL;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+		return rc;
+	json_t *out = json_object();
+	json_object_set_new(out, "model_version", mv);
+
+	/* the run, its code and its datasets */
+	const char *run_id = json_string_value(json_object_get(mv, "run_id"));
+	json_t *run = NULL;
+	if (run_id) {
+		struct mw_err e2 = {0};
+		int rrc = mw_store_run_get(r->store, run_id, &run, &e2);
+		if (rrc && e2.code != MW_E_NOT_FOUND) {
+			*err = e2;
+			json_decref(out);
+			return rrc;
+		}
+	}
+	if (run) {
+		json_t *data = json_object_get(run, "data");
+		json_t *tags = json_object_get(data, "tags");
+		json_t *jr = json_object();
+		json_object_set(jr, "info", json_object_get(run, "info"));
+		json_t *params = json_object_get(data, "params");
+		json_t *metrics = json_object_get(data, "metrics");
+		json_object_set_new(jr, "params", params ? json_incref(params) : json_array());
+		json_object_set_new(jr, "metrics", metrics ? json_incref(metrics) : json_array());
+		json_object_set_new(jr, "tags", tags ? json_incref(tags) : json_array());
+		json_object_set_new(out, "run", jr);
+		json_t *code = json_object();
+		set_opt(code, "git_commit", tag_value(tags, "mlflow.source.git.commit"), true);
+		set_opt(code, "source_name", tag_value(tags, "mlflow.source.name"), true);
+		set_opt(code, "source_type", tag_value(tags, "mlflow.source.type"), true);
+		set_opt(code, "git_repo_url", tag_value(tags, "mlflow.source.git.repoURL"), false);
+		set_opt(code, "git_branch", tag_value(tags, "mlflow.source.git.branch"), false);
+		json_object_set_new(out, "code", code);
+		json_t *dins = json_object_get(json_object_get(run, "inputs"), "dataset_inputs");
+		json_object_set_new(out, "datasets", dins ? json_incref(dins) : json_array());
+		json_decref(run);
+	} else {
+		json_object_set_new(out, "run", json_null());
+		json_object_set_new(out, "code", json_null());
+		json_object_set_new(out, "datasets", json_array());
+	}
+
+	/* the logged model (MLflow 3) */
+	const char *model_id = json_string_value(json_object_get(mv, "model_id"));
+	json_t *lm = NULL;
+	if (model_id) {
+		struct mw_err e2 = {0};
+		if (mw_store_lm_get(r->store, model_id, &lm, &e2) && e2.code != MW_E_NOT_FOUND) {
+			*err = e2;
+			json_decref(out);
+			return -e2.code;
+		}
+	}
+	json_object_set_new(out, "logged_model", lm ? lm : json_null());
+
+	/* the pinned files */
+	json_t *files = NULL;
+	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
+	static const char pinned[] = "mlflow-artifacts:/_registry/";
+	if (loc && !strncmp(loc, pinned, sizeof pinned - 1)) {
+		if ((rc = mw_store_art_tree(r->store, loc + strlen("mlflow-artifacts:/"), &files,
+					    err))) {
+			json_decref(out);
+			return rc;
+		}
+	}
+	json_object_set_new(out, "artifacts", files ? files : json_array());
+	json_t *md = json_object_get(mv, "manifest_digest");
+	json_object_set_new(out, "manifest_digest", md ? json_incref(md) : json_null());
+	*resp = out;
+	return 0;
+}
+
+/* ================================================================ model cards */
+
+static const char *const card_text_fields[] = {
+	"intended_use",    "training_data", "evaluation_data", "failure_modes",
+	"latency_profile", "cost_profile",  "owner",	   "markdown",
+};
+
+static int check_card(json_t *card, struct mw_err *err)
+{
+	if (!json_is_object(card))
+		return mw_err_set(err, MW_E_INVALID, "A model card must be a JSON object.");
+	const char *k;
+	json_t *val;
+	json_object_foreach(card, k, val) {
+		if (json_is_null(val))
+			continue;
+		if (!strcmp(k, "slice_metrics")) {
+			if (!json_is_object(val) && !json_is_array(val))
+				return mw_err_set(err, MW_E_INVALID,
+						  "Model card field 'slice_metrics' must be an object or "
+						  "an array.");
+			continue;
+		}
+		bool known = false;
+		for (size_t i = 0; i < sizeof card_text_fields / sizeof *card_text_fields; i++)
+			if (!strcmp(k, card_text_fields[i]))
+				known = true;
+		if (!known)
+			return mw_err_set(err, MW_E_INVALID,
+					  "Unknown model card field '%.64s'. Fields: intended_use, "
+					  "training_data, evaluation_data, slice_metrics, failure_modes, "
+					  "latency_profile, cost_profile, owner, markdown.",
+					  k);
+		if (!json_is_string(val))
+			return mw_err_set(err, MW_E_INVALID,
+					  "Model card field '%s' must be a string.", k);
+	}
+	return 0;
+}
+
+static json_t *card_reply(const char *name, int64_t v, json_t *stored)
+{
+	char vs[32];
+	snprintf(vs, sizeof vs, "%lld", (long long)v);
+	json_object_set_new(stored, "name", json_string(name));
+	json_object_set_new(stored, "version", json_string(vs));
+	return stored;
+}
+
+int mw_registry_card_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	json_t *card = NULL;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc || (rc = mw_store_mv_get_card(r->store, name, v, &card, err)))
+		return rc;
+	*resp = card_reply(name, v, card);
+	return 0;
+}
+
+int mw_registry_card_put(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+{
+	const char *name = NULL;
+	int64_t v;
+	int rc = get_name_version(req, &name, &v, err);
+	if (rc)
+		return rc;
+	json_t *card = json_object_get(req, "card");
+	if (!card)
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'card'.");
+	if ((rc = check_card(card, err)))
+		return rc;
+	/* drop nulls: a card holds only the fields it has */
+	json_t *clean = json_object();
+	const char *k;
+	json_t *val;
+	json_object_foreach(card, k, val)
+		if (!json_is_null(val))
+			json_object_set(clean, k, val);
+	char *text = json_dumps(clean, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	json_decref(clean);
+	if (!text)
+		return mw_err_set(err, MW_E_INVALID, "The model card cannot be encoded as JSON.");
+	if (strlen(text) > MAX_CARD) {
+		size_t n = strlen(text);
+		free(text);
+		return mw_err_set(err, MW_E_INVALID,
+				  "The model card is %zu bytes, over the limit of %u bytes: link to "
+				  "large reports instead of embedding them.",
+				  n, MAX_CARD);
+	}
+	rc = mw_store_mv_set_card(r->store, name, v, text, user_of(req), mw_now_ms(), err);
+	free(text);
+	json_t *stored = NULL;
+	if (rc || (rc = mw_store_mv_get_card(r->store, name, v, &stored, err)))
+		return rc;
+	*resp = card_reply(name, v, stored);
+	return 0;
 }

@@ -6,9 +6,23 @@
  * message out, both jansson objects in MLflow's protobuf-JSON shape (the
  * native operations use the shapes documented in docs/api/registry.md).
  * The API layer puts the caller's identity into the message under
- * MW_REQ_USER before calling.
+ * MW_REQ_USER before calling; it is the "who" of every audit record.
  *
- * Ownership: req is borrowed; *resp is a new reference set only on success.
+ * Version sources.  model-versions/create resolves its `source` to a
+ * directory of the artifact manifest and the store pins a copy of that
+ * directory's manifest under "_registry/<model id>/<version>": runs:/,
+ * models:/<m-id>, models:/<name>/<version|stage> and models:/<name>@<alias>,
+ * mlflow-artifacts:/ and http(s) artifact-proxy URLs, and (only where the
+ * registry is allowed to read local files, see below) a local directory or
+ * file:// URI, whose files are ingested into the blob store first.  Other
+ * URI schemes (s3://, gs://, ...) are recorded verbatim and not pinned.
+ *
+ * Invariants: a version's pinned manifest never changes; every alias move,
+ * stage transition, rollback and deletion is recorded in the promotion
+ * history in the same transaction as the change.
+ *
+ * Ownership: req is borrowed (operations may add normalised fields to it);
+ * *resp is a new reference set only on success.
  */
 #ifndef MW_REGISTRY_H
 #define MW_REGISTRY_H
@@ -23,9 +37,61 @@ int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_regi
 		    struct mw_err *err);
 void mw_registry_free(struct mw_registry *r);
 
+/* Local sources make the process read files on its own machine, so they are
+ * refused unless allowed: the CLI's local mode allows them (the user reads
+ * their own files); a server refuses them by default, because they would let
+ * any client read the server's filesystem. */
+void mw_registry_allow_local_sources(struct mw_registry *r, bool allow);
+
 typedef int (*mw_registry_op)(struct mw_registry *r, json_t *req, json_t **resp,
 			      struct mw_err *err);
 
-/* (the operations are declared below by the registry's author) */
+/* ------------------------------------------------------------ MLflow: registered models */
+
+int mw_registry_rm_create(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_rename(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_update(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_search(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_list(struct mw_registry *, json_t *, json_t **, struct mw_err *); /* 1.x */
+int mw_registry_rm_latest_versions(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_set_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_delete_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_set_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_delete_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_get_by_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+
+/* ------------------------------------------------------------ MLflow: model versions */
+
+int mw_registry_mv_create(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_update(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_transition(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_search(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_download_uri(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_set_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_delete_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+
+/* ------------------------------------------------------------ native (/api/mw/models/...) */
+
+/* {name, alias, version, reason?, evidence?} -> {model_version} */
+int mw_registry_alias_set(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, alias, reason?, evidence?} -> {} */
+int mw_registry_alias_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, alias, reason?, evidence?} -> {alias, from_version, to_version, model_version} */
+int mw_registry_rollback(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, version, stage, archive_existing_versions?, reason?, evidence?} -> {model_version} */
+int mw_registry_stage(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name} -> {name, events[]} */
+int mw_registry_history(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, version} -> {model_version, run, code, datasets, logged_model, artifacts,
+ *  manifest_digest} */
+int mw_registry_lineage(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, version} -> {name, version, card, updated, updated_by} */
+int mw_registry_card_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+/* {name, version, card{...}} -> the same shape as card_get */
+int mw_registry_card_put(struct mw_registry *, json_t *, json_t **, struct mw_err *);
 
 #endif

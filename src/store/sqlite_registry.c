@@ -1,239 +1,1550 @@
 /*
- * sqlite_registry.c - the model registry in the SQLite backend.
- * (placeholder: every operation answers NOT_IMPLEMENTED until written)
+ * sqlite_registry.c - the model registry in the SQLite backend: registered
+ * models, model versions, tags, aliases, stages, model cards and the
+ * promotion history (schema: migration 2 in sqlite.c).
+ *
+ * Identity.  A registered model is keyed by rm_id (AUTOINCREMENT, so an id is
+ * never reused, even after a delete); its name is a unique attribute, which
+ * makes a rename one UPDATE.  Versions are numbered per model, max + 1 over
+ * every version ever created: a deleted version is kept as a row in the
+ * hidden stage 'Deleted_Internal' (as MLflow's SQL store does), so a number
+ * never names two different models.
+ *
+ * Pinning.  Creating a version with a pin_prefix copies the manifest entries
+ * below that prefix to "_registry/<rm_id>/<version>" inside the same write
+ * job (sqi_art_copy_tree), and records the SHA-256 over the pinned manifest
+ * (manifest_digest) and storage_location "mlflow-artifacts:/_registry/...".
+ * The pinned entries are new paths that nothing else writes, so
+ * models:/<name>/<version> names the same bytes for as long as the version
+ * exists, whatever happens to the run's artifacts.  A prefix that names a
+ * single file pins that file under its base name.
+ *
+ * Audit.  Every alias set/move/delete, rollback, stage transition and version
+ * or model deletion appends a promotion_events row in the same transaction as
+ * the change.  Events are never updated or deleted (not even with the model).
+ * The version an alias pointed to "before" is computed by replaying its
+ * events as a stack: a set pushes, a rollback pops back to its target.
+ *
+ * Entities are returned in MLflow's JSON shape (version numbers as strings).
+ * Hot statements are cached per connection (sqi_prep); rare multi-table
+ * deletes are prepared on the spot so they do not use cache slots.
  */
 #include "store/sqlite_int.h"
 
-int sqr_rm_create(void *impl, const char *a0, const char *a1, const struct mw_kv *a2, size_t a3, const char *a4, int64_t a5, json_t **a6, struct mw_err *err)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELETED_STAGE "Deleted_Internal"
+#define PROMPT_TAG "mlflow.prompt.is_prompt"
+
+/* ================================================================ statements */
+
+static const char SQL_RM_BY_NAME[] =
+	"SELECT rm_id, name, description, user_id, creation_timestamp, last_updated_timestamp"
+	" FROM registered_models WHERE name = ?";
+static const char SQL_RM_INSERT[] =
+	"INSERT INTO registered_models (name, description, user_id, creation_timestamp,"
+	" last_updated_timestamp) VALUES (?, ?, ?, ?, ?)";
+static const char SQL_RM_TAGS[] =
+	"SELECT key, value FROM registered_model_tags WHERE rm_id = ? ORDER BY key";
+static const char SQL_RM_TAG_SET[] =
+	"INSERT INTO registered_model_tags (rm_id, key, value) VALUES (?, ?, ?)"
+	" ON CONFLICT (rm_id, key) DO UPDATE SET value = excluded.value";
+static const char SQL_RM_TAG_DEL[] = "DELETE FROM registered_model_tags WHERE rm_id = ? AND key = ?";
+static const char SQL_RM_ALIASES[] =
+	"SELECT alias, version FROM registered_model_aliases WHERE rm_id = ? ORDER BY alias";
+static const char SQL_RM_TOUCH[] =
+	"UPDATE registered_models SET last_updated_timestamp = ? WHERE rm_id = ?";
+static const char SQL_RM_LATEST[] =
+	"SELECT max(version) FROM model_versions WHERE rm_id = ? AND current_stage != '"
+	DELETED_STAGE "' GROUP BY current_stage ORDER BY 1";
+
+#define MV_COLS                                                                              \
+	"v.rm_id, r.name, v.version, v.creation_timestamp, v.last_updated_timestamp,"         \
+	" v.description, v.user_id, v.current_stage, v.source, v.run_id, v.run_link, v.status," \
+	" v.status_message, v.storage_location, v.logged_model_id, v.manifest_digest"
+
+static const char SQL_MV_GET[] =
+	"SELECT " MV_COLS " FROM model_versions v JOIN registered_models r ON r.rm_id = v.rm_id"
+	" WHERE v.rm_id = ? AND v.version = ? AND v.current_stage != '" DELETED_STAGE "'";
+static const char SQL_MV_TAGS[] =
+	"SELECT key, value FROM model_version_tags WHERE rm_id = ? AND version = ? ORDER BY key";
+static const char SQL_MV_ALIASES[] =
+	"SELECT alias FROM registered_model_aliases WHERE rm_id = ? AND version = ? ORDER BY alias";
+static const char SQL_MV_ALIVE[] =
+	"SELECT current_stage FROM model_versions WHERE rm_id = ? AND version = ?"
+	" AND current_stage != '" DELETED_STAGE "'";
+static const char SQL_MV_NEXT[] =
+	"SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE rm_id = ?";
+static const char SQL_MV_INSERT[] =
+	"INSERT INTO model_versions (rm_id, version, creation_timestamp, last_updated_timestamp,"
+	" description, user_id, current_stage, source, run_id, run_link, status, status_message,"
+	" storage_location, logged_model_id, manifest_digest)"
+	" VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, 'READY', ?, ?, ?, ?)";
+static const char SQL_MV_TAG_SET[] =
+	"INSERT INTO model_version_tags (rm_id, version, key, value) VALUES (?, ?, ?, ?)"
+	" ON CONFLICT (rm_id, version, key) DO UPDATE SET value = excluded.value";
+static const char SQL_MV_TAG_DEL[] =
+	"DELETE FROM model_version_tags WHERE rm_id = ? AND version = ? AND key = ?";
+static const char SQL_MV_DESC[] =
+	"UPDATE model_versions SET description = ?, last_updated_timestamp = ?"
+	" WHERE rm_id = ? AND version = ?";
+static const char SQL_MV_STAGE[] =
+	"UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ?"
+	" WHERE rm_id = ? AND version = ?";
+static const char SQL_MV_IN_STAGE[] =
+	"SELECT version FROM model_versions WHERE rm_id = ? AND current_stage = ? AND version != ?"
+	" ORDER BY version";
+
+static const char SQL_ALIAS_GET[] =
+	"SELECT version FROM registered_model_aliases WHERE rm_id = ? AND alias = ?";
+static const char SQL_ALIAS_SET[] =
+	"INSERT INTO registered_model_aliases (rm_id, alias, version) VALUES (?, ?, ?)"
+	" ON CONFLICT (rm_id, alias) DO UPDATE SET version = excluded.version";
+static const char SQL_ALIAS_DEL[] =
+	"DELETE FROM registered_model_aliases WHERE rm_id = ? AND alias = ?";
+static const char SQL_ALIAS_EVENTS[] =
+	"SELECT kind, to_version FROM promotion_events WHERE rm_id = ? AND target = ?"
+	" AND kind IN ('alias_set', 'rollback') ORDER BY id";
+
+static const char SQL_EVENT_INSERT[] =
+	"INSERT INTO promotion_events (rm_id, kind, target, from_version, to_version, from_stage,"
+	" to_stage, who, at, reason, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char SQL_EVENTS[] =
+	"SELECT id, kind, target, from_version, to_version, from_stage, to_stage, who, at,"
+	" reason, evidence FROM promotion_events WHERE rm_id = ? ORDER BY id";
+
+static const char SQL_CARD_SET[] =
+	"INSERT INTO model_cards (rm_id, version, card, updated, updated_by) VALUES (?, ?, ?, ?, ?)"
+	" ON CONFLICT (rm_id, version) DO UPDATE SET card = excluded.card,"
+	" updated = excluded.updated, updated_by = excluded.updated_by";
+static const char SQL_CARD_GET[] =
+	"SELECT card, updated, updated_by FROM model_cards WHERE rm_id = ? AND version = ?";
+
+static const char SQL_ART_FILE[] = "SELECT digest, size FROM artifacts WHERE path = ?";
+static const char SQL_ART_PIN_FILE[] =
+	"INSERT INTO artifacts (path, digest, size, created) VALUES (?, ?, ?, ?)"
+	" ON CONFLICT (path) DO UPDATE SET digest = excluded.digest, size = excluded.size,"
+	" created = excluded.created";
+
+/* Rare statements (prepared on the spot). */
+static const char *const SQL_RM_DELETE_ALL[] = {
+	"DELETE FROM registered_model_tags WHERE rm_id = ?",
+	"DELETE FROM registered_model_aliases WHERE rm_id = ?",
+	"DELETE FROM model_version_tags WHERE rm_id = ?",
+	"DELETE FROM model_cards WHERE rm_id = ?",
+	"DELETE FROM model_versions WHERE rm_id = ?",
+	"DELETE FROM registered_models WHERE rm_id = ?",
+};
+static const char *const SQL_MV_DELETE_ALL[] = {
+	"DELETE FROM model_version_tags WHERE rm_id = ? AND version = ?",
+	"DELETE FROM model_cards WHERE rm_id = ? AND version = ?",
+	"UPDATE model_versions SET current_stage = '" DELETED_STAGE "', storage_location = NULL"
+	" WHERE rm_id = ? AND version = ?",
+};
+static const char SQL_RM_RENAME[] =
+	"UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE rm_id = ?";
+static const char SQL_RM_DESC[] =
+	"UPDATE registered_models SET description = ?, last_updated_timestamp = ? WHERE rm_id = ?";
+
+/* ================================================================ helpers */
+
+/* Prepare, bind one or two integers, run and finalize a statement. */
+static int exec_ids(struct conn *c, const char *sql, int64_t a, int64_t b, int nb,
+		    struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	(void)a5;
-	(void)a6;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sqi_sqerr(c, err, "prepare");
+	sqlite3_bind_int64(st, 1, a);
+	if (nb > 1)
+		sqlite3_bind_int64(st, 2, b);
+	int r = sqlite3_step(st);
+	int rc = (r == SQLITE_DONE || r == SQLITE_ROW) ? 0 : sqi_sqerr(c, err, "write");
+	sqlite3_finalize(st);
+	return rc;
 }
 
-int sqr_rm_get(void *impl, const char *a0, json_t **a1, struct mw_err *err)
+static json_t *version_str(int64_t v)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	char b[32];
+	snprintf(b, sizeof b, "%lld", (long long)v);
+	return json_string(b);
 }
 
-int sqr_rm_rename(void *impl, const char *a0, const char *a1, int64_t a2, json_t **a3, struct mw_err *err)
+static int rm_not_found(const char *name, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	return mw_err_set(err, MW_E_NOT_FOUND, "Registered Model with name=%s not found", name);
 }
 
-int sqr_rm_update(void *impl, const char *a0, const char *a1, int64_t a2, json_t **a3, struct mw_err *err)
+static int mv_not_found(const char *name, int64_t v, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	return mw_err_set(err, MW_E_NOT_FOUND, "Model Version (name=%s, version=%lld) not found",
+			  name, (long long)v);
 }
 
-int sqr_rm_delete(void *impl, const char *a0, int64_t a1, struct mw_err *err)
+/* rm_id of a model by name; MW_E_NOT_FOUND when there is none. */
+static int rm_lookup(struct conn *c, const char *name, int64_t *rm_id, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_BY_NAME, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, name);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*rm_id = sqlite3_column_int64(st, 0);
+	else
+		rc = rm_not_found(name, err);
+	sqlite3_reset(st);
+	return rc;
 }
 
-int sqr_rm_search(void *impl, const struct mw_filter *a0, const struct mw_order *a1, size_t a2, const struct mw_page *a3, json_t **a4, bool *a5, struct mw_err *err)
+/* The current stage of a live version (stage may be NULL); MW_E_NOT_FOUND
+ * when the version does not exist or was deleted. */
+static int mv_require(struct conn *c, int64_t rm_id, const char *name, int64_t v, char stage[32],
+		      struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	(void)a5;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_ALIVE, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqlite3_bind_int64(st, 2, v);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		if (stage)
+			snprintf(stage, 32, "%s", sqi_col_text(st, 0) ? sqi_col_text(st, 0) : "None");
+	} else {
+		rc = mv_not_found(name, v, err);
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
-int sqr_rm_set_tag(void *impl, const char *a0, const char *a1, const char *a2, struct mw_err *err)
+static bool mv_alive(struct conn *c, int64_t rm_id, int64_t v)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct mw_err e;
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_ALIVE, &e);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqlite3_bind_int64(st, 2, v);
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return ok;
 }
 
-int sqr_rm_delete_tag(void *impl, const char *a0, const char *a1, struct mw_err *err)
+static int touch_rm(struct conn *c, int64_t rm_id, int64_t now, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_TOUCH, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, rm_id);
+	return sqi_step_done(c, st, err);
 }
 
-int sqr_rm_set_alias(void *impl, const char *a0, const char *a1, int64_t a2, bool a3, const struct mw_audit *a4, struct mw_err *err)
+/* One promotion_events row; versions <= 0 and NULL strings are stored as NULL. */
+struct event {
+	const char *kind, *target;
+	int64_t from_version, to_version;
+	const char *from_stage, *to_stage;
+	const char *reason;
+	const char *evidence;
+};
+
+static int add_event(struct conn *c, int64_t rm_id, const struct event *e, const struct mw_audit *a,
+		     struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_EVENT_INSERT, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqi_bind_text(st, 2, e->kind);
+	sqi_bind_text(st, 3, e->target);
+	if (e->from_version > 0)
+		sqlite3_bind_int64(st, 4, e->from_version);
+	if (e->to_version > 0)
+		sqlite3_bind_int64(st, 5, e->to_version);
+	sqi_bind_text(st, 6, e->from_stage);
+	sqi_bind_text(st, 7, e->to_stage);
+	sqi_bind_text(st, 8, a && a->who && *a->who ? a->who : NULL); /* NULL: not known */
+	sqlite3_bind_int64(st, 9, a ? a->now_ms : mw_now_ms());
+	sqi_bind_text(st, 10, e->reason);
+	sqi_bind_text(st, 11, e->evidence);
+	return sqi_step_done(c, st, err);
 }
 
-int sqr_rm_delete_alias(void *impl, const char *a0, const char *a1, const struct mw_audit *a2, struct mw_err *err)
+/* ================================================================ entities */
+
+static json_t *kv_rows2(struct conn *c, const char *sql, int64_t a, int64_t b, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, sql, err);
+	json_t *arr = json_array();
+	if (!st)
+		return arr;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = sqi_col_text(st, 1);
+		json_array_append_new(arr, json_pack("{s:s,s:s}", "key", sqi_col_text(st, 0), "value",
+						     v ? v : ""));
+	}
+	sqlite3_reset(st);
+	return arr;
 }
 
-int sqr_rm_get_by_alias(void *impl, const char *a0, const char *a1, json_t **a2, struct mw_err *err)
+/* A model version from a row with MV_COLS (st is left on the row). */
+static json_t *mv_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	int64_t rm_id = sqlite3_column_int64(st, 0), v = sqlite3_column_int64(st, 2);
+	json_t *o = json_object();
+	sqi_jset_str(o, "name", sqi_col_text(st, 1));
+	json_object_set_new(o, "version", version_str(v));
+	json_object_set_new(o, "creation_timestamp", json_integer(sqlite3_column_int64(st, 3)));
+	json_object_set_new(o, "last_updated_timestamp", json_integer(sqlite3_column_int64(st, 4)));
+	sqi_jset_str(o, "description", sqi_col_text(st, 5));
+	sqi_jset_str(o, "user_id", sqi_col_text(st, 6));
+	sqi_jset_str(o, "current_stage", sqi_col_text(st, 7));
+	sqi_jset_str(o, "source", sqi_col_text(st, 8));
+	const char *run = sqi_col_text(st, 9);
+	if (run && *run)
+		sqi_jset_str(o, "run_id", run);
+	const char *link = sqi_col_text(st, 10);
+	if (link && *link)
+		sqi_jset_str(o, "run_link", link);
+	sqi_jset_str(o, "status", sqi_col_text(st, 11));
+	sqi_jset_str(o, "status_message", sqi_col_text(st, 12));
+	sqi_jset_str(o, "storage_location", sqi_col_text(st, 13));
+	sqi_jset_str(o, "model_id", sqi_col_text(st, 14));
+	sqi_jset_str(o, "manifest_digest", sqi_col_text(st, 15));
+	sqi_jset_arr(o, "tags", kv_rows2(c, SQL_MV_TAGS, rm_id, v, err));
+	json_t *aliases = json_array();
+	sqlite3_stmt *as = sqi_prep(c, SQL_MV_ALIASES, err);
+	if (as) {
+		sqlite3_bind_int64(as, 1, rm_id);
+		sqlite3_bind_int64(as, 2, v);
+		while (sqlite3_step(as) == SQLITE_ROW)
+			json_array_append_new(aliases, json_string(sqi_col_text(as, 0)));
+		sqlite3_reset(as);
+	}
+	sqi_jset_arr(o, "aliases", aliases);
+	return o;
 }
 
-int sqr_rm_alias_previous(void *impl, const char *a0, const char *a1, int64_t *a2, struct mw_err *err)
+static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v, json_t **out,
+		   struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_GET, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqlite3_bind_int64(st, 2, v);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return mv_not_found(name, v, err);
+	}
+	json_t *o = mv_row(c, st, err);
+	sqlite3_reset(st);
+	*out = o;
+	return 0;
 }
 
-int sqr_rm_latest_versions(void *impl, const char *a0, const char *const *a1, size_t a2, json_t **a3, struct mw_err *err)
+/* Latest live version per stage, in version order. */
+static json_t *latest_versions(struct conn *c, int64_t rm_id, const char *name, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	json_t *arr = json_array();
+	int64_t vs[8];
+	int n = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_LATEST, err);
+	if (!st)
+		return arr;
+	sqlite3_bind_int64(st, 1, rm_id);
+	while (n < 8 && sqlite3_step(st) == SQLITE_ROW)
+		vs[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	for (int i = 0; i < n; i++) {
+		json_t *mv = NULL;
+		if (!mv_load(c, rm_id, name, vs[i], &mv, err))
+			json_array_append_new(arr, mv);
+	}
+	return arr;
 }
 
-int sqr_rm_history(void *impl, const char *a0, json_t **a1, struct mw_err *err)
+/* A registered model from a row of SQL_RM_BY_NAME's columns; reads the
+ * columns first, so st may be reset by the caller afterwards. */
+static json_t *rm_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	int64_t rm_id = sqlite3_column_int64(st, 0);
+	json_t *o = json_object();
+	sqi_jset_str(o, "name", sqi_col_text(st, 1));
+	sqi_jset_str(o, "description", sqi_col_text(st, 2));
+	sqi_jset_str(o, "user_id", sqi_col_text(st, 3));
+	json_object_set_new(o, "creation_timestamp", json_integer(sqlite3_column_int64(st, 4)));
+	json_object_set_new(o, "last_updated_timestamp", json_integer(sqlite3_column_int64(st, 5)));
+	char *name = mw_xstrdup(sqi_col_text(st, 1));
+	sqi_jset_arr(o, "latest_versions", latest_versions(c, rm_id, name, err));
+	free(name);
+	json_t *tags = sqi_kv_rows(c, SQL_RM_TAGS, NULL, rm_id, err);
+	if (tags)
+		sqi_jset_arr(o, "tags", tags);
+	json_t *aliases = json_array();
+	sqlite3_stmt *as = sqi_prep(c, SQL_RM_ALIASES, err);
+	if (as) {
+		sqlite3_bind_int64(as, 1, rm_id);
+		while (sqlite3_step(as) == SQLITE_ROW) {
+			json_t *a = json_object();
+			json_object_set_new(a, "alias", json_string(sqi_col_text(as, 0)));
+			json_object_set_new(a, "version", version_str(sqlite3_column_int64(as, 1)));
+			json_array_append_new(aliases, a);
+		}
+		sqlite3_reset(as);
+	}
+	sqi_jset_arr(o, "aliases", aliases);
+	return o;
 }
 
-int sqr_mv_create(void *impl, const struct mw_mv_create *a0, json_t **a1, struct mw_err *err)
+static int rm_load(struct conn *c, const char *name, json_t **out, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_BY_NAME, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rm_not_found(name, err);
+	}
+	/* rm_row uses other statements only, but the row must be read before reset */
+	json_t *o = rm_row(c, st, err);
+	sqlite3_reset(st);
+	*out = o;
+	return 0;
 }
 
-int sqr_mv_get(void *impl, const char *a0, int64_t a1, json_t **a2, struct mw_err *err)
+/* ================================================================ registered models */
+
+struct rm_arg {
+	const char *name, *new_name, *description, *user_id, *key, *value;
+	const struct mw_kv *tags;
+	size_t ntags;
+	int64_t now;
+	bool has_description;
+	json_t *out;
+};
+
+static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg *a = p;
+	int64_t id;
+	struct mw_err e2;
+	if (!rm_lookup(c, a->name, &id, &e2))
+		return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
+				  a->name);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_INSERT, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, a->name);
+	sqi_bind_text(st, 2, a->description);
+	sqi_bind_text(st, 3, a->user_id && *a->user_id ? a->user_id : NULL);
+	sqlite3_bind_int64(st, 4, a->now);
+	sqlite3_bind_int64(st, 5, a->now);
+	int rc = sqi_step_done(c, st, err);
+	if (rc)
+		return rc;
+	id = sqlite3_last_insert_rowid(c->db);
+	for (size_t i = 0; !rc && i < a->ntags; i++) {
+		if (!(st = sqi_prep(c, SQL_RM_TAG_SET, err)))
+			return -err->code;
+		sqlite3_bind_int64(st, 1, id);
+		sqi_bind_text(st, 2, a->tags[i].key);
+		sqi_bind_text(st, 3, a->tags[i].value ? a->tags[i].value : "");
+		rc = sqi_step_done(c, st, err);
+	}
+	if (!rc)
+		rc = rm_load(c, a->name, &a->out, err);
+	return rc;
 }
 
-int sqr_mv_update(void *impl, const char *a0, int64_t a1, const char *a2, int64_t a3, json_t **a4, struct mw_err *err)
+int sqr_rm_create(void *impl, const char *name, const char *description, const struct mw_kv *tags,
+		  size_t ntags, const char *user_id, int64_t now, json_t **out, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg a = {.name = name, .description = description, .user_id = user_id,
+			   .tags = tags, .ntags = ntags, .now = now};
+	int rc = sqi_submit(impl, job_rm_create, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
 }
 
-int sqr_mv_delete(void *impl, const char *a0, int64_t a1, const struct mw_audit *a2, struct mw_err *err)
+int sqr_rm_get(void *impl, const char *name, json_t **out, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int rc = rm_load(c, name, out, err);
+	sqi_rd_end(impl, c);
+	return rc;
 }
 
-int sqr_mv_transition(void *impl, const char *a0, int64_t a1, const char *a2, bool a3, const struct mw_audit *a4, json_t **a5, struct mw_err *err)
+static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	(void)a5;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg *a = p;
+	int64_t id, other;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (rc)
+		return rc;
+	struct mw_err e2;
+	if (strcmp(a->name, a->new_name) && !rm_lookup(c, a->new_name, &other, &e2))
+		return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
+				  a->new_name);
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_RENAME, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, a->new_name);
+	sqlite3_bind_int64(st, 2, a->now);
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = sqi_step_done(c, st, err)))
+		return rc;
+	return rm_load(c, a->new_name, &a->out, err);
 }
 
-int sqr_mv_search(void *impl, const struct mw_filter *a0, const struct mw_order *a1, size_t a2, const struct mw_page *a3, json_t **a4, bool *a5, struct mw_err *err)
+int sqr_rm_rename(void *impl, const char *name, const char *new_name, int64_t now, json_t **out,
+		  struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	(void)a5;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg a = {.name = name, .new_name = new_name, .now = now};
+	int rc = sqi_submit(impl, job_rm_rename, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
 }
 
-int sqr_mv_set_tag(void *impl, const char *a0, int64_t a1, const char *a2, const char *a3, struct mw_err *err)
+static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_DESC, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, a->description);
+	sqlite3_bind_int64(st, 2, a->now);
+	sqlite3_bind_int64(st, 3, id);
+	if ((rc = sqi_step_done(c, st, err)))
+		return rc;
+	return rm_load(c, a->name, &a->out, err);
 }
 
-int sqr_mv_delete_tag(void *impl, const char *a0, int64_t a1, const char *a2, struct mw_err *err)
+int sqr_rm_update(void *impl, const char *name, const char *description, int64_t now,
+		  json_t **out, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg a = {.name = name, .description = description, .now = now};
+	int rc = sqi_submit(impl, job_rm_update, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
 }
 
-int sqr_mv_set_card(void *impl, const char *a0, int64_t a1, const char *a2, const char *a3, int64_t a4, struct mw_err *err)
+static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	(void)a3;
-	(void)a4;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (rc)
+		return rc;
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "_registry/%lld", (long long)id);
+	if ((rc = sqi_art_delete_tree(c, prefix, a->now, NULL, err)))
+		return rc;
+	for (size_t i = 0; i < sizeof SQL_RM_DELETE_ALL / sizeof *SQL_RM_DELETE_ALL; i++)
+		if ((rc = exec_ids(c, SQL_RM_DELETE_ALL[i], id, 0, 1, err)))
+			return rc;
+	/* the store interface does not say who deletes a model: who stays NULL */
+	struct event ev = {.kind = "model_deleted", .target = a->name};
+	struct mw_audit au = {.who = NULL, .now_ms = a->now};
+	return add_event(c, id, &ev, &au, err);
 }
 
-int sqr_mv_get_card(void *impl, const char *a0, int64_t a1, json_t **a2, struct mw_err *err)
+int sqr_rm_delete(void *impl, const char *name, int64_t now, struct mw_err *err)
 {
-	(void)impl;
-	(void)a0;
-	(void)a1;
-	(void)a2;
-	return mw_err_set(err, MW_E_NOT_IMPLEMENTED, "the model registry is not implemented yet");
+	struct rm_arg a = {.name = name, .now = now};
+	return sqi_submit(impl, job_rm_delete, &a, err);
+}
+
+static const char *rm_col(const char *k)
+{
+	if (!strcmp(k, "name")) return "r.name";
+	if (!strcmp(k, "creation_timestamp")) return "r.creation_timestamp";
+	if (!strcmp(k, "last_updated_timestamp")) return "r.last_updated_timestamp";
+	return NULL;
+}
+
+int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
+		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+{
+	struct qb q;
+	sqi_qb_init(&q);
+	QS(&q, "SELECT r.rm_id, r.name, r.description, r.user_id, r.creation_timestamp,"
+	       " r.last_updated_timestamp FROM registered_models r WHERE 1");
+	bool asks_prompt = false;
+	for (size_t i = 0; f && i < f->n; i++) {
+		const struct mw_clause *cl = &f->c[i];
+		QS(&q, " AND ");
+		if (cl->kind == MW_KEY_TAG) {
+			if (!strcmp(cl->key, PROMPT_TAG))
+				asks_prompt = true;
+			QS(&q, "EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.rm_id = r.rm_id"
+			       " AND t.key = ");
+			sqi_qb_text(&q, cl->key);
+			QS(&q, " AND ");
+			sqi_qb_cmp(&q, "t.value", cl);
+			QS(&q, ")");
+		} else {
+			const char *col = rm_col(cl->key);
+			sqi_qb_cmp(&q, col ? col : "NULL", cl);
+		}
+	}
+	/* MLflow hides prompts (models tagged mlflow.prompt.is_prompt=true)
+	 * unless the filter asks about that tag */
+	if (!asks_prompt)
+		QS(&q, " AND NOT EXISTS (SELECT 1 FROM registered_model_tags t WHERE"
+		       " t.rm_id = r.rm_id AND t.key = '" PROMPT_TAG "' AND lower(t.value) = 'true')");
+	QS(&q, " ORDER BY ");
+	bool by_name = false;
+	for (size_t i = 0; i < no; i++) {
+		const char *col = rm_col(o[i].key);
+		if (!col)
+			continue;
+		if (!strcmp(col, "r.name")) {
+			if (by_name)
+				continue;
+			by_name = true;
+		}
+		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
+	}
+	QS(&q, by_name ? "r.rm_id ASC" : "r.name ASC");
+	sqi_qb_page(&q, p);
+
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c) {
+		sqi_qb_release(&q);
+		return -err->code;
+	}
+	sqlite3_stmt *st;
+	int rc = sqi_qb_prepare(c, &q, &st, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		int64_t n = 0;
+		*more = false;
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n++ == p->max_results) {
+				*more = true;
+				break;
+			}
+			json_array_append_new(arr, rm_row(c, st, err));
+		}
+		if (r != SQLITE_ROW && r != SQLITE_DONE)
+			rc = sqi_sqerr(c, err, "search");
+		sqlite3_finalize(st);
+		if (rc) {
+			json_decref(arr);
+		} else {
+			*out = json_object();
+			sqi_jset_arr(*out, "registered_models", arr);
+		}
+	}
+	sqi_rd_end(impl, c);
+	sqi_qb_release(&q);
+	return rc;
+}
+
+static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
+{
+	struct rm_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, a->value ? SQL_RM_TAG_SET : SQL_RM_TAG_DEL, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqi_bind_text(st, 2, a->key);
+	if (a->value)
+		sqi_bind_text(st, 3, a->value);
+	return sqi_step_done(c, st, err);
+}
+
+int sqr_rm_set_tag(void *impl, const char *name, const char *key, const char *value,
+		   struct mw_err *err)
+{
+	struct rm_arg a = {.name = name, .key = key, .value = value ? value : ""};
+	return sqi_submit(impl, job_rm_set_tag, &a, err);
+}
+
+int sqr_rm_delete_tag(void *impl, const char *name, const char *key, struct mw_err *err)
+{
+	struct rm_arg a = {.name = name, .key = key, .value = NULL};
+	return sqi_submit(impl, job_rm_set_tag, &a, err);
+}
+
+/* ================================================================ aliases */
+
+/* Current version of an alias, 0 when unset. */
+static int alias_current(struct conn *c, int64_t rm_id, const char *alias, int64_t *v,
+			 struct mw_err *err)
+{
+	sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_GET, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqi_bind_text(st, 2, alias);
+	*v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Replay the alias's history as a stack (a set pushes its version, a
+ * rollback pops back to its target) and find the newest entry below the
+ * current version that still exists.  *prev = 0 when there is none;
+ * *events gets the number of set/rollback events seen. */
+static int alias_prev(struct conn *c, int64_t rm_id, const char *alias, int64_t current,
+		      int64_t *prev, int *events, struct mw_err *err)
+{
+	*prev = 0;
+	*events = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_EVENTS, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqi_bind_text(st, 2, alias);
+	int64_t *stk = NULL;
+	size_t n = 0, cap = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *kind = sqi_col_text(st, 0);
+		int64_t to = sqlite3_column_int64(st, 1);
+		(*events)++;
+		if (kind && !strcmp(kind, "rollback")) {
+			if (n)
+				n--;
+			while (n && stk[n - 1] != to)
+				n--;
+			if (n)
+				continue;
+		} else if (n && stk[n - 1] == to) {
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			stk = mw_xrealloc(stk, cap * sizeof *stk);
+		}
+		stk[n++] = to;
+	}
+	sqlite3_reset(st);
+	size_t i = n;
+	while (i && stk[i - 1] == current)
+		i--;
+	for (; i; i--)
+		if (stk[i - 1] != current && mv_alive(c, rm_id, stk[i - 1])) {
+			*prev = stk[i - 1];
+			break;
+		}
+	free(stk);
+	return 0;
+}
+
+struct alias_arg {
+	const char *name, *alias;
+	int64_t version;
+	bool rollback;
+	const struct mw_audit *au;
+	int64_t prev;
+	json_t *out;
+};
+
+static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
+{
+	struct alias_arg *a = p;
+	int64_t id, cur;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, NULL, err);
+	if (!rc)
+		rc = alias_current(c, id, a->alias, &cur, err);
+	if (rc)
+		return rc;
+	if (a->rollback) {
+		int64_t prev;
+		int nev;
+		if ((rc = alias_prev(c, id, a->alias, cur, &prev, &nev, err)))
+			return rc;
+		if (prev != a->version)
+			return mw_err_set(err, MW_E_CONFLICT,
+					  "Alias '%s' of model '%s' changed while rolling back; "
+					  "look at its history and retry.",
+					  a->alias, a->name);
+	}
+	if (cur == a->version)
+		return 0; /* already there: a replayed request changes nothing */
+	sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_SET, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqi_bind_text(st, 2, a->alias);
+	sqlite3_bind_int64(st, 3, a->version);
+	if ((rc = sqi_step_done(c, st, err)))
+		return rc;
+	struct event ev = {.kind = a->rollback ? "rollback" : "alias_set", .target = a->alias,
+			   .from_version = cur, .to_version = a->version,
+			   .reason = a->au ? a->au->reason : NULL,
+			   .evidence = a->au ? a->au->evidence : NULL};
+	return add_event(c, id, &ev, a->au, err);
+}
+
+int sqr_rm_set_alias(void *impl, const char *name, const char *alias, int64_t version,
+		     bool rollback, const struct mw_audit *au, struct mw_err *err)
+{
+	struct alias_arg a = {.name = name, .alias = alias, .version = version,
+			      .rollback = rollback, .au = au};
+	return sqi_submit(impl, job_set_alias, &a, err);
+}
+
+/* Delete an alias row and audit it (from the current version to none). */
+static int drop_alias(struct conn *c, int64_t rm_id, const char *alias, int64_t cur,
+		      const char *reason, const char *evidence, const struct mw_audit *au,
+		      struct mw_err *err)
+{
+	sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_DEL, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, rm_id);
+	sqi_bind_text(st, 2, alias);
+	int rc = sqi_step_done(c, st, err);
+	if (rc)
+		return rc;
+	struct event ev = {.kind = "alias_deleted", .target = alias, .from_version = cur,
+			   .reason = reason, .evidence = evidence};
+	return add_event(c, rm_id, &ev, au, err);
+}
+
+static int job_delete_alias(struct conn *c, void *p, struct mw_err *err)
+{
+	struct alias_arg *a = p;
+	int64_t id, cur;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = alias_current(c, id, a->alias, &cur, err);
+	if (rc || !cur)
+		return rc; /* deleting an alias that is not there is a no-op, as in MLflow */
+	return drop_alias(c, id, a->alias, cur, a->au ? a->au->reason : NULL,
+			  a->au ? a->au->evidence : NULL, a->au, err);
+}
+
+int sqr_rm_delete_alias(void *impl, const char *name, const char *alias,
+			const struct mw_audit *au, struct mw_err *err)
+{
+	struct alias_arg a = {.name = name, .alias = alias, .au = au};
+	return sqi_submit(impl, job_delete_alias, &a, err);
+}
+
+int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t **out,
+			struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id, v = 0;
+	int rc = rm_lookup(c, name, &id, err);
+	if (!rc)
+		rc = alias_current(c, id, alias, &v, err);
+	if (!rc && !v)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "Registered model alias %s not found.", alias);
+	if (!rc)
+		rc = mv_load(c, id, name, v, out, err);
+	sqi_rd_end(impl, c);
+	return rc;
+}
+
+int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64_t *version,
+			  struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id, cur = 0, prev = 0;
+	int nev = 0;
+	int rc = rm_lookup(c, name, &id, err);
+	if (!rc)
+		rc = alias_current(c, id, alias, &cur, err);
+	if (!rc)
+		rc = alias_prev(c, id, alias, cur, &prev, &nev, err);
+	sqi_rd_end(impl, c);
+	if (rc)
+		return rc;
+	if (!prev) {
+		if (!nev)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Alias '%s' of model '%s' has no history: it was never set.",
+					  alias, name);
+		if (cur)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Alias '%s' of model '%s' has no earlier version to roll back "
+					  "to: it points to version %lld, and no version it pointed to "
+					  "before that still exists.",
+					  alias, name, (long long)cur);
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "Alias '%s' of model '%s' is not set, and none of the versions it "
+				  "pointed to still exists.",
+				  alias, name);
+	}
+	*version = prev;
+	return 0;
+}
+
+/* ================================================================ latest, history */
+
+int sqr_rm_latest_versions(void *impl, const char *name, const char *const *stages, size_t ns,
+			   json_t **out, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id;
+	int rc = rm_lookup(c, name, &id, err);
+	if (!rc) {
+		json_t *all = latest_versions(c, id, name, err), *arr = json_array();
+		for (size_t i = 0; i < json_array_size(all); i++) {
+			json_t *mv = json_array_get(all, i);
+			const char *stage = json_string_value(json_object_get(mv, "current_stage"));
+			bool want = !stages || !ns;
+			for (size_t k = 0; !want && k < ns; k++)
+				want = stage && !strcmp(stage, stages[k]);
+			if (want)
+				json_array_append(arr, mv);
+		}
+		json_decref(all);
+		*out = arr;
+	}
+	sqi_rd_end(impl, c);
+	return rc;
+}
+
+static void jset_version(json_t *o, const char *k, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		json_object_set_new(o, k, json_null());
+	else
+		json_object_set_new(o, k, version_str(sqlite3_column_int64(st, col)));
+}
+
+static void jset_text_or_null(json_t *o, const char *k, sqlite3_stmt *st, int col)
+{
+	const char *s = sqi_col_text(st, col);
+	json_object_set_new(o, k, s ? json_string(s) : json_null());
+}
+
+int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id;
+	int rc = rm_lookup(c, name, &id, err);
+	sqlite3_stmt *st = NULL;
+	if (!rc && !(st = sqi_prep(c, SQL_EVENTS, err)))
+		rc = -err->code;
+	if (!rc) {
+		json_t *arr = json_array();
+		sqlite3_bind_int64(st, 1, id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			json_t *e = json_object();
+			json_object_set_new(e, "id", json_integer(sqlite3_column_int64(st, 0)));
+			jset_text_or_null(e, "kind", st, 1);
+			jset_text_or_null(e, "target", st, 2);
+			jset_version(e, "from_version", st, 3);
+			jset_version(e, "to_version", st, 4);
+			jset_text_or_null(e, "from_stage", st, 5);
+			jset_text_or_null(e, "to_stage", st, 6);
+			jset_text_or_null(e, "who", st, 7);
+			json_object_set_new(e, "at", json_integer(sqlite3_column_int64(st, 8)));
+			jset_text_or_null(e, "reason", st, 9);
+			const char *ev = sqi_col_text(st, 10);
+			json_t *evj = NULL;
+			if (ev) {
+				json_error_t je;
+				evj = json_loads(ev, JSON_DECODE_ANY, &je);
+				if (!evj)
+					evj = json_string(ev);
+			}
+			json_object_set_new(e, "evidence", evj ? evj : json_null());
+			json_array_append_new(arr, e);
+		}
+		sqlite3_reset(st);
+		*out = arr;
+	}
+	sqi_rd_end(impl, c);
+	return rc;
+}
+
+/* ================================================================ model versions */
+
+/* Pin a single file: the prefix names one manifest entry, pinned under its
+ * base name.  *count is 1 when it did. */
+static int pin_file(struct conn *c, const char *src, const char *dst, int64_t now, int *count,
+		    char manifest_hex[65], struct mw_err *err)
+{
+	*count = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_FILE, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, src);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	char digest[65];
+	snprintf(digest, sizeof digest, "%s", sqi_col_text(st, 0) ? sqi_col_text(st, 0) : "");
+	int64_t size = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	const char *base = strrchr(src, '/');
+	base = base ? base + 1 : src;
+	size_t n = strlen(dst) + strlen(base) + 2;
+	char *path = mw_xmalloc(n);
+	snprintf(path, n, "%s/%s", dst, base);
+	int rc = 0;
+	if (!(st = sqi_prep(c, SQL_ART_PIN_FILE, err))) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, path);
+		sqi_bind_text(st, 2, digest);
+		sqlite3_bind_int64(st, 3, size);
+		sqlite3_bind_int64(st, 4, now);
+		rc = sqi_step_done(c, st, err);
+	}
+	free(path);
+	if (!rc) {
+		/* the same line format as sqi_art_copy_tree: "path\tdigest\n" */
+		struct mw_sha256 *h = mw_sha256_new();
+		mw_sha256_update(h, base, strlen(base));
+		mw_sha256_update(h, "\t", 1);
+		mw_sha256_update(h, digest, strlen(digest));
+		mw_sha256_update(h, "\n", 1);
+		mw_sha256_final(h, manifest_hex);
+		*count = 1;
+	}
+	return rc;
+}
+
+struct mv_arg {
+	const struct mw_mv_create *cr;
+	const char *name, *key, *value, *description, *stage, *card, *who;
+	int64_t version, now;
+	bool archive, has_value;
+	const struct mw_audit *au;
+	json_t *out;
+};
+
+static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	const struct mw_mv_create *cr = a->cr;
+	int64_t id, v = 0;
+	int rc = rm_lookup(c, cr->name, &id, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_NEXT, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (v < 1)
+		return mw_err_set(err, MW_E_INTERNAL, "cannot number a new version of %s", cr->name);
+
+	char dst[64], location[96], manifest[65] = {0};
+	const char *status_message = NULL;
+	bool pinned = false;
+	if (cr->pin_prefix && !*cr->pin_prefix)
+		return mw_err_set(err, MW_E_INVALID,
+				  "a version cannot pin the whole artifact store (empty source path)");
+	if (cr->pin_prefix) {
+		snprintf(dst, sizeof dst, "_registry/%lld/%lld", (long long)id, (long long)v);
+		snprintf(location, sizeof location, "mlflow-artifacts:/%s", dst);
+		int count = 0;
+		/* a fresh path, but never mix with anything a client may have put there */
+		if ((rc = sqi_art_delete_tree(c, dst, cr->now_ms, NULL, err)))
+			return rc;
+		if ((rc = sqi_art_copy_tree(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest,
+					    err)))
+			return rc;
+		if (!count &&
+		    (rc = pin_file(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest, err)))
+			return rc;
+		if (!count)
+			status_message = "no artifacts were found at the source when the version "
+					 "was created";
+		pinned = true;
+	} else {
+		status_message = "the source is outside mw's artifact store: its files were not "
+				 "pinned, and the version resolves to the source itself";
+	}
+	if (!(st = sqi_prep(c, SQL_MV_INSERT, err)))
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, v);
+	sqlite3_bind_int64(st, 3, cr->now_ms);
+	sqlite3_bind_int64(st, 4, cr->now_ms);
+	sqi_bind_text(st, 5, cr->description);
+	sqi_bind_text(st, 6, cr->user_id && *cr->user_id ? cr->user_id : NULL);
+	sqi_bind_text(st, 7, cr->source);
+	sqi_bind_text(st, 8, cr->run_id && *cr->run_id ? cr->run_id : NULL);
+	sqi_bind_text(st, 9, cr->run_link && *cr->run_link ? cr->run_link : NULL);
+	sqi_bind_text(st, 10, status_message);
+	sqi_bind_text(st, 11, pinned ? location : NULL);
+	sqi_bind_text(st, 12, cr->logged_model_id && *cr->logged_model_id ? cr->logged_model_id : NULL);
+	sqi_bind_text(st, 13, pinned ? manifest : NULL);
+	if ((rc = sqi_step_done(c, st, err)))
+		return rc;
+	for (size_t i = 0; i < cr->ntags; i++) {
+		if (!(st = sqi_prep(c, SQL_MV_TAG_SET, err)))
+			return -err->code;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, v);
+		sqi_bind_text(st, 3, cr->tags[i].key);
+		sqi_bind_text(st, 4, cr->tags[i].value ? cr->tags[i].value : "");
+		if ((rc = sqi_step_done(c, st, err)))
+			return rc;
+	}
+	if ((rc = touch_rm(c, id, cr->now_ms, err)))
+		return rc;
+	return mv_load(c, id, cr->name, v, &a->out, err);
+}
+
+int sqr_mv_create(void *impl, const struct mw_mv_create *cr, json_t **out, struct mw_err *err)
+{
+	struct mv_arg a = {.cr = cr};
+	int rc = sqi_submit(impl, job_mv_create, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
+}
+
+int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id;
+	int rc = rm_lookup(c, name, &id, err);
+	if (!rc)
+		rc = mv_load(c, id, name, v, out, err);
+	sqi_rd_end(impl, c);
+	return rc;
+}
+
+static int job_mv_update(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, NULL, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_DESC, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, a->description);
+	sqlite3_bind_int64(st, 2, a->now);
+	sqlite3_bind_int64(st, 3, id);
+	sqlite3_bind_int64(st, 4, a->version);
+	if ((rc = sqi_step_done(c, st, err)) || (rc = touch_rm(c, id, a->now, err)))
+		return rc;
+	return mv_load(c, id, a->name, a->version, &a->out, err);
+}
+
+int sqr_mv_update(void *impl, const char *name, int64_t v, const char *description, int64_t now,
+		  json_t **out, struct mw_err *err)
+{
+	struct mv_arg a = {.name = name, .version = v, .description = description, .now = now};
+	int rc = sqi_submit(impl, job_mv_update, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
+}
+
+static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	int64_t id;
+	char stage[32];
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, stage, err);
+	if (rc)
+		return rc;
+	int64_t now = a->au ? a->au->now_ms : mw_now_ms();
+	char reason[96];
+	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)a->version);
+	/* aliases pointing to the version go with it, each audited */
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_ALIASES, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, a->version);
+	json_t *aliases = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(aliases, json_string(sqi_col_text(st, 0)));
+	sqlite3_reset(st);
+	for (size_t i = 0; !rc && i < json_array_size(aliases); i++)
+		rc = drop_alias(c, id, json_string_value(json_array_get(aliases, i)), a->version,
+				reason, NULL, a->au, err);
+	json_decref(aliases);
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "_registry/%lld/%lld", (long long)id, (long long)a->version);
+	if (!rc)
+		rc = sqi_art_delete_tree(c, prefix, now, NULL, err);
+	for (size_t i = 0; !rc && i < sizeof SQL_MV_DELETE_ALL / sizeof *SQL_MV_DELETE_ALL; i++)
+		rc = exec_ids(c, SQL_MV_DELETE_ALL[i], id, a->version, 2, err);
+	if (!rc) {
+		char target[32];
+		snprintf(target, sizeof target, "%lld", (long long)a->version);
+		struct event ev = {.kind = "version_deleted", .target = target,
+				   .from_version = a->version, .from_stage = stage,
+				   .reason = a->au ? a->au->reason : NULL,
+				   .evidence = a->au ? a->au->evidence : NULL};
+		rc = add_event(c, id, &ev, a->au, err);
+	}
+	if (!rc)
+		rc = touch_rm(c, id, now, err);
+	return rc;
+}
+
+int sqr_mv_delete(void *impl, const char *name, int64_t v, const struct mw_audit *au,
+		  struct mw_err *err)
+{
+	struct mv_arg a = {.name = name, .version = v, .au = au};
+	return sqi_submit(impl, job_mv_delete, &a, err);
+}
+
+static bool valid_stage(const char *s)
+{
+	return s && (!strcmp(s, "None") || !strcmp(s, "Staging") || !strcmp(s, "Production") ||
+		     !strcmp(s, "Archived"));
+}
+
+static int set_stage(struct conn *c, int64_t id, int64_t v, const char *stage, int64_t now,
+		     struct mw_err *err)
+{
+	sqlite3_stmt *st = sqi_prep(c, SQL_MV_STAGE, err);
+	if (!st)
+		return -err->code;
+	sqi_bind_text(st, 1, stage);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, id);
+	sqlite3_bind_int64(st, 4, v);
+	return sqi_step_done(c, st, err);
+}
+
+static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	if (!valid_stage(a->stage))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid Model Version stage: %s. Value must be one of None, "
+				  "Staging, Production, Archived.",
+				  a->stage ? a->stage : "(null)");
+	int64_t id;
+	char from[32];
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, from, err);
+	if (rc)
+		return rc;
+	int64_t now = a->au ? a->au->now_ms : mw_now_ms();
+	char target[32];
+	snprintf(target, sizeof target, "%lld", (long long)a->version);
+	if (a->archive && (!strcmp(a->stage, "Staging") || !strcmp(a->stage, "Production"))) {
+		/* collect first: rows cannot be updated while the statement steps over them */
+		sqlite3_stmt *st = sqi_prep(c, SQL_MV_IN_STAGE, err);
+		if (!st)
+			return -err->code;
+		sqlite3_bind_int64(st, 1, id);
+		sqi_bind_text(st, 2, a->stage);
+		sqlite3_bind_int64(st, 3, a->version);
+		int64_t *others = NULL;
+		size_t n = 0, cap = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				others = mw_xrealloc(others, cap * sizeof *others);
+			}
+			others[n++] = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_reset(st);
+		char reason[128];
+		snprintf(reason, sizeof reason, "archive_existing_versions: version %lld moved to %s",
+			 (long long)a->version, a->stage);
+		for (size_t i = 0; !rc && i < n; i++) {
+			char otarget[32];
+			snprintf(otarget, sizeof otarget, "%lld", (long long)others[i]);
+			struct event ev = {.kind = "stage_transition", .target = otarget,
+					   .from_version = others[i], .to_version = others[i],
+					   .from_stage = a->stage, .to_stage = "Archived",
+					   .reason = reason};
+			if (!(rc = set_stage(c, id, others[i], "Archived", now, err)))
+				rc = add_event(c, id, &ev, a->au, err);
+		}
+		free(others);
+		if (rc)
+			return rc;
+	}
+	if ((rc = set_stage(c, id, a->version, a->stage, now, err)))
+		return rc;
+	if (strcmp(from, a->stage)) {
+		struct event ev = {.kind = "stage_transition", .target = target,
+				   .from_version = a->version, .to_version = a->version,
+				   .from_stage = from, .to_stage = a->stage,
+				   .reason = a->au ? a->au->reason : NULL,
+				   .evidence = a->au ? a->au->evidence : NULL};
+		if ((rc = add_event(c, id, &ev, a->au, err)))
+			return rc;
+	}
+	if ((rc = touch_rm(c, id, now, err)))
+		return rc;
+	return mv_load(c, id, a->name, a->version, &a->out, err);
+}
+
+int sqr_mv_transition(void *impl, const char *name, int64_t v, const char *stage, bool archive,
+		      const struct mw_audit *au, json_t **out, struct mw_err *err)
+{
+	struct mv_arg a = {.name = name, .version = v, .stage = stage, .archive = archive, .au = au};
+	int rc = sqi_submit(impl, job_mv_transition, &a, err);
+	if (rc) {
+		json_decref(a.out);
+		return rc;
+	}
+	*out = a.out;
+	return 0;
+}
+
+static const char *mv_col(const char *k)
+{
+	if (!strcmp(k, "name")) return "r.name";
+	if (!strcmp(k, "version_number")) return "v.version";
+	if (!strcmp(k, "run_id")) return "v.run_id";
+	if (!strcmp(k, "source_path")) return "v.source";
+	if (!strcmp(k, "creation_timestamp")) return "v.creation_timestamp";
+	if (!strcmp(k, "last_updated_timestamp")) return "v.last_updated_timestamp";
+	return NULL;
+}
+
+int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
+		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+{
+	struct qb q;
+	sqi_qb_init(&q);
+	QS(&q, "SELECT " MV_COLS " FROM model_versions v JOIN registered_models r"
+	       " ON r.rm_id = v.rm_id WHERE v.current_stage != '" DELETED_STAGE "'");
+	for (size_t i = 0; f && i < f->n; i++) {
+		const struct mw_clause *cl = &f->c[i];
+		QS(&q, " AND ");
+		if (cl->kind == MW_KEY_TAG) {
+			QS(&q, "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id"
+			       " AND t.version = v.version AND t.key = ");
+			sqi_qb_text(&q, cl->key);
+			QS(&q, " AND ");
+			sqi_qb_cmp(&q, "t.value", cl);
+			QS(&q, ")");
+		} else {
+			const char *col = mv_col(cl->key);
+			sqi_qb_cmp(&q, col ? col : "NULL", cl);
+		}
+	}
+	QS(&q, " ORDER BY ");
+	bool seen_name = false, seen_version = false, seen_updated = false;
+	for (size_t i = 0; i < no; i++) {
+		const char *col = mv_col(o[i].key);
+		if (!col)
+			continue;
+		bool *seen = !strcmp(col, "r.name")			   ? &seen_name
+			     : !strcmp(col, "v.version")		   ? &seen_version
+			     : !strcmp(col, "v.last_updated_timestamp") ? &seen_updated
+									   : NULL;
+		if (seen) {
+			if (*seen)
+				continue;
+			*seen = true;
+		}
+		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
+	}
+	/* MLflow's tie-break: latest change first, then name ASC, version DESC */
+	if (!seen_updated)
+		QS(&q, "v.last_updated_timestamp DESC, ");
+	if (!seen_name)
+		QS(&q, "r.name ASC, ");
+	QS(&q, seen_version ? "v.rm_id ASC" : "v.version DESC");
+	sqi_qb_page(&q, p);
+
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c) {
+		sqi_qb_release(&q);
+		return -err->code;
+	}
+	sqlite3_stmt *st;
+	int rc = sqi_qb_prepare(c, &q, &st, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		int64_t n = 0;
+		*more = false;
+		int r;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n++ == p->max_results) {
+				*more = true;
+				break;
+			}
+			json_array_append_new(arr, mv_row(c, st, err));
+		}
+		if (r != SQLITE_ROW && r != SQLITE_DONE)
+			rc = sqi_sqerr(c, err, "search");
+		sqlite3_finalize(st);
+		if (rc) {
+			json_decref(arr);
+		} else {
+			*out = json_object();
+			sqi_jset_arr(*out, "model_versions", arr);
+		}
+	}
+	sqi_rd_end(impl, c);
+	sqi_qb_release(&q);
+	return rc;
+}
+
+static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, NULL, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, a->has_value ? SQL_MV_TAG_SET : SQL_MV_TAG_DEL, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, a->version);
+	sqi_bind_text(st, 3, a->key);
+	if (a->has_value)
+		sqi_bind_text(st, 4, a->value);
+	return sqi_step_done(c, st, err);
+}
+
+int sqr_mv_set_tag(void *impl, const char *name, int64_t v, const char *key, const char *value,
+		   struct mw_err *err)
+{
+	struct mv_arg a = {.name = name, .version = v, .key = key, .value = value ? value : "",
+			   .has_value = true};
+	return sqi_submit(impl, job_mv_set_tag, &a, err);
+}
+
+int sqr_mv_delete_tag(void *impl, const char *name, int64_t v, const char *key,
+		      struct mw_err *err)
+{
+	struct mv_arg a = {.name = name, .version = v, .key = key};
+	return sqi_submit(impl, job_mv_set_tag, &a, err);
+}
+
+/* ================================================================ model cards */
+
+static int job_set_card(struct conn *c, void *p, struct mw_err *err)
+{
+	struct mv_arg *a = p;
+	int64_t id;
+	int rc = rm_lookup(c, a->name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, a->name, a->version, NULL, err);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = sqi_prep(c, SQL_CARD_SET, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, a->version);
+	sqi_bind_text(st, 3, a->card);
+	sqlite3_bind_int64(st, 4, a->now);
+	sqi_bind_text(st, 5, a->who && *a->who ? a->who : "anonymous");
+	return sqi_step_done(c, st, err);
+}
+
+int sqr_mv_set_card(void *impl, const char *name, int64_t v, const char *card, const char *who,
+		    int64_t now, struct mw_err *err)
+{
+	if (!card)
+		return mw_err_set(err, MW_E_INVALID, "a model card must be a JSON object");
+	struct mv_arg a = {.name = name, .version = v, .card = card, .who = who, .now = now};
+	return sqi_submit(impl, job_set_card, &a, err);
+}
+
+int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int64_t id;
+	int rc = rm_lookup(c, name, &id, err);
+	if (!rc)
+		rc = mv_require(c, id, name, v, NULL, err);
+	sqlite3_stmt *st = NULL;
+	if (!rc && !(st = sqi_prep(c, SQL_CARD_GET, err)))
+		rc = -err->code;
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, v);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			json_error_t je;
+			json_t *card = json_loads(sqi_col_text(st, 0), 0, &je);
+			if (!json_is_object(card)) {
+				json_decref(card);
+				rc = mw_err_set(err, MW_E_INTERNAL,
+						"the stored model card of %s version %lld is not a JSON "
+						"object",
+						name, (long long)v);
+			} else {
+				json_t *o = json_object();
+				json_object_set_new(o, "card", card);
+				json_object_set_new(o, "updated",
+						    json_integer(sqlite3_column_int64(st, 1)));
+				sqi_jset_str(o, "updated_by", sqi_col_text(st, 2));
+				*out = o;
+			}
+		} else {
+			rc = mw_err_set(err, MW_E_NOT_FOUND,
+					"Model version %s/%lld has no model card yet. Write one with "
+					"PUT /api/mw/models/<name>/versions/<version>/card or "
+					"`mw models card %s %lld --set FILE`.",
+					name, (long long)v, name, (long long)v);
+		}
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(impl, c);
+	return rc;
 }
