@@ -77,6 +77,7 @@ struct mw_served {
 	struct cache *cache;
 
 	unsigned long long n_ok, n_err, n_rejected, n_cache_hits, n_batches, n_rows;
+	unsigned long long n_err_code[MW_E__COUNT];
 	struct mw_hist h_queue, h_compute, h_total, h_batch;
 	struct mw_served *retire_next;
 };
@@ -303,9 +304,12 @@ static void finish(struct mw_served *m, struct mw_infer *inf)
 	inf->t_end_ns = mw_mono_ns();
 	double total = (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e9;
 	mw_hist_observe(&m->h_total, total);
-	if (inf->rc)
+	if (inf->rc) {
+		int code = inf->err.code > 0 && inf->err.code < MW_E__COUNT ? inf->err.code
+									    : MW_E_INTERNAL;
 		__atomic_fetch_add(&m->n_err, 1, __ATOMIC_RELAXED);
-	else
+		__atomic_fetch_add(&m->n_err_code[code], 1, __ATOMIC_RELAXED);
+	} else
 		__atomic_fetch_add(&m->n_ok, 1, __ATOMIC_RELAXED);
 	inf->done(inf, inf->ud);
 }
@@ -1337,6 +1341,14 @@ static void render_one(struct mw_buf *b, struct mw_served *m, int part)
 		mw_buf_printf(b, "mw_model_requests_total{%s,result=\"rejected\"} %llu\n", l,
 			      __atomic_load_n(&m->n_rejected, __ATOMIC_RELAXED));
 		break;
+	case 8:
+		for (int c = 1; c < MW_E__COUNT; c++) {
+			unsigned long long v = __atomic_load_n(&m->n_err_code[c], __ATOMIC_RELAXED);
+			if (v)
+				mw_buf_printf(b, "mw_model_errors_total{%s,code=\"%s\"} %llu\n", l,
+					      mw_err_name(c), v);
+		}
+		break;
 	case 1:
 		mw_buf_printf(b, "mw_model_cache_hits_total{%s} %llu\n", l,
 			      __atomic_load_n(&m->n_cache_hits, __ATOMIC_RELAXED));
@@ -1379,9 +1391,11 @@ void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 		"# TYPE mw_model_request_seconds histogram\n",
 		"# HELP mw_model_batch_rows Rows per batch.\n# TYPE mw_model_batch_rows histogram\n",
 		"# HELP mw_model_loaded Loaded model versions.\n# TYPE mw_model_loaded gauge\n",
+		"# HELP mw_model_errors_total Failed inference requests by error code.\n"
+		"# TYPE mw_model_errors_total counter\n",
 	};
 	pthread_mutex_lock(&s->mu);
-	for (int part = 0; part < 8; part++) {
+	for (int part = 0; part < 9; part++) {
 		mw_buf_puts(out, heads[part]);
 		for (struct entry *e = s->entries; e; e = e->next) {
 			if (e->current)
