@@ -394,6 +394,11 @@ static int get_search(json_t *req, enum mw_search_entity ent, bool with_filter,
 					  "Invalid value for parameter 'order_by': expected strings.");
 		if ((rc = mw_order_parse(ent, json_string_value(e), a, &o[*no], err)))
 			return rc;
+		for (size_t k = 0; k < *no; k++)
+			if (o[k].kind == o[*no].kind && !strcmp(o[k].key, o[*no].key))
+				return mw_err_set(err, MW_E_INVALID,
+						  "`order_by` contains duplicate fields: '%.100s'",
+						  json_string_value(e));
 		(*no)++;
 	}
 	return 0;

@@ -581,6 +581,21 @@ int sqr_rm_delete(void *impl, const char *name, int64_t now, struct mw_err *err)
 	return sqi_submit(impl, job_rm_delete, &a, err);
 }
 
+/* MLflow's rule: a search returns prompts only when its filter says
+ * tags.`mlflow.prompt.is_prompt` = 'true' (or != 'false'); otherwise
+ * prompts are excluded and clauses on that tag are dropped. */
+static bool asks_for_prompts(const struct mw_filter *f)
+{
+	for (size_t i = 0; f && i < f->n; i++) {
+		const struct mw_clause *cl = &f->c[i];
+		if (cl->kind != MW_KEY_TAG || strcmp(cl->key, PROMPT_TAG) || !cl->str)
+			continue;
+		return (cl->cmp == MW_CMP_EQ && mw_str_eq_nocase(cl->str, "true")) ||
+		       (cl->cmp == MW_CMP_NE && mw_str_eq_nocase(cl->str, "false"));
+	}
+	return false;
+}
+
 static const char *rm_col(const char *k)
 {
 	if (!strcmp(k, "name")) return "r.name";
@@ -596,13 +611,13 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	sqi_qb_init(&q);
 	QS(&q, "SELECT r.rm_id, r.name, r.description, r.user_id, r.creation_timestamp,"
 	       " r.last_updated_timestamp FROM registered_models r WHERE 1");
-	bool asks_prompt = false;
+	bool asks_prompt = asks_for_prompts(f);
 	for (size_t i = 0; f && i < f->n; i++) {
 		const struct mw_clause *cl = &f->c[i];
+		if (!asks_prompt && cl->kind == MW_KEY_TAG && !strcmp(cl->key, PROMPT_TAG))
+			continue; /* MLflow drops it: prompts are excluded below instead */
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_TAG) {
-			if (!strcmp(cl->key, PROMPT_TAG))
-				asks_prompt = true;
 			QS(&q, "EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.rm_id = r.rm_id"
 			       " AND t.key = ");
 			sqi_qb_text(&q, cl->key);
@@ -615,7 +630,7 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 		}
 	}
 	/* MLflow hides prompts (models tagged mlflow.prompt.is_prompt=true)
-	 * unless the filter asks about that tag */
+	 * unless the filter asks for them */
 	if (!asks_prompt)
 		QS(&q, " AND NOT EXISTS (SELECT 1 FROM registered_model_tags t WHERE"
 		       " t.rm_id = r.rm_id AND t.key = '" PROMPT_TAG "' AND lower(t.value) = 'true')");
@@ -1364,8 +1379,15 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	sqi_qb_init(&q);
 	QS(&q, "SELECT " MV_COLS " FROM model_versions v JOIN registered_models r"
 	       " ON r.rm_id = v.rm_id WHERE v.current_stage != '" DELETED_STAGE "'");
+	bool asks_prompt = asks_for_prompts(f);
+	if (!asks_prompt)
+		QS(&q, " AND NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id"
+		       " AND t.version = v.version AND t.key = '" PROMPT_TAG "'"
+		       " AND lower(t.value) = 'true')");
 	for (size_t i = 0; f && i < f->n; i++) {
 		const struct mw_clause *cl = &f->c[i];
+		if (!asks_prompt && cl->kind == MW_KEY_TAG && !strcmp(cl->key, PROMPT_TAG))
+			continue;
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_TAG) {
 			QS(&q, "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id"
@@ -1381,6 +1403,7 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	}
 	QS(&q, " ORDER BY ");
 	bool seen_name = false, seen_version = false, seen_updated = false;
+	(void)seen_updated;
 	for (size_t i = 0; i < no; i++) {
 		const char *col = mv_col(o[i].key);
 		if (!col)
@@ -1396,8 +1419,9 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 		}
 		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
 	}
-	/* MLflow's tie-break: latest change first, then name ASC, version DESC */
-	if (!seen_updated)
+	/* MLflow's order: by default the latest change first; ties (and every
+	 * explicit order) end with name ASC, version DESC */
+	if (!no)
 		QS(&q, "v.last_updated_timestamp DESC, ");
 	if (!seen_name)
 		QS(&q, "r.name ASC, ");

@@ -298,6 +298,13 @@ def test_rm_search_hides_prompts_unless_asked(mw, search_models):
     got = names_of(search(mw, filter=f"name LIKE '{pfx}%' AND "
                                      "tags.`mlflow.prompt.is_prompt` = 'true'"))
     assert got == [prompt]
+    got = names_of(search(mw, filter=f"name LIKE '{pfx}%' AND "
+                                     "tags.`mlflow.prompt.is_prompt` != 'false'"))
+    assert got == [prompt]
+    # asking for non-prompts returns the models (which do not have the tag at all)
+    got = names_of(search(mw, filter=f"name LIKE '{pfx}%' AND "
+                                     "tags.`mlflow.prompt.is_prompt` = 'false'"))
+    assert got == sorted(names)
     # the model itself is reachable by name
     assert rm_get(mw, prompt)["name"] == prompt
 
@@ -333,7 +340,7 @@ def test_rm_search_order_and_paging(mw, search_models):
     {"max_results": 1001}, {"max_results": 0}, {"max_results": "x"},
     {"filter": "name = 'a' OR name = 'b'"}, {"filter": "run_id = 'x'"},
     {"filter": "name > 'a'"}, {"order_by": "run_id"}, {"order_by": "name SIDEWAYS"},
-    {"page_token": "!!notatoken"},
+    {"page_token": "!!notatoken"}, {"order_by": ["name ASC", "name DESC"]},
 ])
 def test_rm_search_errors(mw, params):
     assert_error(mw.get("registered-models/search", params), 400, INVALID)
@@ -735,9 +742,12 @@ def mv_search_data(mw):
     rm_create(mw, b)
     r1 = run_with_files(mw, {"f": b"1"})
     r2 = run_with_files(mw, {"f": b"2"})
-    for name in (a, b):
+    for name in (a, b):  # distinct timestamps for the default order
+        time.sleep(0.003)
         mv_create(mw, name, f"runs:/{r1['run_id']}/model", tags=[{"key": "t", "value": "one"}])
+        time.sleep(0.003)
         mv_create(mw, name, f"runs:/{r2['run_id']}/model", tags=[{"key": "t", "value": "two"}])
+        time.sleep(0.003)
         mv_create(mw, name, f"mlflow-artifacts:/0/{r2['run_id']}/artifacts/model")
     return pfx, a, b, r1["run_id"], r2["run_id"]
 
@@ -771,8 +781,14 @@ def test_mv_search_order_and_paging(mw, mv_search_data):
     f = f"name LIKE '{pfx}%'"
     got, _ = mvs(mw, filter=f, order_by="version_number ASC")
     assert [v for _, v in got] == ["1", "1", "2", "2", "3", "3"]
-    # ties: the most recently changed first (MLflow's tie-break), then name
-    assert [n for n, _ in got][:2] == [b, a]
+    assert [n for n, _ in got][:2] == [a, b]  # tie-break name ASC
+    # without order_by: the latest change first
+    got, _ = mvs(mw, filter=f)
+    assert got[:3] == [(b, "3"), (b, "2"), (b, "1")]
+    time.sleep(0.003)
+    assert_ok(mw.patch("model-versions/update", {"name": a, "version": "1", "description": "x"}))
+    got, _ = mvs(mw, filter=f)
+    assert got[0] == (a, "1")
     got, _ = mvs(mw, filter=f, order_by=["name DESC", "version_number DESC"])
     assert got == [(b, "3"), (b, "2"), (b, "1"), (a, "3"), (a, "2"), (a, "1")]
     seen, token = [], None
@@ -792,6 +808,7 @@ def test_mv_search_order_and_paging(mw, mv_search_data):
     {"filter": "version_number = 'x'"}, {"filter": "source_path IN ('a')"},
     {"filter": "name = 'a' OR name = 'b'"}, {"filter": "metrics.x > 1"},
     {"max_results": 200001}, {"max_results": 0}, {"order_by": "run_id"},
+    {"order_by": ["name", "name DESC"]},
 ])
 def test_mv_search_errors(mw, params):
     assert_error(mw.get("model-versions/search", params), 400, INVALID)
