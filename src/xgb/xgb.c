@@ -57,10 +57,14 @@
 #define LANES 8             /* lockstep walks */
 #define BLOCK 64            /* rows per block in batch prediction */
 #define FIXED_MAX_DEPTH 32  /* deeper trees use the looping walk */
+#define XT_STACK_FLOATS 4096 /* expanded rows kept on the stack */
+#define HEAP_MAX_DEPTH 8    /* deepest tree stored as a complete tree */
 #define CAT_LIMIT 16777216  /* XGBoost's OutOfRangeCat(): 2^24 */
 
 struct node {
 	float thr;
+	/* lockstep trees: LANES * index into the expanded row (see expand_rows);
+	 * slow trees: feature index | F_* flags */
 	uint32_t fdl;
 	int32_t left;   /* relative to the tree's first node; right = left + 1 */
 	union {
@@ -69,20 +73,36 @@ struct node {
 	} u;
 };
 
+/* How a tree is walked: as a complete binary tree (shallow trees), in
+ * lockstep over the breadth-first node array, or by the looping walk
+ * (categorical splits, deep trees). */
+enum kind { K_HEAP, K_LOCKSTEP, K_SLOW };
+
 struct tree {
 	uint32_t root;   /* index of the tree's first node in nodes */
+	uint32_t nnodes;
 	uint32_t group;
 	uint32_t depth;  /* longest root-to-leaf path, in edges */
-	uint32_t slow;   /* categorical or too deep for the lockstep walk */
+	uint32_t kind;   /* enum kind */
+	uint32_t heap;   /* K_HEAP: index of its first hnode, and of its first */
+	uint32_t hleaf;  /* leaf in hleaves */
 };
 
-/* A run of up to LANES consecutive lockstep trees (or one slow tree), used
- * to predict a single row. */
+/* A complete binary tree of depth D: 2^D - 1 split nodes, node i's
+ * children at 2i + 1 and 2i + 2, then 2^D leaves.  A leaf above the bottom
+ * becomes a split with threshold NaN (always right) over copies of itself. */
+struct hnode {
+	float thr;
+	uint32_t fx;     /* as node.fdl of a lockstep tree */
+};
+
+/* A run of up to LANES consecutive trees of one kind (one tree for
+ * K_SLOW), used to predict a single row. */
 struct chunk {
 	uint32_t first;
 	uint32_t n;
 	uint32_t depth;
-	uint32_t slow;
+	uint32_t kind;
 };
 
 struct catset {
@@ -130,6 +150,10 @@ struct mw_xgb {
 	size_t ntrees;
 	struct chunk *chunks;
 	size_t nchunks;
+	struct hnode *hnodes;
+	size_t nhnodes;
+	float *hleaves;
+	size_t nhleaves;
 	struct catset *catsets;
 	size_t ncatsets;
 	uint32_t *cat_words;
@@ -137,6 +161,8 @@ struct mw_xgb {
 
 	size_t nfeat;
 	size_t ngroups;
+	uint32_t *slots;     /* features used by lockstep trees, in slot order */
+	size_t nslots;
 	const struct objective *obj;
 	char *objective;
 	bool dart;
@@ -255,7 +281,7 @@ static json_t *real_or_null(double d)
 /* A scalar value whose marker has been read. */
 static int ub_scalar(struct ub *u, int marker, json_t **out)
 {
-	int64_t iv;
+	int64_t iv = 0;
 	int rc;
 	switch (marker) {
 	case 'Z': *out = json_null(); return 0;
@@ -930,10 +956,100 @@ static int flatten_tree(struct mw_xgb *m, json_t *tr, size_t t, float weight, st
 	}
 	struct tree *tt = &m->trees[t];
 	tt->root = (uint32_t)m->nnodes;
+	tt->nnodes = (uint32_t)tail;
 	tt->depth = maxdepth;
-	tt->slow = has_cat || maxdepth > FIXED_MAX_DEPTH;
+	tt->kind = has_cat || maxdepth > FIXED_MAX_DEPTH ? K_SLOW : K_LOCKSTEP;
 	m->nnodes += tail;
 	return 0;
+}
+
+/* Lockstep trees read features from an expanded row: each feature a split
+ * uses gets a slot s, and the row is written twice, NaN replaced by -inf in
+ * copy s and by +inf in copy nslots + s.  A split that sends missing values
+ * left reads the first copy (-inf < threshold: left), one that sends them
+ * right the second (+inf < threshold is false: right); other values compare
+ * as they are, since thresholds are finite.  So a step is one load and one
+ * comparison.  Copies are interleaved by lane (LANES floats per copy), so
+ * the node stores LANES * copy and lane l adds l. */
+static void encode_lockstep(struct mw_xgb *m)
+{
+	int32_t *slot = mw_xmalloc(m->nfeat * sizeof *slot);
+	for (size_t f = 0; f < m->nfeat; f++)
+		slot[f] = -1;
+	m->slots = mw_xmalloc(m->nfeat * sizeof *m->slots);
+	m->nslots = 0;
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		for (size_t k = 0; k < tr->nnodes && tr->kind != K_SLOW; k++) {
+			uint32_t f = m->nodes[tr->root + k].fdl;
+			if (!(f & F_LEAF) && slot[f & F_MASK] < 0) {
+				slot[f & F_MASK] = (int32_t)m->nslots;
+				m->slots[m->nslots++] = f & F_MASK;
+			}
+		}
+	}
+	if (m->nslots == 0)  /* leaves still read slot 0 */
+		m->slots[m->nslots++] = 0;
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		for (size_t k = 0; k < tr->nnodes && tr->kind != K_SLOW; k++) {
+			struct node *n = &m->nodes[tr->root + k];
+			uint32_t copy = 0;
+			if (!(n->fdl & F_LEAF))
+				copy = (uint32_t)slot[n->fdl & F_MASK] +
+				       (n->fdl & F_DL ? 0 : (uint32_t)m->nslots);
+			n->fdl = copy * LANES;
+		}
+	}
+	free(slot);
+}
+
+static void heap_fill(struct mw_xgb *m, const struct tree *tr, uint32_t k, size_t h,
+		      uint32_t level)
+{
+	const struct node *n = &m->nodes[tr->root + k];
+	size_t nsplit = ((size_t)1 << tr->depth) - 1;
+	if (level == tr->depth) {
+		m->hleaves[tr->hleaf + h - nsplit] = n->u.leaf;  /* a leaf: depth is its max */
+		return;
+	}
+	struct hnode *hn = &m->hnodes[tr->heap + h];
+	if (n->thr != n->thr) {  /* leaf above the bottom */
+		hn->thr = NAN;
+		hn->fx = 0;
+		heap_fill(m, tr, k, 2 * h + 1, level + 1);
+		heap_fill(m, tr, k, 2 * h + 2, level + 1);
+		return;
+	}
+	hn->thr = n->thr;
+	hn->fx = n->fdl;
+	heap_fill(m, tr, (uint32_t)n->left, 2 * h + 1, level + 1);
+	heap_fill(m, tr, (uint32_t)n->left + 1, 2 * h + 2, level + 1);
+}
+
+/* Shallow lockstep trees whose complete form is not much bigger become
+ * K_HEAP: a step then needs no child index. */
+static void plan_heaps(struct mw_xgb *m)
+{
+	size_t nh = 0, nl = 0;
+	for (size_t t = 0; t < m->ntrees; t++) {
+		struct tree *tr = &m->trees[t];
+		if (tr->kind != K_LOCKSTEP || tr->depth > HEAP_MAX_DEPTH ||
+		    ((size_t)2 << tr->depth) > 4 * (size_t)tr->nnodes + 64)
+			continue;
+		tr->kind = K_HEAP;
+		tr->heap = (uint32_t)nh;
+		tr->hleaf = (uint32_t)nl;
+		nh += ((size_t)1 << tr->depth) - 1;
+		nl += (size_t)1 << tr->depth;
+	}
+	m->hnodes = mw_xcalloc(nh ? nh : 1, sizeof *m->hnodes);
+	m->hleaves = mw_xcalloc(nl ? nl : 1, sizeof *m->hleaves);
+	m->nhnodes = nh;
+	m->nhleaves = nl;
+	for (size_t t = 0; t < m->ntrees; t++)
+		if (m->trees[t].kind == K_HEAP)
+			heap_fill(m, &m->trees[t], 0, 0, 0);
 }
 
 static void plan_chunks(struct mw_xgb *m)
@@ -943,12 +1059,12 @@ static void plan_chunks(struct mw_xgb *m)
 	struct chunk *c = NULL;
 	for (size_t t = 0; t < m->ntrees; t++) {
 		const struct tree *tr = &m->trees[t];
-		if (tr->slow || !c || c->slow || c->n == LANES) {
+		if (tr->kind == K_SLOW || !c || c->kind != tr->kind || c->n == LANES) {
 			c = &m->chunks[m->nchunks++];
 			c->first = (uint32_t)t;
 			c->n = 0;
 			c->depth = 0;
-			c->slow = tr->slow;
+			c->kind = tr->kind;
 		}
 		c->n++;
 		if (tr->depth > c->depth)
@@ -1038,7 +1154,7 @@ static int load_learner(struct mw_xgb *m, json_t *root, struct mw_err *err)
 	json_t *oname = field(objo, "name");
 	if (!json_is_string(oname))
 		return mw_err_set(err, MW_E_INVALID, "invalid model: learner.objective.name is missing");
-	m->objective = mw_xstrndup(json_string_value(oname), 200);
+	m->objective = mw_xstrndup(json_string_value(oname), strnlen(json_string_value(oname), 200));
 	m->obj = find_objective(m->objective);
 	if (!m->obj)
 		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
@@ -1158,6 +1274,8 @@ static int load_booster(struct mw_xgb *m, json_t *root, struct mw_err *err)
 	free(s.catmap);
 	if (rc)
 		return rc;
+	encode_lockstep(m);
+	plan_heaps(m);
 	plan_chunks(m);
 	return 0;
 }
@@ -1240,7 +1358,10 @@ void mw_xgb_free(struct mw_xgb *m)
 		return;
 	free(m->nodes);
 	free(m->trees);
+	free(m->slots);
 	free(m->chunks);
+	free(m->hnodes);
+	free(m->hleaves);
 	free(m->catsets);
 	free(m->cat_words);
 	free(m->objective);
@@ -1305,52 +1426,121 @@ float mw_xgb_base_score(const struct mw_xgb *m, size_t g)
 
 /* ---------------------------------------------------------------- predict */
 
-/* One step: left when x < thr, or x is missing and the default is left.
- * From a leaf (thr NaN, no default-left flag, left = self - 1) it stays. */
-static inline uint32_t step(const struct node *n, const float *row)
+/* Expanded rows (see encode_lockstep): LANES rows, or one row in lane 0. */
+static void expand_rows(const struct mw_xgb *m, const float *const row[LANES], float *xt)
 {
-	uint32_t f = n->fdl;
-	float x = row[f & F_MASK];
-	uint32_t go_left = (x < n->thr) | ((x != x) & (f >> 31));
-	return (uint32_t)n->left + 1u - go_left;
+	size_t S = m->nslots;
+	for (size_t s = 0; s < S; s++) {
+		uint32_t f = m->slots[s];
+		float *lo = xt + s * LANES, *hi = xt + (s + S) * LANES;
+		for (size_t l = 0; l < LANES; l++) {
+			float v = row[l][f];
+			lo[l] = v > -INFINITY ? v : -INFINITY;  /* NaN -> -inf (maxss) */
+			hi[l] = v < INFINITY ? v : INFINITY;    /* NaN -> +inf (minss) */
+		}
+	}
 }
 
-/* LANES rows through one tree, depth steps each. */
-static inline void walk_rows(const struct node *t, const float *const row[LANES], uint32_t depth,
+static void expand_row(const struct mw_xgb *m, const float *row, float *xt)
+{
+	size_t S = m->nslots;
+	for (size_t s = 0; s < S; s++) {
+		float v = row[m->slots[s]];
+		xt[s * LANES] = v > -INFINITY ? v : -INFINITY;
+		xt[(s + S) * LANES] = v < INFINITY ? v : INFINITY;
+	}
+}
+
+/* One step of a lockstep tree: left when x < thr (missing values were
+ * expanded to -inf or +inf).  From a leaf (thr NaN, left = itself - 1) it
+ * stays. */
+static inline uint32_t step(const struct node *n, const float *x)
+{
+	return (uint32_t)n->left + 1u - (x[n->fdl] < n->thr);
+}
+
+/* LANES expanded rows through one tree, depth steps each. */
+static inline void walk_rows(const struct node *t, const float *xt, uint32_t depth,
 			     uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
 	for (uint32_t d = 0; d < depth; d++) {
-		i0 = step(t + i0, row[0]);
-		i1 = step(t + i1, row[1]);
-		i2 = step(t + i2, row[2]);
-		i3 = step(t + i3, row[3]);
-		i4 = step(t + i4, row[4]);
-		i5 = step(t + i5, row[5]);
-		i6 = step(t + i6, row[6]);
-		i7 = step(t + i7, row[7]);
+		i0 = step(t + i0, xt + 0);
+		i1 = step(t + i1, xt + 1);
+		i2 = step(t + i2, xt + 2);
+		i3 = step(t + i3, xt + 3);
+		i4 = step(t + i4, xt + 4);
+		i5 = step(t + i5, xt + 5);
+		i6 = step(t + i6, xt + 6);
+		i7 = step(t + i7, xt + 7);
 	}
 	idx[0] = i0; idx[1] = i1; idx[2] = i2; idx[3] = i3;
 	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
 }
 
-/* One row through LANES trees, depth steps each. */
-static inline void walk_trees(const struct node *const t[LANES], const float *row, uint32_t depth,
+/* One expanded row (lane 0) through LANES trees, depth steps each. */
+static inline void walk_trees(const struct node *const t[LANES], const float *xt, uint32_t depth,
 			      uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
 	for (uint32_t d = 0; d < depth; d++) {
-		i0 = step(t[0] + i0, row);
-		i1 = step(t[1] + i1, row);
-		i2 = step(t[2] + i2, row);
-		i3 = step(t[3] + i3, row);
-		i4 = step(t[4] + i4, row);
-		i5 = step(t[5] + i5, row);
-		i6 = step(t[6] + i6, row);
-		i7 = step(t[7] + i7, row);
+		i0 = step(t[0] + i0, xt);
+		i1 = step(t[1] + i1, xt);
+		i2 = step(t[2] + i2, xt);
+		i3 = step(t[3] + i3, xt);
+		i4 = step(t[4] + i4, xt);
+		i5 = step(t[5] + i5, xt);
+		i6 = step(t[6] + i6, xt);
+		i7 = step(t[7] + i7, xt);
 	}
 	idx[0] = i0; idx[1] = i1; idx[2] = i2; idx[3] = i3;
 	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
+}
+
+static inline uint32_t hstep(const struct hnode *h, uint32_t i, const float *x)
+{
+	const struct hnode *n = h + i;
+	return 2 * i + 2 - (x[n->fx] < n->thr);
+}
+
+/* LANES expanded rows through one complete tree; leaf indices out. */
+static inline void heap_rows(const struct hnode *h, const float *xt, uint32_t depth,
+			     uint32_t idx[LANES])
+{
+	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+	for (uint32_t d = 0; d < depth; d++) {
+		i0 = hstep(h, i0, xt + 0);
+		i1 = hstep(h, i1, xt + 1);
+		i2 = hstep(h, i2, xt + 2);
+		i3 = hstep(h, i3, xt + 3);
+		i4 = hstep(h, i4, xt + 4);
+		i5 = hstep(h, i5, xt + 5);
+		i6 = hstep(h, i6, xt + 6);
+		i7 = hstep(h, i7, xt + 7);
+	}
+	uint32_t first = (1u << depth) - 1;
+	idx[0] = i0 - first; idx[1] = i1 - first; idx[2] = i2 - first; idx[3] = i3 - first;
+	idx[4] = i4 - first; idx[5] = i5 - first; idx[6] = i6 - first; idx[7] = i7 - first;
+}
+
+/* One expanded row through LANES complete trees. */
+static inline void heap_trees(const struct hnode *const h[LANES], const float *xt,
+			      uint32_t depth, uint32_t idx[LANES])
+{
+	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+	for (uint32_t d = 0; d < depth; d++) {
+		i0 = hstep(h[0], i0, xt);
+		i1 = hstep(h[1], i1, xt);
+		i2 = hstep(h[2], i2, xt);
+		i3 = hstep(h[3], i3, xt);
+		i4 = hstep(h[4], i4, xt);
+		i5 = hstep(h[5], i5, xt);
+		i6 = hstep(h[6], i6, xt);
+		i7 = hstep(h[7], i7, xt);
+	}
+	uint32_t first = (1u << depth) - 1;
+	idx[0] = i0 - first; idx[1] = i1 - first; idx[2] = i2 - first; idx[3] = i3 - first;
+	idx[4] = i4 - first; idx[5] = i5 - first; idx[6] = i6 - first; idx[7] = i7 - first;
 }
 
 /* XGBoost's categorical decision: left unless the (truncated) value is in
@@ -1388,47 +1578,85 @@ static float walk_slow(const struct mw_xgb *m, const struct node *t, const float
 	}
 }
 
-/* acc[g] += trees' leaves for one row, in tree order. */
-static void predict_row(const struct mw_xgb *m, const float *row, float *acc)
+/* acc[g] += trees' leaves for one row, in tree order.  xt holds one
+ * expanded row. */
+static void predict_row(const struct mw_xgb *m, const float *row, float *xt, float *acc)
 {
 	const struct node *base[LANES];
 	uint32_t idx[LANES];
+	expand_row(m, row, xt);
 	for (size_t c = 0; c < m->nchunks; c++) {
 		const struct chunk *ch = &m->chunks[c];
 		const struct tree *tr = &m->trees[ch->first];
-		if (ch->slow) {
+		if (ch->kind == K_SLOW) {
 			acc[tr->group] += walk_slow(m, m->nodes + tr->root, row);
+			continue;
+		}
+		if (ch->kind == K_HEAP) {
+			/* a chunk's trees may differ in depth: walk each at its own,
+			 * grouped so that lanes share the loop */
+			const struct hnode *hb[LANES];
+			for (uint32_t l = 0; l < ch->n; l++) {
+				hb[0] = m->hnodes + tr[l].heap;
+				uint32_t d = tr[l].depth, lo = l;
+				size_t nl = 1;
+				while (l + 1 < ch->n && tr[l + 1].depth == d && nl < LANES)
+					hb[nl++] = m->hnodes + tr[++l].heap;
+				for (size_t k = nl; k < LANES; k++)
+					hb[k] = hb[0];
+				heap_trees(hb, xt, d, idx);
+				for (size_t k = 0; k < nl; k++)
+					acc[tr[lo + k].group] += m->hleaves[tr[lo + k].hleaf + idx[k]];
+			}
 			continue;
 		}
 		for (uint32_t l = 0; l < LANES; l++)
 			base[l] = m->nodes + tr[l < ch->n ? l : 0].root;
-		walk_trees(base, row, ch->depth, idx);
+		walk_trees(base, xt, ch->depth, idx);
 		for (uint32_t l = 0; l < ch->n; l++)
 			acc[tr[l].group] += base[l][idx[l]].u.leaf;
 	}
 }
 
-/* acc[r * G + g] += trees' leaves for nrows (>= LANES) rows, tree by tree. */
+/* acc[r * G + g] += trees' leaves for nrows (>= LANES) rows, tree by tree;
+ * xt holds ceil(nrows / LANES) groups of LANES expanded rows. */
 static void predict_block(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
-			  float *acc)
+			  float *xt, float *acc)
 {
-	size_t G = m->ngroups;
+	size_t G = m->ngroups, stride = 2 * m->nslots * LANES;
+	size_t ngroups = (nrows + LANES - 1) / LANES;
 	const float *rp[LANES];
 	uint32_t idx[LANES];
+	for (size_t g = 0; g < ngroups; g++) {
+		for (size_t l = 0; l < LANES; l++) {
+			size_t r = g * LANES + l;
+			rp[l] = rows + (r < nrows ? r : nrows - 1) * ncols;
+		}
+		expand_rows(m, rp, xt + g * stride);
+	}
 	for (size_t t = 0; t < m->ntrees; t++) {
 		const struct tree *tr = &m->trees[t];
 		const struct node *base = m->nodes + tr->root;
 		float *a = acc + tr->group;
-		if (tr->slow) {
+		if (tr->kind == K_SLOW) {
 			for (size_t r = 0; r < nrows; r++)
 				a[r * G] += walk_slow(m, base, rows + r * ncols);
 			continue;
 		}
-		for (size_t r = 0; r < nrows; r += LANES) {
-			size_t k = nrows - r < LANES ? nrows - r : LANES;
-			for (size_t l = 0; l < LANES; l++)
-				rp[l] = rows + (r + (l < k ? l : 0)) * ncols;
-			walk_rows(base, rp, tr->depth, idx);
+		if (tr->kind == K_HEAP) {
+			const struct hnode *h = m->hnodes + tr->heap;
+			const float *lv = m->hleaves + tr->hleaf;
+			for (size_t g = 0; g < ngroups; g++) {
+				size_t r = g * LANES, k = nrows - r < LANES ? nrows - r : LANES;
+				heap_rows(h, xt + g * stride, tr->depth, idx);
+				for (size_t l = 0; l < k; l++)
+					a[(r + l) * G] += lv[idx[l]];
+			}
+			continue;
+		}
+		for (size_t g = 0; g < ngroups; g++) {
+			size_t r = g * LANES, k = nrows - r < LANES ? nrows - r : LANES;
+			walk_rows(base, xt + g * stride, tr->depth, idx);
 			for (size_t l = 0; l < k; l++)
 				a[(r + l) * G] += base[idx[l]].u.leaf;
 		}
@@ -1517,21 +1745,34 @@ int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size
 	    nrows > SIZE_MAX / sizeof(float) / nout)
 		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
 
-	float stack_acc[BLOCK * 4];
-	float *acc = G <= 4 ? stack_acc : mw_xmalloc(BLOCK * G * sizeof *acc);
-	for (size_t r0 = 0; r0 < nrows; r0 += BLOCK) {
-		size_t b = nrows - r0 < BLOCK ? nrows - r0 : BLOCK;
+	/* Scratch: expanded rows for up to BLOCK rows and their sums, on the
+	 * stack when small (about 17 KB), else on the heap. */
+	float stack_xt[XT_STACK_FLOATS], stack_acc[BLOCK * 4];
+	size_t stride = 2 * m->nslots * LANES, lgroups = XT_STACK_FLOATS / stride;
+	float *xt = stack_xt;
+	if (lgroups == 0) {
+		lgroups = 1;
+		xt = mw_xmalloc(stride * sizeof *xt);
+	} else if (lgroups > BLOCK / LANES) {
+		lgroups = BLOCK / LANES;
+	}
+	size_t block = lgroups * LANES;
+	float *acc = G <= 4 ? stack_acc : mw_xmalloc(block * G * sizeof *acc);
+	for (size_t r0 = 0; r0 < nrows; r0 += block) {
+		size_t b = nrows - r0 < block ? nrows - r0 : block;
 		const float *rows0 = rows + r0 * ncols;
 		for (size_t r = 0; r < b; r++)
 			memcpy(acc + r * G, m->base_margin, G * sizeof *acc);
 		if (b >= LANES) {
-			predict_block(m, rows0, b, ncols, acc);
+			predict_block(m, rows0, b, ncols, xt, acc);
 		} else {
 			for (size_t r = 0; r < b; r++)
-				predict_row(m, rows0 + r * ncols, acc + r * G);
+				predict_row(m, rows0 + r * ncols, xt, acc + r * G);
 		}
 		finish(m, acc, b, out + r0 * nout, margin);
 	}
+	if (xt != stack_xt)
+		free(xt);
 	if (acc != stack_acc)
 		free(acc);
 	return 0;

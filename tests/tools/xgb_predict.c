@@ -57,7 +57,9 @@ static char *read_all(const char *path, size_t *len)
 		mw_buf_release(&b);
 		return NULL;
 	}
-	return mw_buf_detach(&b, len);
+	char *out = mw_buf_detach(&b, len);
+	mw_buf_release(&b);
+	return out;
 }
 
 /* CSV rows of exactly ncols fields. */

@@ -223,7 +223,9 @@ static char *to_ubjson(json_t *v, bool typed, size_t *len)
 	struct mw_buf b;
 	mw_buf_init(&b, 0);
 	ub_encode(&b, v, typed);
-	return mw_buf_detach(&b, len);
+	char *out = mw_buf_detach(&b, len);
+	mw_buf_release(&b);
+	return out;
 }
 
 /* ------------------------------------------------------------ helpers */

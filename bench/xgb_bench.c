@@ -1,0 +1,263 @@
+/*
+ * xgb_bench.c - the native XGBoost evaluator (xgb/) against libxgboost's own
+ * predictor, on the same model and the same rows, in one run.
+ *
+ *   xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]
+ *
+ * ROWS.f32 is raw little-endian float32, row-major, with the model's feature
+ * count per row (NaN = missing), at least 1024 rows.  The model is loaded
+ * natively (mw_xgb_load_file) and through the C API (XGBoosterLoadModel);
+ * XGBoost predicts in place (XGBoosterPredictFromDense, with the cache_id and
+ * missing fields 1.7 requires).  First every row is predicted both ways and
+ * compared: the run fails if any output differs by more than 1e-6 relative
+ * (absolute near zero); the count of bit-identical outputs is printed.  Then
+ * each is timed at batch 1 and batch 1024, XGBoost both with nthread=1 and
+ * with nthread = the CPU count, in interleaved rounds keeping each one's
+ * best, and the ratios native / C API are printed against each XGBoost
+ * setting and against the faster of the two (the figure held to the target).  The native evaluator always runs on one
+ * thread.  bench/xgb.sh trains the model and makes the rows.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xgboost/c_api.h>
+
+#include "core/core.h"
+#include "xgb/xgb.h"
+
+#define ROUNDS 5
+
+static volatile float sink;
+
+static void die(const char *what, const char *msg)
+{
+	fprintf(stderr, "xgb_bench: %s: %s\n", what, msg);
+	exit(1);
+}
+
+static void xcheck(int rc, const char *what)
+{
+	if (rc != 0)
+		die(what, XGBGetLastError());
+}
+
+struct capi {
+	BoosterHandle h;
+	size_t ncols;
+};
+
+/* In-place prediction of n rows; returns XGBoost's buffer (valid until the
+ * next call). */
+static const float *capi_predict(struct capi *c, const float *rows, size_t n)
+{
+	char values[256];
+	snprintf(values, sizeof values,
+		 "{\"data\":[%llu,true],\"shape\":[%zu,%zu],\"typestr\":\"<f4\",\"version\":3}",
+		 (unsigned long long)(uintptr_t)rows, n, c->ncols);
+	static const char config[] =
+		"{\"type\":0,\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
+		"\"strict_shape\":false,\"cache_id\":0,\"missing\":NaN}";
+	const bst_ulong *shape;
+	bst_ulong dim;
+	const float *out;
+	xcheck(XGBoosterPredictFromDense(c->h, values, config, NULL, &shape, &dim, &out),
+	       "XGBoosterPredictFromDense");
+	return out;
+}
+
+static double elapsed_us(uint64_t t0)
+{
+	return (double)(mw_mono_ns() - t0) / 1e3;
+}
+
+struct result {
+	double us_per_call;
+	double rows_per_s;
+};
+
+static struct result time_native(const struct mw_xgb *m, const float *rows, size_t nrows,
+				 size_t ncols, size_t batch, size_t calls, float *out)
+{
+	struct mw_err err = { 0 };
+	size_t nblocks = nrows / batch;
+	for (size_t i = 0; i < calls / 10 + 1; i++) /* warm up */
+		mw_xgb_predict(m, rows + (i % nblocks) * batch * ncols, batch, ncols, out, false, &err);
+	uint64_t t0 = mw_mono_ns();
+	float acc = 0;
+	for (size_t i = 0; i < calls; i++) {
+		if (mw_xgb_predict(m, rows + (i % nblocks) * batch * ncols, batch, ncols, out, false,
+				   &err))
+			die("mw_xgb_predict", err.msg);
+		acc += out[0];
+	}
+	double us = elapsed_us(t0);
+	sink = acc;
+	return (struct result){ us / (double)calls, (double)calls * (double)batch / us * 1e6 };
+}
+
+static struct result time_capi(struct capi *c, const float *rows, size_t nrows, size_t batch,
+			       size_t calls)
+{
+	size_t nblocks = nrows / batch;
+	for (size_t i = 0; i < calls / 10 + 1; i++)
+		capi_predict(c, rows + (i % nblocks) * batch * c->ncols, batch);
+	uint64_t t0 = mw_mono_ns();
+	float acc = 0;
+	for (size_t i = 0; i < calls; i++)
+		acc += capi_predict(c, rows + (i % nblocks) * batch * c->ncols, batch)[0];
+	double us = elapsed_us(t0);
+	sink = acc;
+	return (struct result){ us / (double)calls, (double)calls * (double)batch / us * 1e6 };
+}
+
+static size_t parse_size(const char *s)
+{
+	int64_t v;
+	if (!s || mw_parse_int64(s, &v) || v < 1)
+		die("bad count", s ? s : "(none)");
+	return (size_t)v;
+}
+
+int main(int argc, char **argv)
+{
+	size_t calls1 = 20000, calls1024 = 500;
+	const char *model_path = NULL, *rows_path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--calls1") == 0 && i + 1 < argc)
+			calls1 = parse_size(argv[++i]);
+		else if (strcmp(argv[i], "--calls1024") == 0 && i + 1 < argc)
+			calls1024 = parse_size(argv[++i]);
+		else if (!model_path)
+			model_path = argv[i];
+		else if (!rows_path)
+			rows_path = argv[i];
+		else
+			die("usage", "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]");
+	}
+	if (!rows_path)
+		die("usage", "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]");
+
+	struct mw_err err = { 0 };
+	struct mw_xgb *m;
+	uint64_t t0 = mw_mono_ns();
+	if (mw_xgb_load_file(model_path, &m, &err))
+		die("native load", err.msg);
+	double native_load_ms = elapsed_us(t0) / 1e3;
+	size_t ncols = mw_xgb_num_features(m);
+	if (mw_xgb_num_outputs(m, false) != 1)
+		die("model", "the benchmark expects one output per row");
+
+	FILE *f = fopen(rows_path, "rb");
+	if (!f)
+		die("rows", "cannot open");
+	fseek(f, 0, SEEK_END);
+	long bytes = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	size_t nrows = (size_t)bytes / (ncols * sizeof(float));
+	if (nrows < 1024)
+		die("rows", "need at least 1024 rows");
+	nrows -= nrows % 1024;
+	float *rows = mw_xmalloc(nrows * ncols * sizeof *rows);
+	if (fread(rows, sizeof *rows, nrows * ncols, f) != nrows * ncols)
+		die("rows", "short read");
+	fclose(f);
+
+	struct capi c = { NULL, ncols };
+	t0 = mw_mono_ns();
+	xcheck(XGBoosterCreate(NULL, 0, &c.h), "XGBoosterCreate");
+	xcheck(XGBoosterLoadModel(c.h, model_path), "XGBoosterLoadModel");
+	double capi_load_ms = elapsed_us(t0) / 1e3;
+	int major, minor, patch;
+	XGBoostVersion(&major, &minor, &patch);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* Same outputs: all rows in batches of 1024, the first 2048 one by one. */
+	float *nat = mw_xmalloc(nrows * sizeof *nat), *ref = mw_xmalloc(nrows * sizeof *ref);
+	xcheck(XGBoosterSetParam(c.h, "nthread", "1"), "XGBoosterSetParam");
+	for (size_t r = 0; r < nrows; r += 1024) {
+		if (mw_xgb_predict(m, rows + r * ncols, 1024, ncols, nat + r, false, &err))
+			die("mw_xgb_predict", err.msg);
+		memcpy(ref + r, capi_predict(&c, rows + r * ncols, 1024), 1024 * sizeof *ref);
+	}
+	size_t identical = 0, checked = 0;
+	double worst = 0;
+	for (size_t i = 0; i < nrows + 2048; i++) {
+		size_t r = i < nrows ? i : i - nrows;
+		float a, b = ref[r];
+		if (i < nrows) {
+			a = nat[r];
+		} else {
+			if (mw_xgb_predict(m, rows + r * ncols, 1, ncols, &a, false, &err))
+				die("mw_xgb_predict", err.msg);
+			b = capi_predict(&c, rows + r * ncols, 1)[0];
+		}
+		double d = fabs((double)a - (double)b) / fmax(1.0, fabs((double)b));
+		if (d > worst)
+			worst = d;
+		if (d > 1e-6) {
+			fprintf(stderr, "xgb_bench: row %zu: native %.9g, xgboost %.9g\n", r, (double)a,
+				(double)b);
+			return 1;
+		}
+		identical += memcmp(&a, &b, sizeof a) == 0;
+		checked++;
+	}
+
+	printf("model: %s (%zu trees, %zu features, %s, %s)\n", model_path, mw_xgb_num_trees(m),
+	       ncols, mw_xgb_objective(m), mw_xgb_booster(m));
+	printf("xgboost %d.%d.%d C API, %ld CPUs; native evaluator on 1 thread\n", major, minor,
+	       patch, ncpu);
+	printf("load: native %.1f ms, C API %.1f ms\n", native_load_ms, capi_load_ms);
+	printf("outputs: %zu compared, %zu bit-identical, max relative difference %.3g\n", checked,
+	       identical, worst);
+
+	/* Timings: ROUNDS interleaved rounds (native, xgboost nthread=1,
+	 * xgboost default), each predictor's best round kept, so a burst of
+	 * load from elsewhere on the machine does not decide the ratio. */
+	size_t batches[2] = { 1, 1024 }, calls[2] = { calls1, calls1024 };
+	char nthreads[32];
+	snprintf(nthreads, sizeof nthreads, "%ld", ncpu);
+	printf("timings: best of %d interleaved rounds; %zu calls at batch 1, %zu at batch 1024\n",
+	       ROUNDS, calls1, calls1024);
+	printf("\n%-6s %-22s %12s %14s %10s\n", "batch", "predictor", "us/call", "rows/s",
+	       "native/x");
+	int status = 0;
+	for (int b = 0; b < 2; b++) {
+		struct result nr = { 1e300, 0 }, xr[2] = { { 1e300, 0 }, { 1e300, 0 } };
+		size_t per = calls[b] / ROUNDS + 1;
+		for (int round = 0; round < ROUNDS; round++) {
+			struct result r = time_native(m, rows, nrows, ncols, batches[b], per, nat);
+			if (r.us_per_call < nr.us_per_call)
+				nr = r;
+			for (int k = 0; k < 2; k++) {
+				xcheck(XGBoosterSetParam(c.h, "nthread", k ? nthreads : "1"),
+				       "XGBoosterSetParam");
+				r = time_capi(&c, rows, nrows, batches[b], per);
+				if (r.us_per_call < xr[k].us_per_call)
+					xr[k] = r;
+			}
+		}
+		printf("%-6zu %-22s %12.2f %14.0f %10s\n", batches[b], "native (1 thread)",
+		       nr.us_per_call, nr.rows_per_s, "");
+		for (int k = 0; k < 2; k++) {
+			char label[64];
+			snprintf(label, sizeof label, "xgboost nthread=%s", k ? nthreads : "1");
+			printf("%-6zu %-22s %12.2f %14.0f %9.2fx\n", batches[b], label,
+			       xr[k].us_per_call, xr[k].rows_per_s, xr[k].us_per_call / nr.us_per_call);
+		}
+		double best = fmin(xr[0].us_per_call, xr[1].us_per_call) / nr.us_per_call;
+		double target = b == 0 ? 3.0 : 2.0;
+		printf("%-6zu ratio vs the faster xgboost setting: %.2fx (target >= %.0fx) %s\n\n",
+		       batches[b], best, target, best >= target ? "ok" : "BELOW TARGET");
+	}
+	XGBoosterFree(c.h);
+	mw_xgb_free(m);
+	free(rows);
+	free(nat);
+	free(ref);
+	return status;
+}
