@@ -204,6 +204,8 @@ int cmd_server(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	const char *als = mw_settings_get(set, "allow-local-sources");
+	mw_registry_allow_local_sources(registry, als && (!strcmp(als, "true") || !strcmp(als, "1")));
 	struct mw_serve_opts svo;
 	if (cmd_serve_options(set, dir, store, blob, &svo, &err) || mw_serve_new(&svo, &serve, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);

@@ -44,6 +44,9 @@ static const struct mw_setting defaults[] = {
 	{"alias-poll-ms", "1000", "how often served aliases are checked for moves (0 = never)", NULL,
 	 NULL},
 	{"prediction-log", "true", "log every prediction to <data-dir>/logs (true/false)", NULL, NULL},
+	{"allow-local-sources", "false",
+	 "let model-versions/create read a local directory on the server (trusted clients only)",
+	 NULL, NULL},
 	{"prediction-log-queue", "10000", "records waiting for the prediction log before drops", NULL,
 	 NULL},
 };

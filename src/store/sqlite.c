@@ -442,6 +442,9 @@ static const char *migrations[] = {
 	" target TEXT NOT NULL, from_version INTEGER, to_version INTEGER, from_stage TEXT,"
 	" to_stage TEXT, who TEXT, at INTEGER NOT NULL, reason TEXT, evidence TEXT);"
 	"CREATE INDEX promotion_events_model ON promotion_events (rm_id, id);",
+
+	/* 3: model-version search in its default order without a full sort */
+	"CREATE INDEX model_versions_updated ON model_versions (last_updated_timestamp);",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof *migrations))

@@ -16,7 +16,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
-#define CACHE_SLOTS 128
+#define CACHE_SLOTS 256
 
 struct conn {
 	sqlite3 *db;

@@ -435,7 +435,7 @@ struct rm_arg {
 static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	struct mw_err e2;
 	if (!rm_lookup(c, a->name, &id, &e2))
 		return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
@@ -492,7 +492,7 @@ int sqr_rm_get(void *impl, const char *name, json_t **out, struct mw_err *err)
 static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
-	int64_t id, other;
+	int64_t id = 0, other = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (rc)
 		return rc;
@@ -527,7 +527,7 @@ int sqr_rm_rename(void *impl, const char *name, const char *new_name, int64_t no
 static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (rc)
 		return rc;
@@ -558,7 +558,7 @@ int sqr_rm_update(void *impl, const char *name, const char *description, int64_t
 static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (rc)
 		return rc;
@@ -687,7 +687,7 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (rc)
 		return rc;
@@ -791,7 +791,7 @@ struct alias_arg {
 static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 {
 	struct alias_arg *a = p;
-	int64_t id, cur;
+	int64_t id = 0, cur = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
 		rc = mv_require(c, id, a->name, a->version, NULL, err);
@@ -856,7 +856,7 @@ static int drop_alias(struct conn *c, int64_t rm_id, const char *alias, int64_t 
 static int job_delete_alias(struct conn *c, void *p, struct mw_err *err)
 {
 	struct alias_arg *a = p;
-	int64_t id, cur;
+	int64_t id = 0, cur = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
 		rc = alias_current(c, id, a->alias, &cur, err);
@@ -879,7 +879,7 @@ int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t 
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id, v = 0;
+	int64_t id = 0, v = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
 		rc = alias_current(c, id, alias, &v, err);
@@ -897,7 +897,7 @@ int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id, cur = 0, prev = 0;
+	int64_t id = 0, cur = 0, prev = 0;
 	int nev = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
@@ -935,7 +935,7 @@ int sqr_rm_latest_versions(void *impl, const char *name, const char *const *stag
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc) {
 		json_t *all = latest_versions(c, id, name, err), *arr = json_array();
@@ -974,7 +974,7 @@ int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *er
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	sqlite3_stmt *st = NULL;
 	if (!rc && !(st = sqi_prep(c, SQL_EVENTS, err)))
@@ -1074,7 +1074,7 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
 	const struct mw_mv_create *cr = a->cr;
-	int64_t id, v = 0;
+	int64_t id = 0, v = 0;
 	int rc = rm_lookup(c, cr->name, &id, err);
 	if (rc)
 		return rc;
@@ -1164,7 +1164,7 @@ int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
 		rc = mv_load(c, id, name, v, out, err);
@@ -1175,7 +1175,7 @@ int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_
 static int job_mv_update(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
 		rc = mv_require(c, id, a->name, a->version, NULL, err);
@@ -1209,7 +1209,7 @@ int sqr_mv_update(void *impl, const char *name, int64_t v, const char *descripti
 static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	char stage[32];
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
@@ -1287,7 +1287,7 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 				  "Invalid Model Version stage: %s. Value must be one of None, "
 				  "Staging, Production, Archived.",
 				  a->stage ? a->stage : "(null)");
-	int64_t id;
+	int64_t id = 0;
 	char from[32];
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
@@ -1465,7 +1465,7 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
 		rc = mv_require(c, id, a->name, a->version, NULL, err);
@@ -1502,7 +1502,7 @@ int sqr_mv_delete_tag(void *impl, const char *name, int64_t v, const char *key,
 static int job_set_card(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
 		rc = mv_require(c, id, a->name, a->version, NULL, err);
@@ -1533,7 +1533,7 @@ int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struc
 	struct conn *c = sqi_rd_begin(impl, err);
 	if (!c)
 		return -err->code;
-	int64_t id;
+	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
 		rc = mv_require(c, id, name, v, NULL, err);
