@@ -54,6 +54,9 @@ int mw_api_status(int code);
  * in-process (the CLI's local mode); MW_E_NO_ENDPOINT when unknown. */
 int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **resp,
 		struct mw_err *err);
+/* The same for one method of a path ("GET", "registered-models/alias"). */
+int mw_api_call_method(struct mw_api_ctx *ctx, const char *method, const char *path, json_t *req,
+		       json_t **resp, struct mw_err *err);
 /* The HTTP method a client uses for an endpoint path, NULL when unknown. */
 const char *mw_api_method(const char *path);
 

@@ -286,6 +286,16 @@ int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **
 	return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
 }
 
+int mw_api_call_method(struct mw_api_ctx *ctx, const char *method, const char *path, json_t *req,
+		       json_t **resp, struct mw_err *err)
+{
+	for (size_t i = 0; i < NEP; i++)
+		if (!strcmp(endpoints[i].path, path) && !strcmp(endpoints[i].method, method))
+			return endpoints[i].op ? endpoints[i].op(ctx->track, req, resp, err)
+					       : endpoints[i].rop(ctx->registry, req, resp, err);
+	return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s %s", method, path);
+}
+
 const char *mw_api_method(const char *path)
 {
 	for (size_t i = 0; i < NEP; i++)

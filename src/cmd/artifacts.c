@@ -185,7 +185,7 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 			name = mw_xstrndup(m, (size_t)(at - m));
 			json_object_set_new(req, "name", json_string(name));
 			json_object_set_new(req, "alias", json_string(at + 1));
-			rc = mw_client_call(cl, "registered-models/alias", req, &resp, err);
+			rc = mw_client_request(cl, "GET", "registered-models/alias", req, &resp, err);
 			if (!rc) {
 				const char *v = json_string_value(json_object_get(
 					json_object_get(resp, "model_version"), "version"));

@@ -79,6 +79,10 @@ const char *mw_client_user(void);
 /* Call an MLflow endpoint ("runs/search") with a request message. */
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
 		   struct mw_err *err);
+/* An MLflow endpoint with an explicit method (a path with several methods,
+ * such as registered-models/alias: GET reads, POST sets, DELETE deletes). */
+int mw_client_request(struct mw_client *c, const char *method, const char *path, json_t *req,
+		      json_t **resp, struct mw_err *err);
 /* Call a route by method and full path ("/api/mw/models/fraud/history",
  * "/api/2.0/mlflow/registered-models/alias"; segments already escaped with
  * mw_client_escape): over HTTP when remote, else local(registry, req) in

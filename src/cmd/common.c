@@ -391,6 +391,17 @@ char *mw_client_escape(const char *s)
 	return out;
 }
 
+int mw_client_request(struct mw_client *c, const char *method, const char *path, json_t *req,
+		      json_t **resp, struct mw_err *err)
+{
+	if (c->uri)
+		return remote_call(c, path, method, req, resp, err);
+	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
+	int rc = mw_api_call_method(&c->ctx, method, path, req, resp, err);
+	json_object_del(req, MW_REQ_USER);
+	return rc;
+}
+
 int mw_client_native(struct mw_client *c, const char *method, const char *path,
 		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err)
 {

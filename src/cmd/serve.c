@@ -69,7 +69,7 @@ static int remote_version(struct mw_client *cl, const char *name, const char *bi
 	}
 	json_t *req = json_pack("{s:s,s:s}", "name", name, "alias", bind ? bind + 1 : "champion");
 	json_t *resp = NULL;
-	int rc = mw_client_call(cl, "registered-models/alias", req, &resp, err);
+	int rc = mw_client_request(cl, "GET", "registered-models/alias", req, &resp, err);
 	json_decref(req);
 	if (!rc) {
 		const char *v = json_string_value(
