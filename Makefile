@@ -56,6 +56,10 @@ bench: deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-release -j$(JOBS)
 	./bench/run.sh build-release
+	./bench/artifacts.sh build-release
+	./bench/registry.sh build-release
+	./bench/xgb.sh build-release
+	./bench/serving.sh build-release
 
 format:
 	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c
