@@ -116,7 +116,7 @@ static struct result time_capi(struct capi *c, const float *rows, size_t nrows, 
 
 static size_t parse_size(const char *s)
 {
-	int64_t v;
+	int64_t v = 0;
 	if (!s || mw_parse_int64(s, &v) || v < 1)
 		die("bad count", s ? s : "(none)");
 	return (size_t)v;
