@@ -2,7 +2,8 @@
  * xgb.c - load XGBoost JSON/UBJSON models, flatten their trees, predict.
  *
  * Loading has three stages.  (1) Bytes to a jansson tree: JSON through
- * json_loadb after a nesting check, UBJSON through the small strict reader
+ * json_loadb after a nesting check (bare NaN/Infinity tokens, which XGBoost
+ * writes, are first blanked out), UBJSON through the small strict reader
  * below (only the subset XGBoost writes: objects, untyped and typed/counted
  * arrays, strings, integers, float32/float64, booleans, null), which checks
  * every length against the bytes left before it reads or allocates.
@@ -14,27 +15,34 @@
  * reached exactly once, so a walk can neither loop nor leave its tree.
  * Nodes that are not reachable (deleted by pruning) are dropped.
  *
- * A flattened node is 16 bytes: threshold, feature index with flag bits
- * (default-left, categorical, leaf), relative index of the left child, and
- * the leaf value (already multiplied by the dart weight, in float32 like
- * XGBoost does) or the categorical split's set.  A leaf has threshold NaN,
- * feature 0 and left = itself - 1, so "x < NaN" is false and a step from a
- * leaf stays on it: a tree of depth D can be walked in exactly D branch-free
- * steps, which lets the predictor walk 8 lanes (8 rows of one tree, or one
- * row through 8 trees) in lockstep.  Trees with categorical splits or deeper
- * than FIXED_MAX_DEPTH take a plain loop instead.
+ * Each tree is then walked one of three ways (enum kind).  K_HEAP: a tree of
+ * depth <= HEAP_MAX_DEPTH whose complete form is not much bigger is also
+ * stored as a complete binary tree (children of i at 2i+1 and 2i+2), so a
+ * step is "load feature, compare, i = 2i + 2 - (x < thr)".  K_LOCKSTEP: the
+ * breadth-first array, where a leaf has threshold NaN and left = itself - 1,
+ * so a step from a leaf stays on it.  Both walk exactly depth steps with no
+ * branch, 8 lanes at a time (8 rows through one tree, or one row through 8
+ * trees), which hides memory latency.  They read an "expanded row" instead
+ * of the row (see encode_lockstep): NaN pre-replaced by -inf or +inf so the
+ * missing-value default costs nothing per step.  K_SLOW: trees with
+ * categorical splits or deeper than FIXED_MAX_DEPTH use a plain loop over
+ * the breadth-first array, on the raw row.
  *
  * Arithmetic follows XGBoost 1.7's CPU predictor: each output starts at
  * base_score in margin space (logit for logistic objectives, log for
  * exp-link ones, computed in float32), then leaf values are added in float32
- * in tree order; a row goes left when value < threshold and to the default
- * child when the value is NaN.  Transforms use the same float formulas
- * (sigmoid with the 88.7 clamp, softmax with a double sum).
+ * in tree order (dart leaves are pre-multiplied by their tree's weight, the
+ * same float32 product XGBoost computes); a row goes left when
+ * value < threshold and to the default child when the value is NaN.
+ * Transforms use the same float formulas (sigmoid with the 88.7 clamp,
+ * softmax with a double sum).
  *
  * Invariants of a loaded struct mw_xgb: every tree's feature indices are
  * < nfeat, its child indices are inside the tree and greater than the
  * parent's, every category set lies inside cat_words, every tree group is
- * < ngroups; nothing in it changes after mw_xgb_load returns.
+ * < ngroups, every expanded-row index is < 2 * nslots * LANES; nothing in it
+ * changes after mw_xgb_load returns, and prediction uses only the stack
+ * (about 17 KB) or memory it allocates and frees itself.
  */
 #include "xgb/xgb.h"
 
