@@ -374,10 +374,13 @@ void mw_http_complete(struct mw_http_deferred *d, struct mw_http_resp *resp)
 	c->dresp = *resp;
 	memset(resp, 0, sizeof *resp);
 	bool resume = c->dstate == DEFER_SUSPENDED;
+	struct MHD_Connection *conn = c->conn;
 	c->dstate = DEFER_DONE;
-	if (resume)
-		MHD_resume_connection(c->conn);
 	pthread_mutex_unlock(&c->dmu);
+	/* after the resume an MHD thread may send the answer and free c at once:
+	 * touch nothing of c from here on */
+	if (resume)
+		MHD_resume_connection(conn);
 }
 
 struct mw_http_req *mw_http_deferred_req(struct mw_http_deferred *d)
