@@ -766,6 +766,9 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 	}
 	if (rc) {
 		proto_error(p, resp, err.code ? err.code : -rc, err.msg);
+		if (p == INVOCATIONS && ct && strncasecmp(ct, "text/csv", 8) &&
+		    strncasecmp(ct, "application/json", 16))
+			resp->status = 415; /* as MLflow's scoring server answers */
 		mw_served_release(m);
 		free(id);
 		return;

@@ -115,7 +115,7 @@ static int remote_load(struct mw_client *cl, struct mw_serve *sv, const char *da
 	}
 	free(done);
 	if (!rc)
-		rc = mw_serve_add_dir(sv, name, dir, err);
+		rc = mw_serve_add_dir(sv, name, ver, dir, err);
 	free(dir);
 	return rc;
 }
@@ -238,7 +238,7 @@ int cmd_serve(int argc, char **argv)
 			nm = base;
 		}
 		name = mw_xstrdup(nm);
-		if (mw_serve_add_dir(sv, name, model, &err)) {
+		if (mw_serve_add_dir(sv, name, NULL, model, &err)) {
 			fprintf(stderr, "mw: cannot serve %s: %s\n", model, err.msg);
 			ret = 1;
 			goto out;
@@ -515,7 +515,7 @@ int cmd_predict(int argc, char **argv)
 		goto fail;
 	if (!is_uri) {
 		name = mw_xstrdup("model");
-		if (mw_serve_add_dir(sv, name, model, &err))
+		if (mw_serve_add_dir(sv, name, NULL, model, &err))
 			goto fail;
 	} else if (uri && *uri) {
 		char tmpl[] = "/tmp/mw-predict-XXXXXX";
@@ -528,7 +528,7 @@ int cmd_predict(int argc, char **argv)
 			goto fail;
 		char u[512];
 		snprintf(u, sizeof u, "models:/%s/%s", name, ver);
-		if (mw_cli_download(cl, u, tmpdir, &err) || mw_serve_add_dir(sv, name, tmpdir, &err))
+		if (mw_cli_download(cl, u, tmpdir, &err) || mw_serve_add_dir(sv, name, ver, tmpdir, &err))
 			goto fail;
 	} else if (mw_serve_bind(sv, name, bind ? bind : "@champion", &err)) {
 		goto fail;

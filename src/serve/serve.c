@@ -92,6 +92,7 @@ struct entry {
 	bool loading;
 	char *last_error;
 	char *failed_version;      /* the version that last failed to load */
+	uint64_t failed_at_ns;     /* when: it is tried again 30 s later */
 	struct entry *next;
 };
 
@@ -490,9 +491,25 @@ void mw_served_release(struct mw_served *m)
 	pthread_mutex_unlock(&s->mu);
 }
 
+static int served_load_abs(struct mw_serve *s, const char *name, const char *version,
+			   const char *dir, struct mw_served **out, struct mw_err *err);
+
 /* Load a model directory with its runtime, warm it, start its batcher. */
 static int served_load(struct mw_serve *s, const char *name, const char *version,
-		       const char *dir, struct mw_served **out, struct mw_err *err)
+		       const char *dir_in, struct mw_served **out, struct mw_err *err)
+{
+	/* runtimes (and python workers, whose cwd may differ) get absolute paths */
+	char *dir = realpath(dir_in, NULL);
+	if (!dir)
+		return mw_err_set(err, MW_E_NOT_FOUND, "cannot open model %s: %s", dir_in,
+				  strerror(errno));
+	int lrc = served_load_abs(s, name, version, dir, out, err);
+	free(dir);
+	return lrc;
+}
+
+static int served_load_abs(struct mw_serve *s, const char *name, const char *version,
+			   const char *dir, struct mw_served **out, struct mw_err *err)
 {
 	json_t *mlmodel = NULL;
 	struct stat st;
@@ -570,7 +587,11 @@ static int served_load(struct mw_serve *s, const char *name, const char *version
 	if (m->b.cache_bytes)
 		m->cache = cache_new(m->b.cache_bytes, m->b.cache_ttl_ms);
 	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* batch deadlines are monotonic */
+	pthread_cond_init(&m->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	static const double rows_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 	mw_hist_init(&m->h_queue, mw_latency_buckets, mw_latency_nbuckets);
 	mw_hist_init(&m->h_compute, mw_latency_buckets, mw_latency_nbuckets);
@@ -596,8 +617,11 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 		       char **dir_out, struct mw_err *err)
 {
 	int64_t v;
-	if (mw_parse_int64(version, &v))
-		return mw_err_set(err, MW_E_INVALID, "version '%.40s' is not a number", version);
+	if (mw_parse_int64(version, &v) || v < 1)
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "registered model '%.100s' has no version '%.40s' (versions are "
+				  "numbers)",
+				  name, version);
 	json_t *mv = NULL;
 	int rc = mw_store_mv_get(s->o.store, name, v, &mv, err);
 	if (rc)
@@ -756,6 +780,21 @@ static struct entry *entry_find(struct mw_serve *s, const char *name)
 	return NULL;
 }
 
+static void entry_drop(struct mw_serve *s, struct entry *e)
+{
+	for (struct entry **pp = &s->entries; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	free(e->versions);
+	free(e->name);
+	free(e->bind);
+	free(e->last_error);
+	free(e->failed_version);
+	free(e);
+}
+
 static struct entry *entry_get(struct mw_serve *s, const char *name)
 {
 	struct entry *e = entry_find(s, name);
@@ -770,6 +809,7 @@ static struct entry *entry_get(struct mw_serve *s, const char *name)
 
 static void set_error(struct entry *e, const char *version, const char *msg)
 {
+	e->failed_at_ns = mw_mono_ns();
 	free(e->last_error);
 	free(e->failed_version);
 	e->last_error = msg ? mw_xstrdup(msg) : NULL;
@@ -814,6 +854,15 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			return mw_err_set(err, MW_E_NOT_FOUND, "model '%s' has no version '%s'", name,
 					  version ? version : "");
 		}
+		if (want_default && !e->current && e->last_error &&
+		    mw_mono_ns() - e->failed_at_ns < 5000000000ull) {
+			/* it failed to load moments ago: answer that, do not reload per request */
+			int rc = mw_err_set(err, MW_E_UNAVAILABLE,
+					    "model %.100s version %.30s cannot be loaded: %.300s", name,
+					    e->failed_version ? e->failed_version : "?", e->last_error);
+			pthread_mutex_unlock(&s->mu);
+			return rc;
+		}
 		if (e->loading) { /* someone else is loading this name: wait */
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
@@ -835,8 +884,21 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		e->loading = false;
 		pthread_cond_broadcast(&s->cv);
 		if (rc) {
-			set_error(e, ver, err->msg);
+			int code = err->code ? err->code : -rc;
+			if (want_default && code != MW_E_NOT_FOUND)
+				set_error(e, ver, err->msg); /* the default failed to load */
+			if (code == MW_E_NOT_FOUND && !e->current && !e->nversions && !e->bind &&
+			    !e->from_dir)
+				entry_drop(s, e); /* remember nothing of names that do not exist */
 			pthread_mutex_unlock(&s->mu);
+			if (code != MW_E_NOT_FOUND && code != MW_E_UNAVAILABLE) {
+				/* a model that cannot load makes the endpoint unavailable, not the
+				 * request bad */
+				char msg[sizeof err->msg];
+				snprintf(msg, sizeof msg, "model %.100s version %.30s cannot be loaded: %.300s",
+					 name, ver ? ver : "?", err->msg);
+				rc = mw_err_set(err, MW_E_UNAVAILABLE, "%s", msg);
+			}
 			free(ver);
 			return rc;
 		}
@@ -855,10 +917,11 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 	}
 }
 
-int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *dir, struct mw_err *err)
+int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
+		     struct mw_err *err)
 {
 	struct mw_served *m = NULL;
-	int rc = served_load(s, name, "1", dir, &m, err);
+	int rc = served_load(s, name, version && *version ? version : "1", dir, &m, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->mu);
@@ -910,7 +973,8 @@ static void check_aliases(struct mw_serve *s)
 			continue;
 		}
 		char *cur = mw_xstrdup(e->current->version);
-		char *failed = e->failed_version ? mw_xstrdup(e->failed_version) : NULL;
+		bool recent = e->failed_version && mw_mono_ns() - e->failed_at_ns < 30000000000ull;
+		char *failed = recent ? mw_xstrdup(e->failed_version) : NULL;
 		e->loading = true;
 		pthread_mutex_unlock(&s->mu);
 
@@ -1239,10 +1303,13 @@ json_t *mw_served_feature_names(const struct mw_served *m)
 int mw_served_describe(struct mw_served *m, json_t **out, struct mw_err *err)
 {
 	(void)err;
-	json_t *o = json_pack("{s:s,s:[s],s:s,s:O,s:O}", "name", m->name, "versions", m->version,
+	json_t *outputs = json_pack("[{s:s,s:s,s:o}]", "name", "output-0", "datatype", "FP32",
+				    "shape",
+				    m->nout == 1 ? json_pack("[i]", -1)
+						 : json_pack("[i,I]", -1, (json_int_t)m->nout));
+	json_t *o = json_pack("{s:s,s:[s],s:s,s:O,s:o}", "name", m->name, "versions", m->version,
 			      "platform", m->rt->name, "inputs",
-			      json_object_get(m->meta, "inputs"), "outputs",
-			      json_object_get(m->meta, "outputs"));
+			      json_object_get(m->meta, "inputs"), "outputs", outputs);
 	*out = o;
 	return 0;
 }

@@ -115,8 +115,10 @@ void mw_serve_free(struct mw_serve *s);
  * the caller holds a reference until mw_served_release. */
 int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		     struct mw_served **out, struct mw_err *err);
-/* Serve a local model directory (or file) under a name (mw serve ./dir). */
-int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *dir, struct mw_err *err);
+/* Serve a local model directory (or file) under a name and version label
+ * ("1" when NULL), replacing what the name served (mw serve ./dir). */
+int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
+		     struct mw_err *err);
 /* Pin the default version of name to an alias or a version ("@champion",
  * "3"); with an alias, the watcher swaps versions when the alias moves. */
 int mw_serve_bind(struct mw_serve *s, const char *name, const char *alias_or_version,
