@@ -501,6 +501,7 @@ static int download_file(struct mw_client *cl, const char *path, const char *loc
 		curl_easy_setopt(curl, CURLOPT_URL, url);
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, dl_write);
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
+		curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024); /* fewer, larger writes */
 		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(curl, CURLOPT_HEADERDATA, &et);
 		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
