@@ -30,8 +30,10 @@ static const struct mw_setting defaults[] = {
 	 NULL},
 	{"shutdown-timeout", "10", "seconds to drain in-flight requests on SIGTERM", NULL, NULL},
 	{"batch-size", "64", "inference: most rows per batch (1 = no batching)", NULL, NULL},
-	{"batch-delay-us", "500", "inference: longest wait for a batch to fill, microseconds", NULL,
-	 NULL},
+	{"batch-delay-us", "0",
+	 "inference: longest wait for more rows before a batch runs, us (0: at once; batches "
+	 "still form from requests queued while one computes)",
+	 NULL, NULL},
 	{"max-queue", "1024", "inference: queued requests per model version before 503", NULL, NULL},
 	{"infer-timeout-ms", "30000", "inference: per request, queue plus compute", NULL, NULL},
 	{"cache-bytes", "0", "inference: response cache size per model version (0 = off)", NULL,
