@@ -17,7 +17,7 @@
 #       Both must give the same prediction for a sample row (and the same as
 #       booster.predict).
 #   (c) the same requests from 64 connections to mw serve with batching on
-#       (--batch-size 64 --batch-delay-us 500) and off (--batch-size 1):
+#       (--batch-size 64, the default --batch-delay-us 0) and off (--batch-size 1):
 #       requests/s, p50, p99 and the mean rows per batch from /metrics.
 #
 # The load generator is wrk (a fixed body, keep-alive, 2 threads).  Each
@@ -367,7 +367,7 @@ note "mw at 1 connection: $(kv "$TMP/b_mw_1conn.out" rps) req/s, p50 $(us_to_ms 
 	"p99 $(us_to_ms "$(kv "$TMP/b_mw_1conn.out" p99_us)") ms (the latency floor without queueing)"
 note "HTTP floor, GET /ping on the same mw at 32 connections: $(kv "$TMP/b_mw_ping.out" rps) req/s," \
 	"p50 $(us_to_ms "$(kv "$TMP/b_mw_ping.out" p50_us)") ms"
-note "mw rows per batch at 32 connections (defaults --batch-size 64 --batch-delay-us 500): $(batch_mean "$B_PORT")"
+note "mw rows per batch at 32 connections (defaults --batch-size 64 --batch-delay-us 0): $(batch_mean "$B_PORT")"
 note "load generator and servers share $(nproc) cores"
 
 stop_pid "$FA_PID" || true
@@ -377,9 +377,9 @@ stop_pid "$B_PID" || B_RC=$?
 
 # ------------------------------------------------------------------ (c) batching on vs off
 
-section "(c) 64 connections: batching on (--batch-size 64 --batch-delay-us 500) vs off (--batch-size 1)"
+section "(c) 64 connections: batching on (--batch-size 64 --batch-delay-us 0) vs off (--batch-size 1)"
 
-start_mw c_on --batch-size 64 --batch-delay-us 500
+start_mw c_on --batch-size 64 --batch-delay-us 0
 load c_on_warm "$MW_PORT" 64 1
 load c_on "$MW_PORT" 64 "$SECS"
 alive "$MW_PID" "mw serve (batching on)" "$TMP/c_on.log"
