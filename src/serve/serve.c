@@ -1102,6 +1102,34 @@ static void *log_main(void *p)
 	return NULL;
 }
 
+/* A JSON string literal (UTF-8 passed through, quotes and controls escaped). */
+static void json_str(struct mw_buf *b, const char *s)
+{
+	mw_buf_puts(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			mw_buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20)
+			mw_buf_printf(b, "\\u%04x", *p);
+		else
+			mw_buf_append(b, p, 1);
+	}
+	mw_buf_puts(b, "\"");
+}
+
+/* Comma-separated float32 values, 9 significant digits, null for NaN/Inf. */
+static void json_floats(struct mw_buf *b, const float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			mw_buf_puts(b, ",");
+		if (isfinite(v[i]))
+			mw_buf_printf(b, "%.9g", (double)v[i]);
+		else
+			mw_buf_puts(b, "null");
+	}
+}
+
 void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
 		  const struct mw_infer *inf)
 {
@@ -1114,30 +1142,38 @@ void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *req
 		__atomic_fetch_add(&s->log_dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	json_t *in = json_array(), *out = json_array();
+	/* written by hand: a record per request is on the batcher's path, and
+	 * building it as a jansson tree cost more than the prediction */
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)mw_now_ms());
+	json_str(&b, request_id ? request_id : "");
+	mw_buf_puts(&b, ",\"model\":");
+	json_str(&b, m->name);
+	mw_buf_puts(&b, ",\"version\":");
+	json_str(&b, m->version);
+	mw_buf_puts(&b, ",\"inputs\":[");
 	for (size_t r = 0; r < inf->rows && r < 4096; r++) {
-		json_t *row = json_array();
-		for (size_t c = 0; c < inf->cols; c++)
-			json_array_append_new(row, isfinite(inf->x[r * inf->cols + c])
-							   ? json_real(inf->x[r * inf->cols + c])
-							   : json_null());
-		json_array_append_new(in, row);
-		if (inf->y) {
-			json_t *o = json_array();
-			for (size_t c = 0; c < inf->ycols; c++)
-				json_array_append_new(o, json_real(inf->y[r * inf->ycols + c]));
-			json_array_append_new(out, o);
-		}
+		mw_buf_puts(&b, r ? ",[" : "[");
+		json_floats(&b, inf->x + r * inf->cols, inf->cols);
+		mw_buf_puts(&b, "]");
 	}
-	json_t *rec = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:f,s:f,s:b}", "ts", (json_int_t)mw_now_ms(),
-				"request_id", request_id ? request_id : "", "model", m->name,
-				"version", m->version, "inputs", in, "outputs", out, "latency_ms",
-				(double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6, "queue_ms",
-				(double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6, "ok", inf->rc == 0);
-	if (inf->rc)
-		json_object_set_new(rec, "error", json_string(inf->err.msg));
-	char *line = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(9));
-	json_decref(rec);
+	mw_buf_puts(&b, "],\"outputs\":[");
+	for (size_t r = 0; inf->y && r < inf->rows && r < 4096; r++) {
+		mw_buf_puts(&b, r ? ",[" : "[");
+		json_floats(&b, inf->y + r * inf->ycols, inf->ycols);
+		mw_buf_puts(&b, "]");
+	}
+	mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s",
+		      (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6,
+		      (double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6, inf->rc ? "false" : "true");
+	if (inf->rc) {
+		mw_buf_puts(&b, ",\"error\":");
+		json_str(&b, inf->err.msg);
+	}
+	mw_buf_puts(&b, "}");
+	char *line = mw_buf_detach(&b, NULL);
+	mw_buf_release(&b);
 	pthread_mutex_lock(&s->lmu);
 	if (s->ring_len >= s->ring_cap) {
 		s->log_dropped++;
