@@ -1062,10 +1062,28 @@ static void *house_main(void *p)
 static void *log_main(void *p)
 {
 	struct mw_serve *s = p;
+	bool dirty = false;
 	pthread_mutex_lock(&s->lmu);
 	for (;;) {
-		while (!s->ring_len && s->log_on)
-			pthread_cond_wait(&s->lcv, &s->lmu);
+		while (!s->ring_len && s->log_on) {
+			if (!dirty) {
+				pthread_cond_wait(&s->lcv, &s->lmu);
+				continue;
+			}
+			/* flush once things go quiet for 20 ms, not after every record */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&s->lcv, &s->lmu, &ts) == ETIMEDOUT && !s->ring_len) {
+				if (s->log_f)
+					fflush(s->log_f);
+				dirty = false;
+			}
+		}
 		if (!s->ring_len && !s->log_on)
 			break;
 		struct logrec r = s->ring[s->ring_head];
@@ -1093,8 +1111,7 @@ static void *log_main(void *p)
 		free(r.line);
 		pthread_mutex_lock(&s->lmu);
 		s->log_written++;
-		if (!s->ring_len && s->log_f)
-			fflush(s->log_f);
+		dirty = true;
 	}
 	pthread_mutex_unlock(&s->lmu);
 	if (s->log_f)
