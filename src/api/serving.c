@@ -617,63 +617,67 @@ static void encode_v2(struct job *j, struct mw_http_resp *resp)
 {
 	struct mw_infer *inf = &j->inf;
 	size_t n = inf->rows * inf->ycols;
-	json_t *out = json_pack("{s:s,s:s}", "name", "output-0", "datatype", "FP32");
-	json_t *shape = inf->ycols == 1 ? json_pack("[I]", (json_int_t)inf->rows)
-					: json_pack("[I,I]", (json_int_t)inf->rows,
-						    (json_int_t)inf->ycols);
-	json_object_set_new(out, "shape", shape);
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	mw_buf_puts(&b, "{\"model_name\":");
+	mw_json_str_append(&b, mw_served_name(j->m));
+	mw_buf_puts(&b, ",\"model_version\":");
+	mw_json_str_append(&b, mw_served_version(j->m));
+	if (j->id) {
+		mw_buf_puts(&b, ",\"id\":");
+		mw_json_str_append(&b, j->id);
+	}
+	if (inf->ycols == 1)
+		mw_buf_printf(&b, ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
+				  "\"shape\":[%zu]",
+			      inf->rows);
+	else
+		mw_buf_printf(&b, ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
+				  "\"shape\":[%zu,%zu]",
+			      inf->rows, inf->ycols);
 	if (j->binary_out) {
-		json_object_set_new(out, "parameters",
-				    json_pack("{s:I}", "binary_data_size", (json_int_t)(n * 4)));
+		mw_buf_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", n * 4);
+		size_t hl = b.len;
+		mw_buf_append(&b, inf->y, n * 4);
+		size_t len;
+		char *body = mw_buf_detach(&b, &len);
+		mw_http_resp_set(resp, 200, "application/octet-stream", body, len);
+		mw_http_resp_header(resp, "Inference-Header-Content-Length",
+				    mw_arena_printf(mw_http_deferred_req(j->d)->arena, "%zu", hl));
 	} else {
-		json_t *data = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(data, isfinite(inf->y[i]) ? json_real(inf->y[i])
-									: json_null());
-		json_object_set_new(out, "data", data);
+		mw_buf_puts(&b, ",\"data\":[");
+		mw_json_floats_append(&b, inf->y, n);
+		mw_buf_puts(&b, "]}]}");
+		size_t len;
+		char *body = mw_buf_detach(&b, &len);
+		mw_http_resp_set(resp, 200, "application/json", body, len);
 	}
-	json_t *o = json_pack("{s:s,s:s,s:[o]}", "model_name", mw_served_name(j->m),
-			      "model_version", mw_served_version(j->m), "outputs", out);
-	if (j->id)
-		json_object_set_new(o, "id", json_string(j->id));
-	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
-	json_decref(o);
-	size_t sl = strlen(s);
-	if (!j->binary_out) {
-		mw_http_resp_set(resp, 200, "application/json", s, sl);
-	} else {
-		char *b = mw_xmalloc(sl + n * 4 + 1);
-		memcpy(b, s, sl);
-		memcpy(b + sl, inf->y, n * 4);
-		free(s);
-		mw_http_resp_set(resp, 200, "application/octet-stream", b, sl + n * 4);
-		char *hl = mw_arena_printf(mw_http_deferred_req(j->d)->arena, "%zu", sl);
-		mw_http_resp_header(resp, "Inference-Header-Content-Length", hl);
-	}
+	mw_buf_release(&b);
 	mw_http_resp_header(resp, "X-MW-Model-Version", mw_served_version(j->m));
 }
 
 static void encode_invocations(struct job *j, struct mw_http_resp *resp)
 {
 	struct mw_infer *inf = &j->inf;
-	json_t *preds = json_array();
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	mw_buf_puts(&b, "{\"predictions\":[");
 	for (size_t r = 0; r < inf->rows; r++) {
+		if (r)
+			mw_buf_puts(&b, ",");
 		if (inf->ycols == 1) {
-			float v = inf->y[r];
-			json_array_append_new(preds, isfinite(v) ? json_real(v) : json_null());
+			mw_json_floats_append(&b, inf->y + r, 1);
 		} else {
-			json_t *row = json_array();
-			for (size_t c = 0; c < inf->ycols; c++) {
-				float v = inf->y[r * inf->ycols + c];
-				json_array_append_new(row, isfinite(v) ? json_real(v) : json_null());
-			}
-			json_array_append_new(preds, row);
+			mw_buf_puts(&b, "[");
+			mw_json_floats_append(&b, inf->y + r * inf->ycols, inf->ycols);
+			mw_buf_puts(&b, "]");
 		}
 	}
-	json_t *o = json_pack("{s:o}", "predictions", preds);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
-	json_decref(o);
-	mw_http_resp_set(resp, 200, "application/json", s, strlen(s));
+	mw_buf_puts(&b, "]}");
+	size_t len;
+	char *body = mw_buf_detach(&b, &len);
+	mw_buf_release(&b);
+	mw_http_resp_set(resp, 200, "application/json", body, len);
 	mw_http_resp_header(resp, "X-MW-Model-Version", mw_served_version(j->m));
 }
 

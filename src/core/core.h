@@ -151,6 +151,12 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 int mw_json_depth(const char *p, size_t n, int cap);
 /* Compact dump with 17 significant digits; malloc'd, never NULL. */
 char *mw_json_dump(const json_t *v, size_t *len);
+/* Hand-written JSON for hot paths (answers and logs per request): a string
+ * literal (quotes, backslashes and control characters escaped; the input must
+ * be UTF-8), and comma-separated float32 values with 9 significant digits,
+ * null for NaN and infinities. */
+void mw_json_str_append(struct mw_buf *b, const char *s);
+void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n);
 /* A double as MLflow writes it: a number, or "NaN" / "Infinity" / "-Infinity". */
 json_t *mw_json_double(double d);
 

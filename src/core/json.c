@@ -115,6 +115,39 @@ char *mw_json_dump(const json_t *v, size_t *len)
 	return s;
 }
 
+void mw_json_str_append(struct mw_buf *b, const char *s)
+{
+	mw_buf_puts(b, "\"");
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p != '"' && *p != '\\' && *p >= 0x20)
+			continue;
+		mw_buf_append(b, run, (size_t)((const char *)p - run));
+		if (*p == '"' || *p == '\\')
+			mw_buf_printf(b, "\\%c", *p);
+		else
+			mw_buf_printf(b, "\\u%04x", *p);
+		run = (const char *)p + 1;
+	}
+	mw_buf_puts(b, run);
+	mw_buf_puts(b, "\"");
+}
+
+void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
+{
+	char tmp[32];
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			mw_buf_append(b, ",", 1);
+		if (isfinite(v[i])) {
+			int k = snprintf(tmp, sizeof tmp, "%.9g", (double)v[i]);
+			mw_buf_append(b, tmp, (size_t)k);
+		} else {
+			mw_buf_append(b, "null", 4);
+		}
+	}
+}
+
 json_t *mw_json_double(double d)
 {
 	if (isnan(d))

@@ -96,8 +96,14 @@ struct entry {
 	struct entry *next;
 };
 
+/* A prediction as handed to the logger: copied, formatted by the logger
+ * thread so the batcher only copies floats. */
 struct logrec {
-	char *line;
+	char *request_id, *model, *version, *error;
+	float *x, *y;
+	size_t rows, cols, ycols;
+	int64_t ts;
+	double latency_ms, queue_ms;
 };
 
 struct mw_serve {
@@ -1059,6 +1065,50 @@ static void *house_main(void *p)
 
 /* ================================================================ prediction log */
 
+static void logrec_free(struct logrec *r)
+{
+	free(r->request_id);
+	free(r->model);
+	free(r->version);
+	free(r->error);
+	free(r->x);
+	free(r->y);
+}
+
+static char *format_record(const struct logrec *r, size_t *len)
+{
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)r->ts);
+	mw_json_str_append(&b, r->request_id);
+	mw_buf_puts(&b, ",\"model\":");
+	mw_json_str_append(&b, r->model);
+	mw_buf_puts(&b, ",\"version\":");
+	mw_json_str_append(&b, r->version);
+	mw_buf_puts(&b, ",\"inputs\":[");
+	for (size_t i = 0; i < r->rows; i++) {
+		mw_buf_puts(&b, i ? ",[" : "[");
+		mw_json_floats_append(&b, r->x + i * r->cols, r->cols);
+		mw_buf_puts(&b, "]");
+	}
+	mw_buf_puts(&b, "],\"outputs\":[");
+	for (size_t i = 0; r->y && i < r->rows; i++) {
+		mw_buf_puts(&b, i ? ",[" : "[");
+		mw_json_floats_append(&b, r->y + i * r->ycols, r->ycols);
+		mw_buf_puts(&b, "]");
+	}
+	mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s", r->latency_ms,
+		      r->queue_ms, r->error ? "false" : "true");
+	if (r->error) {
+		mw_buf_puts(&b, ",\"error\":");
+		mw_json_str_append(&b, r->error);
+	}
+	mw_buf_puts(&b, "}");
+	char *line = mw_buf_detach(&b, len);
+	mw_buf_release(&b);
+	return line;
+}
+
 static void *log_main(void *p)
 {
 	struct mw_serve *s = p;
@@ -1103,12 +1153,14 @@ static void *log_main(void *p)
 			s->log_bytes = 0;
 		}
 		if (s->log_f) {
-			size_t n = strlen(r.line);
-			fwrite(r.line, 1, n, s->log_f);
+			size_t n;
+			char *line = format_record(&r, &n);
+			fwrite(line, 1, n, s->log_f);
 			fputc('\n', s->log_f);
 			s->log_bytes += n + 1;
+			free(line);
 		}
-		free(r.line);
+		logrec_free(&r);
 		pthread_mutex_lock(&s->lmu);
 		s->log_written++;
 		dirty = true;
@@ -1117,34 +1169,6 @@ static void *log_main(void *p)
 	if (s->log_f)
 		fclose(s->log_f);
 	return NULL;
-}
-
-/* A JSON string literal (UTF-8 passed through, quotes and controls escaped). */
-static void json_str(struct mw_buf *b, const char *s)
-{
-	mw_buf_puts(b, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			mw_buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			mw_buf_printf(b, "\\u%04x", *p);
-		else
-			mw_buf_append(b, p, 1);
-	}
-	mw_buf_puts(b, "\"");
-}
-
-/* Comma-separated float32 values, 9 significant digits, null for NaN/Inf. */
-static void json_floats(struct mw_buf *b, const float *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			mw_buf_puts(b, ",");
-		if (isfinite(v[i]))
-			mw_buf_printf(b, "%.9g", (double)v[i]);
-		else
-			mw_buf_puts(b, "null");
-	}
 }
 
 void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
@@ -1159,44 +1183,31 @@ void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *req
 		__atomic_fetch_add(&s->log_dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* written by hand: a record per request is on the batcher's path, and
-	 * building it as a jansson tree cost more than the prediction */
-	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)mw_now_ms());
-	json_str(&b, request_id ? request_id : "");
-	mw_buf_puts(&b, ",\"model\":");
-	json_str(&b, m->name);
-	mw_buf_puts(&b, ",\"version\":");
-	json_str(&b, m->version);
-	mw_buf_puts(&b, ",\"inputs\":[");
-	for (size_t r = 0; r < inf->rows && r < 4096; r++) {
-		mw_buf_puts(&b, r ? ",[" : "[");
-		json_floats(&b, inf->x + r * inf->cols, inf->cols);
-		mw_buf_puts(&b, "]");
+	size_t rows = inf->rows < 4096 ? inf->rows : 4096;
+	struct logrec r = {
+		.request_id = mw_xstrdup(request_id ? request_id : ""),
+		.model = mw_xstrdup(m->name),
+		.version = mw_xstrdup(m->version),
+		.error = inf->rc ? mw_xstrdup(inf->err.msg) : NULL,
+		.rows = rows,
+		.cols = inf->cols,
+		.ycols = inf->y ? inf->ycols : 0,
+		.ts = mw_now_ms(),
+		.latency_ms = (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6,
+		.queue_ms = (double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6,
+	};
+	r.x = mw_xmalloc((rows * inf->cols + 1) * sizeof(float));
+	memcpy(r.x, inf->x, rows * inf->cols * sizeof(float));
+	if (inf->y) {
+		r.y = mw_xmalloc((rows * inf->ycols + 1) * sizeof(float));
+		memcpy(r.y, inf->y, rows * inf->ycols * sizeof(float));
 	}
-	mw_buf_puts(&b, "],\"outputs\":[");
-	for (size_t r = 0; inf->y && r < inf->rows && r < 4096; r++) {
-		mw_buf_puts(&b, r ? ",[" : "[");
-		json_floats(&b, inf->y + r * inf->ycols, inf->ycols);
-		mw_buf_puts(&b, "]");
-	}
-	mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s",
-		      (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6,
-		      (double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6, inf->rc ? "false" : "true");
-	if (inf->rc) {
-		mw_buf_puts(&b, ",\"error\":");
-		json_str(&b, inf->err.msg);
-	}
-	mw_buf_puts(&b, "}");
-	char *line = mw_buf_detach(&b, NULL);
-	mw_buf_release(&b);
 	pthread_mutex_lock(&s->lmu);
 	if (s->ring_len >= s->ring_cap) {
 		s->log_dropped++;
-		free(line);
+		logrec_free(&r);
 	} else {
-		s->ring[(s->ring_head + s->ring_len) % s->ring_cap].line = line;
+		s->ring[(s->ring_head + s->ring_len) % s->ring_cap] = r;
 		s->ring_len++;
 		pthread_cond_signal(&s->lcv);
 	}

@@ -478,6 +478,33 @@ static void test_json_reject(void **state)
 	assert_null(mw_json_parse_body("{", 1, 64, NULL));
 }
 
+static void test_json_hand_written(void **state)
+{
+	(void)state;
+	struct mw_buf b;
+	mw_buf_init(&b, 0);
+	mw_json_str_append(&b, "a\"b\\c\n\x01" "d\xc3\xa9");
+	mw_buf_puts(&b, ":[");
+	float v[] = {0.1f, -2.5f, NAN, INFINITY, 16777216.0f};
+	mw_json_floats_append(&b, v, 5);
+	mw_buf_puts(&b, "]");
+	assert_string_equal(b.data,
+			    "\"a\\\"b\\\\c\\u000a\\u0001d\xc3\xa9\":"
+			    "[0.100000001,-2.5,null,null,16777216]");
+	/* it is valid JSON that reads back the same */
+	char doc[512];
+	snprintf(doc, sizeof doc, "{%s}", b.data);
+	json_error_t je;
+	json_t *o = json_loads(doc, 0, &je);
+	assert_non_null(o);
+	json_t *a = json_object_get(o, "a\"b\\c\n\x01" "d\xc3\xa9");
+	assert_non_null(a);
+	assert_true((float)json_real_value(json_array_get(a, 0)) == 0.1f);
+	assert_true(json_is_null(json_array_get(a, 2)));
+	json_decref(o);
+	mw_buf_release(&b);
+}
+
 static void test_json_double_encoded(void **state)
 {
 	json_t *v;
@@ -1273,6 +1300,7 @@ static void test_hist(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_hand_written),
 		cmocka_unit_test(test_buf_append),
 		cmocka_unit_test(test_buf_printf),
 		cmocka_unit_test(test_buf_cap),
