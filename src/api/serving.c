@@ -653,7 +653,9 @@ static void encode_v2(struct job *j, struct mw_http_resp *resp)
 		mw_http_resp_set(resp, 200, "application/json", body, len);
 	}
 	mw_buf_release(&b);
-	mw_http_resp_header(resp, "X-MW-Model-Version", mw_served_version(j->m));
+	/* headers are copied when the answer is sent, after j->m may be gone */
+	mw_http_resp_header(resp, "X-MW-Model-Version",
+			    mw_arena_strdup(mw_http_deferred_req(j->d)->arena, mw_served_version(j->m)));
 }
 
 static void encode_invocations(struct job *j, struct mw_http_resp *resp)
@@ -678,7 +680,9 @@ static void encode_invocations(struct job *j, struct mw_http_resp *resp)
 	char *body = mw_buf_detach(&b, &len);
 	mw_buf_release(&b);
 	mw_http_resp_set(resp, 200, "application/json", body, len);
-	mw_http_resp_header(resp, "X-MW-Model-Version", mw_served_version(j->m));
+	/* headers are copied when the answer is sent, after j->m may be gone */
+	mw_http_resp_header(resp, "X-MW-Model-Version",
+			    mw_arena_strdup(mw_http_deferred_req(j->d)->arena, mw_served_version(j->m)));
 }
 
 static void job_done(struct mw_infer *inf, void *ud)
