@@ -510,7 +510,7 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)300, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
 	if (!s->d)
 		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
 				  s->o.port);
