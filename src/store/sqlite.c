@@ -1036,6 +1036,50 @@ void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool a
 		mw_buf_printf(&q->sql, "%s %s", col, asc ? "ASC NULLS LAST" : "DESC");
 }
 
+/* Run a built search query and collect one page of entities: row turns a
+ * result row into an entity (NULL skips it, e.g. a row deleted meanwhile);
+ * the query asked for max_results + 1 rows, so a last extra row means more.
+ * Frees q.  out: {field: [...]} (omitted when empty). */
+int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char *field,
+		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
+		  json_t **out, bool *more, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c) {
+		sqi_qb_release(q);
+		return -err->code;
+	}
+	sqlite3_stmt *st;
+	int rc = sqi_qb_prepare(c, q, &st, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		int64_t n = 0;
+		int r;
+		*more = false;
+		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n++ == p->max_results) {
+				*more = true;
+				break;
+			}
+			json_t *e = row(c, st, err);
+			if (e)
+				json_array_append_new(arr, e);
+		}
+		if (r != SQLITE_ROW && r != SQLITE_DONE)
+			rc = sqi_sqerr(c, err, "search");
+		sqlite3_finalize(st);
+		if (rc) {
+			json_decref(arr);
+		} else {
+			*out = json_object();
+			sqi_jset_arr(*out, field, arr);
+		}
+	}
+	sqi_rd_end(impl, c);
+	sqi_qb_release(q);
+	return rc;
+}
+
 /* ================================================================ experiments */
 
 struct exp_create_arg {
@@ -1193,32 +1237,7 @@ static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_
 		QS(&q, "e.creation_time DESC, ");
 	QS(&q, has_id ? "1" : "e.experiment_id DESC");
 	sqi_qb_page(&q, p);
-
-	int rc = 0;
-	struct conn *c = sqi_rd_begin(impl, err);
-	if (!c) {
-		sqi_qb_release(&q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		*more = false;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_array_append_new(arr, exp_row(c, st, err));
-		}
-		sqlite3_finalize(st);
-		*out = json_object();
-		sqi_jset_arr(*out, "experiments", arr);
-	}
-	sqi_rd_end(impl, c);
-	sqi_qb_release(&q);
-	return rc;
+	return sqi_qb_search(impl, &q, p, "experiments", exp_row, out, more, err);
 }
 
 struct exp_upd_arg {
@@ -1861,6 +1880,13 @@ static int sq_run_log_outputs(void *impl, const char *id, const struct mw_model_
 
 /* ================================================================ runs: search */
 
+/* A run search row (its id in column 0) as the whole run. */
+static json_t *run_by_id(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
+{
+	json_t *run = NULL;
+	return sqi_run_load(c, sqi_col_text(st, 0), &run, err) ? NULL : run;
+}
+
 static const char *run_attr_col(const char *k)
 {
 	if (!strcmp(k, "run_id")) return "r.run_uuid";
@@ -2022,34 +2048,7 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 		QS(&q, "r.start_time DESC, ");
 	QS(&q, has_id ? "1" : "r.run_uuid ASC");
 	sqi_qb_page(&q, p);
-
-	int rc = 0;
-	struct conn *c = sqi_rd_begin(impl, err);
-	if (!c) {
-		sqi_qb_release(&q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		*more = false;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_t *run = NULL;
-			if (!sqi_run_load(c, sqi_col_text(st, 0), &run, err))
-				json_array_append_new(arr, run);
-		}
-		sqlite3_finalize(st);
-		*out = json_object();
-		sqi_jset_arr(*out, "runs", arr);
-	}
-	sqi_rd_end(impl, c);
-	sqi_qb_release(&q);
-	return rc;
+	return sqi_qb_search(impl, &q, p, "runs", run_by_id, out, more, err);
 }
 
 /* ================================================================ metric history */
@@ -2559,6 +2558,15 @@ static int sq_lm_delete_tag(void *impl, const char *id, const char *k, struct mw
 	return sqi_submit(impl, job_lm_delete_tag, &a, err);
 }
 
+static int lm_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
+
+/* A logged-model search row (its id in column 0) as the whole model. */
+static json_t *lm_by_id(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
+{
+	json_t *m = NULL;
+	return lm_load(c, sqi_col_text(st, 0), &m, err) ? NULL : m;
+}
+
 static const char *lm_attr_col(const char *k)
 {
 	if (!strcmp(k, "name")) return "l.name";
@@ -2639,34 +2647,7 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		QS(&q, "l.creation_timestamp_ms DESC, ");
 	QS(&q, "l.model_id ASC");
 	sqi_qb_page(&q, p);
-
-	int rc = 0;
-	struct conn *c = sqi_rd_begin(impl, err);
-	if (!c) {
-		sqi_qb_release(&q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	if (!(rc = sqi_qb_prepare(c, &q, &st, err))) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		*more = false;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_t *m = NULL;
-			if (!lm_load(c, sqi_col_text(st, 0), &m, err))
-				json_array_append_new(arr, m);
-		}
-		sqlite3_finalize(st);
-		*out = json_object();
-		sqi_jset_arr(*out, "models", arr);
-	}
-	sqi_rd_end(impl, c);
-	sqi_qb_release(&q);
-	return rc;
+	return sqi_qb_search(impl, &q, p, "models", lm_by_id, out, more, err);
 }
 
 /* ================================================================ ops */

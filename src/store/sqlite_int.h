@@ -164,6 +164,11 @@ void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl);
 int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err);
 void sqi_qb_page(struct qb *q, const struct mw_page *p);
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
+/* Run a built query (max_results + 1 rows) and collect a page of entities
+ * made by row (NULL skips a row) into {field: [...]}; frees q. */
+int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char *field,
+		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
+		  json_t **out, bool *more, struct mw_err *err);
 /* Order term with NULLs last (and NaN before NULL when nan_col is given). */
 void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc);
 

@@ -649,39 +649,7 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	}
 	QS(&q, by_name ? "r.rm_id ASC" : "r.name ASC");
 	sqi_qb_page(&q, p);
-
-	struct conn *c = sqi_rd_begin(impl, err);
-	if (!c) {
-		sqi_qb_release(&q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	int rc = sqi_qb_prepare(c, &q, &st, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		*more = false;
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_array_append_new(arr, rm_row(c, st, err));
-		}
-		if (r != SQLITE_ROW && r != SQLITE_DONE)
-			rc = sqi_sqerr(c, err, "search");
-		sqlite3_finalize(st);
-		if (rc) {
-			json_decref(arr);
-		} else {
-			*out = json_object();
-			sqi_jset_arr(*out, "registered_models", arr);
-		}
-	}
-	sqi_rd_end(impl, c);
-	sqi_qb_release(&q);
-	return rc;
+	return sqi_qb_search(impl, &q, p, "registered_models", rm_row, out, more, err);
 }
 
 static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -1427,39 +1395,7 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 		QS(&q, "r.name ASC, ");
 	QS(&q, seen_version ? "v.rm_id ASC" : "v.version DESC");
 	sqi_qb_page(&q, p);
-
-	struct conn *c = sqi_rd_begin(impl, err);
-	if (!c) {
-		sqi_qb_release(&q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	int rc = sqi_qb_prepare(c, &q, &st, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		*more = false;
-		int r;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_array_append_new(arr, mv_row(c, st, err));
-		}
-		if (r != SQLITE_ROW && r != SQLITE_DONE)
-			rc = sqi_sqerr(c, err, "search");
-		sqlite3_finalize(st);
-		if (rc) {
-			json_decref(arr);
-		} else {
-			*out = json_object();
-			sqi_jset_arr(*out, "model_versions", arr);
-		}
-	}
-	sqi_rd_end(impl, c);
-	sqi_qb_release(&q);
-	return rc;
+	return sqi_qb_search(impl, &q, p, "model_versions", mv_row, out, more, err);
 }
 
 static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
