@@ -338,36 +338,7 @@ static int get_audit(json_t *req, bool native, struct mw_audit *a, char **eviden
 
 /* ================================================================ search */
 
-static int get_page(json_t *req, int64_t def, int64_t max, struct mw_page *p, struct mw_err *err)
-{
-	bool present = false;
-	int64_t mr = def;
-	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
-	if (rc)
-		return rc;
-	if (present && (mr < 1 || mr > max))
-		return mw_err_set(err, MW_E_INVALID,
-				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
-				  "between 1 and %lld.",
-				  (long long)mr, (long long)max);
-	p->max_results = mr;
-	p->offset = 0;
-	const char *tok = NULL;
-	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
-		return rc;
-	if (tok && *tok)
-		return mw_page_token_decode(tok, &p->offset, err);
-	return 0;
-}
 
-static void set_next_token(json_t *resp, const struct mw_page *p, bool more)
-{
-	if (!more)
-		return;
-	char *tok = mw_page_token_encode(p->offset + p->max_results);
-	json_object_set_new(resp, "next_page_token", json_string(tok));
-	free(tok);
-}
 
 static int get_search(json_t *req, enum mw_search_entity ent, bool with_filter,
 		      struct mw_arena *a, struct mw_filter *f, struct mw_order *o, size_t *no,
@@ -412,7 +383,7 @@ static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool leg
 	struct mw_order o[MAX_ORDER_BY];
 	size_t no = 0;
 	struct mw_page p;
-	int rc = get_page(req, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &p, err);
+	int rc = mw_page_from_req(req, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &p, err);
 	if (!rc)
 		rc = get_search(req, MW_SEARCH_REGISTERED_MODELS, !legacy, a, &f, o, &no, err);
 	json_t *out = NULL;
@@ -420,7 +391,7 @@ static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool leg
 	if (!rc)
 		rc = mw_store_rm_search(r->store, &f, o, no, &p, &out, &more, err);
 	if (!rc) {
-		set_next_token(out, &p, more);
+		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
 	mw_arena_free(a);
@@ -444,7 +415,7 @@ int mw_registry_mv_search(struct mw_registry *r, json_t *req, json_t **resp, str
 	struct mw_order o[MAX_ORDER_BY];
 	size_t no = 0;
 	struct mw_page p;
-	int rc = get_page(req, MV_SEARCH_MAX, MV_SEARCH_MAX, &p, err);
+	int rc = mw_page_from_req(req, MV_SEARCH_MAX, MV_SEARCH_MAX, &p, err);
 	if (!rc)
 		rc = get_search(req, MW_SEARCH_MODEL_VERSIONS, true, a, &f, o, &no, err);
 	json_t *out = NULL;
@@ -452,7 +423,7 @@ int mw_registry_mv_search(struct mw_registry *r, json_t *req, json_t **resp, str
 	if (!rc)
 		rc = mw_store_mv_search(r->store, &f, o, no, &p, &out, &more, err);
 	if (!rc) {
-		set_next_token(out, &p, more);
+		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
 	mw_arena_free(a);

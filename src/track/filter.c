@@ -1104,3 +1104,37 @@ int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err)
 	json_decref(j);
 	return ok ? 0 : mw_err_set(err, MW_E_INVALID, "Invalid page token");
 }
+
+/* ------------------------------------------------------------ paging of requests */
+
+int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
+		    struct mw_err *err)
+{
+	bool present = false;
+	int64_t mr = def;
+	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
+	if (rc)
+		return rc;
+	if (present && (mr < 1 || mr > max))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
+				  "between 1 and %lld.",
+				  (long long)mr, (long long)max);
+	p->max_results = mr;
+	p->offset = 0;
+	const char *tok = NULL;
+	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
+		return rc;
+	if (tok && *tok)
+		return mw_page_token_decode(tok, &p->offset, err);
+	return 0;
+}
+
+void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more)
+{
+	if (!more)
+		return;
+	char *tok = mw_page_token_encode(p->offset + p->max_results);
+	json_object_set_new(resp, "next_page_token", json_string(tok));
+	free(tok);
+}

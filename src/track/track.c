@@ -265,37 +265,7 @@ static json_t *ok_empty(void)
 
 /* ---------------------------------------------------------------- paging */
 
-static int get_page(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		    struct mw_err *err)
-{
-	bool present = false;
-	int64_t mr = def;
-	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
-	if (rc)
-		return rc;
-	if (present && (mr < 1 || mr > max))
-		return mw_err_set(err, MW_E_INVALID,
-				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
-				  "between 1 and %lld.",
-				  (long long)mr, (long long)max);
-	p->max_results = mr;
-	p->offset = 0;
-	const char *tok = NULL;
-	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
-		return rc;
-	if (tok && *tok)
-		return mw_page_token_decode(tok, &p->offset, err);
-	return 0;
-}
 
-static void set_next_token(json_t *resp, const struct mw_page *p, bool more)
-{
-	if (!more)
-		return;
-	char *tok = mw_page_token_encode(p->offset + p->max_results);
-	json_object_set_new(resp, "next_page_token", json_string(tok));
-	free(tok);
-}
 
 static int get_view(json_t *req, const char *field, enum mw_view *out, struct mw_err *err)
 {
@@ -409,7 +379,7 @@ static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legac
 	size_t no = 0;
 	struct mw_page p;
 	enum mw_view v;
-	int rc = get_page(req, legacy ? MAX_RESULTS_SEARCH : 1000, MAX_RESULTS_SEARCH, &p, err);
+	int rc = mw_page_from_req(req, legacy ? MAX_RESULTS_SEARCH : 1000, MAX_RESULTS_SEARCH, &p, err);
 	if (!rc)
 		rc = get_view(req, "view_type", &v, err);
 	if (!rc && !legacy)
@@ -419,7 +389,7 @@ static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legac
 	if (!rc)
 		rc = mw_store_exp_search(t->store, &f, o, no, v, &p, &out, &more, err);
 	if (!rc) {
-		set_next_token(out, &p, more);
+		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
 	mw_arena_free(a);
@@ -1047,7 +1017,7 @@ int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct m
 	enum mw_view v;
 	int rc = get_exp_ids(req, &exps, &nexp, false, err);
 	if (!rc)
-		rc = get_page(req, 1000, MAX_RESULTS_SEARCH, &p, err);
+		rc = mw_page_from_req(req, 1000, MAX_RESULTS_SEARCH, &p, err);
 	if (!rc)
 		rc = get_view(req, "run_view_type", &v, err);
 	if (!rc)
@@ -1063,7 +1033,7 @@ int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct m
 		}
 	}
 	if (!rc) {
-		set_next_token(out, &p, more);
+		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
 	free(exps);
@@ -1079,7 +1049,7 @@ int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, stru
 		rc = mw_req_str(req, "metric_key", true, 0, &key, err);
 	struct mw_page p;
 	if (!rc)
-		rc = get_page(req, INT64_MAX - 1, INT64_MAX - 1, &p, err);
+		rc = mw_page_from_req(req, INT64_MAX - 1, INT64_MAX - 1, &p, err);
 	json_t *arr = NULL;
 	bool more;
 	if (rc || (rc = mw_store_metric_history(t->store, id, key, &p, &arr, &more, err)))
@@ -1089,7 +1059,7 @@ int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, stru
 		json_object_set_new(out, "metrics", arr);
 	else
 		json_decref(arr);
-	set_next_token(out, &p, more);
+	mw_page_set_next(out, &p, more);
 	*resp = out;
 	return 0;
 }
@@ -1364,7 +1334,7 @@ int mw_track_lm_search(struct mw_track *t, json_t *req, json_t **resp, struct mw
 	struct mw_page p;
 	int rc = get_exp_ids(req, &exps, &nexp, true, err);
 	if (!rc)
-		rc = get_page(req, 50, 1000, &p, err);
+		rc = mw_page_from_req(req, 50, 1000, &p, err);
 	const char *filter = NULL;
 	if (!rc)
 		rc = mw_req_str(req, "filter", false, MAX_FILTER, &filter, err);
@@ -1401,7 +1371,7 @@ int mw_track_lm_search(struct mw_track *t, json_t *req, json_t **resp, struct mw
 	if (!rc)
 		rc = mw_store_lm_search(t->store, exps, nexp, &f, o, no, &p, &out, &more, err);
 	if (!rc) {
-		set_next_token(out, &p, more);
+		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
 	free(exps);

@@ -35,6 +35,12 @@ int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
  * MW_E_INVALID. */
 char *mw_page_token_encode(int64_t offset);                 /* malloc'd */
 int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
+/* max_results (default def, 1..max, else MW_E_INVALID) and page_token of a
+ * request message into a page. */
+int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
+		     struct mw_err *err);
+/* Add next_page_token to a response when more results follow. */
+void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more);
 
 /* ------------------------------------------------------------ operations */
 
