@@ -111,26 +111,18 @@ bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name)
 
 /* ------------------------------------------------------------ output */
 
-static size_t width(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *const *cells,
 	       size_t nrows)
 {
 	size_t *w = mw_xcalloc(ncols, sizeof *w);
 	for (size_t c = 0; c < ncols; c++)
-		w[c] = width(header[c]);
+		w[c] = mw_utf8_chars(header[c]);
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < ncols; c++) {
 			const char *s = cells[r * ncols + c] ? cells[r * ncols + c] : "";
-			if (width(s) > w[c])
-				w[c] = width(s);
+			if (mw_utf8_chars(s) > w[c])
+				w[c] = mw_utf8_chars(s);
 		}
 	for (size_t r = 0; r <= nrows; r++) {
 		for (size_t c = 0; c < ncols; c++) {
@@ -138,7 +130,7 @@ void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *con
 			if (!s)
 				s = "";
 			if (c + 1 < ncols)
-				fprintf(f, "%s%*s  ", s, (int)(w[c] - width(s)), "");
+				fprintf(f, "%s%*s  ", s, (int)(w[c] - mw_utf8_chars(s)), "");
 			else
 				fprintf(f, "%s", s);
 		}

@@ -136,6 +136,8 @@ int mw_base64_decode(const char *s, unsigned char **out, size_t *len); /* 0/-1 *
 /* ---------------------------------------------------------------- strings */
 
 bool mw_utf8_valid(const char *s, size_t n);
+/* Characters (code points) in a UTF-8 string, as MLflow counts lengths. */
+size_t mw_utf8_chars(const char *s);
 int mw_parse_int64(const char *s, int64_t *out);   /* whole string, 0/-1 */
 int mw_parse_double(const char *s, double *out);    /* also NaN/Infinity words */
 bool mw_str_eq_nocase(const char *a, const char *b);

@@ -255,6 +255,15 @@ bool mw_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+size_t mw_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
 int mw_parse_int64(const char *s, int64_t *out)
 {
 	if (!s || !*s || isspace((unsigned char)*s))

@@ -85,14 +85,6 @@ void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
 #define MAX_LOCAL_FILES 100000
 #define MAX_LOCAL_DEPTH 64
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 static bool word_char(unsigned char c)
 {
@@ -118,10 +110,10 @@ static int get_name(json_t *req, const char *field, const char **out, struct mw_
 	int rc = mw_req_str(req, field, true, 0, out, err);
 	if (rc)
 		return rc;
-	if (utf8_chars(*out) > MAX_NAME)
+	if (mw_utf8_chars(*out) > MAX_NAME)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Registered model name is %zu characters long, over the limit of %d.",
-				  utf8_chars(*out), MAX_NAME);
+				  mw_utf8_chars(*out), MAX_NAME);
 	return 0;
 }
 
@@ -154,10 +146,10 @@ static int get_opt_str(json_t *req, const char *field, size_t maxchars, const ch
 	int rc = mw_req_str(req, field, false, 0, out, err);
 	if (rc || !*out)
 		return rc;
-	if (utf8_chars(*out) > maxchars)
+	if (mw_utf8_chars(*out) > maxchars)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Parameter '%s' is %zu characters long, over the limit of %zu.",
-				  field, utf8_chars(*out), maxchars);
+				  field, mw_utf8_chars(*out), maxchars);
 	return 0;
 }
 
@@ -167,10 +159,10 @@ static int check_tag(const char *key, const char *value, struct mw_err *err)
 {
 	if (!key || !*key)
 		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'key'.");
-	if (utf8_chars(key) > MAX_TAG_KEY)
+	if (mw_utf8_chars(key) > MAX_TAG_KEY)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Tag key '%.64s...' is %zu characters long, over the limit of %d.",
-				  key, utf8_chars(key), MAX_TAG_KEY);
+				  key, mw_utf8_chars(key), MAX_TAG_KEY);
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
 		if (!word_char(*p) && *p != '/' && *p != '.' && *p != '-' && *p != ' ')
 			return mw_err_set(err, MW_E_INVALID,
@@ -192,10 +184,10 @@ static int check_tag(const char *key, const char *value, struct mw_err *err)
 				  "Invalid tag name: '%s'. Names cannot contain '..', '.' segments, "
 				  "'//' or a leading or trailing '/'.",
 				  key);
-	if (value && utf8_chars(value) > MAX_TAG_VALUE)
+	if (value && mw_utf8_chars(value) > MAX_TAG_VALUE)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Tag value for key '%s' is %zu characters long, over the limit of %d.",
-				  key, utf8_chars(value), MAX_TAG_VALUE);
+				  key, mw_utf8_chars(value), MAX_TAG_VALUE);
 	return 0;
 }
 
@@ -240,10 +232,10 @@ static int get_tags(json_t *req, struct mw_kv **out, size_t *n, struct mw_err *e
 
 static int check_alias(const char *alias, struct mw_err *err)
 {
-	if (utf8_chars(alias) > MAX_ALIAS)
+	if (mw_utf8_chars(alias) > MAX_ALIAS)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Alias name is %zu characters long, over the limit of %d.",
-				  utf8_chars(alias), MAX_ALIAS);
+				  mw_utf8_chars(alias), MAX_ALIAS);
 	for (const unsigned char *p = (const unsigned char *)alias; *p; p++)
 		if (!word_char(*p) && *p != '-')
 			return mw_err_set(err, MW_E_INVALID,
@@ -1179,7 +1171,7 @@ int mw_registry_mv_create(struct mw_registry *r, json_t *req, json_t **resp, str
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "source", true, 0, &source, err);
-	if (!rc && utf8_chars(source) > MAX_SOURCE)
+	if (!rc && mw_utf8_chars(source) > MAX_SOURCE)
 		rc = mw_err_set(err, MW_E_INVALID, "Source is over the limit of %d characters.",
 				MAX_SOURCE);
 	if (!rc)

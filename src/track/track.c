@@ -62,14 +62,6 @@ struct mw_store *mw_track_store(struct mw_track *t)
 #define MAX_FILTER 65536
 #define MAX_ORDER_BY 16
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
 
 /* Byte offset of the first n characters. */
 static size_t utf8_prefix(const char *s, size_t n)
@@ -96,10 +88,10 @@ static bool word_char(unsigned char c)
  * trailing "/"). */
 static int check_key(const char *what, const char *key, struct mw_err *err)
 {
-	if (utf8_chars(key) > MAX_KEY)
+	if (mw_utf8_chars(key) > MAX_KEY)
 		return mw_err_set(err, MW_E_INVALID,
 				  "%s name '%.64s...' is %zu characters long, over the limit of %d.",
-				  what, key, utf8_chars(key), MAX_KEY);
+				  what, key, mw_utf8_chars(key), MAX_KEY);
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
 		if (!word_char(*p) && *p != '/' && *p != '.' && *p != '-' && *p != ' ')
 			return mw_err_set(err, MW_E_INVALID,
@@ -163,7 +155,7 @@ static int check_value(struct mw_track *t, const char *what, const char *key, js
 	const char *v = json_string_value(node);
 	if (!v)
 		return 0;
-	size_t n = utf8_chars(v);
+	size_t n = mw_utf8_chars(v);
 	if (n <= max)
 		return 0;
 	if (!t->truncate)
@@ -239,7 +231,7 @@ static int get_kvs(struct mw_track *t, json_t *req, const char *field, const cha
 				free(kv);
 				return rc;
 			}
-		} else if (utf8_chars(k) > kmax) {
+		} else if (mw_utf8_chars(k) > kmax) {
 			free(kv);
 			return mw_err_set(err, MW_E_INVALID,
 					  "%s key '%.64s...' is over the limit of %zu characters.", what,
@@ -329,10 +321,10 @@ int mw_track_exp_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 		rc = mw_req_str(req, "artifact_location", false, 0, &loc, err);
 	if (rc)
 		return rc;
-	if (utf8_chars(name) > MAX_EXP_NAME)
+	if (mw_utf8_chars(name) > MAX_EXP_NAME)
 		return mw_err_set(err, MW_E_INVALID,
 				  "Experiment name is %zu characters long, over the limit of %d.",
-				  utf8_chars(name), MAX_EXP_NAME);
+				  mw_utf8_chars(name), MAX_EXP_NAME);
 	struct mw_kv *tags;
 	size_t nt;
 	if ((rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_EXP_TAG_VALUE, true, &tags,
@@ -412,7 +404,7 @@ int mw_track_exp_update(struct mw_track *t, json_t *req, json_t **resp, struct m
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "new_name", true, 0, &name, err);
-	if (!rc && utf8_chars(name) > MAX_EXP_NAME)
+	if (!rc && mw_utf8_chars(name) > MAX_EXP_NAME)
 		rc = mw_err_set(err, MW_E_INVALID, "Experiment name is over the limit of %d characters.",
 				MAX_EXP_NAME);
 	if (rc || (rc = mw_store_exp_rename(t->store, id, name, mw_now_ms(), err)))
@@ -452,10 +444,10 @@ int mw_track_exp_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct 
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_key("tag", key, err);
-	if (!rc && value && utf8_chars(value) > MAX_EXP_TAG_VALUE)
+	if (!rc && value && mw_utf8_chars(value) > MAX_EXP_TAG_VALUE)
 		rc = mw_err_set(err, MW_E_INVALID,
 				"Experiment tag value is %zu characters long, over the limit of %d.",
-				utf8_chars(value), MAX_EXP_TAG_VALUE);
+				mw_utf8_chars(value), MAX_EXP_TAG_VALUE);
 	if (rc || (rc = mw_store_exp_set_tag(t->store, id, key, value ? value : "", err)))
 		return rc;
 	*resp = ok_empty();
@@ -868,9 +860,9 @@ int mw_track_run_log_model(struct mw_track *t, json_t *req, json_t **resp, struc
 
 static int check_len(const char *what, const char *s, size_t max, struct mw_err *err)
 {
-	if (s && utf8_chars(s) > max)
+	if (s && mw_utf8_chars(s) > max)
 		return mw_err_set(err, MW_E_INVALID, "%s is %zu characters long, over the limit of %zu.",
-				  what, utf8_chars(s), max);
+				  what, mw_utf8_chars(s), max);
 	return 0;
 }
 
