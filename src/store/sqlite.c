@@ -299,6 +299,21 @@ int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), 
 	return j.rc;
 }
 
+/* A write job that builds a result: on success the result goes to *out, on
+ * failure whatever the job built is dropped. */
+int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+		   json_t **result, json_t **out, struct mw_err *err)
+{
+	int rc = sqi_submit(q, fn, arg, err);
+	if (rc) {
+		json_decref(*result);
+		*result = NULL;
+	} else {
+		*out = *result;
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ readers */
 
 struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err)
@@ -1436,12 +1451,7 @@ static int sq_run_create(void *impl, const struct mw_run_create *r, json_t **out
 			 struct mw_err *err)
 {
 	struct run_create_arg a = {r, NULL};
-	int rc = sqi_submit(impl, job_run_create, &a, err);
-	if (!rc)
-		*out = a.out;
-	else
-		json_decref(a.out);
-	return rc;
+	return sqi_submit_out(impl, job_run_create, &a, &a.out, out, err);
 }
 
 static int sq_run_get(void *impl, const char *id, json_t **out, struct mw_err *err)
@@ -1501,12 +1511,7 @@ static int sq_run_update(void *impl, const char *id, const char *status, int64_t
 			 const char *name, json_t **out, struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .status = status, .end = end, .name = name};
-	int rc = sqi_submit(impl, job_run_update, &a, err);
-	if (!rc)
-		*out = a.out;
-	else
-		json_decref(a.out);
-	return rc;
+	return sqi_submit_out(impl, job_run_update, &a, &a.out, out, err);
 }
 
 static const char SQL_RUN_STAGE[] =
@@ -2419,12 +2424,7 @@ static int sq_lm_create(void *impl, const struct mw_lm_create *cr, json_t **out,
 			struct mw_err *err)
 {
 	struct lm_arg a = {.cr = cr};
-	int rc = sqi_submit(impl, job_lm_create, &a, err);
-	if (!rc)
-		*out = a.out;
-	else
-		json_decref(a.out);
-	return rc;
+	return sqi_submit_out(impl, job_lm_create, &a, &a.out, out, err);
 }
 
 static int sq_lm_get(void *impl, const char *id, json_t **out, struct mw_err *err)
@@ -2475,12 +2475,7 @@ static int sq_lm_finalize(void *impl, const char *id, const char *status, int64_
 			  json_t **out, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = status, .now = now};
-	int rc = sqi_submit(impl, job_lm_finalize, &a, err);
-	if (!rc)
-		*out = a.out;
-	else
-		json_decref(a.out);
-	return rc;
+	return sqi_submit_out(impl, job_lm_finalize, &a, &a.out, out, err);
 }
 
 static int job_lm_delete(struct conn *c, void *p, struct mw_err *err)

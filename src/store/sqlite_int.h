@@ -70,6 +70,10 @@ void sqi_jset_str(json_t *o, const char *k, const char *v);
 void sqi_jset_arr(json_t *o, const char *k, json_t *a); /* omits empty arrays */
 int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 	       struct mw_err *err);
+/* sqi_submit for a job that fills *result: it moves to *out on success and
+ * is released on failure. */
+int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+		   json_t **result, json_t **out, struct mw_err *err);
 struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err);
 void sqi_rd_end(struct sq *q, struct conn *c);
 /* [{key,value}] rows of a two-column query keyed by id (text) or iid. */

@@ -470,13 +470,7 @@ int sqr_rm_create(void *impl, const char *name, const char *description, const s
 {
 	struct rm_arg a = {.name = name, .description = description, .user_id = user_id,
 			   .tags = tags, .ntags = ntags, .now = now};
-	int rc = sqi_submit(impl, job_rm_create, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_rm_create, &a, &a.out, out, err);
 }
 
 int sqr_rm_get(void *impl, const char *name, json_t **out, struct mw_err *err)
@@ -515,13 +509,7 @@ int sqr_rm_rename(void *impl, const char *name, const char *new_name, int64_t no
 		  struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .new_name = new_name, .now = now};
-	int rc = sqi_submit(impl, job_rm_rename, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_rm_rename, &a, &a.out, out, err);
 }
 
 static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
@@ -546,13 +534,7 @@ int sqr_rm_update(void *impl, const char *name, const char *description, int64_t
 		  json_t **out, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .description = description, .now = now};
-	int rc = sqi_submit(impl, job_rm_update, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_rm_update, &a, &a.out, out, err);
 }
 
 static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
@@ -1118,13 +1100,7 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 int sqr_mv_create(void *impl, const struct mw_mv_create *cr, json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.cr = cr};
-	int rc = sqi_submit(impl, job_mv_create, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_mv_create, &a, &a.out, out, err);
 }
 
 int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
@@ -1165,13 +1141,7 @@ int sqr_mv_update(void *impl, const char *name, int64_t v, const char *descripti
 		  json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .description = description, .now = now};
-	int rc = sqi_submit(impl, job_mv_update, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_mv_update, &a, &a.out, out, err);
 }
 
 static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
@@ -1320,13 +1290,7 @@ int sqr_mv_transition(void *impl, const char *name, int64_t v, const char *stage
 		      const struct mw_audit *au, json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .stage = stage, .archive = archive, .au = au};
-	int rc = sqi_submit(impl, job_mv_transition, &a, err);
-	if (rc) {
-		json_decref(a.out);
-		return rc;
-	}
-	*out = a.out;
-	return 0;
+	return sqi_submit_out(impl, job_mv_transition, &a, &a.out, out, err);
 }
 
 static const char *mv_col(const char *k)

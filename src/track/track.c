@@ -669,53 +669,43 @@ int mw_track_run_log_metric(struct mw_track *t, json_t *req, json_t **resp, stru
 	return 0;
 }
 
-int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+/* One param or tag of a run: {run_id, key, value}, checked like log-batch.
+ * (The store renames the run when the tag is mlflow.runName.) */
+static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
+		   struct mw_err *err)
 {
 	const char *id = NULL;
-	struct mw_kv p = {0};
+	struct mw_kv kv = {0};
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
-		rc = mw_req_str(req, "key", true, 0, &p.key, err);
+		rc = mw_req_str(req, "key", true, 0, &kv.key, err);
 	if (!rc)
-		rc = mw_req_str(req, "value", false, 0, &p.value, err);
+		rc = mw_req_str(req, "value", false, 0, &kv.value, err);
 	if (!rc)
-		rc = check_key("param", p.key, err);
+		rc = check_key(is_tag ? "tag" : "param", kv.key, err);
 	if (!rc)
-		rc = check_value(t, "Param", p.key, json_object_get(req, "value"), MAX_PARAM_VALUE, err);
+		rc = check_value(t, is_tag ? "Tag" : "Param", kv.key, json_object_get(req, "value"),
+				 is_tag ? MAX_TAG_VALUE : MAX_PARAM_VALUE, err);
 	if (rc)
 		return rc;
-	p.value = json_string_value(json_object_get(req, "value"));
-	if (!p.value)
-		p.value = "";
-	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, &p, 1, NULL, 0, err)))
+	kv.value = json_string_value(json_object_get(req, "value")); /* maybe truncated */
+	if (!kv.value)
+		kv.value = "";
+	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, is_tag ? NULL : &kv, is_tag ? 0 : 1,
+					 is_tag ? &kv : NULL, is_tag ? 1 : 0, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
 }
 
+int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+{
+	return log_one(t, req, false, resp, err);
+}
+
 int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
 {
-	const char *id = NULL;
-	struct mw_kv tag = {0};
-	int rc = get_run_id(req, &id, err);
-	if (!rc)
-		rc = mw_req_str(req, "key", true, 0, &tag.key, err);
-	if (!rc)
-		rc = mw_req_str(req, "value", false, 0, &tag.value, err);
-	if (!rc)
-		rc = check_key("tag", tag.key, err);
-	if (!rc)
-		rc = check_value(t, "Tag", tag.key, json_object_get(req, "value"), MAX_TAG_VALUE, err);
-	if (rc)
-		return rc;
-	tag.value = json_string_value(json_object_get(req, "value"));
-	if (!tag.value)
-		tag.value = "";
-	/* (the store renames the run when the tag is mlflow.runName) */
-	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err)))
-		return rc;
-	*resp = ok_empty();
-	return 0;
+	return log_one(t, req, true, resp, err);
 }
 
 int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
