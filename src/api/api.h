@@ -52,23 +52,25 @@ int mw_api_status(int code);
 
 /* Run the MLflow operation behind an endpoint path such as "runs/search"
  * in-process (the CLI's local mode); MW_E_NO_ENDPOINT when unknown. */
-int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **resp,
-		struct mw_err *err);
+int mw_api_call(struct mw_api_ctx *ctx, const struct mw_call *call, const char *path, json_t *req,
+		json_t **resp, struct mw_err *err);
 /* The same for one method of a path ("GET", "registered-models/alias"). */
-int mw_api_call_method(struct mw_api_ctx *ctx, const char *method, const char *path, json_t *req,
-		       json_t **resp, struct mw_err *err);
+int mw_api_call_method(struct mw_api_ctx *ctx, const struct mw_call *call, const char *method,
+		       const char *path, json_t *req, json_t **resp, struct mw_err *err);
 /* The HTTP method a client uses for an endpoint path, NULL when unknown. */
 const char *mw_api_method(const char *path);
 
 /* Decode an MLflow-style request message: the query string for GET/HEAD (a
  * repeated key becomes a list), else the JSON body; path captures go into
- * the named fields and the caller's identity into MW_REQ_USER.  On a bad body
+ * the named fields.  On a bad body
  * it fills an MLflow error reply and returns NULL. */
 json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp);
 /* Reply with out (taken over) when rc is 0, else MLflow's error for err. */
 void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
 		  struct mw_err *err);
+/* The call context of a request (its caller, request id and deadline). */
+void mw_api_call_of(struct mw_http_req *req, struct mw_call *call);
 /* X-MW-User, else the Basic-auth user name, else "anonymous". */
 const char *mw_api_user(struct mw_http_req *req);
 

@@ -169,6 +169,13 @@ const char *mw_api_user(struct mw_http_req *req)
 	return "anonymous";
 }
 
+void mw_api_call_of(struct mw_http_req *req, struct mw_call *call)
+{
+	memset(call, 0, sizeof *call);
+	call->user = mw_api_user(req);
+	call->request_id = "";
+}
+
 json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp)
 {
@@ -189,7 +196,6 @@ json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 	for (size_t i = 0; i < ncap && (int)i < req->ncap; i++)
 		if (cap_fields[i] && mw_utf8_valid(req->cap[i], strlen(req->cap[i])))
 			json_object_set_new(msg, cap_fields[i], json_string(req->cap[i]));
-	json_object_set_new(msg, MW_REQ_USER, json_string(mw_api_user(req)));
 	return msg;
 }
 
@@ -218,8 +224,10 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		return;
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	int rc = b->ep->op ? b->ep->op(b->ctx->track, msg, &out, &err)
-			   : b->ep->rop(b->ctx->registry, msg, &out, &err);
+	struct mw_call call;
+	mw_api_call_of(req, &call);
+	int rc = b->ep->op ? b->ep->op(b->ctx->track, &call, msg, &out, &err)
+			   : b->ep->rop(b->ctx->registry, &call, msg, &out, &err);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }
@@ -276,23 +284,23 @@ void mw_api_free(void)
 	bindings = NULL;
 }
 
-int mw_api_call(struct mw_api_ctx *ctx, const char *path, json_t *req, json_t **resp,
-		struct mw_err *err)
+int mw_api_call(struct mw_api_ctx *ctx, const struct mw_call *call, const char *path, json_t *req,
+		json_t **resp, struct mw_err *err)
 {
 	for (size_t i = 0; i < NEP; i++)
 		if (!strcmp(endpoints[i].path, path))
-			return endpoints[i].op ? endpoints[i].op(ctx->track, req, resp, err)
-					       : endpoints[i].rop(ctx->registry, req, resp, err);
+			return endpoints[i].op ? endpoints[i].op(ctx->track, call, req, resp, err)
+					       : endpoints[i].rop(ctx->registry, call, req, resp, err);
 	return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
 }
 
-int mw_api_call_method(struct mw_api_ctx *ctx, const char *method, const char *path, json_t *req,
-		       json_t **resp, struct mw_err *err)
+int mw_api_call_method(struct mw_api_ctx *ctx, const struct mw_call *call, const char *method,
+		       const char *path, json_t *req, json_t **resp, struct mw_err *err)
 {
 	for (size_t i = 0; i < NEP; i++)
 		if (!strcmp(endpoints[i].path, path) && !strcmp(endpoints[i].method, method))
-			return endpoints[i].op ? endpoints[i].op(ctx->track, req, resp, err)
-					       : endpoints[i].rop(ctx->registry, req, resp, err);
+			return endpoints[i].op ? endpoints[i].op(ctx->track, call, req, resp, err)
+					       : endpoints[i].rop(ctx->registry, call, req, resp, err);
 	return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s %s", method, path);
 }
 

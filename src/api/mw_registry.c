@@ -17,8 +17,8 @@
  * handler recognises the operation by the path's tail, reading from the
  * right: whatever precedes the tail is the name.  A known tail with another
  * method is 405, an unknown one 404.  Messages are built like the MLflow
- * routes' (query string for GET, JSON body otherwise, caller identity under
- * MW_REQ_USER), path parts override body fields, and errors use the same
+ * routes' (query string for GET, JSON body otherwise, caller identity in
+ * the call context), path parts override body fields, and errors use the same
  * {error_code, message} body (mw_api_reply).
  */
 #include "api/api.h"
@@ -158,12 +158,9 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		json_object_foreach(msg, k, v)
 			if (k[0] != '\x01')
 				json_object_set(card, k, v);
-		json_t *user = json_incref(json_object_get(msg, MW_REQ_USER));
 		json_decref(msg);
 		msg = json_object();
 		json_object_set_new(msg, "card", card);
-		if (user)
-			json_object_set_new(msg, MW_REQ_USER, user);
 	}
 	json_object_set_new(msg, "name", json_string(p.name));
 	if (p.version)
@@ -172,7 +169,9 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		json_object_set_new(msg, "alias", json_string(p.alias));
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	int rc = def->op(ctx->registry, msg, &out, &err);
+	struct mw_call call;
+	mw_api_call_of(req, &call);
+	int rc = def->op(ctx->registry, &call, msg, &out, &err);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }

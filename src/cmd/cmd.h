@@ -88,8 +88,8 @@ int mw_client_request(struct mw_client *c, const char *method, const char *path,
  * mw_client_escape): over HTTP when remote, else local(registry, req) in
  * process, with req as the message (the path's parts must be in it too). */
 struct mw_registry;
-typedef int (*mw_client_local_fn)(struct mw_registry *r, json_t *req, json_t **resp,
-				  struct mw_err *err);
+typedef int (*mw_client_local_fn)(struct mw_registry *r, const struct mw_call *call, json_t *req,
+				  json_t **resp, struct mw_err *err);
 int mw_client_native(struct mw_client *c, const char *method, const char *path,
 		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err);
 /* Percent-encode one path segment (malloc'd). */

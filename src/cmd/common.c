@@ -358,10 +358,8 @@ int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **
 		return mw_err_set(err, MW_E_NO_ENDPOINT, "unknown endpoint %s", path);
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
-	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
-	int rc = mw_api_call(&c->ctx, path, req, resp, err);
-	json_object_del(req, MW_REQ_USER);
-	return rc;
+	struct mw_call call = {.user = cli_user(), .request_id = ""};
+	return mw_api_call(&c->ctx, &call, path, req, resp, err);
 }
 
 char *mw_client_escape(const char *s)
@@ -388,10 +386,8 @@ int mw_client_request(struct mw_client *c, const char *method, const char *path,
 {
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
-	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
-	int rc = mw_api_call_method(&c->ctx, method, path, req, resp, err);
-	json_object_del(req, MW_REQ_USER);
-	return rc;
+	struct mw_call call = {.user = cli_user(), .request_id = ""};
+	return mw_api_call_method(&c->ctx, &call, method, path, req, resp, err);
 }
 
 int mw_client_native(struct mw_client *c, const char *method, const char *path,
@@ -399,8 +395,6 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 {
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
-	json_object_set_new(req, MW_REQ_USER, json_string(cli_user()));
-	int rc = local(c->registry, req, resp, err);
-	json_object_del(req, MW_REQ_USER);
-	return rc;
+	struct mw_call call = {.user = cli_user(), .request_id = ""};
+	return local(c->registry, &call, req, resp, err);
 }

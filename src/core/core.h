@@ -182,14 +182,30 @@ int mw_req_bool(json_t *req, const char *field, bool *out, bool *present,
  * no client can set it): there a key given once must
  * still read as a list of one. */
 #define MW_REQ_FROM_QUERY "\x01query"
-/* The caller's identity (X-MW-User header, or the Basic-auth user, else
- * "anonymous"), set by the API layer for audited operations. */
-#define MW_REQ_USER "\x01user"
 /* A repeated field: an array (or, in a query-string message, a single value
  * read as a list of one).
  * Returns a borrowed array or NULL when absent (a new array is stored back
  * into req when a scalar is promoted). */
 int mw_req_list(json_t *req, const char *field, json_t **out, struct mw_err *err);
+
+/* ---------------------------------------------------------------- calls */
+
+/* Who is calling an operation, and within what limits.  The request pipeline
+ * (http/ filters, api/) builds one per request; the CLI's local mode and
+ * background workers build their own.  Operations read the caller from here,
+ * never from the request message.  Every field is borrowed for the duration
+ * of the call; user is never NULL. */
+struct mw_call {
+	const char *user;            /* "anonymous" when nobody is known */
+	const char *const *roles;    /* NULL-terminated list, or NULL for none */
+	const char *request_id;      /* "" when there is none */
+	int64_t deadline_ms;         /* wall clock (mw_now_ms); 0 = no deadline */
+};
+
+/* The call of work the process does on its own behalf (user "system"). */
+extern const struct mw_call mw_call_system;
+/* True when the call holds role (always false for a NULL list). */
+bool mw_call_has_role(const struct mw_call *c, const char *role);
 
 /* ---------------------------------------------------------------- settings */
 

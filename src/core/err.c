@@ -99,3 +99,17 @@ void mw_log(enum mw_log_level lvl, const char *fmt, ...)
 		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
 		tag[lvl], msg);
 }
+
+/* ---------------------------------------------------------------- calls */
+
+const struct mw_call mw_call_system = {.user = "system", .roles = NULL, .request_id = ""};
+
+bool mw_call_has_role(const struct mw_call *c, const char *role)
+{
+	if (!c || !c->roles)
+		return false;
+	for (const char *const *r = c->roles; *r; r++)
+		if (!strcmp(*r, role))
+			return true;
+	return false;
+}

@@ -92,16 +92,15 @@ static bool word_char(unsigned char c)
 	       c == '_' || c >= 0x80;
 }
 
-static const char *user_of(json_t *req)
+static const char *user_of(const struct mw_call *call)
 {
-	const char *u = json_string_value(json_object_get(req, MW_REQ_USER));
-	return u && *u ? u : "anonymous";
+	return call && call->user && *call->user ? call->user : "anonymous";
 }
 
 /* The user_id recorded on new entities: none for anonymous callers. */
-static const char *owner_of(json_t *req)
+static const char *owner_of(const struct mw_call *call)
 {
-	const char *u = user_of(req);
+	const char *u = user_of(call);
 	return strcmp(u, "anonymous") ? u : NULL;
 }
 
@@ -282,12 +281,13 @@ static int canonical_stage(const char *s, const char **out, struct mw_err *err)
 
 /* Audit fields of a request: reason and evidence only when the operation
  * takes them (native routes); MLflow's endpoints record them as null. */
-static int get_audit(json_t *req, bool native, struct mw_audit *a, char **evidence_text,
+static int get_audit(const struct mw_call *call, json_t *req, bool native, struct mw_audit *a,
+		     char **evidence_text,
 		     struct mw_err *err)
 {
 	memset(a, 0, sizeof *a);
 	*evidence_text = NULL;
-	a->who = user_of(req);
+	a->who = user_of(call);
 	a->now_ms = mw_now_ms();
 	if (!native)
 		return 0;
@@ -390,17 +390,20 @@ static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool leg
 	return rc;
 }
 
-int mw_registry_rm_search(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_search(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	return rm_search(r, req, resp, false, err);
 }
 
-int mw_registry_rm_list(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_list(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			json_t **resp, struct mw_err *err)
 {
 	return rm_search(r, req, resp, true, err);
 }
 
-int mw_registry_mv_search(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_search(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	struct mw_arena *a = mw_arena_new(4096);
 	struct mw_filter f = {0};
@@ -429,7 +432,8 @@ static json_t *ok_empty(void)
 	return json_object();
 }
 
-int mw_registry_rm_create(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *desc = NULL;
 	struct mw_kv *tags = NULL;
@@ -441,7 +445,7 @@ int mw_registry_rm_create(struct mw_registry *r, json_t *req, json_t **resp, str
 		rc = get_tags(req, &tags, &nt, err);
 	json_t *rm = NULL;
 	if (!rc)
-		rc = mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(req), mw_now_ms(),
+		rc = mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(call), mw_now_ms(),
 					&rm, err);
 	free(tags);
 	if (rc)
@@ -450,7 +454,8 @@ int mw_registry_rm_create(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-int mw_registry_rm_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_get(struct mw_registry *r, const struct mw_call *call, json_t *req,
+		       json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	json_t *rm = NULL;
@@ -461,7 +466,8 @@ int mw_registry_rm_get(struct mw_registry *r, json_t *req, json_t **resp, struct
 	return 0;
 }
 
-int mw_registry_rm_rename(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_rename(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *new_name = NULL;
 	json_t *rm = NULL;
@@ -474,7 +480,8 @@ int mw_registry_rm_rename(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-int mw_registry_rm_update(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_update(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *desc = NULL;
 	json_t *rm = NULL;
@@ -495,7 +502,8 @@ int mw_registry_rm_update(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-int mw_registry_rm_delete(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_delete(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int rc = get_name(req, "name", &name, err);
@@ -505,7 +513,8 @@ int mw_registry_rm_delete(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-int mw_registry_rm_latest_versions(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_rm_latest_versions(struct mw_registry *r, const struct mw_call *call, json_t *req,
+				   json_t **resp,
 				   struct mw_err *err)
 {
 	const char *name = NULL;
@@ -539,7 +548,8 @@ int mw_registry_rm_latest_versions(struct mw_registry *r, json_t *req, json_t **
 	return 0;
 }
 
-int mw_registry_rm_set_tag(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rm_set_tag(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *key = NULL, *value = NULL;
 	int rc = get_name(req, "name", &name, err);
@@ -555,7 +565,8 @@ int mw_registry_rm_set_tag(struct mw_registry *r, json_t *req, json_t **resp, st
 	return 0;
 }
 
-int mw_registry_rm_delete_tag(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			      json_t **resp,
 			      struct mw_err *err)
 {
 	const char *name = NULL, *key = NULL;
@@ -570,7 +581,8 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, json_t *req, json_t **resp,
 
 /* ================================================================ aliases */
 
-static int alias_set(struct mw_registry *r, json_t *req, bool native, struct mw_err *err)
+static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *req, bool native,
+		     struct mw_err *err)
 {
 	const char *name = NULL, *alias = NULL;
 	int64_t v = 0;
@@ -583,25 +595,27 @@ static int alias_set(struct mw_registry *r, json_t *req, bool native, struct mw_
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
-	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
 		rc = mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err);
 	free(evidence);
 	return rc;
 }
 
-int mw_registry_rm_set_alias(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_rm_set_alias(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			     json_t **resp,
 			     struct mw_err *err)
 {
-	int rc = alias_set(r, req, false, err);
+	int rc = alias_set(r, call, req, false, err);
 	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
 }
 
-int mw_registry_alias_set(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_alias_set(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
-	int rc = alias_set(r, req, true, err);
+	int rc = alias_set(r, call, req, true, err);
 	json_t *mv = NULL;
 	if (rc || (rc = mw_store_rm_get_by_alias(r->store, json_string_value(json_object_get(req, "name")),
 						 json_string_value(json_object_get(req, "alias")),
@@ -611,7 +625,8 @@ int mw_registry_alias_set(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-static int alias_delete(struct mw_registry *r, json_t *req, bool native, struct mw_err *err)
+static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_t *req, bool native,
+			struct mw_err *err)
 {
 	const char *name = NULL, *alias = NULL;
 	int rc = get_name(req, "name", &name, err);
@@ -621,33 +636,36 @@ static int alias_delete(struct mw_registry *r, json_t *req, bool native, struct 
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
-	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
 		rc = mw_store_rm_delete_alias(r->store, name, alias, &au, err);
 	free(evidence);
 	return rc;
 }
 
-int mw_registry_rm_delete_alias(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_rm_delete_alias(struct mw_registry *r, const struct mw_call *call, json_t *req,
+				json_t **resp,
 				struct mw_err *err)
 {
-	int rc = alias_delete(r, req, false, err);
+	int rc = alias_delete(r, call, req, false, err);
 	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
 }
 
-int mw_registry_alias_delete(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_alias_delete(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			     json_t **resp,
 			     struct mw_err *err)
 {
-	int rc = alias_delete(r, req, true, err);
+	int rc = alias_delete(r, call, req, true, err);
 	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
 }
 
-int mw_registry_rm_get_by_alias(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_rm_get_by_alias(struct mw_registry *r, const struct mw_call *call, json_t *req,
+				json_t **resp,
 				struct mw_err *err)
 {
 	const char *name = NULL, *alias = NULL;
@@ -661,7 +679,8 @@ int mw_registry_rm_get_by_alias(struct mw_registry *r, json_t *req, json_t **res
 	return 0;
 }
 
-int mw_registry_rollback(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			 json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *alias = NULL;
 	int rc = get_name(req, "name", &name, err);
@@ -671,7 +690,7 @@ int mw_registry_rollback(struct mw_registry *r, json_t *req, json_t **resp, stru
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
-	if ((rc = get_audit(req, true, &au, &evidence, err)))
+	if ((rc = get_audit(call, req, true, &au, &evidence, err)))
 		return rc;
 	json_t *cur = NULL;
 	struct mw_err e2 = {0};
@@ -712,7 +731,8 @@ int mw_registry_rollback(struct mw_registry *r, json_t *req, json_t **resp, stru
 	return 0;
 }
 
-int mw_registry_history(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_history(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	json_t *ev = NULL;
@@ -1162,7 +1182,8 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 
 /* ================================================================ model versions */
 
-int mw_registry_mv_create(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *source = NULL, *run_id = NULL, *run_link = NULL, *desc = NULL,
 		   *model_id = NULL;
@@ -1230,7 +1251,7 @@ int mw_registry_mv_create(struct mw_registry *r, json_t *req, json_t **resp, str
 			.run_link = run_link,
 			.description = desc,
 			.logged_model_id = model_id ? model_id : s.model_id,
-			.user_id = owner_of(req),
+			.user_id = owner_of(call),
 			.tags = tags,
 			.ntags = nt,
 			.pin_prefix = s.pin,
@@ -1257,7 +1278,8 @@ static int get_name_version(json_t *req, const char **name, int64_t *v, struct m
 	return rc ? rc : get_version(req, v, err);
 }
 
-int mw_registry_mv_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_get(struct mw_registry *r, const struct mw_call *call, json_t *req,
+		       json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int64_t v;
@@ -1269,7 +1291,8 @@ int mw_registry_mv_get(struct mw_registry *r, json_t *req, json_t **resp, struct
 	return 0;
 }
 
-int mw_registry_mv_update(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_update(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *desc = NULL;
 	int64_t v;
@@ -1289,7 +1312,8 @@ int mw_registry_mv_update(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-int mw_registry_mv_delete(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_delete(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			  json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int64_t v;
@@ -1298,7 +1322,7 @@ int mw_registry_mv_delete(struct mw_registry *r, json_t *req, json_t **resp, str
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
-	if (!(rc = get_audit(req, false, &au, &evidence, err)))
+	if (!(rc = get_audit(call, req, false, &au, &evidence, err)))
 		rc = mw_store_mv_delete(r->store, name, v, &au, err);
 	free(evidence);
 	if (rc)
@@ -1307,7 +1331,8 @@ int mw_registry_mv_delete(struct mw_registry *r, json_t *req, json_t **resp, str
 	return 0;
 }
 
-static int transition(struct mw_registry *r, json_t *req, json_t **resp, bool native,
+static int transition(struct mw_registry *r, const struct mw_call *call, json_t *req, json_t **resp,
+		      bool native,
 		      struct mw_err *err)
 {
 	const char *name = NULL, *stage_in = NULL, *stage = NULL;
@@ -1334,7 +1359,7 @@ static int transition(struct mw_registry *r, json_t *req, json_t **resp, bool na
 	struct mw_audit au;
 	char *evidence = NULL;
 	json_t *mv = NULL;
-	if (!(rc = get_audit(req, native, &au, &evidence, err)))
+	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
 		rc = mw_store_mv_transition(r->store, name, v, stage, archive, &au, &mv, err);
 	free(evidence);
 	if (rc)
@@ -1343,18 +1368,21 @@ static int transition(struct mw_registry *r, json_t *req, json_t **resp, bool na
 	return 0;
 }
 
-int mw_registry_mv_transition(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_mv_transition(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			      json_t **resp,
 			      struct mw_err *err)
 {
-	return transition(r, req, resp, false, err);
+	return transition(r, call, req, resp, false, err);
 }
 
-int mw_registry_stage(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_stage(struct mw_registry *r, const struct mw_call *call, json_t *req, json_t **resp,
+		      struct mw_err *err)
 {
-	return transition(r, req, resp, true, err);
+	return transition(r, call, req, resp, true, err);
 }
 
-int mw_registry_mv_download_uri(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_mv_download_uri(struct mw_registry *r, const struct mw_call *call, json_t *req,
+				json_t **resp,
 				struct mw_err *err)
 {
 	const char *name = NULL;
@@ -1371,7 +1399,8 @@ int mw_registry_mv_download_uri(struct mw_registry *r, json_t *req, json_t **res
 	return 0;
 }
 
-int mw_registry_mv_set_tag(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_mv_set_tag(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL, *key = NULL, *value = NULL;
 	int64_t v;
@@ -1388,7 +1417,8 @@ int mw_registry_mv_set_tag(struct mw_registry *r, json_t *req, json_t **resp, st
 	return 0;
 }
 
-int mw_registry_mv_delete_tag(struct mw_registry *r, json_t *req, json_t **resp,
+int mw_registry_mv_delete_tag(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			      json_t **resp,
 			      struct mw_err *err)
 {
 	const char *name = NULL, *key = NULL;
@@ -1423,7 +1453,8 @@ static void set_opt(json_t *o, const char *k, const char *v, bool null_when_miss
 		json_object_set_new(o, k, json_null());
 }
 
-int mw_registry_lineage(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int64_t v;
@@ -1553,7 +1584,8 @@ static json_t *card_reply(const char *name, int64_t v, json_t *stored)
 	return stored;
 }
 
-int mw_registry_card_get(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_card_get(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			 json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int64_t v;
@@ -1565,7 +1597,8 @@ int mw_registry_card_get(struct mw_registry *r, json_t *req, json_t **resp, stru
 	return 0;
 }
 
-int mw_registry_card_put(struct mw_registry *r, json_t *req, json_t **resp, struct mw_err *err)
+int mw_registry_card_put(struct mw_registry *r, const struct mw_call *call, json_t *req,
+			 json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int64_t v;
@@ -1596,7 +1629,7 @@ int mw_registry_card_put(struct mw_registry *r, json_t *req, json_t **resp, stru
 				  "large reports instead of embedding them.",
 				  n, MAX_CARD);
 	}
-	rc = mw_store_mv_set_card(r->store, name, v, text, user_of(req), mw_now_ms(), err);
+	rc = mw_store_mv_set_card(r->store, name, v, text, user_of(call), mw_now_ms(), err);
 	free(text);
 	json_t *stored = NULL;
 	if (rc || (rc = mw_store_mv_get_card(r->store, name, v, &stored, err)))

@@ -5,8 +5,8 @@
  * Operations follow track/'s pattern: a request message in, a response
  * message out, both jansson objects in MLflow's protobuf-JSON shape (the
  * native operations use the shapes documented in docs/api/registry.md).
- * The API layer puts the caller's identity into the message under
- * MW_REQ_USER before calling; it is the "who" of every audit record.
+ * Every operation receives the call context (struct mw_call, core.h): its
+ * user is the "who" of every audit record and the owner of new entities.
  *
  * Version sources.  model-versions/create resolves its `source` to a
  * directory of the artifact manifest and the store pins a copy of that
@@ -43,55 +43,86 @@ void mw_registry_free(struct mw_registry *r);
  * any client read the server's filesystem. */
 void mw_registry_allow_local_sources(struct mw_registry *r, bool allow);
 
-typedef int (*mw_registry_op)(struct mw_registry *r, json_t *req, json_t **resp,
+typedef int (*mw_registry_op)(struct mw_registry *r, const struct mw_call *call, json_t *req,
+	     json_t **resp,
 			      struct mw_err *err);
 
 /* ------------------------------------------------------------ MLflow: registered models */
 
-int mw_registry_rm_create(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_rename(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_update(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_search(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_list(struct mw_registry *, json_t *, json_t **, struct mw_err *); /* 1.x */
-int mw_registry_rm_latest_versions(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_set_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_delete_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_set_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_delete_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_rm_get_by_alias(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rm_create(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_rm_get(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+		       struct mw_err *);
+int mw_registry_rm_rename(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_rm_update(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_rm_delete(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_rm_search(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_rm_list(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *); /* 1.x */
+int mw_registry_rm_latest_versions(struct mw_registry *, const struct mw_call *, json_t *,
+				   json_t **, struct mw_err *);
+int mw_registry_rm_set_tag(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_registry_rm_delete_tag(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			      struct mw_err *);
+int mw_registry_rm_set_alias(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			     struct mw_err *);
+int mw_registry_rm_delete_alias(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+				struct mw_err *);
+int mw_registry_rm_get_by_alias(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+				struct mw_err *);
 
 /* ------------------------------------------------------------ MLflow: model versions */
 
-int mw_registry_mv_create(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_update(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_transition(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_search(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_download_uri(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_set_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
-int mw_registry_mv_delete_tag(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_mv_create(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_mv_get(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+		       struct mw_err *);
+int mw_registry_mv_update(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_mv_delete(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_mv_transition(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			      struct mw_err *);
+int mw_registry_mv_search(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
+int mw_registry_mv_download_uri(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+				struct mw_err *);
+int mw_registry_mv_set_tag(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_registry_mv_delete_tag(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			      struct mw_err *);
 
 /* ------------------------------------------------------------ native (/api/mw/models/...) */
 
 /* {name, alias, version, reason?, evidence?} -> {model_version} */
-int mw_registry_alias_set(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_alias_set(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			  struct mw_err *);
 /* {name, alias, reason?, evidence?} -> {} */
-int mw_registry_alias_delete(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_alias_delete(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			     struct mw_err *);
 /* {name, alias, reason?, evidence?} -> {alias, from_version, to_version, model_version} */
-int mw_registry_rollback(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_rollback(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
 /* {name, version, stage, archive_existing_versions?, reason?, evidence?} -> {model_version} */
-int mw_registry_stage(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_stage(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+		      struct mw_err *);
 /* {name} -> {name, events[]} */
-int mw_registry_history(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_history(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
 /* {name, version} -> {model_version, run, code, datasets, logged_model, artifacts,
  *  manifest_digest} */
-int mw_registry_lineage(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_lineage(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
 /* {name, version} -> {name, version, card, updated, updated_by} */
-int mw_registry_card_get(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_card_get(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
 /* {name, version, card{...}} -> the same shape as card_get */
-int mw_registry_card_put(struct mw_registry *, json_t *, json_t **, struct mw_err *);
+int mw_registry_card_put(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
 
 #endif

@@ -313,7 +313,8 @@ static int get_search(json_t *req, enum mw_search_entity ent, struct mw_arena *a
 
 /* ================================================================ experiments */
 
-int mw_track_exp_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	const char *name = NULL, *loc = NULL;
 	int rc = mw_req_str(req, "name", true, 0, &name, err);
@@ -340,7 +341,8 @@ int mw_track_exp_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 	return 0;
 }
 
-int mw_track_exp_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_get(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		     struct mw_err *err)
 {
 	const char *id = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
@@ -351,7 +353,8 @@ int mw_track_exp_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_e
 	return 0;
 }
 
-int mw_track_exp_get_by_name(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_get_by_name(struct mw_track *t, const struct mw_call *call, json_t *req,
+			     json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
 	int rc = mw_req_str(req, "experiment_name", true, 0, &name, err);
@@ -388,17 +391,20 @@ static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legac
 	return rc;
 }
 
-int mw_track_exp_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_search(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	return exp_search(t, req, resp, false, err);
 }
 
-int mw_track_exp_list(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_list(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		      struct mw_err *err)
 {
 	return exp_search(t, req, resp, true, err);
 }
 
-int mw_track_exp_update(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_update(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	const char *id = NULL, *name = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
@@ -424,17 +430,20 @@ static int exp_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 	return 0;
 }
 
-int mw_track_exp_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	return exp_set_deleted(t, req, resp, true, err);
 }
 
-int mw_track_exp_restore(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_restore(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	return exp_set_deleted(t, req, resp, false, err);
 }
 
-int mw_track_exp_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_set_tag(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	const char *id = NULL, *key = NULL, *value = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
@@ -454,7 +463,8 @@ int mw_track_exp_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct 
 	return 0;
 }
 
-int mw_track_exp_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_exp_delete_tag(struct mw_track *t, const struct mw_call *call, json_t *req,
+			    json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL, *key = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
@@ -495,7 +505,8 @@ static int get_status(json_t *req, const char **out, struct mw_err *err)
 			  s);
 }
 
-int mw_track_run_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	const char *exp = NULL, *user = NULL, *name = NULL;
 	int64_t start = mw_now_ms();
@@ -570,7 +581,8 @@ int mw_track_run_create(struct mw_track *t, json_t *req, json_t **resp, struct m
 	return 0;
 }
 
-int mw_track_run_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_get(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		     struct mw_err *err)
 {
 	const char *id = NULL;
 	json_t *run = NULL;
@@ -581,7 +593,8 @@ int mw_track_run_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_e
 	return 0;
 }
 
-int mw_track_run_update(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_update(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	const char *id = NULL, *status = NULL, *name = NULL;
 	int64_t end = -1;
@@ -616,12 +629,14 @@ static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 	return 0;
 }
 
-int mw_track_run_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	return run_set_deleted(t, req, resp, true, err);
 }
 
-int mw_track_run_restore(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_restore(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	return run_set_deleted(t, req, resp, false, err);
 }
@@ -656,7 +671,8 @@ static int parse_metric(json_t *e, struct mw_metric *m, struct mw_err *err)
 	return check_key("metric", m->key, err);
 }
 
-int mw_track_run_log_metric(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_metric(struct mw_track *t, const struct mw_call *call, json_t *req,
+			    json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	struct mw_metric m;
@@ -698,17 +714,20 @@ static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
 	return 0;
 }
 
-int mw_track_run_log_param(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_param(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	return log_one(t, req, false, resp, err);
 }
 
-int mw_track_run_set_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_set_tag(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	return log_one(t, req, true, resp, err);
 }
 
-int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_delete_tag(struct mw_track *t, const struct mw_call *call, json_t *req,
+			    json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL, *key = NULL;
 	int rc = get_run_id(req, &id, err);
@@ -720,7 +739,8 @@ int mw_track_run_delete_tag(struct mw_track *t, json_t *req, json_t **resp, stru
 	return 0;
 }
 
-int mw_track_run_log_batch(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_batch(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
@@ -792,7 +812,8 @@ int mw_track_run_log_batch(struct mw_track *t, json_t *req, json_t **resp, struc
 	return 0;
 }
 
-int mw_track_run_log_model(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL, *mj = NULL;
 	int rc = get_run_id(req, &id, err);
@@ -856,7 +877,8 @@ static int check_len(const char *what, const char *s, size_t max, struct mw_err 
 	return 0;
 }
 
-int mw_track_run_log_inputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_inputs(struct mw_track *t, const struct mw_call *call, json_t *req,
+			    json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	json_t *jd, *jmods;
@@ -921,7 +943,8 @@ int mw_track_run_log_inputs(struct mw_track *t, json_t *req, json_t **resp, stru
 	return 0;
 }
 
-int mw_track_run_log_outputs(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_log_outputs(struct mw_track *t, const struct mw_call *call, json_t *req,
+			     json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	json_t *jmods;
@@ -987,7 +1010,8 @@ static int get_exp_ids(json_t *req, const char ***out, size_t *n, bool required,
 	return 0;
 }
 
-int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_run_search(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			struct mw_err *err)
 {
 	const char **exps = NULL;
 	size_t nexp = 0;
@@ -1023,7 +1047,8 @@ int mw_track_run_search(struct mw_track *t, json_t *req, json_t **resp, struct m
 	return rc;
 }
 
-int mw_track_metric_history(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_metric_history(struct mw_track *t, const struct mw_call *call, json_t *req,
+			    json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL, *key = NULL;
 	int rc = get_run_id(req, &id, err);
@@ -1076,7 +1101,8 @@ static int get_run_ids(json_t *req, const char *field, const char ***out, size_t
 	return 0;
 }
 
-int mw_track_metric_history_bulk_interval(struct mw_track *t, json_t *req, json_t **resp,
+int mw_track_metric_history_bulk_interval(struct mw_track *t, const struct mw_call *call,
+					  json_t *req, json_t **resp,
 					  struct mw_err *err)
 {
 	const char **ids = NULL, *key = NULL;
@@ -1118,7 +1144,8 @@ int mw_track_metric_history_bulk_interval(struct mw_track *t, json_t *req, json_
 	return 0;
 }
 
-int mw_track_metric_history_bulk(struct mw_track *t, json_t *req, json_t **resp,
+int mw_track_metric_history_bulk(struct mw_track *t, const struct mw_call *call, json_t *req,
+				 json_t **resp,
 				 struct mw_err *err)
 {
 	const char **ids = NULL, *key = NULL;
@@ -1158,7 +1185,8 @@ static int get_model_id(json_t *req, const char **out, struct mw_err *err)
 	return 0;
 }
 
-int mw_track_lm_create(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		       struct mw_err *err)
 {
 	const char *exp = NULL, *name = NULL, *type = NULL, *src = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &exp, err);
@@ -1211,7 +1239,8 @@ int mw_track_lm_create(struct mw_track *t, json_t *req, json_t **resp, struct mw
 	return 0;
 }
 
-int mw_track_lm_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_get(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		    struct mw_err *err)
 {
 	const char *id = NULL;
 	json_t *m = NULL;
@@ -1222,7 +1251,8 @@ int mw_track_lm_get(struct mw_track *t, json_t *req, json_t **resp, struct mw_er
 	return 0;
 }
 
-int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_finalize(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	const char *id = NULL, *status = NULL;
 	int rc = get_model_id(req, &id, err);
@@ -1247,7 +1277,8 @@ int mw_track_lm_finalize(struct mw_track *t, json_t *req, json_t **resp, struct 
 	return 0;
 }
 
-int mw_track_lm_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		       struct mw_err *err)
 {
 	const char *id = NULL;
 	int rc = get_model_id(req, &id, err);
@@ -1257,7 +1288,8 @@ int mw_track_lm_delete(struct mw_track *t, json_t *req, json_t **resp, struct mw
 	return 0;
 }
 
-int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_set_tags(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+			 struct mw_err *err)
 {
 	const char *id = NULL;
 	struct mw_kv *tags = NULL;
@@ -1275,7 +1307,8 @@ int mw_track_lm_set_tags(struct mw_track *t, json_t *req, json_t **resp, struct 
 	return 0;
 }
 
-int mw_track_lm_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_delete_tag(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL, *key = NULL;
 	int rc = get_model_id(req, &id, err);
@@ -1287,7 +1320,8 @@ int mw_track_lm_delete_tag(struct mw_track *t, json_t *req, json_t **resp, struc
 	return 0;
 }
 
-int mw_track_lm_log_params(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_log_params(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	struct mw_kv *params = NULL;
@@ -1305,7 +1339,8 @@ int mw_track_lm_log_params(struct mw_track *t, json_t *req, json_t **resp, struc
 	return 0;
 }
 
-int mw_track_lm_search(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err)
+int mw_track_lm_search(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
+		       struct mw_err *err)
 {
 	const char **exps = NULL;
 	size_t nexp = 0;

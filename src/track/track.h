@@ -56,49 +56,85 @@ int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct m
 void mw_track_free(struct mw_track *t);
 struct mw_store *mw_track_store(struct mw_track *t);
 
-typedef int (*mw_track_op)(struct mw_track *t, json_t *req, json_t **resp, struct mw_err *err);
+typedef int (*mw_track_op)(struct mw_track *t, const struct mw_call *call, json_t *req,
+	     json_t **resp, struct mw_err *err);
 
 /* Experiments */
-int mw_track_exp_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_get_by_name(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_list(struct mw_track *, json_t *, json_t **, struct mw_err *); /* 1.x */
-int mw_track_exp_update(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_restore(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_set_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_exp_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_exp_create(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_exp_get(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		     struct mw_err *);
+int mw_track_exp_get_by_name(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			     struct mw_err *);
+int mw_track_exp_search(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_exp_list(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		      struct mw_err *); /* 1.x */
+int mw_track_exp_update(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_exp_delete(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_exp_restore(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_exp_set_tag(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_exp_delete_tag(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			    struct mw_err *);
 
 /* Runs */
-int mw_track_run_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_update(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_restore(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_metric(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_param(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_set_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_batch(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_model(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_inputs(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_run_log_outputs(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_metric_history(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_metric_history_bulk_interval(struct mw_track *, json_t *, json_t **,
+int mw_track_run_create(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_run_get(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		     struct mw_err *);
+int mw_track_run_update(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_run_delete(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_run_restore(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_run_search(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			struct mw_err *);
+int mw_track_run_log_metric(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			    struct mw_err *);
+int mw_track_run_log_param(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_track_run_set_tag(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_run_delete_tag(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			    struct mw_err *);
+int mw_track_run_log_batch(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_track_run_log_model(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_track_run_log_inputs(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			    struct mw_err *);
+int mw_track_run_log_outputs(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			     struct mw_err *);
+int mw_track_metric_history(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			    struct mw_err *);
+int mw_track_metric_history_bulk_interval(struct mw_track *, const struct mw_call *, json_t *,
+					  json_t **,
 					  struct mw_err *);
-int mw_track_metric_history_bulk(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_metric_history_bulk(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+				 struct mw_err *);
 
 /* Logged models (MLflow 3).  model_id arrives in req["model_id"], and for
  * delete-tag the key in req["tag_key"] (the API layer copies path segments). */
-int mw_track_lm_create(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_get(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_finalize(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_delete(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_search(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_set_tags(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_delete_tag(struct mw_track *, json_t *, json_t **, struct mw_err *);
-int mw_track_lm_log_params(struct mw_track *, json_t *, json_t **, struct mw_err *);
+int mw_track_lm_create(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		       struct mw_err *);
+int mw_track_lm_get(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		    struct mw_err *);
+int mw_track_lm_finalize(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_lm_delete(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		       struct mw_err *);
+int mw_track_lm_search(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+		       struct mw_err *);
+int mw_track_lm_set_tags(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			 struct mw_err *);
+int mw_track_lm_delete_tag(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
+int mw_track_lm_log_params(struct mw_track *, const struct mw_call *, json_t *, json_t **,
+			   struct mw_err *);
 
 #endif
