@@ -243,6 +243,17 @@ int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *
 	return rc;
 }
 
+int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
+{
+	char *norm;
+	int rc = mw_art_path_normalize(dir, true, &norm, err);
+	if (rc)
+		return rc;
+	rc = mw_store_art_tree(a->store, norm, out, err);
+	free(norm);
+	return rc;
+}
+
 int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
 {
 	char *norm;

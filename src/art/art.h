@@ -59,6 +59,10 @@ int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry
 int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err);
 int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err);
 
+/* Every file under dir with its digest: [{path (relative to dir), digest,
+ * size}], sorted by path; an empty array when there is none. */
+int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err);
+
 /* The artifact root path of a run ("<exp>/<run>/artifacts") or of a logged
  * model; MW_E_INVALID when its artifact URI is not served by mw. */
 int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **root_uri,

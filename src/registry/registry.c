@@ -743,6 +743,144 @@ int mw_registry_history(struct mw_registry *r, const struct mw_call *call, json_
 	return 0;
 }
 
+static char *dup_or_null(const char *s);
+
+/* ================================================================ resolving */
+
+void mw_registry_pin_release(struct mw_registry_pin *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->files);
+	free(p->run_id);
+	free(p->model_id);
+	free(p->status);
+	free(p->via);
+	memset(p, 0, sizeof *p);
+}
+
+/* The highest version number of a registered model (0 when none). */
+static int latest_version(struct mw_registry *r, const char *name, int64_t *out,
+			  struct mw_err *err)
+{
+	json_t *list = NULL;
+	int rc = mw_store_rm_latest_versions(r->store, name, NULL, 0, &list, err);
+	if (rc)
+		return rc;
+	*out = 0;
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		int64_t v;
+		const char *vs = json_string_value(json_object_get(json_array_get(list, i), "version"));
+		if (vs && !mw_parse_int64(vs, &v) && v > *out)
+			*out = v;
+	}
+	json_decref(list);
+	return 0;
+}
+
+int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
+			const char *default_alias, struct mw_registry_pin *out,
+			struct mw_err *err)
+{
+	memset(out, 0, sizeof *out);
+	json_t *mv = NULL;
+	const char *via;
+	int rc;
+	int64_t v;
+	if (!name || !*name)
+		return mw_err_set(err, MW_E_INVALID, "a registered model name is required");
+	if ((!ref || !*ref) && default_alias && *default_alias) {
+		struct mw_err e2 = {0};
+		rc = mw_store_rm_get_by_alias(r->store, name, default_alias, &mv, &e2);
+		if (rc && e2.code != MW_E_NOT_FOUND) {
+			*err = e2;
+			return rc;
+		}
+		via = "default-alias";
+		if (rc)
+			ref = "latest";
+	}
+	if (mv) {
+		/* resolved through the default alias above */
+	} else if (!ref || !*ref || !strcmp(ref, "latest")) {
+		via = "latest";
+		rc = latest_version(r, name, &v, err);
+		if (!rc && !v)
+			rc = mw_err_set(err, MW_E_NOT_FOUND, "Registered model '%s' has no versions.",
+					name);
+		if (!rc)
+			rc = mw_store_mv_get(r->store, name, v, &mv, err);
+	} else if (ref[0] == '@') {
+		via = "alias";
+		rc = check_alias(ref + 1, err);
+		if (!rc)
+			rc = mw_store_rm_get_by_alias(r->store, name, ref + 1, &mv, err);
+	} else if (!mw_parse_int64(ref, &v)) {
+		via = "version";
+		rc = mw_store_mv_get(r->store, name, v, &mv, err);
+	} else {
+		via = "stage";
+		const char *stage = NULL;
+		json_t *list = NULL;
+		rc = canonical_stage(ref, &stage, err);
+		if (!rc)
+			rc = mw_store_rm_latest_versions(r->store, name, &stage, 1, &list, err);
+		if (!rc && !json_array_size(list))
+			rc = mw_err_set(err, MW_E_NOT_FOUND, "No version of model '%s' is in stage %s.",
+					name, stage);
+		if (!rc)
+			mv = json_incref(json_array_get(list, 0));
+		json_decref(list);
+	}
+	if (rc)
+		return rc;
+	const char *vs = json_string_value(json_object_get(mv, "version"));
+	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
+	const char *digest = json_string_value(json_object_get(mv, "manifest_digest"));
+	const char *status = json_string_value(json_object_get(mv, "status"));
+	out->name = mw_xstrdup(name);
+	if (!vs || mw_parse_int64(vs, &out->version))
+		out->version = 0;
+	char *files = NULL;
+	if (loc && !strncmp(loc, "mlflow-artifacts:", 17)) {
+		struct mw_err e2 = {0};
+		if (mw_art_uri_to_path(loc, &files, &e2))
+			files = NULL;
+	}
+	out->files = files;
+	snprintf(out->manifest_digest, sizeof out->manifest_digest, "%s", digest ? digest : "");
+	out->run_id = dup_or_null(json_string_value(json_object_get(mv, "run_id")));
+	out->model_id = dup_or_null(json_string_value(json_object_get(mv, "model_id")));
+	out->status = mw_xstrdup(status ? status : "READY");
+	out->via = mw_xstrdup(via);
+	json_decref(mv);
+	return 0;
+}
+
+int mw_registry_parse_uri(const char *uri, char **name, char **ref, struct mw_err *err)
+{
+	*name = *ref = NULL;
+	if (!uri || strncmp(uri, "models:/", 8))
+		return mw_err_set(err, MW_E_INVALID, "'%.200s' is not a models:/ URI", uri ? uri : "");
+	const char *p = uri + 8;
+	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
+	if (at && (!slash || at > slash) && at > p && at[1]) {
+		*name = mw_xstrndup(p, (size_t)(at - p));
+		*ref = mw_xstrdup(at);
+		return 0;
+	}
+	if (slash && slash > p && slash[1]) {
+		*name = mw_xstrndup(p, (size_t)(slash - p));
+		*ref = mw_xstrdup(slash + 1);
+		return 0;
+	}
+	return mw_err_set(err, MW_E_INVALID,
+			  "'%.200s' is not a registered model version: expected models:/<name>/<version>, "
+			  "models:/<name>/<stage>, models:/<name>/latest or models:/<name>@<alias>",
+			  uri);
+}
+
 /* ================================================================ sources */
 
 struct source {

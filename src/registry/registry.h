@@ -97,6 +97,42 @@ int mw_registry_mv_set_tag(struct mw_registry *, const struct mw_call *, json_t 
 int mw_registry_mv_delete_tag(struct mw_registry *, const struct mw_call *, json_t *, json_t **,
 			      struct mw_err *);
 
+/* ------------------------------------------------------------ resolving versions */
+
+/* A registered version resolved for reading its files (serving, downloads).
+ * Every string is malloc'd; mw_registry_pin_release frees them. */
+struct mw_registry_pin {
+	char *name;              /* the registered model */
+	int64_t version;
+	char *files;             /* artifact path prefix of the pinned files
+				  * ("_registry/<model id>/<version>"), NULL when the
+				  * version's files are not in mw's artifact store */
+	char manifest_digest[65];/* digest of the pinned manifest ("" when none) */
+	char *run_id;            /* may be NULL */
+	char *model_id;          /* MLflow 3 logged model, may be NULL */
+	char *status;            /* "READY", ... */
+	char *via;               /* how ref resolved: "version", "alias", "stage",
+				  * "latest" or "default-alias" */
+};
+void mw_registry_pin_release(struct mw_registry_pin *p);
+
+/* Resolve a reference to one version of a registered model:
+ *   "3"            that version;
+ *   "@champion"    the version an alias points to;
+ *   "Production"   the latest version in a stage (MLflow's stage names, any case);
+ *   "latest"       the highest version number;
+ *   NULL or ""     default_alias when it is set and exists, else "latest".
+ * MW_E_NOT_FOUND (with MLflow's wording) when the model, alias, stage or
+ * version does not exist. */
+int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
+			const char *default_alias, struct mw_registry_pin *out,
+			struct mw_err *err);
+/* A models:/ URI into a name and a reference for mw_registry_resolve:
+ * models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest and
+ * models:/NAME@ALIAS (name and ref malloc'd).  MW_E_INVALID otherwise
+ * (models:/<model_id> names a logged model, not a registered version). */
+int mw_registry_parse_uri(const char *uri, char **name, char **ref, struct mw_err *err);
+
 /* ------------------------------------------------------------ native (/api/mw/models/...) */
 
 /* {name, alias, version, reason?, evidence?} -> {model_version} */
