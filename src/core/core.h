@@ -207,6 +207,51 @@ extern const struct mw_call mw_call_system;
 /* True when the call holds role (always false for a NULL list). */
 bool mw_call_has_role(const struct mw_call *c, const char *role);
 
+/* ---------------------------------------------------------------- files */
+
+/* Every file the process writes goes through these (blobs, side files, the
+ * model cache, logs, downloads): one place for atomic writes and durable
+ * renames, and the seam where tests inject I/O faults. */
+
+/* "a/b", malloc'd. */
+char *mw_fs_join(const char *a, const char *b);
+/* mkdir -p with mode 0755; existing directories are fine. */
+int mw_fs_mkdirs(const char *path, struct mw_err *err);
+/* Remove a file or a whole tree (symlinks are removed, never followed); a
+ * path that does not exist is not an error. */
+int mw_fs_rm_rf(const char *path, struct mw_err *err);
+/* fsync a directory (after a rename or create in it). */
+int mw_fs_fsync_dir(const char *dir, struct mw_err *err);
+/* Replace path with n bytes atomically: a temporary file beside it, written,
+ * fsync'd, renamed over path, then the directory fsync'd. */
+int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, struct mw_err *err);
+/* write(2) all n bytes (EINTR and short writes retried); 0 or -1 with errno. */
+int mw_fs_write(int fd, const void *p, size_t n);
+/* fsync(2) and rename(2) through the seam; 0 or -1 with errno. */
+int mw_fs_fsync(int fd);
+int mw_fs_rename(const char *from, const char *to);
+/* An error message for a failed file operation: "what: the disk is full" for
+ * ENOSPC/EDQUOT, else "what: strerror".  Returns -MW_E_IO. */
+int mw_fs_error(int errno_value, const char *what, struct mw_err *err);
+
+/* ---------------------------------------------------------------- workers */
+
+/* A background worker: one thread that runs tick every period_ms (and at
+ * once after mw_worker_poke) until it is stopped.  Ticks never overlap.
+ * mw_worker_stop asks the worker to stop, lets a running tick finish (a long
+ * tick may poll mw_worker_stopping), joins the thread and frees it.  Workers
+ * block SIGINT/SIGTERM, so signals reach the main thread only. */
+struct mw_worker;
+typedef void (*mw_worker_fn)(struct mw_worker *w, void *ud);
+int mw_worker_start(const char *name, int64_t period_ms, mw_worker_fn tick, void *ud,
+		    struct mw_worker **out, struct mw_err *err);
+void mw_worker_poke(struct mw_worker *w);
+bool mw_worker_stopping(const struct mw_worker *w);
+const char *mw_worker_name(const struct mw_worker *w);
+/* Ticks run so far. */
+unsigned long long mw_worker_ticks(const struct mw_worker *w);
+void mw_worker_stop(struct mw_worker *w); /* NULL is fine */
+
 /* ---------------------------------------------------------------- settings */
 
 /* One table serves flags, MW_* environment variables and /api/mw/config.
