@@ -223,7 +223,8 @@ static void resolve_formats(struct mw_http_server *s)
 		n += s->tables[t].n;
 	free(s->prefixes);
 	s->prefixes = mw_xcalloc(n ? n : 1, sizeof *s->prefixes);
-	memcpy(s->prefixes, s->declared, s->ndeclared * sizeof *s->declared);
+	if (s->ndeclared)
+		memcpy(s->prefixes, s->declared, s->ndeclared * sizeof *s->declared);
 	s->nprefixes = s->ndeclared;
 	for (size_t t = 0; t < s->ntables; t++)
 		for (size_t i = 0; i < s->tables[t].n; i++) {
