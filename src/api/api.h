@@ -4,6 +4,7 @@
  * Each API is a route table whose handlers decode an HTTP request into a
  * request message (JSON body, or the query string for GET), call one domain
  * operation and encode the reply or the error in that API's own format.
+ * Every row declares its auth class, error format and body policy (http.h).
  * Handlers never touch SQL; domain modules never see HTTP.
  */
 #ifndef MW_API_H
@@ -44,7 +45,9 @@ void mw_api_artifacts_register(struct mw_api_ctx *ctx, struct mw_http_server *ht
 void mw_api_serving_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* /health, /version, /metrics, /api/mw/config. */
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
-/* Error renderer for errors the HTTP layer produces (404, 405, 413). */
+/* An error in the request's format (mw_http_req_errfmt), MLflow's where
+ * nothing declared one.  Also usable as mw_http_opts.on_error for a server
+ * composed by hand. */
 void mw_api_error(struct mw_http_req *req, struct mw_http_resp *resp, int status, int code,
 		  const char *msg);
 /* HTTP status for an error kind. */
@@ -66,13 +69,11 @@ const char *mw_api_method(const char *path);
  * it fills an MLflow error reply and returns NULL. */
 json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp);
-/* Reply with out (taken over) when rc is 0, else MLflow's error for err. */
+/* Reply with out (taken over) when rc is 0, else MLflow's error for err.
+ * Operations called by handlers get the request's call context, req->call
+ * (built by the request pipeline: see http.h). */
 void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
 		  struct mw_err *err);
-/* The call context of a request (its caller, request id and deadline). */
-void mw_api_call_of(struct mw_http_req *req, struct mw_call *call);
-/* X-MW-User, else the Basic-auth user name, else "anonymous". */
-const char *mw_api_user(struct mw_http_req *req);
 
 /* Release route tables allocated by the register functions. */
 void mw_api_free(void);

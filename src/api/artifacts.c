@@ -381,28 +381,37 @@ static void gc(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 /* ------------------------------------------------------------ routes */
 
 #define A "/api/2.0/mlflow-artifacts/artifacts"
+#define M MW_ERRFMT_MLFLOW
+#define RD MW_AUTH_READ, .errfmt = M, .body = MW_BODY_NONE
+#define WR MW_AUTH_WRITE, .errfmt = M
 
 static struct mw_route routes[] = {
-	{.method = "PUT", .pattern = A "/*", .stream = &upload_stream, .name = A "/:path"},
-	{.method = "GET", .pattern = A, .fn = art_get, .name = A},
-	{.method = "GET", .pattern = A "/*", .fn = art_get, .name = A "/:path"},
-	{.method = "DELETE", .pattern = A "/*", .fn = art_delete, .name = A "/:path"},
+	{.method = "PUT", .pattern = A "/*", .stream = &upload_stream, .name = A "/:path",
+	 .auth = WR, .body = MW_BODY_STREAM},
+	{.method = "GET", .pattern = A, .fn = art_get, .name = A, .auth = RD},
+	{.method = "GET", .pattern = A "/*", .fn = art_get, .name = A "/:path", .auth = RD},
+	{.method = "DELETE", .pattern = A "/*", .fn = art_delete, .name = A "/:path", .auth = WR},
 	{.method = "POST", .pattern = "/api/2.0/mlflow-artifacts/mpu/*", .fn = mpu_unsupported,
-	 .name = "/api/2.0/mlflow-artifacts/mpu/:path"},
-	{.method = "GET", .pattern = "/api/2.0/mlflow/artifacts/list", .fn = run_list},
-	{.method = "GET", .pattern = "/ajax-api/2.0/mlflow/artifacts/list", .fn = run_list},
+	 .name = "/api/2.0/mlflow-artifacts/mpu/:path", .auth = WR},
+	{.method = "GET", .pattern = "/api/2.0/mlflow/artifacts/list", .fn = run_list, .auth = RD},
+	{.method = "GET", .pattern = "/ajax-api/2.0/mlflow/artifacts/list", .fn = run_list,
+	 .auth = RD},
 	{.method = "GET", .pattern = "/api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
-	 .fn = model_list, .name = "/api/2.0/mlflow/logged-models/:model_id/artifacts/directories"},
+	 .fn = model_list, .name = "/api/2.0/mlflow/logged-models/:model_id/artifacts/directories",
+	 .auth = RD},
 	{.method = "GET",
 	 .pattern = "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/directories",
-	 .fn = model_list, .name = "/ajax-api/2.0/mlflow/logged-models/:model_id/artifacts/directories"},
-	{.method = "GET", .pattern = "/get-artifact", .fn = run_get_artifact},
-	{.method = "GET", .pattern = "/ajax-api/2.0/mlflow/get-artifact", .fn = run_get_artifact},
-	{.method = "GET", .pattern = "/model-versions/get-artifact", .fn = mv_get_artifact},
+	 .fn = model_list, .name = "/ajax-api/2.0/mlflow/logged-models/:model_id/artifacts/directories",
+	 .auth = RD},
+	{.method = "GET", .pattern = "/get-artifact", .fn = run_get_artifact, .auth = RD},
+	{.method = "GET", .pattern = "/ajax-api/2.0/mlflow/get-artifact", .fn = run_get_artifact,
+	 .auth = RD},
+	{.method = "GET", .pattern = "/model-versions/get-artifact", .fn = mv_get_artifact,
+	 .auth = RD},
 	{.method = "GET", .pattern = "/ajax-api/2.0/mlflow/model-versions/get-artifact",
-	 .fn = mv_get_artifact},
-	{.method = "POST", .pattern = "/api/mw/fsck", .fn = fsck},
-	{.method = "POST", .pattern = "/api/mw/gc", .fn = gc},
+	 .fn = mv_get_artifact, .auth = RD},
+	{.method = "POST", .pattern = "/api/mw/fsck", .fn = fsck, .auth = MW_AUTH_ADMIN, .errfmt = M},
+	{.method = "POST", .pattern = "/api/mw/gc", .fn = gc, .auth = MW_AUTH_ADMIN, .errfmt = M},
 };
 
 void mw_api_artifacts_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

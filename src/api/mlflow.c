@@ -8,17 +8,22 @@
  * {model_id} are copied into the message, and the reply is the operation's
  * message or {"error_code", "message"} with MLflow's status for that code.
  * The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/.
+ *
+ * Each row declares its auth class (R reads, W changes; searches sent as
+ * POST are reads).  Every route answers errors in MLflow's format (also the
+ * server's 404/405/413 and filter rejections), GET routes take no body, and
+ * operations get the call context the request pipeline built (req->call).
  */
 #include "api/api.h"
 #include "api/registry_endpoints.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum domain { TRACK, REGISTRY };
 
 struct endpoint {
+	enum mw_auth auth;       /* R: reads, W: changes */
 	const char *method;
 	const char *path;        /* below the prefix; {x} and * capture */
 	mw_track_op op;          /* a tracking operation, or */
@@ -26,43 +31,46 @@ struct endpoint {
 	const char *cap[2];      /* message fields that receive the captures */
 };
 
+#define R MW_AUTH_READ
+#define W MW_AUTH_WRITE
+
 static const struct endpoint endpoints[] = {
-	{"POST", "experiments/create", mw_track_exp_create, NULL, {0}},
-	{"GET", "experiments/get", mw_track_exp_get, NULL, {0}},
-	{"GET", "experiments/get-by-name", mw_track_exp_get_by_name, NULL, {0}},
-	{"POST", "experiments/search", mw_track_exp_search, NULL, {0}},
-	{"GET", "experiments/search", mw_track_exp_search, NULL, {0}},
-	{"GET", "experiments/list", mw_track_exp_list, NULL, {0}},
-	{"POST", "experiments/update", mw_track_exp_update, NULL, {0}},
-	{"POST", "experiments/delete", mw_track_exp_delete, NULL, {0}},
-	{"POST", "experiments/restore", mw_track_exp_restore, NULL, {0}},
-	{"POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, NULL, {0}},
-	{"POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, NULL, {0}},
-	{"POST", "runs/create", mw_track_run_create, NULL, {0}},
-	{"GET", "runs/get", mw_track_run_get, NULL, {0}},
-	{"POST", "runs/update", mw_track_run_update, NULL, {0}},
-	{"POST", "runs/delete", mw_track_run_delete, NULL, {0}},
-	{"POST", "runs/restore", mw_track_run_restore, NULL, {0}},
-	{"POST", "runs/search", mw_track_run_search, NULL, {0}},
-	{"POST", "runs/log-metric", mw_track_run_log_metric, NULL, {0}},
-	{"POST", "runs/log-parameter", mw_track_run_log_param, NULL, {0}},
-	{"POST", "runs/set-tag", mw_track_run_set_tag, NULL, {0}},
-	{"POST", "runs/delete-tag", mw_track_run_delete_tag, NULL, {0}},
-	{"POST", "runs/log-batch", mw_track_run_log_batch, NULL, {0}},
-	{"POST", "runs/log-model", mw_track_run_log_model, NULL, {0}},
-	{"POST", "runs/log-inputs", mw_track_run_log_inputs, NULL, {0}},
-	{"POST", "runs/outputs", mw_track_run_log_outputs, NULL, {0}},
-	{"GET", "metrics/get-history", mw_track_metric_history, NULL, {0}},
-	{"GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, NULL, {0}},
-	{"GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, NULL, {0}},
-	{"POST", "logged-models", mw_track_lm_create, NULL, {0}},
-	{"POST", "logged-models/search", mw_track_lm_search, NULL, {0}},
-	{"GET", "logged-models/{model_id}", mw_track_lm_get, NULL, {"model_id"}},
-	{"PATCH", "logged-models/{model_id}", mw_track_lm_finalize, NULL, {"model_id"}},
-	{"DELETE", "logged-models/{model_id}", mw_track_lm_delete, NULL, {"model_id"}},
-	{"PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, NULL, {"model_id"}},
-	{"DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, NULL, {"model_id", "tag_key"}},
-	{"POST", "logged-models/{model_id}/params", mw_track_lm_log_params, NULL, {"model_id"}},
+	{W, "POST", "experiments/create", mw_track_exp_create, NULL, {0}},
+	{R, "GET", "experiments/get", mw_track_exp_get, NULL, {0}},
+	{R, "GET", "experiments/get-by-name", mw_track_exp_get_by_name, NULL, {0}},
+	{R, "POST", "experiments/search", mw_track_exp_search, NULL, {0}},
+	{R, "GET", "experiments/search", mw_track_exp_search, NULL, {0}},
+	{R, "GET", "experiments/list", mw_track_exp_list, NULL, {0}},
+	{W, "POST", "experiments/update", mw_track_exp_update, NULL, {0}},
+	{W, "POST", "experiments/delete", mw_track_exp_delete, NULL, {0}},
+	{W, "POST", "experiments/restore", mw_track_exp_restore, NULL, {0}},
+	{W, "POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, NULL, {0}},
+	{W, "POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, NULL, {0}},
+	{W, "POST", "runs/create", mw_track_run_create, NULL, {0}},
+	{R, "GET", "runs/get", mw_track_run_get, NULL, {0}},
+	{W, "POST", "runs/update", mw_track_run_update, NULL, {0}},
+	{W, "POST", "runs/delete", mw_track_run_delete, NULL, {0}},
+	{W, "POST", "runs/restore", mw_track_run_restore, NULL, {0}},
+	{R, "POST", "runs/search", mw_track_run_search, NULL, {0}},
+	{W, "POST", "runs/log-metric", mw_track_run_log_metric, NULL, {0}},
+	{W, "POST", "runs/log-parameter", mw_track_run_log_param, NULL, {0}},
+	{W, "POST", "runs/set-tag", mw_track_run_set_tag, NULL, {0}},
+	{W, "POST", "runs/delete-tag", mw_track_run_delete_tag, NULL, {0}},
+	{W, "POST", "runs/log-batch", mw_track_run_log_batch, NULL, {0}},
+	{W, "POST", "runs/log-model", mw_track_run_log_model, NULL, {0}},
+	{W, "POST", "runs/log-inputs", mw_track_run_log_inputs, NULL, {0}},
+	{W, "POST", "runs/outputs", mw_track_run_log_outputs, NULL, {0}},
+	{R, "GET", "metrics/get-history", mw_track_metric_history, NULL, {0}},
+	{R, "GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, NULL, {0}},
+	{R, "GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, NULL, {0}},
+	{W, "POST", "logged-models", mw_track_lm_create, NULL, {0}},
+	{R, "POST", "logged-models/search", mw_track_lm_search, NULL, {0}},
+	{R, "GET", "logged-models/{model_id}", mw_track_lm_get, NULL, {"model_id"}},
+	{W, "PATCH", "logged-models/{model_id}", mw_track_lm_finalize, NULL, {"model_id"}},
+	{W, "DELETE", "logged-models/{model_id}", mw_track_lm_delete, NULL, {"model_id"}},
+	{W, "PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, NULL, {"model_id"}},
+	{W, "DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, NULL, {"model_id", "tag_key"}},
+	{W, "POST", "logged-models/{model_id}/params", mw_track_lm_log_params, NULL, {"model_id"}},
 	/* model registry (registry/) */
 	REGISTRY_ENDPOINTS
 };
@@ -98,32 +106,12 @@ int mw_api_status(int code)
 	}
 }
 
-static void mlflow_error(struct mw_http_resp *resp, int status, int code, const char *msg)
-{
-	json_t *e = json_pack("{s:s,s:s}", "error_code", mw_err_name(code), "message",
-			      msg && *msg ? msg : mw_err_name(code));
-	if (!e) /* msg was not valid UTF-8: say so without echoing it */
-		e = json_pack("{s:s,s:s}", "error_code", mw_err_name(code), "message",
-			      "invalid request (the error message held invalid UTF-8)");
-	size_t n;
-	char *s = mw_json_dump(e, &n);
-	json_decref(e);
-	mw_http_resp_set(resp, status, "application/json", s, n);
-}
-
 void mw_api_error(struct mw_http_req *req, struct mw_http_resp *resp, int status, int code,
 		  const char *msg)
 {
-	if (req && req->path && !strncmp(req->path, "/v2", 3) && (!req->path[3] || req->path[3] == '/')) {
-		/* the Open Inference Protocol's error shape */
-		json_t *e = json_pack("{s:s}", "error", msg && *msg ? msg : mw_err_name(code));
-		size_t n;
-		char *s = mw_json_dump(e ? e : json_object(), &n);
-		json_decref(e);
-		mw_http_resp_set(resp, status, "application/json", s, n);
-		return;
-	}
-	mlflow_error(resp, status, code, msg);
+	enum mw_errfmt fmt = req ? mw_http_req_errfmt(req) : MW_ERRFMT_INHERIT;
+	mw_http_render_error(resp, fmt == MW_ERRFMT_INHERIT ? MW_ERRFMT_MLFLOW : fmt, status, code,
+			     msg);
 }
 
 /* ------------------------------------------------------------ decoding */
@@ -147,35 +135,6 @@ static void add_query(void *ctx, const char *key, const char *value)
 	}
 }
 
-const char *mw_api_user(struct mw_http_req *req)
-{
-	const char *u = mw_http_header(req, "X-MW-User");
-	if (u && *u && strlen(u) < 256 && mw_utf8_valid(u, strlen(u)))
-		return u;
-	const char *auth = mw_http_header(req, "Authorization");
-	if (auth && !strncasecmp(auth, "Basic ", 6)) {
-		unsigned char *dec = NULL;
-		size_t n = 0;
-		if (!mw_base64_decode(auth + 6, &dec, &n)) {
-			char *colon = memchr(dec, ':', n);
-			char *user = NULL;
-			if (colon && colon > (char *)dec && mw_utf8_valid((char *)dec, (size_t)(colon - (char *)dec)))
-				user = mw_arena_strndup(req->arena, (char *)dec, (size_t)(colon - (char *)dec));
-			free(dec);
-			if (user)
-				return user;
-		}
-	}
-	return "anonymous";
-}
-
-void mw_api_call_of(struct mw_http_req *req, struct mw_call *call)
-{
-	memset(call, 0, sizeof *call);
-	call->user = mw_api_user(req);
-	call->request_id = "";
-}
-
 json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp)
 {
@@ -189,7 +148,7 @@ json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 	} else {
 		msg = mw_json_parse_body(req->body, req->body_len, ctx->max_json_depth, &err);
 		if (!msg) {
-			mlflow_error(resp, 400, err.code, err.msg);
+			mw_http_render_error(resp, MW_ERRFMT_MLFLOW, 400, err.code, err.msg);
 			return NULL;
 		}
 	}
@@ -207,7 +166,7 @@ void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, js
 		int code = err->code ? err->code : -rc;
 		if (code == MW_E_IO || code == MW_E_INTERNAL)
 			mw_error("%s %s: %s", req->method, req->path, err->msg);
-		mlflow_error(resp, mw_api_status(code), code, err->msg);
+		mw_http_render_error(resp, MW_ERRFMT_MLFLOW, mw_api_status(code), code, err->msg);
 		return;
 	}
 	size_t n;
@@ -224,10 +183,8 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		return;
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	struct mw_call call;
-	mw_api_call_of(req, &call);
-	int rc = b->ep->op ? b->ep->op(b->ctx->track, &call, msg, &out, &err)
-			   : b->ep->rop(b->ctx->registry, &call, msg, &out, &err);
+	int rc = b->ep->op ? b->ep->op(b->ctx->track, &req->call, msg, &out, &err)
+			   : b->ep->rop(b->ctx->registry, &req->call, msg, &out, &err);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }
@@ -267,7 +224,13 @@ void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 			r->fn = handle;
 			r->ud = &bindings[i];
 			r->name = metric_name(pat);
+			r->auth = endpoints[i].auth;
+			r->errfmt = MW_ERRFMT_MLFLOW;
+			/* GET messages come from the query string */
+			r->body = strcmp(r->method, "GET") ? MW_BODY_BUFFERED : MW_BODY_NONE;
 		}
+	for (size_t p = 0; p < 2; p++) /* unknown endpoints below the prefixes too */
+		mw_http_error_prefix(http, prefixes[p], MW_ERRFMT_MLFLOW);
 	mw_http_add_routes(http, routes, n);
 }
 

@@ -18,8 +18,9 @@
  * right: whatever precedes the tail is the name.  A known tail with another
  * method is 405, an unknown one 404.  Messages are built like the MLflow
  * routes' (query string for GET, JSON body otherwise, caller identity in
- * the call context), path parts override body fields, and errors use the same
- * {error_code, message} body (mw_api_reply).
+ * the call context the request pipeline built), path parts override body
+ * fields, and errors use the same {error_code, message} body (mw_api_reply;
+ * the routes' error format is MLflow's).
  */
 #include "api/api.h"
 
@@ -134,17 +135,17 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		}
 	if (!def) {
 		if (known)
-			mw_api_error(req, resp, 405, MW_E_NO_ENDPOINT,
+			mw_http_error(req, resp, 405, MW_E_NO_ENDPOINT,
 				     "This endpoint does not support that method.");
 		else
-			mw_api_error(req, resp, 404, MW_E_NO_ENDPOINT,
+			mw_http_error(req, resp, 404, MW_E_NO_ENDPOINT,
 				     "No registry endpoint at this path. See docs/api/registry.md.");
 		return;
 	}
 	if (!mw_utf8_valid(p.name, strlen(p.name)) ||
 	    (p.version && !mw_utf8_valid(p.version, strlen(p.version))) ||
 	    (p.alias && !mw_utf8_valid(p.alias, strlen(p.alias)))) {
-		mw_api_error(req, resp, 400, MW_E_INVALID, "The path is not valid UTF-8.");
+		mw_http_error(req, resp, 400, MW_E_INVALID, "The path is not valid UTF-8.");
 		return;
 	}
 	json_t *msg = mw_api_message(ctx, req, NULL, 0, resp);
@@ -169,22 +170,20 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		json_object_set_new(msg, "alias", json_string(p.alias));
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	struct mw_call call;
-	mw_api_call_of(req, &call);
-	int rc = def->op(ctx->registry, &call, msg, &out, &err);
+	int rc = def->op(ctx->registry, &req->call, msg, &out, &err);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }
 
+#define ROUTE(m, a, b)                                                                       \
+	{.method = m, .pattern = "/api/mw/models/*", .fn = handle,                              \
+	 .name = "/api/mw/models/:name/...", .auth = a, .errfmt = MW_ERRFMT_MLFLOW, .body = b}
+
 static struct mw_route routes[] = {
-	{.method = "GET", .pattern = "/api/mw/models/*", .fn = handle,
-	 .name = "/api/mw/models/:name/..."},
-	{.method = "POST", .pattern = "/api/mw/models/*", .fn = handle,
-	 .name = "/api/mw/models/:name/..."},
-	{.method = "PUT", .pattern = "/api/mw/models/*", .fn = handle,
-	 .name = "/api/mw/models/:name/..."},
-	{.method = "DELETE", .pattern = "/api/mw/models/*", .fn = handle,
-	 .name = "/api/mw/models/:name/..."},
+	ROUTE("GET", MW_AUTH_READ, MW_BODY_NONE),
+	ROUTE("POST", MW_AUTH_WRITE, MW_BODY_BUFFERED),
+	ROUTE("PUT", MW_AUTH_WRITE, MW_BODY_BUFFERED),
+	ROUTE("DELETE", MW_AUTH_WRITE, MW_BODY_BUFFERED),
 };
 
 void mw_api_registry_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

@@ -1,6 +1,10 @@
 /*
  * ops.c - operator endpoints: /health, /version, /metrics, /api/mw/config.
  *
+ * /api/mw/config lists every setting with its resolved value, default,
+ * source and type; a secret setting shows "(set)" or "(unset)", never its
+ * value (mw_setting_show).
+ *
  * /metrics is Prometheus text exposition 0.0.4: per-route request counters
  * and latency histograms (from http/), the store's group-commit batch sizes
  * and commit latency, and the standard process_* figures read from /proc.
@@ -121,8 +125,11 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < mw_settings_count(ctx->settings); i++) {
 		const struct mw_setting *s = mw_settings_at(ctx->settings, i);
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "name", s->name, "value",
-						     s->value, "default", s->def, "source", s->source));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "name", s->name,
+						     "value", mw_setting_show(s, s->value), "default",
+						     mw_setting_show(s, s->def), "source", s->source,
+						     "type", mw_setting_type_name(s->type), "secret",
+						     s->secret));
 	}
 	json_t *o = json_pack("{s:o,s:s,s:i}", "settings", arr, "version", MW_VERSION,
 			      "schema_version", ctx->store ? mw_store_schema_version(ctx->store) : 0);
@@ -132,11 +139,16 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	mw_http_resp_set(resp, 200, "application/json", s, n);
 }
 
+/* Errors in MLflow's format, as every non-inference route of mw answers. */
+#define OPS(p, f, a)                                                                         \
+	{.method = "GET", .pattern = p, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW,         \
+	 .body = MW_BODY_NONE}
+
 static struct mw_route ops_routes[] = {
-	{.method = "GET", .pattern = "/health", .fn = health},
-	{.method = "GET", .pattern = "/version", .fn = version},
-	{.method = "GET", .pattern = "/metrics", .fn = metrics},
-	{.method = "GET", .pattern = "/api/mw/config", .fn = config},
+	OPS("/health", health, MW_AUTH_OPEN),
+	OPS("/version", version, MW_AUTH_OPEN),
+	OPS("/metrics", metrics, MW_AUTH_OPEN), /* scrapers do not log in */
+	OPS("/api/mw/config", config, MW_AUTH_ADMIN),
 };
 
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

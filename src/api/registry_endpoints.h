@@ -1,6 +1,7 @@
 /*
  * registry_endpoints.h - private to api/: the model registry's rows of the
- * MLflow endpoint table in mlflow.c ({method, path, NULL, registry op, captures}).
+ * MLflow endpoint table in mlflow.c ({auth, method, path, NULL, registry op,
+ * captures}; auth R reads, W changes).
  *
  * Methods are MLflow's own: update is PATCH, delete and delete-tag are DELETE
  * with a JSON body, searches are GET, get-latest-versions is sent as POST
@@ -11,31 +12,31 @@
 #ifndef MW_API_REGISTRY_ENDPOINTS_H
 #define MW_API_REGISTRY_ENDPOINTS_H
 
-#define REGISTRY_ENDPOINTS                                                                      \
-	{"POST", "registered-models/create", NULL, mw_registry_rm_create, {0}},                  \
-	{"GET", "registered-models/get", NULL, mw_registry_rm_get, {0}},                         \
-	{"POST", "registered-models/rename", NULL, mw_registry_rm_rename, {0}},                  \
-	{"PATCH", "registered-models/update", NULL, mw_registry_rm_update, {0}},                 \
-	{"DELETE", "registered-models/delete", NULL, mw_registry_rm_delete, {0}},                \
-	{"GET", "registered-models/search", NULL, mw_registry_rm_search, {0}},                   \
-	{"GET", "registered-models/list", NULL, mw_registry_rm_list, {0}},                       \
-	{"POST", "registered-models/get-latest-versions", NULL, mw_registry_rm_latest_versions,  \
-	 {0}},                                                                                   \
-	{"GET", "registered-models/get-latest-versions", NULL, mw_registry_rm_latest_versions,   \
-	 {0}},                                                                                   \
-	{"POST", "registered-models/set-tag", NULL, mw_registry_rm_set_tag, {0}},                \
-	{"DELETE", "registered-models/delete-tag", NULL, mw_registry_rm_delete_tag, {0}},        \
-	{"POST", "registered-models/alias", NULL, mw_registry_rm_set_alias, {0}},                \
-	{"DELETE", "registered-models/alias", NULL, mw_registry_rm_delete_alias, {0}},           \
-	{"GET", "registered-models/alias", NULL, mw_registry_rm_get_by_alias, {0}},              \
-	{"POST", "model-versions/create", NULL, mw_registry_mv_create, {0}},                     \
-	{"GET", "model-versions/get", NULL, mw_registry_mv_get, {0}},                            \
-	{"PATCH", "model-versions/update", NULL, mw_registry_mv_update, {0}},                    \
-	{"DELETE", "model-versions/delete", NULL, mw_registry_mv_delete, {0}},                   \
-	{"POST", "model-versions/transition-stage", NULL, mw_registry_mv_transition, {0}},       \
-	{"GET", "model-versions/search", NULL, mw_registry_mv_search, {0}},                      \
-	{"GET", "model-versions/get-download-uri", NULL, mw_registry_mv_download_uri, {0}},      \
-	{"POST", "model-versions/set-tag", NULL, mw_registry_mv_set_tag, {0}},                   \
-	{"DELETE", "model-versions/delete-tag", NULL, mw_registry_mv_delete_tag, {0}},
+#define REGISTRY_ENDPOINTS                                                                        \
+	{W, "POST", "registered-models/create", NULL, mw_registry_rm_create, {0}},                \
+	{R, "GET", "registered-models/get", NULL, mw_registry_rm_get, {0}},                       \
+	{W, "POST", "registered-models/rename", NULL, mw_registry_rm_rename, {0}},                \
+	{W, "PATCH", "registered-models/update", NULL, mw_registry_rm_update, {0}},               \
+	{W, "DELETE", "registered-models/delete", NULL, mw_registry_rm_delete, {0}},              \
+	{R, "GET", "registered-models/search", NULL, mw_registry_rm_search, {0}},                 \
+	{R, "GET", "registered-models/list", NULL, mw_registry_rm_list, {0}},                     \
+	{R, "POST", "registered-models/get-latest-versions", NULL, mw_registry_rm_latest_versions, \
+	 {0}},                                                                                    \
+	{R, "GET", "registered-models/get-latest-versions", NULL, mw_registry_rm_latest_versions, \
+	 {0}},                                                                                    \
+	{W, "POST", "registered-models/set-tag", NULL, mw_registry_rm_set_tag, {0}},              \
+	{W, "DELETE", "registered-models/delete-tag", NULL, mw_registry_rm_delete_tag, {0}},      \
+	{W, "POST", "registered-models/alias", NULL, mw_registry_rm_set_alias, {0}},              \
+	{W, "DELETE", "registered-models/alias", NULL, mw_registry_rm_delete_alias, {0}},         \
+	{R, "GET", "registered-models/alias", NULL, mw_registry_rm_get_by_alias, {0}},            \
+	{W, "POST", "model-versions/create", NULL, mw_registry_mv_create, {0}},                   \
+	{R, "GET", "model-versions/get", NULL, mw_registry_mv_get, {0}},                          \
+	{W, "PATCH", "model-versions/update", NULL, mw_registry_mv_update, {0}},                  \
+	{W, "DELETE", "model-versions/delete", NULL, mw_registry_mv_delete, {0}},                 \
+	{W, "POST", "model-versions/transition-stage", NULL, mw_registry_mv_transition, {0}},     \
+	{R, "GET", "model-versions/search", NULL, mw_registry_mv_search, {0}},                    \
+	{R, "GET", "model-versions/get-download-uri", NULL, mw_registry_mv_download_uri, {0}},    \
+	{W, "POST", "model-versions/set-tag", NULL, mw_registry_mv_set_tag, {0}},                 \
+	{W, "DELETE", "model-versions/delete-tag", NULL, mw_registry_mv_delete_tag, {0}},
 
 #endif

@@ -933,29 +933,35 @@ static void ping(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	mw_http_resp_text(resp, ok ? 200 : 503, "application/json", ok ? "\n" : "{\"ready\":false}");
 }
 
+#define V2R(p) .pattern = p, .errfmt = MW_ERRFMT_V2
+#define INV(p) .pattern = p, .errfmt = MW_ERRFMT_MLFLOW
+
 static struct mw_route routes[] = {
-	{.method = "GET", .pattern = "/v2/health/live", .fn = v2_live},
-	{.method = "GET", .pattern = "/v2/health/ready", .fn = v2_ready},
-	{.method = "GET", .pattern = "/v2", .fn = v2_server},
-	{.method = "GET", .pattern = "/v2/", .fn = v2_server},
-	{.method = "POST", .pattern = "/v2/models/{name}/infer", .fn = v2_infer,
-	 .name = "/v2/models/:name/infer"},
-	{.method = "POST", .pattern = "/v2/models/{name}/versions/{version}/infer", .fn = v2_infer,
-	 .name = "/v2/models/:name/versions/:version/infer"},
-	{.method = "GET", .pattern = "/v2/models/{name}/ready", .fn = v2_model_ready,
-	 .name = "/v2/models/:name/ready"},
-	{.method = "GET", .pattern = "/v2/models/{name}/versions/{version}/ready",
-	 .fn = v2_model_ready, .name = "/v2/models/:name/versions/:version/ready"},
-	{.method = "GET", .pattern = "/v2/models/{name}", .fn = v2_model, .name = "/v2/models/:name"},
-	{.method = "GET", .pattern = "/v2/models/{name}/versions/{version}", .fn = v2_model,
-	 .name = "/v2/models/:name/versions/:version"},
-	{.method = "POST", .pattern = "/invocations", .fn = inv_default},
-	{.method = "GET", .pattern = "/ping", .fn = ping},
-	{.method = "POST", .pattern = "/models/{name}/invocations", .fn = inv_named,
-	 .name = "/models/:name/invocations"},
-	{.method = "POST", .pattern = "/models/{name}/versions/{version}/invocations",
-	 .fn = inv_named, .name = "/models/:name/versions/:version/invocations"},
-	{.method = "GET", .pattern = "/api/mw/serving/models", .fn = models_list},
+	{.method = "GET", V2R("/v2/health/live"), .fn = v2_live, .auth = MW_AUTH_OPEN},
+	{.method = "GET", V2R("/v2/health/ready"), .fn = v2_ready, .auth = MW_AUTH_OPEN},
+	{.method = "GET", V2R("/v2"), .fn = v2_server, .auth = MW_AUTH_OPEN},
+	{.method = "GET", V2R("/v2/"), .fn = v2_server, .auth = MW_AUTH_OPEN},
+	{.method = "POST", V2R("/v2/models/{name}/infer"), .fn = v2_infer,
+	 .name = "/v2/models/:name/infer", .auth = MW_AUTH_INFERENCE},
+	{.method = "POST", V2R("/v2/models/{name}/versions/{version}/infer"), .fn = v2_infer,
+	 .name = "/v2/models/:name/versions/:version/infer", .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", V2R("/v2/models/{name}/ready"), .fn = v2_model_ready,
+	 .name = "/v2/models/:name/ready", .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", V2R("/v2/models/{name}/versions/{version}/ready"),
+	 .fn = v2_model_ready, .name = "/v2/models/:name/versions/:version/ready",
+	 .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", V2R("/v2/models/{name}"), .fn = v2_model, .name = "/v2/models/:name",
+	 .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", V2R("/v2/models/{name}/versions/{version}"), .fn = v2_model,
+	 .name = "/v2/models/:name/versions/:version", .auth = MW_AUTH_INFERENCE},
+	{.method = "POST", INV("/invocations"), .fn = inv_default, .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", INV("/ping"), .fn = ping, .auth = MW_AUTH_OPEN},
+	{.method = "POST", INV("/models/{name}/invocations"), .fn = inv_named,
+	 .name = "/models/:name/invocations", .auth = MW_AUTH_INFERENCE},
+	{.method = "POST", INV("/models/{name}/versions/{version}/invocations"),
+	 .fn = inv_named, .name = "/models/:name/versions/:version/invocations",
+	 .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", INV("/api/mw/serving/models"), .fn = models_list, .auth = MW_AUTH_READ},
 };
 
 void mw_api_serving_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

@@ -13,6 +13,7 @@
 #include "core/core.h"
 
 struct mw_art;
+struct mw_settings;
 
 struct mw_cmd {
 	const char *name;
@@ -61,6 +62,13 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 void cmd_usage(FILE *f, struct cmd_opt *opts, size_t nopts, const char *usage, const char *about);
 const char *cmd_opt(struct cmd_opt *opts, size_t nopts, const char *name);
 bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name);
+/* A server's options: one --name per settings row (help from the row, a
+ * secret's default shown only as set or unset), then MW_* over the defaults,
+ * flags over those, every value validated against its row, and the log level
+ * set.  Returns 0, 1 when --help was printed, -1 after printing an error
+ * ("mw: setting 'port' (--port): ..."). */
+int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const char *usage,
+		       const char *about);
 
 /* ------------------------------------------------------------ client */
 

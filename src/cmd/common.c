@@ -1,16 +1,20 @@
 /*
  * common.c - option parsing, tables and the client shared by the commands.
  *
+ * Options are tables (struct cmd_opt); a server's options come from the
+ * settings table (cmd_settings_parse), so --help, the flags, MW_* and
+ * /api/mw/config never disagree.
+ *
  * The client has two faces with one behaviour: remote (libcurl to MW_URI,
  * MLflow's REST paths, errors decoded from {error_code, message}) and local
- * (the store opened in-process, the very operations the server runs, looked
- * up by endpoint path).
+ * (the data directory opened in-process by the application object with the
+ * local composition, and the very operations the server runs, looked up by
+ * endpoint path).
  */
 #include "cmd/cmd.h"
 
 #include "api/api.h"
-#include "store/store.h"
-#include "track/track.h"
+#include "app/app.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -109,6 +113,72 @@ bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name)
 	return cmd_opt(opts, nopts, name) != NULL;
 }
 
+/* ------------------------------------------------------------ settings as options */
+
+/* The argument name --help shows for a row. */
+static const char *setting_arg(const struct mw_setting *s)
+{
+	switch (s->type) {
+	case MW_SETTING_INT: return "N";
+	case MW_SETTING_SIZE: return "BYTES";
+	case MW_SETTING_BOOL: return "BOOL";
+	case MW_SETTING_ENUM: return "NAME";
+	case MW_SETTING_DURATION:
+		return !strcmp(s->unit, "s") ? "SECONDS" : !strcmp(s->unit, "ms") ? "MS" : "US";
+	default: return "VALUE";
+	}
+}
+
+static char *setting_help(const struct mw_setting *s)
+{
+	size_t n = strlen(s->help) + strlen(s->def) + 48;
+	char *h = mw_xmalloc(n);
+	if (s->secret)
+		snprintf(h, n, "%s (secret; %s by default)", s->help, *s->def ? "set" : "unset");
+	else
+		snprintf(h, n, "%s (default %s)", s->help, s->def);
+	return h;
+}
+
+int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const char *usage,
+		       const char *about)
+{
+	size_t n = mw_settings_count(set);
+	struct cmd_opt *opts = mw_xcalloc(n, sizeof *opts);
+	char **helps = mw_xcalloc(n, sizeof *helps);
+	for (size_t i = 0; i < n; i++) {
+		const struct mw_setting *s = mw_settings_at(set, i);
+		helps[i] = setting_help(s);
+		opts[i] = (struct cmd_opt){s->name, setting_arg(s), helps[i], NULL, false};
+	}
+	const char *pos[1];
+	size_t npos;
+	struct mw_err err = {0};
+	enum mw_log_level lvl = MW_LOG_INFO;
+	int rc = cmd_parse(argc, argv, opts, n, pos, 0, &npos, usage, about);
+	if (!rc) {
+		mw_settings_load_env(set);
+		for (size_t i = 0; i < n && !rc; i++)
+			if (opts[i].set)
+				rc = mw_settings_apply_flag(set, opts[i].name, opts[i].value, &err);
+		if (!rc)
+			rc = mw_settings_validate(set, &err);
+		if (!rc && mw_log_parse_level(mw_settings_get(set, "log-level"), &lvl))
+			rc = mw_err_set(&err, MW_E_INVALID, "unknown log level"); /* validated: never */
+		if (rc) {
+			fprintf(stderr, "mw: %s\n", err.msg);
+			rc = -1;
+		} else {
+			mw_log_set_level(lvl);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(helps[i]);
+	free(helps);
+	free(opts);
+	return rc;
+}
+
 /* ------------------------------------------------------------ output */
 
 
@@ -151,12 +221,9 @@ void cmd_print_json(FILE *f, json_t *v)
 struct mw_client {
 	char *uri;
 	CURL *curl;
-	struct mw_store *store;
-	struct mw_blob *blob;
-	struct mw_track *track;
-	struct mw_registry *registry;
-	struct mw_art *art;
-	struct mw_api_ctx ctx;
+	struct mw_settings *set;  /* local mode: the settings of the app */
+	struct mw_app *app;       /* local mode: store, blob, track, art, registry */
+	struct mw_api_ctx *ctx;   /* local mode: what the app built */
 };
 
 const char *mw_client_uri(struct mw_client *c)
@@ -166,7 +233,7 @@ const char *mw_client_uri(struct mw_client *c)
 
 struct mw_art *mw_client_art(struct mw_client *c)
 {
-	return c->art;
+	return c->ctx ? c->ctx->art : NULL;
 }
 
 const char *mw_client_user(void)
@@ -190,64 +257,65 @@ static size_t curl_sink(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+static int open_remote(struct mw_client *c, const char *uri, struct mw_err *err)
+{
+	c->uri = mw_xstrdup(uri);
+	size_t n = strlen(c->uri);
+	while (n && c->uri[n - 1] == '/')
+		c->uri[--n] = 0;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c->curl = curl_easy_init();
+	if (!c->curl)
+		return mw_err_set(err, MW_E_INTERNAL, "cannot initialise libcurl");
+	return 0;
+}
+
+/* The data directory through the application object's local composition.
+ * The defaults of mw server, except: one read connection, and local sources
+ * allowed (a user's own files are theirs to read).  The environment is not
+ * consulted: a CLI call is not configured like a server. */
+static int open_local(struct mw_client *c, const char *data_dir, struct mw_err *err)
+{
+	struct stat stt;
+	if (stat(data_dir, &stt) || !S_ISDIR(stt.st_mode))
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "no data directory at '%s' (set MW_URI to use a server, or --data-dir)",
+				  data_dir);
+	c->set = mw_settings_new();
+	int rc = mw_settings_set(c->set, "data-dir", data_dir, "cli", err);
+	if (!rc)
+		rc = mw_settings_set(c->set, "read-conns", "1", "cli", err);
+	if (!rc)
+		rc = mw_settings_set(c->set, "allow-local-sources", "true", "cli", err);
+	if (!rc)
+		rc = mw_settings_validate(c->set, err);
+	if (rc)
+		return rc;
+	size_t n;
+	const struct mw_app_module *const *mods = mw_app_local(&n);
+	struct mw_app_opts o = {.settings = c->set, .modules = mods, .nmodules = n};
+	c->app = mw_app_new(&o);
+	rc = mw_app_start(c->app, err);
+	if (!rc)
+		c->ctx = mw_app_ctx(c->app);
+	return rc;
+}
+
 int mw_client_open(const char *uri, const char *data_dir, struct mw_client **out,
 		   struct mw_err *err)
 {
 	struct mw_client *c = mw_xcalloc(1, sizeof *c);
 	if (!uri || !*uri)
 		uri = getenv("MW_URI");
-	if (uri && *uri) {
-		c->uri = mw_xstrdup(uri);
-		size_t n = strlen(c->uri);
-		while (n && c->uri[n - 1] == '/')
-			c->uri[--n] = 0;
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		c->curl = curl_easy_init();
-		if (!c->curl) {
-			free(c->uri);
-			free(c);
-			return mw_err_set(err, MW_E_INTERNAL, "cannot initialise libcurl");
-		}
-		*out = c;
-		return 0;
-	}
 	if (!data_dir || !*data_dir)
 		data_dir = getenv("MW_DATA_DIR");
 	if (!data_dir || !*data_dir)
 		data_dir = "./mw-data";
-	struct stat stt;
-	if (stat(data_dir, &stt) || !S_ISDIR(stt.st_mode)) {
-		free(c);
-		return mw_err_set(err, MW_E_NOT_FOUND,
-				  "no data directory at '%s' (set MW_URI to use a server, or --data-dir)",
-				  data_dir);
-	}
-	struct mw_store_opts so = {.data_dir = data_dir, .read_conns = 1, .sync_full = true};
-	struct mw_blob_opts bo = {.data_dir = data_dir};
-	int rc = mw_store_open(&so, &c->store, err);
-	if (!rc)
-		rc = mw_blob_open(&bo, &c->blob, err);
-	if (!rc) {
-		struct mw_track_opts to = {.artifact_root = "mlflow-artifacts:/",
-					   .truncate_long_values = true};
-		rc = mw_track_new(c->store, &to, &c->track, err);
-	}
-	if (!rc)
-		rc = mw_registry_new(c->store, c->blob, &c->registry, err);
-	if (!rc) /* the user's own files: a local source is theirs to read */
-		mw_registry_allow_local_sources(c->registry, true);
-	if (!rc)
-		rc = mw_art_new(c->store, c->blob, &c->art, err);
+	int rc = uri && *uri ? open_remote(c, uri, err) : open_local(c, data_dir, err);
 	if (rc) {
 		mw_client_close(c);
 		return rc;
 	}
-	c->ctx.track = c->track;
-	c->ctx.registry = c->registry;
-	c->ctx.blob = c->blob;
-	c->ctx.art = c->art;
-	c->ctx.store = c->store;
-	c->ctx.max_json_depth = 64;
 	*out = c;
 	return 0;
 }
@@ -260,19 +328,64 @@ void mw_client_close(struct mw_client *c)
 		curl_easy_cleanup(c->curl);
 		curl_global_cleanup();
 	}
-	mw_registry_free(c->registry);
-	mw_art_free(c->art);
-	mw_track_free(c->track);
-	mw_blob_close(c->blob);
-	mw_store_close(c->store);
+	mw_app_free(c->app);
+	mw_settings_free(c->set);
 	free(c->uri);
 	free(c);
+}
+
+/* A GET message as a query string appended to url (a list repeats its key). */
+static void append_query(struct mw_client *c, struct mw_buf *url, json_t *req)
+{
+	const char *k;
+	json_t *v;
+	char sep = '?';
+	json_object_foreach(req, k, v) {
+		size_t n = json_is_array(v) ? json_array_size(v) : 1;
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+			char *ev = NULL;
+			if (json_is_string(e)) {
+				ev = curl_easy_escape(c->curl, json_string_value(e), 0);
+			} else {
+				char *s = json_dumps(e, JSON_ENCODE_ANY);
+				ev = curl_easy_escape(c->curl, s ? s : "", 0);
+				free(s);
+			}
+			mw_buf_printf(url, "%c%s=%s", sep, k, ev ? ev : "");
+			curl_free(ev);
+			sep = '&';
+		}
+	}
+}
+
+/* The reply message of a 200, else the server's {error_code, message}. */
+static int decode_answer(struct mw_client *c, long status, struct mw_buf *body, json_t **resp,
+			 struct mw_err *err)
+{
+	json_error_t je;
+	json_t *v = json_loadb(body->data, body->len, 0, &je);
+	int rc = 0;
+	if (status == 200 && json_is_object(v)) {
+		*resp = v;
+		return 0;
+	}
+	if (json_is_object(v) && json_is_string(json_object_get(v, "message"))) {
+		const char *code = json_string_value(json_object_get(v, "error_code"));
+		int kind = status == 404 ? MW_E_NOT_FOUND : status >= 500 ? MW_E_INTERNAL : MW_E_INVALID;
+		rc = mw_err_set(err, kind, "%s: %s", code ? code : "ERROR",
+				json_string_value(json_object_get(v, "message")));
+	} else {
+		rc = mw_err_set(err, MW_E_INTERNAL, "unexpected answer from %s (HTTP %ld)", c->uri,
+				status);
+	}
+	json_decref(v);
+	return rc;
 }
 
 static int remote_call(struct mw_client *c, const char *path, const char *method, json_t *req,
 		       json_t **resp, struct mw_err *err)
 {
-	bool is_get = !strcmp(method, "GET");
 	struct mw_buf url, body;
 	mw_buf_init(&url, 0);
 	mw_buf_init(&body, 256u << 20);
@@ -286,27 +399,8 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 	char user_hdr[300];
 	snprintf(user_hdr, sizeof user_hdr, "X-MW-User: %.256s", cli_user());
 	hdr = curl_slist_append(hdr, user_hdr);
-	if (is_get) {
-		const char *k;
-		json_t *v;
-		char sep = '?';
-		json_object_foreach(req, k, v) {
-			size_t n = json_is_array(v) ? json_array_size(v) : 1;
-			for (size_t i = 0; i < n; i++) {
-				json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
-				char *ev = NULL;
-				if (json_is_string(e)) {
-					ev = curl_easy_escape(c->curl, json_string_value(e), 0);
-				} else {
-					char *s = json_dumps(e, JSON_ENCODE_ANY);
-					ev = curl_easy_escape(c->curl, s ? s : "", 0);
-					free(s);
-				}
-				mw_buf_printf(&url, "%c%s=%s", sep, k, ev ? ev : "");
-				curl_free(ev);
-				sep = '&';
-			}
-		}
+	if (!strcmp(method, "GET")) {
+		append_query(c, &url, req);
 	} else {
 		payload = mw_json_dump(req, NULL);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
@@ -324,27 +418,9 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);
 	free(payload);
-	int rc = 0;
-	if (cc != CURLE_OK) {
-		rc = mw_err_set(err, MW_E_UNAVAILABLE, "cannot reach %s: %s", c->uri,
-				curl_easy_strerror(cc));
-	} else {
-		json_error_t je;
-		json_t *v = json_loadb(body.data, body.len, 0, &je);
-		if (status == 200 && json_is_object(v)) {
-			*resp = v;
-			v = NULL;
-		} else if (json_is_object(v) && json_is_string(json_object_get(v, "message"))) {
-			const char *code = json_string_value(json_object_get(v, "error_code"));
-			int kind = status == 404 ? MW_E_NOT_FOUND : status >= 500 ? MW_E_INTERNAL : MW_E_INVALID;
-			rc = mw_err_set(err, kind, "%s: %s", code ? code : "ERROR",
-					json_string_value(json_object_get(v, "message")));
-		} else {
-			rc = mw_err_set(err, MW_E_INTERNAL, "unexpected answer from %s (HTTP %ld)",
-					c->uri, status);
-		}
-		json_decref(v);
-	}
+	int rc = cc != CURLE_OK ? mw_err_set(err, MW_E_UNAVAILABLE, "cannot reach %s: %s", c->uri,
+					     curl_easy_strerror(cc))
+				: decode_answer(c, status, &body, resp, err);
 	mw_buf_release(&url);
 	mw_buf_release(&body);
 	return rc;
@@ -359,7 +435,7 @@ int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
 	struct mw_call call = {.user = cli_user(), .request_id = ""};
-	return mw_api_call(&c->ctx, &call, path, req, resp, err);
+	return mw_api_call(c->ctx, &call, path, req, resp, err);
 }
 
 char *mw_client_escape(const char *s)
@@ -387,7 +463,7 @@ int mw_client_request(struct mw_client *c, const char *method, const char *path,
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
 	struct mw_call call = {.user = cli_user(), .request_id = ""};
-	return mw_api_call_method(&c->ctx, &call, method, path, req, resp, err);
+	return mw_api_call_method(c->ctx, &call, method, path, req, resp, err);
 }
 
 int mw_client_native(struct mw_client *c, const char *method, const char *path,
@@ -396,5 +472,5 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 	if (c->uri)
 		return remote_call(c, path, method, req, resp, err);
 	struct mw_call call = {.user = cli_user(), .request_id = ""};
-	return local(c->registry, &call, req, resp, err);
+	return local(c->ctx->registry, &call, req, resp, err);
 }

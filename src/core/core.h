@@ -254,31 +254,84 @@ void mw_worker_stop(struct mw_worker *w); /* NULL is fine */
 
 /* ---------------------------------------------------------------- settings */
 
-/* One table serves flags, MW_* environment variables and /api/mw/config.
- * Precedence: command-line flag, then environment, then default. */
+/* One table serves flags, MW_* environment variables, --help and
+ * /api/mw/config.  Precedence: command-line flag, then environment, then
+ * default.  Every row has a type; mw_settings_validate checks every value
+ * against it once, at load, and rewrites it in canonical form, so readers
+ * (mw_settings_int, mw_settings_bool, mw_settings_get) never see a bad value:
+ *
+ *   STRING    any text
+ *   INT       a decimal integer in [min, max]
+ *   BOOL      true/false, 1/0, yes/no, on/off (any case); canonical "true"/"false"
+ *   ENUM      one of choices (any case; "warn|warning" lists an alias after the
+ *             canonical name); canonical: the first name
+ *   SIZE      bytes, optionally with a binary suffix (k/K/KiB, M/MiB, G/GiB,
+ *             T/TiB); canonical: decimal bytes in [min, max]
+ *   DURATION  a whole number in the row's unit ("us", "ms" or "s"), or with an
+ *             explicit unit (us, ms, s, m, h) that converts to a whole number
+ *             of it; canonical: decimal in the unit, in [min, max]
+ *
+ * A secret row (a database URI with a password, a key) is never shown: not by
+ * /api/mw/config, not in --help defaults, not in logs or validation errors;
+ * mw_setting_show gives "(set)" or "(unset)" instead. */
+enum mw_setting_type {
+	MW_SETTING_STRING,
+	MW_SETTING_INT,
+	MW_SETTING_BOOL,
+	MW_SETTING_ENUM,
+	MW_SETTING_SIZE,
+	MW_SETTING_DURATION,
+};
+
 struct mw_setting {
 	const char *name;     /* "port"; flag --port, env MW_PORT */
-	const char *def;      /* default as text */
+	const char *def;      /* default as text (canonical) */
 	const char *help;
 	const char *value;    /* resolved value (owned by the table) */
-	const char *source;   /* "default", "env" or "flag" */
+	const char *source;   /* "default", "env", "flag" or the caller's word */
+	enum mw_setting_type type;
+	long long min, max;   /* INT, SIZE, DURATION (in unit) */
+	const char *const *choices; /* ENUM: NULL-terminated */
+	const char *unit;     /* DURATION: "us", "ms" or "s" */
+	bool secret;
 };
 
 struct mw_settings;
 struct mw_settings *mw_settings_new(void);
 void mw_settings_free(struct mw_settings *s);
-/* Look up env for every setting. */
+/* Look up MW_<NAME> for every setting (an empty variable counts as unset).
+ * Values are taken as text; mw_settings_validate checks them. */
 void mw_settings_load_env(struct mw_settings *s);
-/* Apply --name=value or --name value flags from argv[first..]; unknown flags
- * and stray arguments are errors.  *consumed gets the count of argv used. */
+/* Set one value from --name=value (source "flag"); an unknown name is an
+ * error.  The value is checked by mw_settings_validate. */
 int mw_settings_apply_flag(struct mw_settings *s, const char *name, const char *value,
 			   struct mw_err *err);
+/* The same with the caller's source word (e.g. "cli" for the CLI's local mode). */
+int mw_settings_set(struct mw_settings *s, const char *name, const char *value,
+		    const char *source, struct mw_err *err);
+/* Check every value against its row's type and bounds and rewrite it in
+ * canonical form.  The first bad one is MW_E_INVALID with one message that
+ * names the setting, where its value came from (--flag or MW_ENV) and what
+ * is accepted; a secret's value is never echoed. */
+int mw_settings_validate(struct mw_settings *s, struct mw_err *err);
 const char *mw_settings_get(const struct mw_settings *s, const char *name);
+/* An INT, SIZE or DURATION value (SIZE in bytes, DURATION in the row's unit),
+ * also checked against [min, max]; a STRING row is read as a plain integer.
+ * Usable without mw_settings_validate. */
 int mw_settings_get_int(const struct mw_settings *s, const char *name, long long min,
 			long long max, long long *out, struct mw_err *err);
+/* Typed reads of validated values.  name must be a row of the table of the
+ * right type: anything else is a programming error and aborts. */
+long long mw_settings_int(const struct mw_settings *s, const char *name);
+bool mw_settings_bool(const struct mw_settings *s, const char *name);
 size_t mw_settings_count(const struct mw_settings *s);
 const struct mw_setting *mw_settings_at(const struct mw_settings *s, size_t i);
 bool mw_settings_has(const struct mw_settings *s, const char *name);
+/* What may be shown of a value v of row (its value or default): v itself, or
+ * for a secret "(set)" / "(unset)". */
+const char *mw_setting_show(const struct mw_setting *row, const char *v);
+/* "string", "int", "bool", "enum", "size", "duration". */
+const char *mw_setting_type_name(enum mw_setting_type t);
 
 /* ---------------------------------------------------------------- metrics */
 

@@ -1,17 +1,29 @@
 /*
- * http.c - libmicrohttpd behind a route table.
+ * http.c - libmicrohttpd behind route tables and a filter chain.
  *
- * Life of a request: the first access-handler call allocates a context (arena,
- * capped body buffer) and checks Content-Length against the cap; following
- * calls append body chunks (past the cap they are counted and dropped so the
- * connection stays usable); the last call (no more data) routes the request,
- * runs the handler and queues the response.  Responses are only ever queued
- * from that last call: queuing earlier makes MHD 0.9.75 close keep-alive
- * connections (see ARCHITECTURE.md, traps).  The completion callback frees the
- * context and updates the in-flight count that shutdown drains.
+ * Life of a request: the first access-handler call (headers in) allocates a
+ * context (arena, body buffer), matches the route, gives the call context its
+ * defaults and runs the filters; a rejection is kept as the answer and the
+ * body is then dropped.  Otherwise the route's body policy decides: a
+ * buffered body is checked against its cap (Content-Length first, then the
+ * bytes: past the cap they are counted and dropped so the connection stays
+ * usable), a streamed one goes to the stream's begin and data, a route that
+ * takes none drops it unbuffered.  The last call (no more data) runs the
+ * handler and queues the response.  Responses are only ever queued from that
+ * last call: queuing earlier makes MHD 0.9.75 close keep-alive connections
+ * (see ARCHITECTURE.md, traps).  The completion callback frees the context
+ * and updates the in-flight count that shutdown drains.
  *
  * A body far beyond the cap (over max(4 x cap, 256 MiB)) is answered at once
  * and the connection closed, so nobody can make us read forever.
+ *
+ * Errors (404, 405, 413, filter rejections) are rendered in the error format
+ * resolved for the request: the route's; for a path with no route, the
+ * longest route prefix (a pattern's text before its first capture) or
+ * declared prefix it falls under; else the server's default.  Formats are
+ * resolved once, at start.  Route tables, prefixes, filters and response
+ * headers are growable arrays: nothing is dropped for lack of room, and a
+ * malformed route fails the start instead of misbehaving later.
  */
 #include "http/http.h"
 
@@ -34,17 +46,41 @@ struct route_stats {
 	struct mw_hist latency;
 };
 
-struct route_table {
+struct route_slot {
 	const struct mw_route *r;
+	struct route_stats stats;
+	enum mw_errfmt fmt;   /* resolved at start */
+};
+
+struct route_table {
+	struct route_slot *slot;
 	size_t n;
-	struct route_stats *stats;
+};
+
+struct prefix {
+	const char *p;
+	size_t len;
+	enum mw_errfmt fmt;
+};
+
+struct filter {
+	const char *name;
+	mw_http_filter_fn fn;
+	void *ud;
 };
 
 struct mw_http_server {
 	struct mw_http_opts o;
 	struct MHD_Daemon *d;
-	struct route_table tables[16];
-	int ntables;
+	struct route_table *tables;
+	size_t ntables, atables;
+	struct prefix *declared;     /* mw_http_error_prefix */
+	size_t ndeclared, adeclared;
+	struct prefix *prefixes;     /* at start: declared + route prefixes, longest first */
+	size_t nprefixes;
+	struct filter *filters;
+	size_t nfilters, afilters;
+	struct mw_err setup_err;     /* the first malformed route */
 	struct route_stats unmatched;
 	int inflight;
 	unsigned long long requests;
@@ -52,16 +88,21 @@ struct mw_http_server {
 };
 
 struct ctx {
-	struct mw_http_req req;
+	struct mw_http_req req;       /* first member: mw_http_defer casts */
+	struct mw_http_server *srv;
 	struct mw_buf body;
 	size_t seen;          /* body bytes received, kept or not */
+	size_t cap;           /* the body cap of this request */
+	enum mw_body policy;  /* the route's, NONE when no route matched */
+	enum mw_errfmt fmt;   /* resolved error format */
 	bool too_large;
 	bool counted;         /* counted in inflight (the handler has started) */
+	bool answered;        /* a response was queued before the body ended */
 	const struct mw_route *route; /* matched at the first call */
 	struct route_stats *route_stats;
 	bool wrong_method;
 	void *stream_state;   /* a streaming route's state until end/abort */
-	bool stream_failed;   /* begin refused: drop the body, send early_resp */
+	bool early;           /* early_resp is the answer: a filter rejected, or begin refused */
 	struct mw_http_resp early_resp;
 	uint64_t start_ns;
 	struct route_stats *stats;
@@ -74,6 +115,15 @@ struct ctx {
 
 enum { DEFER_NONE, DEFER_PENDING, DEFER_SUSPENDED, DEFER_DONE };
 
+/* Grow *arr (elements of size sz) to hold n + 1. */
+static void *grow(void *arr, size_t *alloc, size_t n, size_t sz)
+{
+	if (n < *alloc)
+		return arr;
+	*alloc = *alloc ? *alloc * 2 : 8;
+	return mw_xrealloc(arr, *alloc * sz);
+}
+
 /* ------------------------------------------------------------ matching */
 
 static bool match(const char *pat, const char *path, struct mw_http_req *req)
@@ -82,7 +132,7 @@ static bool match(const char *pat, const char *path, struct mw_http_req *req)
 	const char *p = pat, *u = path;
 	while (*p) {
 		if (p[0] == '*' && p[1] == 0) {
-			if (ncap < MW_HTTP_MAX_CAPTURES)
+			if (ncap < MW_HTTP_MAX_CAPTURES) /* more is refused at start */
 				req->cap[ncap++] = mw_arena_strdup(req->arena, u);
 			req->ncap = ncap;
 			return true;
@@ -113,26 +163,81 @@ static bool match(const char *pat, const char *path, struct mw_http_req *req)
 	return true;
 }
 
-/* Find a route; *wrong_method is set when only the method differs. */
-static const struct mw_route *route_find(struct mw_http_server *s, struct mw_http_req *req,
-					 struct route_stats **stats, bool *wrong_method)
+/* Find a route; *path_slot gets the first route whose path matches with
+ * another method (a 405), when no route matches both. */
+static struct route_slot *route_find(struct mw_http_server *s, struct mw_http_req *req,
+				     struct route_slot **path_slot)
 {
-	*wrong_method = false;
-	for (int t = 0; t < s->ntables; t++) {
+	*path_slot = NULL;
+	for (size_t t = 0; t < s->ntables; t++) {
 		for (size_t i = 0; i < s->tables[t].n; i++) {
-			const struct mw_route *r = &s->tables[t].r[i];
+			struct route_slot *sl = &s->tables[t].slot[i];
+			const struct mw_route *r = sl->r;
 			if (!match(r->pattern, req->path, req))
 				continue;
 			if (!strcmp(r->method, req->method) ||
-			    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"))) {
-				*stats = &s->tables[t].stats[i];
-				return r;
-			}
-			*wrong_method = true;
+			    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET")))
+				return sl;
+			if (!*path_slot)
+				*path_slot = sl;
 		}
 	}
 	req->ncap = 0;
 	return NULL;
+}
+
+/* path is pre or below it (pre ends a segment). */
+static bool under(const char *path, const char *pre, size_t len)
+{
+	if (!len || strncmp(path, pre, len))
+		return false;
+	return pre[len - 1] == '/' || path[len] == 0 || path[len] == '/';
+}
+
+static enum mw_errfmt prefix_fmt(const struct prefix *p, size_t n, const char *path,
+				 enum mw_errfmt def)
+{
+	size_t best = 0;
+	enum mw_errfmt fmt = def;
+	for (size_t i = 0; i < n; i++)
+		if (p[i].len > best && under(path, p[i].p, p[i].len)) {
+			best = p[i].len;
+			fmt = p[i].fmt;
+		}
+	return fmt;
+}
+
+/* The text of a pattern before its first capture. */
+static size_t literal_len(const char *pattern)
+{
+	size_t n = strcspn(pattern, "{*");
+	return n;
+}
+
+/* Resolve every route's format (its own, else its declared prefix's, else
+ * the server's) and the prefix list that unmatched paths are looked up in. */
+static void resolve_formats(struct mw_http_server *s)
+{
+	size_t n = s->ndeclared;
+	for (size_t t = 0; t < s->ntables; t++)
+		n += s->tables[t].n;
+	free(s->prefixes);
+	s->prefixes = mw_xcalloc(n ? n : 1, sizeof *s->prefixes);
+	if (s->ndeclared)
+		memcpy(s->prefixes, s->declared, s->ndeclared * sizeof *s->declared);
+	s->nprefixes = s->ndeclared;
+	for (size_t t = 0; t < s->ntables; t++)
+		for (size_t i = 0; i < s->tables[t].n; i++) {
+			struct route_slot *sl = &s->tables[t].slot[i];
+			sl->fmt = sl->r->errfmt;
+			if (sl->fmt == MW_ERRFMT_INHERIT)
+				sl->fmt = prefix_fmt(s->declared, s->ndeclared, sl->r->pattern,
+						     s->o.error_format);
+			size_t len = literal_len(sl->r->pattern);
+			if (sl->fmt != MW_ERRFMT_INHERIT && len)
+				s->prefixes[s->nprefixes++] =
+					(struct prefix){sl->r->pattern, len, sl->fmt};
+		}
 }
 
 /* ------------------------------------------------------------ responses */
@@ -156,11 +261,12 @@ void mw_http_resp_text(struct mw_http_resp *resp, int status, const char *conten
 
 void mw_http_resp_header(struct mw_http_resp *resp, const char *name, const char *value)
 {
-	if (resp->nhdr < MW_HTTP_MAX_HEADERS) {
-		resp->hdr_name[resp->nhdr] = name;
-		resp->hdr_val[resp->nhdr] = value;
-		resp->nhdr++;
-	}
+	size_t alloc = (size_t)resp->ahdr;
+	resp->hdr = grow(resp->hdr, &alloc, (size_t)resp->nhdr * 2 + 1, sizeof *resp->hdr);
+	resp->ahdr = (int)alloc;
+	resp->hdr[resp->nhdr * 2] = name;
+	resp->hdr[resp->nhdr * 2 + 1] = value;
+	resp->nhdr++;
 }
 
 void mw_http_resp_fd(struct mw_http_resp *resp, int status, const char *content_type, int fd,
@@ -179,6 +285,58 @@ void mw_http_resp_fd(struct mw_http_resp *resp, int status, const char *content_
 	resp->fd_len = len;
 }
 
+/* Free what a response that is never sent still owns. */
+static void resp_release(struct mw_http_resp *resp)
+{
+	free(resp->body);
+	if (resp->has_fd)
+		close(resp->fd);
+	free(resp->hdr);
+	memset(resp, 0, sizeof *resp);
+}
+
+void mw_http_render_error(struct mw_http_resp *resp, enum mw_errfmt fmt, int status, int code,
+			  const char *msg)
+{
+	const char *text = msg && *msg ? msg : mw_err_name(code);
+	json_t *e;
+	switch (fmt) {
+	case MW_ERRFMT_MLFLOW:
+		e = json_pack("{s:s,s:s}", "error_code", mw_err_name(code), "message", text);
+		if (!e) /* msg was not valid UTF-8: say so without echoing it */
+			e = json_pack("{s:s,s:s}", "error_code", mw_err_name(code), "message",
+				      "invalid request (the error message held invalid UTF-8)");
+		break;
+	case MW_ERRFMT_V2:
+		e = json_pack("{s:s}", "error", text);
+		if (!e)
+			e = json_object();
+		break;
+	default:
+		mw_http_resp_text(resp, status, "text/plain; charset=utf-8", text);
+		return;
+	}
+	size_t n;
+	char *s = mw_json_dump(e, &n);
+	json_decref(e);
+	mw_http_resp_set(resp, status, "application/json", s, n);
+}
+
+enum mw_errfmt mw_http_req_errfmt(struct mw_http_req *req)
+{
+	return ((struct ctx *)req)->fmt;
+}
+
+void mw_http_error(struct mw_http_req *req, struct mw_http_resp *resp, int status, int code,
+		   const char *msg)
+{
+	struct ctx *c = (struct ctx *)req;
+	if (c->srv->o.on_error)
+		c->srv->o.on_error(req, resp, status, code, msg);
+	else
+		mw_http_render_error(resp, c->fmt, status, code, msg);
+}
+
 static void count_status(struct route_stats *st, int status)
 {
 	size_t i = 0;
@@ -192,6 +350,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
 {
 	if (!resp->status)
 		resp->status = 500;
+	int status = resp->status;
 	struct MHD_Response *r;
 	size_t sent;
 	if (resp->has_fd) {
@@ -208,36 +367,138 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
 		sent = resp->len;
 	}
 	resp->body = NULL;
-	if (!r)
+	if (!r) {
+		resp_release(resp);
 		return MHD_NO;
+	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				resp->content_type ? resp->content_type : "application/json");
+	const char *rid = c->req.call.request_id;
+	if (rid && *rid)
+		MHD_add_response_header(r, "X-Request-Id", rid);
 	for (int i = 0; i < resp->nhdr; i++)
-		MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_val[i]);
-	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+		MHD_add_response_header(r, resp->hdr[2 * i], resp->hdr[2 * i + 1]);
+	resp_release(resp);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 
 	double secs = (double)(mw_mono_ns() - c->start_ns) / 1e9;
-	count_status(c->stats, resp->status);
+	count_status(c->stats, status);
 	mw_hist_observe(&c->stats->latency, secs);
 	if (mw_log_get_level() <= MW_LOG_INFO)
-		mw_info("%s %s %d %zu %.3fms", c->req.method, c->req.path, resp->status, sent,
-			secs * 1000);
+		mw_info("%s %s %d %zu %.3fms%s%s", c->req.method, c->req.path, status, sent,
+			secs * 1000, rid && *rid ? " rid=" : "", rid ? rid : "");
 	return ret;
 }
 
-static void server_error(struct mw_http_server *s, struct ctx *c, struct mw_http_resp *resp,
-			 int status, int code, const char *msg)
+/* ------------------------------------------------------------ MHD glue */
+
+static size_t hard_cap(size_t cap)
 {
-	if (s->o.on_error) {
-		s->o.on_error(&c->req, resp, status, code, msg);
-	} else {
-		char *b = mw_xstrdup(msg);
-		mw_http_resp_set(resp, status, "text/plain", b, strlen(b));
-	}
+	return cap * 4 > (256u << 20) ? cap * 4 : (256u << 20);
 }
 
-/* ------------------------------------------------------------ MHD glue */
+/* The first call: route, call context, filters, body policy. */
+static struct ctx *begin_request(struct mw_http_server *s, struct MHD_Connection *conn,
+				 const char *url, const char *method)
+{
+	struct ctx *c = mw_xcalloc(1, sizeof *c);
+	pthread_mutex_init(&c->dmu, NULL);
+	c->srv = s;
+	c->conn = conn;
+	c->start_ns = mw_mono_ns();
+	c->req.arena = mw_arena_new(8192);
+	c->req.method = method;
+	c->req.path = url;
+	c->req.conn = conn;
+	c->stats = &s->unmatched;
+	struct route_slot *path_slot, *sl = route_find(s, &c->req, &path_slot);
+	c->route = sl ? sl->r : NULL;
+	c->route_stats = sl ? &sl->stats : NULL;
+	c->wrong_method = !sl && path_slot;
+	c->req.route = c->route;
+	c->fmt = sl ? sl->fmt
+		    : path_slot ? path_slot->fmt
+				: prefix_fmt(s->prefixes, s->nprefixes, url, s->o.error_format);
+	c->req.call.user = "anonymous";
+	c->req.call.request_id = "";
+	if (c->route && c->route->deadline_ms > 0)
+		c->req.call.deadline_ms = mw_now_ms() + c->route->deadline_ms;
+	for (size_t i = 0; i < s->nfilters && !c->early; i++)
+		if (s->filters[i].fn(&c->req, &c->early_resp, s->filters[i].ud))
+			c->early = true;
+	c->policy = c->route ? c->route->body : MW_BODY_NONE;
+	c->cap = c->route && c->route->body == MW_BODY_BUFFERED && c->route->max_body
+			 ? c->route->max_body
+			 : s->o.max_body;
+	bool buffered = c->policy == MW_BODY_BUFFERED && !c->early;
+	mw_buf_init(&c->body, buffered ? c->cap : 1);
+	if (c->policy == MW_BODY_STREAM) {
+		/* streaming: no buffer, no body cap; the route decides */
+		if (!c->early && c->route->stream->begin(&c->req, &c->stream_state, &c->early_resp,
+							 c->route->ud)) {
+			c->early = true;
+			c->stream_state = NULL;
+		}
+		return c;
+	}
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t n;
+	if (!c->early && cl && !mw_parse_int64(cl, &n) && (uint64_t)n > c->cap)
+		c->too_large = true;
+	return c;
+}
+
+/* A body chunk: to the stream, the buffer, or dropped.  Returns true when the
+ * request must be answered at once (far too much body). */
+static bool take_body(struct ctx *c, const char *p, size_t n)
+{
+	c->seen += n;
+	if (c->policy == MW_BODY_STREAM) {
+		/* a failing chunk is remembered by the state and reported by end */
+		if (c->stream_state)
+			(void)c->route->stream->data(c->stream_state, p, n);
+		return false;
+	}
+	if (!c->early && !c->too_large) {
+		if (c->policy == MW_BODY_BUFFERED) {
+			if (mw_buf_append(&c->body, p, n)) {
+				c->too_large = true;
+				mw_buf_release(&c->body);
+				mw_buf_init(&c->body, 1);
+			}
+		} else if (c->seen > c->cap) {
+			c->too_large = true;
+		}
+	}
+	return (c->too_large || c->early) && c->seen > hard_cap(c->cap);
+}
+
+static void body_too_large(struct ctx *c, struct mw_http_resp *resp)
+{
+	char msg[128];
+	snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes", c->cap);
+	mw_http_error(&c->req, resp, 413, MW_E_TOO_LARGE, msg);
+}
+
+/* The handler returned after mw_http_defer: send now if it was completed
+ * already, else suspend the connection until mw_http_complete. */
+static enum MHD_Result after_defer(struct MHD_Connection *conn, struct ctx *c)
+{
+	pthread_mutex_lock(&c->dmu);
+	if (c->dstate == DEFER_DONE) { /* completed before we got here */
+		struct mw_http_resp resp = c->dresp;
+		memset(&c->dresp, 0, sizeof c->dresp);
+		c->dstate = DEFER_NONE;
+		pthread_mutex_unlock(&c->dmu);
+		return send_resp(conn, c, &resp);
+	}
+	c->dstate = DEFER_SUSPENDED;
+	MHD_suspend_connection(conn);
+	pthread_mutex_unlock(&c->dmu);
+	return MHD_YES;
+}
 
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version, const char *upload_data,
@@ -245,6 +506,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 {
 	struct mw_http_server *s = cls;
 	struct ctx *c = *con_cls;
+	(void)version;
 	if (c && c->dstate == DEFER_DONE) {
 		/* resumed after mw_http_complete: send what the completer left */
 		struct mw_http_resp resp = c->dresp;
@@ -253,60 +515,27 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		return send_resp(conn, c, &resp);
 	}
 	if (!c) {
-		c = mw_xcalloc(1, sizeof *c);
-		pthread_mutex_init(&c->dmu, NULL);
-		c->conn = conn;
-		c->start_ns = mw_mono_ns();
-		c->req.arena = mw_arena_new(8192);
-		c->req.method = method;
-		c->req.path = url;
-		c->req.conn = conn;
-		c->stats = &s->unmatched;
-		c->route = route_find(s, &c->req, &c->route_stats, &c->wrong_method);
-		c->req.route = c->route;
-		if (c->route && c->route->stream) {
-			/* streaming: no buffer, no body cap; the route decides */
-			mw_buf_init(&c->body, 1);
-			if (c->route->stream->begin(&c->req, &c->stream_state, &c->early_resp,
-						    c->route->ud)) {
-				c->stream_failed = true;
-				c->stream_state = NULL;
-			}
-			*con_cls = c;
-			return MHD_YES;
-		}
-		mw_buf_init(&c->body, s->o.max_body);
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		int64_t n;
-		if (cl && !mw_parse_int64(cl, &n) && (uint64_t)n > s->o.max_body)
-			c->too_large = true;
-		*con_cls = c;
+		*con_cls = begin_request(s, conn, url, method);
 		return MHD_YES;
 	}
-	if (*upload_data_size && c->route && c->route->stream) {
-		/* a failing chunk is remembered by the state and reported by end */
-		if (c->stream_state)
-			(void)c->route->stream->data(c->stream_state, upload_data,
-						     *upload_data_size);
+	if (c->answered) { /* answered in the middle of the body: close */
 		*upload_data_size = 0;
-		return MHD_YES;
+		return MHD_NO;
 	}
 	if (*upload_data_size) {
-		c->seen += *upload_data_size;
-		if (!c->too_large && mw_buf_append(&c->body, upload_data, *upload_data_size)) {
-			c->too_large = true;
-			mw_buf_release(&c->body);
-			mw_buf_init(&c->body, 1);
-		}
+		bool now = take_body(c, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		size_t hard = s->o.max_body * 4 > (256u << 20) ? s->o.max_body * 4 : (256u << 20);
-		if (c->too_large && c->seen > hard) {
-			struct mw_http_resp resp = {0};
-			server_error(s, c, &resp, 413, MW_E_TOO_LARGE, "Request body too large");
-			return send_resp(conn, c, &resp);
+		if (!now)
+			return MHD_YES;
+		struct mw_http_resp resp = {0};
+		if (c->early) {
+			resp = c->early_resp;
+			memset(&c->early_resp, 0, sizeof c->early_resp);
+		} else {
+			mw_http_error(&c->req, &resp, 413, MW_E_TOO_LARGE, "Request body too large");
 		}
-		return MHD_YES;
+		c->answered = true;
+		return send_resp(conn, c, &resp);
 	}
 
 	/* in flight from here: shutdown waits for handlers, not for bodies that
@@ -314,48 +543,29 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 	c->counted = true;
 	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
 	struct mw_http_resp resp = {0};
-	bool wrong_method = c->wrong_method;
 	const struct mw_route *r = c->route;
 	if (c->route_stats)
 		c->stats = c->route_stats;
-	(void)version;
-	if (r && r->stream) {
-		if (c->stream_failed) {
-			resp = c->early_resp;
-			memset(&c->early_resp, 0, sizeof c->early_resp);
-		} else {
-			void *stt = c->stream_state;
-			c->stream_state = NULL; /* end owns it now */
-			r->stream->end(&c->req, stt, &resp, r->ud);
-		}
+	if (c->early) {
+		resp = c->early_resp;
+		memset(&c->early_resp, 0, sizeof c->early_resp);
+	} else if (c->policy == MW_BODY_STREAM) {
+		void *stt = c->stream_state;
+		c->stream_state = NULL; /* end owns it now */
+		r->stream->end(&c->req, stt, &resp, r->ud);
 	} else if (c->too_large) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "Request body too large: the limit is %zu bytes",
-			 s->o.max_body);
-		server_error(s, c, &resp, 413, MW_E_TOO_LARGE, msg);
+		body_too_large(c, &resp);
 	} else if (!r) {
 		char msg[256];
-		snprintf(msg, sizeof msg, "%s %.200s", wrong_method ? "Method not allowed:" : "No endpoint:",
-			 url);
-		server_error(s, c, &resp, wrong_method ? 405 : 404, MW_E_NO_ENDPOINT, msg);
+		snprintf(msg, sizeof msg, "%s %.200s",
+			 c->wrong_method ? "Method not allowed:" : "No endpoint:", url);
+		mw_http_error(&c->req, &resp, c->wrong_method ? 405 : 404, MW_E_NO_ENDPOINT, msg);
 	} else {
 		c->req.body = c->body.data;
 		c->req.body_len = c->body.len;
 		r->fn(&c->req, &resp, r->ud);
-		if (c->dstate != DEFER_NONE) {
-			pthread_mutex_lock(&c->dmu);
-			if (c->dstate == DEFER_DONE) { /* completed before we got here */
-				resp = c->dresp;
-				memset(&c->dresp, 0, sizeof c->dresp);
-				c->dstate = DEFER_NONE;
-				pthread_mutex_unlock(&c->dmu);
-				return send_resp(conn, c, &resp);
-			}
-			c->dstate = DEFER_SUSPENDED;
-			MHD_suspend_connection(conn);
-			pthread_mutex_unlock(&c->dmu);
-			return MHD_YES;
-		}
+		if (c->dstate != DEFER_NONE)
+			return after_defer(conn, c);
 	}
 	return send_resp(conn, c, &resp);
 }
@@ -399,12 +609,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (c->stream_state && c->route && c->route->stream)
 		c->route->stream->abort(c->stream_state); /* the body never completed */
-	free(c->early_resp.body);
-	if (c->early_resp.has_fd)
-		close(c->early_resp.fd);
-	free(c->dresp.body);
-	if (c->dresp.has_fd)
-		close(c->dresp.fd);
+	resp_release(&c->early_resp);
+	resp_release(&c->dresp);
 	pthread_mutex_destroy(&c->dmu);
 	if (c->counted) {
 		__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
@@ -463,47 +669,110 @@ struct mw_http_server *mw_http_new(const struct mw_http_opts *o)
 	return s;
 }
 
-void mw_http_add_routes(struct mw_http_server *s, const struct mw_route *r, size_t n)
+static int count_captures(const char *pattern)
 {
-	if (s->ntables >= 16)
-		return;
+	int n = 0;
+	for (const char *p = pattern; *p; p++)
+		if (*p == '{' || (p[0] == '*' && p[1] == 0))
+			n++;
+	return n;
+}
+
+/* Why a route cannot be served, or 0. */
+static int check_route(const struct mw_route *r, struct mw_err *err)
+{
+	if (!r->method || !r->pattern)
+		return mw_err_set(err, MW_E_INVALID, "http: a route has no method or no pattern");
+	const char *m = r->method, *p = r->pattern;
+	if (r->auth <= MW_AUTH_UNSET || r->auth >= MW_AUTH__COUNT)
+		return mw_err_set(err, MW_E_INVALID, "http: route %s %s declares no auth class", m, p);
+	if ((int)r->errfmt < 0 || r->errfmt >= MW_ERRFMT__COUNT)
+		return mw_err_set(err, MW_E_INVALID, "http: route %s %s: unknown error format", m, p);
+	if (r->body > MW_BODY_NONE)
+		return mw_err_set(err, MW_E_INVALID, "http: route %s %s: unknown body policy", m, p);
+	if ((r->body == MW_BODY_STREAM) != (r->stream != NULL))
+		return mw_err_set(err, MW_E_INVALID,
+				  "http: route %s %s: a streamed body needs stream callbacks, and "
+				  "stream callbacks need MW_BODY_STREAM",
+				  m, p);
+	if (!r->stream && !r->fn)
+		return mw_err_set(err, MW_E_INVALID, "http: route %s %s has no handler", m, p);
+	if (r->max_body && r->body != MW_BODY_BUFFERED)
+		return mw_err_set(err, MW_E_INVALID,
+				  "http: route %s %s: max_body applies to buffered bodies only", m, p);
+	if (count_captures(p) > MW_HTTP_MAX_CAPTURES)
+		return mw_err_set(err, MW_E_INVALID, "http: route %s %s has more than %d captures", m,
+				  p, MW_HTTP_MAX_CAPTURES);
+	return 0;
+}
+
+int mw_http_add_routes(struct mw_http_server *s, const struct mw_route *r, size_t n)
+{
+	s->tables = grow(s->tables, &s->atables, s->ntables, sizeof *s->tables);
 	struct route_table *t = &s->tables[s->ntables++];
-	t->r = r;
 	t->n = n;
-	t->stats = mw_xcalloc(n ? n : 1, sizeof *t->stats);
-	for (size_t i = 0; i < n; i++)
-		mw_hist_init(&t->stats[i].latency, mw_latency_buckets, mw_latency_nbuckets);
+	t->slot = mw_xcalloc(n ? n : 1, sizeof *t->slot);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		t->slot[i].r = &r[i];
+		mw_hist_init(&t->slot[i].stats.latency, mw_latency_buckets, mw_latency_nbuckets);
+		struct mw_err e = {0};
+		if (!rc && (rc = check_route(&r[i], &e)) && !s->setup_err.code)
+			s->setup_err = e;
+	}
+	return rc;
+}
+
+void mw_http_error_prefix(struct mw_http_server *s, const char *prefix, enum mw_errfmt fmt)
+{
+	s->declared = grow(s->declared, &s->adeclared, s->ndeclared, sizeof *s->declared);
+	s->declared[s->ndeclared++] = (struct prefix){prefix, strlen(prefix), fmt};
+}
+
+void mw_http_add_filter(struct mw_http_server *s, const char *name, mw_http_filter_fn fn,
+			void *ud)
+{
+	s->filters = grow(s->filters, &s->afilters, s->nfilters, sizeof *s->filters);
+	s->filters[s->nfilters++] = (struct filter){name, fn, ud};
+}
+
+void mw_http_routes_each(struct mw_http_server *s, mw_http_route_cb cb, void *ctx)
+{
+	for (size_t t = 0; t < s->ntables; t++)
+		for (size_t i = 0; i < s->tables[t].n; i++)
+			cb(ctx, s->tables[t].slot[i].r, s->tables[t].slot[i].fmt);
 }
 
 int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 {
+	if (s->setup_err.code) {
+		if (err)
+			*err = s->setup_err;
+		return -s->setup_err.code;
+	}
+	resolve_formats(s);
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t slen;
 	const char *host = s->o.host ? s->o.host : "127.0.0.1";
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)s->o.port);
-		slen = sizeof *sin;
 	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)s->o.port);
-		slen = sizeof *sin6;
 		flags |= MHD_USE_IPv6;
 	} else if (!strcmp(host, "localhost")) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)s->o.port);
 		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		slen = sizeof *sin;
 	} else {
 		return mw_err_set(err, MW_E_INVALID, "--host must be an IPv4 or IPv6 address: '%s'",
 				  host);
 	}
-	(void)slen;
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
@@ -543,14 +812,25 @@ int mw_http_inflight(struct mw_http_server *s)
 	return __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
 }
 
+void mw_http_stop(struct mw_http_server *s)
+{
+	if (s && s->d) {
+		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+}
+
 void mw_http_free(struct mw_http_server *s)
 {
 	if (!s)
 		return;
-	if (s->d)
-		MHD_stop_daemon(s->d);
-	for (int t = 0; t < s->ntables; t++)
-		free(s->tables[t].stats);
+	mw_http_stop(s);
+	for (size_t t = 0; t < s->ntables; t++)
+		free(s->tables[t].slot);
+	free(s->tables);
+	free(s->declared);
+	free(s->prefixes);
+	free(s->filters);
 	free(s);
 }
 
@@ -593,11 +873,11 @@ void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 			mw_buf_puts(out, "# HELP mw_http_request_duration_seconds Time from the first "
 					 "byte of a request to its response being queued.\n"
 					 "# TYPE mw_http_request_duration_seconds histogram\n");
-		for (int t = 0; t < s->ntables; t++)
+		for (size_t t = 0; t < s->ntables; t++)
 			for (size_t i = 0; i < s->tables[t].n; i++) {
-				const struct mw_route *r = &s->tables[t].r[i];
-				render_route(out, r->method, r->name ? r->name : r->pattern,
-					     &s->tables[t].stats[i], counts);
+				const struct route_slot *sl = &s->tables[t].slot[i];
+				render_route(out, sl->r->method, sl->r->name ? sl->r->name : sl->r->pattern,
+					     &sl->stats, counts);
 			}
 		render_route(out, "any", "unmatched", &s->unmatched, counts);
 	}

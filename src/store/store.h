@@ -121,6 +121,10 @@ struct mw_store_stats {
 
 struct mw_store_opts {
 	const char *data_dir;   /* the database lives at <data_dir>/mw.db */
+	/* The backend and its database (--store-uri, a secret: it may hold a
+	 * password; never log it).  NULL or "": SQLite in data_dir.  Read by
+	 * mw_store_open once the backends support it (another change). */
+	const char *uri;
 	int read_conns;         /* concurrent readers */
 	bool sync_full;         /* fsync every commit (PRAGMA synchronous=FULL) */
 	int max_batch;          /* jobs per group commit */

@@ -1,0 +1,328 @@
+/*
+ * modules.c - the standard module rows and the compositions built from them.
+ *
+ * Each row reads its options from the settings table and publishes what it
+ * builds in the application's struct mw_api_ctx, where later rows and the
+ * route tables find it; so rows depend only on rows above them in a
+ * composition (track, art and registry need store and blob; serve needs the
+ * serving options hook; trim needs http and store).  A row's fini releases
+ * exactly what its init built; the app calls them in reverse order, so the
+ * HTTP server is gone before anything its handlers use, and the store closes
+ * last (its writer commits every queued write first).
+ *
+ * Adding a capability = a row here (or in its own file) and an entry in the
+ * compositions that want it.
+ */
+#include "app/app.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTX(app) mw_app_ctx(app)
+#define SET(app) mw_app_settings(app)
+
+/* ------------------------------------------------------------ store, blob */
+
+static int store_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	const char *dir = mw_settings_get(SET(app), "data-dir");
+	int rc = mw_fs_mkdirs(dir, err);
+	if (rc)
+		return rc;
+	long long rconns = mw_settings_int(SET(app), "read-conns");
+	const char *uri = mw_settings_get(SET(app), "store-uri");
+	struct mw_store_opts so = {
+		.data_dir = dir,
+		.uri = uri && *uri ? uri : NULL,
+		.read_conns = rconns ? (int)rconns : mw_app_threads(app) + 2,
+		.sync_full = !strcmp(mw_settings_get(SET(app), "sync"), "full"),
+		.max_batch = 256,
+	};
+	return mw_store_open(&so, &CTX(app)->store, err);
+}
+
+static void store_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_store_close(CTX(app)->store);
+	CTX(app)->store = NULL;
+}
+
+const struct mw_app_module mw_app_store = {
+	.name = "store", .init = store_init, .fini = store_fini};
+
+static int blob_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	struct mw_blob_opts bo = {.data_dir = mw_settings_get(SET(app), "data-dir")};
+	return mw_blob_open(&bo, &CTX(app)->blob, err);
+}
+
+static void blob_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_blob_close(CTX(app)->blob);
+	CTX(app)->blob = NULL;
+}
+
+const struct mw_app_module mw_app_blob = {.name = "blob", .init = blob_init, .fini = blob_fini};
+
+/* ------------------------------------------------------------ track, art, registry */
+
+static int track_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	struct mw_track_opts to = {
+		.artifact_root = mw_settings_get(SET(app), "artifact-root"),
+		.truncate_long_values = mw_settings_bool(SET(app), "truncate-long-values"),
+	};
+	return mw_track_new(CTX(app)->store, &to, &CTX(app)->track, err);
+}
+
+static void track_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	mw_api_mlflow_register(CTX(app), http); /* tracking and the registry's MLflow endpoints */
+}
+
+static void track_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_api_free(); /* the MLflow route table (the HTTP server is gone) */
+	mw_track_free(CTX(app)->track);
+	CTX(app)->track = NULL;
+}
+
+const struct mw_app_module mw_app_track = {
+	.name = "track", .init = track_init, .routes = track_routes, .fini = track_fini};
+
+static int art_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	return mw_art_new(CTX(app)->store, CTX(app)->blob, &CTX(app)->art, err);
+}
+
+static void art_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	mw_api_artifacts_register(CTX(app), http);
+}
+
+static void art_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_art_free(CTX(app)->art);
+	CTX(app)->art = NULL;
+}
+
+const struct mw_app_module mw_app_art = {
+	.name = "art", .init = art_init, .routes = art_routes, .fini = art_fini};
+
+static int registry_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	int rc = mw_registry_new(CTX(app)->store, CTX(app)->blob, &CTX(app)->registry, err);
+	if (!rc)
+		mw_registry_allow_local_sources(CTX(app)->registry,
+						mw_settings_bool(SET(app), "allow-local-sources"));
+	return rc;
+}
+
+static void registry_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	mw_api_registry_register(CTX(app), http);
+}
+
+static void registry_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_registry_free(CTX(app)->registry);
+	CTX(app)->registry = NULL;
+}
+
+const struct mw_app_module mw_app_registry = {
+	.name = "registry", .init = registry_init, .routes = registry_routes, .fini = registry_fini};
+
+/* ------------------------------------------------------------ serve */
+
+static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	mw_app_serve_opts_fn opts = mw_app_serve_options(app);
+	if (!opts)
+		return mw_err_set(err, MW_E_INTERNAL, "serve: no serving options (mw_app_opts)");
+	struct mw_serve_opts svo;
+	int rc = opts(SET(app), mw_settings_get(SET(app), "data-dir"), CTX(app)->store,
+		      CTX(app)->blob, &svo, err);
+	return rc ? rc : mw_serve_new(&svo, &CTX(app)->serve, err);
+}
+
+static void serve_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	mw_api_serving_register(CTX(app), http);
+}
+
+static void serve_quiesce(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_serve_stop(CTX(app)->serve); /* queued inferences answer 503 now */
+}
+
+static void serve_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_serve_free(CTX(app)->serve); /* stops, waits for the batchers, unloads */
+	CTX(app)->serve = NULL;
+}
+
+const struct mw_app_module mw_app_serve = {.name = "serve",
+					   .init = serve_init,
+					   .routes = serve_routes,
+					   .quiesce = serve_quiesce,
+					   .fini = serve_fini};
+
+/* ------------------------------------------------------------ http */
+
+static int http_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	(void)err;
+	struct mw_http_opts ho = {
+		.host = mw_settings_get(SET(app), "host"),
+		.port = (int)mw_settings_int(SET(app), "port"),
+		.threads = mw_app_threads(app),
+		.max_body = (size_t)mw_settings_int(SET(app), "max-body"),
+		.error_format = MW_ERRFMT_MLFLOW,
+	};
+	struct mw_http_server *http = mw_http_new(&ho);
+	/* the request pipeline; authentication and limits go after identity */
+	mw_http_add_filter(http, "request-id", mw_http_filter_request_id, NULL);
+	mw_http_add_filter(http, "identity", mw_http_filter_identity, NULL);
+	CTX(app)->http = http;
+	return 0;
+}
+
+static void http_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	mw_api_ops_register(CTX(app), http); /* /health, /version, /metrics, /api/mw/config */
+}
+
+static int http_start(struct mw_app *app, void *state, struct mw_err *err)
+{
+	(void)state;
+	struct mw_http_server *http = CTX(app)->http;
+	int rc = mw_http_start(http, err);
+	if (rc)
+		return rc;
+	mw_info("mw %s listening on http://%s:%d (data %s, %d threads, ready in %lld ms)",
+		MW_VERSION, mw_settings_get(SET(app), "host"), mw_http_port(http),
+		mw_settings_get(SET(app), "data-dir"), mw_app_threads(app),
+		(long long)(mw_now_ms() - mw_app_start_ms(app)));
+	return 0;
+}
+
+static void http_quiesce(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_http_quiesce(CTX(app)->http); /* no new connections; in-flight requests go on */
+}
+
+static void http_stop(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_http_stop(CTX(app)->http);
+}
+
+static void http_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_http_free(CTX(app)->http);
+	CTX(app)->http = NULL;
+}
+
+const struct mw_app_module mw_app_http = {.name = "http",
+					  .init = http_init,
+					  .routes = http_routes,
+					  .start = http_start,
+					  .quiesce = http_quiesce,
+					  .stop = http_stop,
+					  .fini = http_fini};
+
+/* ------------------------------------------------------------ idle trim */
+
+/* After two quiet seconds (no request answered, none in flight) the store
+ * releases its page caches and glibc returns free memory, once per quiet
+ * spell. */
+struct trim {
+	struct mw_app *app;
+	unsigned long long seen;
+	int quiet;
+};
+
+static void trim_tick(struct mw_worker *w, void *ud)
+{
+	(void)w;
+	struct trim *t = ud;
+	struct mw_api_ctx *ctx = CTX(t->app);
+	unsigned long long now = ctx->http ? mw_http_request_count(ctx->http) : 0;
+	if (now != t->seen || (ctx->http && mw_http_inflight(ctx->http) > 0)) {
+		t->seen = now;
+		t->quiet = 0;
+	} else if (++t->quiet == 2) {
+		if (ctx->store)
+			mw_store_trim(ctx->store);
+		malloc_trim(0);
+		mw_debug("idle: released cached memory");
+	}
+}
+
+static int trim_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)err;
+	struct trim *t = mw_xcalloc(1, sizeof *t);
+	t->app = app;
+	*state = t;
+	return 0;
+}
+
+static int trim_start(struct mw_app *app, void *state, struct mw_err *err)
+{
+	return mw_app_add_worker(app, "idle-trim", 1000, trim_tick, state, NULL, err);
+}
+
+static void trim_fini(struct mw_app *app, void *state)
+{
+	(void)app;
+	free(state);
+}
+
+const struct mw_app_module mw_app_trim = {
+	.name = "trim", .init = trim_init, .start = trim_start, .fini = trim_fini};
+
+/* ------------------------------------------------------------ compositions */
+
+static const struct mw_app_module *const server_modules[] = {
+	&mw_app_store, &mw_app_blob,  &mw_app_track, &mw_app_art,
+	&mw_app_registry, &mw_app_serve, &mw_app_http, &mw_app_trim,
+};
+
+static const struct mw_app_module *const local_modules[] = {
+	&mw_app_store, &mw_app_blob, &mw_app_track, &mw_app_art, &mw_app_registry,
+};
+
+const struct mw_app_module *const *mw_app_server(size_t *n)
+{
+	*n = sizeof server_modules / sizeof *server_modules;
+	return server_modules;
+}
+
+const struct mw_app_module *const *mw_app_local(size_t *n)
+{
+	*n = sizeof local_modules / sizeof *local_modules;
+	return local_modules;
+}
