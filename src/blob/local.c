@@ -184,8 +184,9 @@ static int local_open_fd(void *impl, const char *digest, int *fd, uint64_t *size
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
 	int f = open(file, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
-		return errno == ENOENT ? mw_err_set(err, MW_E_NOT_FOUND, "blob %s is missing", digest)
-				       : mw_fs_error(errno, "open blob", err);
+		return errno == ENOENT
+			       ? mw_err_set(err, MW_E_NOT_FOUND, "blob %s is missing", digest)
+			       : mw_fs_error(errno, "open blob", err);
 	struct stat st;
 	if (fstat(f, &st)) {
 		int rc = mw_fs_error(errno, "stat blob", err);

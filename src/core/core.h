@@ -266,13 +266,13 @@ enum mw_fs_trigger {
 };
 
 struct mw_fs_fault {
-	int error;                  /* errno to inject (ENOSPC, EIO, ...) */
+	int error; /* errno to inject (ENOSPC, EIO, ...) */
 	enum mw_fs_trigger trigger;
 	uint64_t n;
-	unsigned ops;               /* MW_FS_NTH: mask of enum mw_fs_op (0: MW_FS_ANY) */
-	bool sticky;                /* MW_FS_NTH: the nth and every later one */
-	const char *under;          /* only files under this directory (NULL: all) */
-	const char *while_exists;   /* only while this file exists (NULL: always) */
+	unsigned ops;             /* MW_FS_NTH: mask of enum mw_fs_op (0: MW_FS_ANY) */
+	bool sticky;              /* MW_FS_NTH: the nth and every later one */
+	const char *under;        /* only files under this directory (NULL: all) */
+	const char *while_exists; /* only while this file exists (NULL: always) */
 };
 
 /* Set the rule (copied; NULL turns injection off) and reset the counters. */

@@ -90,9 +90,9 @@ int mw_fs_rm_rf(const char *path, struct mw_err *err)
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fault_env_once = PTHREAD_ONCE_INIT;
 static atomic_bool armed;
-static struct mw_fs_fault rule;      /* under fault_mu; strings owned below */
-static char *rule_under_abs;         /* the directory made absolute */
-static char *rule_under_real;        /* ... and resolved, once it exists */
+static struct mw_fs_fault rule; /* under fault_mu; strings owned below */
+static char *rule_under_abs;    /* the directory made absolute */
+static char *rule_under_real;   /* ... and resolved, once it exists */
 static char *rule_while;
 static uint64_t rule_seen, rule_hits;
 
@@ -206,8 +206,11 @@ static int parse_ops(const char *s, size_t n, unsigned *out)
 	static const struct {
 		const char *name;
 		unsigned op;
-	} names[] = {{"write", MW_FS_WRITE},       {"fsync", MW_FS_FSYNC}, {"rename", MW_FS_RENAME},
-		     {"truncate", MW_FS_TRUNCATE}, {"any", MW_FS_ANY}};
+	} names[] = {{"write", MW_FS_WRITE},
+		     {"fsync", MW_FS_FSYNC},
+		     {"rename", MW_FS_RENAME},
+		     {"truncate", MW_FS_TRUNCATE},
+		     {"any", MW_FS_ANY}};
 	*out = 0;
 	while (n) {
 		const char *slash = memchr(s, '/', n);
@@ -253,8 +256,8 @@ static int fault_parse(const char *spec, struct mw_fs_fault *out, struct mw_err 
 	memset(out, 0, sizeof *out);
 	const char *colon = strchr(spec, ':');
 	if (!colon || parse_error(spec, (size_t)(colon - spec), &out->error))
-		return mw_err_set(err, MW_E_INVALID,
-				  "fault \"%s\": expected enospc:... or eio:...", spec);
+		return mw_err_set(err, MW_E_INVALID, "fault \"%s\": expected enospc:... or eio:...",
+				  spec);
 	const char *t = colon + 1;
 	const char *comma = strchr(t, ',');
 	size_t tn = comma ? (size_t)(comma - t) : strlen(t);
@@ -277,8 +280,8 @@ static int fault_parse(const char *spec, struct mw_fs_fault *out, struct mw_err 
 			cn--;
 		}
 		if (parse_count(c, cn, &out->n) || out->n == 0)
-			return mw_err_set(err, MW_E_INVALID,
-					  "fault \"%s\": #N counts from 1", spec);
+			return mw_err_set(err, MW_E_INVALID, "fault \"%s\": #N counts from 1",
+					  spec);
 	}
 	/* options: the values run to the next comma (or the end) */
 	for (const char *o = comma; o; o = strchr(o + 1, ',')) {
@@ -291,7 +294,8 @@ static int fault_parse(const char *spec, struct mw_fs_fault *out, struct mw_err 
 			out->while_exists = v + 6;
 		else
 			return mw_err_set(err, MW_E_INVALID,
-					  "fault \"%s\": options are under=DIR and while=FILE", spec);
+					  "fault \"%s\": options are under=DIR and while=FILE",
+					  spec);
 	}
 	return 0;
 }

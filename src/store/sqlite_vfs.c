@@ -21,9 +21,9 @@
 #include <string.h>
 
 struct vfile {
-	sqlite3_file base;    /* base.pMethods = &methods, or NULL when open failed */
-	const char *path;     /* xOpen's name: valid until xClose (SQLite's promise) */
-	sqlite3_file *real;   /* the wrapped VFS's file, after this struct */
+	sqlite3_file base;  /* base.pMethods = &methods, or NULL when open failed */
+	const char *path;   /* xOpen's name: valid until xClose (SQLite's promise) */
+	sqlite3_file *real; /* the wrapped VFS's file, after this struct */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -50,7 +50,8 @@ static int v_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 
 static int v_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
-	int e = mw_fs_fault_check(MW_FS_WRITE, ((struct vfile *)f)->path, (uint64_t)off + (uint64_t)n);
+	int e = mw_fs_fault_check(MW_FS_WRITE, ((struct vfile *)f)->path,
+				  (uint64_t)off + (uint64_t)n);
 	if (e)
 		return fault_code(e, SQLITE_IOERR_WRITE);
 	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);

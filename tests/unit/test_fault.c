@@ -102,7 +102,7 @@ static void test_write_past(void **state)
 	errno = 0;
 	assert_int_equal(mw_fs_write(fd, buf, 100), -1); /* would end at 300 */
 	assert_int_equal(errno, ENOSPC);
-	assert_int_equal(mw_fs_write(fd, buf, 50), 0);   /* ends at 250 exactly */
+	assert_int_equal(mw_fs_write(fd, buf, 50), 0); /* ends at 250 exactly */
 	assert_int_equal(mw_fs_write(fd, buf, 1), -1);
 	assert_int_equal(mw_fs_fault_hits(), 2);
 	assert_int_equal(mw_fs_fsync(fd), 0); /* only writes are counted */
@@ -173,8 +173,12 @@ static void test_under_and_while(void **state)
 	assert_int_equal(mw_fs_mkdirs(out, &err), 0);
 	assert_int_equal(symlink(in, alias), 0);
 
-	struct mw_fs_fault rule = {.error = EIO, .trigger = MW_FS_NTH, .n = 1, .sticky = true,
-				   .under = alias, .while_exists = flag};
+	struct mw_fs_fault rule = {.error = EIO,
+				   .trigger = MW_FS_NTH,
+				   .n = 1,
+				   .sticky = true,
+				   .under = alias,
+				   .while_exists = flag};
 	mw_fs_fault_set(&rule);
 	int fin = open_new(in, "f"), fout = open_new(out, "f");
 	assert_int_equal(mw_fs_write(fin, "a", 1), 0); /* no flag file yet */
@@ -222,9 +226,18 @@ static void test_parse(void **state)
 {
 	(void)state;
 	struct mw_err err = {0};
-	static const char *bad[] = {"",          "enospc",        "full:10",       "enospc:",
-				    "enospc:1x", "eio:write#0",   "eio:write#",    "eio:#3",
-				    "eio:disk#1", "eio:write/#1", "eio:10,size=3", "eio:10,under=",
+	static const char *bad[] = {"",
+				    "enospc",
+				    "full:10",
+				    "enospc:",
+				    "enospc:1x",
+				    "eio:write#0",
+				    "eio:write#",
+				    "eio:#3",
+				    "eio:disk#1",
+				    "eio:write/#1",
+				    "eio:10,size=3",
+				    "eio:10,under=",
 				    "enospc:99999999999999999999999"};
 	struct mw_fs_fault rule = {.error = EIO, .trigger = MW_FS_NTH, .n = 1, .ops = MW_FS_FSYNC};
 	mw_fs_fault_set(&rule);
@@ -256,8 +269,7 @@ static void test_blob_writes(void **state)
 	memset(data, 'z', sizeof data);
 
 	/* a full disk at 5000 bytes of an upload */
-	struct mw_fs_fault rule = {.error = ENOSPC, .trigger = MW_FS_PAST, .n = 5000,
-				   .under = tmp};
+	struct mw_fs_fault rule = {.error = ENOSPC, .trigger = MW_FS_PAST, .n = 5000, .under = tmp};
 	mw_fs_fault_set(&rule);
 	struct mw_blob_writer *w = NULL;
 	assert_int_equal(mw_blob_begin(b, &w, &err), 0);
@@ -304,21 +316,29 @@ static void test_sqlite_shim(void **state)
 	assert_string_equal(sqlite3_vfs_find(NULL)->zName, "mw");
 	char *path = mw_fs_join(f->root, "t.db");
 	sqlite3 *db = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+					 NULL),
 			 SQLITE_OK);
 	sqlite3_extended_result_codes(db, 1);
 	assert_int_equal(exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 				  "CREATE TABLE t(x); INSERT INTO t VALUES (1);"),
 			 SQLITE_OK);
 
-	struct mw_fs_fault rule = {.error = ENOSPC, .trigger = MW_FS_NTH, .n = 1, .sticky = true,
-				   .ops = MW_FS_WRITE, .under = f->root};
+	struct mw_fs_fault rule = {.error = ENOSPC,
+				   .trigger = MW_FS_NTH,
+				   .n = 1,
+				   .sticky = true,
+				   .ops = MW_FS_WRITE,
+				   .under = f->root};
 	mw_fs_fault_set(&rule);
 	assert_int_equal(exec(db, "INSERT INTO t VALUES (2)"), SQLITE_FULL);
 	assert_true(mw_fs_fault_hits() >= 1);
 
-	struct mw_fs_fault sync = {.error = EIO, .trigger = MW_FS_NTH, .n = 1,
-				   .ops = MW_FS_FSYNC, .under = f->root};
+	struct mw_fs_fault sync = {.error = EIO,
+				   .trigger = MW_FS_NTH,
+				   .n = 1,
+				   .ops = MW_FS_FSYNC,
+				   .under = f->root};
 	mw_fs_fault_set(&sync);
 	assert_int_equal(exec(db, "INSERT INTO t VALUES (3)"), SQLITE_IOERR_FSYNC);
 	assert_int_equal(mw_fs_fault_hits(), 1);
@@ -352,7 +372,10 @@ static void test_store_open_uses_shim(void **state)
 	struct mw_store *s = NULL;
 	struct mw_err err = {0};
 	assert_int_equal(mw_store_open(&o, &s, &err), 0);
-	struct mw_fs_fault rule = {.error = ENOSPC, .trigger = MW_FS_NTH, .n = 1, .sticky = true,
+	struct mw_fs_fault rule = {.error = ENOSPC,
+				   .trigger = MW_FS_NTH,
+				   .n = 1,
+				   .sticky = true,
 				   .under = f->root};
 	mw_fs_fault_set(&rule);
 	char id[32];
