@@ -1,7 +1,8 @@
 """Store writes on a full disk, through the fault seam of core/fs.c.
 
 The server starts with MW_TEST_FAULT set to fail every write of a file under
-its data directory while a flag file exists (SQLite's files go through the
+the test's temporary directory (its data directory, and the store of
+MW_TEST_STORE_URI when that is a SQLite file there) while a flag file exists (SQLite's files go through the
 seam by the VFS shim in store/sqlite_vfs.c).  Creating the flag fills the
 disk, removing it frees the disk again, all within one server process.
 """
@@ -14,7 +15,7 @@ from conftest import assert_error, assert_ok, now_ms
 def start_with_fault(mw_factory, tmp_path, rule):
     d = tmp_path / "data"
     flag = tmp_path / "disk-full"
-    env = {"MW_TEST_FAULT": f"{rule},under={d},while={flag}"}
+    env = {"MW_TEST_FAULT": f"{rule},under={tmp_path},while={flag}"}
     return mw_factory(data_dir=d, env=env), d, flag
 
 
@@ -27,8 +28,12 @@ def values(srv, run_id):
     return [(m["step"], m["value"]) for m in srv.history(run_id, "loss")]
 
 
-def integrity(data_dir):
-    db = sqlite3.connect(f"file:{data_dir}/mw.db?mode=ro", uri=True)
+def integrity(srv):
+    """PRAGMA integrity_check of the server's SQLite database."""
+    uri = srv.store_uri
+    path = f"{srv.data_dir}/mw.db" if uri is None else uri.removeprefix("sqlite://")
+    assert uri is None or uri.startswith("sqlite:///"), f"not a SQLite store: {uri}"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return db.execute("PRAGMA integrity_check").fetchall()
     finally:
@@ -62,7 +67,7 @@ def test_full_disk_during_metric_write(mw_factory, tmp_path):
     assert_ok(log_metric(srv, run2, 5.0, 1))
 
     srv.stop()
-    assert integrity(d) == [("ok",)]
+    assert integrity(srv) == [("ok",)]
     srv = mw_factory(data_dir=d)
     assert values(srv, run) == [(1, 1.0), (4, 4.0)]
     assert values(srv, run2) == [(1, 5.0)]
@@ -79,6 +84,6 @@ def test_fsync_error_during_metric_write(mw_factory, tmp_path):
     assert_ok(log_metric(srv, run, 3.0, 3))
     flag.unlink()
     srv.stop()
-    assert integrity(d) == [("ok",)]
+    assert integrity(srv) == [("ok",)]
     srv = mw_factory(data_dir=d)
     assert (3, 3.0) in values(srv, run)
