@@ -152,6 +152,8 @@ static void rule_set_locked(const struct mw_fs_fault *f)
 static char *opt_dup(const char *s);
 static int fault_parse(const char *spec, struct mw_fs_fault *out, struct mw_err *err);
 
+/* Runs inside pthread_once from the first seam call: it must not call the
+ * seam itself (mw_log writes with stdio, not through mw_fs_write). */
 static void fault_env_load(void)
 {
 	const char *spec = getenv("MW_TEST_FAULT");
