@@ -11,7 +11,8 @@
  * mw_fs_write_atomic leaves no temporary file after a failure.  Blobs: an
  * upload past the limit fails with "the disk is full" and leaves no file in
  * tmp/ or blobs/; a failing fsync or rename fails the commit.  SQLite: an
- * injected ENOSPC is SQLITE_FULL, EIO on sync is SQLITE_IOERR_FSYNC, the
+ * injected ENOSPC is SQLITE_FULL, EIO on sync is SQLITE_IOERR_FSYNC and on a
+ * WAL truncate SQLITE_IOERR_TRUNCATE, the
  * database is intact and writable once the rule is cleared, and the store
  * opened through mw_store_open goes through the shim.  Every test clears the
  * rule it set.
@@ -343,8 +344,16 @@ static void test_sqlite_shim(void **state)
 	assert_int_equal(exec(db, "INSERT INTO t VALUES (3)"), SQLITE_IOERR_FSYNC);
 	assert_int_equal(mw_fs_fault_hits(), 1);
 
+	/* a checkpoint that truncates the WAL fails, and the data stays */
+	struct mw_fs_fault trunc = {.error = EIO, .trigger = MW_FS_NTH, .n = 1, .sticky = true,
+				    .ops = MW_FS_TRUNCATE, .under = f->root};
+	mw_fs_fault_set(&trunc);
+	assert_int_equal(exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_IOERR_TRUNCATE);
+	assert_true(mw_fs_fault_hits() >= 1);
+
 	mw_fs_fault_set(NULL);
 	assert_int_equal(exec(db, "INSERT INTO t VALUES (4)"), SQLITE_OK);
+	assert_int_equal(exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
 	sqlite3_close(db);
 
 	/* reopened: the committed rows, and an intact database */
