@@ -345,8 +345,12 @@ static void test_sqlite_shim(void **state)
 	assert_int_equal(mw_fs_fault_hits(), 1);
 
 	/* a checkpoint that truncates the WAL fails, and the data stays */
-	struct mw_fs_fault trunc = {.error = EIO, .trigger = MW_FS_NTH, .n = 1, .sticky = true,
-				    .ops = MW_FS_TRUNCATE, .under = f->root};
+	struct mw_fs_fault trunc = {.error = EIO,
+				    .trigger = MW_FS_NTH,
+				    .n = 1,
+				    .sticky = true,
+				    .ops = MW_FS_TRUNCATE,
+				    .under = f->root};
 	mw_fs_fault_set(&trunc);
 	assert_int_equal(exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_IOERR_TRUNCATE);
 	assert_true(mw_fs_fault_hits() >= 1);
