@@ -11,9 +11,9 @@ FUZZ_SECONDS ?= 30
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
   libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
   libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost libxgboost-dev \
-  python3-sklearn prometheus wrk
+  python3-sklearn prometheus wrk cppcheck clang-tidy clang-format
 
-.PHONY: all deps build run test unit api asan fuzz bench clean format lint
+.PHONY: all deps build run test unit api asan fuzz bench clean format format-check lint
 
 all: build
 
@@ -29,23 +29,28 @@ build: $(BUILD)/Makefile
 run: deps build
 	./$(BUILD)/mw server --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
 
-# Everything: unit + API tests, the same under ASan/UBSan, and a short fuzz run.
+# Everything CI runs: lint, unit + API tests, the same under ASan/UBSan, and a
+# short fuzz run.  MW_NO_SKIP=1: a pytest skip is a failure (tests/api/conftest.py).
 test: deps build
-	cd $(BUILD) && ctest --output-on-failure
+	$(MAKE) lint
+	$(MAKE) format-check
+	cd $(BUILD) && MW_NO_SKIP=1 ctest --output-on-failure
 	$(MAKE) asan
 	$(MAKE) fuzz
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -R '^unit\.'
 
+# One CTest entry per tests/api file (api.test_runs, ...); API_JOBS=2 runs two at once.
+API_JOBS ?= 1
 api: build
-	cd $(BUILD) && ctest --output-on-failure -R '^api$$'
+	cd $(BUILD) && ctest --output-on-failure -j$(API_JOBS) -R '^api\.'
 
 asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DMW_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 MW_NO_SKIP=1 ctest --output-on-failure
 
 fuzz:
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DMW_SANITIZE=ON -DMW_FUZZ=ON
@@ -61,11 +66,35 @@ bench: deps
 	./bench/xgb.sh build-release
 	./bench/serving.sh build-release
 
-format:
-	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c bench/*.c
+# C sources formatting and linting apply to.
+FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c \
+  tests/tools/*.c bench/*.c)
+# format-check looks only at lines changed since FORMAT_BASE (default: where
+# this branch left main), never at the whole tree, which is not reformatted.
+FORMAT_BASE ?= $(shell git merge-base HEAD main 2>/dev/null || echo HEAD)
+# FORMAT_STRICT=1 fails on findings; by default (and in CI, which sees no
+# branch) the check only reports them.
+FORMAT_STRICT ?= 0
 
-lint:
-	cppcheck --quiet --enable=warning,performance,portability --std=c11 -Isrc src
+# Reformat the given files (FILES=...), by default the files changed since
+# FORMAT_BASE; `make format FILES=all` does the whole tree.
+format:
+	@if [ "$(FILES)" = all ]; then clang-format -i $(FORMAT_FILES); \
+	elif [ -n "$(FILES)" ]; then clang-format -i $(FILES); \
+	else git clang-format --extensions c,h $(FORMAT_BASE) -- src tests bench; fi
+
+format-check:
+	@out=$$(git clang-format --diff --extensions c,h $(FORMAT_BASE) -- src tests bench 2>&1); \
+	case "$$out" in \
+	  ""|"no modified files to format"|"clang-format did not modify any files") \
+	    echo "format-check: changed lines since $(FORMAT_BASE) are formatted";; \
+	  *) echo "$$out"; echo "format-check: lines changed since $(FORMAT_BASE) are not" \
+	       "formatted (make format fixes them)"; [ "$(FORMAT_STRICT)" != 1 ];; \
+	esac
+
+# cppcheck and clang-tidy; any finding fails (scripts/lint.sh says how).
+lint: $(BUILD)/Makefile
+	./scripts/lint.sh $(BUILD) $(JOBS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release

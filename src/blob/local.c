@@ -7,9 +7,8 @@
  * directory is fsync'd so the rename itself is durable.  Blob files are made
  * read-only (0444).
  *
- * The I/O seam: every write(2) of a writer goes through io_write, which a test
- * can make fail with ENOSPC or EIO after N bytes (environment variable
- * MW_TEST_FAULT=enospc:N or eio:N, read when the store opens; test only).
+ * Every write, fsync and rename goes through core/fs.c (mw_fs_*), the seam
+ * where tests inject ENOSPC or EIO; nothing here knows about test faults.
  */
 #include "blob/backend.h"
 
@@ -26,8 +25,6 @@ struct local {
 	char *root;     /* <data_dir> */
 	char *blobs;    /* <data_dir>/blobs/sha256 */
 	char *tmp;      /* <data_dir>/tmp */
-	int fault_errno;
-	uint64_t fault_after;
 };
 
 struct writer {
@@ -37,52 +34,6 @@ struct writer {
 	struct mw_sha256 *h;
 	uint64_t n;
 };
-
-static char *join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = mw_xmalloc(n);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
-static int mkdirs(const char *path, struct mw_err *err)
-{
-	char *p = mw_xstrdup(path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(p, 0755) && errno != EEXIST) {
-			int rc = mw_err_set(err, MW_E_IO, "cannot create %s: %s", p, strerror(errno));
-			free(p);
-			return rc;
-		}
-		*s = '/';
-	}
-	int rc = 0;
-	if (mkdir(p, 0755) && errno != EEXIST)
-		rc = mw_err_set(err, MW_E_IO, "cannot create %s: %s", p, strerror(errno));
-	free(p);
-	return rc;
-}
-
-static int io_error(int e, const char *what, struct mw_err *err)
-{
-	if (e == ENOSPC || e == EDQUOT)
-		return mw_err_set(err, MW_E_IO, "%s: the disk is full", what);
-	return mw_err_set(err, MW_E_IO, "%s: %s", what, strerror(e));
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
 
 static void local_close(void *impl)
 {
@@ -99,40 +50,17 @@ static int local_open(const struct mw_blob_opts *o, void **impl, struct mw_err *
 {
 	struct local *l = mw_xcalloc(1, sizeof *l);
 	l->root = mw_xstrdup(o->data_dir);
-	l->blobs = join(o->data_dir, "blobs/sha256");
-	l->tmp = join(o->data_dir, "tmp");
-	int rc = mkdirs(l->blobs, err);
+	l->blobs = mw_fs_join(o->data_dir, "blobs/sha256");
+	l->tmp = mw_fs_join(o->data_dir, "tmp");
+	int rc = mw_fs_mkdirs(l->blobs, err);
 	if (!rc)
-		rc = mkdirs(l->tmp, err);
+		rc = mw_fs_mkdirs(l->tmp, err);
 	if (rc) {
 		local_close(l);
 		return rc;
 	}
-	const char *f = getenv("MW_TEST_FAULT");
-	if (f && *f) {
-		const char *colon = strchr(f, ':');
-		int64_t after = 0;
-		if (colon && !mw_parse_int64(colon + 1, &after) && after >= 0) {
-			if (!strncmp(f, "enospc:", 7))
-				l->fault_errno = ENOSPC;
-			else if (!strncmp(f, "eio:", 4))
-				l->fault_errno = EIO;
-			l->fault_after = (uint64_t)after;
-		}
-		if (l->fault_errno)
-			mw_warn("blob: test fault injection on: %s", f);
-	}
 	*impl = l;
 	return 0;
-}
-
-static ssize_t io_write(struct writer *w, const void *p, size_t n)
-{
-	if (w->l->fault_errno && w->n + n > w->l->fault_after) {
-		errno = w->l->fault_errno;
-		return -1;
-	}
-	return write(w->fd, p, n);
 }
 
 static int local_begin(void *impl, void **out, struct mw_err *err)
@@ -149,7 +77,7 @@ static int local_begin(void *impl, void **out, struct mw_err *err)
 	snprintf(w->tmp_path, n, "%s/up-%s", l->tmp, id);
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		rc = io_error(errno, "cannot create a temporary file", err);
+		rc = mw_fs_error(errno, "cannot create a temporary file", err);
 		free(w->tmp_path);
 		free(w);
 		return rc;
@@ -164,16 +92,9 @@ static int local_write(void *wp, const void *p, size_t n, struct mw_err *err)
 	struct writer *w = wp;
 	const char *q = p;
 	mw_sha256_update(w->h, p, n);
-	while (n > 0) {
-		ssize_t k = io_write(w, q, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return io_error(errno, "write blob", err);
-		q += k;
-		n -= (size_t)k;
-		w->n += (uint64_t)k;
-	}
+	if (mw_fs_write(w->fd, q, n))
+		return mw_fs_error(errno, "write blob", err);
+	w->n += n;
 	return 0;
 }
 
@@ -214,14 +135,14 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, struct mw_err
 	struct local *l = w->l;
 	mw_sha256_final(w->h, digest);
 	w->h = NULL;
-	if (fsync(w->fd)) {
-		int rc = io_error(errno, "fsync blob", err);
+	if (mw_fs_fsync(w->fd)) {
+		int rc = mw_fs_error(errno, "fsync blob", err);
 		writer_free(w, true);
 		return rc;
 	}
 	if (close(w->fd)) {
 		w->fd = -1;
-		int rc = io_error(errno, "close blob", err);
+		int rc = mw_fs_error(errno, "close blob", err);
 		writer_free(w, true);
 		return rc;
 	}
@@ -235,18 +156,19 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, struct mw_err
 		return 0;
 	}
 	if (mkdir(dir, 0755) && errno != EEXIST) {
-		int rc = io_error(errno, "create blob directory", err);
+		int rc = mw_fs_error(errno, "create blob directory", err);
 		writer_free(w, true);
 		return rc;
 	}
 	chmod(w->tmp_path, 0444);
-	if (rename(w->tmp_path, file)) {
-		int rc = io_error(errno, "rename blob into place", err);
+	if (mw_fs_rename(w->tmp_path, file)) {
+		int rc = mw_fs_error(errno, "rename blob into place", err);
 		writer_free(w, true);
+		rmdir(dir); /* fails while other blobs share it; that is fine */
 		return rc;
 	}
-	if (fsync_dir(dir)) {
-		int rc = io_error(errno, "fsync blob directory", err);
+	if (mw_fs_fsync_dir(dir, err)) {
+		int rc = -err->code;
 		writer_free(w, false);
 		return rc;
 	}
@@ -262,11 +184,12 @@ static int local_open_fd(void *impl, const char *digest, int *fd, uint64_t *size
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
 	int f = open(file, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
-		return errno == ENOENT ? mw_err_set(err, MW_E_NOT_FOUND, "blob %s is missing", digest)
-				       : io_error(errno, "open blob", err);
+		return errno == ENOENT
+			       ? mw_err_set(err, MW_E_NOT_FOUND, "blob %s is missing", digest)
+			       : mw_fs_error(errno, "open blob", err);
 	struct stat st;
 	if (fstat(f, &st)) {
-		int rc = io_error(errno, "stat blob", err);
+		int rc = mw_fs_error(errno, "stat blob", err);
 		close(f);
 		return rc;
 	}
@@ -281,7 +204,7 @@ static int local_remove(void *impl, const char *digest, struct mw_err *err)
 	char dir[4096], file[4200];
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
 	if (unlink(file) && errno != ENOENT)
-		return io_error(errno, "remove blob", err);
+		return mw_fs_error(errno, "remove blob", err);
 	rmdir(dir); /* fails while other blobs share it; that is fine */
 	return 0;
 }
@@ -291,7 +214,7 @@ static int local_each(void *impl, mw_blob_each_fn fn, void *ctx, struct mw_err *
 	struct local *l = impl;
 	DIR *top = opendir(l->blobs);
 	if (!top)
-		return io_error(errno, "list blobs", err);
+		return mw_fs_error(errno, "list blobs", err);
 	int rc = 0;
 	struct dirent *d;
 	while (!rc && (d = readdir(top))) {
@@ -325,7 +248,7 @@ static int local_clean_tmp(void *impl, int64_t older_than_ms, int *removed, stru
 	struct local *l = impl;
 	DIR *d = opendir(l->tmp);
 	if (!d)
-		return io_error(errno, "list temporary files", err);
+		return mw_fs_error(errno, "list temporary files", err);
 	int n = 0;
 	int64_t now = mw_now_ms();
 	struct dirent *e;

@@ -234,6 +234,65 @@ int mw_fs_rename(const char *from, const char *to);
  * ENOSPC/EDQUOT, else "what: strerror".  Returns -MW_E_IO. */
 int mw_fs_error(int errno_value, const char *what, struct mw_err *err);
 
+/* Fault injection: the one seam where tests make file operations fail, as
+ * SQLite's test VFS does.  Writes, fsyncs and renames of blobs and side files
+ * (through the functions above) and of the SQLite store's files (through the
+ * VFS shim in store/sqlite_vfs.c, which calls mw_fs_fault_check) consult one
+ * rule; when it fires the operation fails with the rule's errno (ENOSPC, EIO)
+ * before anything is written.  No rule is set in production: the check is one
+ * relaxed atomic load.
+ *
+ * A rule is either "the write that would take its file past n bytes" (every
+ * such write fails: a disk that is full at that size) or "the nth operation
+ * among ops" (once, or with sticky that one and every later one), optionally
+ * only for files under a directory and only while a flag file exists (so a
+ * test of the real binary can fill and free the disk at will).
+ *
+ * The real binary reads the rule once from MW_TEST_FAULT (see
+ * mw_fs_fault_set_spec for the grammar); that is the only place a test fault is
+ * read from the environment.  Unit tests call mw_fs_fault_set, which replaces
+ * any rule from the environment. */
+enum mw_fs_op {
+	MW_FS_WRITE = 1 << 0,
+	MW_FS_FSYNC = 1 << 1,
+	MW_FS_RENAME = 1 << 2,
+	MW_FS_TRUNCATE = 1 << 3,
+};
+#define MW_FS_ANY (MW_FS_WRITE | MW_FS_FSYNC | MW_FS_RENAME | MW_FS_TRUNCATE)
+
+enum mw_fs_trigger {
+	MW_FS_PAST, /* a write ending past n bytes of its file */
+	MW_FS_NTH,  /* the nth operation (1-based) of the kinds in ops */
+};
+
+struct mw_fs_fault {
+	int error; /* errno to inject (ENOSPC, EIO, ...) */
+	enum mw_fs_trigger trigger;
+	uint64_t n;
+	unsigned ops;             /* MW_FS_NTH: mask of enum mw_fs_op (0: MW_FS_ANY) */
+	bool sticky;              /* MW_FS_NTH: the nth and every later one */
+	const char *under;        /* only files under this directory (NULL: all) */
+	const char *while_exists; /* only while this file exists (NULL: always) */
+};
+
+/* Set the rule (copied; NULL turns injection off) and reset the counters. */
+void mw_fs_fault_set(const struct mw_fs_fault *f);
+/* Set the rule from its text form (as MW_TEST_FAULT holds it):
+ * "ERROR:N" (every write that would take a file past N bytes fails) or
+ * "ERROR:OPS#N[+]" (the Nth of OPS fails; with '+', every later one too),
+ * then optional ",under=DIR" and ",while=FILE".  ERROR is enospc or eio; OPS
+ * is write, fsync, rename, truncate or any, joined by '/'.  Examples:
+ * "enospc:1048576", "eio:fsync#1", "enospc:write#1+,under=/d,while=/tmp/full".
+ * A malformed rule is -MW_E_INVALID and changes nothing. */
+int mw_fs_fault_set_spec(const char *spec, struct mw_err *err);
+/* Operations failed by the rule since it was set. */
+uint64_t mw_fs_fault_hits(void);
+/* The check itself, for I/O that does not go through the functions above
+ * (the SQLite VFS shim): 0 to go ahead, or the errno the operation must fail
+ * with.  path may be NULL (an anonymous file); end is the offset a write or
+ * truncate reaches. */
+int mw_fs_fault_check(enum mw_fs_op op, const char *path, uint64_t end);
+
 /* ---------------------------------------------------------------- workers */
 
 /* A background worker: one thread that runs tick every period_ms (and at

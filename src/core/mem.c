@@ -191,19 +191,15 @@ void mw_arena_free(struct mw_arena *a)
 void mw_arena_reset(struct mw_arena *a)
 {
 	/* keep the last chunk of the list (the oldest, or a big block inserted
-	 * behind it) and free the rest */
-	struct chunk *c = a->head, *last = NULL;
-	while (c) {
+	 * behind it) and free the rest; an arena always has a chunk */
+	struct chunk *c = a->head;
+	while (c->next) {
 		struct chunk *n = c->next;
-		if (!n) {
-			last = c;
-			break;
-		}
 		free(c);
 		c = n;
 	}
-	a->head = last;
-	a->head->used = 0;
+	a->head = c;
+	c->used = 0;
 	a->total = 0;
 }
 

@@ -88,6 +88,7 @@ static int conn_open(const char *path, bool writer, bool sync_full, struct conn 
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (writer)
 		flags |= SQLITE_OPEN_CREATE;
+	sqi_vfs_register(); /* writes go through core/fs.c's seam (sqlite_vfs.c) */
 	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
 		int rc = mw_err_set(err, MW_E_IO, "cannot open database %s: %s", path,
 				    c->db ? sqlite3_errmsg(c->db) : "out of memory");

@@ -61,6 +61,8 @@ struct sq {
 /* ------------------------------------------------------------ plumbing */
 
 int sqi_sqerr(struct conn *c, struct mw_err *err, const char *what);
+/* Make the fault-seam VFS (sqlite_vfs.c) the default, once; 0 or -1. */
+int sqi_vfs_register(void);
 sqlite3_stmt *sqi_prep(struct conn *c, const char *sql, struct mw_err *err);
 int sqi_exec(struct conn *c, const char *sql, struct mw_err *err);
 int sqi_step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err);

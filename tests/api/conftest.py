@@ -12,6 +12,20 @@ Fixtures:
               (restart).  Servers still running at the end are stopped with
               SIGTERM and must exit 0 within 10 s.
 
+Environment:
+  MW_BIN              the binary (above).
+  MW_TEST_STORE_URI   when set, every server starts with --store-uri <it>, with
+                      "{tmp}" replaced by a directory that belongs to the
+                      server's data directory (<data_dir>-store, the same across
+                      restarts on that data directory, different between
+                      servers), e.g. "sqlite:///{tmp}/other.db".  Unset: no
+                      --store-uri, the store is <data_dir>/mw.db as always.
+  MW_NO_SKIP=1        (set by `make test`, so CI): a skipped test, or a test
+                      module skipped at import (pytest.importorskip), is a
+                      failure naming the reason, unless the test is marked
+                      @pytest.mark.may_skip("why skipping is fine").  xfail is
+                      not a skip and is left alone.
+
 Helpers (module level, imported by the tests):
   unique(prefix)          unique name
   now_ms()                wall clock in ms
@@ -102,6 +116,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def store_uri_for(data_dir):
+    """--store-uri for a server on data_dir: $MW_TEST_STORE_URI with {tmp}
+    replaced, or None (the default store in the data directory)."""
+    uri = os.environ.get("MW_TEST_STORE_URI")
+    if not uri:
+        return None
+    if "{tmp}" in uri:
+        d = Path(str(data_dir) + "-store")
+        d.mkdir(parents=True, exist_ok=True)
+        uri = uri.replace("{tmp}", str(d))
+    return uri
+
+
 _live_servers = []
 _live_lock = threading.Lock()
 
@@ -120,6 +147,7 @@ class MwServer:
         self.stderr_path = None
         self.session = None
         self._starts = 0
+        self.store_uri = store_uri_for(self.data_dir)
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -134,7 +162,10 @@ class MwServer:
             self.stderr_path = self.log_dir / f"mw-stderr-{self.port}-{self._starts}.log"
             errf = open(self.stderr_path, "wb")
             cmd = [mw_bin(), "server", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--data-dir", self.data_dir, "--log-level", "warn", *self.extra_args]
+                   "--data-dir", self.data_dir, "--log-level", "warn"]
+            if self.store_uri:
+                cmd += ["--store-uri", self.store_uri]
+            cmd += self.extra_args
             env = dict(os.environ)
             env.pop("MW_URI", None)
             if self.env:
@@ -329,10 +360,42 @@ def mw_factory(tmp_path):
     assert not failures, "\n".join(failures)
 
 
+# ---- skips are failures in CI -------------------------------------------
+
+def no_skip():
+    return os.environ.get("MW_NO_SKIP", "") not in ("", "0")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "may_skip(reason): this test may be skipped even with MW_NO_SKIP=1")
+
+
+def _skip_reason(longrepr):
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    rep = outcome.get_result()
+    if no_skip() and rep.skipped:
+        rep.outcome = "failed"
+        rep.longrepr = (f"{collector.nodeid} was skipped at import and MW_NO_SKIP=1 forbids it: "
+                        f"{_skip_reason(rep.longrepr)}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if (no_skip() and rep.skipped and not hasattr(rep, "wasxfail")
+            and item.get_closest_marker("may_skip") is None):
+        rep.outcome = "failed"
+        rep.longrepr = (f"{item.nodeid} was skipped and MW_NO_SKIP=1 forbids it (mark it "
+                        f"@pytest.mark.may_skip if that is fine): {_skip_reason(rep.longrepr)}")
     if rep.failed:
         with _live_lock:
             servers = list(_live_servers)

@@ -790,8 +790,16 @@ def test_disconnect_does_not_disturb_other_uploads(mw_factory):
 
 # ------------------------------------------------------------------ full disk
 
-def test_full_disk(mw_factory):
-    srv = mw_factory(env={"MW_TEST_FAULT": "enospc:1048576"})
+def blob_fault(tmp_path, rule):
+    """A data dir and the MW_TEST_FAULT rule `rule` limited to its upload
+    files (tmp/), so the store's own files are not affected."""
+    d = tmp_path / "data"
+    return d, {"MW_TEST_FAULT": f"{rule},under={d}/tmp"}
+
+
+def test_full_disk(mw_factory, tmp_path):
+    d, env = blob_fault(tmp_path, "enospc:1048576")
+    srv = mw_factory(data_dir=d, env=env)
     big = os.urandom(2 * MIB)
     r = put(srv, "0/r/artifacts/big.bin", big)
     body = assert_error(r, 500, "INTERNAL_ERROR")
@@ -815,8 +823,9 @@ def test_full_disk(mw_factory):
     assert get(srv, "0/r/artifacts/small.bin").content == small
 
 
-def test_io_error(mw_factory):
-    srv = mw_factory(env={"MW_TEST_FAULT": "eio:1000"})
+def test_io_error(mw_factory, tmp_path):
+    d, env = blob_fault(tmp_path, "eio:1000")
+    srv = mw_factory(data_dir=d, env=env)
     body = assert_error(put(srv, "0/r/artifacts/f.bin", os.urandom(5000)), 500,
                         "INTERNAL_ERROR")
     assert "disk is full" not in body["message"].lower()
