@@ -175,11 +175,14 @@ int mw_art_upload_commit(struct mw_art_upload *u, char digest[65], uint64_t *siz
 {
 	char d[65];
 	uint64_t sz = 0;
-	int rc = mw_blob_commit(u->w, d, &sz, err);
+	struct mw_blob_hold *hold = NULL;
+	int rc = mw_blob_commit(u->w, d, &sz, &hold, err);
 	u->w = NULL;
 	if (!rc) {
+		/* the hold keeps gc away until the manifest references the blob */
 		bool replaced = false;
 		rc = mw_store_art_put(u->a->store, u->path, d, sz, mw_now_ms(), &replaced, err);
+		mw_blob_hold_release(hold);
 		if (!rc && replaced)
 			mw_info("artifact %s replaced (now %.12s); the old entry is kept in history",
 				u->path, d);
