@@ -175,11 +175,14 @@ int mw_art_upload_commit(struct mw_art_upload *u, char digest[65], uint64_t *siz
 {
 	char d[65];
 	uint64_t sz = 0;
-	int rc = mw_blob_commit(u->w, d, &sz, err);
+	struct mw_blob_hold *hold = NULL;
+	int rc = mw_blob_commit(u->w, d, &sz, &hold, err);
 	u->w = NULL;
 	if (!rc) {
+		/* the hold keeps gc away until the manifest references the blob */
 		bool replaced = false;
 		rc = mw_store_art_put(u->a->store, u->path, d, sz, mw_now_ms(), &replaced, err);
+		mw_blob_hold_release(hold);
 		if (!rc && replaced)
 			mw_info("artifact %s replaced (now %.12s); the old entry is kept in history",
 				u->path, d);
@@ -357,7 +360,7 @@ struct scan {
 	struct mw_art *a;
 	json_t *corrupt, *missing, *mismatch;
 	json_t *referenced; /* digest -> size (object used as a set) */
-	unsigned long long blobs, bytes, removed, removed_bytes, young;
+	unsigned long long blobs, bytes, removed, removed_bytes, young, in_use;
 	int64_t now, grace;
 	bool dry_run;
 	struct mw_err *err;
@@ -439,6 +442,12 @@ static int gc_mark(void *ctx, const char *digest, uint64_t size, const char *pat
 	return 0;
 }
 
+static int gc_recheck(void *ctx, const char *digest, bool *referenced, struct mw_err *err)
+{
+	struct mw_art *a = ctx;
+	return mw_store_art_digest_used(a->store, digest, referenced, err);
+}
+
 static int gc_sweep(void *ctx, const char *digest, uint64_t size, int64_t mtime)
 {
 	struct scan *s = ctx;
@@ -449,11 +458,20 @@ static int gc_sweep(void *ctx, const char *digest, uint64_t size, int64_t mtime)
 		return 0;
 	}
 	if (!s->dry_run) {
+		/* The mark above is a snapshot: an upload may have committed the
+		 * same bytes since.  The blob store removes the blob only if no
+		 * upload holds it and the store, asked again while the blob is
+		 * locked, still has no reference to it. */
 		struct mw_err e = {0};
-		if (mw_blob_remove(s->a->blob, digest, &e)) {
+		enum mw_blob_removal r = MW_BLOB_ABSENT;
+		if (mw_blob_remove_unreferenced(s->a->blob, digest, gc_recheck, s->a, &r, &e)) {
 			mw_warn("gc: %s", e.msg);
 			return 0;
 		}
+		if (r == MW_BLOB_KEPT_HELD || r == MW_BLOB_KEPT_REFERENCED)
+			s->in_use++;
+		if (r != MW_BLOB_REMOVED)
+			return 0;
 	}
 	s->removed++;
 	s->removed_bytes += size;
@@ -475,9 +493,9 @@ int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
 	json_decref(s.referenced);
 	if (rc)
 		return rc;
-	*report = json_pack("{s:I,s:I,s:I,s:i,s:b,s:I}", "removed_blobs", (json_int_t)s.removed,
-			    "removed_bytes", (json_int_t)s.removed_bytes, "kept_young",
-			    (json_int_t)s.young, "removed_tmp", tmp, "dry_run", dry_run, "grace_ms",
-			    (json_int_t)grace_ms);
+	*report = json_pack("{s:I,s:I,s:I,s:I,s:i,s:b,s:I}", "removed_blobs",
+			    (json_int_t)s.removed, "removed_bytes", (json_int_t)s.removed_bytes,
+			    "kept_young", (json_int_t)s.young, "kept_in_use", (json_int_t)s.in_use,
+			    "removed_tmp", tmp, "dry_run", dry_run, "grace_ms", (json_int_t)grace_ms);
 	return 0;
 }

@@ -79,8 +79,11 @@ int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_
  * digest}], size_mismatch[...], tmp_files, ok}. */
 int mw_art_fsck(struct mw_art *a, json_t **report, struct mw_err *err);
 /* Remove blobs no manifest references that are older than grace_ms, and
- * temporary files older than grace_ms.  dry_run only reports.  Report:
- * {removed_blobs, removed_bytes, kept_young, removed_tmp, dry_run}. */
+ * temporary files older than grace_ms that no upload is writing.  A blob
+ * an upload holds, or that a manifest references by the time gc locks it, is
+ * kept, whatever grace_ms is (so gc with grace 0 is safe next to uploads).
+ * dry_run only reports.  Report: {removed_blobs, removed_bytes, kept_young,
+ * kept_in_use, removed_tmp, dry_run, grace_ms}. */
 int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
 	      struct mw_err *err);
 

@@ -21,6 +21,11 @@ struct mw_blob_writer {
 	void *impl;
 };
 
+struct mw_blob_hold {
+	struct mw_blob *b;
+	void *impl;
+};
+
 bool mw_blob_digest_valid(const char *d)
 {
 	if (!d || strlen(d) != 64)
@@ -70,11 +75,30 @@ int mw_blob_write(struct mw_blob_writer *w, const void *p, size_t n, struct mw_e
 	return w->b->ops->write(w->impl, p, n, err);
 }
 
-int mw_blob_commit(struct mw_blob_writer *w, char digest[65], uint64_t *size, struct mw_err *err)
+int mw_blob_commit(struct mw_blob_writer *w, char digest[65], uint64_t *size,
+		   struct mw_blob_hold **hold, struct mw_err *err)
 {
-	int rc = w->b->ops->commit(w->impl, digest, size, err);
+	struct mw_blob *b = w->b;
+	void *h = NULL;
+	int rc = b->ops->commit(w->impl, digest, size, &h, err);
 	free(w);
-	return rc;
+	if (rc)
+		return rc;
+	if (!hold) {
+		b->ops->hold_release(h);
+		return 0;
+	}
+	*hold = mw_xmalloc(sizeof **hold);
+	**hold = (struct mw_blob_hold){.b = b, .impl = h};
+	return 0;
+}
+
+void mw_blob_hold_release(struct mw_blob_hold *h)
+{
+	if (!h)
+		return;
+	h->b->ops->hold_release(h->impl);
+	free(h);
 }
 
 void mw_blob_abort(struct mw_blob_writer *w)
@@ -142,7 +166,8 @@ int mw_blob_link(struct mw_blob *b, const char *digest, const char *dest, struct
 		for (ssize_t off = 0; off < n && !rc;) {
 			ssize_t k = write(out, buf + off, (size_t)(n - off));
 			if (k < 0 && errno != EINTR)
-				rc = mw_err_set(err, MW_E_IO, "write %s: %s", dest, strerror(errno));
+				rc = mw_err_set(err, MW_E_IO, "write %s: %s", dest,
+						strerror(errno));
 			else if (k > 0)
 				off += k;
 		}
@@ -173,7 +198,8 @@ int mw_blob_verify(struct mw_blob *b, const char *digest, bool *ok, uint64_t *si
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = mw_err_set(err, MW_E_IO, "read blob %.12s: %s", digest, strerror(errno));
+			rc = mw_err_set(err, MW_E_IO, "read blob %.12s: %s", digest,
+					strerror(errno));
 			break;
 		}
 		if (n == 0)
@@ -199,6 +225,14 @@ int mw_blob_remove(struct mw_blob *b, const char *digest, struct mw_err *err)
 	return b->ops->remove(b->impl, digest, err);
 }
 
+int mw_blob_remove_unreferenced(struct mw_blob *b, const char *digest, mw_blob_ref_fn referenced,
+				void *ctx, enum mw_blob_removal *removed, struct mw_err *err)
+{
+	if (!mw_blob_digest_valid(digest))
+		return mw_err_set(err, MW_E_INVALID, "not a SHA-256 digest: '%.80s'", digest);
+	return b->ops->remove_unreferenced(b->impl, digest, referenced, ctx, removed, err);
+}
+
 int mw_blob_each(struct mw_blob *b, mw_blob_each_fn fn, void *ctx, struct mw_err *err)
 {
 	return b->ops->each(b->impl, fn, ctx, err);
@@ -210,12 +244,12 @@ int mw_blob_clean_tmp(struct mw_blob *b, int64_t older_than_ms, int *removed, st
 }
 
 int mw_blob_put_file(struct mw_blob *b, const char *path, char digest[65], uint64_t *size,
-		     struct mw_err *err)
+		     struct mw_blob_hold **hold, struct mw_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return mw_err_set(err, errno == ENOENT ? MW_E_NOT_FOUND : MW_E_IO, "cannot open %s: %s",
-				  path, strerror(errno));
+		return mw_err_set(err, errno == ENOENT ? MW_E_NOT_FOUND : MW_E_IO,
+				  "cannot open %s: %s", path, strerror(errno));
 	struct mw_blob_writer *w;
 	int rc = mw_blob_begin(b, &w, err);
 	if (rc) {
@@ -242,5 +276,5 @@ int mw_blob_put_file(struct mw_blob *b, const char *path, char digest[65], uint6
 		mw_blob_abort(w);
 		return rc;
 	}
-	return mw_blob_commit(w, digest, size, err);
+	return mw_blob_commit(w, digest, size, hold, err);
 }

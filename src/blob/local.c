@@ -7,6 +7,20 @@
  * directory is fsync'd so the rename itself is durable.  Blob files are made
  * read-only (0444).
  *
+ * Locks (flock, so they hold between processes too).  A writer holds a shared
+ * lock on its temporary file from creation to the end: mw_blob_clean_tmp takes
+ * an exclusive lock without waiting before it removes a file, so it never
+ * removes one being written.  A hold is a shared lock on the blob's file: the
+ * file a commit renamed into place (still the writer's descriptor), or the
+ * existing blob a commit found with the same, verified, content.  Removal by
+ * garbage collection takes an exclusive lock without waiting (a held blob is
+ * kept), asks whether the blob is referenced while it has the lock, and
+ * unlinks it under the lock.  A commit that opened the blob waits for that
+ * lock, then checks that the path still names the file it locked, and stores
+ * its own bytes when it does not.  Only removals take exclusive locks and
+ * they never wait, so there is no deadlock, and any number of holds of the
+ * same blob coexist.
+ *
  * Every write, fsync and rename goes through core/fs.c (mw_fs_*), the seam
  * where tests inject ENOSPC or EIO; nothing here knows about test faults.
  */
@@ -18,13 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct local {
-	char *root;     /* <data_dir> */
-	char *blobs;    /* <data_dir>/blobs/sha256 */
-	char *tmp;      /* <data_dir>/tmp */
+	char *root;  /* <data_dir> */
+	char *blobs; /* <data_dir>/blobs/sha256 */
+	char *tmp;   /* <data_dir>/tmp */
 };
 
 struct writer {
@@ -63,41 +78,6 @@ static int local_open(const struct mw_blob_opts *o, void **impl, struct mw_err *
 	return 0;
 }
 
-static int local_begin(void *impl, void **out, struct mw_err *err)
-{
-	struct local *l = impl;
-	char id[33];
-	int rc = mw_id_hex32(id, err);
-	if (rc)
-		return rc;
-	struct writer *w = mw_xcalloc(1, sizeof *w);
-	w->l = l;
-	size_t n = strlen(l->tmp) + 48;
-	w->tmp_path = mw_xmalloc(n);
-	snprintf(w->tmp_path, n, "%s/up-%s", l->tmp, id);
-	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		rc = mw_fs_error(errno, "cannot create a temporary file", err);
-		free(w->tmp_path);
-		free(w);
-		return rc;
-	}
-	w->h = mw_sha256_new();
-	*out = w;
-	return 0;
-}
-
-static int local_write(void *wp, const void *p, size_t n, struct mw_err *err)
-{
-	struct writer *w = wp;
-	const char *q = p;
-	mw_sha256_update(w->h, p, n);
-	if (mw_fs_write(w->fd, q, n))
-		return mw_fs_error(errno, "write blob", err);
-	w->n += n;
-	return 0;
-}
-
 static void writer_free(struct writer *w, bool unlink_tmp)
 {
 	if (w->fd >= 0)
@@ -110,6 +90,57 @@ static void writer_free(struct writer *w, bool unlink_tmp)
 	}
 	free(w->tmp_path);
 	free(w);
+}
+
+static int local_begin(void *impl, void **out, struct mw_err *err)
+{
+	struct local *l = impl;
+	/* A clean_tmp with a zero grace period may remove the new file before
+	 * this writer locks it; then the file is unlinked and the writer starts
+	 * over (bounded: each try is a fresh random name). */
+	for (int tries = 0; tries < 8; tries++) {
+		char id[33];
+		int rc = mw_id_hex32(id, err);
+		if (rc)
+			return rc;
+		struct writer *w = mw_xcalloc(1, sizeof *w);
+		w->l = l;
+		size_t n = strlen(l->tmp) + 48;
+		w->tmp_path = mw_xmalloc(n);
+		snprintf(w->tmp_path, n, "%s/up-%s", l->tmp, id);
+		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (w->fd < 0) {
+			rc = mw_fs_error(errno, "cannot create a temporary file", err);
+			free(w->tmp_path);
+			free(w);
+			return rc;
+		}
+		struct stat st;
+		if (flock(w->fd, LOCK_SH) || fstat(w->fd, &st)) {
+			rc = mw_fs_error(errno, "lock a temporary file", err);
+			writer_free(w, true);
+			return rc;
+		}
+		if (st.st_nlink == 0) {
+			writer_free(w, false);
+			continue;
+		}
+		w->h = mw_sha256_new();
+		*out = w;
+		return 0;
+	}
+	return mw_err_set(err, MW_E_IO, "temporary files are removed as soon as they are created");
+}
+
+static int local_write(void *wp, const void *p, size_t n, struct mw_err *err)
+{
+	struct writer *w = wp;
+	const char *q = p;
+	mw_sha256_update(w->h, p, n);
+	if (mw_fs_write(w->fd, q, n))
+		return mw_fs_error(errno, "write blob", err);
+	w->n += n;
+	return 0;
 }
 
 static void local_abort(void *wp)
@@ -129,7 +160,79 @@ static void blob_path(struct local *l, const char *digest, char *dir, size_t dn,
 	snprintf(file, fn, "%s/%.2s/%s", l->blobs, digest, digest);
 }
 
-static int local_commit(void *wp, char digest[65], uint64_t *size, struct mw_err *err)
+struct hold {
+	int fd;
+};
+
+static void *hold_new(int fd)
+{
+	struct hold *h = mw_xmalloc(sizeof *h);
+	h->fd = fd;
+	return h;
+}
+
+static void local_hold_release(void *hp)
+{
+	struct hold *h = hp;
+	if (!h)
+		return;
+	close(h->fd); /* drops the lock */
+	free(h);
+}
+
+/* True when path still names the file open at fd and it is linked. */
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return !fstat(fd, &a) && !stat(path, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+	       a.st_nlink > 0;
+}
+
+/* SHA-256 of the whole file at fd (read from its start). */
+static int hash_fd(int fd, char hex[65], uint64_t *size, struct mw_err *err)
+{
+	struct mw_sha256 *h = mw_sha256_new();
+	char *buf = mw_xmalloc(1 << 20);
+	uint64_t total = 0;
+	off_t off = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, 1 << 20, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = mw_fs_error(errno, "read blob", err);
+			break;
+		}
+		if (n == 0)
+			break;
+		mw_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+		off += n;
+	}
+	mw_sha256_final(h, hex);
+	free(buf);
+	*size = total;
+	return rc;
+}
+
+/* Rename the writer's temporary file to file (over what is there). */
+static int place(struct writer *w, const char *dir, const char *file, struct mw_err *err)
+{
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return mw_fs_error(errno, "create blob directory", err);
+	fchmod(w->fd, 0444);
+	if (mw_fs_rename(w->tmp_path, file)) {
+		int rc = mw_fs_error(errno, "rename blob into place", err);
+		rmdir(dir); /* fails while other blobs share it; that is fine */
+		return rc;
+	}
+	return mw_fs_fsync_dir(dir, err);
+}
+
+/* Commit: the bytes become the blob, unless the blob exists with the same
+ * verified content.  Either way the result is held (see the top). */
+static int local_commit(void *wp, char digest[65], uint64_t *size, void **hold, struct mw_err *err)
 {
 	struct writer *w = wp;
 	struct local *l = w->l;
@@ -140,40 +243,69 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, struct mw_err
 		writer_free(w, true);
 		return rc;
 	}
-	if (close(w->fd)) {
-		w->fd = -1;
-		int rc = mw_fs_error(errno, "close blob", err);
-		writer_free(w, true);
-		return rc;
-	}
-	w->fd = -1;
 	*size = w->n;
 	char dir[4096], file[4200];
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
-	struct stat st;
-	if (!stat(file, &st) && (uint64_t)st.st_size == w->n) {
-		writer_free(w, true); /* stored once */
+	for (int tries = 0; tries < 16; tries++) {
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT) {
+			int rc = mw_fs_error(errno, "open blob", err);
+			writer_free(w, true);
+			return rc;
+		}
+		if (fd < 0) {
+			int rc = place(w, dir, file, err);
+			if (rc) {
+				writer_free(w, true);
+				return rc;
+			}
+			*hold = hold_new(w->fd);
+			w->fd = -1;
+			writer_free(w, false);
+			return 0;
+		}
+		/* waits while a removal decides about this blob */
+		if (flock(fd, LOCK_SH)) {
+			int rc = mw_fs_error(errno, "lock blob", err);
+			close(fd);
+			writer_free(w, true);
+			return rc;
+		}
+		if (!same_file(fd, file)) { /* removed or replaced meanwhile */
+			close(fd);
+			continue;
+		}
+		char hex[65];
+		uint64_t n = 0;
+		int rc = hash_fd(fd, hex, &n, err);
+		if (rc) {
+			close(fd);
+			writer_free(w, true);
+			return rc;
+		}
+		if (n == w->n && !strcmp(hex, digest)) {
+			writer_free(w, true); /* stored once */
+			*hold = hold_new(fd);
+			return 0;
+		}
+		/* The stored copy no longer hashes to its name: the new bytes,
+		 * verified as they were written, replace it. */
+		mw_warn("blob %.12s was corrupt on disk (%llu bytes hash to %.12s); replaced by "
+			"verified bytes",
+			digest, (unsigned long long)n, hex);
+		rc = place(w, dir, file, err);
+		close(fd);
+		if (rc) {
+			writer_free(w, true);
+			return rc;
+		}
+		*hold = hold_new(w->fd);
+		w->fd = -1;
+		writer_free(w, false);
 		return 0;
 	}
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		int rc = mw_fs_error(errno, "create blob directory", err);
-		writer_free(w, true);
-		return rc;
-	}
-	chmod(w->tmp_path, 0444);
-	if (mw_fs_rename(w->tmp_path, file)) {
-		int rc = mw_fs_error(errno, "rename blob into place", err);
-		writer_free(w, true);
-		rmdir(dir); /* fails while other blobs share it; that is fine */
-		return rc;
-	}
-	if (mw_fs_fsync_dir(dir, err)) {
-		int rc = -err->code;
-		writer_free(w, false);
-		return rc;
-	}
-	writer_free(w, false);
-	return 0;
+	writer_free(w, true);
+	return mw_err_set(err, MW_E_IO, "blob %.12s kept changing while it was committed", digest);
 }
 
 static int local_open_fd(void *impl, const char *digest, int *fd, uint64_t *size,
@@ -207,6 +339,48 @@ static int local_remove(void *impl, const char *digest, struct mw_err *err)
 		return mw_fs_error(errno, "remove blob", err);
 	rmdir(dir); /* fails while other blobs share it; that is fine */
 	return 0;
+}
+
+static int local_remove_unreferenced(void *impl, const char *digest, mw_blob_ref_fn referenced,
+				     void *ctx, enum mw_blob_removal *removed, struct mw_err *err)
+{
+	struct local *l = impl;
+	char dir[4096], file[4200];
+	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return mw_fs_error(errno, "open blob", err);
+		*removed = MW_BLOB_ABSENT;
+		return 0;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int e = errno;
+		close(fd);
+		if (e != EWOULDBLOCK)
+			return mw_fs_error(e, "lock blob", err);
+		*removed = MW_BLOB_KEPT_HELD;
+		return 0;
+	}
+	if (!same_file(fd, file)) { /* replaced by a commit since it was opened */
+		close(fd);
+		*removed = MW_BLOB_KEPT_HELD;
+		return 0;
+	}
+	bool ref = false;
+	int rc = referenced(ctx, digest, &ref, err);
+	if (!rc && ref)
+		*removed = MW_BLOB_KEPT_REFERENCED;
+	if (!rc && !ref) {
+		if (unlink(file) && errno != ENOENT) {
+			rc = mw_fs_error(errno, "remove blob", err);
+		} else {
+			rmdir(dir); /* fails while other blobs share it; that is fine */
+			*removed = MW_BLOB_REMOVED;
+		}
+	}
+	close(fd); /* a commit waiting for the lock now sees the blob gone */
+	return rc;
 }
 
 static int local_each(void *impl, mw_blob_each_fn fn, void *ctx, struct mw_err *err)
@@ -258,11 +432,18 @@ static int local_clean_tmp(void *impl, int64_t older_than_ms, int *removed, stru
 		char file[4200];
 		snprintf(file, sizeof file, "%s/%s", l->tmp, e->d_name);
 		struct stat st;
-		if (stat(file, &st))
+		if (lstat(file, &st) || !S_ISREG(st.st_mode))
 			continue;
 		int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-		if (now - mt >= older_than_ms && !unlink(file))
+		if (now - mt < older_than_ms)
+			continue;
+		/* a writer holds a lock on its file until it is done with it */
+		int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (!flock(fd, LOCK_EX | LOCK_NB) && same_file(fd, file) && !unlink(file))
 			n++;
+		close(fd);
 	}
 	closedir(d);
 	if (removed)
@@ -277,10 +458,12 @@ const struct mw_blob_ops mw_blob_local_ops = {
 	.begin = local_begin,
 	.write = local_write,
 	.commit = local_commit,
+	.hold_release = local_hold_release,
 	.abort = local_abort,
 	.written = local_written,
 	.open_fd = local_open_fd,
 	.remove = local_remove,
+	.remove_unreferenced = local_remove_unreferenced,
 	.each = local_each,
 	.clean_tmp = local_clean_tmp,
 };

@@ -1115,11 +1115,13 @@ static int ingest_file(struct ingest *g, const char *abs, const char *rel)
 				  g->src, MAX_LOCAL_FILES);
 	char digest[65];
 	uint64_t size = 0;
-	int rc = mw_blob_put_file(g->r->blob, abs, digest, &size, g->err);
+	struct mw_blob_hold *hold = NULL;
+	int rc = mw_blob_put_file(g->r->blob, abs, digest, &size, &hold, g->err);
 	if (rc)
 		return rc;
 	char *path = join_path(g->staging, rel);
 	rc = mw_store_art_put(g->r->store, path, digest, size, mw_now_ms(), NULL, g->err);
+	mw_blob_hold_release(hold); /* referenced now (or failed): gc may decide */
 	free(path);
 	return rc;
 }

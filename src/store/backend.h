@@ -73,6 +73,7 @@ struct mw_store_ops {
 	int (*art_tree)(void *, const char *, json_t **, struct mw_err *);
 	int (*art_delete)(void *, const char *, int64_t, int *, struct mw_err *);
 	int (*art_each)(void *, bool, mw_store_digest_fn, void *, struct mw_err *);
+	int (*art_digest_used)(void *, const char *, bool *, struct mw_err *);
 	int (*rm_create)(void *, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
 	int (*rm_get)(void *, const char *, json_t **, struct mw_err *);
 	int (*rm_rename)(void *, const char *, const char *, int64_t, json_t **, struct mw_err *);

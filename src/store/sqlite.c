@@ -2689,6 +2689,7 @@ const struct mw_store_ops mw_store_sqlite_ops = {
 	.art_tree = sqa_art_tree,
 	.art_delete = sqa_art_delete,
 	.art_each = sqa_art_each,
+	.art_digest_used = sqa_art_digest_used,
 	.rm_create = sqr_rm_create,
 	.rm_get = sqr_rm_get,
 	.rm_rename = sqr_rm_rename,

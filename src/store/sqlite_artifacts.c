@@ -395,3 +395,27 @@ int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *
 	sqi_rd_end(impl, c);
 	return rc;
 }
+
+static const char SQL_ART_DIGEST_USED[] = "SELECT 1 FROM artifacts WHERE digest = ? LIMIT 1";
+
+int sqa_art_digest_used(void *impl, const char *digest, bool *used, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(impl, err);
+	if (!c)
+		return -err->code;
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_ART_DIGEST_USED, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, digest);
+		int s = sqlite3_step(st);
+		if (s == SQLITE_ROW || s == SQLITE_DONE)
+			*used = s == SQLITE_ROW;
+		else
+			rc = sqi_sqerr(c, err, "check a blob's references");
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(impl, c);
+	return rc;
+}

@@ -105,6 +105,7 @@ int sqa_art_list(void *impl, const char *, json_t **, struct mw_err *);
 int sqa_art_tree(void *impl, const char *, json_t **, struct mw_err *);
 int sqa_art_delete(void *impl, const char *, int64_t, int *, struct mw_err *);
 int sqa_art_each(void *impl, bool, mw_store_digest_fn, void *, struct mw_err *);
+int sqa_art_digest_used(void *impl, const char *, bool *, struct mw_err *);
 /* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
  * the caller's write job; *count gets the number of files, and manifest_hex
  * (may be NULL) the SHA-256 over "path\tdigest\n" lines in path order. */

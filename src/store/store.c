@@ -215,6 +215,11 @@ int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, in
 {
 	D(art_delete, path, now_ms, removed, err);
 }
+int mw_store_art_digest_used(struct mw_store *s, const char *digest, bool *used,
+			     struct mw_err *err)
+{
+	D(art_digest_used, digest, used, err);
+}
 int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx, struct mw_err *err)
 {
 	D(art_each, include_history, fn, ctx, err);

@@ -281,6 +281,10 @@ typedef int (*mw_store_digest_fn)(void *ctx, const char *digest, uint64_t size,
 				  const char *path);
 int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
 		      struct mw_err *err);
+/* Whether a current manifest entry references digest (gc's last check, made
+ * while the blob is locked; reads what is committed now). */
+int mw_store_art_digest_used(struct mw_store *s, const char *digest, bool *used,
+			     struct mw_err *err);
 
 /* ------------------------------------------------------------ registry */
 

@@ -922,7 +922,8 @@ def test_gc_grace_period(mw_factory):
     # young: kept
     rep = gc(srv, grace_seconds=3600)
     assert rep == {"removed_blobs": 0, "removed_bytes": 0, "kept_young": 1, "removed_tmp": 0,
-                   "dry_run": False, "grace_ms": 3_600_000}
+                   "dry_run": False, "grace_ms": 3_600_000,
+                   "kept_in_use": 0}
     assert df.exists()
 
     # old: a dry run reports it and removes nothing

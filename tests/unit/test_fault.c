@@ -289,7 +289,7 @@ static void test_blob_writes(void **state)
 		assert_int_equal(mw_fs_fault_set_spec(specs[i], &err), 0);
 		assert_int_equal(mw_blob_begin(b, &w, &err), 0);
 		assert_int_equal(mw_blob_write(w, data, 100, &err), 0);
-		assert_int_equal(mw_blob_commit(w, digest, &size, &err), -MW_E_IO);
+		assert_int_equal(mw_blob_commit(w, digest, &size, NULL, &err), -MW_E_IO);
 		assert_int_equal(mw_fs_fault_hits(), 1);
 		assert_int_equal(count_entries(tmp), 0);
 		assert_int_equal(count_entries(blobs), 0);
@@ -297,7 +297,7 @@ static void test_blob_writes(void **state)
 	mw_fs_fault_set(NULL);
 	assert_int_equal(mw_blob_begin(b, &w, &err), 0);
 	assert_int_equal(mw_blob_write(w, data, sizeof data, &err), 0);
-	assert_int_equal(mw_blob_commit(w, digest, &size, &err), 0);
+	assert_int_equal(mw_blob_commit(w, digest, &size, NULL, &err), 0);
 	assert_int_equal(size, sizeof data);
 	assert_true(mw_blob_exists(b, digest));
 	mw_blob_close(b);
