@@ -196,6 +196,12 @@ static int http_init(struct mw_app *app, void **state, struct mw_err *err)
 		.port = (int)mw_settings_int(SET(app), "port"),
 		.threads = mw_app_threads(app),
 		.max_body = (size_t)mw_settings_int(SET(app), "max-body"),
+		.max_connections = (int)mw_settings_int(SET(app), "max-connections"),
+		.max_per_client = (int)mw_settings_int(SET(app), "max-connections-per-client"),
+		.header_timeout_ms = mw_settings_int(SET(app), "header-timeout") * 1000,
+		.body_timeout_ms = mw_settings_int(SET(app), "body-timeout") * 1000,
+		.body_min_rate = mw_settings_int(SET(app), "body-min-rate"),
+		.idle_timeout_s = (int)mw_settings_int(SET(app), "idle-timeout"),
 		.error_format = MW_ERRFMT_MLFLOW,
 	};
 	struct mw_http_server *http = mw_http_new(&ho);

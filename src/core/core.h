@@ -100,6 +100,13 @@ enum mw_log_level { MW_LOG_DEBUG, MW_LOG_INFO, MW_LOG_WARN, MW_LOG_ERROR, MW_LOG
 void mw_log_set_level(enum mw_log_level lvl);
 int mw_log_parse_level(const char *s, enum mw_log_level *out);
 enum mw_log_level mw_log_get_level(void);
+/* Every log line is one line whatever went into it: mw_log writes the
+ * formatted message through mw_log_escape, which writes a backslash as two
+ * and control characters (C0, DEL, C1) and bytes that are not UTF-8 as
+ * "\xHH", so a request path or a model name cannot forge lines or drive a
+ * terminal.  Writes at most n - 1 bytes and a NUL (stopping before a character
+ * that would not fit); returns the length. */
+size_t mw_log_escape(const char *s, char *out, size_t n);
 void mw_log(enum mw_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 #define mw_debug(...) mw_log(MW_LOG_DEBUG, __VA_ARGS__)

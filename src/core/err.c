@@ -81,16 +81,72 @@ int mw_log_parse_level(const char *s, enum mw_log_level *out)
 	return -1;
 }
 
+size_t mw_log_escape(const char *s, char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+	if (!n)
+		return 0;
+	while (*p) {
+		char esc[5];
+		size_t k = 0, take = 1;
+		/* length of a well-formed UTF-8 sequence at p (0 when it is not one) */
+		size_t u = 0;
+		if (*p >= 0xc2 && *p <= 0xdf && (p[1] & 0xc0) == 0x80)
+			u = 2;
+		else if (*p >= 0xe0 && *p <= 0xef && (p[1] & 0xc0) == 0x80 &&
+			 (p[2] & 0xc0) == 0x80 && !(*p == 0xe0 && p[1] < 0xa0) &&
+			 !(*p == 0xed && p[1] >= 0xa0))
+			u = 3;
+		else if (*p >= 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 &&
+			 (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 &&
+			 !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90))
+			u = 4;
+		if (*p == '\\') {
+			esc[k++] = '\\';
+			esc[k++] = '\\';
+		} else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !u) ||
+			   (u == 2 && *p == 0xc2 && p[1] < 0xa0)) {
+			/* control characters (C0, DEL, and C1 as UTF-8) and bytes that
+			 * are not UTF-8: a log line stays one line and cannot drive a
+			 * terminal */
+			esc[k++] = '\\';
+			esc[k++] = 'x';
+			esc[k++] = hex[*p >> 4];
+			esc[k++] = hex[*p & 15];
+		} else {
+			take = u ? u : 1;
+		}
+		if (k) {
+			if (o + k >= n)
+				break;
+			memcpy(out + o, esc, k);
+			o += k;
+			p++;
+		} else {
+			if (o + take >= n)
+				break;
+			memcpy(out + o, p, take);
+			o += take;
+			p += take;
+		}
+	}
+	out[o] = 0;
+	return o;
+}
+
 void mw_log(enum mw_log_level lvl, const char *fmt, ...)
 {
 	if (lvl < log_level)
 		return;
 	static const char *tag[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
-	char msg[2048];
+	char raw[2048], msg[4096];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	mw_log_escape(raw, msg, sizeof msg);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;

@@ -17,6 +17,18 @@
  * A body far beyond the cap (over max(4 x cap, 256 MiB)) is answered at once
  * and the connection closed, so nobody can make us read forever.
  *
+ * Slow clients.  Every connection has a record (MHD's socket context) with a
+ * deadline: headers complete by header_timeout after the connection opened or
+ * the previous response ended; the body by body_timeout after the headers,
+ * plus a second per body_min_rate bytes received.  A watchdog worker walks
+ * the records every second and shuts down (shutdown(2), never close(2): the
+ * descriptor stays MHD's) the socket of every connection past its deadline;
+ * MHD then sees the connection end and cleans it up.  Records leave the list
+ * under its lock when MHD reports the connection closed, which happens before
+ * MHD closes the descriptor, so the watchdog never shuts down a reused
+ * descriptor.  While a handler runs or a response is sent there is no
+ * deadline (MHD's idle timeout still applies).
+ *
  * Errors (404, 405, 413, filter rejections) are rendered in the error format
  * resolved for the request: the route's; for a path with no route, the
  * longest route prefix (a pattern's text before its first capture) or
@@ -28,6 +40,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -36,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const int status_codes[] = {200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409,
 				   413, 416, 429, 499, 500, 501, 503, 504};
@@ -69,6 +83,14 @@ struct filter {
 	void *ud;
 };
 
+/* One per connection (MHD's socket context), linked in the server's list. */
+struct sock {
+	struct sock *prev, *next;
+	int fd;
+	int64_t deadline_ms;   /* mw_mono_ms clock; 0 = none; atomic */
+	int64_t body_credit;   /* body bytes whose time is already added; atomic */
+};
+
 struct mw_http_server {
 	struct mw_http_opts o;
 	struct MHD_Daemon *d;
@@ -80,6 +102,10 @@ struct mw_http_server {
 	size_t nprefixes;
 	struct filter *filters;
 	size_t nfilters, afilters;
+	pthread_mutex_t smu;         /* socks */
+	struct sock socks;           /* list head */
+	struct mw_worker *watchdog;
+	unsigned long long timeouts; /* connections cut for being too slow */
 	struct mw_err setup_err;     /* the first malformed route */
 	struct route_stats unmatched;
 	int inflight;
@@ -106,6 +132,7 @@ struct ctx {
 	struct mw_http_resp early_resp;
 	uint64_t start_ns;
 	struct route_stats *stats;
+	struct sock *sock;    /* the connection's record (slow-client deadlines) */
 	/* deferred responses (mw_http_defer / mw_http_complete) */
 	pthread_mutex_t dmu;
 	int dstate;           /* DEFER_* */
@@ -398,6 +425,81 @@ static size_t hard_cap(size_t cap)
 	return cap * 4 > (256u << 20) ? cap * 4 : (256u << 20);
 }
 
+/* ------------------------------------------------------------ slow clients */
+
+static int64_t mono_ms(void)
+{
+	return (int64_t)(mw_mono_ns() / 1000000);
+}
+
+static struct sock *sock_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void sock_deadline(struct sock *k, int64_t ms_from_now)
+{
+	if (!k)
+		return;
+	__atomic_store_n(&k->body_credit, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->deadline_ms, ms_from_now ? mono_ms() + ms_from_now : 0,
+			 __ATOMIC_RELAXED);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct mw_http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct sock *k = mw_xcalloc(1, sizeof *k);
+		k->fd = ci ? ci->connect_fd : -1;
+		k->deadline_ms = mono_ms() + s->o.header_timeout_ms;
+		pthread_mutex_lock(&s->smu);
+		k->next = s->socks.next;
+		k->prev = &s->socks;
+		s->socks.next->prev = k;
+		s->socks.next = k;
+		pthread_mutex_unlock(&s->smu);
+		*socket_context = k;
+		return;
+	}
+	struct sock *k = *socket_context;
+	if (!k)
+		return;
+	/* before MHD closes the descriptor: the watchdog cannot see it after */
+	pthread_mutex_lock(&s->smu);
+	k->prev->next = k->next;
+	k->next->prev = k->prev;
+	pthread_mutex_unlock(&s->smu);
+	free(k);
+	*socket_context = NULL;
+}
+
+static void watchdog(struct mw_worker *w, void *ud)
+{
+	(void)w;
+	struct mw_http_server *s = ud;
+	int64_t now = mono_ms();
+	int64_t rate = s->o.body_min_rate;
+	pthread_mutex_lock(&s->smu);
+	for (struct sock *k = s->socks.next; k != &s->socks; k = k->next) {
+		int64_t d = __atomic_load_n(&k->deadline_ms, __ATOMIC_RELAXED);
+		if (!d || k->fd < 0)
+			continue;
+		int64_t credit = __atomic_load_n(&k->body_credit, __ATOMIC_RELAXED);
+		if (now <= d + credit / rate * 1000 + credit % rate * 1000 / rate)
+			continue;
+		__atomic_store_n(&k->deadline_ms, 0, __ATOMIC_RELAXED);
+		shutdown(k->fd, SHUT_RDWR); /* MHD sees the end and cleans up */
+		s->timeouts++;
+	}
+	pthread_mutex_unlock(&s->smu);
+}
+
 /* The first call: route, call context, filters, body policy. */
 static struct ctx *begin_request(struct mw_http_server *s, struct MHD_Connection *conn,
 				 const char *url, const char *method)
@@ -407,6 +509,8 @@ static struct ctx *begin_request(struct mw_http_server *s, struct MHD_Connection
 	c->srv = s;
 	c->conn = conn;
 	c->start_ns = mw_mono_ns();
+	c->sock = sock_of(conn);
+	sock_deadline(c->sock, s->o.body_timeout_ms); /* the body, if any, from now */
 	c->req.arena = mw_arena_new(8192);
 	c->req.method = method;
 	c->req.path = url;
@@ -455,6 +559,8 @@ static struct ctx *begin_request(struct mw_http_server *s, struct MHD_Connection
 static bool take_body(struct ctx *c, const char *p, size_t n)
 {
 	c->seen += n;
+	if (c->sock) /* each body_min_rate bytes buy the sender another second */
+		__atomic_fetch_add(&c->sock->body_credit, (int64_t)n, __ATOMIC_RELAXED);
 	if (c->policy == MW_BODY_STREAM) {
 		/* a failing chunk is remembered by the state and reported by end */
 		if (c->stream_state)
@@ -500,6 +606,12 @@ static enum MHD_Result after_defer(struct MHD_Connection *conn, struct ctx *c)
 	return MHD_YES;
 }
 
+static bool expects_continue(struct MHD_Connection *conn)
+{
+	const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	return e && !strcasecmp(e, "100-continue");
+}
+
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version, const char *upload_data,
 			   size_t *upload_data_size, void **con_cls)
@@ -515,7 +627,22 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 		return send_resp(conn, c, &resp);
 	}
 	if (!c) {
-		*con_cls = begin_request(s, conn, url, method);
+		c = begin_request(s, conn, url, method);
+		*con_cls = c;
+		if ((c->too_large || c->early) && expects_continue(conn)) {
+			/* The client waits for "100 Continue" before it sends the
+			 * body: answer now instead (MHD then never sends the 100, and
+			 * closes the connection, which the body never sent needs). */
+			struct mw_http_resp resp = {0};
+			if (c->early) {
+				resp = c->early_resp;
+				memset(&c->early_resp, 0, sizeof c->early_resp);
+			} else {
+				body_too_large(c, &resp);
+			}
+			c->answered = true;
+			return send_resp(conn, c, &resp);
+		}
 		return MHD_YES;
 	}
 	if (c->answered) { /* answered in the middle of the body: close */
@@ -540,6 +667,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 
 	/* in flight from here: shutdown waits for handlers, not for bodies that
 	 * are still arriving (those were never acknowledged and are dropped) */
+	sock_deadline(c->sock, 0); /* the body is in: no deadline while we work */
 	c->counted = true;
 	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
 	struct mw_http_resp resp = {0};
@@ -604,9 +732,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct mw_http_server *s = cls;
 	struct ctx *c = *con_cls;
 	(void)conn;
-	(void)toe;
 	if (!c)
 		return;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) /* the next request's headers */
+		sock_deadline(c->sock, s->o.header_timeout_ms);
 	if (c->stream_state && c->route && c->route->stream)
 		c->route->stream->abort(c->stream_state); /* the body never completed */
 	resp_release(&c->early_resp);
@@ -665,6 +794,20 @@ struct mw_http_server *mw_http_new(const struct mw_http_opts *o)
 		s->o.threads = 4;
 	if (!s->o.max_body)
 		s->o.max_body = 32u << 20;
+	if (s->o.max_connections <= 0)
+		s->o.max_connections = 4096;
+	if (s->o.max_per_client <= 0)
+		s->o.max_per_client = 256;
+	if (s->o.header_timeout_ms <= 0)
+		s->o.header_timeout_ms = 30000;
+	if (s->o.body_timeout_ms <= 0)
+		s->o.body_timeout_ms = 30000;
+	if (s->o.body_min_rate <= 0)
+		s->o.body_min_rate = 1024;
+	if (s->o.idle_timeout_s <= 0)
+		s->o.idle_timeout_s = 300;
+	pthread_mutex_init(&s->smu, NULL);
+	s->socks.next = s->socks.prev = &s->socks;
 	mw_hist_init(&s->unmatched.latency, mw_latency_buckets, mw_latency_nbuckets);
 	return s;
 }
@@ -776,8 +919,10 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)300, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		notify_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
 		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
 	if (!s->d)
@@ -785,7 +930,12 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 				  s->o.port);
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : s->o.port;
-	return 0;
+	int rc = mw_worker_start("http-watchdog", 1000, watchdog, s, &s->watchdog, err);
+	if (rc) {
+		MHD_stop_daemon(s->d);
+		s->d = NULL;
+	}
+	return rc;
 }
 
 int mw_http_port(struct mw_http_server *s)
@@ -814,6 +964,10 @@ int mw_http_inflight(struct mw_http_server *s)
 
 void mw_http_stop(struct mw_http_server *s)
 {
+	if (s) {
+		mw_worker_stop(s->watchdog);
+		s->watchdog = NULL;
+	}
 	if (s && s->d) {
 		MHD_stop_daemon(s->d);
 		s->d = NULL;
@@ -831,6 +985,7 @@ void mw_http_free(struct mw_http_server *s)
 	free(s->declared);
 	free(s->prefixes);
 	free(s->filters);
+	pthread_mutex_destroy(&s->smu);
 	free(s);
 }
 
@@ -884,6 +1039,20 @@ void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 	mw_buf_printf(out, "# HELP mw_http_inflight_requests Requests being handled now.\n"
 			   "# TYPE mw_http_inflight_requests gauge\nmw_http_inflight_requests %d\n",
 		      mw_http_inflight(s));
+	pthread_mutex_lock(&s->smu);
+	unsigned long long cut = s->timeouts;
+	unsigned open = 0;
+	for (struct sock *k = s->socks.next; k != &s->socks; k = k->next)
+		open++;
+	pthread_mutex_unlock(&s->smu);
+	mw_buf_printf(out,
+		      "# HELP mw_http_connections Open client connections.\n"
+		      "# TYPE mw_http_connections gauge\nmw_http_connections %u\n"
+		      "# HELP mw_http_slow_client_disconnects_total Connections closed because "
+		      "their headers or body arrived too slowly.\n"
+		      "# TYPE mw_http_slow_client_disconnects_total counter\n"
+		      "mw_http_slow_client_disconnects_total %llu\n",
+		      open, cut);
 }
 
 /* ------------------------------------------------------------ request helpers */

@@ -145,6 +145,22 @@ struct mw_http_opts {
 	int port;                      /* 0: pick a free port (see mw_http_port) */
 	int threads;
 	size_t max_body;
+	/* Connection limits (0: the defaults in brackets).  A client (an IP
+	 * address) beyond max_per_client connections is disconnected at once, so
+	 * one client cannot take every connection [256 of 4096].  Slow clients:
+	 * a request's headers must be complete within header_timeout_ms of the
+	 * connection opening or of the previous response [30 s] (this is also
+	 * how long an idle keep-alive connection stays open); a body must arrive
+	 * within body_timeout_ms, extended by one second per body_min_rate bytes
+	 * received [30 s, 1024 bytes/s], so a trickle cannot hold a connection
+	 * while any real upload can; a connection with nothing moving is closed
+	 * after idle_timeout_s [300 s].  The watchdog checks every second. */
+	int max_connections;
+	int max_per_client;
+	int64_t header_timeout_ms;
+	int64_t body_timeout_ms;
+	int64_t body_min_rate;
+	int idle_timeout_s;
 	enum mw_errfmt error_format;   /* for paths under no route prefix (INHERIT: TEXT) */
 	mw_http_error_fn on_error;     /* NULL: render in the request's format */
 };

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -360,6 +361,58 @@ def test_expect_100_continue(mw):
         s.close()
     got = assert_ok(mw.get("experiments/get-by-name", {"experiment_name": name}))
     assert got["experiment"]["name"] == name
+
+
+def test_expect_100_continue_over_the_cap_is_413_at_once(mw):
+    """A body declared over the cap is refused before the client sends it:
+    no "100 Continue" (issue 9: the client was told to go on, then got 413)."""
+    import socket
+    for path, fmt in (("/api/2.0/mlflow/experiments/create", "error_code"),
+                      ("/v2/models/nothing/infer", "error")):
+        s = socket.create_connection(("127.0.0.1", mw.port), timeout=10)
+        try:
+            s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (1 << 30))
+            data = b""
+            deadline = time.monotonic() + 10
+            while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+                if time.monotonic() > deadline:
+                    break
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        assert data.startswith(b"HTTP/1.1 413"), data[:200]
+        assert b"100 Continue" not in data
+        body = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        assert fmt in body, body
+
+
+def test_access_log_escapes_what_the_client_sent(mw_factory):
+    """A request path cannot forge access-log lines or send terminal escapes
+    (issue 9): control characters and bytes that are not UTF-8 are written
+    as \\xHH, a backslash as two."""
+    import socket
+    srv = mw_factory(extra_args=["--log-level", "info"])
+    forged = b"/x%0a2026-01-01T00:00:00.000Z%20INFO%20%20GET%20/forged%20200%1b[31m%ff\\y"
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        s.sendall(b"GET " + forged + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while s.recv(4096):
+            pass
+    finally:
+        s.close()
+    srv.stop()
+    log = Path(srv.stderr_path).read_bytes()
+    lines = [ln for ln in log.split(b"\n") if b"/x" in ln and b"GET" in ln]
+    assert len(lines) == 1, log[-2000:]
+    line = lines[0]
+    assert b"\x1b" not in line and b"\xff" not in line
+    assert b"/x\\x0a2026-01-01T00:00:00.000Z INFO  GET /forged 200\\x1b[31m\\xff\\\\y" in line
+    assert not any(ln.startswith(b"2026-01-01T00:00:00.000Z") for ln in log.split(b"\n"))
 
 
 def test_pipelined_requests(mw):

@@ -1297,6 +1297,32 @@ static void test_hist(void **state)
 	mw_buf_release(&b);
 }
 
+/* Log lines stay one line and carry no terminal controls, whatever a client
+ * put in a path or a name. */
+static void test_log_escape(void **state)
+{
+	(void)state;
+	char out[256];
+	mw_log_escape("plain é 🙂 text", out, sizeof out);
+	assert_string_equal(out, "plain é 🙂 text");
+	mw_log_escape("a\nb\rc\td\x1b[31me\x7f", out, sizeof out);
+	assert_string_equal(out, "a\\x0ab\\x0dc\\x09d\\x1b[31me\\x7f");
+	mw_log_escape("back\\slash", out, sizeof out);
+	assert_string_equal(out, "back\\\\slash");
+	/* C1 controls as UTF-8, stray and truncated UTF-8, surrogates, overlongs */
+	mw_log_escape("\xc2\x85|\xff|\xe2\x82|\xed\xa0\x80|\xc0\xaf", out, sizeof out);
+	assert_string_equal(out, "\\xc2\\x85|\\xff|\\xe2\\x82|\\xed\\xa0\\x80|\\xc0\\xaf");
+	/* bounded: never past n - 1 bytes, never half an escape or character */
+	size_t n = mw_log_escape("\n\n\n", out, 6);
+	assert_int_equal(n, 4);
+	assert_string_equal(out, "\\x0a");
+	n = mw_log_escape("ab🙂", out, 5);
+	assert_string_equal(out, "ab");
+	assert_int_equal(n, 2);
+	assert_int_equal(mw_log_escape("x", out, 1), 0);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1330,6 +1356,7 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_log_escape),
 		cmocka_unit_test(test_hist),
 	};
 
