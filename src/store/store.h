@@ -22,55 +22,7 @@
 #define MW_STORE_H
 
 #include "core/core.h"
-
-/* ------------------------------------------------------------ search types */
-
-/* A parsed search filter (the MLflow search grammar: clauses joined by AND).
- * Produced by track/filter.c, consumed by the backends.  All strings live in
- * the arena the parser was given. */
-enum mw_cmp {
-	MW_CMP_EQ, MW_CMP_NE, MW_CMP_GT, MW_CMP_GE, MW_CMP_LT, MW_CMP_LE,
-	MW_CMP_LIKE, MW_CMP_ILIKE, MW_CMP_IN, MW_CMP_NOT_IN
-};
-
-enum mw_key_kind {
-	MW_KEY_ATTR,     /* an attribute of the entity: canonical name in key */
-	MW_KEY_METRIC,   /* metrics.<key> */
-	MW_KEY_PARAM,    /* params.<key> */
-	MW_KEY_TAG,      /* tags.<key> */
-	MW_KEY_DATASET   /* datasets.<name|digest|context> */
-};
-
-enum mw_search_entity {
-	MW_SEARCH_RUNS,
-	MW_SEARCH_EXPERIMENTS,
-	MW_SEARCH_LOGGED_MODELS,
-	MW_SEARCH_REGISTERED_MODELS,
-	MW_SEARCH_MODEL_VERSIONS
-};
-
-struct mw_clause {
-	enum mw_key_kind kind;
-	const char *key;       /* canonical attribute name, or the metric/param/tag key */
-	enum mw_cmp cmp;
-	bool is_num;           /* value is a number (metrics, numeric attributes) */
-	double num;            /* the number, when is_num */
-	int64_t inum;          /* the number as int64 when it is integral */
-	const char *str;       /* the string, when !is_num and not a list */
-	const char **list;     /* IN / NOT IN values */
-	size_t nlist;
-};
-
-struct mw_filter {
-	struct mw_clause *c;
-	size_t n;
-};
-
-struct mw_order {
-	enum mw_key_kind kind;
-	const char *key;       /* canonical attribute name or metric/param/tag key */
-	bool asc;
-};
+#include "search/search.h"
 
 /* ------------------------------------------------------------ write inputs */
 
@@ -98,14 +50,6 @@ struct mw_dataset_input {
 struct mw_model_ref {
 	const char *model_id;
 	int64_t step;
-};
-
-enum mw_view { MW_VIEW_ACTIVE = 1, MW_VIEW_DELETED = 2, MW_VIEW_ALL = 3 };
-
-/* A page request: offset-based, encoded by callers as an opaque token. */
-struct mw_page {
-	int64_t max_results;
-	int64_t offset;
 };
 
 /* ------------------------------------------------------------ the interface */

@@ -15,32 +15,8 @@
 #define MW_TRACK_H
 
 #include "core/core.h"
+#include "search/search.h"
 #include "store/store.h"
-
-/* ------------------------------------------------------------ search grammar */
-
-/* Parse an MLflow search filter for one entity kind into out (allocated from
- * the arena).  An empty or NULL string gives an empty filter.  Syntax errors,
- * OR, parentheses, unknown identifiers and comparators that do not fit the
- * identifier are MW_E_INVALID with a message saying what was wrong. */
-int mw_filter_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
-		    struct mw_filter *out, struct mw_err *err);
-/* Parse one order_by entry ("metrics.rmse DESC", "name", "`tags.a b` ASC"). */
-int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
-		   struct mw_order *out, struct mw_err *err);
-
-/* ------------------------------------------------------------ page tokens */
-
-/* Opaque page tokens: base64 of {"offset":N}.  Decoding a bad token is
- * MW_E_INVALID. */
-char *mw_page_token_encode(int64_t offset);                 /* malloc'd */
-int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
-/* max_results (default def, 1..max, else MW_E_INVALID) and page_token of a
- * request message into a page. */
-int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		     struct mw_err *err);
-/* Add next_page_token to a response when more results follow. */
-void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more);
 
 /* ------------------------------------------------------------ operations */
 
