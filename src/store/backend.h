@@ -99,6 +99,44 @@ struct mw_store_ops {
 	int (*mv_get_card)(void *, const char *, int64_t, json_t **, struct mw_err *);
 };
 
+/* ------------------------------------------------------------ the writer (writer.c) */
+
+/* A write job: runs inside the write transaction on the backend's write
+ * handle tx; returns 0 or a negative MW_E* code with err filled. */
+typedef int (*mw_store_job_fn)(void *tx, void *arg, struct mw_err *err);
+
+/* A backend's transaction control on its write handle.  begin opens a write
+ * transaction, commit makes it durable, rollback abandons it; savepoint,
+ * release and rollback_to bracket one job inside a group (release and
+ * rollback_to cannot fail in a way the writer could handle). */
+struct mw_store_txn {
+	int (*begin)(void *tx, struct mw_err *err);
+	int (*commit)(void *tx, struct mw_err *err);
+	void (*rollback)(void *tx);
+	int (*savepoint)(void *tx, struct mw_err *err);
+	void (*release)(void *tx);
+	void (*rollback_to)(void *tx);
+};
+
+struct mw_store_writer;
+/* The group-commit writer over tx (see writer.c); max_batch jobs per group. */
+struct mw_store_writer *mw_store_writer_new(const struct mw_store_txn *txn, void *tx,
+					    int max_batch);
+/* Run fn in the next group commit; returns once its transaction committed
+ * (0) or failed (its error).  MW_E_UNAVAILABLE after drain. */
+int mw_store_writer_submit(struct mw_store_writer *w, mw_store_job_fn fn, void *arg,
+			   struct mw_err *err);
+/* Refuse new jobs and wait until every queued one is done. */
+void mw_store_writer_drain(struct mw_store_writer *w);
+/* Drains, then frees (NULL is fine). */
+void mw_store_writer_free(struct mw_store_writer *w);
+/* commits, jobs, failed_jobs, queue_depth and the two histograms. */
+void mw_store_writer_stats(struct mw_store_writer *w, struct mw_store_stats *out);
+/* Call fn(tx, ud) when no writer holds the handle (else skip it): for
+ * housekeeping such as giving back cache memory. */
+void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud),
+			       void *ud);
+
 extern const struct mw_store_ops mw_store_sqlite_ops;
 
 #endif

@@ -1,13 +1,12 @@
 /*
  * sqlite.c - the embedded metadata backend (SQLite 3, WAL).
  *
- * Threads and connections:
- *  - one writer connection owned by one writer thread.  Callers hand it a job
+ * Connections:
+ *  - one write connection, used only by the store's group-commit writer
+ *    (writer.c) through the transaction hooks below: callers hand it a job
  *    (a function run inside a transaction) and block until the transaction
- *    that contains their job has committed.  The writer takes every queued job
- *    (up to max_batch), runs each inside its own SAVEPOINT (a failing job rolls
- *    back alone), and commits them all at once: group commit.  Nobody else
- *    writes, so "database is locked" cannot happen.
+ *    that contains their job has committed.  Nobody else writes, so
+ *    "database is locked" cannot happen.
  *  - a pool of read connections (PRAGMA query_only).  Each read runs in one
  *    read transaction so an entity assembled from several tables is a
  *    consistent snapshot.
@@ -190,114 +189,65 @@ static int txn(struct conn *c, const char *sql, struct mw_err *err)
 	return 0;
 }
 
-/* Run one group of jobs in one transaction, each in its own savepoint. */
-static void run_batch(struct sq *q, struct job *batch, int n)
+static int tx_begin(void *tx, struct mw_err *err)
 {
-	uint64_t t0 = mw_mono_ns();
-	struct mw_err berr = {0};
-	int brc = txn(q->w, SQL_BEGIN, &berr);
-	/* one job needs no savepoint: its failure rolls back the transaction */
-	bool single = n == 1;
-	for (struct job *j = batch; j; j = j->next) {
-		if (brc) {
-			j->rc = brc;
-			j->err = berr;
-			continue;
-		}
-		struct mw_err serr = {0};
-		if (!single && txn(q->w, SQL_SAVEPOINT, &serr)) {
-			j->rc = -serr.code;
-			j->err = serr;
-			continue;
-		}
-		j->rc = j->fn(q->w, j->arg, &j->err);
-		if (j->rc && !single)
-			txn(q->w, SQL_ROLLBACK_TO, &serr);
-		if (!single)
-			txn(q->w, SQL_RELEASE, &serr);
-	}
-	if (!brc && single && batch->rc) {
-		struct mw_err rerr;
-		txn(q->w, SQL_ROLLBACK, &rerr);
-	} else if (!brc) {
-		struct mw_err cerr = {0};
-		if (txn(q->w, SQL_COMMIT, &cerr)) {
-			mw_error("store: commit failed: %s", cerr.msg);
-			struct mw_err rerr;
-			txn(q->w, SQL_ROLLBACK, &rerr);
-			for (struct job *j = batch; j; j = j->next)
-				if (!j->rc) {
-					j->rc = -MW_E_IO;
-					j->err = cerr;
-				}
-		}
-	}
-	mw_hist_observe(&q->commit_seconds, (double)(mw_mono_ns() - t0) / 1e9);
-	mw_hist_observe(&q->batch_size, n);
+	return txn(tx, SQL_BEGIN, err);
 }
 
-/* Run fn in the next group commit; returns once it committed (or failed).
- *
- * Group commit with a moving writer role: the thread that finds no writer
- * active becomes the writer, takes every queued job (up to max_batch), runs
- * them in one transaction and wakes their owners; it repeats until its own job
- * is done, then hands the role to a waiting thread if jobs remain.  Only the
- * writer touches the write connection, so there is one writer at a time, and
- * an uncontended write costs no thread switch. */
-int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
-		  struct mw_err *err)
+static int tx_commit(void *tx, struct mw_err *err)
 {
-	struct job j = {.fn = fn, .arg = arg};
-	pthread_mutex_lock(&q->mu);
-	if (q->stopping) {
-		pthread_mutex_unlock(&q->mu);
-		return mw_err_set(err, MW_E_UNAVAILABLE, "the server is shutting down");
-	}
-	if (q->tail)
-		q->tail->next = &j;
-	else
-		q->head = &j;
-	q->tail = &j;
-	q->qlen++;
-	while (!j.done) {
-		if (q->writing) {
-			pthread_cond_wait(&q->cv_done, &q->mu);
-			continue;
-		}
-		q->writing = true;
-		while (!j.done && q->head) {
-			struct job *batch = q->head, *last = q->head;
-			int n = 1;
-			while (last->next && n < q->max_batch) {
-				last = last->next;
-				n++;
-			}
-			q->head = last->next;
-			if (!q->head)
-				q->tail = NULL;
-			last->next = NULL;
-			q->qlen -= n;
-			pthread_mutex_unlock(&q->mu);
-			run_batch(q, batch, n);
-			pthread_mutex_lock(&q->mu);
-			q->commits++;
-			for (struct job *b = batch; b;) {
-				struct job *next = b->next; /* b may vanish once done is seen */
-				q->jobs++;
-				if (b->rc)
-					q->failed++;
-				b->done = true;
-				b = next;
-			}
-		}
-		q->writing = false;
-		/* wake the owners of the jobs just done, and a next writer if any */
-		pthread_cond_broadcast(&q->cv_done);
-	}
-	pthread_mutex_unlock(&q->mu);
-	if (j.rc && err)
-		*err = j.err;
-	return j.rc;
+	return txn(tx, SQL_COMMIT, err);
+}
+
+static void tx_rollback(void *tx)
+{
+	struct mw_err e;
+	txn(tx, SQL_ROLLBACK, &e);
+}
+
+static int tx_savepoint(void *tx, struct mw_err *err)
+{
+	return txn(tx, SQL_SAVEPOINT, err);
+}
+
+static void tx_release(void *tx)
+{
+	struct mw_err e;
+	txn(tx, SQL_RELEASE, &e);
+}
+
+static void tx_rollback_to(void *tx)
+{
+	struct mw_err e;
+	txn(tx, SQL_ROLLBACK_TO, &e);
+}
+
+static const struct mw_store_txn sqlite_txn = {
+	.begin = tx_begin,
+	.commit = tx_commit,
+	.rollback = tx_rollback,
+	.savepoint = tx_savepoint,
+	.release = tx_release,
+	.rollback_to = tx_rollback_to,
+};
+
+/* A job on the write connection, through the neutral writer (writer.c). */
+struct tramp {
+	int (*fn)(struct conn *c, void *arg, struct mw_err *err);
+	void *arg;
+};
+
+static int trampoline(void *tx, void *p, struct mw_err *err)
+{
+	struct tramp *t = p;
+	return t->fn(tx, t->arg, err);
+}
+
+int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+	       struct mw_err *err)
+{
+	struct tramp t = {fn, arg};
+	return mw_store_writer_submit(q->writer, trampoline, &t, err);
 }
 
 /* A write job that builds a result: on success the result goes to *out, on
@@ -526,16 +476,12 @@ static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *er
 	size_t n = strlen(o->data_dir) + 16;
 	q->path = mw_xmalloc(n);
 	snprintf(q->path, n, "%s/mw.db", o->data_dir);
-	q->max_batch = o->max_batch > 0 ? o->max_batch : 256;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv_done, NULL);
 	pthread_mutex_init(&q->rmu, NULL);
 	pthread_cond_init(&q->rcv, NULL);
-	static const double sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-	mw_hist_init(&q->batch_size, sizes, 9);
-	mw_hist_init(&q->commit_seconds, mw_latency_buckets, mw_latency_nbuckets);
 
 	int rc = conn_open(q->path, true, o->sync_full, &q->w, err);
+	if (!rc)
+		q->writer = mw_store_writer_new(&sqlite_txn, q->w, o->max_batch);
 	if (!rc)
 		rc = migrate(q->w, &q->schema_version, err);
 	if (rc) {
@@ -562,11 +508,7 @@ static void sq_close(void *impl)
 	if (!q)
 		return;
 	/* refuse new writes, let queued ones commit */
-	pthread_mutex_lock(&q->mu);
-	q->stopping = true;
-	while (q->writing || q->head)
-		pthread_cond_wait(&q->cv_done, &q->mu);
-	pthread_mutex_unlock(&q->mu);
+	mw_store_writer_free(q->writer);
 	for (int i = 0; i < q->nreaders; i++)
 		conn_close(q->readers[i]);
 	if (q->w) {
@@ -583,14 +525,13 @@ static void sq_close(void *impl)
 static void sq_stats(void *impl, struct mw_store_stats *out)
 {
 	struct sq *q = impl;
-	pthread_mutex_lock(&q->mu);
-	out->commits = q->commits;
-	out->jobs = q->jobs;
-	out->failed_jobs = q->failed;
-	out->queue_depth = q->qlen;
-	pthread_mutex_unlock(&q->mu);
-	out->batch_size = &q->batch_size;
-	out->commit_seconds = &q->commit_seconds;
+	mw_store_writer_stats(q->writer, out);
+}
+
+static void release_memory(void *tx, void *ud)
+{
+	(void)ud;
+	sqlite3_db_release_memory(((struct conn *)tx)->db);
 }
 
 static void sq_trim(void *impl)
@@ -600,10 +541,7 @@ static void sq_trim(void *impl)
 	for (int i = 0; i < q->nfree; i++)
 		sqlite3_db_release_memory(q->freelist[i]->db);
 	pthread_mutex_unlock(&q->rmu);
-	pthread_mutex_lock(&q->mu);
-	if (!q->writing)
-		sqlite3_db_release_memory(q->w->db);
-	pthread_mutex_unlock(&q->mu);
+	mw_store_writer_when_idle(q->writer, release_memory, NULL);
 }
 
 static int sq_schema_version(void *impl)

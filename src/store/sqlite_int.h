@@ -26,25 +26,10 @@ struct conn {
 	} cache[CACHE_SLOTS];
 };
 
-struct job {
-	int (*fn)(struct conn *c, void *arg, struct mw_err *err);
-	void *arg;
-	struct mw_err err;
-	int rc;
-	bool done;
-	struct job *next;
-};
-
 struct sq {
 	char *path;
 	struct conn *w;
-	bool writing;          /* a thread holds the writer role */
-	pthread_mutex_t mu;
-	pthread_cond_t cv_done;
-	struct job *head, *tail;
-	int qlen;
-	bool stopping;
-	int max_batch;
+	struct mw_store_writer *writer; /* group commit on w (writer.c) */
 
 	struct conn **readers;
 	int nreaders;
@@ -53,8 +38,6 @@ struct sq {
 	pthread_mutex_t rmu;
 	pthread_cond_t rcv;
 
-	unsigned long long commits, jobs, failed;
-	struct mw_hist batch_size, commit_seconds;
 	int schema_version;
 };
 
