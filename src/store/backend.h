@@ -137,6 +137,35 @@ void mw_store_writer_stats(struct mw_store_writer *w, struct mw_store_stats *out
 void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud),
 			       void *ud);
 
+/* ------------------------------------------------------------ migrations (migrate.c) */
+
+/* Plain SQL on a backend's write handle, for the migration runner. */
+struct mw_store_sql {
+	/* Run one or more statements that return no rows. */
+	int (*exec)(void *tx, const char *sql, struct mw_err *err);
+	/* The first column of the first row of a query, as an integer. */
+	int (*query_int)(void *tx, const char *sql, int64_t *out, struct mw_err *err);
+};
+
+/* A backend's schema as data, in its own dialect. */
+struct mw_store_migrations {
+	/* Creates schema_migrations (version INTEGER PRIMARY KEY, applied_at:
+	 * ms since the epoch) if it does not exist. */
+	const char *table_sql;
+	/* Migration v is steps[v - 1]; n is the newest version. */
+	const char *const *steps;
+	int n;
+	/* Optional: rows a migration seeds, run in its transaction after its SQL. */
+	int (*seed)(void *tx, int version, int64_t now_ms, struct mw_err *err);
+};
+
+/* Bring the database on tx up to m->n: every migration after the recorded
+ * version, in order, one transaction each (txn's begin/commit/rollback),
+ * recorded in schema_migrations.  A database newer than m->n is refused
+ * (MW_E_IO).  *version gets the version reached. */
+int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *sql, void *tx,
+		     const struct mw_store_migrations *m, int *version, struct mw_err *err);
+
 extern const struct mw_store_ops mw_store_sqlite_ops;
 
 #endif

@@ -297,7 +297,7 @@ void sqi_rd_end(struct sq *q, struct conn *c)
 
 /* ================================================================ schema */
 
-static const char *migrations[] = {
+static const char *const migrations[] = {
 	/* 1: tracking */
 	"CREATE TABLE experiments ("
 	" experiment_id INTEGER PRIMARY KEY,"
@@ -413,58 +413,50 @@ static const char *migrations[] = {
 	"CREATE INDEX model_versions_updated ON model_versions (last_updated_timestamp);",
 };
 
-#define NMIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
-
-static int migrate(struct conn *c, int *version, struct mw_err *err)
+/* The Default experiment "0", as MLflow's own schema seeds it. */
+static int seed(void *tx, int version, int64_t now, struct mw_err *err)
 {
-	int rc = sqi_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			 " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-		      err);
-	if (rc)
-		return rc;
+	if (version != 1)
+		return 0;
+	char sql[256];
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO experiments VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active', "
+		 "%lld, %lld)",
+		 (long long)now, (long long)now);
+	return sqi_exec(tx, sql, err);
+}
+
+static const struct mw_store_migrations sqlite_migrations = {
+	.table_sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		     " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+	.steps = migrations,
+	.n = (int)(sizeof migrations / sizeof *migrations),
+	.seed = seed,
+};
+
+static int sql_exec(void *tx, const char *sql, struct mw_err *err)
+{
+	return sqi_exec(tx, sql, err);
+}
+
+static int sql_query_int(void *tx, const char *sql, int64_t *out, struct mw_err *err)
+{
+	struct conn *c = tx;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(max(version),0) FROM schema_migrations", -1,
-			       &st, NULL) != SQLITE_OK)
-		return sqi_sqerr(c, err, "migrations");
-	int cur = 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		cur = sqlite3_column_int(st, 0);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sqi_sqerr(c, err, "query");
+	int r = sqlite3_step(st);
+	*out = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
-	if (cur > NMIGRATIONS)
-		return mw_err_set(err, MW_E_IO,
-				  "database schema version %d is newer than this mw (%d): upgrade mw",
-				  cur, NMIGRATIONS);
-	for (int v = cur + 1; v <= NMIGRATIONS; v++) {
-		if ((rc = sqi_exec(c, "BEGIN IMMEDIATE", err)))
-			return rc;
-		rc = sqi_exec(c, migrations[v - 1], err);
-		char sql[256];
-		if (!rc) {
-			snprintf(sql, sizeof sql,
-				 "INSERT INTO schema_migrations VALUES (%d, %lld)", v,
-				 (long long)mw_now_ms());
-			rc = sqi_exec(c, sql, err);
-		}
-		if (!rc && v == 1) {
-			long long now = (long long)mw_now_ms();
-			snprintf(sql, sizeof sql,
-				 "INSERT INTO experiments VALUES (0, 'Default', "
-				 "'mlflow-artifacts:/0', 'active', %lld, %lld)",
-				 now, now);
-			rc = sqi_exec(c, sql, err);
-		}
-		if (rc) {
-			struct mw_err e2;
-			sqi_exec(c, "ROLLBACK", &e2);
-			return rc;
-		}
-		if ((rc = sqi_exec(c, "COMMIT", err)))
-			return rc;
-		mw_info("store: applied migration %d", v);
-	}
-	*version = NMIGRATIONS;
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return sqi_sqerr(c, err, "query");
 	return 0;
 }
+
+static const struct mw_store_sql sqlite_sql = {
+	.exec = sql_exec,
+	.query_int = sql_query_int,
+};
 
 /* ================================================================ open/close */
 
@@ -483,7 +475,8 @@ static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *er
 	if (!rc)
 		q->writer = mw_store_writer_new(&sqlite_txn, q->w, o->max_batch);
 	if (!rc)
-		rc = migrate(q->w, &q->schema_version, err);
+		rc = mw_store_migrate(&sqlite_txn, &sqlite_sql, q->w, &sqlite_migrations,
+				      &q->schema_version, err);
 	if (rc) {
 		sq_close(q);
 		return rc;

@@ -27,6 +27,8 @@
 
 #include "store/store.h"
 
+#include <sqlite3.h>
+
 struct fx {
 	char dir[64];
 	struct mw_store *s;
@@ -1573,6 +1575,38 @@ static void test_open_bad_dir(void **state)
 	assert_null(s);
 }
 
+/* A database written by a newer mw (a higher schema version) is refused. */
+static void test_migrations_version(void **state)
+{
+	struct fx *f = *state;
+	int v = mw_store_schema_version(f->s);
+	char path[128];
+	snprintf(path, sizeof path, "%s/mw.db", f->dir);
+	mw_store_close(f->s);
+	f->s = NULL;
+
+	sqlite3 *db = NULL;
+	char sql[128];
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 1)", v + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct mw_store_opts o = { .data_dir = f->dir, .read_conns = 1 };
+	struct mw_store *s = NULL;
+	struct mw_err err = { 0 };
+	assert_int_equal(mw_store_open(&o, &s, &err), -MW_E_IO);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "newer"));
+
+	/* the refused database is left as it was: without the extra row it opens */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "DELETE FROM schema_migrations WHERE version = %d", v + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->s = open_store(f->dir);
+	assert_int_equal(mw_store_schema_version(f->s), v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1595,6 +1629,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test(test_open_bad_dir),
+		cmocka_unit_test_setup_teardown(test_migrations_version, setup, teardown),
 	};
 
 	mw_log_set_level(MW_LOG_WARN);
