@@ -1,102 +1,99 @@
 /*
- * backend.h - private to store/: the ops struct every metadata backend fills.
+ * backend.h - private to store/: what a metadata backend provides, and the
+ * backend-neutral machinery store.c builds from it.
  *
- * store.c dispatches each public mw_store_* call through this table, so a
- * PostgreSQL backend (store/postgres.c) is one more file and one more row in
- * store.c's backend list; callers never change.  Each op has the public
- * function's signature with the backend's own handle first.
+ * A backend (store/sqlite.c today, store/postgres.c later) is one struct
+ * mw_store_backend: its URI scheme, open/close/trim, its write handle with
+ * the transaction hooks the group-commit writer (writer.c) drives, plain SQL
+ * hooks and its numbered migrations for the migration runner (migrate.c),
+ * and the ops every public mw_store_* call dispatches to.  Callers of
+ * store.h never change when a backend is added.
  */
 #ifndef MW_STORE_BACKEND_H
 #define MW_STORE_BACKEND_H
 
 #include "store/store.h"
 
+/* Each op has the public function's signature (the store first). */
 struct mw_store_ops {
-	const char *name;
-	int (*open)(const struct mw_store_opts *o, void **impl, struct mw_err *err);
-	void (*close)(void *impl);
-	void (*stats)(void *impl, struct mw_store_stats *out);
-	int (*schema_version)(void *impl);
-	void (*trim)(void *impl);
-
-	int (*exp_create)(void *, const char *, const char *, const char *, const struct mw_kv *,
+	int (*exp_create)(struct mw_store *, const char *, const char *, const char *, const struct mw_kv *,
 			  size_t, int64_t, char[32], struct mw_err *);
-	int (*exp_get)(void *, const char *, json_t **, struct mw_err *);
-	int (*exp_get_by_name)(void *, const char *, json_t **, struct mw_err *);
-	int (*exp_search)(void *, const struct mw_filter *, const struct mw_order *, size_t,
+	int (*exp_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*exp_get_by_name)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*exp_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t,
 			  enum mw_view, const struct mw_page *, json_t **, bool *, struct mw_err *);
-	int (*exp_rename)(void *, const char *, const char *, int64_t, struct mw_err *);
-	int (*exp_set_deleted)(void *, const char *, bool, int64_t, struct mw_err *);
-	int (*exp_set_tag)(void *, const char *, const char *, const char *, struct mw_err *);
-	int (*exp_delete_tag)(void *, const char *, const char *, struct mw_err *);
+	int (*exp_rename)(struct mw_store *, const char *, const char *, int64_t, struct mw_err *);
+	int (*exp_set_deleted)(struct mw_store *, const char *, bool, int64_t, struct mw_err *);
+	int (*exp_set_tag)(struct mw_store *, const char *, const char *, const char *, struct mw_err *);
+	int (*exp_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
 
-	int (*run_create)(void *, const struct mw_run_create *, json_t **, struct mw_err *);
-	int (*run_get)(void *, const char *, json_t **, struct mw_err *);
-	int (*run_update)(void *, const char *, const char *, int64_t, const char *, json_t **,
+	int (*run_create)(struct mw_store *, const struct mw_run_create *, json_t **, struct mw_err *);
+	int (*run_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*run_update)(struct mw_store *, const char *, const char *, int64_t, const char *, json_t **,
 			  struct mw_err *);
-	int (*run_set_deleted)(void *, const char *, bool, int64_t, struct mw_err *);
-	int (*run_log_batch)(void *, const char *, const struct mw_metric *, size_t,
+	int (*run_set_deleted)(struct mw_store *, const char *, bool, int64_t, struct mw_err *);
+	int (*run_log_batch)(struct mw_store *, const char *, const struct mw_metric *, size_t,
 			     const struct mw_kv *, size_t, const struct mw_kv *, size_t,
 			     struct mw_err *);
-	int (*run_delete_tag)(void *, const char *, const char *, struct mw_err *);
-	int (*run_log_inputs)(void *, const char *, const struct mw_dataset_input *, size_t,
+	int (*run_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
+	int (*run_log_inputs)(struct mw_store *, const char *, const struct mw_dataset_input *, size_t,
 			      const struct mw_model_ref *, size_t, struct mw_err *);
-	int (*run_log_outputs)(void *, const char *, const struct mw_model_ref *, size_t,
+	int (*run_log_outputs)(struct mw_store *, const char *, const struct mw_model_ref *, size_t,
 			       struct mw_err *);
-	int (*run_search)(void *, const char *const *, size_t, const struct mw_filter *,
+	int (*run_search)(struct mw_store *, const char *const *, size_t, const struct mw_filter *,
 			  const struct mw_order *, size_t, enum mw_view, const struct mw_page *,
 			  json_t **, bool *, struct mw_err *);
-	int (*metric_history)(void *, const char *, const char *, const struct mw_page *,
+	int (*metric_history)(struct mw_store *, const char *, const char *, const struct mw_page *,
 			      json_t **, bool *, struct mw_err *);
-	int (*metric_history_sampled)(void *, const char *const *, size_t, const char *, bool,
+	int (*metric_history_sampled)(struct mw_store *, const char *const *, size_t, const char *, bool,
 				      int64_t, int64_t, int64_t, json_t **, struct mw_err *);
-	int (*metric_history_bulk)(void *, const char *const *, size_t, const char *, int64_t,
+	int (*metric_history_bulk)(struct mw_store *, const char *const *, size_t, const char *, int64_t,
 				   json_t **, struct mw_err *);
 
-	int (*lm_create)(void *, const struct mw_lm_create *, json_t **, struct mw_err *);
-	int (*lm_get)(void *, const char *, json_t **, struct mw_err *);
-	int (*lm_finalize)(void *, const char *, const char *, int64_t, json_t **,
+	int (*lm_create)(struct mw_store *, const struct mw_lm_create *, json_t **, struct mw_err *);
+	int (*lm_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*lm_finalize)(struct mw_store *, const char *, const char *, int64_t, json_t **,
 			   struct mw_err *);
-	int (*lm_delete)(void *, const char *, struct mw_err *);
-	int (*lm_set_tags)(void *, const char *, const struct mw_kv *, size_t, int64_t,
+	int (*lm_delete)(struct mw_store *, const char *, struct mw_err *);
+	int (*lm_set_tags)(struct mw_store *, const char *, const struct mw_kv *, size_t, int64_t,
 			   struct mw_err *);
-	int (*lm_delete_tag)(void *, const char *, const char *, struct mw_err *);
-	int (*lm_log_params)(void *, const char *, const struct mw_kv *, size_t, struct mw_err *);
-	int (*lm_search)(void *, const char *const *, size_t, const struct mw_filter *,
+	int (*lm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
+	int (*lm_log_params)(struct mw_store *, const char *, const struct mw_kv *, size_t, struct mw_err *);
+	int (*lm_search)(struct mw_store *, const char *const *, size_t, const struct mw_filter *,
 			 const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *,
 			 struct mw_err *);
 
 	/* artifacts and registry */
-	int (*art_put)(void *, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
-	int (*art_get)(void *, const char *, struct mw_art_entry *, struct mw_err *);
-	int (*art_list)(void *, const char *, json_t **, struct mw_err *);
-	int (*art_tree)(void *, const char *, json_t **, struct mw_err *);
-	int (*art_delete)(void *, const char *, int64_t, int *, struct mw_err *);
-	int (*art_each)(void *, bool, mw_store_digest_fn, void *, struct mw_err *);
-	int (*rm_create)(void *, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_get)(void *, const char *, json_t **, struct mw_err *);
-	int (*rm_rename)(void *, const char *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_update)(void *, const char *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_delete)(void *, const char *, int64_t, struct mw_err *);
-	int (*rm_search)(void *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-	int (*rm_set_tag)(void *, const char *, const char *, const char *, struct mw_err *);
-	int (*rm_delete_tag)(void *, const char *, const char *, struct mw_err *);
-	int (*rm_set_alias)(void *, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
-	int (*rm_delete_alias)(void *, const char *, const char *, const struct mw_audit *, struct mw_err *);
-	int (*rm_get_by_alias)(void *, const char *, const char *, json_t **, struct mw_err *);
-	int (*rm_alias_previous)(void *, const char *, const char *, int64_t *, struct mw_err *);
-	int (*rm_latest_versions)(void *, const char *, const char *const *, size_t, json_t **, struct mw_err *);
-	int (*rm_history)(void *, const char *, json_t **, struct mw_err *);
-	int (*mv_create)(void *, const struct mw_mv_create *, json_t **, struct mw_err *);
-	int (*mv_get)(void *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*mv_update)(void *, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
-	int (*mv_delete)(void *, const char *, int64_t, const struct mw_audit *, struct mw_err *);
-	int (*mv_transition)(void *, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
-	int (*mv_search)(void *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-	int (*mv_set_tag)(void *, const char *, int64_t, const char *, const char *, struct mw_err *);
-	int (*mv_delete_tag)(void *, const char *, int64_t, const char *, struct mw_err *);
-	int (*mv_set_card)(void *, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
-	int (*mv_get_card)(void *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*art_put)(struct mw_store *, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
+	int (*art_get)(struct mw_store *, const char *, struct mw_art_entry *, struct mw_err *);
+	int (*art_list)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*art_tree)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*art_delete)(struct mw_store *, const char *, int64_t, int *, struct mw_err *);
+	int (*art_each)(struct mw_store *, bool, mw_store_digest_fn, void *, struct mw_err *);
+	int (*rm_create)(struct mw_store *, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*rm_rename)(struct mw_store *, const char *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_update)(struct mw_store *, const char *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*rm_delete)(struct mw_store *, const char *, int64_t, struct mw_err *);
+	int (*rm_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+	int (*rm_set_tag)(struct mw_store *, const char *, const char *, const char *, struct mw_err *);
+	int (*rm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
+	int (*rm_set_alias)(struct mw_store *, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
+	int (*rm_delete_alias)(struct mw_store *, const char *, const char *, const struct mw_audit *, struct mw_err *);
+	int (*rm_get_by_alias)(struct mw_store *, const char *, const char *, json_t **, struct mw_err *);
+	int (*rm_alias_previous)(struct mw_store *, const char *, const char *, int64_t *, struct mw_err *);
+	int (*rm_latest_versions)(struct mw_store *, const char *, const char *const *, size_t, json_t **, struct mw_err *);
+	int (*rm_history)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*mv_create)(struct mw_store *, const struct mw_mv_create *, json_t **, struct mw_err *);
+	int (*mv_get)(struct mw_store *, const char *, int64_t, json_t **, struct mw_err *);
+	int (*mv_update)(struct mw_store *, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
+	int (*mv_delete)(struct mw_store *, const char *, int64_t, const struct mw_audit *, struct mw_err *);
+	int (*mv_transition)(struct mw_store *, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
+	int (*mv_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+	int (*mv_set_tag)(struct mw_store *, const char *, int64_t, const char *, const char *, struct mw_err *);
+	int (*mv_delete_tag)(struct mw_store *, const char *, int64_t, const char *, struct mw_err *);
+	int (*mv_set_card)(struct mw_store *, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
+	int (*mv_get_card)(struct mw_store *, const char *, int64_t, json_t **, struct mw_err *);
 };
 
 /* ------------------------------------------------------------ the writer (writer.c) */
@@ -116,6 +113,8 @@ struct mw_store_txn {
 	int (*savepoint)(void *tx, struct mw_err *err);
 	void (*release)(void *tx);
 	void (*rollback_to)(void *tx);
+	/* Optional: give back cache memory (called only when no job runs). */
+	void (*trim)(void *tx);
 };
 
 struct mw_store_writer;
@@ -166,6 +165,39 @@ struct mw_store_migrations {
 int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *sql, void *tx,
 		     const struct mw_store_migrations *m, int *version, struct mw_err *err);
 
-extern const struct mw_store_ops mw_store_sqlite_ops;
+/* ------------------------------------------------------------ a backend */
+
+/* Everything the store needs to know about one backend.  store.c picks it by
+ * the scheme of --store-uri, opens it, makes the group-commit writer over its
+ * write handle with its transaction hooks, runs its migrations, and from then
+ * on dispatches every call through ops with the struct mw_store as the
+ * first argument (mw_store_impl gives the backend its handle back). */
+struct mw_store_backend {
+	const char *scheme; /* "sqlite" */
+	/* uri is the --store-uri (NULL: the default store in o->data_dir); the
+	 * backend reads its location from it.  Messages must not repeat it: it
+	 * may hold a password. */
+	int (*open)(const struct mw_store_opts *o, const char *uri, void **impl,
+		    struct mw_err *err);
+	/* Called after the writer drained. */
+	void (*close)(void *impl);
+	/* Optional: give back cache memory of idle read handles. */
+	void (*trim)(void *impl);
+	/* The one handle writes (and migrations) run on. */
+	void *(*write_handle)(void *impl);
+	const struct mw_store_txn *txn;
+	const struct mw_store_sql *sql;
+	const struct mw_store_migrations *migrations;
+	const struct mw_store_ops *ops;
+};
+
+extern const struct mw_store_backend mw_store_sqlite;
+
+/* ------------------------------------------------------------ for backends (store.c) */
+
+/* The backend's handle of an open store. */
+void *mw_store_impl(struct mw_store *s);
+/* Run fn on the write handle in the store's next group commit (see writer.c). */
+int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw_err *err);
 
 #endif

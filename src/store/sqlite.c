@@ -222,6 +222,8 @@ static void tx_rollback_to(void *tx)
 	txn(tx, SQL_ROLLBACK_TO, &e);
 }
 
+static void tx_trim(void *tx);
+
 static const struct mw_store_txn sqlite_txn = {
 	.begin = tx_begin,
 	.commit = tx_commit,
@@ -229,6 +231,7 @@ static const struct mw_store_txn sqlite_txn = {
 	.savepoint = tx_savepoint,
 	.release = tx_release,
 	.rollback_to = tx_rollback_to,
+	.trim = tx_trim,
 };
 
 /* A job on the write connection, through the neutral writer (writer.c). */
@@ -243,19 +246,19 @@ static int trampoline(void *tx, void *p, struct mw_err *err)
 	return t->fn(tx, t->arg, err);
 }
 
-int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
-	       struct mw_err *err)
+int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *),
+	       void *arg, struct mw_err *err)
 {
 	struct tramp t = {fn, arg};
-	return mw_store_writer_submit(q->writer, trampoline, &t, err);
+	return mw_store_submit(store, trampoline, &t, err);
 }
 
 /* A write job that builds a result: on success the result goes to *out, on
  * failure whatever the job built is dropped. */
-int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
-		   json_t **result, json_t **out, struct mw_err *err)
+int sqi_submit_out(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *),
+		   void *arg, json_t **result, json_t **out, struct mw_err *err)
 {
-	int rc = sqi_submit(q, fn, arg, err);
+	int rc = sqi_submit(store, fn, arg, err);
 	if (rc) {
 		json_decref(*result);
 		*result = NULL;
@@ -267,8 +270,9 @@ int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err 
 
 /* ------------------------------------------------------------ readers */
 
-struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err)
+struct conn *sqi_rd_begin(struct mw_store *store, struct mw_err *err)
 {
+	struct sq *q = mw_store_impl(store);
 	pthread_mutex_lock(&q->rmu);
 	while (q->nfree == 0)
 		pthread_cond_wait(&q->rcv, &q->rmu);
@@ -284,8 +288,9 @@ struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err)
 	return c;
 }
 
-void sqi_rd_end(struct sq *q, struct conn *c)
+void sqi_rd_end(struct mw_store *store, struct conn *c)
 {
+	struct sq *q = mw_store_impl(store);
 	struct mw_err e;
 	if (sqi_exec(c, "COMMIT", &e))
 		sqi_exec(c, "ROLLBACK", &e);
@@ -460,23 +465,62 @@ static const struct mw_store_sql sqlite_sql = {
 
 /* ================================================================ open/close */
 
+/* The database file named by a store URI, with SQLAlchemy's (and so MLflow's)
+ * convention: sqlite:///relative/path.db (three slashes: relative to the
+ * working directory) and sqlite:////absolute/path.db (four: absolute).  No
+ * URI: <data_dir>/mw.db.  An in-memory database (sqlite://) cannot be shared
+ * by several connections, so it is refused, as are a host part and query
+ * parameters.  Messages never repeat the URI. */
+static int db_path(const struct mw_store_opts *o, const char *uri, char **out,
+		   struct mw_err *err)
+{
+	static const char form[] =
+		"use sqlite:///relative/path.db or sqlite:////absolute/path.db";
+	if (!uri) {
+		if (!o->data_dir || !*o->data_dir)
+			return mw_err_set(err, MW_E_INVALID, "no data directory for the store");
+		*out = mw_fs_join(o->data_dir, "mw.db");
+		return 0;
+	}
+	const char *p = strchr(uri, ':');
+	p = p ? p + 1 : uri;
+	if (strncmp(p, "//", 2))
+		return mw_err_set(err, MW_E_INVALID, "the SQLite store URI is malformed: %s", form);
+	p += 2;
+	if (*p && *p != '/')
+		return mw_err_set(err, MW_E_INVALID,
+				  "a SQLite store URI names no host (three slashes before a relative "
+				  "path, four before an absolute one): %s",
+				  form);
+	if (*p)
+		p++;
+	if (!*p)
+		return mw_err_set(err, MW_E_INVALID,
+				  "the SQLite store URI names no file (an in-memory database cannot be "
+				  "shared by mw's connections): %s",
+				  form);
+	if (strchr(p, '?'))
+		return mw_err_set(err, MW_E_INVALID,
+				  "query parameters in a SQLite store URI are not supported: %s", form);
+	*out = mw_xstrdup(p);
+	return 0;
+}
+
 static void sq_close(void *impl);
 
-static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *err)
+static int sq_open(const struct mw_store_opts *o, const char *uri, void **impl,
+		   struct mw_err *err)
 {
+	char *path = NULL;
+	int rc = db_path(o, uri, &path, err);
+	if (rc)
+		return rc;
 	struct sq *q = mw_xcalloc(1, sizeof *q);
-	size_t n = strlen(o->data_dir) + 16;
-	q->path = mw_xmalloc(n);
-	snprintf(q->path, n, "%s/mw.db", o->data_dir);
+	q->path = path;
 	pthread_mutex_init(&q->rmu, NULL);
 	pthread_cond_init(&q->rcv, NULL);
-
-	int rc = conn_open(q->path, true, o->sync_full, &q->w, err);
-	if (!rc)
-		q->writer = mw_store_writer_new(&sqlite_txn, q->w, o->max_batch);
-	if (!rc)
-		rc = mw_store_migrate(&sqlite_txn, &sqlite_sql, q->w, &sqlite_migrations,
-				      &q->schema_version, err);
+	/* the write connection first: it creates the file the readers open */
+	rc = conn_open(q->path, true, o->sync_full, &q->w, err);
 	if (rc) {
 		sq_close(q);
 		return rc;
@@ -495,13 +539,12 @@ static int sq_open(const struct mw_store_opts *o, void **impl, struct mw_err *er
 	return 0;
 }
 
+/* Called after the store's writer drained: nothing writes any more. */
 static void sq_close(void *impl)
 {
 	struct sq *q = impl;
 	if (!q)
 		return;
-	/* refuse new writes, let queued ones commit */
-	mw_store_writer_free(q->writer);
 	for (int i = 0; i < q->nreaders; i++)
 		conn_close(q->readers[i]);
 	if (q->w) {
@@ -515,16 +558,9 @@ static void sq_close(void *impl)
 	free(q);
 }
 
-static void sq_stats(void *impl, struct mw_store_stats *out)
+static void *sq_write_handle(void *impl)
 {
-	struct sq *q = impl;
-	mw_store_writer_stats(q->writer, out);
-}
-
-static void release_memory(void *tx, void *ud)
-{
-	(void)ud;
-	sqlite3_db_release_memory(((struct conn *)tx)->db);
+	return ((struct sq *)impl)->w;
 }
 
 static void sq_trim(void *impl)
@@ -534,12 +570,11 @@ static void sq_trim(void *impl)
 	for (int i = 0; i < q->nfree; i++)
 		sqlite3_db_release_memory(q->freelist[i]->db);
 	pthread_mutex_unlock(&q->rmu);
-	mw_store_writer_when_idle(q->writer, release_memory, NULL);
 }
 
-static int sq_schema_version(void *impl)
+static void tx_trim(void *tx)
 {
-	return ((struct sq *)impl)->schema_version;
+	sqlite3_db_release_memory(((struct conn *)tx)->db);
 }
 
 /* ================================================================ entities */
@@ -987,11 +1022,11 @@ void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool a
  * result row into an entity (NULL skips it, e.g. a row deleted meanwhile);
  * the query asked for max_results + 1 rows, so a last extra row means more.
  * Frees q.  out: {field: [...]} (omitted when empty). */
-int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char *field,
+int sqi_qb_search(struct mw_store *store, struct qb *q, const struct mw_page *p, const char *field,
 		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
 		  json_t **out, bool *more, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c) {
 		sqi_qb_release(q);
 		return -err->code;
@@ -1022,7 +1057,7 @@ int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char 
 			sqi_jset_arr(*out, field, arr);
 		}
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	sqi_qb_release(q);
 	return rc;
 }
@@ -1097,27 +1132,27 @@ static int job_exp_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_exp_create(void *impl, const char *name, const char *loc, const char *root,
+static int sq_exp_create(struct mw_store *store, const char *name, const char *loc, const char *root,
 			 const struct mw_kv *tags, size_t ntags, int64_t now, char id[32],
 			 struct mw_err *err)
 {
 	struct exp_create_arg a = {name, loc, root, tags, ntags, now, id};
-	return sqi_submit(impl, job_exp_create, &a, err);
+	return sqi_submit(store, job_exp_create, &a, err);
 }
 
-static int sq_exp_get(void *impl, const char *id, json_t **out, struct mw_err *err)
+static int sq_exp_get(struct mw_store *store, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = sqi_exp_load(c, id, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
-static int sq_exp_get_by_name(void *impl, const char *name, json_t **out, struct mw_err *err)
+static int sq_exp_get_by_name(struct mw_store *store, const char *name, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -1133,7 +1168,7 @@ static int sq_exp_get_by_name(void *impl, const char *name, json_t **out, struct
 					name);
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1146,7 +1181,7 @@ static const char *exp_attr_col(const char *k)
 	return NULL;
 }
 
-static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_order *o,
+static int sq_exp_search(struct mw_store *store, const struct mw_filter *f, const struct mw_order *o,
 			 size_t no, enum mw_view v, const struct mw_page *p, json_t **out,
 			 bool *more, struct mw_err *err)
 {
@@ -1184,7 +1219,7 @@ static int sq_exp_search(void *impl, const struct mw_filter *f, const struct mw_
 		QS(&q, "e.creation_time DESC, ");
 	QS(&q, has_id ? "1" : "e.experiment_id DESC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "experiments", exp_row, out, more, err);
+	return sqi_qb_search(store, &q, p, "experiments", exp_row, out, more, err);
 }
 
 struct exp_upd_arg {
@@ -1219,11 +1254,11 @@ static int job_exp_rename(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-static int sq_exp_rename(void *impl, const char *id, const char *name, int64_t now,
+static int sq_exp_rename(struct mw_store *store, const char *id, const char *name, int64_t now,
 			 struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .name = name, .now = now};
-	return sqi_submit(impl, job_exp_rename, &a, err);
+	return sqi_submit(store, job_exp_rename, &a, err);
 }
 
 static const char SQL_EXP_STAGE[] =
@@ -1263,11 +1298,11 @@ static int job_exp_set_deleted(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-static int sq_exp_set_deleted(void *impl, const char *id, bool del, int64_t now,
+static int sq_exp_set_deleted(struct mw_store *store, const char *id, bool del, int64_t now,
 			      struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .flag = del, .now = now};
-	return sqi_submit(impl, job_exp_set_deleted, &a, err);
+	return sqi_submit(store, job_exp_set_deleted, &a, err);
 }
 
 static int job_exp_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -1285,11 +1320,11 @@ static int job_exp_set_tag(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-static int sq_exp_set_tag(void *impl, const char *id, const char *k, const char *v,
+static int sq_exp_set_tag(struct mw_store *store, const char *id, const char *k, const char *v,
 			  struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .key = k, .value = v};
-	return sqi_submit(impl, job_exp_set_tag, &a, err);
+	return sqi_submit(store, job_exp_set_tag, &a, err);
 }
 
 static const char SQL_EXP_TAG_DEL[] =
@@ -1314,10 +1349,10 @@ static int job_exp_delete_tag(struct conn *c, void *p, struct mw_err *err)
 	return 0;
 }
 
-static int sq_exp_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
+static int sq_exp_delete_tag(struct mw_store *store, const char *id, const char *k, struct mw_err *err)
 {
 	struct exp_upd_arg a = {.id = id, .key = k};
-	return sqi_submit(impl, job_exp_delete_tag, &a, err);
+	return sqi_submit(store, job_exp_delete_tag, &a, err);
 }
 
 /* ================================================================ runs: writes */
@@ -1379,20 +1414,20 @@ static int job_run_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_create(void *impl, const struct mw_run_create *r, json_t **out,
+static int sq_run_create(struct mw_store *store, const struct mw_run_create *r, json_t **out,
 			 struct mw_err *err)
 {
 	struct run_create_arg a = {r, NULL};
-	return sqi_submit_out(impl, job_run_create, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_run_create, &a, &a.out, out, err);
 }
 
-static int sq_run_get(void *impl, const char *id, json_t **out, struct mw_err *err)
+static int sq_run_get(struct mw_store *store, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = sqi_run_load(c, id, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1439,11 +1474,11 @@ static int job_run_update(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_update(void *impl, const char *id, const char *status, int64_t end,
+static int sq_run_update(struct mw_store *store, const char *id, const char *status, int64_t end,
 			 const char *name, json_t **out, struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .status = status, .end = end, .name = name};
-	return sqi_submit_out(impl, job_run_update, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_run_update, &a, &a.out, out, err);
 }
 
 static const char SQL_RUN_STAGE[] =
@@ -1469,11 +1504,11 @@ static int job_run_set_deleted(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-static int sq_run_set_deleted(void *impl, const char *id, bool del, int64_t now,
+static int sq_run_set_deleted(struct mw_store *store, const char *id, bool del, int64_t now,
 			      struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .flag = del, .end = now};
-	return sqi_submit(impl, job_run_set_deleted, &a, err);
+	return sqi_submit(store, job_run_set_deleted, &a, err);
 }
 
 static const char SQL_PARAM_GET[] = "SELECT value FROM params WHERE run_uuid = ? AND key = ?";
@@ -1635,12 +1670,12 @@ static int job_log_batch(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_log_batch(void *impl, const char *id, const struct mw_metric *m, size_t nm,
+static int sq_run_log_batch(struct mw_store *store, const char *id, const struct mw_metric *m, size_t nm,
 			    const struct mw_kv *p, size_t np, const struct mw_kv *t, size_t nt,
 			    struct mw_err *err)
 {
 	struct batch_arg a = {id, m, nm, p, np, t, nt};
-	return sqi_submit(impl, job_log_batch, &a, err);
+	return sqi_submit(store, job_log_batch, &a, err);
 }
 
 static const char SQL_TAG_DEL[] = "DELETE FROM tags WHERE run_uuid = ? AND key = ?";
@@ -1664,10 +1699,10 @@ static int job_run_delete_tag(struct conn *c, void *p, struct mw_err *err)
 	return 0;
 }
 
-static int sq_run_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
+static int sq_run_delete_tag(struct mw_store *store, const char *id, const char *k, struct mw_err *err)
 {
 	struct run_upd_arg a = {.id = id, .key = k};
-	return sqi_submit(impl, job_run_delete_tag, &a, err);
+	return sqi_submit(store, job_run_delete_tag, &a, err);
 }
 
 struct inputs_arg {
@@ -1781,11 +1816,11 @@ static int job_log_inputs(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_log_inputs(void *impl, const char *id, const struct mw_dataset_input *d,
+static int sq_run_log_inputs(struct mw_store *store, const char *id, const struct mw_dataset_input *d,
 			     size_t nd, const struct mw_model_ref *m, size_t nm, struct mw_err *err)
 {
 	struct inputs_arg a = {id, d, nd, m, nm};
-	return sqi_submit(impl, job_log_inputs, &a, err);
+	return sqi_submit(store, job_log_inputs, &a, err);
 }
 
 static const char SQL_OUTPUT_SET[] =
@@ -1808,11 +1843,11 @@ static int job_log_outputs(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_log_outputs(void *impl, const char *id, const struct mw_model_ref *m, size_t nm,
+static int sq_run_log_outputs(struct mw_store *store, const char *id, const struct mw_model_ref *m, size_t nm,
 			      struct mw_err *err)
 {
 	struct inputs_arg a = {.id = id, .m = m, .nm = nm};
-	return sqi_submit(impl, job_log_outputs, &a, err);
+	return sqi_submit(store, job_log_outputs, &a, err);
 }
 
 /* ================================================================ runs: search */
@@ -1850,7 +1885,7 @@ static bool is_range_cmp(enum mw_cmp c)
 	       c == MW_CMP_LE;
 }
 
-static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
+static int sq_run_search(struct mw_store *store, const char *const *exps, size_t nexp,
 			 const struct mw_filter *f, const struct mw_order *o, size_t no,
 			 enum mw_view v, const struct mw_page *p, json_t **out, bool *more,
 			 struct mw_err *err)
@@ -1985,7 +2020,7 @@ static int sq_run_search(void *impl, const char *const *exps, size_t nexp,
 		QS(&q, "r.start_time DESC, ");
 	QS(&q, has_id ? "1" : "r.run_uuid ASC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "runs", run_by_id, out, more, err);
+	return sqi_qb_search(store, &q, p, "runs", run_by_id, out, more, err);
 }
 
 /* ================================================================ metric history */
@@ -1994,10 +2029,10 @@ static const char SQL_HISTORY[] =
 	"SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ?"
 	" ORDER BY step, timestamp, value LIMIT ? OFFSET ?";
 
-static int sq_metric_history(void *impl, const char *id, const char *key,
+static int sq_metric_history(struct mw_store *store, const char *id, const char *key,
 			     const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	json_t *info = NULL;
@@ -2030,7 +2065,7 @@ static int sq_metric_history(void *impl, const char *id, const char *key,
 			*out = arr;
 		}
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -2049,11 +2084,11 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Like MLflow: the steps of all runs together are sampled evenly (at most
  * max of them), and every run keeps its own first and last step. */
-static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t nids,
+static int sq_metric_history_sampled(struct mw_store *store, const char *const *ids, size_t nids,
 				     const char *key, bool has_range, int64_t a, int64_t b,
 				     int64_t max, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t lo = has_range ? a : INT64_MIN, hi = has_range ? b : INT64_MAX;
@@ -2156,7 +2191,7 @@ static int sq_metric_history_sampled(void *impl, const char *const *ids, size_t 
 		free(pick);
 	}
 	free(steps);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	if (rc)
 		json_decref(arr);
 	else
@@ -2168,10 +2203,10 @@ static const char SQL_BULK[] =
 	"SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ?"
 	" ORDER BY step, timestamp, value LIMIT ?";
 
-static int sq_metric_history_bulk(void *impl, const char *const *ids, size_t nids,
+static int sq_metric_history_bulk(struct mw_store *store, const char *const *ids, size_t nids,
 				  const char *key, int64_t max, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	json_t *arr = json_array();
@@ -2196,7 +2231,7 @@ static int sq_metric_history_bulk(void *impl, const char *const *ids, size_t nid
 		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	if (rc)
 		json_decref(arr);
 	else
@@ -2352,20 +2387,20 @@ static int job_lm_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_lm_create(void *impl, const struct mw_lm_create *cr, json_t **out,
+static int sq_lm_create(struct mw_store *store, const struct mw_lm_create *cr, json_t **out,
 			struct mw_err *err)
 {
 	struct lm_arg a = {.cr = cr};
-	return sqi_submit_out(impl, job_lm_create, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_lm_create, &a, &a.out, out, err);
 }
 
-static int sq_lm_get(void *impl, const char *id, json_t **out, struct mw_err *err)
+static int sq_lm_get(struct mw_store *store, const char *id, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = lm_load(c, id, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -2403,11 +2438,11 @@ static int job_lm_finalize(struct conn *c, void *p, struct mw_err *err)
 	return lm_load(c, a->id, &a->out, err);
 }
 
-static int sq_lm_finalize(void *impl, const char *id, const char *status, int64_t now,
+static int sq_lm_finalize(struct mw_store *store, const char *id, const char *status, int64_t now,
 			  json_t **out, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = status, .now = now};
-	return sqi_submit_out(impl, job_lm_finalize, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_lm_finalize, &a, &a.out, out, err);
 }
 
 static int job_lm_delete(struct conn *c, void *p, struct mw_err *err)
@@ -2423,10 +2458,10 @@ static int job_lm_delete(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-static int sq_lm_delete(void *impl, const char *id, struct mw_err *err)
+static int sq_lm_delete(struct mw_store *store, const char *id, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id};
-	return sqi_submit(impl, job_lm_delete, &a, err);
+	return sqi_submit(store, job_lm_delete, &a, err);
 }
 
 static int job_lm_set_kv(struct conn *c, void *p, struct mw_err *err)
@@ -2446,18 +2481,18 @@ static int job_lm_set_kv(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_lm_set_tags(void *impl, const char *id, const struct mw_kv *t, size_t n,
+static int sq_lm_set_tags(struct mw_store *store, const char *id, const struct mw_kv *t, size_t n,
 			  int64_t now, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = SQL_LM_TAG_SET, .kv = t, .nkv = n, .now = now};
-	return sqi_submit(impl, job_lm_set_kv, &a, err);
+	return sqi_submit(store, job_lm_set_kv, &a, err);
 }
 
-static int sq_lm_log_params(void *impl, const char *id, const struct mw_kv *p, size_t n,
+static int sq_lm_log_params(struct mw_store *store, const char *id, const struct mw_kv *p, size_t n,
 			    struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = SQL_LM_PARAM_SET, .kv = p, .nkv = n};
-	return sqi_submit(impl, job_lm_set_kv, &a, err);
+	return sqi_submit(store, job_lm_set_kv, &a, err);
 }
 
 static int job_lm_delete_tag(struct conn *c, void *p, struct mw_err *err)
@@ -2479,10 +2514,10 @@ static int job_lm_delete_tag(struct conn *c, void *p, struct mw_err *err)
 	return 0;
 }
 
-static int sq_lm_delete_tag(void *impl, const char *id, const char *k, struct mw_err *err)
+static int sq_lm_delete_tag(struct mw_store *store, const char *id, const char *k, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .key = k};
-	return sqi_submit(impl, job_lm_delete_tag, &a, err);
+	return sqi_submit(store, job_lm_delete_tag, &a, err);
 }
 
 static int lm_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
@@ -2506,7 +2541,7 @@ static const char *lm_attr_col(const char *k)
 	return NULL;
 }
 
-static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
+static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t nexp,
 			const struct mw_filter *f, const struct mw_order *o, size_t no,
 			const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
@@ -2574,18 +2609,12 @@ static int sq_lm_search(void *impl, const char *const *exps, size_t nexp,
 		QS(&q, "l.creation_timestamp_ms DESC, ");
 	QS(&q, "l.model_id ASC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "models", lm_by_id, out, more, err);
+	return sqi_qb_search(store, &q, p, "models", lm_by_id, out, more, err);
 }
 
 /* ================================================================ ops */
 
-const struct mw_store_ops mw_store_sqlite_ops = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.stats = sq_stats,
-	.schema_version = sq_schema_version,
-	.trim = sq_trim,
+static const struct mw_store_ops sqlite_ops = {
 	.exp_create = sq_exp_create,
 	.exp_get = sq_exp_get,
 	.exp_get_by_name = sq_exp_get_by_name,
@@ -2644,4 +2673,16 @@ const struct mw_store_ops mw_store_sqlite_ops = {
 	.mv_delete_tag = sqr_mv_delete_tag,
 	.mv_set_card = sqr_mv_set_card,
 	.mv_get_card = sqr_mv_get_card,
+};
+
+const struct mw_store_backend mw_store_sqlite = {
+	.scheme = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.trim = sq_trim,
+	.write_handle = sq_write_handle,
+	.txn = &sqlite_txn,
+	.sql = &sqlite_sql,
+	.migrations = &sqlite_migrations,
+	.ops = &sqlite_ops,
 };

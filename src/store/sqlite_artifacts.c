@@ -105,19 +105,19 @@ static int job_put(struct conn *c, void *p, struct mw_err *err)
 	return put_entry(c, a->path, a->digest, a->size, a->now, &a->replaced, err);
 }
 
-int sqa_art_put(void *impl, const char *path, const char *digest, uint64_t size, int64_t now,
+int sqa_art_put(struct mw_store *store, const char *path, const char *digest, uint64_t size, int64_t now,
 		bool *replaced, struct mw_err *err)
 {
 	struct put_arg a = {path, digest, size, now, false};
-	int rc = sqi_submit(impl, job_put, &a, err);
+	int rc = sqi_submit(store, job_put, &a, err);
 	if (!rc && replaced)
 		*replaced = a.replaced;
 	return rc;
 }
 
-int sqa_art_get(void *impl, const char *path, struct mw_art_entry *out, struct mw_err *err)
+int sqa_art_get(struct mw_store *store, const char *path, struct mw_art_entry *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -136,18 +136,18 @@ int sqa_art_get(void *impl, const char *path, struct mw_art_entry *out, struct m
 		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
 /* ------------------------------------------------------------ list */
 
-int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
+int sqa_art_list(struct mw_store *store, const char *dir, json_t **out, struct mw_err *err)
 {
 	char *lo, *hi;
 	range_of(dir, &lo, &hi);
 	size_t plen = strlen(lo);
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c) {
 		free(lo);
 		free(hi);
@@ -191,7 +191,7 @@ int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
 		sqlite3_reset(st);
 	}
 	free(cursor);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	free(lo);
 	free(hi);
 	if (rc) {
@@ -203,12 +203,12 @@ int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
 	return 0;
 }
 
-int sqa_art_tree(void *impl, const char *dir, json_t **out, struct mw_err *err)
+int sqa_art_tree(struct mw_store *store, const char *dir, json_t **out, struct mw_err *err)
 {
 	char *lo, *hi;
 	range_of(dir, &lo, &hi);
 	size_t plen = strlen(lo);
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c) {
 		free(lo);
 		free(hi);
@@ -229,7 +229,7 @@ int sqa_art_tree(void *impl, const char *dir, json_t **out, struct mw_err *err)
 							     (json_int_t)sqlite3_column_int64(st, 2)));
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	free(lo);
 	free(hi);
 	if (rc) {
@@ -314,10 +314,10 @@ static int job_delete(struct conn *c, void *p, struct mw_err *err)
 	return 0;
 }
 
-int sqa_art_delete(void *impl, const char *path, int64_t now, int *removed, struct mw_err *err)
+int sqa_art_delete(struct mw_store *store, const char *path, int64_t now, int *removed, struct mw_err *err)
 {
 	struct del_arg a = {path, now, 0};
-	int rc = sqi_submit(impl, job_delete, &a, err);
+	int rc = sqi_submit(store, job_delete, &a, err);
 	if (removed)
 		*removed = a.removed;
 	return rc;
@@ -376,10 +376,10 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 
 /* ------------------------------------------------------------ each */
 
-int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *ctx,
+int sqa_art_each(struct mw_store *store, bool include_history, mw_store_digest_fn fn, void *ctx,
 		 struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -392,6 +392,6 @@ int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *
 				sqi_col_text(st, 2));
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }

@@ -28,8 +28,7 @@ struct conn {
 
 struct sq {
 	char *path;
-	struct conn *w;
-	struct mw_store_writer *writer; /* group commit on w (writer.c) */
+	struct conn *w;        /* used by the store's writer only (writer.c) */
 
 	struct conn **readers;
 	int nreaders;
@@ -38,7 +37,6 @@ struct sq {
 	pthread_mutex_t rmu;
 	pthread_cond_t rcv;
 
-	int schema_version;
 };
 
 /* ------------------------------------------------------------ plumbing */
@@ -53,14 +51,15 @@ void sqi_bind_text(sqlite3_stmt *st, int i, const char *s);
 const char *sqi_col_text(sqlite3_stmt *st, int i);
 void sqi_jset_str(json_t *o, const char *k, const char *v);
 void sqi_jset_arr(json_t *o, const char *k, json_t *a); /* omits empty arrays */
-int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+/* Run fn on the write connection in the store's next group commit. */
+int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 	       struct mw_err *err);
 /* sqi_submit for a job that fills *result: it moves to *out on success and
  * is released on failure. */
-int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+int sqi_submit_out(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 		   json_t **result, json_t **out, struct mw_err *err);
-struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err);
-void sqi_rd_end(struct sq *q, struct conn *c);
+struct conn *sqi_rd_begin(struct mw_store *store, struct mw_err *err);
+void sqi_rd_end(struct mw_store *store, struct conn *c);
 /* [{key,value}] rows of a two-column query keyed by id (text) or iid. */
 json_t *sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
 		    struct mw_err *err);
@@ -82,12 +81,12 @@ double sqi_stored_value(double v);
 
 /* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
 
-int sqa_art_put(void *impl, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
-int sqa_art_get(void *impl, const char *, struct mw_art_entry *, struct mw_err *);
-int sqa_art_list(void *impl, const char *, json_t **, struct mw_err *);
-int sqa_art_tree(void *impl, const char *, json_t **, struct mw_err *);
-int sqa_art_delete(void *impl, const char *, int64_t, int *, struct mw_err *);
-int sqa_art_each(void *impl, bool, mw_store_digest_fn, void *, struct mw_err *);
+int sqa_art_put(struct mw_store *store, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
+int sqa_art_get(struct mw_store *store, const char *, struct mw_art_entry *, struct mw_err *);
+int sqa_art_list(struct mw_store *store, const char *, json_t **, struct mw_err *);
+int sqa_art_tree(struct mw_store *store, const char *, json_t **, struct mw_err *);
+int sqa_art_delete(struct mw_store *store, const char *, int64_t, int *, struct mw_err *);
+int sqa_art_each(struct mw_store *store, bool, mw_store_digest_fn, void *, struct mw_err *);
 /* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
  * the caller's write job; *count gets the number of files, and manifest_hex
  * (may be NULL) the SHA-256 over "path\tdigest\n" lines in path order. */
@@ -99,30 +98,30 @@ int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now_ms, int 
 
 /* ------------------------------------------------------------ registry (sqlite_registry.c) */
 
-int sqr_rm_create(void *impl, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_get(void *impl, const char *, json_t **, struct mw_err *);
-int sqr_rm_rename(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_update(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_delete(void *impl, const char *, int64_t, struct mw_err *);
-int sqr_rm_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_rm_set_tag(void *impl, const char *, const char *, const char *, struct mw_err *);
-int sqr_rm_delete_tag(void *impl, const char *, const char *, struct mw_err *);
-int sqr_rm_set_alias(void *impl, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
-int sqr_rm_delete_alias(void *impl, const char *, const char *, const struct mw_audit *, struct mw_err *);
-int sqr_rm_get_by_alias(void *impl, const char *, const char *, json_t **, struct mw_err *);
-int sqr_rm_alias_previous(void *impl, const char *, const char *, int64_t *, struct mw_err *);
-int sqr_rm_latest_versions(void *impl, const char *, const char *const *, size_t, json_t **, struct mw_err *);
-int sqr_rm_history(void *impl, const char *, json_t **, struct mw_err *);
-int sqr_mv_create(void *impl, const struct mw_mv_create *, json_t **, struct mw_err *);
-int sqr_mv_get(void *impl, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_update(void *impl, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_delete(void *impl, const char *, int64_t, const struct mw_audit *, struct mw_err *);
-int sqr_mv_transition(void *impl, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
-int sqr_mv_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_mv_set_tag(void *impl, const char *, int64_t, const char *, const char *, struct mw_err *);
-int sqr_mv_delete_tag(void *impl, const char *, int64_t, const char *, struct mw_err *);
-int sqr_mv_set_card(void *impl, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
-int sqr_mv_get_card(void *impl, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_create(struct mw_store *store, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_get(struct mw_store *store, const char *, json_t **, struct mw_err *);
+int sqr_rm_rename(struct mw_store *store, const char *, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_update(struct mw_store *store, const char *, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_rm_delete(struct mw_store *store, const char *, int64_t, struct mw_err *);
+int sqr_rm_search(struct mw_store *store, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+int sqr_rm_set_tag(struct mw_store *store, const char *, const char *, const char *, struct mw_err *);
+int sqr_rm_delete_tag(struct mw_store *store, const char *, const char *, struct mw_err *);
+int sqr_rm_set_alias(struct mw_store *store, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
+int sqr_rm_delete_alias(struct mw_store *store, const char *, const char *, const struct mw_audit *, struct mw_err *);
+int sqr_rm_get_by_alias(struct mw_store *store, const char *, const char *, json_t **, struct mw_err *);
+int sqr_rm_alias_previous(struct mw_store *store, const char *, const char *, int64_t *, struct mw_err *);
+int sqr_rm_latest_versions(struct mw_store *store, const char *, const char *const *, size_t, json_t **, struct mw_err *);
+int sqr_rm_history(struct mw_store *store, const char *, json_t **, struct mw_err *);
+int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *, json_t **, struct mw_err *);
+int sqr_mv_get(struct mw_store *store, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_mv_update(struct mw_store *store, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
+int sqr_mv_delete(struct mw_store *store, const char *, int64_t, const struct mw_audit *, struct mw_err *);
+int sqr_mv_transition(struct mw_store *store, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
+int sqr_mv_search(struct mw_store *store, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
+int sqr_mv_set_tag(struct mw_store *store, const char *, int64_t, const char *, const char *, struct mw_err *);
+int sqr_mv_delete_tag(struct mw_store *store, const char *, int64_t, const char *, struct mw_err *);
+int sqr_mv_set_card(struct mw_store *store, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
+int sqr_mv_get_card(struct mw_store *store, const char *, int64_t, json_t **, struct mw_err *);
 
 /* ------------------------------------------------------------ query builder */
 
@@ -155,7 +154,7 @@ void sqi_qb_page(struct qb *q, const struct mw_page *p);
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
 /* Run a built query (max_results + 1 rows) and collect a page of entities
  * made by row (NULL skips a row) into {field: [...]}; frees q. */
-int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char *field,
+int sqi_qb_search(struct mw_store *store, struct qb *q, const struct mw_page *p, const char *field,
 		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
 		  json_t **out, bool *more, struct mw_err *err);
 /* Order term with NULLs last (and NaN before NULL when nan_col is given). */

@@ -465,21 +465,21 @@ static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-int sqr_rm_create(void *impl, const char *name, const char *description, const struct mw_kv *tags,
+int sqr_rm_create(struct mw_store *store, const char *name, const char *description, const struct mw_kv *tags,
 		  size_t ntags, const char *user_id, int64_t now, json_t **out, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .description = description, .user_id = user_id,
 			   .tags = tags, .ntags = ntags, .now = now};
-	return sqi_submit_out(impl, job_rm_create, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_rm_create, &a, &a.out, out, err);
 }
 
-int sqr_rm_get(void *impl, const char *name, json_t **out, struct mw_err *err)
+int sqr_rm_get(struct mw_store *store, const char *name, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = rm_load(c, name, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -505,11 +505,11 @@ static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 	return rm_load(c, a->new_name, &a->out, err);
 }
 
-int sqr_rm_rename(void *impl, const char *name, const char *new_name, int64_t now, json_t **out,
+int sqr_rm_rename(struct mw_store *store, const char *name, const char *new_name, int64_t now, json_t **out,
 		  struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .new_name = new_name, .now = now};
-	return sqi_submit_out(impl, job_rm_rename, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_rm_rename, &a, &a.out, out, err);
 }
 
 static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
@@ -530,11 +530,11 @@ static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
 	return rm_load(c, a->name, &a->out, err);
 }
 
-int sqr_rm_update(void *impl, const char *name, const char *description, int64_t now,
+int sqr_rm_update(struct mw_store *store, const char *name, const char *description, int64_t now,
 		  json_t **out, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .description = description, .now = now};
-	return sqi_submit_out(impl, job_rm_update, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_rm_update, &a, &a.out, out, err);
 }
 
 static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
@@ -557,10 +557,10 @@ static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 	return add_event(c, id, &ev, &au, err);
 }
 
-int sqr_rm_delete(void *impl, const char *name, int64_t now, struct mw_err *err)
+int sqr_rm_delete(struct mw_store *store, const char *name, int64_t now, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .now = now};
-	return sqi_submit(impl, job_rm_delete, &a, err);
+	return sqi_submit(store, job_rm_delete, &a, err);
 }
 
 /* MLflow's rule: a search returns prompts only when its filter says
@@ -586,7 +586,7 @@ static const char *rm_col(const char *k)
 	return NULL;
 }
 
-int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
+int sqr_rm_search(struct mw_store *store, const struct mw_filter *f, const struct mw_order *o, size_t no,
 		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
 	struct qb q;
@@ -631,7 +631,7 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	}
 	QS(&q, by_name ? "r.rm_id ASC" : "r.name ASC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "registered_models", rm_row, out, more, err);
+	return sqi_qb_search(store, &q, p, "registered_models", rm_row, out, more, err);
 }
 
 static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -651,17 +651,17 @@ static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_rm_set_tag(void *impl, const char *name, const char *key, const char *value,
+int sqr_rm_set_tag(struct mw_store *store, const char *name, const char *key, const char *value,
 		   struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .key = key, .value = value ? value : ""};
-	return sqi_submit(impl, job_rm_set_tag, &a, err);
+	return sqi_submit(store, job_rm_set_tag, &a, err);
 }
 
-int sqr_rm_delete_tag(void *impl, const char *name, const char *key, struct mw_err *err)
+int sqr_rm_delete_tag(struct mw_store *store, const char *name, const char *key, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .key = key, .value = NULL};
-	return sqi_submit(impl, job_rm_set_tag, &a, err);
+	return sqi_submit(store, job_rm_set_tag, &a, err);
 }
 
 /* ================================================================ aliases */
@@ -777,12 +777,12 @@ static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 	return add_event(c, id, &ev, a->au, err);
 }
 
-int sqr_rm_set_alias(void *impl, const char *name, const char *alias, int64_t version,
+int sqr_rm_set_alias(struct mw_store *store, const char *name, const char *alias, int64_t version,
 		     bool rollback, const struct mw_audit *au, struct mw_err *err)
 {
 	struct alias_arg a = {.name = name, .alias = alias, .version = version,
 			      .rollback = rollback, .au = au};
-	return sqi_submit(impl, job_set_alias, &a, err);
+	return sqi_submit(store, job_set_alias, &a, err);
 }
 
 /* Delete an alias row and audit it (from the current version to none). */
@@ -816,17 +816,17 @@ static int job_delete_alias(struct conn *c, void *p, struct mw_err *err)
 			  a->au ? a->au->evidence : NULL, a->au, err);
 }
 
-int sqr_rm_delete_alias(void *impl, const char *name, const char *alias,
+int sqr_rm_delete_alias(struct mw_store *store, const char *name, const char *alias,
 			const struct mw_audit *au, struct mw_err *err)
 {
 	struct alias_arg a = {.name = name, .alias = alias, .au = au};
-	return sqi_submit(impl, job_delete_alias, &a, err);
+	return sqi_submit(store, job_delete_alias, &a, err);
 }
 
-int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t **out,
+int sqr_rm_get_by_alias(struct mw_store *store, const char *name, const char *alias, json_t **out,
 			struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0, v = 0;
@@ -837,14 +837,14 @@ int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t 
 		rc = mw_err_set(err, MW_E_NOT_FOUND, "Registered model alias %s not found.", alias);
 	if (!rc)
 		rc = mv_load(c, id, name, v, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
-int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64_t *version,
+int sqr_rm_alias_previous(struct mw_store *store, const char *name, const char *alias, int64_t *version,
 			  struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0, cur = 0, prev = 0;
@@ -854,7 +854,7 @@ int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64
 		rc = alias_current(c, id, alias, &cur, err);
 	if (!rc)
 		rc = alias_prev(c, id, alias, cur, &prev, &nev, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	if (rc)
 		return rc;
 	if (!prev) {
@@ -879,10 +879,10 @@ int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64
 
 /* ================================================================ latest, history */
 
-int sqr_rm_latest_versions(void *impl, const char *name, const char *const *stages, size_t ns,
+int sqr_rm_latest_versions(struct mw_store *store, const char *name, const char *const *stages, size_t ns,
 			   json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
@@ -901,7 +901,7 @@ int sqr_rm_latest_versions(void *impl, const char *name, const char *const *stag
 		json_decref(all);
 		*out = arr;
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -919,9 +919,9 @@ static void jset_text_or_null(json_t *o, const char *k, sqlite3_stmt *st, int co
 	json_object_set_new(o, k, s ? json_string(s) : json_null());
 }
 
-int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *err)
+int sqr_rm_history(struct mw_store *store, const char *name, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
@@ -958,7 +958,7 @@ int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *er
 		sqlite3_reset(st);
 		*out = arr;
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1097,22 +1097,22 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 	return mv_load(c, id, cr->name, v, &a->out, err);
 }
 
-int sqr_mv_create(void *impl, const struct mw_mv_create *cr, json_t **out, struct mw_err *err)
+int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *cr, json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.cr = cr};
-	return sqi_submit_out(impl, job_mv_create, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_mv_create, &a, &a.out, out, err);
 }
 
-int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+int sqr_mv_get(struct mw_store *store, const char *name, int64_t v, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
 		rc = mv_load(c, id, name, v, out, err);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1137,11 +1137,11 @@ static int job_mv_update(struct conn *c, void *p, struct mw_err *err)
 	return mv_load(c, id, a->name, a->version, &a->out, err);
 }
 
-int sqr_mv_update(void *impl, const char *name, int64_t v, const char *description, int64_t now,
+int sqr_mv_update(struct mw_store *store, const char *name, int64_t v, const char *description, int64_t now,
 		  json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .description = description, .now = now};
-	return sqi_submit_out(impl, job_mv_update, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_mv_update, &a, &a.out, out, err);
 }
 
 static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
@@ -1191,11 +1191,11 @@ static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-int sqr_mv_delete(void *impl, const char *name, int64_t v, const struct mw_audit *au,
+int sqr_mv_delete(struct mw_store *store, const char *name, int64_t v, const struct mw_audit *au,
 		  struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .au = au};
-	return sqi_submit(impl, job_mv_delete, &a, err);
+	return sqi_submit(store, job_mv_delete, &a, err);
 }
 
 static bool valid_stage(const char *s)
@@ -1286,11 +1286,11 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 	return mv_load(c, id, a->name, a->version, &a->out, err);
 }
 
-int sqr_mv_transition(void *impl, const char *name, int64_t v, const char *stage, bool archive,
+int sqr_mv_transition(struct mw_store *store, const char *name, int64_t v, const char *stage, bool archive,
 		      const struct mw_audit *au, json_t **out, struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .stage = stage, .archive = archive, .au = au};
-	return sqi_submit_out(impl, job_mv_transition, &a, &a.out, out, err);
+	return sqi_submit_out(store, job_mv_transition, &a, &a.out, out, err);
 }
 
 static const char *mv_col(const char *k)
@@ -1304,7 +1304,7 @@ static const char *mv_col(const char *k)
 	return NULL;
 }
 
-int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
+int sqr_mv_search(struct mw_store *store, const struct mw_filter *f, const struct mw_order *o, size_t no,
 		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
 {
 	struct qb q;
@@ -1359,7 +1359,7 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 		QS(&q, "r.name ASC, ");
 	QS(&q, seen_version ? "v.rm_id ASC" : "v.version DESC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "model_versions", mv_row, out, more, err);
+	return sqi_qb_search(store, &q, p, "model_versions", mv_row, out, more, err);
 }
 
 static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -1382,19 +1382,19 @@ static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_mv_set_tag(void *impl, const char *name, int64_t v, const char *key, const char *value,
+int sqr_mv_set_tag(struct mw_store *store, const char *name, int64_t v, const char *key, const char *value,
 		   struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .key = key, .value = value ? value : "",
 			   .has_value = true};
-	return sqi_submit(impl, job_mv_set_tag, &a, err);
+	return sqi_submit(store, job_mv_set_tag, &a, err);
 }
 
-int sqr_mv_delete_tag(void *impl, const char *name, int64_t v, const char *key,
+int sqr_mv_delete_tag(struct mw_store *store, const char *name, int64_t v, const char *key,
 		      struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .key = key};
-	return sqi_submit(impl, job_mv_set_tag, &a, err);
+	return sqi_submit(store, job_mv_set_tag, &a, err);
 }
 
 /* ================================================================ model cards */
@@ -1419,18 +1419,18 @@ static int job_set_card(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_mv_set_card(void *impl, const char *name, int64_t v, const char *card, const char *who,
+int sqr_mv_set_card(struct mw_store *store, const char *name, int64_t v, const char *card, const char *who,
 		    int64_t now, struct mw_err *err)
 {
 	if (!card)
 		return mw_err_set(err, MW_E_INVALID, "a model card must be a JSON object");
 	struct mv_arg a = {.name = name, .version = v, .card = card, .who = who, .now = now};
-	return sqi_submit(impl, job_set_card, &a, err);
+	return sqi_submit(store, job_set_card, &a, err);
 }
 
-int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v, json_t **out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
@@ -1469,6 +1469,6 @@ int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struc
 		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }

@@ -1,26 +1,100 @@
 /*
- * store.c - picks a backend and dispatches every call through its ops.
+ * store.c - picks the backend by the store URI, builds the backend-neutral
+ * machinery over it (the group-commit writer, the migrations) and dispatches
+ * every call through the backend's ops.
  *
- * Today the only backend is SQLite (store/sqlite.c).  A PostgreSQL backend
- * adds a row to `backends` and a file; nothing above store/ changes.
+ * Choosing a backend.  --store-uri (opts.uri) names the backend by its
+ * scheme; NULL or "" is SQLite in the data directory (<data_dir>/mw.db).
+ * sqlite:///relative/path.db and sqlite:////absolute/path.db follow
+ * SQLAlchemy's and MLflow's convention (the backend reads the path).
+ * postgresql:// and postgres:// (also with a +driver suffix) are known but not
+ * built yet: MW_E_NOT_IMPLEMENTED at open.  Any other scheme is MW_E_INVALID.
+ * The URI may hold a password: no message and no log line here repeats it
+ * (only its scheme, which cannot hold one).
+ *
+ * Open order: backend open, writer over its write handle, migrations through
+ * the writer's transaction hooks.  Close order: the writer drains (queued
+ * writes commit), then the backend closes, then the writer is freed.
  */
 #include "store/backend.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct mw_store {
-	const struct mw_store_ops *ops;
+	const struct mw_store_backend *b;
 	void *impl;
+	struct mw_store_writer *w;
+	int schema_version;
 };
+
+/* Known schemes; a NULL backend is known but not built yet. */
+static const struct {
+	const char *scheme;
+	const char *name;
+	const struct mw_store_backend *b;
+} schemes[] = {
+	{"sqlite", "SQLite", &mw_store_sqlite},
+	{"postgresql", "PostgreSQL", NULL},
+	{"postgres", "PostgreSQL", NULL},
+};
+
+/* The backend of a URI (its scheme, before ':' and any "+driver"). */
+static int pick(const char *uri, const struct mw_store_backend **out, struct mw_err *err)
+{
+	size_t n = 0;
+	while (uri[n] && uri[n] != ':' && uri[n] != '/' && n < 32)
+		n++;
+	if (uri[n] != ':' || n == 0)
+		return mw_err_set(err, MW_E_INVALID,
+				  "the store URI is not a URI: expected sqlite:///relative/path.db, "
+				  "sqlite:////absolute/path.db or postgresql://...");
+	size_t base = n;
+	const char *plus = memchr(uri, '+', n);
+	if (plus)
+		base = (size_t)(plus - uri);
+	for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+		if (strlen(schemes[i].scheme) != base || strncasecmp(uri, schemes[i].scheme, base))
+			continue;
+		if (!schemes[i].b)
+			return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+					  "the %s backend is not built yet: use a sqlite:/// store URI "
+					  "or leave --store-uri empty (SQLite in the data directory)",
+					  schemes[i].name);
+		if (plus)
+			break; /* no drivers for built backends */
+		*out = schemes[i].b;
+		return 0;
+	}
+	char shown[40];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < sizeof shown - 1; i++)
+		shown[k++] = (uri[i] >= 0x20 && uri[i] < 0x7f) ? uri[i] : '?';
+	shown[k] = 0;
+	return mw_err_set(err, MW_E_INVALID,
+			  "unknown store URI scheme '%s': expected sqlite:///relative/path.db, "
+			  "sqlite:////absolute/path.db (or postgresql://..., not built yet)",
+			  shown);
+}
 
 int mw_store_open(const struct mw_store_opts *o, struct mw_store **out, struct mw_err *err)
 {
+	const char *uri = o->uri && *o->uri ? o->uri : NULL;
+	const struct mw_store_backend *b = &mw_store_sqlite;
+	int rc = uri ? pick(uri, &b, err) : 0;
+	if (rc)
+		return rc;
 	struct mw_store *s = mw_xcalloc(1, sizeof *s);
-	s->ops = &mw_store_sqlite_ops;
-	int rc = s->ops->open(o, &s->impl, err);
-	if (rc) {
+	s->b = b;
+	if ((rc = b->open(o, uri, &s->impl, err))) {
 		free(s);
+		return rc;
+	}
+	void *tx = b->write_handle(s->impl);
+	s->w = mw_store_writer_new(b->txn, tx, o->max_batch);
+	if ((rc = mw_store_migrate(b->txn, b->sql, tx, b->migrations, &s->schema_version, err))) {
+		mw_store_close(s);
 		return rc;
 	}
 	*out = s;
@@ -31,27 +105,47 @@ void mw_store_close(struct mw_store *s)
 {
 	if (!s)
 		return;
-	s->ops->close(s->impl);
+	mw_store_writer_drain(s->w);
+	s->b->close(s->impl);
+	mw_store_writer_free(s->w);
 	free(s);
 }
 
 void mw_store_stats(struct mw_store *s, struct mw_store_stats *out)
 {
-	s->ops->stats(s->impl, out);
+	mw_store_writer_stats(s->w, out);
 }
 
 int mw_store_schema_version(struct mw_store *s)
 {
-	return s->ops->schema_version(s->impl);
+	return s->schema_version;
+}
+
+static void trim_tx(void *tx, void *ud)
+{
+	const struct mw_store_txn *t = ud;
+	t->trim(tx);
 }
 
 void mw_store_trim(struct mw_store *s)
 {
-	if (s->ops->trim)
-		s->ops->trim(s->impl);
+	if (s->b->trim)
+		s->b->trim(s->impl);
+	if (s->b->txn->trim)
+		mw_store_writer_when_idle(s->w, trim_tx, (void *)s->b->txn);
 }
 
-#define D(op, ...) return s->ops->op(s->impl, __VA_ARGS__)
+void *mw_store_impl(struct mw_store *s)
+{
+	return s->impl;
+}
+
+int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw_err *err)
+{
+	return mw_store_writer_submit(s->w, fn, arg, err);
+}
+
+#define D(op, ...) return s->b->ops->op(s, __VA_ARGS__)
 
 int mw_store_exp_create(struct mw_store *s, const char *name, const char *loc, const char *root,
 			const struct mw_kv *tags, size_t ntags, int64_t now, char id[32],

@@ -64,16 +64,21 @@ struct mw_store_stats {
 };
 
 struct mw_store_opts {
-	const char *data_dir;   /* the database lives at <data_dir>/mw.db */
+	const char *data_dir;   /* the default database: <data_dir>/mw.db */
 	/* The backend and its database (--store-uri, a secret: it may hold a
-	 * password; never log it).  NULL or "": SQLite in data_dir.  Read by
-	 * mw_store_open once the backends support it (another change). */
+	 * password; never logged, never repeated in a message).  NULL or "":
+	 * SQLite in data_dir.  sqlite:///relative/path.db (relative to the
+	 * working directory) and sqlite:////absolute/path.db, as SQLAlchemy and
+	 * MLflow write them.  postgresql:// (or postgres://) is
+	 * MW_E_NOT_IMPLEMENTED (not built yet); another scheme MW_E_INVALID. */
 	const char *uri;
 	int read_conns;         /* concurrent readers */
 	bool sync_full;         /* fsync every commit (PRAGMA synchronous=FULL) */
 	int max_batch;          /* jobs per group commit */
 };
 
+/* Opens the backend, brings its schema up to date (numbered migrations; a
+ * database newer than this mw is refused) and starts the writer. */
 int mw_store_open(const struct mw_store_opts *o, struct mw_store **out, struct mw_err *err);
 /* Drains queued writes, then closes every connection. */
 void mw_store_close(struct mw_store *s);

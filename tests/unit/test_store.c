@@ -1607,6 +1607,77 @@ static void test_migrations_version(void **state)
 	assert_int_equal(mw_store_schema_version(f->s), v);
 }
 
+/* The backend by --store-uri: SQLAlchemy's sqlite:/// forms, PostgreSQL not
+ * built yet, unknown schemes; no message repeats a password. */
+static void expect_uri_error(const char *uri, int code)
+{
+	struct mw_store_opts o = { .data_dir = "/nonexistent", .uri = uri, .read_conns = 1 };
+	struct mw_store *s = NULL;
+	struct mw_err err = { 0 };
+	int rc = mw_store_open(&o, &s, &err);
+	if (rc != -code || err.code != code || !err.msg[0])
+		fail_msg("%s: rc %d (%s), want %d", uri, rc, err.msg, -code);
+	assert_null(s);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_null(strstr(err.msg, "dbhost"));
+}
+
+static void test_store_uri(void **state)
+{
+	struct fx *f = *state;
+	char uri[160], path[128], cwd[512];
+	struct mw_err err = { 0 };
+	struct mw_store *s = NULL;
+
+	/* four slashes: an absolute path, apart from the data directory */
+	snprintf(uri, sizeof uri, "sqlite:///%s/other.db", f->dir);
+	struct mw_store_opts o = { .data_dir = "/nonexistent", .uri = uri, .read_conns = 1 };
+	assert_int_equal(mw_store_open(&o, &s, &err), 0);
+	char id[32];
+	assert_int_equal(mw_store_exp_create(s, "in-other", NULL, "/a", NULL, 0, 1, id, &err), 0);
+	mw_store_close(s);
+	snprintf(path, sizeof path, "%s/other.db", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	/* three: relative to the working directory */
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(f->dir), 0);
+	o.uri = "sqlite:///rel.db";
+	s = NULL;
+	int rc = mw_store_open(&o, &s, &err);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rc, 0);
+	mw_store_close(s);
+	snprintf(path, sizeof path, "%s/rel.db", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	/* the scheme in any case; an empty URI is the data directory's store */
+	snprintf(uri, sizeof uri, "SQLite:///%s/other.db", f->dir);
+	o.uri = uri;
+	s = NULL;
+	assert_int_equal(mw_store_open(&o, &s, &err), 0);
+	json_t *e = NULL;
+	assert_int_equal(mw_store_exp_get_by_name(s, "in-other", &e, &err), 0);
+	json_decref(e);
+	mw_store_close(s);
+	struct mw_store_opts dflt = { .data_dir = f->dir, .uri = "", .read_conns = 1 };
+	s = NULL;
+	assert_int_equal(mw_store_open(&dflt, &s, &err), 0);
+	assert_int_equal(mw_store_exp_get_by_name(s, "in-other", &e, &err), -MW_E_NOT_FOUND);
+	mw_store_close(s);
+
+	expect_uri_error("sqlite://", MW_E_INVALID);
+	expect_uri_error("sqlite:///", MW_E_INVALID);
+	expect_uri_error("sqlite:", MW_E_INVALID);
+	expect_uri_error("sqlite://dbhost/x.db", MW_E_INVALID);
+	expect_uri_error("sqlite:////tmp/x.db?mode=ro", MW_E_INVALID);
+	expect_uri_error("sqlite+pysqlite:////tmp/x.db", MW_E_INVALID);
+	expect_uri_error("postgresql://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("postgres://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("postgresql+psycopg2://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("mysql://mw:s3cret@dbhost/mw", MW_E_INVALID);
+	expect_uri_error("/just/a/path.db", MW_E_INVALID);
+	expect_uri_error("mw:s3cret@dbhost", MW_E_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1630,6 +1701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test(test_open_bad_dir),
 		cmocka_unit_test_setup_teardown(test_migrations_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_uri, setup, teardown),
 	};
 
 	mw_log_set_level(MW_LOG_WARN);
