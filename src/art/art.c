@@ -9,6 +9,8 @@
  */
 #include "art/art.h"
 
+#include "store/tracking.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,28 +288,33 @@ static int root_of(const char *uri, char **path, char **root_uri, struct mw_err 
 int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **root_uri,
 		    struct mw_err *err)
 {
-	json_t *run = NULL;
-	int rc = mw_store_run_get(a->store, run_id, &run, err);
-	if (rc)
-		return rc;
-	const char *uri = json_string_value(
-		json_object_get(json_object_get(run, "info"), "artifact_uri"));
-	rc = root_of(uri ? uri : "", path, root_uri, err);
-	json_decref(run);
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_run run;
+	int rc = mw_store_run_get(a->store, run_id, ar, &run, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_RUN)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "Run with id=%s not found", run_id);
+	if (!rc) {
+		const char *uri = run.info.artifact_uri;
+		rc = root_of(uri ? uri : "", path, root_uri, err);
+	}
+	mw_arena_free(ar);
 	return rc;
 }
 
 int mw_art_model_root(struct mw_art *a, const char *model_id, char **path, char **root_uri,
 		      struct mw_err *err)
 {
-	json_t *m = NULL;
-	int rc = mw_store_lm_get(a->store, model_id, &m, err);
-	if (rc)
-		return rc;
-	const char *uri =
-		json_string_value(json_object_get(json_object_get(m, "info"), "artifact_uri"));
-	rc = root_of(uri ? uri : "", path, root_uri, err);
-	json_decref(m);
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_logged_model m;
+	int rc = mw_store_lm_get(a->store, model_id, ar, &m, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_LOGGED_MODEL)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "Logged model with ID '%s' not found.",
+				model_id);
+	if (!rc) {
+		const char *uri = m.artifact_uri;
+		rc = root_of(uri ? uri : "", path, root_uri, err);
+	}
+	mw_arena_free(ar);
 	return rc;
 }
 

@@ -991,12 +991,12 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 	char *rel = NULL;
 	int rc = slash ? wrap_path_err(src, mw_art_path_normalize(slash + 1, true, &rel, err), err)
 		       : 0;
-	json_t *run = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run run;
 	if (!rc)
-		rc = mw_store_run_get(r->store, run_id, &run, err);
+		rc = mw_track_not_found(mw_store_run_get(r->store, run_id, a, &run, err), run_id, err);
 	if (!rc) {
-		const char *auri = json_string_value(
-			json_object_get(json_object_get(run, "info"), "artifact_uri"));
+		const char *auri = run.info.artifact_uri;
 		char *base = NULL;
 		if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
 			out->pin = join_path(base, rel ? rel : "");
@@ -1004,7 +1004,7 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 		out->run_id = run_id;
 		run_id = NULL;
 	}
-	json_decref(run);
+	mw_arena_free(a);
 	free(run_id);
 	free(rel);
 	return rc;
@@ -1013,20 +1013,22 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 static int source_logged_model(struct mw_registry *r, const char *src, const char *model_id,
 			       struct source *out, struct mw_err *err)
 {
-	json_t *lm = NULL;
-	int rc = mw_store_lm_get(r->store, model_id, &lm, err);
-	if (rc)
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model lm;
+	int rc = mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id, err);
+	if (rc) {
+		mw_arena_free(a);
 		return rc;
-	json_t *info = json_object_get(lm, "info");
-	const char *auri = json_string_value(json_object_get(info, "artifact_uri"));
+	}
+	const char *auri = lm.artifact_uri;
 	char *base = NULL;
 	if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
 		out->pin = base;
 	else
 		free(base);
 	out->model_id = mw_xstrdup(model_id);
-	out->run_id = dup_or_null(json_string_value(json_object_get(info, "source_run_id")));
-	json_decref(lm);
+	out->run_id = dup_or_null(lm.source_run_id);
+	mw_arena_free(a);
 	return rc;
 }
 
@@ -1355,12 +1357,15 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 	}
 	if (model_id) {
 		/* MLflow 3 names the logged model; it must exist */
-		json_t *lm = NULL;
-		if ((rc = mw_store_lm_get(r->store, model_id, &lm, err))) {
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_logged_model lm;
+		rc = mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id,
+					err);
+		mw_arena_free(a);
+		if (rc) {
 			free(tags);
 			return rc;
 		}
-		json_decref(lm);
 	}
 	/* the model must exist before any file is ingested */
 	json_t *rm = NULL;
@@ -1606,14 +1611,19 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 	/* the run, its code and its datasets */
 	const char *run_id = json_string_value(json_object_get(mv, "run_id"));
 	json_t *run = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
 	if (run_id) {
 		struct mw_err e2 = {0};
-		int rrc = mw_store_run_get(r->store, run_id, &run, &e2);
+		struct mw_run rec;
+		int rrc = mw_store_run_get(r->store, run_id, a, &rec, &e2);
 		if (rrc && e2.code != MW_E_NOT_FOUND) {
 			*err = e2;
 			json_decref(out);
+			mw_arena_free(a);
 			return rrc;
 		}
+		if (!rrc)
+			run = mw_track_run_json(&rec);
 	}
 	if (run) {
 		json_t *data = json_object_get(run, "data");
@@ -1647,12 +1657,18 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 	json_t *lm = NULL;
 	if (model_id) {
 		struct mw_err e2 = {0};
-		if (mw_store_lm_get(r->store, model_id, &lm, &e2) && e2.code != MW_E_NOT_FOUND) {
+		struct mw_logged_model rec;
+		int lrc = mw_store_lm_get(r->store, model_id, a, &rec, &e2);
+		if (lrc && e2.code != MW_E_NOT_FOUND) {
 			*err = e2;
 			json_decref(out);
-			return -e2.code;
+			mw_arena_free(a);
+			return lrc;
 		}
+		if (!lrc)
+			lm = mw_track_logged_model_json(&rec);
 	}
+	mw_arena_free(a);
 	json_object_set_new(out, "logged_model", lm ? lm : json_null());
 
 	/* the pinned files */

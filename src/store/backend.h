@@ -13,56 +13,80 @@
 #define MW_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/tracking.h"
 
-/* Each op has the public function's signature (the store first). */
-struct mw_store_ops {
-	int (*exp_create)(struct mw_store *, const char *, const char *, const char *, const struct mw_kv *,
-			  size_t, int64_t, char[32], struct mw_err *);
-	int (*exp_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*exp_get_by_name)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*exp_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t,
-			  enum mw_view, const struct mw_page *, json_t **, bool *, struct mw_err *);
+/* ------------------------------------------------------------ domain ops */
+
+/* One ops struct per domain.  Each op has the public function's signature
+ * (the store first); the dispatchers in store.c answer MW_E_NOT_IMPLEMENTED
+ * for a domain (or an op) a backend leaves NULL.  A new domain is a new
+ * struct here, a pointer in struct mw_store_backend, its header and
+ * dispatchers, and a file per backend. */
+
+struct mw_store_tracking_ops {
+	int (*exp_create)(struct mw_store *, const char *, const char *, const char *,
+			  const struct mw_kv *, size_t, int64_t, char[32], struct mw_err *);
+	int (*exp_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_experiment *,
+		       struct mw_err *);
+	int (*exp_get_by_name)(struct mw_store *, const char *, struct mw_arena *,
+			       struct mw_experiment *, struct mw_err *);
+	int (*exp_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *,
+			  size_t, enum mw_view, const struct mw_page *, struct mw_arena *,
+			  struct mw_experiment **, size_t *, bool *, struct mw_err *);
 	int (*exp_rename)(struct mw_store *, const char *, const char *, int64_t, struct mw_err *);
 	int (*exp_set_deleted)(struct mw_store *, const char *, bool, int64_t, struct mw_err *);
-	int (*exp_set_tag)(struct mw_store *, const char *, const char *, const char *, struct mw_err *);
+	int (*exp_set_tag)(struct mw_store *, const char *, const char *, const char *,
+			   struct mw_err *);
 	int (*exp_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
 
-	int (*run_create)(struct mw_store *, const struct mw_run_create *, json_t **, struct mw_err *);
-	int (*run_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*run_update)(struct mw_store *, const char *, const char *, int64_t, const char *, json_t **,
+	int (*run_create)(struct mw_store *, const struct mw_run_create *, struct mw_arena *,
+			  struct mw_run *, struct mw_err *);
+	int (*run_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_run *,
+		       struct mw_err *);
+	int (*run_update)(struct mw_store *, const char *, const char *, int64_t, const char *,
+			  const struct mw_kv *, size_t, struct mw_arena *, struct mw_run_info *,
 			  struct mw_err *);
 	int (*run_set_deleted)(struct mw_store *, const char *, bool, int64_t, struct mw_err *);
 	int (*run_log_batch)(struct mw_store *, const char *, const struct mw_metric *, size_t,
-			     const struct mw_kv *, size_t, const struct mw_kv *, size_t,
+			     const struct mw_kv *, size_t, const struct mw_kv *, size_t, const char *,
 			     struct mw_err *);
 	int (*run_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
-	int (*run_log_inputs)(struct mw_store *, const char *, const struct mw_dataset_input *, size_t,
-			      const struct mw_model_ref *, size_t, struct mw_err *);
+	int (*run_log_inputs)(struct mw_store *, const char *, const struct mw_dataset_input *,
+			      size_t, const struct mw_model_ref *, size_t, struct mw_err *);
 	int (*run_log_outputs)(struct mw_store *, const char *, const struct mw_model_ref *, size_t,
 			       struct mw_err *);
 	int (*run_search)(struct mw_store *, const char *const *, size_t, const struct mw_filter *,
 			  const struct mw_order *, size_t, enum mw_view, const struct mw_page *,
-			  json_t **, bool *, struct mw_err *);
-	int (*metric_history)(struct mw_store *, const char *, const char *, const struct mw_page *,
-			      json_t **, bool *, struct mw_err *);
-	int (*metric_history_sampled)(struct mw_store *, const char *const *, size_t, const char *, bool,
-				      int64_t, int64_t, int64_t, json_t **, struct mw_err *);
-	int (*metric_history_bulk)(struct mw_store *, const char *const *, size_t, const char *, int64_t,
-				   json_t **, struct mw_err *);
+			  struct mw_arena *, struct mw_run **, size_t *, bool *, struct mw_err *);
+	int (*metric_history)(struct mw_store *, const char *, const char *,
+			      const struct mw_page *, struct mw_arena *, struct mw_metric **,
+			      size_t *, bool *, struct mw_err *);
+	int (*metric_history_sampled)(struct mw_store *, const char *const *, size_t, const char *,
+				      bool, int64_t, int64_t, int64_t, struct mw_arena *,
+				      struct mw_metric **, size_t *, struct mw_err *);
+	int (*metric_history_bulk)(struct mw_store *, const char *const *, size_t, const char *,
+				   int64_t, struct mw_arena *, struct mw_metric **, size_t *,
+				   struct mw_err *);
 
-	int (*lm_create)(struct mw_store *, const struct mw_lm_create *, json_t **, struct mw_err *);
-	int (*lm_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*lm_finalize)(struct mw_store *, const char *, const char *, int64_t, json_t **,
-			   struct mw_err *);
+	int (*lm_create)(struct mw_store *, const struct mw_lm_create *, struct mw_arena *,
+			 struct mw_logged_model *, struct mw_err *);
+	int (*lm_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_logged_model *,
+		      struct mw_err *);
+	int (*lm_finalize)(struct mw_store *, const char *, const char *, int64_t,
+			   struct mw_arena *, struct mw_logged_model *, struct mw_err *);
 	int (*lm_delete)(struct mw_store *, const char *, struct mw_err *);
 	int (*lm_set_tags)(struct mw_store *, const char *, const struct mw_kv *, size_t, int64_t,
 			   struct mw_err *);
 	int (*lm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
-	int (*lm_log_params)(struct mw_store *, const char *, const struct mw_kv *, size_t, struct mw_err *);
+	int (*lm_log_params)(struct mw_store *, const char *, const struct mw_kv *, size_t,
+			     struct mw_err *);
 	int (*lm_search)(struct mw_store *, const char *const *, size_t, const struct mw_filter *,
-			 const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *,
-			 struct mw_err *);
+			 const struct mw_order *, size_t, const struct mw_page *, struct mw_arena *,
+			 struct mw_logged_model **, size_t *, bool *, struct mw_err *);
+};
 
+/* The domains not split yet (one struct, as before). */
+struct mw_store_ops {
 	/* artifacts and registry */
 	int (*art_put)(struct mw_store *, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
 	int (*art_get)(struct mw_store *, const char *, struct mw_art_entry *, struct mw_err *);
@@ -188,6 +212,8 @@ struct mw_store_backend {
 	const struct mw_store_txn *txn;
 	const struct mw_store_sql *sql;
 	const struct mw_store_migrations *migrations;
+	/* One pointer per domain; NULL: the backend does not have it. */
+	const struct mw_store_tracking_ops *tracking;
 	const struct mw_store_ops *ops;
 };
 
@@ -199,5 +225,14 @@ extern const struct mw_store_backend mw_store_sqlite;
 void *mw_store_impl(struct mw_store *s);
 /* Run fn on the write handle in the store's next group commit (see writer.c). */
 int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw_err *err);
+
+/* A growing array in an arena, for rows of unknown count: push returns a
+ * zeroed new element of size bytes (the array doubles, copied, when full;
+ * the old copy stays in the arena until it is freed). */
+struct mw_store_vec {
+	void *v;
+	size_t n, cap;
+};
+void *mw_store_vec_push(struct mw_store_vec *vec, struct mw_arena *a, size_t size);
 
 #endif

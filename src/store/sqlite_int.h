@@ -1,7 +1,8 @@
 /*
  * sqlite_int.h - private to store/: the SQLite backend's plumbing, shared by
- * its files (sqlite.c: connections, the writer, tracking; sqlite_*.c: the
- * other entity families).
+ * its files (sqlite.c: connections, statement cache, read pool, transaction
+ * hooks, migrations, the query builder; sqlite_<domain>.c: one file per
+ * domain).
  *
  * Connections cache prepared statements by the address of their SQL text, so
  * SQL given to sqi_prep must be a static string.  Writes run as jobs through
@@ -60,24 +61,19 @@ int sqi_submit_out(struct mw_store *store, int (*fn)(struct conn *, void *, stru
 		   json_t **result, json_t **out, struct mw_err *err);
 struct conn *sqi_rd_begin(struct mw_store *store, struct mw_err *err);
 void sqi_rd_end(struct mw_store *store, struct conn *c);
-/* [{key,value}] rows of a two-column query keyed by id (text) or iid. */
-json_t *sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
-		    struct mw_err *err);
+/* A copy of a text column in the arena; NULL for SQL NULL. */
+const char *sqi_col_dup(struct mw_arena *a, sqlite3_stmt *st, int i);
+/* The (key, value) rows of a two-column query keyed by id (text) or iid, in
+ * the arena (a NULL value reads as ""). */
+int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
+		struct mw_arena *a, struct mw_kv **out, size_t *n, struct mw_err *err);
+/* The same as [{key,value}] (NULL when the statement cannot be prepared). */
+json_t *sqi_kv_rows_json(struct conn *c, const char *sql, const char *id, int64_t iid,
+			 struct mw_err *err);
 
-/* ------------------------------------------------------------ tracking entities */
+/* ------------------------------------------------------------ domains */
 
-int sqi_exp_not_found(const char *id, struct mw_err *err);
-int sqi_exp_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_exp_require_active(struct conn *c, const char *id, char **artifact_location,
-			   struct mw_err *err);
-int sqi_run_not_found(const char *id, struct mw_err *err);
-int sqi_run_info_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_run_require_active(struct conn *c, const char *id, struct mw_err *err);
-int sqi_tag_set(struct conn *c, const char *run, const char *k, const char *v,
-		struct mw_err *err);
-json_t *sqi_metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step);
-double sqi_stored_value(double v);
+extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops; /* sqlite_tracking.c */
 
 /* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
 
@@ -157,6 +153,14 @@ void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
 int sqi_qb_search(struct mw_store *store, struct qb *q, const struct mw_page *p, const char *field,
 		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
 		  json_t **out, bool *more, struct mw_err *err);
+/* The same collecting records: row fills the zeroed element (size bytes) it
+ * is given from the current row and returns false to skip the row; *out
+ * (in the arena), *n and *more get the page.  Frees q. */
+int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,
+		size_t size,
+		bool (*row)(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,
+			    struct mw_err *err),
+		void **out, size_t *n, bool *more, struct mw_err *err);
 /* Order term with NULLs last (and NaN before NULL when nan_col is given). */
 void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc);
 

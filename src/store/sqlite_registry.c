@@ -385,7 +385,7 @@ static json_t *rm_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
 	char *name = mw_xstrdup(sqi_col_text(st, 1));
 	sqi_jset_arr(o, "latest_versions", latest_versions(c, rm_id, name, err));
 	free(name);
-	json_t *tags = sqi_kv_rows(c, SQL_RM_TAGS, NULL, rm_id, err);
+	json_t *tags = sqi_kv_rows_json(c, SQL_RM_TAGS, NULL, rm_id, err);
 	if (tags)
 		sqi_jset_arr(o, "tags", tags);
 	json_t *aliases = json_array();

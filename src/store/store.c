@@ -18,6 +18,8 @@
  */
 #include "store/backend.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -145,150 +147,206 @@ int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw
 	return mw_store_writer_submit(s->w, fn, arg, err);
 }
 
-#define D(op, ...) return s->b->ops->op(s, __VA_ARGS__)
+int mw_store_err(struct mw_err *err, int code, enum mw_store_what what, const char *fmt, ...)
+{
+	if (err) {
+		err->code = code;
+		err->detail = (int)what;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+void *mw_store_vec_push(struct mw_store_vec *vec, struct mw_arena *a, size_t size)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 8;
+		void *nv = mw_arena_alloc(a, cap * size);
+		if (vec->n)
+			memcpy(nv, vec->v, vec->n * size);
+		vec->v = nv;
+		vec->cap = cap;
+	}
+	void *e = (char *)vec->v + vec->n++ * size;
+	memset(e, 0, size);
+	return e;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int not_built(const char *domain, const char *op, struct mw_store *s, struct mw_err *err)
+{
+	return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+			  "the %s store backend has no %s (%s): not built yet", s->b->scheme, domain,
+			  op);
+}
+
+/* Call op of a domain's ops, or answer MW_E_NOT_IMPLEMENTED when the backend
+ * lacks the domain or the op. */
+#define DOMAIN(dom, op, ...)                                                             \
+	do {                                                                             \
+		if (!s->b->dom || !s->b->dom->op)                                        \
+			return not_built(#dom, #op, s, err);                              \
+		return s->b->dom->op(s, __VA_ARGS__);                                    \
+	} while (0)
+#define T(op, ...) DOMAIN(tracking, op, __VA_ARGS__)
 
 int mw_store_exp_create(struct mw_store *s, const char *name, const char *loc, const char *root,
 			const struct mw_kv *tags, size_t ntags, int64_t now, char id[32],
 			struct mw_err *err)
 {
-	D(exp_create, name, loc, root, tags, ntags, now, id, err);
+	T(exp_create, name, loc, root, tags, ntags, now, id, err);
 }
-int mw_store_exp_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_exp_get(struct mw_store *s, const char *id, struct mw_arena *a,
+		     struct mw_experiment *out, struct mw_err *err)
 {
-	D(exp_get, id, out, err);
+	T(exp_get, id, a, out, err);
 }
-int mw_store_exp_get_by_name(struct mw_store *s, const char *name, json_t **out,
-			     struct mw_err *err)
+int mw_store_exp_get_by_name(struct mw_store *s, const char *name, struct mw_arena *a,
+			     struct mw_experiment *out, struct mw_err *err)
 {
-	D(exp_get_by_name, name, out, err);
+	T(exp_get_by_name, name, a, out, err);
 }
 int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
-			size_t no, enum mw_view v, const struct mw_page *p, json_t **out,
-			bool *more, struct mw_err *err)
+			size_t no, enum mw_view v, const struct mw_page *p, struct mw_arena *a,
+			struct mw_experiment **out, size_t *n, bool *more, struct mw_err *err)
 {
-	D(exp_search, f, o, no, v, p, out, more, err);
+	T(exp_search, f, o, no, v, p, a, out, n, more, err);
 }
 int mw_store_exp_rename(struct mw_store *s, const char *id, const char *name, int64_t now,
 			struct mw_err *err)
 {
-	D(exp_rename, id, name, now, err);
+	T(exp_rename, id, name, now, err);
 }
 int mw_store_exp_set_deleted(struct mw_store *s, const char *id, bool del, int64_t now,
 			     struct mw_err *err)
 {
-	D(exp_set_deleted, id, del, now, err);
+	T(exp_set_deleted, id, del, now, err);
 }
 int mw_store_exp_set_tag(struct mw_store *s, const char *id, const char *k, const char *v,
 			 struct mw_err *err)
 {
-	D(exp_set_tag, id, k, v, err);
+	T(exp_set_tag, id, k, v, err);
 }
 int mw_store_exp_delete_tag(struct mw_store *s, const char *id, const char *k,
 			    struct mw_err *err)
 {
-	D(exp_delete_tag, id, k, err);
+	T(exp_delete_tag, id, k, err);
 }
-int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, json_t **out,
-			struct mw_err *err)
+int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, struct mw_arena *a,
+			struct mw_run *out, struct mw_err *err)
 {
-	D(run_create, rc, out, err);
+	T(run_create, rc, a, out, err);
 }
-int mw_store_run_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_run_get(struct mw_store *s, const char *id, struct mw_arena *a, struct mw_run *out,
+		     struct mw_err *err)
 {
-	D(run_get, id, out, err);
+	T(run_get, id, a, out, err);
 }
 int mw_store_run_update(struct mw_store *s, const char *id, const char *status, int64_t end,
-			const char *name, json_t **out, struct mw_err *err)
+			const char *name, const struct mw_kv *tags, size_t ntags,
+			struct mw_arena *a, struct mw_run_info *out, struct mw_err *err)
 {
-	D(run_update, id, status, end, name, out, err);
+	T(run_update, id, status, end, name, tags, ntags, a, out, err);
 }
 int mw_store_run_set_deleted(struct mw_store *s, const char *id, bool del, int64_t now,
 			     struct mw_err *err)
 {
-	D(run_set_deleted, id, del, now, err);
+	T(run_set_deleted, id, del, now, err);
 }
 int mw_store_run_log_batch(struct mw_store *s, const char *id, const struct mw_metric *m,
 			   size_t nm, const struct mw_kv *p, size_t np, const struct mw_kv *t,
-			   size_t nt, struct mw_err *err)
+			   size_t nt, const char *run_name, struct mw_err *err)
 {
-	D(run_log_batch, id, m, nm, p, np, t, nt, err);
+	T(run_log_batch, id, m, nm, p, np, t, nt, run_name, err);
 }
 int mw_store_run_delete_tag(struct mw_store *s, const char *id, const char *k,
 			    struct mw_err *err)
 {
-	D(run_delete_tag, id, k, err);
+	T(run_delete_tag, id, k, err);
 }
 int mw_store_run_log_inputs(struct mw_store *s, const char *id, const struct mw_dataset_input *d,
 			    size_t nd, const struct mw_model_ref *m, size_t nm, struct mw_err *err)
 {
-	D(run_log_inputs, id, d, nd, m, nm, err);
+	T(run_log_inputs, id, d, nd, m, nm, err);
 }
 int mw_store_run_log_outputs(struct mw_store *s, const char *id, const struct mw_model_ref *m,
 			     size_t nm, struct mw_err *err)
 {
-	D(run_log_outputs, id, m, nm, err);
+	T(run_log_outputs, id, m, nm, err);
 }
 int mw_store_run_search(struct mw_store *s, const char *const *ex, size_t nex,
 			const struct mw_filter *f, const struct mw_order *o, size_t no,
-			enum mw_view v, const struct mw_page *p, json_t **out, bool *more,
-			struct mw_err *err)
+			enum mw_view v, const struct mw_page *p, struct mw_arena *a,
+			struct mw_run **out, size_t *n, bool *more, struct mw_err *err)
 {
-	D(run_search, ex, nex, f, o, no, v, p, out, more, err);
+	T(run_search, ex, nex, f, o, no, v, p, a, out, n, more, err);
 }
 int mw_store_metric_history(struct mw_store *s, const char *id, const char *key,
-			    const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+			    const struct mw_page *p, struct mw_arena *a, struct mw_metric **out,
+			    size_t *n, bool *more, struct mw_err *err)
 {
-	D(metric_history, id, key, p, out, more, err);
+	T(metric_history, id, key, p, a, out, n, more, err);
 }
-int mw_store_metric_history_sampled(struct mw_store *s, const char *const *ids, size_t n,
-				    const char *key, bool has_range, int64_t a, int64_t b,
-				    int64_t max, json_t **out, struct mw_err *err)
+int mw_store_metric_history_sampled(struct mw_store *s, const char *const *ids, size_t nids,
+				    const char *key, bool has_range, int64_t lo, int64_t hi,
+				    int64_t max, struct mw_arena *a, struct mw_metric **out,
+				    size_t *n, struct mw_err *err)
 {
-	D(metric_history_sampled, ids, n, key, has_range, a, b, max, out, err);
+	T(metric_history_sampled, ids, nids, key, has_range, lo, hi, max, a, out, n, err);
 }
-int mw_store_metric_history_bulk(struct mw_store *s, const char *const *ids, size_t n,
-				 const char *key, int64_t max, json_t **out, struct mw_err *err)
+int mw_store_metric_history_bulk(struct mw_store *s, const char *const *ids, size_t nids,
+				 const char *key, int64_t max, struct mw_arena *a,
+				 struct mw_metric **out, size_t *n, struct mw_err *err)
 {
-	D(metric_history_bulk, ids, n, key, max, out, err);
+	T(metric_history_bulk, ids, nids, key, max, a, out, n, err);
 }
-int mw_store_lm_create(struct mw_store *s, const struct mw_lm_create *c, json_t **out,
-		       struct mw_err *err)
+int mw_store_lm_create(struct mw_store *s, const struct mw_lm_create *c, struct mw_arena *a,
+		       struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_create, c, out, err);
+	T(lm_create, c, a, out, err);
 }
-int mw_store_lm_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_lm_get(struct mw_store *s, const char *id, struct mw_arena *a,
+		    struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_get, id, out, err);
+	T(lm_get, id, a, out, err);
 }
 int mw_store_lm_finalize(struct mw_store *s, const char *id, const char *st, int64_t now,
-			 json_t **out, struct mw_err *err)
+			 struct mw_arena *a, struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_finalize, id, st, now, out, err);
+	T(lm_finalize, id, st, now, a, out, err);
 }
 int mw_store_lm_delete(struct mw_store *s, const char *id, struct mw_err *err)
 {
-	D(lm_delete, id, err);
+	T(lm_delete, id, err);
 }
 int mw_store_lm_set_tags(struct mw_store *s, const char *id, const struct mw_kv *t, size_t n,
 			 int64_t now, struct mw_err *err)
 {
-	D(lm_set_tags, id, t, n, now, err);
+	T(lm_set_tags, id, t, n, now, err);
 }
 int mw_store_lm_delete_tag(struct mw_store *s, const char *id, const char *k, struct mw_err *err)
 {
-	D(lm_delete_tag, id, k, err);
+	T(lm_delete_tag, id, k, err);
 }
 int mw_store_lm_log_params(struct mw_store *s, const char *id, const struct mw_kv *p, size_t n,
 			   struct mw_err *err)
 {
-	D(lm_log_params, id, p, n, err);
+	T(lm_log_params, id, p, n, err);
 }
 int mw_store_lm_search(struct mw_store *s, const char *const *ex, size_t nex,
 		       const struct mw_filter *f, const struct mw_order *o, size_t no,
-		       const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+		       const struct mw_page *p, struct mw_arena *a, struct mw_logged_model **out,
+		       size_t *n, bool *more, struct mw_err *err)
 {
-	D(lm_search, ex, nex, f, o, no, p, out, more, err);
+	T(lm_search, ex, nex, f, o, no, p, a, out, n, more, err);
 }
+
+#define D(op, ...) return s->b->ops->op(s, __VA_ARGS__)
+
 int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size, int64_t now_ms, bool *replaced, struct mw_err *err)
 {
 	D(art_put, path, digest, size, now_ms, replaced, err);

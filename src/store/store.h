@@ -1,22 +1,37 @@
 /*
- * store.h - the metadata store: one interface, one file per backend.
+ * store.h - the metadata store: opening it (the backend is chosen by URI),
+ * its statistics, and what every domain shares.  Each domain has its own
+ * header with its records and calls: store/tracking.h, store/registry.h,
+ * store/artifacts.h (see docs/architecture.md for why the store has one
+ * header per domain rather than one for the module).
  *
- * The store is the only place that knows SQL.  Callers (domain modules such as
- * track/) see entities as jansson objects in MLflow's protobuf-JSON shape
- * (the canonical entity shape of mw), and pass writes as plain C values.
+ * The store is the only place that knows SQL, and it knows nothing of
+ * MLflow: it takes and returns plain C records, and the domain modules
+ * (track/, registry/, art/) shape MLflow's messages, word its errors and
+ * compose its URIs.
  *
- * Backends implement struct mw_store_ops (store/sqlite.c today;
- * store/postgres.c later) and nothing outside store/ changes when one is added.
+ * Backends implement one ops struct per domain (store/backend.h;
+ * store/sqlite_<domain>.c today, store/postgres_<domain>.c later) and nothing
+ * outside store/ changes when one is added.  A backend that lacks a domain
+ * answers its calls with MW_E_NOT_IMPLEMENTED.
  *
  * Durability contract: every write function returns only after its
  * transaction has committed (fsync'd per the sync setting).  Writes from many
- * threads are grouped by one writer thread into a single transaction (group
+ * threads are grouped by one writer into a single transaction (group
  * commit) so clients never see "database is locked"; each call still succeeds
  * or fails on its own (a savepoint per call).  Reads run concurrently on their
  * own connections and see every committed write.
  *
- * Ownership: json_t results are new references owned by the caller.  Input
- * strings are borrowed for the duration of the call.
+ * Errors are neutral: a kind (err->code) and a short message for logs.  When
+ * the kind alone cannot tell the caller what happened, err->detail says what
+ * the error is about (enum mw_store_what): MW_E_NOT_FOUND names what is
+ * missing (the model or its version?), MW_E_EXISTS what is taken,
+ * MW_E_INVALID with a detail an entity that is not active, MW_E_CONFLICT a
+ * rule checked inside the write (a param's other value, an alias that moved).
+ * The domain modules turn these into their protocol's messages.
+ *
+ * Ownership: records are allocated from the caller's arena (see each domain
+ * header).  Input strings are borrowed for the duration of the call.
  */
 #ifndef MW_STORE_H
 #define MW_STORE_H
@@ -24,33 +39,30 @@
 #include "core/core.h"
 #include "search/search.h"
 
-/* ------------------------------------------------------------ write inputs */
+/* ------------------------------------------------------------ shared */
 
 struct mw_kv {
 	const char *key;
 	const char *value;
 };
 
-struct mw_metric {
-	const char *key;
-	double value;          /* may be NaN or +-Inf */
-	int64_t timestamp;
-	int64_t step;
-	const char *model_id;        /* may be NULL */
-	const char *dataset_name;    /* may be NULL */
-	const char *dataset_digest;  /* may be NULL */
+/* What a store error is about (err->detail). */
+enum mw_store_what {
+	MW_STORE_EXPERIMENT = 1,
+	MW_STORE_RUN,
+	MW_STORE_LOGGED_MODEL,
+	MW_STORE_TAG,
+	MW_STORE_PARAM,
+	MW_STORE_MODEL,          /* a registered model */
+	MW_STORE_VERSION,        /* a model version */
+	MW_STORE_ALIAS,
+	MW_STORE_CARD,
+	MW_STORE_ARTIFACT,
 };
 
-struct mw_dataset_input {
-	const char *name, *digest, *source_type, *source, *schema, *profile;
-	struct mw_kv *tags;
-	size_t ntags;
-};
-
-struct mw_model_ref {
-	const char *model_id;
-	int64_t step;
-};
+/* Set err as the store does: a kind, what it is about, a neutral message. */
+int mw_store_err(struct mw_err *err, int code, enum mw_store_what what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* ------------------------------------------------------------ the interface */
 
@@ -86,117 +98,6 @@ void mw_store_stats(struct mw_store *s, struct mw_store_stats *out);
 int mw_store_schema_version(struct mw_store *s);
 /* Give back cache memory of idle connections (called when the server idles). */
 void mw_store_trim(struct mw_store *s);
-
-/* Experiments.  Ids are decimal strings ("0" is Default). */
-/* artifact_location NULL: "<artifact_root>/<id>". */
-int mw_store_exp_create(struct mw_store *s, const char *name, const char *artifact_location,
-			const char *artifact_root, const struct mw_kv *tags, size_t ntags,
-			int64_t now_ms, char id_out[32], struct mw_err *err);
-int mw_store_exp_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err);
-int mw_store_exp_get_by_name(struct mw_store *s, const char *name, json_t **out,
-			     struct mw_err *err);
-/* out: {"experiments":[...]} plus has_more flag. */
-int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f,
-			const struct mw_order *order, size_t norder, enum mw_view view,
-			const struct mw_page *page, json_t **out, bool *has_more,
-			struct mw_err *err);
-int mw_store_exp_rename(struct mw_store *s, const char *id, const char *new_name,
-			int64_t now_ms, struct mw_err *err);
-/* deleted=true soft-deletes the experiment and its runs; false restores. */
-int mw_store_exp_set_deleted(struct mw_store *s, const char *id, bool deleted, int64_t now_ms,
-			     struct mw_err *err);
-int mw_store_exp_set_tag(struct mw_store *s, const char *id, const char *key,
-			 const char *value, struct mw_err *err);
-int mw_store_exp_delete_tag(struct mw_store *s, const char *id, const char *key,
-			    struct mw_err *err);
-
-/* Runs. */
-struct mw_run_create {
-	const char *run_id;          /* 32 hex, generated by the caller */
-	const char *experiment_id;
-	const char *user_id;
-	const char *run_name;
-	int64_t start_time;
-	const struct mw_kv *tags;
-	size_t ntags;
-};
-int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, json_t **out,
-			struct mw_err *err);
-int mw_store_run_get(struct mw_store *s, const char *run_id, json_t **out, struct mw_err *err);
-/* Any of status/run_name may be NULL, end_time < 0 means unchanged.
- * out gets the updated run_info. */
-int mw_store_run_update(struct mw_store *s, const char *run_id, const char *status,
-			int64_t end_time, const char *run_name, json_t **out,
-			struct mw_err *err);
-int mw_store_run_set_deleted(struct mw_store *s, const char *run_id, bool deleted,
-			     int64_t now_ms, struct mw_err *err);
-/* Atomic: all or nothing.  Params are immutable (same value again is fine,
- * a different value is MW_E_INVALID); tags overwrite; metrics append with
- * exact duplicates dropped.  A deleted run rejects writes. */
-int mw_store_run_log_batch(struct mw_store *s, const char *run_id,
-			   const struct mw_metric *m, size_t nm,
-			   const struct mw_kv *params, size_t np,
-			   const struct mw_kv *tags, size_t nt, struct mw_err *err);
-int mw_store_run_delete_tag(struct mw_store *s, const char *run_id, const char *key,
-			    struct mw_err *err);
-int mw_store_run_log_inputs(struct mw_store *s, const char *run_id,
-			    const struct mw_dataset_input *d, size_t nd,
-			    const struct mw_model_ref *models, size_t nmodels,
-			    struct mw_err *err);
-int mw_store_run_log_outputs(struct mw_store *s, const char *run_id,
-			     const struct mw_model_ref *models, size_t nmodels,
-			     struct mw_err *err);
-/* out: {"runs":[...]}. */
-int mw_store_run_search(struct mw_store *s, const char *const *experiment_ids, size_t nexp,
-			const struct mw_filter *f, const struct mw_order *order, size_t norder,
-			enum mw_view view, const struct mw_page *page, json_t **out,
-			bool *has_more, struct mw_err *err);
-/* out: array of {key,value,timestamp,step}, ordered by step, timestamp. */
-int mw_store_metric_history(struct mw_store *s, const char *run_id, const char *key,
-			    const struct mw_page *page, json_t **out, bool *has_more,
-			    struct mw_err *err);
-/* Sampled history for charts: at most max_results points per run, evenly
- * spaced over the steps in [start_step, end_step] (has_range), always
- * keeping the first and last step.  out: array of {key,value,timestamp,step,run_id}. */
-int mw_store_metric_history_sampled(struct mw_store *s, const char *const *run_ids, size_t nruns,
-				    const char *key, bool has_range, int64_t start_step,
-				    int64_t end_step, int64_t max_results, json_t **out,
-				    struct mw_err *err);
-/* Every point of the runs for one key, up to max_results in all (UI bulk). */
-int mw_store_metric_history_bulk(struct mw_store *s, const char *const *run_ids, size_t nruns,
-				 const char *key, int64_t max_results, json_t **out,
-				 struct mw_err *err);
-
-/* Logged models (MLflow 3). */
-struct mw_lm_create {
-	const char *model_id;        /* "m-" + 32 hex, generated by the caller */
-	const char *experiment_id;
-	const char *name;
-	const char *model_type;      /* may be NULL */
-	const char *source_run_id;   /* may be NULL */
-	const struct mw_kv *params;
-	size_t nparams;
-	const struct mw_kv *tags;
-	size_t ntags;
-	int64_t now_ms;
-};
-int mw_store_lm_create(struct mw_store *s, const struct mw_lm_create *c, json_t **out,
-		       struct mw_err *err);
-int mw_store_lm_get(struct mw_store *s, const char *model_id, json_t **out, struct mw_err *err);
-int mw_store_lm_finalize(struct mw_store *s, const char *model_id, const char *status,
-			 int64_t now_ms, json_t **out, struct mw_err *err);
-int mw_store_lm_delete(struct mw_store *s, const char *model_id, struct mw_err *err);
-int mw_store_lm_set_tags(struct mw_store *s, const char *model_id, const struct mw_kv *tags,
-			 size_t ntags, int64_t now_ms, struct mw_err *err);
-int mw_store_lm_delete_tag(struct mw_store *s, const char *model_id, const char *key,
-			   struct mw_err *err);
-int mw_store_lm_log_params(struct mw_store *s, const char *model_id, const struct mw_kv *params,
-			   size_t nparams, struct mw_err *err);
-/* out: {"models":[...]}. */
-int mw_store_lm_search(struct mw_store *s, const char *const *experiment_ids, size_t nexp,
-		       const struct mw_filter *f, const struct mw_order *order, size_t norder,
-		       const struct mw_page *page, json_t **out, bool *has_more,
-		       struct mw_err *err);
 
 /* ------------------------------------------------------------ artifacts */
 

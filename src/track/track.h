@@ -6,7 +6,10 @@
  * jansson objects in MLflow's protobuf-JSON shape (the API layer decodes the
  * HTTP request into the message and encodes the reply; this module never sees
  * HTTP).  Each operation validates its input (types, lengths, key syntax,
- * batch limits), applies MLflow's write semantics and calls the store.
+ * batch limits), applies MLflow's write semantics and calls the store, which
+ * speaks in plain records (store/tracking.h): the MLflow shapes, MLflow's
+ * error messages (worded here from the store's error kinds and details),
+ * run statuses, the run-name tag and the artifact URI layout live here.
  *
  * Ownership: req is borrowed (operations may add normalised fields to it);
  * *resp is a new reference owned by the caller, set only on success.
@@ -17,6 +20,27 @@
 #include "core/core.h"
 #include "search/search.h"
 #include "store/store.h"
+#include "store/tracking.h"
+
+/* ------------------------------------------------------------ MLflow's shapes */
+
+/* The tracking records in MLflow's protobuf-JSON shape (field presence and
+ * order as MLflow writes them: absent strings and empty lists omitted, ids
+ * as strings, NaN/Infinity metric values as strings).  New references.
+ * Used by the operations below and by modules that embed runs or logged
+ * models in their own messages (registry lineage). */
+json_t *mw_track_kv_json(const struct mw_kv *kv, size_t n);   /* [{key, value}] */
+json_t *mw_track_metric_json(const struct mw_metric *m);
+json_t *mw_track_metrics_json(const struct mw_metric *m, size_t n);
+json_t *mw_track_experiment_json(const struct mw_experiment *e);
+json_t *mw_track_run_info_json(const struct mw_run_info *i);
+json_t *mw_track_dataset_inputs_json(const struct mw_dataset_input *d, size_t n);
+json_t *mw_track_run_json(const struct mw_run *r);
+json_t *mw_track_logged_model_json(const struct mw_logged_model *m);
+
+/* MLflow's words for a store error that names a missing experiment, run or
+ * logged model by id (err->detail); any other error is returned unchanged. */
+int mw_track_not_found(int rc, const char *id, struct mw_err *err);
 
 /* ------------------------------------------------------------ operations */
 
