@@ -13,6 +13,7 @@
 #define MW_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/registry.h"
 #include "store/tracking.h"
 
 /* ------------------------------------------------------------ domain ops */
@@ -85,6 +86,62 @@ struct mw_store_tracking_ops {
 			 struct mw_logged_model **, size_t *, bool *, struct mw_err *);
 };
 
+struct mw_store_registry_ops {
+	int (*rm_create)(struct mw_store *, const char *, const char *, const struct mw_kv *, size_t,
+			 const char *, int64_t, struct mw_arena *, struct mw_registered_model *,
+			 struct mw_err *);
+	int (*rm_get)(struct mw_store *, const char *, struct mw_arena *,
+		      struct mw_registered_model *, struct mw_err *);
+	int (*rm_rename)(struct mw_store *, const char *, const char *, int64_t, struct mw_arena *,
+			 struct mw_registered_model *, struct mw_err *);
+	int (*rm_update)(struct mw_store *, const char *, const char *, int64_t, struct mw_arena *,
+			 struct mw_registered_model *, struct mw_err *);
+	int (*rm_delete)(struct mw_store *, const char *, int64_t, struct mw_err *);
+	int (*rm_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *,
+			 size_t, const struct mw_hide_tag *, const struct mw_page *,
+			 struct mw_arena *, struct mw_registered_model **, size_t *, bool *,
+			 struct mw_err *);
+	int (*rm_set_tag)(struct mw_store *, const char *, const char *, const char *,
+			  struct mw_err *);
+	int (*rm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
+	int (*rm_set_alias)(struct mw_store *, const char *, const char *, int64_t, bool,
+			    const struct mw_audit *, struct mw_err *);
+	int (*rm_delete_alias)(struct mw_store *, const char *, const char *,
+			       const struct mw_audit *, struct mw_err *);
+	int (*rm_get_by_alias)(struct mw_store *, const char *, const char *, struct mw_arena *,
+			       struct mw_model_version *, struct mw_err *);
+	int (*rm_alias_state)(struct mw_store *, const char *, const char *,
+			      struct mw_alias_state *, struct mw_err *);
+	int (*rm_latest_versions)(struct mw_store *, const char *, const char *const *, size_t,
+				  struct mw_arena *, struct mw_model_version **, size_t *,
+				  struct mw_err *);
+	int (*rm_history)(struct mw_store *, const char *, struct mw_arena *,
+			  struct mw_promotion_event **, size_t *, struct mw_err *);
+	int (*mv_create)(struct mw_store *, const struct mw_mv_create *, struct mw_arena *,
+			 struct mw_model_version *, struct mw_err *);
+	int (*mv_get)(struct mw_store *, const char *, int64_t, struct mw_arena *,
+		      struct mw_model_version *, struct mw_err *);
+	int (*mv_update)(struct mw_store *, const char *, int64_t, const char *, int64_t,
+			 struct mw_arena *, struct mw_model_version *, struct mw_err *);
+	int (*mv_delete)(struct mw_store *, const char *, int64_t, const struct mw_audit *,
+			 const char *, struct mw_err *);
+	int (*mv_transition)(struct mw_store *, const char *, int64_t, const char *, const char *,
+			     const char *, const struct mw_audit *, struct mw_arena *,
+			     struct mw_model_version *, struct mw_err *);
+	int (*mv_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *,
+			 size_t, const struct mw_hide_tag *, const struct mw_page *,
+			 struct mw_arena *, struct mw_model_version **, size_t *, bool *,
+			 struct mw_err *);
+	int (*mv_set_tag)(struct mw_store *, const char *, int64_t, const char *, const char *,
+			  struct mw_err *);
+	int (*mv_delete_tag)(struct mw_store *, const char *, int64_t, const char *,
+			     struct mw_err *);
+	int (*mv_set_card)(struct mw_store *, const char *, int64_t, const char *, const char *,
+			   int64_t, struct mw_err *);
+	int (*mv_get_card)(struct mw_store *, const char *, int64_t, struct mw_arena *,
+			   struct mw_model_card *, struct mw_err *);
+};
+
 /* The domains not split yet (one struct, as before). */
 struct mw_store_ops {
 	/* artifacts and registry */
@@ -94,30 +151,6 @@ struct mw_store_ops {
 	int (*art_tree)(struct mw_store *, const char *, json_t **, struct mw_err *);
 	int (*art_delete)(struct mw_store *, const char *, int64_t, int *, struct mw_err *);
 	int (*art_each)(struct mw_store *, bool, mw_store_digest_fn, void *, struct mw_err *);
-	int (*rm_create)(struct mw_store *, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_get)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*rm_rename)(struct mw_store *, const char *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_update)(struct mw_store *, const char *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*rm_delete)(struct mw_store *, const char *, int64_t, struct mw_err *);
-	int (*rm_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-	int (*rm_set_tag)(struct mw_store *, const char *, const char *, const char *, struct mw_err *);
-	int (*rm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
-	int (*rm_set_alias)(struct mw_store *, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
-	int (*rm_delete_alias)(struct mw_store *, const char *, const char *, const struct mw_audit *, struct mw_err *);
-	int (*rm_get_by_alias)(struct mw_store *, const char *, const char *, json_t **, struct mw_err *);
-	int (*rm_alias_previous)(struct mw_store *, const char *, const char *, int64_t *, struct mw_err *);
-	int (*rm_latest_versions)(struct mw_store *, const char *, const char *const *, size_t, json_t **, struct mw_err *);
-	int (*rm_history)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*mv_create)(struct mw_store *, const struct mw_mv_create *, json_t **, struct mw_err *);
-	int (*mv_get)(struct mw_store *, const char *, int64_t, json_t **, struct mw_err *);
-	int (*mv_update)(struct mw_store *, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
-	int (*mv_delete)(struct mw_store *, const char *, int64_t, const struct mw_audit *, struct mw_err *);
-	int (*mv_transition)(struct mw_store *, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
-	int (*mv_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-	int (*mv_set_tag)(struct mw_store *, const char *, int64_t, const char *, const char *, struct mw_err *);
-	int (*mv_delete_tag)(struct mw_store *, const char *, int64_t, const char *, struct mw_err *);
-	int (*mv_set_card)(struct mw_store *, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
-	int (*mv_get_card)(struct mw_store *, const char *, int64_t, json_t **, struct mw_err *);
 };
 
 /* ------------------------------------------------------------ the writer (writer.c) */
@@ -214,6 +247,7 @@ struct mw_store_backend {
 	const struct mw_store_migrations *migrations;
 	/* One pointer per domain; NULL: the backend does not have it. */
 	const struct mw_store_tracking_ops *tracking;
+	const struct mw_store_registry_ops *registry;
 	const struct mw_store_ops *ops;
 };
 

@@ -476,6 +476,12 @@ static const char *const migrations[] = {
 
 	/* 3: model-version search in its default order without a full sort */
 	"CREATE INDEX model_versions_updated ON model_versions (last_updated_timestamp);",
+
+	/* 4: a version records the path of its pinned files, not a URI (the
+	 * registry composes mlflow-artifacts:/ URIs; every value so far was one) */
+	"ALTER TABLE model_versions RENAME COLUMN storage_location TO pinned_files;"
+	"UPDATE model_versions SET pinned_files = substr(pinned_files, 19)"
+	" WHERE substr(pinned_files, 1, 18) = 'mlflow-artifacts:/';",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */
@@ -885,30 +891,6 @@ static const struct mw_store_ops sqlite_ops = {
 	.art_tree = sqa_art_tree,
 	.art_delete = sqa_art_delete,
 	.art_each = sqa_art_each,
-	.rm_create = sqr_rm_create,
-	.rm_get = sqr_rm_get,
-	.rm_rename = sqr_rm_rename,
-	.rm_update = sqr_rm_update,
-	.rm_delete = sqr_rm_delete,
-	.rm_search = sqr_rm_search,
-	.rm_set_tag = sqr_rm_set_tag,
-	.rm_delete_tag = sqr_rm_delete_tag,
-	.rm_set_alias = sqr_rm_set_alias,
-	.rm_delete_alias = sqr_rm_delete_alias,
-	.rm_get_by_alias = sqr_rm_get_by_alias,
-	.rm_alias_previous = sqr_rm_alias_previous,
-	.rm_latest_versions = sqr_rm_latest_versions,
-	.rm_history = sqr_rm_history,
-	.mv_create = sqr_mv_create,
-	.mv_get = sqr_mv_get,
-	.mv_update = sqr_mv_update,
-	.mv_delete = sqr_mv_delete,
-	.mv_transition = sqr_mv_transition,
-	.mv_search = sqr_mv_search,
-	.mv_set_tag = sqr_mv_set_tag,
-	.mv_delete_tag = sqr_mv_delete_tag,
-	.mv_set_card = sqr_mv_set_card,
-	.mv_get_card = sqr_mv_get_card,
 };
 
 const struct mw_store_backend mw_store_sqlite = {
@@ -921,5 +903,6 @@ const struct mw_store_backend mw_store_sqlite = {
 	.sql = &sqlite_sql,
 	.migrations = &sqlite_migrations,
 	.tracking = &mw_sqlite_tracking_ops,
+	.registry = &mw_sqlite_registry_ops,
 	.ops = &sqlite_ops,
 };

@@ -74,6 +74,7 @@ json_t *sqi_kv_rows_json(struct conn *c, const char *sql, const char *id, int64_
 /* ------------------------------------------------------------ domains */
 
 extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops; /* sqlite_tracking.c */
+extern const struct mw_store_registry_ops mw_sqlite_registry_ops; /* sqlite_registry.c */
 
 /* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
 
@@ -91,33 +92,6 @@ int sqi_art_copy_tree(struct conn *c, const char *src_prefix, const char *dst_pr
 /* Delete every manifest entry under prefix (recording history), inside a job. */
 int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now_ms, int *count,
 			struct mw_err *err);
-
-/* ------------------------------------------------------------ registry (sqlite_registry.c) */
-
-int sqr_rm_create(struct mw_store *store, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_get(struct mw_store *store, const char *, json_t **, struct mw_err *);
-int sqr_rm_rename(struct mw_store *store, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_update(struct mw_store *store, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_delete(struct mw_store *store, const char *, int64_t, struct mw_err *);
-int sqr_rm_search(struct mw_store *store, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_rm_set_tag(struct mw_store *store, const char *, const char *, const char *, struct mw_err *);
-int sqr_rm_delete_tag(struct mw_store *store, const char *, const char *, struct mw_err *);
-int sqr_rm_set_alias(struct mw_store *store, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
-int sqr_rm_delete_alias(struct mw_store *store, const char *, const char *, const struct mw_audit *, struct mw_err *);
-int sqr_rm_get_by_alias(struct mw_store *store, const char *, const char *, json_t **, struct mw_err *);
-int sqr_rm_alias_previous(struct mw_store *store, const char *, const char *, int64_t *, struct mw_err *);
-int sqr_rm_latest_versions(struct mw_store *store, const char *, const char *const *, size_t, json_t **, struct mw_err *);
-int sqr_rm_history(struct mw_store *store, const char *, json_t **, struct mw_err *);
-int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *, json_t **, struct mw_err *);
-int sqr_mv_get(struct mw_store *store, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_update(struct mw_store *store, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_delete(struct mw_store *store, const char *, int64_t, const struct mw_audit *, struct mw_err *);
-int sqr_mv_transition(struct mw_store *store, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
-int sqr_mv_search(struct mw_store *store, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_mv_set_tag(struct mw_store *store, const char *, int64_t, const char *, const char *, struct mw_err *);
-int sqr_mv_delete_tag(struct mw_store *store, const char *, int64_t, const char *, struct mw_err *);
-int sqr_mv_set_card(struct mw_store *store, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
-int sqr_mv_get_card(struct mw_store *store, const char *, int64_t, json_t **, struct mw_err *);
 
 /* ------------------------------------------------------------ query builder */
 

@@ -371,99 +371,136 @@ int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_
 {
 	D(art_each, include_history, fn, ctx, err);
 }
-int mw_store_rm_create(struct mw_store *s, const char *name, const char *description, const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now_ms, json_t **out, struct mw_err *err)
+#define R(op, ...) DOMAIN(registry, op, __VA_ARGS__)
+
+int mw_store_rm_create(struct mw_store *s, const char *name, const char *description,
+		       const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now_ms,
+		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err)
 {
-	D(rm_create, name, description, tags, ntags, user_id, now_ms, out, err);
+	R(rm_create, name, description, tags, ntags, user_id, now_ms, a, out, err);
 }
-int mw_store_rm_get(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
+int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
+		    struct mw_registered_model *out, struct mw_err *err)
 {
-	D(rm_get, name, out, err);
+	R(rm_get, name, a, out, err);
 }
-int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name,
+		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
+		       struct mw_err *err)
 {
-	D(rm_rename, name, new_name, now_ms, out, err);
+	R(rm_rename, name, new_name, now_ms, a, out, err);
 }
-int mw_store_rm_update(struct mw_store *s, const char *name, const char *description, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_rm_update(struct mw_store *s, const char *name, const char *description,
+		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
+		       struct mw_err *err)
 {
-	D(rm_update, name, description, now_ms, out, err);
+	R(rm_update, name, description, now_ms, a, out, err);
 }
 int mw_store_rm_delete(struct mw_store *s, const char *name, int64_t now_ms, struct mw_err *err)
 {
-	D(rm_delete, name, now_ms, err);
+	R(rm_delete, name, now_ms, err);
 }
-int mw_store_rm_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o, size_t norder, const struct mw_page *page, json_t **out, bool *has_more, struct mw_err *err)
+int mw_store_rm_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_hide_tag *hide, const struct mw_page *page,
+		       struct mw_arena *a, struct mw_registered_model **out, size_t *n, bool *more,
+		       struct mw_err *err)
 {
-	D(rm_search, f, o, norder, page, out, has_more, err);
+	R(rm_search, f, o, norder, hide, page, a, out, n, more, err);
 }
-int mw_store_rm_set_tag(struct mw_store *s, const char *name, const char *key, const char *value, struct mw_err *err)
+int mw_store_rm_set_tag(struct mw_store *s, const char *name, const char *key, const char *value,
+			struct mw_err *err)
 {
-	D(rm_set_tag, name, key, value, err);
+	R(rm_set_tag, name, key, value, err);
 }
-int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key, struct mw_err *err)
+int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key,
+			   struct mw_err *err)
 {
-	D(rm_delete_tag, name, key, err);
+	R(rm_delete_tag, name, key, err);
 }
-int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version, bool rollback, const struct mw_audit *a, struct mw_err *err)
+int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias,
+			  int64_t version, bool rollback, const struct mw_audit *a,
+			  struct mw_err *err)
 {
-	D(rm_set_alias, name, alias, version, rollback, a, err);
+	R(rm_set_alias, name, alias, version, rollback, a, err);
 }
-int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias, const struct mw_audit *a, struct mw_err *err)
+int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
+			     const struct mw_audit *a, struct mw_err *err)
 {
-	D(rm_delete_alias, name, alias, a, err);
+	R(rm_delete_alias, name, alias, a, err);
 }
-int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias, json_t **out, struct mw_err *err)
+int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias,
+			     struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
 {
-	D(rm_get_by_alias, name, alias, out, err);
+	R(rm_get_by_alias, name, alias, a, out, err);
 }
-int mw_store_rm_alias_previous(struct mw_store *s, const char *name, const char *alias, int64_t *version, struct mw_err *err)
+int mw_store_rm_alias_state(struct mw_store *s, const char *name, const char *alias,
+			    struct mw_alias_state *out, struct mw_err *err)
 {
-	D(rm_alias_previous, name, alias, version, err);
+	R(rm_alias_state, name, alias, out, err);
 }
-int mw_store_rm_latest_versions(struct mw_store *s, const char *name, const char *const *stages, size_t nstages, json_t **out, struct mw_err *err)
+int mw_store_rm_latest_versions(struct mw_store *s, const char *name, const char *const *stages,
+				size_t nstages, struct mw_arena *a, struct mw_model_version **out,
+				size_t *n, struct mw_err *err)
 {
-	D(rm_latest_versions, name, stages, nstages, out, err);
+	R(rm_latest_versions, name, stages, nstages, a, out, n, err);
 }
-int mw_store_rm_history(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
+int mw_store_rm_history(struct mw_store *s, const char *name, struct mw_arena *a,
+			struct mw_promotion_event **out, size_t *n, struct mw_err *err)
 {
-	D(rm_history, name, out, err);
+	R(rm_history, name, a, out, n, err);
 }
-int mw_store_mv_create(struct mw_store *s, const struct mw_mv_create *c, json_t **out, struct mw_err *err)
+int mw_store_mv_create(struct mw_store *s, const struct mw_mv_create *c, struct mw_arena *a,
+		       struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_create, c, out, err);
+	R(mv_create, c, a, out, err);
 }
-int mw_store_mv_get(struct mw_store *s, const char *name, int64_t version, json_t **out, struct mw_err *err)
+int mw_store_mv_get(struct mw_store *s, const char *name, int64_t version, struct mw_arena *a,
+		    struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_get, name, version, out, err);
+	R(mv_get, name, version, a, out, err);
 }
-int mw_store_mv_update(struct mw_store *s, const char *name, int64_t version, const char *description, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_mv_update(struct mw_store *s, const char *name, int64_t version,
+		       const char *description, int64_t now_ms, struct mw_arena *a,
+		       struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_update, name, version, description, now_ms, out, err);
+	R(mv_update, name, version, description, now_ms, a, out, err);
 }
-int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version, const struct mw_audit *a, struct mw_err *err)
+int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version,
+		       const struct mw_audit *a, const char *alias_reason, struct mw_err *err)
 {
-	D(mv_delete, name, version, a, err);
+	R(mv_delete, name, version, a, alias_reason, err);
 }
-int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version, const char *stage, bool archive_existing, const struct mw_audit *a, json_t **out, struct mw_err *err)
+int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version,
+			   const char *stage, const char *archive_to, const char *archive_reason,
+			   const struct mw_audit *a, struct mw_arena *ar,
+			   struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_transition, name, version, stage, archive_existing, a, out, err);
+	R(mv_transition, name, version, stage, archive_to, archive_reason, a, ar, out, err);
 }
-int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o, size_t norder, const struct mw_page *page, json_t **out, bool *has_more, struct mw_err *err)
+int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_hide_tag *hide, const struct mw_page *page,
+		       struct mw_arena *a, struct mw_model_version **out, size_t *n, bool *more,
+		       struct mw_err *err)
 {
-	D(mv_search, f, o, norder, page, out, has_more, err);
+	R(mv_search, f, o, norder, hide, page, a, out, n, more, err);
 }
-int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key, const char *value, struct mw_err *err)
+int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			const char *value, struct mw_err *err)
 {
-	D(mv_set_tag, name, version, key, value, err);
+	R(mv_set_tag, name, version, key, value, err);
 }
-int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version, const char *key, struct mw_err *err)
+int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version,
+			   const char *key, struct mw_err *err)
 {
-	D(mv_delete_tag, name, version, key, err);
+	R(mv_delete_tag, name, version, key, err);
 }
-int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version, const char *card_json, const char *who, int64_t now_ms, struct mw_err *err)
+int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version,
+			 const char *card, const char *who, int64_t now_ms, struct mw_err *err)
 {
-	D(mv_set_card, name, version, card_json, who, now_ms, err);
+	R(mv_set_card, name, version, card, who, now_ms, err);
 }
-int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, json_t **out, struct mw_err *err)
+int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version,
+			 struct mw_arena *a, struct mw_model_card *out, struct mw_err *err)
 {
-	D(mv_get_card, name, version, out, err);
+	R(mv_get_card, name, version, a, out, err);
 }
