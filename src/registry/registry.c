@@ -2012,10 +2012,15 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 
 	/* the pinned files */
 	json_t *files = NULL;
-	if (rec.files && (rc = mw_store_art_tree(r->store, rec.files, &files, err))) {
-		json_decref(out);
-		mw_arena_free(va);
-		return rc;
+	if (rec.files) {
+		struct mw_art_file *f = NULL;
+		size_t nf = 0;
+		if ((rc = mw_store_art_tree(r->store, rec.files, va, &f, &nf, err))) {
+			json_decref(out);
+			mw_arena_free(va);
+			return rc;
+		}
+		files = mw_art_files_json(f, nf);
 	}
 	mw_arena_free(va);
 	json_object_set_new(out, "artifacts", files ? files : json_array());

@@ -24,6 +24,7 @@
  * is failed instead of computed.
  */
 #include "serve/serve_int.h"
+#include "store/artifacts.h"
 #include "store/registry.h"
 
 #include <errno.h>
@@ -664,16 +665,15 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 		return 0;
 	}
 	free(done);
-	json_t *files = NULL;
-	rc = mw_store_art_tree(s->o.store, pinned, &files, err);
+	ar = mw_arena_new(16384);
+	struct mw_art_file *files = NULL;
+	size_t nfiles = 0;
+	rc = mw_store_art_tree(s->o.store, pinned, ar, &files, &nfiles, err);
 	free(pinned);
-	if (rc) {
-		free(dir);
-		return rc;
-	}
-	if (!json_array_size(files)) {
-		json_decref(files);
+	if (!rc && !nfiles)
 		rc = mw_err_set(err, MW_E_INVALID, "%s/%s has no files", name, version);
+	if (rc) {
+		mw_arena_free(ar);
 		free(dir);
 		return rc;
 	}
@@ -683,18 +683,16 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 	char *tmp = mw_xmalloc(tn);
 	snprintf(tmp, tn, "%s.tmp-%s", dir, rnd);
 	mkdirs(tmp);
-	for (size_t i = 0; !rc && i < json_array_size(files); i++) {
-		json_t *f = json_array_get(files, i);
-		char *dest = join(tmp, json_string_value(json_object_get(f, "path")));
+	for (size_t i = 0; !rc && i < nfiles; i++) {
+		char *dest = join(tmp, files[i].path);
 		char *slash = strrchr(dest, '/');
 		*slash = 0;
 		mkdirs(dest);
 		*slash = '/';
-		rc = mw_blob_link(s->o.blob, json_string_value(json_object_get(f, "digest")), dest,
-				  err);
+		rc = mw_blob_link(s->o.blob, files[i].digest, dest, err);
 		free(dest);
 	}
-	json_decref(files);
+	mw_arena_free(ar);
 	if (!rc) {
 		char *mark = join(tmp, ".complete");
 		int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -6,13 +6,15 @@
  * mw_store_backend: its URI scheme, open/close/trim, its write handle with
  * the transaction hooks the group-commit writer (writer.c) drives, plain SQL
  * hooks and its numbered migrations for the migration runner (migrate.c),
- * and the ops every public mw_store_* call dispatches to.  Callers of
- * store.h never change when a backend is added.
+ * and one ops struct per domain (tracking, registry, artifacts; NULL for a
+ * domain it lacks) that the public mw_store_* calls dispatch to.  Callers
+ * never change when a backend is added.
  */
 #ifndef MW_STORE_BACKEND_H
 #define MW_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/artifacts.h"
 #include "store/registry.h"
 #include "store/tracking.h"
 
@@ -142,13 +144,14 @@ struct mw_store_registry_ops {
 			   struct mw_model_card *, struct mw_err *);
 };
 
-/* The domains not split yet (one struct, as before). */
-struct mw_store_ops {
-	/* artifacts and registry */
-	int (*art_put)(struct mw_store *, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
+struct mw_store_artifacts_ops {
+	int (*art_put)(struct mw_store *, const char *, const char *, uint64_t, int64_t, bool *,
+		       struct mw_err *);
 	int (*art_get)(struct mw_store *, const char *, struct mw_art_entry *, struct mw_err *);
-	int (*art_list)(struct mw_store *, const char *, json_t **, struct mw_err *);
-	int (*art_tree)(struct mw_store *, const char *, json_t **, struct mw_err *);
+	int (*art_list)(struct mw_store *, const char *, struct mw_arena *, struct mw_art_child **,
+			size_t *, struct mw_err *);
+	int (*art_tree)(struct mw_store *, const char *, struct mw_arena *, struct mw_art_file **,
+			size_t *, struct mw_err *);
 	int (*art_delete)(struct mw_store *, const char *, int64_t, int *, struct mw_err *);
 	int (*art_each)(struct mw_store *, bool, mw_store_digest_fn, void *, struct mw_err *);
 };
@@ -227,8 +230,8 @@ int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *
 /* Everything the store needs to know about one backend.  store.c picks it by
  * the scheme of --store-uri, opens it, makes the group-commit writer over its
  * write handle with its transaction hooks, runs its migrations, and from then
- * on dispatches every call through ops with the struct mw_store as the
- * first argument (mw_store_impl gives the backend its handle back). */
+ * on dispatches every call through the domain's ops with the struct mw_store
+ * as the first argument (mw_store_impl gives the backend its handle back). */
 struct mw_store_backend {
 	const char *scheme; /* "sqlite" */
 	/* uri is the --store-uri (NULL: the default store in o->data_dir); the
@@ -248,7 +251,7 @@ struct mw_store_backend {
 	/* One pointer per domain; NULL: the backend does not have it. */
 	const struct mw_store_tracking_ops *tracking;
 	const struct mw_store_registry_ops *registry;
-	const struct mw_store_ops *ops;
+	const struct mw_store_artifacts_ops *artifacts;
 };
 
 extern const struct mw_store_backend mw_store_sqlite;

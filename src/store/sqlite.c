@@ -191,42 +191,6 @@ int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
 	return 0;
 }
 
-json_t *sqi_kv_rows_json(struct conn *c, const char *sql, const char *id, int64_t iid,
-			 struct mw_err *err)
-{
-	sqlite3_stmt *st = sqi_prep(c, sql, err);
-	if (!st)
-		return NULL;
-	if (id)
-		sqi_bind_text(st, 1, id);
-	else
-		sqlite3_bind_int64(st, 1, iid);
-	json_t *arr = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *kv = json_object();
-		sqi_jset_str(kv, "key", sqi_col_text(st, 0));
-		json_object_set_new(kv, "value",
-				    json_string(sqi_col_text(st, 1) ? sqi_col_text(st, 1) : ""));
-		json_array_append_new(arr, kv);
-	}
-	sqlite3_reset(st);
-	return arr;
-}
-
-void sqi_jset_str(json_t *o, const char *k, const char *v)
-{
-	if (v)
-		json_object_set_new(o, k, json_string(v));
-}
-
-void sqi_jset_arr(json_t *o, const char *k, json_t *a)
-{
-	if (json_array_size(a))
-		json_object_set_new(o, k, a);
-	else
-		json_decref(a);
-}
-
 /* ------------------------------------------------------------ the writer */
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
@@ -311,21 +275,6 @@ int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct m
 {
 	struct tramp t = {fn, arg};
 	return mw_store_submit(store, trampoline, &t, err);
-}
-
-/* A write job that builds a result: on success the result goes to *out, on
- * failure whatever the job built is dropped. */
-int sqi_submit_out(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *),
-		   void *arg, json_t **result, json_t **out, struct mw_err *err)
-{
-	int rc = sqi_submit(store, fn, arg, err);
-	if (rc) {
-		json_decref(*result);
-		*result = NULL;
-	} else {
-		*out = *result;
-	}
-	return rc;
 }
 
 /* ------------------------------------------------------------ readers */
@@ -797,50 +746,6 @@ void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool a
 		mw_buf_printf(&q->sql, "%s %s", col, asc ? "ASC NULLS LAST" : "DESC");
 }
 
-/* Run a built search query and collect one page of entities: row turns a
- * result row into an entity (NULL skips it, e.g. a row deleted meanwhile);
- * the query asked for max_results + 1 rows, so a last extra row means more.
- * Frees q.  out: {field: [...]} (omitted when empty). */
-int sqi_qb_search(struct mw_store *store, struct qb *q, const struct mw_page *p, const char *field,
-		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
-		  json_t **out, bool *more, struct mw_err *err)
-{
-	struct conn *c = sqi_rd_begin(store, err);
-	if (!c) {
-		sqi_qb_release(q);
-		return -err->code;
-	}
-	sqlite3_stmt *st;
-	int rc = sqi_qb_prepare(c, q, &st, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		int64_t n = 0;
-		int r;
-		*more = false;
-		while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n++ == p->max_results) {
-				*more = true;
-				break;
-			}
-			json_t *e = row(c, st, err);
-			if (e)
-				json_array_append_new(arr, e);
-		}
-		if (r != SQLITE_ROW && r != SQLITE_DONE)
-			rc = sqi_sqerr(c, err, "search");
-		sqlite3_finalize(st);
-		if (rc) {
-			json_decref(arr);
-		} else {
-			*out = json_object();
-			sqi_jset_arr(*out, field, arr);
-		}
-	}
-	sqi_rd_end(store, c);
-	sqi_qb_release(q);
-	return rc;
-}
-
 int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,
 		size_t size,
 		bool (*row)(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,
@@ -882,16 +787,7 @@ int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, s
 	return rc;
 }
 
-/* ================================================================ ops */
-
-static const struct mw_store_ops sqlite_ops = {
-	.art_put = sqa_art_put,
-	.art_get = sqa_art_get,
-	.art_list = sqa_art_list,
-	.art_tree = sqa_art_tree,
-	.art_delete = sqa_art_delete,
-	.art_each = sqa_art_each,
-};
+/* ================================================================ the backend */
 
 const struct mw_store_backend mw_store_sqlite = {
 	.scheme = "sqlite",
@@ -904,5 +800,5 @@ const struct mw_store_backend mw_store_sqlite = {
 	.migrations = &sqlite_migrations,
 	.tracking = &mw_sqlite_tracking_ops,
 	.registry = &mw_sqlite_registry_ops,
-	.ops = &sqlite_ops,
+	.artifacts = &mw_sqlite_artifacts_ops,
 };

@@ -50,15 +50,9 @@ int sqi_exec(struct conn *c, const char *sql, struct mw_err *err);
 int sqi_step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err);
 void sqi_bind_text(sqlite3_stmt *st, int i, const char *s);
 const char *sqi_col_text(sqlite3_stmt *st, int i);
-void sqi_jset_str(json_t *o, const char *k, const char *v);
-void sqi_jset_arr(json_t *o, const char *k, json_t *a); /* omits empty arrays */
 /* Run fn on the write connection in the store's next group commit. */
 int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 	       struct mw_err *err);
-/* sqi_submit for a job that fills *result: it moves to *out on success and
- * is released on failure. */
-int sqi_submit_out(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
-		   json_t **result, json_t **out, struct mw_err *err);
 struct conn *sqi_rd_begin(struct mw_store *store, struct mw_err *err);
 void sqi_rd_end(struct mw_store *store, struct conn *c);
 /* A copy of a text column in the arena; NULL for SQL NULL. */
@@ -67,23 +61,15 @@ const char *sqi_col_dup(struct mw_arena *a, sqlite3_stmt *st, int i);
  * the arena (a NULL value reads as ""). */
 int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
 		struct mw_arena *a, struct mw_kv **out, size_t *n, struct mw_err *err);
-/* The same as [{key,value}] (NULL when the statement cannot be prepared). */
-json_t *sqi_kv_rows_json(struct conn *c, const char *sql, const char *id, int64_t iid,
-			 struct mw_err *err);
 
 /* ------------------------------------------------------------ domains */
 
 extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops; /* sqlite_tracking.c */
 extern const struct mw_store_registry_ops mw_sqlite_registry_ops; /* sqlite_registry.c */
+extern const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops; /* sqlite_artifacts.c */
 
-/* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
+/* ------------------------------------------------------------ shared by domains (sqlite_artifacts.c) */
 
-int sqa_art_put(struct mw_store *store, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
-int sqa_art_get(struct mw_store *store, const char *, struct mw_art_entry *, struct mw_err *);
-int sqa_art_list(struct mw_store *store, const char *, json_t **, struct mw_err *);
-int sqa_art_tree(struct mw_store *store, const char *, json_t **, struct mw_err *);
-int sqa_art_delete(struct mw_store *store, const char *, int64_t, int *, struct mw_err *);
-int sqa_art_each(struct mw_store *store, bool, mw_store_digest_fn, void *, struct mw_err *);
 /* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
  * the caller's write job; *count gets the number of files, and manifest_hex
  * (may be NULL) the SHA-256 over "path\tdigest\n" lines in path order. */
@@ -122,14 +108,10 @@ void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl);
 int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err);
 void sqi_qb_page(struct qb *q, const struct mw_page *p);
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
-/* Run a built query (max_results + 1 rows) and collect a page of entities
- * made by row (NULL skips a row) into {field: [...]}; frees q. */
-int sqi_qb_search(struct mw_store *store, struct qb *q, const struct mw_page *p, const char *field,
-		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
-		  json_t **out, bool *more, struct mw_err *err);
-/* The same collecting records: row fills the zeroed element (size bytes) it
- * is given from the current row and returns false to skip the row; *out
- * (in the arena), *n and *more get the page.  Frees q. */
+/* Run a built query (max_results + 1 rows) and collect a page of records:
+ * row fills the zeroed element (size bytes) it is given from the current row
+ * and returns false to skip it (e.g. a row deleted meanwhile); *out (in the
+ * arena), *n and *more (a last extra row) get the page.  Frees q. */
 int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,
 		size_t size,
 		bool (*row)(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,

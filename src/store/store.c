@@ -345,32 +345,39 @@ int mw_store_lm_search(struct mw_store *s, const char *const *ex, size_t nex,
 	T(lm_search, ex, nex, f, o, no, p, a, out, n, more, err);
 }
 
-#define D(op, ...) return s->b->ops->op(s, __VA_ARGS__)
+#define A(op, ...) DOMAIN(artifacts, op, __VA_ARGS__)
 
-int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size, int64_t now_ms, bool *replaced, struct mw_err *err)
+int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size,
+		     int64_t now_ms, bool *replaced, struct mw_err *err)
 {
-	D(art_put, path, digest, size, now_ms, replaced, err);
+	A(art_put, path, digest, size, now_ms, replaced, err);
 }
-int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out, struct mw_err *err)
+int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out,
+		     struct mw_err *err)
 {
-	D(art_get, path, out, err);
+	A(art_get, path, out, err);
 }
-int mw_store_art_list(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err)
+int mw_store_art_list(struct mw_store *s, const char *dir, struct mw_arena *a,
+		      struct mw_art_child **out, size_t *n, struct mw_err *err)
 {
-	D(art_list, dir, out, err);
+	A(art_list, dir, a, out, n, err);
 }
-int mw_store_art_tree(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err)
+int mw_store_art_tree(struct mw_store *s, const char *dir, struct mw_arena *a,
+		      struct mw_art_file **out, size_t *n, struct mw_err *err)
 {
-	D(art_tree, dir, out, err);
+	A(art_tree, dir, a, out, n, err);
 }
-int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed, struct mw_err *err)
+int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed,
+			struct mw_err *err)
 {
-	D(art_delete, path, now_ms, removed, err);
+	A(art_delete, path, now_ms, removed, err);
 }
-int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx, struct mw_err *err)
+int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
+		      struct mw_err *err)
 {
-	D(art_each, include_history, fn, ctx, err);
+	A(art_each, include_history, fn, ctx, err);
 }
+
 #define R(op, ...) DOMAIN(registry, op, __VA_ARGS__)
 
 int mw_store_rm_create(struct mw_store *s, const char *name, const char *description,

@@ -99,37 +99,4 @@ int mw_store_schema_version(struct mw_store *s);
 /* Give back cache memory of idle connections (called when the server idles). */
 void mw_store_trim(struct mw_store *s);
 
-/* ------------------------------------------------------------ artifacts */
-
-/* Path manifests: an artifact path (normalised, relative to the
- * mlflow-artifacts:/ root, e.g. "0/<run>/artifacts/model/MLmodel") maps to
- * the SHA-256 digest and size of a blob.  Putting a path that exists with
- * other content replaces it and keeps the old entry in artifact_history
- * (nothing is replaced silently); the same digest again is a no-op. */
-struct mw_art_entry {
-	char path[1024];
-	char digest[65];
-	uint64_t size;
-	int64_t created;
-};
-
-int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size,
-		     int64_t now_ms, bool *replaced, struct mw_err *err);
-int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out,
-		     struct mw_err *err);
-/* Direct children of dir ("" = root): {"files":[{path (basename), is_dir,
- * file_size}]} sorted by name; files omitted when empty.  Paths of a
- * directory that does not exist give no files, as MLflow does. */
-int mw_store_art_list(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err);
-/* Every file under dir with its digest: [{path (relative to dir), digest, size}]. */
-int mw_store_art_tree(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err);
-/* Delete a file, or everything under a directory; *removed gets the count. */
-int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed,
-			struct mw_err *err);
-/* Call fn for every digest referenced now or by history (for gc and fsck). */
-typedef int (*mw_store_digest_fn)(void *ctx, const char *digest, uint64_t size,
-				  const char *path);
-int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
-		      struct mw_err *err);
-
 #endif

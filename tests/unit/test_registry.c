@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "registry/registry.h"
+#include "store/artifacts.h"
 #include "store/registry.h"
 #include "store/store.h"
 
@@ -188,11 +189,16 @@ static struct mw_model_version get_version(struct mw_store *s, const char *name,
 }
 
 /* The pinned files under a prefix, as the artifact domain lists them. */
-static json_t *tree_of(struct mw_store *s, const char *prefix)
+struct tree {
+	struct mw_art_file *f;
+	size_t n;
+};
+
+static struct tree tree_of(struct mw_store *s, const char *prefix)
 {
-	json_t *tree = NULL;
-	OK(mw_store_art_tree(s, prefix, &tree, E));
-	return tree;
+	struct tree t = {0};
+	OK(mw_store_art_tree(s, prefix, A, &t.f, &t.n, E));
+	return t;
 }
 
 /* The failure of call is about what. */
@@ -274,10 +280,9 @@ static void test_pinning_and_manifest_digest(void **state)
 	snprintf(loc, sizeof loc, "%s", mv.files);
 	assert_true(!strncmp(loc, "_registry/", 10));
 
-	json_t *tree = tree_of(f->s, loc);
-	assert_int_equal(json_array_size(tree), 3);
-	assert_string_equal(js(json_array_get(tree, 1), "path"), "model.pkl");
-	json_decref(tree);
+	struct tree tree = tree_of(f->s, loc);
+	assert_int_equal(tree.n, 3);
+	assert_string_equal(tree.f[1].path, "model.pkl");
 
 	/* the source changes: the version does not */
 	put(f->s, "0/run1/artifacts/model/model.pkl", "weights-v2");
@@ -286,11 +291,10 @@ static void test_pinning_and_manifest_digest(void **state)
 	mv = get_version(f->s, "m", 1);
 	assert_string_equal(mv.manifest_digest, want);
 	tree = tree_of(f->s, loc);
-	assert_int_equal(json_array_size(tree), 3);
+	assert_int_equal(tree.n, 3);
 	char d1[65];
 	digest_of("weights-v1", d1);
-	assert_string_equal(js(json_array_get(tree, 1), "digest"), d1);
-	json_decref(tree);
+	assert_string_equal(tree.f[1].digest, d1);
 
 	/* a second version pins the new state, with another digest */
 	mv = create_version(f->s, "m", "0/run1/artifacts/model", "run1");
@@ -321,10 +325,9 @@ static void test_pin_single_file_empty_and_unpinned(void **state)
 	char want[65];
 	manifest_of(rel, content, 1, want);
 	assert_string_equal(mv.manifest_digest, want);
-	json_t *tree = tree_of(f->s, mv.files);
-	assert_int_equal(json_array_size(tree), 1);
-	assert_string_equal(js(json_array_get(tree, 0), "path"), "model.onnx");
-	json_decref(tree);
+	struct tree tree = tree_of(f->s, mv.files);
+	assert_int_equal(tree.n, 1);
+	assert_string_equal(tree.f[0].path, "model.onnx");
 
 	mv = create_version(f->s, "m", "0/r/artifacts/nothing-here", NULL);
 	assert_string_equal(mv.status, "READY");
@@ -382,9 +385,7 @@ static void test_version_delete(void **state)
 		 mw_store_rm_get_by_alias(f->s, "m", "prod", A, &o, E));
 	FAILS(MW_E_NOT_FOUND, mw_store_mv_get_card(f->s, "m", 2, A, &card, E));
 	FAILS(MW_E_NOT_FOUND, mw_store_rm_set_alias(f->s, "m", "prod", 2, false, &a, E));
-	json_t *tree = tree_of(f->s, pinned);
-	assert_int_equal(json_array_size(tree), 0);
-	json_decref(tree);
+	assert_int_equal(tree_of(f->s, pinned).n, 0);
 	/* the number is not reused */
 	struct mw_model_version v3 = create_version(f->s, "m", "src", NULL);
 	assert_int_equal(v3.version, 3);
