@@ -1107,7 +1107,7 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 	if (!name || !*name)
 		return mw_err_set(err, MW_E_INVALID, "a registered model name is required");
 	struct mw_arena *a = mw_arena_new(8192);
-	struct mw_model_version mv;
+	struct mw_model_version mv = {0};
 	if ((!ref || !*ref) && default_alias && *default_alias) {
 		struct mw_err e2 = {0};
 		rc = mw_store_rm_get_by_alias(r->store, name, default_alias, a, &mv, &e2);
@@ -1342,7 +1342,7 @@ static int source_model_version(struct mw_registry *r, const char *src, struct s
 	const char *p = src + strlen("models:/");
 	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
 	struct mw_arena *a = mw_arena_new(8192);
-	struct mw_model_version mv;
+	struct mw_model_version mv = {0};
 	int rc;
 	if (at && (!slash || at > slash)) {
 		char *name = mw_xstrndup(p, (size_t)(at - p));
