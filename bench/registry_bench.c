@@ -21,7 +21,7 @@ struct work {
 };
 
 /* What the registry records for a version whose files mw does not hold. */
-#define NOT_PINNED                                                                          \
+#define NOT_PINNED                                                                               \
 	"the source is outside mw's artifact store: its files were not pinned, and the version " \
 	"resolves to the source itself"
 
@@ -43,9 +43,12 @@ static void *fill(void *p)
 			continue;
 		}
 		for (int v = 0; v < w->versions; v++) {
-			struct mw_mv_create c = {.name = name, .source = "mlflow-artifacts:/bench",
-						 .user_id = "bench", .stage = "None",
-						 .status = "READY", .status_message = NOT_PINNED,
+			struct mw_mv_create c = {.name = name,
+						 .source = "mlflow-artifacts:/bench",
+						 .user_id = "bench",
+						 .stage = "None",
+						 .status = "READY",
+						 .status_message = NOT_PINNED,
 						 .now_ms = mw_now_ms()};
 			struct mw_model_version mv;
 			if (mw_store_mv_create(w->s, &c, a, &mv, &err))

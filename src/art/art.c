@@ -250,7 +250,8 @@ static int children(struct mw_art *a, const char *dir, json_t **out, struct mw_e
 			json_object_set_new(f, "path", json_string(c[i].name));
 			json_object_set_new(f, "is_dir", json_boolean(c[i].is_dir));
 			if (!c[i].is_dir)
-				json_object_set_new(f, "file_size", json_integer((json_int_t)c[i].size));
+				json_object_set_new(f, "file_size",
+						    json_integer((json_int_t)c[i].size));
 			json_array_append_new(arr, f);
 		}
 		*out = arr;

@@ -91,7 +91,6 @@ void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
  * artifact API, see art.h). */
 #define PIN_ROOT "_registry"
 
-
 static bool word_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -438,7 +437,8 @@ static json_t *event_json(const struct mw_promotion_event *e)
 	json_object_set_new(o, "target", str_or_null(e->target));
 	json_object_set_new(o, "from_version",
 			    e->from_version ? version_str(e->from_version) : json_null());
-	json_object_set_new(o, "to_version", e->to_version ? version_str(e->to_version) : json_null());
+	json_object_set_new(o, "to_version",
+			    e->to_version ? version_str(e->to_version) : json_null());
 	json_object_set_new(o, "from_stage", str_or_null(e->from_stage));
 	json_object_set_new(o, "to_stage", str_or_null(e->to_stage));
 	json_object_set_new(o, "who", str_or_null(e->who));
@@ -468,8 +468,8 @@ static int reg_err(int rc, const char *name, int64_t v, const char *alias, struc
 	switch (err->detail) {
 	case MW_STORE_MODEL:
 		if (rc == -MW_E_EXISTS)
-			return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
-					  name);
+			return mw_err_set(err, MW_E_EXISTS,
+					  "Registered Model (name=%s) already exists.", name);
 		if (rc == -MW_E_NOT_FOUND)
 			return mw_err_set(err, MW_E_NOT_FOUND,
 					  "Registered Model with name=%s not found", name);
@@ -486,8 +486,8 @@ static int reg_err(int rc, const char *name, int64_t v, const char *alias, struc
 		break;
 	case MW_STORE_ALIAS:
 		if (rc == -MW_E_NOT_FOUND)
-			return mw_err_set(err, MW_E_NOT_FOUND, "Registered model alias %s not found.",
-					  alias);
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Registered model alias %s not found.", alias);
 		if (rc == -MW_E_CONFLICT)
 			return mw_err_set(err, MW_E_CONFLICT,
 					  "Alias '%s' of model '%s' changed while rolling back; "
@@ -533,8 +533,8 @@ static int mv_get_json(struct mw_registry *r, const char *name, int64_t v, json_
 	return rc;
 }
 
-static int by_alias_json(struct mw_registry *r, const char *name, const char *alias,
-			 json_t **out, struct mw_err *err)
+static int by_alias_json(struct mw_registry *r, const char *name, const char *alias, json_t **out,
+			 struct mw_err *err)
 {
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_model_version m;
@@ -855,8 +855,8 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = reg_err(mw_store_rm_delete_tag(r->store, name, key, err), name, 0, NULL,
-				err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_rm_delete_tag(r->store, name, key, err), name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -879,8 +879,8 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err), name, v,
-			     alias, err);
+		rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err), name,
+			     v, alias, err);
 	free(evidence);
 	return rc;
 }
@@ -920,8 +920,8 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(mw_store_rm_delete_alias(r->store, name, alias, &au, err), name, 0, alias,
-			     err);
+		rc = reg_err(mw_store_rm_delete_alias(r->store, name, alias, &au, err), name, 0,
+			     alias, err);
 	free(evidence);
 	return rc;
 }
@@ -1088,8 +1088,8 @@ static int in_stage(struct mw_registry *r, const char *name, const char *stage_i
 							 err),
 			     name, 0, NULL, err);
 	if (!rc && !n)
-		rc = mw_err_set(err, MW_E_NOT_FOUND, "No version of model '%s' is in stage %s.", name,
-				stage);
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "No version of model '%s' is in stage %s.",
+				name, stage);
 	if (!rc)
 		*out = list[0];
 	return rc;
@@ -1297,7 +1297,8 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_run run;
 	if (!rc)
-		rc = mw_track_not_found(mw_store_run_get(r->store, run_id, a, &run, err), run_id, err);
+		rc = mw_track_not_found(mw_store_run_get(r->store, run_id, a, &run, err), run_id,
+					err);
 	if (!rc) {
 		const char *auri = run.info.artifact_uri;
 		char *base = NULL;
@@ -1318,7 +1319,8 @@ static int source_logged_model(struct mw_registry *r, const char *src, const cha
 {
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_logged_model lm;
-	int rc = mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id, err);
+	int rc =
+		mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id, err);
 	if (rc) {
 		mw_arena_free(a);
 		return rc;
@@ -1691,10 +1693,11 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 			.status = "READY",
 			.pin_prefix = s.pin,
 			.pin_root = PIN_ROOT,
-			.status_message = s.pin ? NULL
-						: "the source is outside mw's artifact store: its "
-						  "files were not pinned, and the version resolves to "
-						  "the source itself",
+			.status_message =
+				s.pin ? NULL
+				      : "the source is outside mw's artifact store: its "
+					"files were not pinned, and the version resolves to "
+					"the source itself",
 			.status_message_no_files = "no artifacts were found at the source when the "
 						   "version was created",
 			.now_ms = mw_now_ms(),
@@ -1883,8 +1886,9 @@ int mw_registry_mv_set_tag(struct mw_registry *r, const struct mw_call *call, js
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_tag(key, value, err);
-	if (rc || (rc = reg_err(mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err),
-				name, v, NULL, err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err),
+			  name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1899,8 +1903,8 @@ int mw_registry_mv_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name_version(req, &name, &v, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = reg_err(mw_store_mv_delete_tag(r->store, name, v, key, err), name, v, NULL,
-				err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_mv_delete_tag(r->store, name, v, key, err), name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;

@@ -22,16 +22,24 @@
 /* ------------------------------------------------------------ the tree */
 
 enum mw_cmp {
-	MW_CMP_EQ, MW_CMP_NE, MW_CMP_GT, MW_CMP_GE, MW_CMP_LT, MW_CMP_LE,
-	MW_CMP_LIKE, MW_CMP_ILIKE, MW_CMP_IN, MW_CMP_NOT_IN
+	MW_CMP_EQ,
+	MW_CMP_NE,
+	MW_CMP_GT,
+	MW_CMP_GE,
+	MW_CMP_LT,
+	MW_CMP_LE,
+	MW_CMP_LIKE,
+	MW_CMP_ILIKE,
+	MW_CMP_IN,
+	MW_CMP_NOT_IN
 };
 
 enum mw_key_kind {
-	MW_KEY_ATTR,     /* an attribute of the entity: canonical name in key */
-	MW_KEY_METRIC,   /* metrics.<key> */
-	MW_KEY_PARAM,    /* params.<key> */
-	MW_KEY_TAG,      /* tags.<key> */
-	MW_KEY_DATASET   /* datasets.<name|digest|context> */
+	MW_KEY_ATTR,   /* an attribute of the entity: canonical name in key */
+	MW_KEY_METRIC, /* metrics.<key> */
+	MW_KEY_PARAM,  /* params.<key> */
+	MW_KEY_TAG,    /* tags.<key> */
+	MW_KEY_DATASET /* datasets.<name|digest|context> */
 };
 
 enum mw_search_entity {
@@ -44,13 +52,13 @@ enum mw_search_entity {
 
 struct mw_clause {
 	enum mw_key_kind kind;
-	const char *key;       /* canonical attribute name, or the metric/param/tag key */
+	const char *key; /* canonical attribute name, or the metric/param/tag key */
 	enum mw_cmp cmp;
-	bool is_num;           /* value is a number (metrics, numeric attributes) */
-	double num;            /* the number, when is_num */
-	int64_t inum;          /* the number as int64 when it is integral */
-	const char *str;       /* the string, when !is_num and not a list */
-	const char **list;     /* IN / NOT IN values */
+	bool is_num;       /* value is a number (metrics, numeric attributes) */
+	double num;        /* the number, when is_num */
+	int64_t inum;      /* the number as int64 when it is integral */
+	const char *str;   /* the string, when !is_num and not a list */
+	const char **list; /* IN / NOT IN values */
 	size_t nlist;
 };
 
@@ -62,7 +70,7 @@ struct mw_filter {
 
 struct mw_order {
 	enum mw_key_kind kind;
-	const char *key;       /* canonical attribute name or metric/param/tag key */
+	const char *key; /* canonical attribute name or metric/param/tag key */
 	bool asc;
 };
 
@@ -95,8 +103,7 @@ char *mw_page_token_encode(int64_t offset); /* malloc'd */
 int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
 /* max_results (default def, 1..max, else MW_E_INVALID) and page_token of a
  * request message into a page. */
-int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		     struct mw_err *err);
+int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p, struct mw_err *err);
 /* Add next_page_token to a response when more results follow. */
 void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more);
 

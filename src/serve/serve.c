@@ -753,8 +753,8 @@ static int resolve_default(struct mw_serve *s, struct entry *e, char **version,
 			best = rm.latest_versions[i].version;
 	mw_arena_free(ar);
 	if (!best)
-		return mw_err_set(err, MW_E_NOT_FOUND, "registered model '%s' has no version to serve",
-				  e->name);
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "registered model '%s' has no version to serve", e->name);
 	snprintf(buf, sizeof buf, "%lld", (long long)best);
 	*version = mw_xstrdup(buf);
 	return 0;

@@ -33,14 +33,14 @@ struct mw_art_entry {
 
 /* A direct child of a directory. */
 struct mw_art_child {
-	const char *name;            /* the base name */
+	const char *name; /* the base name */
 	bool is_dir;
-	uint64_t size;               /* files only */
+	uint64_t size; /* files only */
 };
 
 /* A file somewhere under a directory. */
 struct mw_art_file {
-	const char *path;            /* relative to the directory */
+	const char *path; /* relative to the directory */
 	const char *digest;
 	uint64_t size;
 };
@@ -63,8 +63,7 @@ int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, in
 			struct mw_err *err);
 /* Call fn for every digest referenced now or (include_history) ever (for gc
  * and fsck); a non-zero return from fn stops and is returned. */
-typedef int (*mw_store_digest_fn)(void *ctx, const char *digest, uint64_t size,
-				  const char *path);
+typedef int (*mw_store_digest_fn)(void *ctx, const char *digest, uint64_t size, const char *path);
 int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
 		      struct mw_err *err);
 

@@ -51,8 +51,8 @@ struct mw_store_tracking_ops {
 			  struct mw_err *);
 	int (*run_set_deleted)(struct mw_store *, const char *, bool, int64_t, struct mw_err *);
 	int (*run_log_batch)(struct mw_store *, const char *, const struct mw_metric *, size_t,
-			     const struct mw_kv *, size_t, const struct mw_kv *, size_t, const char *,
-			     struct mw_err *);
+			     const struct mw_kv *, size_t, const struct mw_kv *, size_t,
+			     const char *, struct mw_err *);
 	int (*run_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
 	int (*run_log_inputs)(struct mw_store *, const char *, const struct mw_dataset_input *,
 			      size_t, const struct mw_model_ref *, size_t, struct mw_err *);
@@ -61,9 +61,9 @@ struct mw_store_tracking_ops {
 	int (*run_search)(struct mw_store *, const char *const *, size_t, const struct mw_filter *,
 			  const struct mw_order *, size_t, enum mw_view, const struct mw_page *,
 			  struct mw_arena *, struct mw_run **, size_t *, bool *, struct mw_err *);
-	int (*metric_history)(struct mw_store *, const char *, const char *,
-			      const struct mw_page *, struct mw_arena *, struct mw_metric **,
-			      size_t *, bool *, struct mw_err *);
+	int (*metric_history)(struct mw_store *, const char *, const char *, const struct mw_page *,
+			      struct mw_arena *, struct mw_metric **, size_t *, bool *,
+			      struct mw_err *);
 	int (*metric_history_sampled)(struct mw_store *, const char *const *, size_t, const char *,
 				      bool, int64_t, int64_t, int64_t, struct mw_arena *,
 				      struct mw_metric **, size_t *, struct mw_err *);
@@ -89,9 +89,9 @@ struct mw_store_tracking_ops {
 };
 
 struct mw_store_registry_ops {
-	int (*rm_create)(struct mw_store *, const char *, const char *, const struct mw_kv *, size_t,
-			 const char *, int64_t, struct mw_arena *, struct mw_registered_model *,
-			 struct mw_err *);
+	int (*rm_create)(struct mw_store *, const char *, const char *, const struct mw_kv *,
+			 size_t, const char *, int64_t, struct mw_arena *,
+			 struct mw_registered_model *, struct mw_err *);
 	int (*rm_get)(struct mw_store *, const char *, struct mw_arena *,
 		      struct mw_registered_model *, struct mw_err *);
 	int (*rm_rename)(struct mw_store *, const char *, const char *, int64_t, struct mw_arena *,
@@ -193,8 +193,7 @@ void mw_store_writer_free(struct mw_store_writer *w);
 void mw_store_writer_stats(struct mw_store_writer *w, struct mw_store_stats *out);
 /* Call fn(tx, ud) when no writer holds the handle (else skip it): for
  * housekeeping such as giving back cache memory. */
-void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud),
-			       void *ud);
+void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud), void *ud);
 
 /* ------------------------------------------------------------ migrations (migrate.c) */
 

@@ -46,8 +46,8 @@ int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *
 		int64_t now = mw_now_ms();
 		if (!rc) {
 			char ins[128];
-			snprintf(ins, sizeof ins, "INSERT INTO schema_migrations VALUES (%d, %lld)", v,
-				 (long long)now);
+			snprintf(ins, sizeof ins, "INSERT INTO schema_migrations VALUES (%d, %lld)",
+				 v, (long long)now);
 			rc = sql->exec(tx, ins, err);
 		}
 		if (!rc && m->seed)

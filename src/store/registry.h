@@ -35,14 +35,14 @@
 /* ------------------------------------------------------------ records */
 
 struct mw_model_version {
-	const char *name;            /* of its registered model */
+	const char *name; /* of its registered model */
 	int64_t version;
 	int64_t creation_timestamp;
 	int64_t last_updated_timestamp;
-	const char *description;     /* may be NULL (also below unless said) */
+	const char *description; /* may be NULL (also below unless said) */
 	const char *user_id;
 	const char *current_stage;
-	const char *source;          /* as given at creation */
+	const char *source; /* as given at creation */
 	const char *run_id;
 	const char *run_link;
 	const char *status;
@@ -52,7 +52,7 @@ struct mw_model_version {
 	const char *manifest_digest; /* with files */
 	struct mw_kv *tags;          /* by key */
 	size_t ntags;
-	const char **aliases;        /* the aliases pointing here, by name */
+	const char **aliases; /* the aliases pointing here, by name */
 	size_t naliases;
 };
 
@@ -63,16 +63,16 @@ struct mw_alias {
 
 struct mw_registered_model {
 	const char *name;
-	const char *description;     /* may be NULL */
-	const char *user_id;         /* may be NULL */
+	const char *description; /* may be NULL */
+	const char *user_id;     /* may be NULL */
 	int64_t creation_timestamp;
 	int64_t last_updated_timestamp;
 	struct mw_model_version *latest_versions; /* the newest live version of each
 						   * stage, in version order */
 	size_t nlatest;
-	struct mw_kv *tags;          /* by key */
+	struct mw_kv *tags; /* by key */
 	size_t ntags;
-	struct mw_alias *aliases;    /* by alias */
+	struct mw_alias *aliases; /* by alias */
 	size_t naliases;
 };
 
@@ -85,30 +85,30 @@ struct mw_registered_model {
 #define MW_EVENT_MODEL_DELETED "model_deleted"
 
 struct mw_promotion_event {
-	int64_t id;                  /* increasing */
-	const char *kind;            /* MW_EVENT_* */
-	const char *target;          /* the alias, the version number, or the model */
-	int64_t from_version;        /* 0: none */
-	int64_t to_version;          /* 0: none */
-	const char *from_stage;      /* NULL: none (also below) */
+	int64_t id;             /* increasing */
+	const char *kind;       /* MW_EVENT_* */
+	const char *target;     /* the alias, the version number, or the model */
+	int64_t from_version;   /* 0: none */
+	int64_t to_version;     /* 0: none */
+	const char *from_stage; /* NULL: none (also below) */
 	const char *to_stage;
 	const char *who;
 	int64_t at;
 	const char *reason;
-	const char *evidence;        /* JSON text as given */
+	const char *evidence; /* JSON text as given */
 };
 
 struct mw_model_card {
-	const char *card;            /* JSON text as given */
+	const char *card; /* JSON text as given */
 	int64_t updated;
-	const char *updated_by;      /* may be NULL */
+	const char *updated_by; /* may be NULL */
 };
 
 /* Who did a registry change, why, and with what evidence (promotion history). */
 struct mw_audit {
-	const char *who;             /* NULL or "": not known */
-	const char *reason;          /* may be NULL */
-	const char *evidence;        /* JSON text (object or array), may be NULL */
+	const char *who;      /* NULL or "": not known */
+	const char *reason;   /* may be NULL */
+	const char *evidence; /* JSON text (object or array), may be NULL */
 	int64_t now_ms;
 };
 
@@ -126,9 +126,8 @@ int mw_store_rm_create(struct mw_store *s, const char *name, const char *descrip
 		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err);
 int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
 		    struct mw_registered_model *out, struct mw_err *err);
-int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name,
-		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
-		       struct mw_err *err);
+int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms,
+		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err);
 int mw_store_rm_update(struct mw_store *s, const char *name, const char *description,
 		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
 		       struct mw_err *err);
@@ -153,9 +152,8 @@ int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key
  * rollback: then version must be the alias's previous version, else
  * MW_E_CONFLICT with detail MW_STORE_ALIAS).  Setting it where it is changes
  * nothing. */
-int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias,
-			  int64_t version, bool rollback, const struct mw_audit *a,
-			  struct mw_err *err);
+int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
+			  bool rollback, const struct mw_audit *a, struct mw_err *err);
 /* Audited MW_EVENT_ALIAS_DELETED; deleting an alias that is not set is fine. */
 int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
 			     const struct mw_audit *a, struct mw_err *err);
@@ -168,7 +166,7 @@ int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *a
  * below current that still exists (0 when none), events the number of sets
  * and rollbacks seen (0: never set). */
 struct mw_alias_state {
-	int64_t current;             /* 0: not set */
+	int64_t current; /* 0: not set */
 	int64_t previous;
 	int events;
 };
@@ -188,16 +186,16 @@ int mw_store_rm_history(struct mw_store *s, const char *name, struct mw_arena *a
 
 struct mw_mv_create {
 	const char *name;
-	const char *source;          /* stored verbatim */
-	const char *run_id;          /* may be NULL */
+	const char *source; /* stored verbatim */
+	const char *run_id; /* may be NULL */
 	const char *run_link;
 	const char *description;
 	const char *logged_model_id; /* MLflow 3 model_id, may be NULL */
 	const char *user_id;
 	const struct mw_kv *tags;
 	size_t ntags;
-	const char *stage;           /* the initial stage */
-	const char *status;          /* the initial status */
+	const char *stage;  /* the initial stage */
+	const char *status; /* the initial status */
 	/* The artifact directory (manifest path prefix) whose files the version
 	 * pins, NULL pins nothing; "" is MW_E_INVALID (the whole store).  The
 	 * copy goes under <pin_root>/<model key>/<version>. */
@@ -222,8 +220,8 @@ int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version,
 /* Move a version to stage (audited MW_EVENT_STAGE when it changes).  With
  * archive_to, every other live version in that stage first moves to
  * archive_to, each audited with archive_reason. */
-int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version,
-			   const char *stage, const char *archive_to, const char *archive_reason,
+int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version, const char *stage,
+			   const char *archive_to, const char *archive_reason,
 			   const struct mw_audit *a, struct mw_arena *ar,
 			   struct mw_model_version *out, struct mw_err *err);
 /* A page of versions; by default the latest change first. */
@@ -233,15 +231,15 @@ int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const stru
 		       struct mw_err *err);
 int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
 			const char *value, struct mw_err *err);
-int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version,
-			   const char *key, struct mw_err *err);
+int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			   struct mw_err *err);
 
 /* ------------------------------------------------------------ model cards */
 
 /* A card is JSON text, stored as given (the registry checks it). */
-int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version,
-			 const char *card, const char *who, int64_t now_ms, struct mw_err *err);
-int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version,
-			 struct mw_arena *a, struct mw_model_card *out, struct mw_err *err);
+int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version, const char *card,
+			 const char *who, int64_t now_ms, struct mw_err *err);
+int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, struct mw_arena *a,
+			 struct mw_model_card *out, struct mw_err *err);
 
 #endif

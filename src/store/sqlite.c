@@ -165,8 +165,8 @@ const char *sqi_col_dup(struct mw_arena *a, sqlite3_stmt *st, int i)
 	return mw_arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
-int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
-		struct mw_arena *a, struct mw_kv **out, size_t *n, struct mw_err *err)
+int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid, struct mw_arena *a,
+		struct mw_kv **out, size_t *n, struct mw_err *err)
 {
 	*out = NULL;
 	*n = 0;
@@ -270,8 +270,8 @@ static int trampoline(void *tx, void *p, struct mw_err *err)
 	return t->fn(tx, t->arg, err);
 }
 
-int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *),
-	       void *arg, struct mw_err *err)
+int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+	       struct mw_err *err)
 {
 	struct tramp t = {fn, arg};
 	return mw_store_submit(store, trampoline, &t, err);
@@ -486,11 +486,9 @@ static const struct mw_store_sql sqlite_sql = {
  * URI: <data_dir>/mw.db.  An in-memory database (sqlite://) cannot be shared
  * by several connections, so it is refused, as are a host part and query
  * parameters.  Messages never repeat the URI. */
-static int db_path(const struct mw_store_opts *o, const char *uri, char **out,
-		   struct mw_err *err)
+static int db_path(const struct mw_store_opts *o, const char *uri, char **out, struct mw_err *err)
 {
-	static const char form[] =
-		"use sqlite:///relative/path.db or sqlite:////absolute/path.db";
+	static const char form[] = "use sqlite:///relative/path.db or sqlite:////absolute/path.db";
 	if (!uri) {
 		if (!o->data_dir || !*o->data_dir)
 			return mw_err_set(err, MW_E_INVALID, "no data directory for the store");
@@ -516,15 +514,15 @@ static int db_path(const struct mw_store_opts *o, const char *uri, char **out,
 				  form);
 	if (strchr(p, '?'))
 		return mw_err_set(err, MW_E_INVALID,
-				  "query parameters in a SQLite store URI are not supported: %s", form);
+				  "query parameters in a SQLite store URI are not supported: %s",
+				  form);
 	*out = mw_xstrdup(p);
 	return 0;
 }
 
 static void sq_close(void *impl);
 
-static int sq_open(const struct mw_store_opts *o, const char *uri, void **impl,
-		   struct mw_err *err)
+static int sq_open(const struct mw_store_opts *o, const char *uri, void **impl, struct mw_err *err)
 {
 	char *path = NULL;
 	int rc = db_path(o, uri, &path, err);

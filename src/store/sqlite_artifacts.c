@@ -107,8 +107,8 @@ static int job_put(struct conn *c, void *p, struct mw_err *err)
 	return put_entry(c, a->path, a->digest, a->size, a->now, &a->replaced, err);
 }
 
-static int sqa_art_put(struct mw_store *store, const char *path, const char *digest, uint64_t size, int64_t now,
-		bool *replaced, struct mw_err *err)
+static int sqa_art_put(struct mw_store *store, const char *path, const char *digest, uint64_t size,
+		       int64_t now, bool *replaced, struct mw_err *err)
 {
 	struct put_arg a = {path, digest, size, now, false};
 	int rc = sqi_submit(store, job_put, &a, err);
@@ -117,7 +117,8 @@ static int sqa_art_put(struct mw_store *store, const char *path, const char *dig
 	return rc;
 }
 
-static int sqa_art_get(struct mw_store *store, const char *path, struct mw_art_entry *out, struct mw_err *err)
+static int sqa_art_get(struct mw_store *store, const char *path, struct mw_art_entry *out,
+		       struct mw_err *err)
 {
 	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
@@ -318,7 +319,8 @@ static int job_delete(struct conn *c, void *p, struct mw_err *err)
 	return 0;
 }
 
-static int sqa_art_delete(struct mw_store *store, const char *path, int64_t now, int *removed, struct mw_err *err)
+static int sqa_art_delete(struct mw_store *store, const char *path, int64_t now, int *removed,
+			  struct mw_err *err)
 {
 	struct del_arg a = {path, now, 0};
 	int rc = sqi_submit(store, job_delete, &a, err);
@@ -381,8 +383,8 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 
 /* ------------------------------------------------------------ each */
 
-static int sqa_art_each(struct mw_store *store, bool include_history, mw_store_digest_fn fn, void *ctx,
-		 struct mw_err *err)
+static int sqa_art_each(struct mw_store *store, bool include_history, mw_store_digest_fn fn,
+			void *ctx, struct mw_err *err)
 {
 	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)

@@ -29,7 +29,7 @@ struct conn {
 
 struct sq {
 	char *path;
-	struct conn *w;        /* used by the store's writer only (writer.c) */
+	struct conn *w; /* used by the store's writer only (writer.c) */
 
 	struct conn **readers;
 	int nreaders;
@@ -37,7 +37,6 @@ struct sq {
 	int nfree;
 	pthread_mutex_t rmu;
 	pthread_cond_t rcv;
-
 };
 
 /* ------------------------------------------------------------ plumbing */
@@ -59,16 +58,17 @@ void sqi_rd_end(struct mw_store *store, struct conn *c);
 const char *sqi_col_dup(struct mw_arena *a, sqlite3_stmt *st, int i);
 /* The (key, value) rows of a two-column query keyed by id (text) or iid, in
  * the arena (a NULL value reads as ""). */
-int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
-		struct mw_arena *a, struct mw_kv **out, size_t *n, struct mw_err *err);
+int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid, struct mw_arena *a,
+		struct mw_kv **out, size_t *n, struct mw_err *err);
 
 /* ------------------------------------------------------------ domains */
 
-extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops; /* sqlite_tracking.c */
-extern const struct mw_store_registry_ops mw_sqlite_registry_ops; /* sqlite_registry.c */
+extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops;   /* sqlite_tracking.c */
+extern const struct mw_store_registry_ops mw_sqlite_registry_ops;   /* sqlite_registry.c */
 extern const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops; /* sqlite_artifacts.c */
 
-/* ------------------------------------------------------------ shared by domains (sqlite_artifacts.c) */
+/* ------------------------------------------------------------ shared by domains
+ * (sqlite_artifacts.c) */
 
 /* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
  * the caller's write job; *count gets the number of files, and manifest_hex

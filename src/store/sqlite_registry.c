@@ -62,8 +62,8 @@ static const char SQL_RM_LATEST[] =
 static const char SQL_RM_PINNED[] =
 	"SELECT pinned_files FROM model_versions WHERE rm_id = ? AND pinned_files IS NOT NULL";
 
-#define MV_COLS                                                                              \
-	"v.rm_id, r.name, v.version, v.creation_timestamp, v.last_updated_timestamp,"         \
+#define MV_COLS                                                                                 \
+	"v.rm_id, r.name, v.version, v.creation_timestamp, v.last_updated_timestamp,"           \
 	" v.description, v.user_id, v.current_stage, v.source, v.run_id, v.run_link, v.status," \
 	" v.status_message, v.pinned_files, v.logged_model_id, v.manifest_digest"
 
@@ -177,8 +177,8 @@ static int rm_not_found(const char *name, struct mw_err *err)
 static int mv_not_found(const char *name, int64_t v, struct mw_err *err)
 {
 	return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_VERSION,
-			    "version %lld of registered model '%.200s' does not exist", (long long)v,
-			    name);
+			    "version %lld of registered model '%.200s' does not exist",
+			    (long long)v, name);
 }
 
 static int rm_taken(const char *name, struct mw_err *err)
@@ -349,8 +349,8 @@ static int mv_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, struct m
 	return 0;
 }
 
-static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v,
-		   struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
+static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v, struct mw_arena *a,
+		   struct mw_model_version *out, struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, SQL_MV_GET, err);
 	if (!st)
@@ -358,7 +358,7 @@ static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v,
 	sqlite3_bind_int64(st, 1, rm_id);
 	sqlite3_bind_int64(st, 2, v);
 	int rc = sqlite3_step(st) == SQLITE_ROW ? mv_row(c, st, a, out, err)
-						 : mv_not_found(name, v, err);
+						: mv_not_found(name, v, err);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -431,7 +431,7 @@ static int rm_load(struct conn *c, const char *name, struct mw_arena *a,
 		return -err->code;
 	sqi_bind_text(st, 1, name);
 	int rc = sqlite3_step(st) == SQLITE_ROW ? rm_row(c, st, a, out, err)
-						 : rm_not_found(name, err);
+						: rm_not_found(name, err);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -483,8 +483,14 @@ static int sqr_rm_create(struct mw_store *store, const char *name, const char *d
 			 const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now,
 			 struct mw_arena *ar, struct mw_registered_model *out, struct mw_err *err)
 {
-	struct rm_arg a = {.name = name, .description = description, .user_id = user_id,
-			   .tags = tags, .ntags = ntags, .now = now, .a = ar, .out = out};
+	struct rm_arg a = {.name = name,
+			   .description = description,
+			   .user_id = user_id,
+			   .tags = tags,
+			   .ntags = ntags,
+			   .now = now,
+			   .a = ar,
+			   .out = out};
 	return sqi_submit(store, job_rm_create, &a, err);
 }
 
@@ -550,7 +556,10 @@ static int sqr_rm_update(struct mw_store *store, const char *name, const char *d
 			 int64_t now, struct mw_arena *ar, struct mw_registered_model *out,
 			 struct mw_err *err)
 {
-	struct rm_arg a = {.name = name, .description = description, .now = now, .a = ar,
+	struct rm_arg a = {.name = name,
+			   .description = description,
+			   .now = now,
+			   .a = ar,
 			   .out = out};
 	return sqi_submit(store, job_rm_update, &a, err);
 }
@@ -594,8 +603,7 @@ static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 	return add_event(c, id, &ev, &au, err);
 }
 
-static int sqr_rm_delete(struct mw_store *store, const char *name, int64_t now,
-			 struct mw_err *err)
+static int sqr_rm_delete(struct mw_store *store, const char *name, int64_t now, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .now = now};
 	return sqi_submit(store, job_rm_delete, &a, err);
@@ -618,7 +626,8 @@ static bool rm_search_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, 
 static int sqr_rm_search(struct mw_store *store, const struct mw_filter *f,
 			 const struct mw_order *o, size_t no, const struct mw_hide_tag *hide,
 			 const struct mw_page *p, struct mw_arena *a,
-			 struct mw_registered_model **out, size_t *n, bool *more, struct mw_err *err)
+			 struct mw_registered_model **out, size_t *n, bool *more,
+			 struct mw_err *err)
 {
 	struct qb q;
 	sqi_qb_init(&q);
@@ -830,8 +839,11 @@ static int drop_alias(struct conn *c, int64_t rm_id, const char *alias, int64_t 
 	int rc = sqi_step_done(c, st, err);
 	if (rc)
 		return rc;
-	struct event ev = {.kind = MW_EVENT_ALIAS_DELETED, .target = alias, .from_version = cur,
-			   .reason = reason, .evidence = evidence};
+	struct event ev = {.kind = MW_EVENT_ALIAS_DELETED,
+			   .target = alias,
+			   .from_version = cur,
+			   .reason = reason,
+			   .evidence = evidence};
 	return add_event(c, rm_id, &ev, au, err);
 }
 
@@ -856,8 +868,7 @@ static int sqr_rm_delete_alias(struct mw_store *store, const char *name, const c
 }
 
 static int sqr_rm_get_by_alias(struct mw_store *store, const char *name, const char *alias,
-			       struct mw_arena *a, struct mw_model_version *out,
-			       struct mw_err *err)
+			       struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
 {
 	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
@@ -1075,9 +1086,9 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 		sqi_bind_text(st, 11, cr->status);
 		sqi_bind_text(st, 12, status_message);
 		sqi_bind_text(st, 13, dst);
-		sqi_bind_text(st, 14, cr->logged_model_id && *cr->logged_model_id
-					      ? cr->logged_model_id
-					      : NULL);
+		sqi_bind_text(st, 14,
+			      cr->logged_model_id && *cr->logged_model_id ? cr->logged_model_id
+									  : NULL);
 		sqi_bind_text(st, 15, dst ? manifest : NULL);
 		rc = sqi_step_done(c, st, err);
 	}
@@ -1098,8 +1109,8 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *cr,
-			 struct mw_arena *ar, struct mw_model_version *out, struct mw_err *err)
+static int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *cr, struct mw_arena *ar,
+			 struct mw_model_version *out, struct mw_err *err)
 {
 	if (cr->pin_prefix && !*cr->pin_prefix)
 		return mw_err_set(err, MW_E_INVALID,
@@ -1151,8 +1162,12 @@ static int sqr_mv_update(struct mw_store *store, const char *name, int64_t v,
 			 const char *description, int64_t now, struct mw_arena *ar,
 			 struct mw_model_version *out, struct mw_err *err)
 {
-	struct mv_arg a = {.name = name, .version = v, .description = description, .now = now,
-			   .a = ar, .out = out};
+	struct mv_arg a = {.name = name,
+			   .version = v,
+			   .description = description,
+			   .now = now,
+			   .a = ar,
+			   .out = out};
 	return sqi_submit(store, job_mv_update, &a, err);
 }
 
@@ -1296,15 +1311,21 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 	return mv_load(c, id, a->name, a->version, a->a, a->out, err);
 }
 
-static int sqr_mv_transition(struct mw_store *store, const char *name, int64_t v,
-			     const char *stage, const char *archive_to, const char *archive_reason,
+static int sqr_mv_transition(struct mw_store *store, const char *name, int64_t v, const char *stage,
+			     const char *archive_to, const char *archive_reason,
 			     const struct mw_audit *au, struct mw_arena *ar,
 			     struct mw_model_version *out, struct mw_err *err)
 {
 	if (!stage || !*stage)
 		return mw_err_set(err, MW_E_INVALID, "a transition needs a stage");
-	struct mv_arg a = {.name = name, .version = v, .stage = stage, .archive_to = archive_to,
-			   .reason = archive_reason, .au = au, .a = ar, .out = out};
+	struct mv_arg a = {.name = name,
+			   .version = v,
+			   .stage = stage,
+			   .archive_to = archive_to,
+			   .reason = archive_reason,
+			   .au = au,
+			   .a = ar,
+			   .out = out};
 	return sqi_submit(store, job_mv_transition, &a, err);
 }
 
@@ -1414,8 +1435,8 @@ static int sqr_mv_set_tag(struct mw_store *store, const char *name, int64_t v, c
 	return sqi_submit(store, job_mv_set_tag, &a, err);
 }
 
-static int sqr_mv_delete_tag(struct mw_store *store, const char *name, int64_t v,
-			     const char *key, struct mw_err *err)
+static int sqr_mv_delete_tag(struct mw_store *store, const char *name, int64_t v, const char *key,
+			     struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .key = key};
 	return sqi_submit(store, job_mv_set_tag, &a, err);
@@ -1452,8 +1473,8 @@ static int sqr_mv_set_card(struct mw_store *store, const char *name, int64_t v, 
 	return sqi_submit(store, job_set_card, &a, err);
 }
 
-static int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v,
-			   struct mw_arena *a, struct mw_model_card *out, struct mw_err *err)
+static int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v, struct mw_arena *a,
+			   struct mw_model_card *out, struct mw_err *err)
 {
 	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
@@ -1474,8 +1495,8 @@ static int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v,
 			out->updated_by = sqi_col_dup(a, st, 2);
 		} else {
 			rc = mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_CARD,
-					  "version %lld of '%.200s' has no model card", (long long)v,
-					  name);
+					  "version %lld of '%.200s' has no model card",
+					  (long long)v, name);
 		}
 		sqlite3_reset(st);
 	}

@@ -45,8 +45,8 @@ static const char *fmt_id(struct mw_arena *a, int64_t id)
 }
 
 /* An experiment from a row of SQL_EXP_BY_* (st is reset by the caller). */
-static int exp_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a,
-		   struct mw_experiment *e, struct mw_err *err)
+static int exp_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, struct mw_experiment *e,
+		   struct mw_err *err)
 {
 	int64_t id = sqlite3_column_int64(st, 0);
 	memset(e, 0, sizeof *e);
@@ -66,8 +66,8 @@ static bool parse_exp_id(const char *id, int64_t *out)
 
 static int exp_not_found(const char *id, struct mw_err *err)
 {
-	return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_EXPERIMENT, "experiment %s does not exist",
-			    id);
+	return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_EXPERIMENT,
+			    "experiment %s does not exist", id);
 }
 
 static int exp_load(struct conn *c, const char *id, struct mw_arena *a, struct mw_experiment *out,
@@ -81,7 +81,7 @@ static int exp_load(struct conn *c, const char *id, struct mw_arena *a, struct m
 		return -err->code;
 	sqlite3_bind_int64(st, 1, iid);
 	int rc = sqlite3_step(st) == SQLITE_ROW ? exp_row(c, st, a, out, err)
-						 : exp_not_found(id, err);
+						: exp_not_found(id, err);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -92,8 +92,7 @@ static const char SQL_EXP_STATE[] =
 
 /* MW_E_NOT_FOUND when the experiment does not exist, MW_E_INVALID (detail
  * EXPERIMENT) when it is not active; *location (malloc'd) when asked. */
-static int exp_require_active(struct conn *c, const char *id, char **location,
-			      struct mw_err *err)
+static int exp_require_active(struct conn *c, const char *id, char **location, struct mw_err *err)
 {
 	int64_t iid;
 	if (!parse_exp_id(id, &iid))
@@ -135,7 +134,8 @@ static const char SQL_RUN_INFO[] =
 static const char SQL_RUN_LATEST[] =
 	"SELECT key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid = ?"
 	" ORDER BY key";
-static const char SQL_RUN_PARAMS[] = "SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key";
+static const char SQL_RUN_PARAMS[] =
+	"SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key";
 static const char SQL_RUN_TAGS[] = "SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key";
 static const char SQL_RUN_DATASETS[] =
 	"SELECT i.input_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile"
@@ -429,10 +429,14 @@ static int sq_exp_get_by_name(struct mw_store *store, const char *name, struct m
 
 static const char *exp_attr_col(const char *k)
 {
-	if (!strcmp(k, "name")) return "e.name";
-	if (!strcmp(k, "creation_time")) return "e.creation_time";
-	if (!strcmp(k, "last_update_time")) return "e.last_update_time";
-	if (!strcmp(k, "experiment_id")) return "e.experiment_id";
+	if (!strcmp(k, "name"))
+		return "e.name";
+	if (!strcmp(k, "creation_time"))
+		return "e.creation_time";
+	if (!strcmp(k, "last_update_time"))
+		return "e.last_update_time";
+	if (!strcmp(k, "experiment_id"))
+		return "e.experiment_id";
 	return NULL;
 }
 
@@ -682,8 +686,8 @@ static int job_run_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_create(struct mw_store *store, const struct mw_run_create *r,
-			 struct mw_arena *ar, struct mw_run *out, struct mw_err *err)
+static int sq_run_create(struct mw_store *store, const struct mw_run_create *r, struct mw_arena *ar,
+			 struct mw_run *out, struct mw_err *err)
 {
 	if (!r->status)
 		return mw_err_set(err, MW_E_INVALID, "a new run needs a status");
@@ -751,8 +755,14 @@ static int sq_run_update(struct mw_store *store, const char *id, const char *sta
 			 const char *name, const struct mw_kv *tags, size_t ntags,
 			 struct mw_arena *ar, struct mw_run_info *out, struct mw_err *err)
 {
-	struct run_upd_arg a = {.id = id, .status = status, .end = end, .name = name,
-				.tags = tags, .ntags = ntags, .a = ar, .out = out};
+	struct run_upd_arg a = {.id = id,
+				.status = status,
+				.end = end,
+				.name = name,
+				.tags = tags,
+				.ntags = ntags,
+				.a = ar,
+				.out = out};
 	return sqi_submit(store, job_run_update, &a, err);
 }
 
@@ -1085,8 +1095,9 @@ static int job_log_inputs(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_log_inputs(struct mw_store *store, const char *id, const struct mw_dataset_input *d,
-			     size_t nd, const struct mw_model_ref *m, size_t nm, struct mw_err *err)
+static int sq_run_log_inputs(struct mw_store *store, const char *id,
+			     const struct mw_dataset_input *d, size_t nd,
+			     const struct mw_model_ref *m, size_t nm, struct mw_err *err)
 {
 	struct inputs_arg a = {id, d, nd, m, nm};
 	return sqi_submit(store, job_log_inputs, &a, err);
@@ -1112,8 +1123,8 @@ static int job_log_outputs(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_run_log_outputs(struct mw_store *store, const char *id, const struct mw_model_ref *m, size_t nm,
-			      struct mw_err *err)
+static int sq_run_log_outputs(struct mw_store *store, const char *id, const struct mw_model_ref *m,
+			      size_t nm, struct mw_err *err)
 {
 	struct inputs_arg a = {.id = id, .m = m, .nm = nm};
 	return sqi_submit(store, job_log_outputs, &a, err);
@@ -1123,21 +1134,31 @@ static int sq_run_log_outputs(struct mw_store *store, const char *id, const stru
 
 static const char *run_attr_col(const char *k)
 {
-	if (!strcmp(k, "run_id")) return "r.run_uuid";
-	if (!strcmp(k, "run_name")) return "r.name";
-	if (!strcmp(k, "status")) return "r.status";
-	if (!strcmp(k, "artifact_uri")) return "r.artifact_uri";
-	if (!strcmp(k, "user_id")) return "r.user_id";
-	if (!strcmp(k, "start_time")) return "r.start_time";
-	if (!strcmp(k, "end_time")) return "r.end_time";
-	if (!strcmp(k, "lifecycle_stage")) return "r.lifecycle_stage";
+	if (!strcmp(k, "run_id"))
+		return "r.run_uuid";
+	if (!strcmp(k, "run_name"))
+		return "r.name";
+	if (!strcmp(k, "status"))
+		return "r.status";
+	if (!strcmp(k, "artifact_uri"))
+		return "r.artifact_uri";
+	if (!strcmp(k, "user_id"))
+		return "r.user_id";
+	if (!strcmp(k, "start_time"))
+		return "r.start_time";
+	if (!strcmp(k, "end_time"))
+		return "r.end_time";
+	if (!strcmp(k, "lifecycle_stage"))
+		return "r.lifecycle_stage";
 	return NULL;
 }
 
 static const char *dataset_col(const char *k)
 {
-	if (!strcmp(k, "name")) return "d.name";
-	if (!strcmp(k, "digest")) return "d.digest";
+	if (!strcmp(k, "name"))
+		return "d.name";
+	if (!strcmp(k, "digest"))
+		return "d.digest";
 	return NULL;
 }
 
@@ -1186,13 +1207,14 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 	for (size_t i = 0; i < no; i++) {
 		if (i == 0 && joined_metric)
 			continue;
-		const char *tbl = o[i].kind == MW_KEY_METRIC ? "latest_metrics"
+		const char *tbl = o[i].kind == MW_KEY_METRIC  ? "latest_metrics"
 				  : o[i].kind == MW_KEY_PARAM ? "params"
 				  : o[i].kind == MW_KEY_TAG   ? "tags"
 							      : NULL;
 		if (!tbl)
 			continue;
-		mw_buf_printf(&q.sql, " LEFT JOIN %s o%zu ON o%zu.run_uuid = r.run_uuid AND o%zu.key = ",
+		mw_buf_printf(&q.sql,
+			      " LEFT JOIN %s o%zu ON o%zu.run_uuid = r.run_uuid AND o%zu.key = ",
 			      tbl, i, i, i);
 		sqi_qb_text(&q, o[i].key);
 	}
@@ -1217,8 +1239,9 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 			break;
 		}
 		case MW_KEY_METRIC:
-			QS(&q, "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid"
-			       " AND m.key = ");
+			QS(&q,
+			   "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid"
+			   " AND m.key = ");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, cl->cmp == MW_CMP_NE ? " AND " : " AND m.is_nan = 0 AND ");
 			sqi_qb_cmp(&q, "m.value", cl);
@@ -1226,9 +1249,10 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 			break;
 		case MW_KEY_PARAM:
 		case MW_KEY_TAG:
-			mw_buf_printf(&q.sql,
-				      "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = r.run_uuid AND x.key = ",
-				      cl->kind == MW_KEY_PARAM ? "params" : "tags");
+			mw_buf_printf(
+				&q.sql,
+				"EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = r.run_uuid AND x.key = ",
+				cl->kind == MW_KEY_PARAM ? "params" : "tags");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			sqi_qb_cmp(&q, "x.value", cl);
@@ -1242,10 +1266,11 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 				       " it.key = 'mlflow.data.context'");
 			QS(&q, " WHERE i.destination_type = 'RUN' AND i.destination_id = r.run_uuid"
 			       " AND i.source_type = 'DATASET' AND ");
-			sqi_qb_cmp(&q, !strcmp(cl->key, "context") ? "it.value"
-				   : dataset_col(cl->key)     ? dataset_col(cl->key)
-							      : "NULL",
-			       cl);
+			sqi_qb_cmp(&q,
+				   !strcmp(cl->key, "context") ? "it.value"
+				   : dataset_col(cl->key)      ? dataset_col(cl->key)
+							       : "NULL",
+				   cl);
 			QS(&q, ")");
 			break;
 		}
@@ -1429,14 +1454,14 @@ static int sq_metric_history_sampled(struct mw_store *store, const char *const *
 		for (size_t j = 0; j < want; j++) {
 			size_t i = want == 1 ? 0
 					     : (size_t)((double)j * (double)(ns - 1) /
-							(double)(want - 1) +
-						0.5);
+								(double)(want - 1) +
+							0.5);
 			if (!k || pick[k - 1] != steps[i])
 				pick[k++] = steps[i];
 		}
 		for (size_t r = 0; r < nids && !rc; r++)
-			rc = range_points(c, mw_arena_strdup(a, ids[r]), key, lo, hi, pick, k, a, &v,
-					  err);
+			rc = range_points(c, mw_arena_strdup(a, ids[r]), key, lo, hi, pick, k, a,
+					  &v, err);
 		free(pick);
 	}
 	free(steps);
@@ -1509,8 +1534,8 @@ static int lm_not_found(const char *id, struct mw_err *err)
 			    "logged model '%.100s' does not exist", id);
 }
 
-static int lm_load(struct conn *c, const char *id, struct mw_arena *a,
-		   struct mw_logged_model *m, struct mw_err *err)
+static int lm_load(struct conn *c, const char *id, struct mw_arena *a, struct mw_logged_model *m,
+		   struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, SQL_LM_GET, err);
 	if (!st)
@@ -1566,8 +1591,8 @@ static const char SQL_LM_PARAM_SET[] =
 	"INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?)"
 	" ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value";
 
-static int lm_kvs(struct conn *c, const char *sql, const char *id, const struct mw_kv *kv,
-		  size_t n, struct mw_err *err)
+static int lm_kvs(struct conn *c, const char *sql, const char *id, const struct mw_kv *kv, size_t n,
+		  struct mw_err *err)
 {
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -1627,8 +1652,8 @@ static int job_lm_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_lm_create(struct mw_store *store, const struct mw_lm_create *cr,
-			struct mw_arena *ar, struct mw_logged_model *out, struct mw_err *err)
+static int sq_lm_create(struct mw_store *store, const struct mw_lm_create *cr, struct mw_arena *ar,
+			struct mw_logged_model *out, struct mw_err *err)
 {
 	if (!cr->status)
 		return mw_err_set(err, MW_E_INVALID, "a new logged model needs a status");
@@ -1685,9 +1710,8 @@ static int job_lm_finalize(struct conn *c, void *p, struct mw_err *err)
 	return lm_load(c, a->id, a->a, a->out, err);
 }
 
-static int sq_lm_finalize(struct mw_store *store, const char *id, const char *status,
-			  int64_t now, struct mw_arena *ar, struct mw_logged_model *out,
-			  struct mw_err *err)
+static int sq_lm_finalize(struct mw_store *store, const char *id, const char *status, int64_t now,
+			  struct mw_arena *ar, struct mw_logged_model *out, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .status = status, .now = now, .a = ar, .out = out};
 	return sqi_submit(store, job_lm_finalize, &a, err);
@@ -1729,15 +1753,15 @@ static int job_lm_set_kv(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sq_lm_set_tags(struct mw_store *store, const char *id, const struct mw_kv *t,
-			  size_t n, int64_t now, struct mw_err *err)
+static int sq_lm_set_tags(struct mw_store *store, const char *id, const struct mw_kv *t, size_t n,
+			  int64_t now, struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .sql = SQL_LM_TAG_SET, .kv = t, .nkv = n, .now = now};
 	return sqi_submit(store, job_lm_set_kv, &a, err);
 }
 
-static int sq_lm_log_params(struct mw_store *store, const char *id, const struct mw_kv *p,
-			    size_t n, struct mw_err *err)
+static int sq_lm_log_params(struct mw_store *store, const char *id, const struct mw_kv *p, size_t n,
+			    struct mw_err *err)
 {
 	struct lm_arg a = {.id = id, .sql = SQL_LM_PARAM_SET, .kv = p, .nkv = n};
 	return sqi_submit(store, job_lm_set_kv, &a, err);
@@ -1778,13 +1802,20 @@ static bool lm_by_id(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void 
 
 static const char *lm_attr_col(const char *k)
 {
-	if (!strcmp(k, "name")) return "l.name";
-	if (!strcmp(k, "model_id")) return "l.model_id";
-	if (!strcmp(k, "model_type")) return "l.model_type";
-	if (!strcmp(k, "status")) return "l.status";
-	if (!strcmp(k, "source_run_id")) return "l.source_run_id";
-	if (!strcmp(k, "creation_timestamp")) return "l.creation_timestamp_ms";
-	if (!strcmp(k, "last_updated_timestamp")) return "l.last_updated_timestamp_ms";
+	if (!strcmp(k, "name"))
+		return "l.name";
+	if (!strcmp(k, "model_id"))
+		return "l.model_id";
+	if (!strcmp(k, "model_type"))
+		return "l.model_type";
+	if (!strcmp(k, "status"))
+		return "l.status";
+	if (!strcmp(k, "source_run_id"))
+		return "l.source_run_id";
+	if (!strcmp(k, "creation_timestamp"))
+		return "l.creation_timestamp_ms";
+	if (!strcmp(k, "last_updated_timestamp"))
+		return "l.last_updated_timestamp_ms";
 	return NULL;
 }
 
@@ -1803,8 +1834,9 @@ static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t 
 			      " LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics"
 			      " WHERE key = ");
 		sqi_qb_text(&q, o[i].key);
-		mw_buf_printf(&q.sql, " GROUP BY model_id) o%zu ON"
-				      " o%zu.model_id = l.model_id",
+		mw_buf_printf(&q.sql,
+			      " GROUP BY model_id) o%zu ON"
+			      " o%zu.model_id = l.model_id",
 			      i, i);
 	}
 	QS(&q, " WHERE l.lifecycle_stage = 'active' AND l.experiment_id IN (");
@@ -1822,17 +1854,19 @@ static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t 
 			const char *col = lm_attr_col(cl->key);
 			sqi_qb_cmp(&q, col ? col : "NULL", cl);
 		} else if (cl->kind == MW_KEY_METRIC) {
-			QS(&q, "EXISTS (SELECT 1 FROM logged_model_metrics m WHERE m.model_id = l.model_id"
-			       " AND m.key = ");
+			QS(&q,
+			   "EXISTS (SELECT 1 FROM logged_model_metrics m WHERE m.model_id = l.model_id"
+			   " AND m.key = ");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			sqi_qb_cmp(&q, "m.value", cl);
 			QS(&q, ")");
 		} else {
-			mw_buf_printf(&q.sql,
-				      "EXISTS (SELECT 1 FROM %s x WHERE x.model_id = l.model_id AND x.key = ",
-				      cl->kind == MW_KEY_PARAM ? "logged_model_params"
-							       : "logged_model_tags");
+			mw_buf_printf(
+				&q.sql,
+				"EXISTS (SELECT 1 FROM %s x WHERE x.model_id = l.model_id AND x.key = ",
+				cl->kind == MW_KEY_PARAM ? "logged_model_params"
+							 : "logged_model_tags");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			sqi_qb_cmp(&q, "x.value", cl);
@@ -1859,7 +1893,6 @@ static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t 
 	sqi_qb_page(&q, p);
 	return sqi_qb_rows(store, &q, p, a, sizeof **out, lm_by_id, (void **)out, n, more, err);
 }
-
 
 /* ================================================================ ops */
 

@@ -180,17 +180,17 @@ void *mw_store_vec_push(struct mw_store_vec *vec, struct mw_arena *a, size_t siz
 static int not_built(const char *domain, const char *op, struct mw_store *s, struct mw_err *err)
 {
 	return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
-			  "the %s store backend has no %s (%s): not built yet", s->b->scheme, domain,
-			  op);
+			  "the %s store backend has no %s (%s): not built yet", s->b->scheme,
+			  domain, op);
 }
 
 /* Call op of a domain's ops, or answer MW_E_NOT_IMPLEMENTED when the backend
  * lacks the domain or the op. */
-#define DOMAIN(dom, op, ...)                                                             \
-	do {                                                                             \
-		if (!s->b->dom || !s->b->dom->op)                                        \
-			return not_built(#dom, #op, s, err);                              \
-		return s->b->dom->op(s, __VA_ARGS__);                                    \
+#define DOMAIN(dom, op, ...)                                 \
+	do {                                                 \
+		if (!s->b->dom || !s->b->dom->op)            \
+			return not_built(#dom, #op, s, err); \
+		return s->b->dom->op(s, __VA_ARGS__);        \
 	} while (0)
 #define T(op, ...) DOMAIN(tracking, op, __VA_ARGS__)
 
@@ -257,9 +257,9 @@ int mw_store_run_set_deleted(struct mw_store *s, const char *id, bool del, int64
 {
 	T(run_set_deleted, id, del, now, err);
 }
-int mw_store_run_log_batch(struct mw_store *s, const char *id, const struct mw_metric *m,
-			   size_t nm, const struct mw_kv *p, size_t np, const struct mw_kv *t,
-			   size_t nt, const char *run_name, struct mw_err *err)
+int mw_store_run_log_batch(struct mw_store *s, const char *id, const struct mw_metric *m, size_t nm,
+			   const struct mw_kv *p, size_t np, const struct mw_kv *t, size_t nt,
+			   const char *run_name, struct mw_err *err)
 {
 	T(run_log_batch, id, m, nm, p, np, t, nt, run_name, err);
 }
@@ -391,9 +391,8 @@ int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
 {
 	R(rm_get, name, a, out, err);
 }
-int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name,
-		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
-		       struct mw_err *err)
+int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms,
+		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err)
 {
 	R(rm_rename, name, new_name, now_ms, a, out, err);
 }
@@ -424,9 +423,8 @@ int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key
 {
 	R(rm_delete_tag, name, key, err);
 }
-int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias,
-			  int64_t version, bool rollback, const struct mw_audit *a,
-			  struct mw_err *err)
+int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
+			  bool rollback, const struct mw_audit *a, struct mw_err *err)
 {
 	R(rm_set_alias, name, alias, version, rollback, a, err);
 }
@@ -477,8 +475,8 @@ int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version,
 {
 	R(mv_delete, name, version, a, alias_reason, err);
 }
-int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version,
-			   const char *stage, const char *archive_to, const char *archive_reason,
+int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version, const char *stage,
+			   const char *archive_to, const char *archive_reason,
 			   const struct mw_audit *a, struct mw_arena *ar,
 			   struct mw_model_version *out, struct mw_err *err)
 {
@@ -496,18 +494,18 @@ int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, c
 {
 	R(mv_set_tag, name, version, key, value, err);
 }
-int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version,
-			   const char *key, struct mw_err *err)
+int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			   struct mw_err *err)
 {
 	R(mv_delete_tag, name, version, key, err);
 }
-int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version,
-			 const char *card, const char *who, int64_t now_ms, struct mw_err *err)
+int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version, const char *card,
+			 const char *who, int64_t now_ms, struct mw_err *err)
 {
 	R(mv_set_card, name, version, card, who, now_ms, err);
 }
-int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version,
-			 struct mw_arena *a, struct mw_model_card *out, struct mw_err *err)
+int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, struct mw_arena *a,
+			 struct mw_model_card *out, struct mw_err *err)
 {
 	R(mv_get_card, name, version, a, out, err);
 }

@@ -53,8 +53,8 @@ enum mw_store_what {
 	MW_STORE_LOGGED_MODEL,
 	MW_STORE_TAG,
 	MW_STORE_PARAM,
-	MW_STORE_MODEL,          /* a registered model */
-	MW_STORE_VERSION,        /* a model version */
+	MW_STORE_MODEL,   /* a registered model */
+	MW_STORE_VERSION, /* a model version */
 	MW_STORE_ALIAS,
 	MW_STORE_CARD,
 	MW_STORE_ARTIFACT,
@@ -76,7 +76,7 @@ struct mw_store_stats {
 };
 
 struct mw_store_opts {
-	const char *data_dir;   /* the default database: <data_dir>/mw.db */
+	const char *data_dir; /* the default database: <data_dir>/mw.db */
 	/* The backend and its database (--store-uri, a secret: it may hold a
 	 * password; never logged, never repeated in a message).  NULL or "":
 	 * SQLite in data_dir.  sqlite:///relative/path.db (relative to the

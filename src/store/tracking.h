@@ -34,45 +34,46 @@
  * as histories and with logged models.  NaN and infinities are kept. */
 struct mw_metric {
 	const char *key;
-	double value;                /* may be NaN or +-Inf */
+	double value; /* may be NaN or +-Inf */
 	int64_t timestamp;
 	int64_t step;
-	const char *run_id;          /* reads across runs and of logged models; else NULL */
-	const char *model_id;        /* a logged model's metric; may be NULL */
-	const char *dataset_name;    /* may be NULL */
-	const char *dataset_digest;  /* may be NULL */
+	const char *run_id;         /* reads across runs and of logged models; else NULL */
+	const char *model_id;       /* a logged model's metric; may be NULL */
+	const char *dataset_name;   /* may be NULL */
+	const char *dataset_digest; /* may be NULL */
 };
 
 struct mw_dataset_input {
-	const char *name, *digest, *source_type, *source, *schema, *profile; /* last two may be NULL */
-	struct mw_kv *tags;          /* the input's tags, by key */
+	const char *name, *digest, *source_type, *source, *schema,
+		*profile;   /* last two may be NULL */
+	struct mw_kv *tags; /* the input's tags, by key */
 	size_t ntags;
 };
 
 struct mw_model_ref {
 	const char *model_id;
-	int64_t step;                /* model outputs */
+	int64_t step; /* model outputs */
 };
 
 struct mw_experiment {
-	const char *experiment_id;   /* decimal */
+	const char *experiment_id; /* decimal */
 	const char *name;
 	const char *artifact_location;
 	const char *lifecycle_stage; /* "active" or "deleted" */
 	int64_t creation_time;
 	int64_t last_update_time;
-	struct mw_kv *tags;          /* by key */
+	struct mw_kv *tags; /* by key */
 	size_t ntags;
 };
 
 struct mw_run_info {
 	const char *run_id;
-	const char *run_name;        /* may be NULL */
+	const char *run_name; /* may be NULL */
 	const char *experiment_id;
-	const char *user_id;         /* may be NULL */
+	const char *user_id; /* may be NULL */
 	const char *status;
-	int64_t start_time;          /* when has_start_time */
-	int64_t end_time;            /* when has_end_time */
+	int64_t start_time; /* when has_start_time */
+	int64_t end_time;   /* when has_end_time */
 	bool has_start_time, has_end_time;
 	const char *artifact_uri;
 	const char *lifecycle_stage; /* "active" or "deleted" */
@@ -80,11 +81,11 @@ struct mw_run_info {
 
 struct mw_run {
 	struct mw_run_info info;
-	struct mw_metric *metrics;   /* the latest point per key, by key */
+	struct mw_metric *metrics; /* the latest point per key, by key */
 	size_t nmetrics;
-	struct mw_kv *params;        /* by key */
+	struct mw_kv *params; /* by key */
 	size_t nparams;
-	struct mw_kv *tags;          /* by key */
+	struct mw_kv *tags; /* by key */
 	size_t ntags;
 	struct mw_dataset_input *datasets; /* in the order they were first logged */
 	size_t ndatasets;
@@ -102,15 +103,15 @@ struct mw_logged_model {
 	int64_t creation_timestamp_ms;
 	int64_t last_updated_timestamp_ms;
 	const char *status;
-	const char *model_type;      /* may be NULL */
-	const char *source_run_id;   /* may be NULL */
-	const char *status_message;  /* may be NULL */
-	struct mw_kv *tags;          /* by key */
+	const char *model_type;     /* may be NULL */
+	const char *source_run_id;  /* may be NULL */
+	const char *status_message; /* may be NULL */
+	struct mw_kv *tags;         /* by key */
 	size_t ntags;
-	struct mw_kv *params;        /* by key */
+	struct mw_kv *params; /* by key */
 	size_t nparams;
-	struct mw_metric *metrics;   /* every point, by key, step, timestamp; run_id and
-				      * model_id set, dataset fields when given */
+	struct mw_metric *metrics; /* every point, by key, step, timestamp; run_id and
+				    * model_id set, dataset fields when given */
 	size_t nmetrics;
 };
 
@@ -126,17 +127,17 @@ int mw_store_exp_get(struct mw_store *s, const char *id, struct mw_arena *a,
 int mw_store_exp_get_by_name(struct mw_store *s, const char *name, struct mw_arena *a,
 			     struct mw_experiment *out, struct mw_err *err);
 /* A page of experiments; *more when others follow. */
-int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f,
-			const struct mw_order *order, size_t norder, enum mw_view view,
-			const struct mw_page *page, struct mw_arena *a, struct mw_experiment **out,
-			size_t *n, bool *more, struct mw_err *err);
-int mw_store_exp_rename(struct mw_store *s, const char *id, const char *new_name,
-			int64_t now_ms, struct mw_err *err);
+int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *order,
+			size_t norder, enum mw_view view, const struct mw_page *page,
+			struct mw_arena *a, struct mw_experiment **out, size_t *n, bool *more,
+			struct mw_err *err);
+int mw_store_exp_rename(struct mw_store *s, const char *id, const char *new_name, int64_t now_ms,
+			struct mw_err *err);
 /* deleted=true soft-deletes the experiment and its runs; false restores. */
 int mw_store_exp_set_deleted(struct mw_store *s, const char *id, bool deleted, int64_t now_ms,
 			     struct mw_err *err);
-int mw_store_exp_set_tag(struct mw_store *s, const char *id, const char *key,
-			 const char *value, struct mw_err *err);
+int mw_store_exp_set_tag(struct mw_store *s, const char *id, const char *key, const char *value,
+			 struct mw_err *err);
 /* MW_E_NOT_FOUND with detail MW_STORE_TAG when the tag is not there. */
 int mw_store_exp_delete_tag(struct mw_store *s, const char *id, const char *key,
 			    struct mw_err *err);
@@ -144,11 +145,11 @@ int mw_store_exp_delete_tag(struct mw_store *s, const char *id, const char *key,
 /* ------------------------------------------------------------ runs */
 
 struct mw_run_create {
-	const char *run_id;          /* generated by the caller */
+	const char *run_id; /* generated by the caller */
 	const char *experiment_id;
 	const char *user_id;
 	const char *run_name;
-	const char *status;          /* the initial status */
+	const char *status; /* the initial status */
 	int64_t start_time;
 	/* The run's artifact URI is the experiment's location joined with this. */
 	const char *artifact_path;
@@ -157,16 +158,16 @@ struct mw_run_create {
 };
 int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, struct mw_arena *a,
 			struct mw_run *out, struct mw_err *err);
-int mw_store_run_get(struct mw_store *s, const char *run_id, struct mw_arena *a,
-		     struct mw_run *out, struct mw_err *err);
+int mw_store_run_get(struct mw_store *s, const char *run_id, struct mw_arena *a, struct mw_run *out,
+		     struct mw_err *err);
 /* status, run_name may be NULL and end_time < 0: unchanged; tags are set in
  * the same transaction.  out gets the updated run info. */
 int mw_store_run_update(struct mw_store *s, const char *run_id, const char *status,
 			int64_t end_time, const char *run_name, const struct mw_kv *tags,
 			size_t ntags, struct mw_arena *a, struct mw_run_info *out,
 			struct mw_err *err);
-int mw_store_run_set_deleted(struct mw_store *s, const char *run_id, bool deleted,
-			     int64_t now_ms, struct mw_err *err);
+int mw_store_run_set_deleted(struct mw_store *s, const char *run_id, bool deleted, int64_t now_ms,
+			     struct mw_err *err);
 /* Atomic: all or nothing.  Params are immutable (the same value again is
  * fine, another is MW_E_CONFLICT, detail MW_STORE_PARAM); tags overwrite;
  * metrics append with exact duplicates dropped and keep each key's latest
@@ -184,11 +185,9 @@ int mw_store_run_delete_tag(struct mw_store *s, const char *run_id, const char *
  * already linked to the run is not linked twice. */
 int mw_store_run_log_inputs(struct mw_store *s, const char *run_id,
 			    const struct mw_dataset_input *d, size_t nd,
-			    const struct mw_model_ref *models, size_t nmodels,
-			    struct mw_err *err);
+			    const struct mw_model_ref *models, size_t nmodels, struct mw_err *err);
 int mw_store_run_log_outputs(struct mw_store *s, const char *run_id,
-			     const struct mw_model_ref *models, size_t nmodels,
-			     struct mw_err *err);
+			     const struct mw_model_ref *models, size_t nmodels, struct mw_err *err);
 /* A page of whole runs of the experiments.  Metric clauses compare a run's
  * latest value; runs without an order key sort last, NaN after numbers; the
  * default order is start_time DESC, run_id ASC. */
@@ -219,14 +218,14 @@ int mw_store_metric_history_bulk(struct mw_store *s, const char *const *run_ids,
 /* ------------------------------------------------------------ logged models */
 
 struct mw_lm_create {
-	const char *model_id;        /* generated by the caller */
+	const char *model_id; /* generated by the caller */
 	const char *experiment_id;
 	const char *name;
-	const char *model_type;      /* may be NULL */
-	const char *source_run_id;   /* may be NULL */
+	const char *model_type;    /* may be NULL */
+	const char *source_run_id; /* may be NULL */
 	/* The model's artifact URI is the experiment's location joined with this. */
 	const char *artifact_path;
-	const char *status;          /* the initial status */
+	const char *status; /* the initial status */
 	const struct mw_kv *params;
 	size_t nparams;
 	const struct mw_kv *tags;
@@ -252,7 +251,7 @@ int mw_store_lm_log_params(struct mw_store *s, const char *model_id, const struc
 /* A page of logged models of the experiments; by default the newest first. */
 int mw_store_lm_search(struct mw_store *s, const char *const *experiment_ids, size_t nexp,
 		       const struct mw_filter *f, const struct mw_order *order, size_t norder,
-		       const struct mw_page *page, struct mw_arena *a,
-		       struct mw_logged_model **out, size_t *n, bool *more, struct mw_err *err);
+		       const struct mw_page *page, struct mw_arena *a, struct mw_logged_model **out,
+		       size_t *n, bool *more, struct mw_err *err);
 
 #endif

@@ -55,8 +55,7 @@ struct mw_store_writer {
 	struct mw_hist batch_size, commit_seconds;
 };
 
-struct mw_store_writer *mw_store_writer_new(const struct mw_store_txn *txn, void *tx,
-					    int max_batch)
+struct mw_store_writer *mw_store_writer_new(const struct mw_store_txn *txn, void *tx, int max_batch)
 {
 	struct mw_store_writer *w = mw_xcalloc(1, sizeof *w);
 	w->txn = txn;
@@ -205,8 +204,7 @@ void mw_store_writer_stats(struct mw_store_writer *w, struct mw_store_stats *out
 	out->commit_seconds = &w->commit_seconds;
 }
 
-void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud),
-			       void *ud)
+void mw_store_writer_when_idle(struct mw_store_writer *w, void (*fn)(void *tx, void *ud), void *ud)
 {
 	pthread_mutex_lock(&w->mu);
 	if (!w->writing)

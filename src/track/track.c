@@ -295,8 +295,7 @@ int mw_track_not_found(int rc, const char *id, struct mw_err *err)
 	}
 }
 
-static int exp_err(struct mw_track *t, int rc, const char *id, const char *name,
-		   struct mw_err *err)
+static int exp_err(struct mw_track *t, int rc, const char *id, const char *name, struct mw_err *err)
 {
 	if (!rc || err->detail != MW_STORE_EXPERIMENT)
 		return rc;
@@ -325,8 +324,8 @@ static int run_err(struct mw_track *t, int rc, const char *id, struct mw_err *er
 	if (rc == -MW_E_INVALID) {
 		struct mw_arena *a = mw_arena_new(4096);
 		rc = mw_err_set(err, MW_E_INVALID,
-				"The run %s must be in the 'active' state. Current state is %s.", id,
-				stage_of(t, true, id, a));
+				"The run %s must be in the 'active' state. Current state is %s.",
+				id, stage_of(t, true, id, a));
 		mw_arena_free(a);
 	}
 	return rc;
@@ -339,8 +338,8 @@ static int lm_err(int rc, const char *id, struct mw_err *err)
 
 /* A write of params refused because one was logged before with another value:
  * params never change, so the stored one is read back to say which. */
-static int param_err(struct mw_track *t, int rc, const char *id, const struct mw_kv *p,
-		     size_t np, struct mw_err *err)
+static int param_err(struct mw_track *t, int rc, const char *id, const struct mw_kv *p, size_t np,
+		     struct mw_err *err)
 {
 	if (rc != -MW_E_CONFLICT || err->detail != MW_STORE_PARAM)
 		return run_err(t, rc, id, err);
@@ -370,8 +369,8 @@ static int param_err(struct mw_track *t, int rc, const char *id, const struct mw
 	return -MW_E_INVALID;
 }
 
-static int tag_err(struct mw_track *t, int rc, const char *what, const char *id,
-		   const char *key, struct mw_err *err)
+static int tag_err(struct mw_track *t, int rc, const char *what, const char *id, const char *key,
+		   struct mw_err *err)
 {
 	if (rc != -MW_E_NOT_FOUND || err->detail != MW_STORE_TAG)
 		return rc;
@@ -794,8 +793,8 @@ static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 {
 	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
-	if (rc || (rc = run_err(t, mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err), id,
-				err)))
+	if (rc || (rc = run_err(t, mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err),
+				id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -851,9 +850,10 @@ int mw_track_run_log_metric(struct mw_track *t, const struct mw_call *call, json
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = parse_metric(req, &m, err);
-	if (rc || (rc = run_err(t, mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, NULL,
-							   err),
-				id, err)))
+	if (rc ||
+	    (rc = run_err(t,
+			  mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, NULL, err),
+			  id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1220,8 +1220,8 @@ int mw_track_run_search(struct mw_track *t, const struct mw_call *call, json_t *
 	size_t n = 0;
 	bool more = false;
 	if (!rc && nexp) /* no experiments: no runs */
-		rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, a, &runs, &n, &more,
-					 err);
+		rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, a, &runs, &n,
+					 &more, err);
 	if (!rc) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
@@ -1319,8 +1319,8 @@ int mw_track_metric_history_bulk_interval(struct mw_track *t, const struct mw_ca
 	struct mw_metric *m = NULL;
 	size_t nm = 0;
 	if (!rc)
-		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, ar, &m,
-						     &nm, err);
+		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, ar,
+						     &m, &nm, err);
 	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_RUN) {
 		/* which run: the first that does not exist (runs are never removed) */
 		for (size_t i = 0; i < n; i++) {
@@ -1411,7 +1411,8 @@ int mw_track_lm_create(struct mw_track *t, const struct mw_call *call, json_t *r
 	}
 	snprintf(id, sizeof id, "m-%s", hex);
 	char path[80];
-	snprintf(path, sizeof path, "models/%s/artifacts", id); /* under the experiment's location */
+	snprintf(path, sizeof path, "models/%s/artifacts",
+		 id); /* under the experiment's location */
 	struct mw_lm_create c = {
 		.model_id = id,
 		.experiment_id = exp,
@@ -1501,7 +1502,8 @@ int mw_track_lm_set_tags(struct mw_track *t, const struct mw_call *call, json_t 
 	if (!rc)
 		rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err);
 	if (!rc)
-		rc = lm_err(mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err), id, err);
+		rc = lm_err(mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err), id,
+			    err);
 	free(tags);
 	if (rc)
 		return rc;

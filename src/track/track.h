@@ -29,7 +29,7 @@
  * as strings, NaN/Infinity metric values as strings).  New references.
  * Used by the operations below and by modules that embed runs or logged
  * models in their own messages (registry lineage). */
-json_t *mw_track_kv_json(const struct mw_kv *kv, size_t n);   /* [{key, value}] */
+json_t *mw_track_kv_json(const struct mw_kv *kv, size_t n); /* [{key, value}] */
 json_t *mw_track_metric_json(const struct mw_metric *m);
 json_t *mw_track_metrics_json(const struct mw_metric *m, size_t n);
 json_t *mw_track_experiment_json(const struct mw_experiment *e);

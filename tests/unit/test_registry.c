@@ -158,16 +158,22 @@ static void manifest_of(const char *const *rel, const char *const *content, size
  * under _registry, with its status messages. */
 static struct mw_mv_create version_of(const char *name, const char *pin, const char *run_id)
 {
-	struct mw_mv_create c = {.name = name, .source = pin ? pin : "s3://x", .run_id = run_id,
-				 .user_id = "u", .pin_prefix = pin, .pin_root = "_registry",
-				 .stage = "None", .status = "READY",
+	struct mw_mv_create c = {.name = name,
+				 .source = pin ? pin : "s3://x",
+				 .run_id = run_id,
+				 .user_id = "u",
+				 .pin_prefix = pin,
+				 .pin_root = "_registry",
+				 .stage = "None",
+				 .status = "READY",
 				 .status_message = pin ? NULL : NOT_PINNED,
-				 .status_message_no_files = NO_FILES, .now_ms = mw_now_ms()};
+				 .status_message_no_files = NO_FILES,
+				 .now_ms = mw_now_ms()};
 	return c;
 }
 
-static struct mw_model_version create_version(struct mw_store *s, const char *name,
-					      const char *pin, const char *run_id)
+static struct mw_model_version create_version(struct mw_store *s, const char *name, const char *pin,
+					      const char *run_id)
 {
 	struct mw_mv_create c = version_of(name, pin, run_id);
 	struct mw_model_version mv;
@@ -202,15 +208,15 @@ static struct tree tree_of(struct mw_store *s, const char *prefix)
 }
 
 /* The failure of call is about what. */
-#define FAILS_ON(want_, what_, call)                                                       \
-	do {                                                                               \
-		struct mw_err err_ = {0};                                                  \
-		struct mw_err *E = &err_;                                                  \
-		(void)E;                                                                   \
-		int rc_ = (call);                                                          \
-		if (rc_ != -(want_) || err_.code != (want_) || err_.detail != (what_))     \
+#define FAILS_ON(want_, what_, call)                                                            \
+	do {                                                                                    \
+		struct mw_err err_ = {0};                                                       \
+		struct mw_err *E = &err_;                                                       \
+		(void)E;                                                                        \
+		int rc_ = (call);                                                               \
+		if (rc_ != -(want_) || err_.code != (want_) || err_.detail != (what_))          \
 			fail_msg("%s: expected %d (detail %d), got rc %d detail %d: %s", #call, \
-				 -(want_), (int)(what_), rc_, err_.detail, err_.msg);      \
+				 -(want_), (int)(what_), rc_, err_.detail, err_.msg);           \
 	} while (0)
 
 /* ------------------------------------------------------------ registered models */
@@ -510,8 +516,7 @@ static void test_transitions_and_latest(void **state)
 	FAILS(MW_E_INVALID, mw_registry_stage(reg, &mw_call_system, req, &resp, E));
 	json_object_set_new(req, "stage", json_string("staging"));
 	OK(mw_registry_stage(reg, &mw_call_system, req, &resp, E));
-	assert_string_equal(js(json_object_get(resp, "model_version"), "current_stage"),
-			    "Staging");
+	assert_string_equal(js(json_object_get(resp, "model_version"), "current_stage"), "Staging");
 	json_decref(resp);
 	json_object_set_new(req, "stage", json_string("none"));
 	OK(mw_registry_stage(reg, &mw_call_system, req, &resp, E));
@@ -564,8 +569,10 @@ static void test_search(void **state)
 	OK(mw_store_rm_search(f->s, NULL, NULL, 0, NULL, &p, A, &rm, &n, &more, E));
 	assert_int_equal(n, 2); /* nothing hidden */
 
-	struct mw_clause c = {.kind = MW_KEY_TAG, .key = "mlflow.prompt.is_prompt",
-			      .cmp = MW_CMP_EQ, .str = "TRUE"};
+	struct mw_clause c = {.kind = MW_KEY_TAG,
+			      .key = "mlflow.prompt.is_prompt",
+			      .cmp = MW_CMP_EQ,
+			      .str = "TRUE"};
 	struct mw_filter fl = {&c, 1};
 	p.offset = 0;
 	p.max_results = 10;
@@ -588,7 +595,8 @@ static void test_search(void **state)
 	assert_int_equal(json_array_size(json_object_get(resp, "registered_models")), 3);
 	json_decref(resp);
 	json_object_set_new(req, "filter",
-			    json_string("tags.`mlflow.prompt.is_prompt` = 'TRUE' AND name = 'prompt1'"));
+			    json_string(
+				    "tags.`mlflow.prompt.is_prompt` = 'TRUE' AND name = 'prompt1'"));
 	OK(mw_registry_rm_search(reg, &mw_call_system, req, &resp, E));
 	assert_int_equal(json_array_size(json_object_get(resp, "registered_models")), 1);
 	json_decref(resp);

@@ -93,7 +93,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-
 /* ------------------------------------------------------------ records as JSON */
 
 /* The store returns records in an arena; these wrappers give the tests the
@@ -120,8 +119,7 @@ static int exp_get_j(struct mw_store *s, const char *id, json_t **out, struct mw
 	return rc;
 }
 
-static int exp_get_by_name_j(struct mw_store *s, const char *name, json_t **out,
-			     struct mw_err *err)
+static int exp_get_by_name_j(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
 {
 	struct mw_experiment e;
 	int rc = mw_store_exp_get_by_name(s, name, A, &e, err);
@@ -133,8 +131,8 @@ static int exp_get_by_name_j(struct mw_store *s, const char *name, json_t **out,
 }
 
 static int exp_search_j(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
-			size_t no, enum mw_view v, const struct mw_page *p, json_t **out, bool *more,
-			struct mw_err *err)
+			size_t no, enum mw_view v, const struct mw_page *p, json_t **out,
+			bool *more, struct mw_err *err)
 {
 	struct mw_experiment *e = NULL;
 	size_t n = 0;
@@ -174,7 +172,7 @@ static int run_update_j(struct mw_store *s, const char *id, const char *status, 
 			const char *name, json_t **out, struct mw_err *err)
 {
 	struct mw_run_info i;
-	struct mw_kv tag = { "mlflow.runName", name };
+	struct mw_kv tag = {"mlflow.runName", name};
 	int rc = mw_store_run_update(s, id, status, end, name, &tag, name ? 1 : 0, A, &i, err);
 	if (!rc)
 		*out = mw_track_run_info_json(&i);
@@ -215,8 +213,8 @@ static json_t *metrics_j(const struct mw_metric *m, size_t n)
 	return mw_track_metrics_json(m, n);
 }
 
-static int history_j(struct mw_store *s, const char *id, const char *key,
-		     const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+static int history_j(struct mw_store *s, const char *id, const char *key, const struct mw_page *p,
+		     json_t **out, bool *more, struct mw_err *err)
 {
 	struct mw_metric *m = NULL;
 	size_t n = 0;
@@ -387,10 +385,15 @@ static void new_run_at(struct mw_store *s, const char *exp, int64_t start,
 	assert_int_equal(mw_id_hex32(id_out, &e), 0);
 	char path[64];
 	snprintf(path, sizeof path, "%s/artifacts", id_out);
-	struct mw_run_create rc = { .run_id = id_out, .experiment_id = exp, .user_id = "tester",
-				    .status = "RUNNING", .artifact_path = path,
-				    .run_name = "run", .start_time = start, .tags = tags,
-				    .ntags = ntags };
+	struct mw_run_create rc = {.run_id = id_out,
+				   .experiment_id = exp,
+				   .user_id = "tester",
+				   .status = "RUNNING",
+				   .artifact_path = path,
+				   .run_name = "run",
+				   .start_time = start,
+				   .tags = tags,
+				   .ntags = ntags};
 	OK(run_create_j(s, &rc, &out, E));
 	assert_non_null(out);
 	json_decref(out);
@@ -655,8 +658,10 @@ static void test_experiment_delete_restore(void **state)
 		struct mw_err e2 = { 0 };
 		json_t *out = NULL;
 		assert_int_equal(mw_id_hex32(rid, &e2), 0);
-		struct mw_run_create cr = { .run_id = rid, .experiment_id = exp, .start_time = 1,
-					    .status = "RUNNING" };
+		struct mw_run_create cr = {.run_id = rid,
+					   .experiment_id = exp,
+					   .start_time = 1,
+					   .status = "RUNNING"};
 		FAILS(MW_E_INVALID, run_create_j(f->s, &cr, &out, E));
 		assert_null(out);
 	}
@@ -668,8 +673,7 @@ static void test_experiment_delete_restore(void **state)
 	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "runs")), 0);
 	json_decref(out);
-	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "runs")), 2);
 	json_decref(out);
 
@@ -705,9 +709,15 @@ static void test_run_create_get_update(void **state)
 	OK(mw_store_exp_create(f->s, "runs-exp", NULL, "file:///root", NULL, 0, 1, exp, E));
 	assert_int_equal(mw_id_hex32(id, &e), 0);
 	snprintf(want, sizeof want, "%s/artifacts", id);
-	struct mw_run_create cr = { .run_id = id, .experiment_id = exp, .user_id = "tester",
-				    .run_name = "first-run", .start_time = 4242, .tags = tags,
-				    .ntags = 3, .status = "RUNNING", .artifact_path = want };
+	struct mw_run_create cr = {.run_id = id,
+				   .experiment_id = exp,
+				   .user_id = "tester",
+				   .run_name = "first-run",
+				   .start_time = 4242,
+				   .tags = tags,
+				   .ntags = 3,
+				   .status = "RUNNING",
+				   .artifact_path = want};
 	OK(run_create_j(f->s, &cr, &out, E));
 	assert_string_equal(jstr(out, "info.run_id"), id);
 	assert_string_equal(jstr(out, "info.run_uuid"), id);
@@ -740,8 +750,10 @@ static void test_run_create_get_update(void **state)
 	{
 		char rid[33];
 		assert_int_equal(mw_id_hex32(rid, &e), 0);
-		struct mw_run_create bad = { .run_id = rid, .experiment_id = "9999", .start_time = 1,
-					     .status = "RUNNING" };
+		struct mw_run_create bad = {.run_id = rid,
+					    .experiment_id = "9999",
+					    .start_time = 1,
+					    .status = "RUNNING"};
 		out = NULL;
 		FAILS(MW_E_NOT_FOUND, run_create_j(f->s, &bad, &out, E));
 		assert_null(out);
@@ -770,8 +782,8 @@ static void test_run_create_get_update(void **state)
 	assert_int_equal(json_integer_value(json_object_get(out, "end_time")), 5000);
 	json_decref(out);
 	out = NULL;
-	FAILS(MW_E_NOT_FOUND, run_update_j(f->s, "ffffffffffffffffffffffffffffffff",
-						  "FINISHED", 1, NULL, &out, E));
+	FAILS(MW_E_NOT_FOUND,
+	      run_update_j(f->s, "ffffffffffffffffffffffffffffffff", "FINISHED", 1, NULL, &out, E));
 	assert_null(out);
 
 	/* tags: delete, missing tag */
@@ -833,8 +845,8 @@ static void test_log_batch_params_rollback(void **state)
 	json_decref(r);
 
 	/* a missing run */
-	FAILS(MW_E_NOT_FOUND, log_batch(f->s, "00000000000000000000000000000000",
-						     m, 1, NULL, 0, NULL, 0, E));
+	FAILS(MW_E_NOT_FOUND,
+	      log_batch(f->s, "00000000000000000000000000000000", m, 1, NULL, 0, NULL, 0, E));
 	struct mw_store_stats st;
 	mw_store_stats(f->s, &st);
 	assert_int_equal(st.failed_jobs, 2);
@@ -966,13 +978,13 @@ static void test_records_and_details(void **state)
 	struct fx *f = *state;
 	char exp[32], id[33];
 	struct mw_run r;
-	struct mw_err e = { 0 };
+	struct mw_err e = {0};
 
 	new_exp(f->s, "records", exp);
 	new_run(f->s, exp, id);
-	struct mw_metric m[] = { { .key = "b", .value = NAN, .timestamp = 1, .step = 0 },
-				 { .key = "a", .value = -INFINITY, .timestamp = 2, .step = 3 } };
-	struct mw_kv t[] = { { "z", "1" }, { "y", NULL } };
+	struct mw_metric m[] = {{.key = "b", .value = NAN, .timestamp = 1, .step = 0},
+				{.key = "a", .value = -INFINITY, .timestamp = 2, .step = 3}};
+	struct mw_kv t[] = {{"z", "1"}, {"y", NULL}};
 	OK(log_batch(f->s, id, m, 2, NULL, 0, t, 2, E));
 	OK(mw_store_run_get(f->s, id, A, &r, E));
 	assert_string_equal(r.info.run_id, id);
@@ -1272,8 +1284,7 @@ static void test_run_search(void **state)
 	};
 	struct mw_filter flt = { c, 3 };
 	struct mw_order desc = { MW_KEY_METRIC, "rmse", false };
-	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 2);
 	assert_string_equal(run_at(out, 0), r[3]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1293,8 +1304,7 @@ static void test_run_search(void **state)
 
 	/* tag LIKE only, ordered by the metric (a LEFT JOIN): missing metric last */
 	struct mw_filter tag_only = { &c[2], 1 };
-	OK(run_search_j(f->s, exps, 1, &tag_only, &desc, 1, MW_VIEW_ACTIVE, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	assert_string_equal(run_at(out, 0), r[3]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1302,8 +1312,7 @@ static void test_run_search(void **state)
 	assert_string_equal(run_at(out, 3), r[4]);
 	json_decref(out);
 	struct mw_order asc = { MW_KEY_METRIC, "rmse", true };
-	OK(run_search_j(f->s, exps, 1, &tag_only, &asc, 1, MW_VIEW_ACTIVE, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, &asc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	assert_string_equal(run_at(out, 0), r[0]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1315,13 +1324,11 @@ static void test_run_search(void **state)
 	struct mw_clause like_uc = { .kind = MW_KEY_TAG, .key = "team", .cmp = MW_CMP_LIKE,
 				     .str = "ML%" };
 	struct mw_filter f_uc = { &like_uc, 1 };
-	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 0);
 	json_decref(out);
 	like_uc.cmp = MW_CMP_ILIKE;
-	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	json_decref(out);
 
@@ -1333,8 +1340,7 @@ static void test_run_search(void **state)
 	};
 	struct mw_filter f2 = { c2, 2 };
 	struct mw_order by_start = { MW_KEY_ATTR, "start_time", true };
-	OK(run_search_j(f->s, exps, 1, &f2, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f2, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	assert_string_equal(run_at(out, 0), r[0]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1344,8 +1350,7 @@ static void test_run_search(void **state)
 	struct mw_clause cin = { .kind = MW_KEY_ATTR, .key = "run_id", .cmp = MW_CMP_IN,
 				 .list = in_list, .nlist = 3 };
 	struct mw_filter fin = { &cin, 1 };
-	OK(run_search_j(f->s, exps, 1, &fin, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &fin, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 2);
 	assert_string_equal(run_at(out, 0), r[2]);
 	assert_string_equal(run_at(out, 1), r[4]);
@@ -1353,25 +1358,21 @@ static void test_run_search(void **state)
 
 	/* two experiments at once */
 	const char *both[] = { exp, "0" };
-	OK(run_search_j(f->s, both, 2, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, both, 2, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	assert_string_equal(run_at(out, 0), other);
 	json_decref(out);
 
 	/* views */
 	OK(mw_store_run_set_deleted(f->s, r[0], true, 9000, E));
-	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	json_decref(out);
-	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_DELETED, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), r[0]);
 	json_decref(out);
-	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ALL, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	json_decref(out);
 
@@ -1418,8 +1419,7 @@ static void test_run_search_order_special(void **state)
 		new_run_at(f->s, exp, 100 + i, NULL, 0, r[i]);
 		struct mw_metric m = { .key = "rmse", .value = v[i], .timestamp = 1, .step = 0 };
 		struct mw_kv p = { "opt", pv[i] };
-		OK(log_batch(f->s, r[i], &m, i == 2 ? 0 : 1, &p, pv[i] ? 1 : 0, NULL,
-					  0, E));
+		OK(log_batch(f->s, r[i], &m, i == 2 ? 0 : 1, &p, pv[i] ? 1 : 0, NULL, 0, E));
 	}
 	/* numbers (with infinities) first, then NaN, then missing; both directions */
 	struct mw_order desc = { MW_KEY_METRIC, "rmse", false }, asc = { MW_KEY_METRIC, "rmse",
@@ -1544,11 +1544,18 @@ static void test_logged_models(void **state)
 	struct mw_kv tags[] = { { "t1", "v1" }, { "t2", "v2" } };
 	char path[80];
 	snprintf(path, sizeof path, "models/%s/artifacts", mid);
-	struct mw_lm_create cr = { .model_id = mid, .experiment_id = exp, .name = "my-model",
-				   .model_type = "sklearn", .source_run_id = run,
-				   .params = params, .nparams = 1, .tags = tags, .ntags = 2,
-				   .now_ms = 3000, .artifact_path = path,
-				   .status = "LOGGED_MODEL_PENDING" };
+	struct mw_lm_create cr = {.model_id = mid,
+				  .experiment_id = exp,
+				  .name = "my-model",
+				  .model_type = "sklearn",
+				  .source_run_id = run,
+				  .params = params,
+				  .nparams = 1,
+				  .tags = tags,
+				  .ntags = 2,
+				  .now_ms = 3000,
+				  .artifact_path = path,
+				  .status = "LOGGED_MODEL_PENDING"};
 	OK(lm_create_j(f->s, &cr, &m, E));
 	assert_string_equal(jstr(m, "info.model_id"), mid);
 	assert_string_equal(jstr(m, "info.experiment_id"), exp);
@@ -1631,8 +1638,11 @@ static void test_logged_models(void **state)
 	json_decref(out);
 
 	FAILS(MW_E_NOT_FOUND, lm_get_j(f->s, "m-nope", &m, E));
-	struct mw_lm_create bad = { .model_id = "m-x", .experiment_id = "9999", .name = "n",
-				    .now_ms = 1, .status = "LOGGED_MODEL_PENDING" };
+	struct mw_lm_create bad = {.model_id = "m-x",
+				   .experiment_id = "9999",
+				   .name = "n",
+				   .now_ms = 1,
+				   .status = "LOGGED_MODEL_PENDING"};
 	m = NULL;
 	FAILS(MW_E_NOT_FOUND, lm_create_j(f->s, &bad, &m, E));
 	assert_null(m);
@@ -1891,9 +1901,9 @@ static void test_migrations_version(void **state)
 	snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 1)", v + 1);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	struct mw_store_opts o = { .data_dir = f->dir, .read_conns = 1 };
+	struct mw_store_opts o = {.data_dir = f->dir, .read_conns = 1};
 	struct mw_store *s = NULL;
-	struct mw_err err = { 0 };
+	struct mw_err err = {0};
 	assert_int_equal(mw_store_open(&o, &s, &err), -MW_E_IO);
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "newer"));
@@ -1911,9 +1921,9 @@ static void test_migrations_version(void **state)
  * built yet, unknown schemes; no message repeats a password. */
 static void expect_uri_error(const char *uri, int code)
 {
-	struct mw_store_opts o = { .data_dir = "/nonexistent", .uri = uri, .read_conns = 1 };
+	struct mw_store_opts o = {.data_dir = "/nonexistent", .uri = uri, .read_conns = 1};
 	struct mw_store *s = NULL;
-	struct mw_err err = { 0 };
+	struct mw_err err = {0};
 	int rc = mw_store_open(&o, &s, &err);
 	if (rc != -code || err.code != code || !err.msg[0])
 		fail_msg("%s: rc %d (%s), want %d", uri, rc, err.msg, -code);
@@ -1926,12 +1936,12 @@ static void test_store_uri(void **state)
 {
 	struct fx *f = *state;
 	char uri[160], path[128], cwd[512];
-	struct mw_err err = { 0 };
+	struct mw_err err = {0};
 	struct mw_store *s = NULL;
 
 	/* four slashes: an absolute path, apart from the data directory */
 	snprintf(uri, sizeof uri, "sqlite:///%s/other.db", f->dir);
-	struct mw_store_opts o = { .data_dir = "/nonexistent", .uri = uri, .read_conns = 1 };
+	struct mw_store_opts o = {.data_dir = "/nonexistent", .uri = uri, .read_conns = 1};
 	assert_int_equal(mw_store_open(&o, &s, &err), 0);
 	char id[32];
 	assert_int_equal(mw_store_exp_create(s, "in-other", NULL, "/a", NULL, 0, 1, id, &err), 0);
@@ -1958,7 +1968,7 @@ static void test_store_uri(void **state)
 	assert_int_equal(exp_get_by_name_j(s, "in-other", &e, &err), 0);
 	json_decref(e);
 	mw_store_close(s);
-	struct mw_store_opts dflt = { .data_dir = f->dir, .uri = "", .read_conns = 1 };
+	struct mw_store_opts dflt = {.data_dir = f->dir, .uri = "", .read_conns = 1};
 	s = NULL;
 	assert_int_equal(mw_store_open(&dflt, &s, &err), 0);
 	assert_int_equal(exp_get_by_name_j(s, "in-other", &e, &err), -MW_E_NOT_FOUND);
