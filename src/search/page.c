@@ -33,7 +33,7 @@ int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err)
 
 	*offset = 0;
 	if (tok == NULL || *tok == '\0')
-		return 0;  /* no token: the first page */
+		return 0; /* no token: the first page */
 	if (strlen(tok) > PAGE_TOKEN_MAX || mw_base64_decode(tok, &raw, &len) != 0)
 		return mw_err_set(err, MW_E_INVALID, "Invalid page token");
 	j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
@@ -49,8 +49,7 @@ int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err)
 
 /* ------------------------------------------------------------ paging of requests */
 
-int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		    struct mw_err *err)
+int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p, struct mw_err *err)
 {
 	bool present = false;
 	int64_t mr = def;
