@@ -485,6 +485,8 @@ static int reg_err(int rc, const char *name, int64_t v, const char *alias, struc
 					  alias ? alias : "?");
 		break;
 	case MW_STORE_ALIAS:
+		if (!alias)
+			alias = "?";
 		if (rc == -MW_E_NOT_FOUND)
 			return mw_err_set(err, MW_E_NOT_FOUND,
 					  "Registered model alias %s not found.", alias);
