@@ -1825,7 +1825,7 @@ static void test_reopen(void **state)
 {
 	struct fx *f = *state;
 	char exp[32], id[33];
-	json_t *r, *e, *out;
+	json_t *r, *e = NULL, *out = NULL;
 	bool more;
 	struct mw_page pg = { 100, 0 };
 
