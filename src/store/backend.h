@@ -257,6 +257,10 @@ extern const struct mw_store_backend mw_store_sqlite;
 
 /* ------------------------------------------------------------ for backends (store.c) */
 
+/* mw_store_open with a given backend instead of the URI's scheme (for tests
+ * and tools; o->uri is still what the backend reads its location from). */
+int mw_store_open_backend(const struct mw_store_backend *b, const struct mw_store_opts *o,
+			  struct mw_store **out, struct mw_err *err);
 /* The backend's handle of an open store. */
 void *mw_store_impl(struct mw_store *s);
 /* Run fn on the write handle in the store's next group commit (see writer.c). */

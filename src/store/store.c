@@ -85,8 +85,14 @@ int mw_store_open(const struct mw_store_opts *o, struct mw_store **out, struct m
 	const char *uri = o->uri && *o->uri ? o->uri : NULL;
 	const struct mw_store_backend *b = &mw_store_sqlite;
 	int rc = uri ? pick(uri, &b, err) : 0;
-	if (rc)
-		return rc;
+	return rc ? rc : mw_store_open_backend(b, o, out, err);
+}
+
+int mw_store_open_backend(const struct mw_store_backend *b, const struct mw_store_opts *o,
+			  struct mw_store **out, struct mw_err *err)
+{
+	const char *uri = o->uri && *o->uri ? o->uri : NULL;
+	int rc;
 	struct mw_store *s = mw_xcalloc(1, sizeof *s);
 	s->b = b;
 	if ((rc = b->open(o, uri, &s->impl, err))) {

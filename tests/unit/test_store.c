@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/backend.h"
 #include "store/store.h"
 #include "store/tracking.h"
 #include "track/track.h"
@@ -1988,6 +1989,38 @@ static void test_store_uri(void **state)
 	expect_uri_error("mw:s3cret@dbhost", MW_E_INVALID);
 }
 
+/* A backend without a domain: every call of that domain is MW_E_NOT_IMPLEMENTED
+ * naming it, and the other domains work. */
+static void test_missing_domain(void **state)
+{
+	struct fx *f = *state;
+	struct mw_store_backend partial = mw_store_sqlite;
+	partial.registry = NULL;
+	struct mw_store_tracking_ops some = *mw_store_sqlite.tracking;
+	some.lm_search = NULL;
+	partial.tracking = &some;
+	mw_store_close(f->s);
+	struct mw_store_opts o = { .data_dir = f->dir, .read_conns = 1 };
+	struct mw_err err = { 0 };
+	assert_int_equal(mw_store_open_backend(&partial, &o, &f->s, &err), 0);
+
+	struct mw_registered_model rm;
+	assert_int_equal(mw_store_rm_get(f->s, "m", A, &rm, &err), -MW_E_NOT_IMPLEMENTED);
+	assert_non_null(strstr(err.msg, "registry"));
+	struct mw_logged_model *lm = NULL;
+	size_t n = 0;
+	bool more;
+	struct mw_page pg = { 10, 0 };
+	const char *exps[] = { "0" };
+	assert_int_equal(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, A, &lm, &n, &more,
+					    &err),
+			 -MW_E_NOT_IMPLEMENTED);
+	assert_non_null(strstr(err.msg, "lm_search"));
+	struct mw_experiment e;
+	OK(mw_store_exp_get(f->s, "0", A, &e, E));
+	assert_string_equal(e.name, "Default");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2013,6 +2046,7 @@ int main(void)
 		cmocka_unit_test(test_open_bad_dir),
 		cmocka_unit_test_setup_teardown(test_migrations_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_uri, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_domain, setup, teardown),
 	};
 
 	mw_log_set_level(MW_LOG_WARN);
