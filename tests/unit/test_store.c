@@ -2000,8 +2000,8 @@ static void test_missing_domain(void **state)
 	some.lm_search = NULL;
 	partial.tracking = &some;
 	mw_store_close(f->s);
-	struct mw_store_opts o = { .data_dir = f->dir, .read_conns = 1 };
-	struct mw_err err = { 0 };
+	struct mw_store_opts o = {.data_dir = f->dir, .read_conns = 1};
+	struct mw_err err = {0};
 	assert_int_equal(mw_store_open_backend(&partial, &o, &f->s, &err), 0);
 
 	struct mw_registered_model rm;
@@ -2010,8 +2010,8 @@ static void test_missing_domain(void **state)
 	struct mw_logged_model *lm = NULL;
 	size_t n = 0;
 	bool more;
-	struct mw_page pg = { 10, 0 };
-	const char *exps[] = { "0" };
+	struct mw_page pg = {10, 0};
+	const char *exps[] = {"0"};
 	assert_int_equal(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, A, &lm, &n, &more,
 					    &err),
 			 -MW_E_NOT_IMPLEMENTED);
