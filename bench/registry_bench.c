@@ -6,6 +6,7 @@
  *
  * usage: registry_bench DATA_DIR [MODELS] [VERSIONS]
  */
+#include "store/registry.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -19,30 +20,42 @@ struct work {
 	int failed;
 };
 
+/* What the registry records for a version whose files mw does not hold. */
+#define NOT_PINNED                                                                               \
+	"the source is outside mw's artifact store: its files were not pinned, and the version " \
+	"resolves to the source itself"
+
 static void *fill(void *p)
 {
 	struct work *w = p;
+	struct mw_arena *a = mw_arena_new(16384);
 	for (int i = w->first; i < w->first + w->count; i++) {
 		char name[64], val[32];
 		snprintf(name, sizeof name, "model-%06d", i);
 		snprintf(val, sizeof val, "team-%d", i % 10);
 		struct mw_kv tag = {"team", val};
 		struct mw_err err = {0};
-		json_t *out = NULL;
-		if (mw_store_rm_create(w->s, name, "bench", &tag, 1, "bench", mw_now_ms(), &out, &err)) {
+		struct mw_registered_model rm;
+		mw_arena_reset(a);
+		if (mw_store_rm_create(w->s, name, "bench", &tag, 1, "bench", mw_now_ms(), a, &rm,
+				       &err)) {
 			w->failed++;
 			continue;
 		}
-		json_decref(out);
 		for (int v = 0; v < w->versions; v++) {
-			struct mw_mv_create c = {.name = name, .source = "mlflow-artifacts:/bench",
-						 .user_id = "bench", .now_ms = mw_now_ms()};
-			out = NULL;
-			if (mw_store_mv_create(w->s, &c, &out, &err))
+			struct mw_mv_create c = {.name = name,
+						 .source = "mlflow-artifacts:/bench",
+						 .user_id = "bench",
+						 .stage = "None",
+						 .status = "READY",
+						 .status_message = NOT_PINNED,
+						 .now_ms = mw_now_ms()};
+			struct mw_model_version mv;
+			if (mw_store_mv_create(w->s, &c, a, &mv, &err))
 				w->failed++;
-			json_decref(out);
 		}
 	}
+	mw_arena_free(a);
 	return NULL;
 }
 

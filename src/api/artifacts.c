@@ -327,22 +327,19 @@ static void mv_get_artifact(struct mw_http_req *req, struct mw_http_resp *resp, 
 		error_reply(req, resp, -MW_E_INVALID, &err);
 		return;
 	}
-	json_t *mv = NULL;
-	char *root = NULL, *norm = NULL;
-	int rc = mw_store_mv_get(ctx->store, name, v, &mv, &err);
-	if (!rc) {
-		json_t *m = json_object_get(mv, "model_version");
-		const char *loc = json_string_value(json_object_get(m ? m : mv, "storage_location"));
-		rc = mw_art_uri_to_path(loc ? loc : "", &root, &err);
-	}
+	struct mw_registry_pin pin;
+	char *norm = NULL;
+	int rc = mw_registry_resolve(ctx->registry, name, ver, NULL, &pin, &err);
+	if (!rc && !pin.files) /* a version whose files mw does not hold */
+		rc = mw_err_set(&err, MW_E_INVALID,
+				"'' is not an artifact location served by mw (mlflow-artifacts:/...)");
 	if (!rc)
 		rc = mw_art_path_normalize(path, false, &norm, &err);
 	if (rc)
 		error_reply(req, resp, rc, &err);
 	else
-		send_file(ctx, req, resp, mw_arena_printf(req->arena, "%s/%s", root, norm));
-	json_decref(mv);
-	free(root);
+		send_file(ctx, req, resp, mw_arena_printf(req->arena, "%s/%s", pin.files, norm));
+	mw_registry_pin_release(&pin); /* zeroed by resolve, also when it failed */
 	free(norm);
 }
 

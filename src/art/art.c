@@ -9,6 +9,8 @@
  */
 #include "art/art.h"
 
+#include "store/tracking.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +217,8 @@ int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry
 	if (rc)
 		return rc;
 	rc = mw_store_art_get(a->store, norm, e, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_ARTIFACT)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", norm);
 	free(norm);
 	if (rc)
 		return rc;
@@ -235,15 +239,56 @@ int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry
 	return 0;
 }
 
+/* The direct children of dir as [{path (base name), is_dir, file_size?}]. */
+static int children(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
+{
+	struct mw_arena *ar = mw_arena_new(16384);
+	struct mw_art_child *c = NULL;
+	size_t n = 0;
+	int rc = mw_store_art_list(a->store, dir, ar, &c, &n, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *f = json_object();
+			json_object_set_new(f, "path", json_string(c[i].name));
+			json_object_set_new(f, "is_dir", json_boolean(c[i].is_dir));
+			if (!c[i].is_dir)
+				json_object_set_new(f, "file_size",
+						    json_integer((json_int_t)c[i].size));
+			json_array_append_new(arr, f);
+		}
+		*out = arr;
+	}
+	mw_arena_free(ar);
+	return rc;
+}
+
 int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
 {
 	char *norm;
 	int rc = mw_art_path_normalize(dir, true, &norm, err);
 	if (rc)
 		return rc;
-	rc = mw_store_art_list(a->store, norm, out, err);
+	json_t *files = NULL;
+	rc = children(a, norm, &files, err);
 	free(norm);
-	return rc;
+	if (rc)
+		return rc;
+	*out = json_object();
+	if (json_array_size(files))
+		json_object_set_new(*out, "files", files);
+	else
+		json_decref(files);
+	return 0;
+}
+
+json_t *mw_art_files_json(const struct mw_art_file *f, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:I}", "path", f[i].path, "digest",
+						     f[i].digest, "size", (json_int_t)f[i].size));
+	return arr;
 }
 
 int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
@@ -252,7 +297,12 @@ int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *
 	int rc = mw_art_path_normalize(dir, true, &norm, err);
 	if (rc)
 		return rc;
-	rc = mw_store_art_tree(a->store, norm, out, err);
+	struct mw_arena *ar = mw_arena_new(16384);
+	struct mw_art_file *f = NULL;
+	size_t n = 0;
+	if (!(rc = mw_store_art_tree(a->store, norm, ar, &f, &n, err)))
+		*out = mw_art_files_json(f, n);
+	mw_arena_free(ar);
 	free(norm);
 	return rc;
 }
@@ -271,6 +321,8 @@ int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
 	}
 	int removed = 0;
 	rc = mw_store_art_delete(a->store, norm, mw_now_ms(), &removed, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_ARTIFACT)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", norm);
 	free(norm);
 	return rc;
 }
@@ -289,28 +341,33 @@ static int root_of(const char *uri, char **path, char **root_uri, struct mw_err 
 int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **root_uri,
 		    struct mw_err *err)
 {
-	json_t *run = NULL;
-	int rc = mw_store_run_get(a->store, run_id, &run, err);
-	if (rc)
-		return rc;
-	const char *uri = json_string_value(
-		json_object_get(json_object_get(run, "info"), "artifact_uri"));
-	rc = root_of(uri ? uri : "", path, root_uri, err);
-	json_decref(run);
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_run run;
+	int rc = mw_store_run_get(a->store, run_id, ar, &run, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_RUN)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "Run with id=%s not found", run_id);
+	if (!rc) {
+		const char *uri = run.info.artifact_uri;
+		rc = root_of(uri ? uri : "", path, root_uri, err);
+	}
+	mw_arena_free(ar);
 	return rc;
 }
 
 int mw_art_model_root(struct mw_art *a, const char *model_id, char **path, char **root_uri,
 		      struct mw_err *err)
 {
-	json_t *m = NULL;
-	int rc = mw_store_lm_get(a->store, model_id, &m, err);
-	if (rc)
-		return rc;
-	const char *uri =
-		json_string_value(json_object_get(json_object_get(m, "info"), "artifact_uri"));
-	rc = root_of(uri ? uri : "", path, root_uri, err);
-	json_decref(m);
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_logged_model m;
+	int rc = mw_store_lm_get(a->store, model_id, ar, &m, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_LOGGED_MODEL)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "Logged model with ID '%s' not found.",
+				model_id);
+	if (!rc) {
+		const char *uri = m.artifact_uri;
+		rc = root_of(uri ? uri : "", path, root_uri, err);
+	}
+	mw_arena_free(ar);
 	return rc;
 }
 
@@ -324,14 +381,13 @@ int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_
 	size_t n = strlen(root_path) + strlen(nsub) + 2;
 	char *dir = mw_xmalloc(n);
 	snprintf(dir, n, "%s%s%s", root_path, *nsub && *root_path ? "/" : "", nsub);
-	json_t *listing = NULL;
-	rc = mw_store_art_list(a->store, dir, &listing, err);
+	json_t *files = NULL;
+	rc = children(a, dir, &files, err);
 	free(dir);
 	if (rc) {
 		free(nsub);
 		return rc;
 	}
-	json_t *files = json_object_get(listing, "files");
 	json_t *outf = json_array();
 	for (size_t i = 0; i < json_array_size(files); i++) {
 		json_t *f = json_array_get(files, i);
@@ -344,7 +400,7 @@ int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_
 		json_array_append_new(outf, e);
 		free(rel);
 	}
-	json_decref(listing);
+	json_decref(files);
 	free(nsub);
 	*out = json_pack("{s:s}", "root_uri", root_uri);
 	if (json_array_size(outf))

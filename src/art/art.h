@@ -17,12 +17,16 @@
  * Reserved roots: "_registry/..." holds the pinned files of registered model
  * versions and "_sources/..." files ingested for them; both are read-only
  * through this API.
+ *
+ * The store keeps the manifest as plain records (store/artifacts.h); the
+ * listings' shapes, the mlflow-artifacts:/ URIs and the messages live here.
  */
 #ifndef MW_ART_H
 #define MW_ART_H
 
 #include "blob/blob.h"
 #include "core/core.h"
+#include "store/artifacts.h"
 #include "store/store.h"
 
 #define MW_ART_MAX_PATH 1000
@@ -62,6 +66,8 @@ int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err);
 /* Every file under dir with its digest: [{path (relative to dir), digest,
  * size}], sorted by path; an empty array when there is none. */
 int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err);
+/* The same shape from the store's records (for the registry's lineage). */
+json_t *mw_art_files_json(const struct mw_art_file *f, size_t n);
 
 /* The artifact root path of a run ("<exp>/<run>/artifacts") or of a logged
  * model; MW_E_INVALID when its artifact URI is not served by mw. */

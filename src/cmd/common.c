@@ -273,7 +273,10 @@ static int open_remote(struct mw_client *c, const char *uri, struct mw_err *err)
 /* The data directory through the application object's local composition.
  * The defaults of mw server, except: one read connection, and local sources
  * allowed (a user's own files are theirs to read).  The environment is not
- * consulted: a CLI call is not configured like a server. */
+ * consulted (a CLI call is not configured like a server), except for where
+ * the data lives: MW_DATA_DIR (above) and MW_STORE_URI, the metadata store
+ * when it is not <data-dir>/mw.db (a secret, so never a flag on a command
+ * line others can read). */
 static int open_local(struct mw_client *c, const char *data_dir, struct mw_err *err)
 {
 	struct stat stt;
@@ -287,6 +290,9 @@ static int open_local(struct mw_client *c, const char *data_dir, struct mw_err *
 		rc = mw_settings_set(c->set, "read-conns", "1", "cli", err);
 	if (!rc)
 		rc = mw_settings_set(c->set, "allow-local-sources", "true", "cli", err);
+	const char *store_uri = getenv("MW_STORE_URI");
+	if (!rc && store_uri && *store_uri)
+		rc = mw_settings_set(c->set, "store-uri", store_uri, "env", err);
 	if (!rc)
 		rc = mw_settings_validate(c->set, err);
 	if (rc)

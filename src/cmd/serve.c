@@ -211,7 +211,10 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	if (is_uri && !remote) {
-		struct mw_store_opts so = {.data_dir = dir, .read_conns = 4, .sync_full = true};
+		struct mw_store_opts so = {.data_dir = dir,
+					   .uri = mw_settings_get(set, "store-uri"),
+					   .read_conns = 4,
+					   .sync_full = true};
 		struct mw_blob_opts bo = {.data_dir = dir};
 		if (mw_store_open(&so, &store, &err) || mw_blob_open(&bo, &blob, &err)) {
 			fprintf(stderr, "mw: %s\n", err.msg);
@@ -504,7 +507,10 @@ int cmd_predict(int argc, char **argv)
 	if (is_uri && parse_model_uri(model, &name, &bind, &err))
 		goto fail;
 	if (is_uri && !(uri && *uri)) {
-		struct mw_store_opts sto = {.data_dir = dir, .read_conns = 1, .sync_full = true};
+		struct mw_store_opts sto = {.data_dir = dir,
+					    .uri = getenv("MW_STORE_URI"),
+					    .read_conns = 1,
+					    .sync_full = true};
 		struct mw_blob_opts bo = {.data_dir = dir};
 		if (mw_store_open(&sto, &store, &err) || mw_blob_open(&bo, &blob, &err))
 			goto fail;

@@ -46,10 +46,12 @@ enum mw_errcode {
 
 struct mw_err {
 	int code;        /* enum mw_errcode, 0 when no error */
+	int detail;      /* what the error is about, when the layer that set it says
+			  * (the store: enum mw_store_what); 0 otherwise */
 	char msg[512];
 };
 
-/* Fill err (may be NULL) and return -code. */
+/* Fill err (may be NULL; detail becomes 0) and return -code. */
 int mw_err_set(struct mw_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void mw_err_clear(struct mw_err *err);

@@ -17,6 +17,7 @@ int mw_err_set(struct mw_err *err, int code, const char *fmt, ...)
 {
 	if (err) {
 		err->code = code;
+		err->detail = 0;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -29,6 +30,7 @@ void mw_err_clear(struct mw_err *err)
 {
 	if (err) {
 		err->code = 0;
+		err->detail = 0;
 		err->msg[0] = 0;
 	}
 }

@@ -38,8 +38,8 @@ static const struct mw_setting defaults[] = {
 	INT("port", "5000", 0, 65535, "TCP port to listen on"),
 	STR("data-dir", "./mw-data", "data directory (mw.db, blobs, logs)"),
 	SECRET("store-uri", "",
-	       "metadata store URI, e.g. postgresql://user:password@host/db (empty: SQLite in the "
-	       "data directory)"),
+	       "metadata store URI: sqlite:///relative/path.db or sqlite:////absolute/path.db "
+	       "(empty: SQLite in the data directory; postgresql://... is not built yet)"),
 	ENUM("log-level", "info", log_levels, "debug, info, warn, error or off"),
 	INT("threads", "0", 0, 1024, "HTTP worker threads (0 = 4 per core, at least 4)"),
 	SIZE("max-body", "33554432", 1024, 1ll << 40, "largest request body in bytes (413 above)"),

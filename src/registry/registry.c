@@ -26,6 +26,7 @@
 #include "registry/registry.h"
 
 #include "art/art.h"
+#include "store/registry.h"
 #include "track/track.h"
 
 #include <dirent.h>
@@ -85,6 +86,10 @@ void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
 #define MAX_LOCAL_FILES 100000
 #define MAX_LOCAL_DEPTH 64
 
+/* Where a version's pinned copy of its files lives in the artifact manifest:
+ * "_registry/<model id>/<version>" (a reserved root, read-only through the
+ * artifact API, see art.h). */
+#define PIN_ROOT "_registry"
 
 static bool word_char(unsigned char c)
 {
@@ -328,9 +333,255 @@ static int get_audit(const struct mw_call *call, json_t *req, bool native, struc
 	return 0;
 }
 
+/* ================================================================ MLflow's shapes */
+
+/* The registry's records in MLflow's protobuf-JSON shape: version numbers as
+ * strings, absent strings and empty lists omitted, fields in MLflow's order.
+ * A version's pinned files are served by mw's artifact proxy, so its
+ * storage_location is their mlflow-artifacts:/ URI. */
+
+#define ARTIFACTS_URI "mlflow-artifacts:/"
+
+static json_t *version_str(int64_t v)
+{
+	char b[32];
+	snprintf(b, sizeof b, "%lld", (long long)v);
+	return json_string(b);
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_set_new(o, k, json_string(v));
+}
+
+static void set_arr(json_t *o, const char *k, json_t *arr)
+{
+	if (json_array_size(arr))
+		json_object_set_new(o, k, arr);
+	else
+		json_decref(arr);
+}
+
+static json_t *mv_json(const struct mw_model_version *v)
+{
+	json_t *o = json_object();
+	set_str(o, "name", v->name);
+	json_object_set_new(o, "version", version_str(v->version));
+	json_object_set_new(o, "creation_timestamp", json_integer(v->creation_timestamp));
+	json_object_set_new(o, "last_updated_timestamp", json_integer(v->last_updated_timestamp));
+	set_str(o, "description", v->description);
+	set_str(o, "user_id", v->user_id);
+	set_str(o, "current_stage", v->current_stage);
+	set_str(o, "source", v->source);
+	set_str(o, "run_id", v->run_id);
+	set_str(o, "run_link", v->run_link);
+	set_str(o, "status", v->status);
+	set_str(o, "status_message", v->status_message);
+	if (v->files) {
+		size_t n = strlen(ARTIFACTS_URI) + strlen(v->files) + 1;
+		char *loc = mw_xmalloc(n);
+		snprintf(loc, n, "%s%s", ARTIFACTS_URI, v->files);
+		json_object_set_new(o, "storage_location", json_string(loc));
+		free(loc);
+	}
+	set_str(o, "model_id", v->model_id);
+	set_str(o, "manifest_digest", v->manifest_digest);
+	set_arr(o, "tags", mw_track_kv_json(v->tags, v->ntags));
+	json_t *aliases = json_array();
+	for (size_t i = 0; i < v->naliases; i++)
+		json_array_append_new(aliases, json_string(v->aliases[i]));
+	set_arr(o, "aliases", aliases);
+	return o;
+}
+
+static json_t *mvs_json(const struct mw_model_version *v, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, mv_json(&v[i]));
+	return arr;
+}
+
+static json_t *rm_json(const struct mw_registered_model *m)
+{
+	json_t *o = json_object();
+	set_str(o, "name", m->name);
+	set_str(o, "description", m->description);
+	set_str(o, "user_id", m->user_id);
+	json_object_set_new(o, "creation_timestamp", json_integer(m->creation_timestamp));
+	json_object_set_new(o, "last_updated_timestamp", json_integer(m->last_updated_timestamp));
+	set_arr(o, "latest_versions", mvs_json(m->latest_versions, m->nlatest));
+	set_arr(o, "tags", mw_track_kv_json(m->tags, m->ntags));
+	json_t *aliases = json_array();
+	for (size_t i = 0; i < m->naliases; i++) {
+		json_t *a = json_object();
+		json_object_set_new(a, "alias", json_string(m->aliases[i].alias));
+		json_object_set_new(a, "version", version_str(m->aliases[i].version));
+		json_array_append_new(aliases, a);
+	}
+	set_arr(o, "aliases", aliases);
+	return o;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *event_json(const struct mw_promotion_event *e)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(e->id));
+	json_object_set_new(o, "kind", str_or_null(e->kind));
+	json_object_set_new(o, "target", str_or_null(e->target));
+	json_object_set_new(o, "from_version",
+			    e->from_version ? version_str(e->from_version) : json_null());
+	json_object_set_new(o, "to_version",
+			    e->to_version ? version_str(e->to_version) : json_null());
+	json_object_set_new(o, "from_stage", str_or_null(e->from_stage));
+	json_object_set_new(o, "to_stage", str_or_null(e->to_stage));
+	json_object_set_new(o, "who", str_or_null(e->who));
+	json_object_set_new(o, "at", json_integer(e->at));
+	json_object_set_new(o, "reason", str_or_null(e->reason));
+	json_t *ev = NULL;
+	if (e->evidence) {
+		/* stored as JSON text; shown as the JSON it holds */
+		json_error_t je;
+		ev = json_loads(e->evidence, JSON_DECODE_ANY, &je);
+		if (!ev)
+			ev = json_string(e->evidence);
+	}
+	json_object_set_new(o, "evidence", ev ? ev : json_null());
+	return o;
+}
+
+/* ================================================================ MLflow's errors */
+
+/* MLflow's words for the store's registry errors (err->detail says what is
+ * missing or taken); other errors pass unchanged.  name is the model the
+ * call named, v its version (when it named one), alias its alias. */
+static int reg_err(int rc, const char *name, int64_t v, const char *alias, struct mw_err *err)
+{
+	if (!rc)
+		return 0;
+	switch (err->detail) {
+	case MW_STORE_MODEL:
+		if (rc == -MW_E_EXISTS)
+			return mw_err_set(err, MW_E_EXISTS,
+					  "Registered Model (name=%s) already exists.", name);
+		if (rc == -MW_E_NOT_FOUND)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Registered Model with name=%s not found", name);
+		break;
+	case MW_STORE_VERSION:
+		if (rc == -MW_E_NOT_FOUND && v)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Model Version (name=%s, version=%lld) not found", name,
+					  (long long)v);
+		if (rc == -MW_E_NOT_FOUND)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Model Version (name=%s, alias=%s) not found", name,
+					  alias ? alias : "?");
+		break;
+	case MW_STORE_ALIAS:
+		if (!alias)
+			alias = "?";
+		if (rc == -MW_E_NOT_FOUND)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Registered model alias %s not found.", alias);
+		if (rc == -MW_E_CONFLICT)
+			return mw_err_set(err, MW_E_CONFLICT,
+					  "Alias '%s' of model '%s' changed while rolling back; "
+					  "look at its history and retry.",
+					  alias, name);
+		break;
+	case MW_STORE_CARD:
+		if (rc == -MW_E_NOT_FOUND)
+			return mw_err_set(err, MW_E_NOT_FOUND,
+					  "Model version %s/%lld has no model card yet. Write one with "
+					  "PUT /api/mw/models/<name>/versions/<version>/card or "
+					  "`mw models card %s %lld --set FILE`.",
+					  name, (long long)v, name, (long long)v);
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- reads as messages */
+
+static int rm_get_json(struct mw_registry *r, const char *name, json_t **out, struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_registered_model m;
+	int rc = reg_err(mw_store_rm_get(r->store, name, a, &m, err), name, 0, NULL, err);
+	if (!rc)
+		*out = rm_json(&m);
+	mw_arena_free(a);
+	return rc;
+}
+
+static int mv_get_json(struct mw_registry *r, const char *name, int64_t v, json_t **out,
+		       struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version m;
+	int rc = reg_err(mw_store_mv_get(r->store, name, v, a, &m, err), name, v, NULL, err);
+	if (!rc)
+		*out = mv_json(&m);
+	mw_arena_free(a);
+	return rc;
+}
+
+static int by_alias_json(struct mw_registry *r, const char *name, const char *alias, json_t **out,
+			 struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version m;
+	int rc = reg_err(mw_store_rm_get_by_alias(r->store, name, alias, a, &m, err), name, 0,
+			 alias, err);
+	if (!rc)
+		*out = mv_json(&m);
+	mw_arena_free(a);
+	return rc;
+}
+
 /* ================================================================ search */
 
+/* MLflow's prompts: registered models and versions tagged
+ * mlflow.prompt.is_prompt = true.  A search returns them only when its filter
+ * says tags.`mlflow.prompt.is_prompt` = 'true' (or != 'false'); otherwise
+ * they are left out and clauses on that tag are dropped. */
+#define PROMPT_TAG "mlflow.prompt.is_prompt"
 
+static const struct mw_hide_tag hide_prompts = {PROMPT_TAG, "true"};
+
+static bool asks_for_prompts(const struct mw_filter *f)
+{
+	for (size_t i = 0; f && i < f->n; i++) {
+		const struct mw_clause *cl = &f->c[i];
+		if (cl->kind != MW_KEY_TAG || strcmp(cl->key, PROMPT_TAG) || !cl->str)
+			continue;
+		return (cl->cmp == MW_CMP_EQ && mw_str_eq_nocase(cl->str, "true")) ||
+		       (cl->cmp == MW_CMP_NE && mw_str_eq_nocase(cl->str, "false"));
+	}
+	return false;
+}
+
+/* The filter the store sees and what it hides (f is changed in place). */
+static const struct mw_hide_tag *prompt_rule(struct mw_filter *f)
+{
+	if (asks_for_prompts(f))
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->c[i].kind != MW_KEY_TAG || strcmp(f->c[i].key, PROMPT_TAG))
+			f->c[k++] = f->c[i];
+	f->n = k;
+	return &hide_prompts;
+}
 
 static int get_search(json_t *req, enum mw_search_entity ent, bool with_filter,
 		      struct mw_arena *a, struct mw_filter *f, struct mw_order *o, size_t *no,
@@ -378,11 +629,17 @@ static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool leg
 	int rc = mw_page_from_req(req, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, &p, err);
 	if (!rc)
 		rc = get_search(req, MW_SEARCH_REGISTERED_MODELS, !legacy, a, &f, o, &no, err);
-	json_t *out = NULL;
+	struct mw_registered_model *m = NULL;
+	size_t n = 0;
 	bool more = false;
 	if (!rc)
-		rc = mw_store_rm_search(r->store, &f, o, no, &p, &out, &more, err);
+		rc = mw_store_rm_search(r->store, &f, o, no, prompt_rule(&f), &p, a, &m, &n, &more,
+					err);
 	if (!rc) {
+		json_t *out = json_object(), *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, rm_json(&m[i]));
+		set_arr(out, "registered_models", arr);
 		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
@@ -413,11 +670,15 @@ int mw_registry_mv_search(struct mw_registry *r, const struct mw_call *call, jso
 	int rc = mw_page_from_req(req, MV_SEARCH_MAX, MV_SEARCH_MAX, &p, err);
 	if (!rc)
 		rc = get_search(req, MW_SEARCH_MODEL_VERSIONS, true, a, &f, o, &no, err);
-	json_t *out = NULL;
+	struct mw_model_version *m = NULL;
+	size_t n = 0;
 	bool more = false;
 	if (!rc)
-		rc = mw_store_mv_search(r->store, &f, o, no, &p, &out, &more, err);
+		rc = mw_store_mv_search(r->store, &f, o, no, prompt_rule(&f), &p, a, &m, &n, &more,
+					err);
 	if (!rc) {
+		json_t *out = json_object();
+		set_arr(out, "model_versions", mvs_json(m, n));
 		mw_page_set_next(out, &p, more);
 		*resp = out;
 	}
@@ -443,15 +704,17 @@ int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, jso
 		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
 	if (!rc)
 		rc = get_tags(req, &tags, &nt, err);
-	json_t *rm = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_registered_model rm;
 	if (!rc)
-		rc = mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(call), mw_now_ms(),
-					&rm, err);
+		rc = reg_err(mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(call),
+						mw_now_ms(), a, &rm, err),
+			     name, 0, NULL, err);
 	free(tags);
-	if (rc)
-		return rc;
-	*resp = json_pack("{s:o}", "registered_model", rm);
-	return 0;
+	if (!rc)
+		*resp = json_pack("{s:o}", "registered_model", rm_json(&rm));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_registry_rm_get(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -460,7 +723,7 @@ int mw_registry_rm_get(struct mw_registry *r, const struct mw_call *call, json_t
 	const char *name = NULL;
 	json_t *rm = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = mw_store_rm_get(r->store, name, &rm, err)))
+	if (rc || (rc = rm_get_json(r, name, &rm, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "registered_model", rm);
 	return 0;
@@ -474,7 +737,16 @@ int mw_registry_rm_rename(struct mw_registry *r, const struct mw_call *call, jso
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = get_name(req, "new_name", &new_name, err);
-	if (rc || (rc = mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), &rm, err)))
+	if (rc)
+		return rc;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_registered_model m;
+	rc = mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), a, &m, err);
+	rc = reg_err(rc, rc == -MW_E_EXISTS ? new_name : name, 0, NULL, err);
+	if (!rc)
+		rm = rm_json(&m);
+	mw_arena_free(a);
+	if (rc)
 		return rc;
 	*resp = json_pack("{s:o}", "registered_model", rm);
 	return 0;
@@ -492,11 +764,19 @@ int mw_registry_rm_update(struct mw_registry *r, const struct mw_call *call, jso
 		return rc;
 	if (!json_object_get(req, "description")) {
 		/* nothing to change: answer with the model as it is */
-		if ((rc = mw_store_rm_get(r->store, name, &rm, err)))
+		if ((rc = rm_get_json(r, name, &rm, err)))
 			return rc;
-	} else if ((rc = mw_store_rm_update(r->store, name, desc ? desc : "", mw_now_ms(), &rm,
-					      err))) {
-		return rc;
+	} else {
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_registered_model m;
+		rc = reg_err(mw_store_rm_update(r->store, name, desc ? desc : "", mw_now_ms(), a,
+						&m, err),
+			     name, 0, NULL, err);
+		if (!rc)
+			rm = rm_json(&m);
+		mw_arena_free(a);
+		if (rc)
+			return rc;
 	}
 	*resp = json_pack("{s:o}", "registered_model", rm);
 	return 0;
@@ -507,7 +787,8 @@ int mw_registry_rm_delete(struct mw_registry *r, const struct mw_call *call, jso
 {
 	const char *name = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = mw_store_rm_delete(r->store, name, mw_now_ms(), err)))
+	if (rc || (rc = reg_err(mw_store_rm_delete(r->store, name, mw_now_ms(), err), name, 0, NULL,
+				err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -534,18 +815,20 @@ int mw_registry_rm_latest_versions(struct mw_registry *r, const struct mw_call *
 		else
 			rc = canonical_stage(json_string_value(e), &st[i], err);
 	}
-	json_t *out = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version *mv = NULL;
+	size_t nv = 0;
 	if (!rc)
-		rc = mw_store_rm_latest_versions(r->store, name, n ? st : NULL, n, &out, err);
+		rc = reg_err(mw_store_rm_latest_versions(r->store, name, n ? st : NULL, n, a, &mv,
+							 &nv, err),
+			     name, 0, NULL, err);
 	free(st);
-	if (rc)
-		return rc;
-	*resp = json_object();
-	if (json_array_size(out))
-		json_object_set_new(*resp, "model_versions", out);
-	else
-		json_decref(out);
-	return 0;
+	if (!rc) {
+		*resp = json_object();
+		set_arr(*resp, "model_versions", mvs_json(mv, nv));
+	}
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_registry_rm_set_tag(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -559,7 +842,8 @@ int mw_registry_rm_set_tag(struct mw_registry *r, const struct mw_call *call, js
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_tag(key, value, err);
-	if (rc || (rc = mw_store_rm_set_tag(r->store, name, key, value ? value : "", err)))
+	if (rc || (rc = reg_err(mw_store_rm_set_tag(r->store, name, key, value ? value : "", err),
+				name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -573,7 +857,8 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = mw_store_rm_delete_tag(r->store, name, key, err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_rm_delete_tag(r->store, name, key, err), name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -596,7 +881,8 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err);
+		rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err), name,
+			     v, alias, err);
 	free(evidence);
 	return rc;
 }
@@ -617,9 +903,8 @@ int mw_registry_alias_set(struct mw_registry *r, const struct mw_call *call, jso
 {
 	int rc = alias_set(r, call, req, true, err);
 	json_t *mv = NULL;
-	if (rc || (rc = mw_store_rm_get_by_alias(r->store, json_string_value(json_object_get(req, "name")),
-						 json_string_value(json_object_get(req, "alias")),
-						 &mv, err)))
+	if (rc || (rc = by_alias_json(r, json_string_value(json_object_get(req, "name")),
+				      json_string_value(json_object_get(req, "alias")), &mv, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "model_version", mv);
 	return 0;
@@ -637,7 +922,8 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = mw_store_rm_delete_alias(r->store, name, alias, &au, err);
+		rc = reg_err(mw_store_rm_delete_alias(r->store, name, alias, &au, err), name, 0,
+			     alias, err);
 	free(evidence);
 	return rc;
 }
@@ -673,7 +959,7 @@ int mw_registry_rm_get_by_alias(struct mw_registry *r, const struct mw_call *cal
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = get_alias(req, &alias, err);
-	if (rc || (rc = mw_store_rm_get_by_alias(r->store, name, alias, &mv, err)))
+	if (rc || (rc = by_alias_json(r, name, alias, &mv, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "model_version", mv);
 	return 0;
@@ -692,35 +978,39 @@ int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json
 	char *evidence = NULL;
 	if ((rc = get_audit(call, req, true, &au, &evidence, err)))
 		return rc;
-	json_t *cur = NULL;
-	struct mw_err e2 = {0};
-	int crc = mw_store_rm_get_by_alias(r->store, name, alias, &cur, &e2);
-	if (crc && e2.code != MW_E_NOT_FOUND) {
-		free(evidence);
-		*err = e2;
-		return crc;
-	}
-	if (crc && (rc = mw_store_rm_get(r->store, name, &cur, err))) {
+	struct mw_alias_state st;
+	rc = reg_err(mw_store_rm_alias_state(r->store, name, alias, &st, err), name, 0, alias, err);
+	if (rc) {
 		free(evidence); /* the model itself does not exist */
 		return rc;
 	}
 	char from[32] = "";
-	if (!crc)
-		snprintf(from, sizeof from, "%s",
-			 json_string_value(json_object_get(cur, "version")));
-	json_decref(cur);
-	int64_t prev = 0;
-	rc = mw_store_rm_alias_previous(r->store, name, alias, &prev, err);
-	if (rc && !crc && err->code == MW_E_NOT_FOUND) {
-		/* the alias exists but has nowhere to go back to: a bad request */
-		err->code = MW_E_INVALID;
-		rc = -MW_E_INVALID;
+	if (st.current)
+		snprintf(from, sizeof from, "%lld", (long long)st.current);
+	if (!st.previous) {
+		/* an alias that exists but has nowhere to go back to: a bad request */
+		int code = st.current ? MW_E_INVALID : MW_E_NOT_FOUND;
+		free(evidence);
+		if (!st.events)
+			return mw_err_set(err, code,
+					  "Alias '%s' of model '%s' has no history: it was never set.",
+					  alias, name);
+		if (st.current)
+			return mw_err_set(err, code,
+					  "Alias '%s' of model '%s' has no earlier version to roll back "
+					  "to: it points to version %lld, and no version it pointed to "
+					  "before that still exists.",
+					  alias, name, (long long)st.current);
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "Alias '%s' of model '%s' is not set, and none of the versions it "
+				  "pointed to still exists.",
+				  alias, name);
 	}
-	if (!rc)
-		rc = mw_store_rm_set_alias(r->store, name, alias, prev, true, &au, err);
+	rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, st.previous, true, &au, err),
+		     name, st.previous, alias, err);
 	free(evidence);
 	json_t *mv = NULL;
-	if (rc || (rc = mw_store_rm_get_by_alias(r->store, name, alias, &mv, err)))
+	if (rc || (rc = by_alias_json(r, name, alias, &mv, err)))
 		return rc;
 	json_t *o = json_object();
 	json_object_set_new(o, "alias", json_string(alias));
@@ -735,12 +1025,21 @@ int mw_registry_history(struct mw_registry *r, const struct mw_call *call, json_
 			json_t **resp, struct mw_err *err)
 {
 	const char *name = NULL;
-	json_t *ev = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = mw_store_rm_history(r->store, name, &ev, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:s,s:o}", "name", name, "events", ev);
-	return 0;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_promotion_event *e = NULL;
+	size_t n = 0;
+	rc = reg_err(mw_store_rm_history(r->store, name, a, &e, &n, err), name, 0, NULL, err);
+	if (!rc) {
+		json_t *ev = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(ev, event_json(&e[i]));
+		*resp = json_pack("{s:s,s:o}", "name", name, "events", ev);
+	}
+	mw_arena_free(a);
+	return rc;
 }
 
 static char *dup_or_null(const char *s);
@@ -761,22 +1060,41 @@ void mw_registry_pin_release(struct mw_registry_pin *p)
 }
 
 /* The highest version number of a registered model (0 when none). */
+/* The highest version number of a registered model (0 when none). */
 static int latest_version(struct mw_registry *r, const char *name, int64_t *out,
 			  struct mw_err *err)
 {
-	json_t *list = NULL;
-	int rc = mw_store_rm_latest_versions(r->store, name, NULL, 0, &list, err);
-	if (rc)
-		return rc;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version *list = NULL;
+	size_t n = 0;
+	int rc = reg_err(mw_store_rm_latest_versions(r->store, name, NULL, 0, a, &list, &n, err),
+			 name, 0, NULL, err);
 	*out = 0;
-	for (size_t i = 0; i < json_array_size(list); i++) {
-		int64_t v;
-		const char *vs = json_string_value(json_object_get(json_array_get(list, i), "version"));
-		if (vs && !mw_parse_int64(vs, &v) && v > *out)
-			*out = v;
-	}
-	json_decref(list);
-	return 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		if (list[i].version > *out)
+			*out = list[i].version;
+	mw_arena_free(a);
+	return rc;
+}
+
+/* The latest version in a stage (MLflow's stage names, any case). */
+static int in_stage(struct mw_registry *r, const char *name, const char *stage_in,
+		    struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
+{
+	const char *stage = NULL;
+	struct mw_model_version *list = NULL;
+	size_t n = 0;
+	int rc = canonical_stage(stage_in, &stage, err);
+	if (!rc)
+		rc = reg_err(mw_store_rm_latest_versions(r->store, name, &stage, 1, a, &list, &n,
+							 err),
+			     name, 0, NULL, err);
+	if (!rc && !n)
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "No version of model '%s' is in stage %s.",
+				name, stage);
+	if (!rc)
+		*out = list[0];
+	return rc;
 }
 
 int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
@@ -784,24 +1102,29 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 			struct mw_err *err)
 {
 	memset(out, 0, sizeof *out);
-	json_t *mv = NULL;
-	const char *via;
-	int rc;
+	const char *via = NULL;
+	int rc = 0;
 	int64_t v;
+	bool found = false;
 	if (!name || !*name)
 		return mw_err_set(err, MW_E_INVALID, "a registered model name is required");
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version mv = {0};
 	if ((!ref || !*ref) && default_alias && *default_alias) {
 		struct mw_err e2 = {0};
-		rc = mw_store_rm_get_by_alias(r->store, name, default_alias, &mv, &e2);
+		rc = mw_store_rm_get_by_alias(r->store, name, default_alias, a, &mv, &e2);
 		if (rc && e2.code != MW_E_NOT_FOUND) {
 			*err = e2;
+			mw_arena_free(a);
 			return rc;
 		}
 		via = "default-alias";
+		found = !rc;
 		if (rc)
 			ref = "latest";
+		rc = 0;
 	}
-	if (mv) {
+	if (found) {
 		/* resolved through the default alias above */
 	} else if (!ref || !*ref || !strcmp(ref, "latest")) {
 		via = "latest";
@@ -810,52 +1133,34 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 			rc = mw_err_set(err, MW_E_NOT_FOUND, "Registered model '%s' has no versions.",
 					name);
 		if (!rc)
-			rc = mw_store_mv_get(r->store, name, v, &mv, err);
+			rc = reg_err(mw_store_mv_get(r->store, name, v, a, &mv, err), name, v, NULL,
+				     err);
 	} else if (ref[0] == '@') {
 		via = "alias";
 		rc = check_alias(ref + 1, err);
 		if (!rc)
-			rc = mw_store_rm_get_by_alias(r->store, name, ref + 1, &mv, err);
+			rc = reg_err(mw_store_rm_get_by_alias(r->store, name, ref + 1, a, &mv, err),
+				     name, 0, ref + 1, err);
 	} else if (!mw_parse_int64(ref, &v)) {
 		via = "version";
-		rc = mw_store_mv_get(r->store, name, v, &mv, err);
+		rc = reg_err(mw_store_mv_get(r->store, name, v, a, &mv, err), name, v, NULL, err);
 	} else {
 		via = "stage";
-		const char *stage = NULL;
-		json_t *list = NULL;
-		rc = canonical_stage(ref, &stage, err);
-		if (!rc)
-			rc = mw_store_rm_latest_versions(r->store, name, &stage, 1, &list, err);
-		if (!rc && !json_array_size(list))
-			rc = mw_err_set(err, MW_E_NOT_FOUND, "No version of model '%s' is in stage %s.",
-					name, stage);
-		if (!rc)
-			mv = json_incref(json_array_get(list, 0));
-		json_decref(list);
+		rc = in_stage(r, name, ref, a, &mv, err);
 	}
-	if (rc)
-		return rc;
-	const char *vs = json_string_value(json_object_get(mv, "version"));
-	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
-	const char *digest = json_string_value(json_object_get(mv, "manifest_digest"));
-	const char *status = json_string_value(json_object_get(mv, "status"));
-	out->name = mw_xstrdup(name);
-	if (!vs || mw_parse_int64(vs, &out->version))
-		out->version = 0;
-	char *files = NULL;
-	if (loc && !strncmp(loc, "mlflow-artifacts:", 17)) {
-		struct mw_err e2 = {0};
-		if (mw_art_uri_to_path(loc, &files, &e2))
-			files = NULL;
+	if (!rc) {
+		out->name = mw_xstrdup(name);
+		out->version = mv.version;
+		out->files = dup_or_null(mv.files);
+		snprintf(out->manifest_digest, sizeof out->manifest_digest, "%s",
+			 mv.manifest_digest ? mv.manifest_digest : "");
+		out->run_id = dup_or_null(mv.run_id);
+		out->model_id = dup_or_null(mv.model_id);
+		out->status = mw_xstrdup(mv.status ? mv.status : "READY");
+		out->via = mw_xstrdup(via);
 	}
-	out->files = files;
-	snprintf(out->manifest_digest, sizeof out->manifest_digest, "%s", digest ? digest : "");
-	out->run_id = dup_or_null(json_string_value(json_object_get(mv, "run_id")));
-	out->model_id = dup_or_null(json_string_value(json_object_get(mv, "model_id")));
-	out->status = mw_xstrdup(status ? status : "READY");
-	out->via = mw_xstrdup(via);
-	json_decref(mv);
-	return 0;
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_registry_parse_uri(const char *uri, char **name, char **ref, struct mw_err *err)
@@ -991,12 +1296,13 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 	char *rel = NULL;
 	int rc = slash ? wrap_path_err(src, mw_art_path_normalize(slash + 1, true, &rel, err), err)
 		       : 0;
-	json_t *run = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run run;
 	if (!rc)
-		rc = mw_store_run_get(r->store, run_id, &run, err);
+		rc = mw_track_not_found(mw_store_run_get(r->store, run_id, a, &run, err), run_id,
+					err);
 	if (!rc) {
-		const char *auri = json_string_value(
-			json_object_get(json_object_get(run, "info"), "artifact_uri"));
+		const char *auri = run.info.artifact_uri;
 		char *base = NULL;
 		if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
 			out->pin = join_path(base, rel ? rel : "");
@@ -1004,7 +1310,7 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 		out->run_id = run_id;
 		run_id = NULL;
 	}
-	json_decref(run);
+	mw_arena_free(a);
 	free(run_id);
 	free(rel);
 	return rc;
@@ -1013,20 +1319,23 @@ static int source_runs(struct mw_registry *r, const char *src, struct source *ou
 static int source_logged_model(struct mw_registry *r, const char *src, const char *model_id,
 			       struct source *out, struct mw_err *err)
 {
-	json_t *lm = NULL;
-	int rc = mw_store_lm_get(r->store, model_id, &lm, err);
-	if (rc)
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model lm;
+	int rc =
+		mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id, err);
+	if (rc) {
+		mw_arena_free(a);
 		return rc;
-	json_t *info = json_object_get(lm, "info");
-	const char *auri = json_string_value(json_object_get(info, "artifact_uri"));
+	}
+	const char *auri = lm.artifact_uri;
 	char *base = NULL;
 	if (auri && !(rc = artifacts_uri_path(src, auri, &base, err)) && base)
 		out->pin = base;
 	else
 		free(base);
 	out->model_id = mw_xstrdup(model_id);
-	out->run_id = dup_or_null(json_string_value(json_object_get(info, "source_run_id")));
-	json_decref(lm);
+	out->run_id = dup_or_null(lm.source_run_id);
+	mw_arena_free(a);
 	return rc;
 }
 
@@ -1036,56 +1345,43 @@ static int source_model_version(struct mw_registry *r, const char *src, struct s
 {
 	const char *p = src + strlen("models:/");
 	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
-	json_t *mv = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version mv = {0};
 	int rc;
 	if (at && (!slash || at > slash)) {
 		char *name = mw_xstrndup(p, (size_t)(at - p));
 		rc = !*name || !at[1] ? bad_source(src, "expected models:/<name>@<alias>", err)
 				      : check_alias(at + 1, err);
 		if (!rc)
-			rc = mw_store_rm_get_by_alias(r->store, name, at + 1, &mv, err);
+			rc = reg_err(mw_store_rm_get_by_alias(r->store, name, at + 1, a, &mv, err),
+				     name, 0, at + 1, err);
 		free(name);
 	} else if (slash && slash > p && slash[1]) {
 		char *name = mw_xstrndup(p, (size_t)(slash - p));
 		int64_t v;
-		if (!mw_parse_int64(slash + 1, &v)) {
-			rc = mw_store_mv_get(r->store, name, v, &mv, err);
-		} else {
-			const char *stage = NULL;
-			const char *one[1];
-			json_t *list = NULL;
-			rc = canonical_stage(slash + 1, &stage, err);
-			if (rc) {
-				rc = bad_source(src, "expected models:/<name>/<version or stage>", err);
-			} else {
-				one[0] = stage;
-				rc = mw_store_rm_latest_versions(r->store, name, one, 1, &list, err);
-			}
-			if (!rc && !json_array_size(list))
-				rc = mw_err_set(err, MW_E_NOT_FOUND,
-						"No version of model '%s' is in stage %s.", name, stage);
-			if (!rc)
-				mv = json_incref(json_array_get(list, 0));
-			json_decref(list);
-		}
+		const char *stage = NULL;
+		if (!mw_parse_int64(slash + 1, &v))
+			rc = reg_err(mw_store_mv_get(r->store, name, v, a, &mv, err), name, v, NULL,
+				     err);
+		else if (canonical_stage(slash + 1, &stage, err))
+			rc = bad_source(src, "expected models:/<name>/<version or stage>", err);
+		else
+			rc = in_stage(r, name, stage, a, &mv, err);
 		free(name);
 	} else {
+		mw_arena_free(a);
 		return bad_source(src,
 				  "expected models:/<model_id>, models:/<name>/<version> or "
 				  "models:/<name>@<alias>",
 				  err);
 	}
-	if (rc)
-		return rc;
-	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
-	char *base = NULL;
-	if (loc && !(rc = artifacts_uri_path(src, loc, &base, err)) && base)
-		out->pin = base;
-	else
-		free(base);
-	out->run_id = dup_or_null(json_string_value(json_object_get(mv, "run_id")));
-	out->model_id = dup_or_null(json_string_value(json_object_get(mv, "model_id")));
-	json_decref(mv);
+	if (!rc) {
+		/* the pinned files of that version (none: the version is not in mw's store) */
+		out->pin = dup_or_null(mv.files);
+		out->run_id = dup_or_null(mv.run_id);
+		out->model_id = dup_or_null(mv.model_id);
+	}
+	mw_arena_free(a);
 	return rc;
 }
 
@@ -1357,16 +1653,19 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 	}
 	if (model_id) {
 		/* MLflow 3 names the logged model; it must exist */
-		json_t *lm = NULL;
-		if ((rc = mw_store_lm_get(r->store, model_id, &lm, err))) {
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_logged_model lm;
+		rc = mw_track_not_found(mw_store_lm_get(r->store, model_id, a, &lm, err), model_id,
+					err);
+		mw_arena_free(a);
+		if (rc) {
 			free(tags);
 			return rc;
 		}
-		json_decref(lm);
 	}
 	/* the model must exist before any file is ingested */
 	json_t *rm = NULL;
-	if ((rc = mw_store_rm_get(r->store, name, &rm, err))) {
+	if ((rc = rm_get_json(r, name, &rm, err))) {
 		free(tags);
 		return rc;
 	}
@@ -1394,10 +1693,25 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 			.user_id = owner_of(call),
 			.tags = tags,
 			.ntags = nt,
+			.stage = "None",
+			.status = "READY",
 			.pin_prefix = s.pin,
+			.pin_root = PIN_ROOT,
+			.status_message =
+				s.pin ? NULL
+				      : "the source is outside mw's artifact store: its "
+					"files were not pinned, and the version resolves to "
+					"the source itself",
+			.status_message_no_files = "no artifacts were found at the source when the "
+						   "version was created",
 			.now_ms = mw_now_ms(),
 		};
-		rc = mw_store_mv_create(r->store, &c, &mv, err);
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_model_version rec;
+		rc = reg_err(mw_store_mv_create(r->store, &c, a, &rec, err), name, 0, NULL, err);
+		if (!rc)
+			mv = mv_json(&rec);
+		mw_arena_free(a);
 	}
 	if (s.staging) {
 		struct mw_err e2;
@@ -1425,7 +1739,7 @@ int mw_registry_mv_get(struct mw_registry *r, const struct mw_call *call, json_t
 	int64_t v;
 	json_t *mv = NULL;
 	int rc = get_name_version(req, &name, &v, err);
-	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+	if (rc || (rc = mv_get_json(r, name, v, &mv, err)))
 		return rc;
 	*resp = json_pack("{s:o}", "model_version", mv);
 	return 0;
@@ -1442,10 +1756,18 @@ int mw_registry_mv_update(struct mw_registry *r, const struct mw_call *call, jso
 		rc = get_opt_str(req, "description", MAX_DESCRIPTION, &desc, err);
 	if (rc)
 		return rc;
-	if (!json_object_get(req, "description"))
-		rc = mw_store_mv_get(r->store, name, v, &mv, err);
-	else
-		rc = mw_store_mv_update(r->store, name, v, desc ? desc : "", mw_now_ms(), &mv, err);
+	if (!json_object_get(req, "description")) {
+		rc = mv_get_json(r, name, v, &mv, err);
+	} else {
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_model_version rec;
+		rc = reg_err(mw_store_mv_update(r->store, name, v, desc ? desc : "", mw_now_ms(), a,
+						&rec, err),
+			     name, v, NULL, err);
+		if (!rc)
+			mv = mv_json(&rec);
+		mw_arena_free(a);
+	}
 	if (rc)
 		return rc;
 	*resp = json_pack("{s:o}", "model_version", mv);
@@ -1462,8 +1784,11 @@ int mw_registry_mv_delete(struct mw_registry *r, const struct mw_call *call, jso
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
+	char reason[96];
+	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)v);
 	if (!(rc = get_audit(call, req, false, &au, &evidence, err)))
-		rc = mw_store_mv_delete(r->store, name, v, &au, err);
+		rc = reg_err(mw_store_mv_delete(r->store, name, v, &au, reason, err), name, v, NULL,
+			     err);
 	free(evidence);
 	if (rc)
 		return rc;
@@ -1499,8 +1824,22 @@ static int transition(struct mw_registry *r, const struct mw_call *call, json_t 
 	struct mw_audit au;
 	char *evidence = NULL;
 	json_t *mv = NULL;
-	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = mw_store_mv_transition(r->store, name, v, stage, archive, &au, &mv, err);
+	/* archive_existing_versions: the others in an active stage go to Archived */
+	bool archives = archive && (!strcmp(stage, "Staging") || !strcmp(stage, "Production"));
+	char reason[128];
+	snprintf(reason, sizeof reason, "archive_existing_versions: version %lld moved to %s",
+		 (long long)v, stage);
+	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
+		struct mw_arena *a = mw_arena_new(8192);
+		struct mw_model_version rec;
+		rc = reg_err(mw_store_mv_transition(r->store, name, v, stage,
+						    archives ? "Archived" : NULL, reason, &au, a,
+						    &rec, err),
+			     name, v, NULL, err);
+		if (!rc)
+			mv = mv_json(&rec);
+		mw_arena_free(a);
+	}
 	free(evidence);
 	if (rc)
 		return rc;
@@ -1529,7 +1868,7 @@ int mw_registry_mv_download_uri(struct mw_registry *r, const struct mw_call *cal
 	int64_t v;
 	json_t *mv = NULL;
 	int rc = get_name_version(req, &name, &v, err);
-	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+	if (rc || (rc = mv_get_json(r, name, v, &mv, err)))
 		return rc;
 	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
 	if (!loc)
@@ -1551,7 +1890,9 @@ int mw_registry_mv_set_tag(struct mw_registry *r, const struct mw_call *call, js
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_tag(key, value, err);
-	if (rc || (rc = mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err),
+			  name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1566,7 +1907,8 @@ int mw_registry_mv_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name_version(req, &name, &v, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = mw_store_mv_delete_tag(r->store, name, v, key, err)))
+	if (rc ||
+	    (rc = reg_err(mw_store_mv_delete_tag(r->store, name, v, key, err), name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1598,24 +1940,36 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 {
 	const char *name = NULL;
 	int64_t v;
-	json_t *mv = NULL;
 	int rc = get_name_version(req, &name, &v, err);
-	if (rc || (rc = mw_store_mv_get(r->store, name, v, &mv, err)))
+	if (rc)
 		return rc;
+	struct mw_arena *va = mw_arena_new(8192);
+	struct mw_model_version rec;
+	if ((rc = reg_err(mw_store_mv_get(r->store, name, v, va, &rec, err), name, v, NULL, err))) {
+		mw_arena_free(va);
+		return rc;
+	}
+	json_t *mv = mv_json(&rec);
 	json_t *out = json_object();
 	json_object_set_new(out, "model_version", mv);
 
 	/* the run, its code and its datasets */
 	const char *run_id = json_string_value(json_object_get(mv, "run_id"));
 	json_t *run = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
 	if (run_id) {
 		struct mw_err e2 = {0};
-		int rrc = mw_store_run_get(r->store, run_id, &run, &e2);
+		struct mw_run rr;
+		int rrc = mw_store_run_get(r->store, run_id, a, &rr, &e2);
 		if (rrc && e2.code != MW_E_NOT_FOUND) {
 			*err = e2;
 			json_decref(out);
+			mw_arena_free(a);
+			mw_arena_free(va);
 			return rrc;
 		}
+		if (!rrc)
+			run = mw_track_run_json(&rr);
 	}
 	if (run) {
 		json_t *data = json_object_get(run, "data");
@@ -1649,25 +2003,34 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 	json_t *lm = NULL;
 	if (model_id) {
 		struct mw_err e2 = {0};
-		if (mw_store_lm_get(r->store, model_id, &lm, &e2) && e2.code != MW_E_NOT_FOUND) {
+		struct mw_logged_model lmr;
+		int lrc = mw_store_lm_get(r->store, model_id, a, &lmr, &e2);
+		if (lrc && e2.code != MW_E_NOT_FOUND) {
 			*err = e2;
 			json_decref(out);
-			return -e2.code;
+			mw_arena_free(a);
+			mw_arena_free(va);
+			return lrc;
 		}
+		if (!lrc)
+			lm = mw_track_logged_model_json(&lmr);
 	}
+	mw_arena_free(a);
 	json_object_set_new(out, "logged_model", lm ? lm : json_null());
 
 	/* the pinned files */
 	json_t *files = NULL;
-	const char *loc = json_string_value(json_object_get(mv, "storage_location"));
-	static const char pinned[] = "mlflow-artifacts:/_registry/";
-	if (loc && !strncmp(loc, pinned, sizeof pinned - 1)) {
-		if ((rc = mw_store_art_tree(r->store, loc + strlen("mlflow-artifacts:/"), &files,
-					    err))) {
+	if (rec.files) {
+		struct mw_art_file *f = NULL;
+		size_t nf = 0;
+		if ((rc = mw_store_art_tree(r->store, rec.files, va, &f, &nf, err))) {
 			json_decref(out);
+			mw_arena_free(va);
 			return rc;
 		}
+		files = mw_art_files_json(f, nf);
 	}
+	mw_arena_free(va);
 	json_object_set_new(out, "artifacts", files ? files : json_array());
 	json_t *md = json_object_get(mv, "manifest_digest");
 	json_object_set_new(out, "manifest_digest", md ? json_incref(md) : json_null());
@@ -1715,13 +2078,35 @@ static int check_card(json_t *card, struct mw_err *err)
 	return 0;
 }
 
-static json_t *card_reply(const char *name, int64_t v, json_t *stored)
+/* The stored card of a version as {card, updated, updated_by?, name, version}. */
+static int card_reply(struct mw_registry *r, const char *name, int64_t v, json_t **out,
+		      struct mw_err *err)
 {
-	char vs[32];
-	snprintf(vs, sizeof vs, "%lld", (long long)v);
-	json_object_set_new(stored, "name", json_string(name));
-	json_object_set_new(stored, "version", json_string(vs));
-	return stored;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_card c;
+	int rc = reg_err(mw_store_mv_get_card(r->store, name, v, a, &c, err), name, v, NULL, err);
+	json_t *card = NULL;
+	if (!rc) {
+		json_error_t je;
+		card = json_loads(c.card, 0, &je);
+		if (!json_is_object(card))
+			rc = mw_err_set(err, MW_E_INTERNAL,
+					"the stored model card of %s version %lld is not a JSON object",
+					name, (long long)v);
+	}
+	if (!rc) {
+		json_t *o = json_object();
+		json_object_set_new(o, "card", card);
+		json_object_set_new(o, "updated", json_integer(c.updated));
+		set_str(o, "updated_by", c.updated_by);
+		json_object_set_new(o, "name", json_string(name));
+		json_object_set_new(o, "version", version_str(v));
+		*out = o;
+	} else {
+		json_decref(card);
+	}
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_registry_card_get(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -1729,12 +2114,8 @@ int mw_registry_card_get(struct mw_registry *r, const struct mw_call *call, json
 {
 	const char *name = NULL;
 	int64_t v;
-	json_t *card = NULL;
 	int rc = get_name_version(req, &name, &v, err);
-	if (rc || (rc = mw_store_mv_get_card(r->store, name, v, &card, err)))
-		return rc;
-	*resp = card_reply(name, v, card);
-	return 0;
+	return rc ? rc : card_reply(r, name, v, resp, err);
 }
 
 int mw_registry_card_put(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -1769,11 +2150,8 @@ int mw_registry_card_put(struct mw_registry *r, const struct mw_call *call, json
 				  "large reports instead of embedding them.",
 				  n, MAX_CARD);
 	}
-	rc = mw_store_mv_set_card(r->store, name, v, text, user_of(call), mw_now_ms(), err);
+	rc = reg_err(mw_store_mv_set_card(r->store, name, v, text, user_of(call), mw_now_ms(), err),
+		     name, v, NULL, err);
 	free(text);
-	json_t *stored = NULL;
-	if (rc || (rc = mw_store_mv_get_card(r->store, name, v, &stored, err)))
-		return rc;
-	*resp = card_reply(name, v, stored);
-	return 0;
+	return rc ? rc : card_reply(r, name, v, resp, err);
 }

@@ -8,6 +8,11 @@
  * Every operation receives the call context (struct mw_call, core.h): its
  * user is the "who" of every audit record and the owner of new entities.
  *
+ * The store speaks in records (store/registry.h); the MLflow shapes, MLflow's
+ * error messages, the stage names and their validation, what a transition
+ * archives, the prompts a search hides and the mlflow-artifacts:/ URI of a
+ * version's pinned files (its storage_location) live here.
+ *
  * Version sources.  model-versions/create resolves its `source` to a
  * directory of the artifact manifest and the store pins a copy of that
  * directory's manifest under "_registry/<model id>/<version>": runs:/,
@@ -29,6 +34,7 @@
 
 #include "blob/blob.h"
 #include "core/core.h"
+#include "store/registry.h"
 #include "store/store.h"
 
 struct mw_registry;

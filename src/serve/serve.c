@@ -24,6 +24,8 @@
  * is failed instead of computed.
  */
 #include "serve/serve_int.h"
+#include "store/artifacts.h"
+#include "store/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -628,22 +630,21 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 				  "registered model '%.100s' has no version '%.40s' (versions are "
 				  "numbers)",
 				  name, version);
-	json_t *mv = NULL;
-	int rc = mw_store_mv_get(s->o.store, name, v, &mv, err);
-	if (rc)
-		return rc;
-	json_t *o = json_object_get(mv, "model_version");
-	if (!o)
-		o = mv;
-	const char *loc = json_string_value(json_object_get(o, "storage_location"));
-	const char *digest = json_string_value(json_object_get(o, "manifest_digest"));
-	if (!loc || strncmp(loc, "mlflow-artifacts:/", 18)) {
-		rc = mw_err_set(err, MW_E_INVALID,
-				"%s/%s has no files in mw's artifact store (storage_location %s)", name,
-				version, loc ? loc : "missing");
-		json_decref(mv);
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_model_version mv;
+	int rc = mw_store_mv_get(s->o.store, name, v, ar, &mv, err);
+	if (rc) {
+		mw_arena_free(ar);
 		return rc;
 	}
+	char *pinned = mv.files ? mw_xstrdup(mv.files) : NULL;
+	char digest[65];
+	snprintf(digest, sizeof digest, "%s", mv.manifest_digest ? mv.manifest_digest : "none");
+	mw_arena_free(ar);
+	if (!pinned)
+		return mw_err_set(err, MW_E_INVALID,
+				  "%s/%s has no files in mw's artifact store (storage_location missing)",
+				  name, version);
 	char safe[160];
 	size_t k = 0;
 	for (const char *p = name; *p && k < sizeof safe - 1; p++)
@@ -653,27 +654,26 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 				    : '_';
 	safe[k] = 0;
 	char sub[400];
-	snprintf(sub, sizeof sub, "models/%s/%s-%.12s", safe, version, digest ? digest : "none");
+	snprintf(sub, sizeof sub, "models/%s/%s-%.12s", safe, version, digest);
 	char *dir = join(s->data_dir, sub);
 	char *done = join(dir, ".complete");
 	struct stat st;
 	if (!stat(done, &st)) { /* materialised before */
 		free(done);
-		json_decref(mv);
+		free(pinned);
 		*dir_out = dir;
 		return 0;
 	}
 	free(done);
-	json_t *files = NULL;
-	rc = mw_store_art_tree(s->o.store, loc + 18, &files, err);
-	json_decref(mv);
-	if (rc) {
-		free(dir);
-		return rc;
-	}
-	if (!json_array_size(files)) {
-		json_decref(files);
+	ar = mw_arena_new(16384);
+	struct mw_art_file *files = NULL;
+	size_t nfiles = 0;
+	rc = mw_store_art_tree(s->o.store, pinned, ar, &files, &nfiles, err);
+	free(pinned);
+	if (!rc && !nfiles)
 		rc = mw_err_set(err, MW_E_INVALID, "%s/%s has no files", name, version);
+	if (rc) {
+		mw_arena_free(ar);
 		free(dir);
 		return rc;
 	}
@@ -683,18 +683,16 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 	char *tmp = mw_xmalloc(tn);
 	snprintf(tmp, tn, "%s.tmp-%s", dir, rnd);
 	mkdirs(tmp);
-	for (size_t i = 0; !rc && i < json_array_size(files); i++) {
-		json_t *f = json_array_get(files, i);
-		char *dest = join(tmp, json_string_value(json_object_get(f, "path")));
+	for (size_t i = 0; !rc && i < nfiles; i++) {
+		char *dest = join(tmp, files[i].path);
 		char *slash = strrchr(dest, '/');
 		*slash = 0;
 		mkdirs(dest);
 		*slash = '/';
-		rc = mw_blob_link(s->o.blob, json_string_value(json_object_get(f, "digest")), dest,
-				  err);
+		rc = mw_blob_link(s->o.blob, files[i].digest, dest, err);
 		free(dest);
 	}
-	json_decref(files);
+	mw_arena_free(ar);
 	if (!rc) {
 		char *mark = join(tmp, ".complete");
 		int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -727,39 +725,36 @@ static int resolve_default(struct mw_serve *s, struct entry *e, char **version,
 		*version = mw_xstrdup(e->bind);
 		return 0;
 	}
-	json_t *mv = NULL;
-	int rc = alias ? mw_store_rm_get_by_alias(s->o.store, e->name, alias, &mv, err) : -1;
+	struct mw_arena *ar = mw_arena_new(8192);
+	struct mw_model_version mv;
+	char buf[32];
+	int rc = alias ? mw_store_rm_get_by_alias(s->o.store, e->name, alias, ar, &mv, err) : -1;
 	if (!rc) {
-		json_t *o = json_object_get(mv, "model_version");
-		if (!o)
-			o = mv;
-		*version = mw_xstrdup(json_string_value(json_object_get(o, "version")));
-		json_decref(mv);
+		snprintf(buf, sizeof buf, "%lld", (long long)mv.version);
+		mw_arena_free(ar);
+		*version = mw_xstrdup(buf);
 		return 0;
 	}
-	if (e->bind) /* an explicit alias that does not resolve is an error */
+	if (e->bind) { /* an explicit alias that does not resolve is an error */
+		mw_arena_free(ar);
 		return rc;
+	}
 	/* no alias: the latest version */
-	json_t *rm = NULL;
+	struct mw_registered_model rm;
 	struct mw_err e2 = {0};
-	if ((rc = mw_store_rm_get(s->o.store, e->name, &rm, &e2))) {
+	if ((rc = mw_store_rm_get(s->o.store, e->name, ar, &rm, &e2))) {
+		mw_arena_free(ar);
 		*err = e2;
 		return rc;
 	}
 	int64_t best = 0;
-	json_t *lv = json_object_get(json_object_get(rm, "registered_model") ? json_object_get(rm, "registered_model") : rm,
-				     "latest_versions");
-	for (size_t i = 0; i < json_array_size(lv); i++) {
-		int64_t v;
-		const char *vs = json_string_value(json_object_get(json_array_get(lv, i), "version"));
-		if (vs && !mw_parse_int64(vs, &v) && v > best)
-			best = v;
-	}
-	json_decref(rm);
+	for (size_t i = 0; i < rm.nlatest; i++)
+		if (rm.latest_versions[i].version > best)
+			best = rm.latest_versions[i].version;
+	mw_arena_free(ar);
 	if (!best)
-		return mw_err_set(err, MW_E_NOT_FOUND, "registered model '%s' has no version to serve",
-				  e->name);
-	char buf[32];
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "registered model '%s' has no version to serve", e->name);
 	snprintf(buf, sizeof buf, "%lld", (long long)best);
 	*version = mw_xstrdup(buf);
 	return 0;

@@ -1,5 +1,7 @@
 /*
- * sqlite_artifacts.c - path manifests in the SQLite backend.
+ * sqlite_artifacts.c - the artifacts domain in the SQLite backend: path
+ * manifests (schema: migration 2 in sqlite.c), as the records of
+ * store/artifacts.h.
  *
  * The artifacts table maps a normalised artifact path to a blob digest and
  * size.  Directories are implicit (prefixes ending in '/'); a listing walks
@@ -105,19 +107,20 @@ static int job_put(struct conn *c, void *p, struct mw_err *err)
 	return put_entry(c, a->path, a->digest, a->size, a->now, &a->replaced, err);
 }
 
-int sqa_art_put(void *impl, const char *path, const char *digest, uint64_t size, int64_t now,
-		bool *replaced, struct mw_err *err)
+static int sqa_art_put(struct mw_store *store, const char *path, const char *digest, uint64_t size,
+		       int64_t now, bool *replaced, struct mw_err *err)
 {
 	struct put_arg a = {path, digest, size, now, false};
-	int rc = sqi_submit(impl, job_put, &a, err);
+	int rc = sqi_submit(store, job_put, &a, err);
 	if (!rc && replaced)
 		*replaced = a.replaced;
 	return rc;
 }
 
-int sqa_art_get(void *impl, const char *path, struct mw_art_entry *out, struct mw_err *err)
+static int sqa_art_get(struct mw_store *store, const char *path, struct mw_art_entry *out,
+		       struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -132,28 +135,30 @@ int sqa_art_get(void *impl, const char *path, struct mw_art_entry *out, struct m
 			out->size = (uint64_t)sqlite3_column_int64(st, 1);
 			out->created = sqlite3_column_int64(st, 2);
 		} else {
-			rc = mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", path);
+			rc = mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_ARTIFACT,
+					  "no manifest entry at '%.300s'", path);
 		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
 /* ------------------------------------------------------------ list */
 
-int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
+static int sqa_art_list(struct mw_store *store, const char *dir, struct mw_arena *a,
+			struct mw_art_child **out, size_t *n, struct mw_err *err)
 {
 	char *lo, *hi;
 	range_of(dir, &lo, &hi);
 	size_t plen = strlen(lo);
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c) {
 		free(lo);
 		free(hi);
 		return -err->code;
 	}
-	json_t *files = json_array();
+	struct mw_store_vec v = {0};
 	char *cursor = mw_xstrdup(lo);
 	int rc = 0;
 	for (int guard = 0; guard < 1000000; guard++) {
@@ -171,73 +176,70 @@ int sqa_art_list(void *impl, const char *dir, json_t **out, struct mw_err *err)
 		const char *path = sqi_col_text(st, 0);
 		const char *rest = path + plen;
 		const char *slash = strchr(rest, '/');
-		json_t *f = json_object();
+		struct mw_art_child *f = mw_store_vec_push(&v, a, sizeof *f);
 		free(cursor);
 		if (slash) {
 			size_t cl = (size_t)(slash - rest);
-			json_object_set_new(f, "path", json_stringn(rest, cl));
-			json_object_set_new(f, "is_dir", json_true());
+			f->name = mw_arena_strndup(a, rest, cl);
+			f->is_dir = true;
 			/* jump past everything below this child directory */
-			size_t n = plen + cl + 2;
-			cursor = mw_xmalloc(n);
-			snprintf(cursor, n, "%.*s0", (int)(plen + cl), path);
+			size_t len = plen + cl + 2;
+			cursor = mw_xmalloc(len);
+			snprintf(cursor, len, "%.*s0", (int)(plen + cl), path);
 		} else {
-			json_object_set_new(f, "path", json_string(rest));
-			json_object_set_new(f, "is_dir", json_false());
-			json_object_set_new(f, "file_size", json_integer(sqlite3_column_int64(st, 1)));
+			f->name = mw_arena_strdup(a, rest);
+			f->size = (uint64_t)sqlite3_column_int64(st, 1);
 			cursor = mw_xstrdup(path);
 		}
-		json_array_append_new(files, f);
 		sqlite3_reset(st);
 	}
 	free(cursor);
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	free(lo);
 	free(hi);
-	if (rc) {
-		json_decref(files);
-		return rc;
+	if (!rc) {
+		*out = v.v;
+		*n = v.n;
 	}
-	*out = json_object();
-	sqi_jset_arr(*out, "files", files);
-	return 0;
+	return rc;
 }
 
-int sqa_art_tree(void *impl, const char *dir, json_t **out, struct mw_err *err)
+static int sqa_art_tree(struct mw_store *store, const char *dir, struct mw_arena *a,
+			struct mw_art_file **out, size_t *n, struct mw_err *err)
 {
 	char *lo, *hi;
 	range_of(dir, &lo, &hi);
 	size_t plen = strlen(lo);
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c) {
 		free(lo);
 		free(hi);
 		return -err->code;
 	}
 	int rc = 0;
-	json_t *arr = json_array();
+	struct mw_store_vec v = {0};
 	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
 	if (!st) {
 		rc = -err->code;
 	} else {
 		sqi_bind_text(st, 1, lo);
 		sqi_bind_text(st, 2, hi);
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:I}", "path",
-							     sqi_col_text(st, 0) + plen, "digest",
-							     sqi_col_text(st, 1), "size",
-							     (json_int_t)sqlite3_column_int64(st, 2)));
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			struct mw_art_file *f = mw_store_vec_push(&v, a, sizeof *f);
+			f->path = mw_arena_strdup(a, sqi_col_text(st, 0) + plen);
+			f->digest = sqi_col_dup(a, st, 1);
+			f->size = (uint64_t)sqlite3_column_int64(st, 2);
+		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	free(lo);
 	free(hi);
-	if (rc) {
-		json_decref(arr);
-		return rc;
+	if (!rc) {
+		*out = v.v;
+		*n = v.n;
 	}
-	*out = arr;
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ delete, copy */
@@ -249,7 +251,8 @@ int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now, int *co
 	range_of(prefix, &lo, &hi);
 	int rc = 0, n = 0;
 	/* collect first: deleting while stepping the same range is not allowed */
-	json_t *paths = json_array();
+	struct mw_arena *a = mw_arena_new(16384);
+	struct mw_store_vec paths = {0};
 	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
 	if (!st) {
 		rc = -err->code;
@@ -257,11 +260,12 @@ int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now, int *co
 		sqi_bind_text(st, 1, lo);
 		sqi_bind_text(st, 2, hi);
 		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(paths, json_string(sqi_col_text(st, 0)));
+			*(const char **)mw_store_vec_push(&paths, a, sizeof(const char *)) =
+				sqi_col_dup(a, st, 0);
 		sqlite3_reset(st);
 	}
-	for (size_t i = 0; !rc && i < json_array_size(paths); i++) {
-		const char *p = json_string_value(json_array_get(paths, i));
+	for (size_t i = 0; !rc && i < paths.n; i++) {
+		const char *p = ((const char **)paths.v)[i];
 		if ((rc = record_history(c, p, now, "deleted", err)))
 			break;
 		if (!(st = sqi_prep(c, SQL_ART_DELETE, err))) {
@@ -272,7 +276,7 @@ int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now, int *co
 		if (!(rc = sqi_step_done(c, st, err)))
 			n++;
 	}
-	json_decref(paths);
+	mw_arena_free(a);
 	free(lo);
 	free(hi);
 	if (count)
@@ -310,14 +314,16 @@ static int job_delete(struct conn *c, void *p, struct mw_err *err)
 	if ((rc = sqi_art_delete_tree(c, a->path, a->now, &a->removed, err)))
 		return rc;
 	if (!a->removed)
-		return mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", a->path);
+		return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_ARTIFACT,
+				    "nothing in the manifest at '%.300s'", a->path);
 	return 0;
 }
 
-int sqa_art_delete(void *impl, const char *path, int64_t now, int *removed, struct mw_err *err)
+static int sqa_art_delete(struct mw_store *store, const char *path, int64_t now, int *removed,
+			  struct mw_err *err)
 {
 	struct del_arg a = {path, now, 0};
-	int rc = sqi_submit(impl, job_delete, &a, err);
+	int rc = sqi_submit(store, job_delete, &a, err);
 	if (removed)
 		*removed = a.removed;
 	return rc;
@@ -329,7 +335,9 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 	char *lo, *hi;
 	range_of(src, &lo, &hi);
 	size_t plen = strlen(lo);
-	json_t *rows = json_array();
+	/* collect first: writing while stepping the same table is not allowed */
+	struct mw_arena *a = mw_arena_new(16384);
+	struct mw_store_vec rows = {0};
 	int rc = 0;
 	sqlite3_stmt *st = sqi_prep(c, SQL_ART_RANGE, err);
 	if (!st) {
@@ -337,24 +345,23 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 	} else {
 		sqi_bind_text(st, 1, lo);
 		sqi_bind_text(st, 2, hi);
-		while (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(rows, json_pack("{s:s,s:s,s:I}", "p",
-							      sqi_col_text(st, 0) + plen, "d",
-							      sqi_col_text(st, 1), "s",
-							      (json_int_t)sqlite3_column_int64(st, 2)));
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			struct mw_art_file *f = mw_store_vec_push(&rows, a, sizeof *f);
+			f->path = mw_arena_strdup(a, sqi_col_text(st, 0) + plen);
+			f->digest = sqi_col_dup(a, st, 1);
+			f->size = (uint64_t)sqlite3_column_int64(st, 2);
+		}
 		sqlite3_reset(st);
 	}
 	struct mw_sha256 *h = manifest_hex ? mw_sha256_new() : NULL;
 	int n = 0;
-	for (size_t i = 0; !rc && i < json_array_size(rows); i++) {
-		json_t *r = json_array_get(rows, i);
-		const char *rel = json_string_value(json_object_get(r, "p"));
-		const char *dg = json_string_value(json_object_get(r, "d"));
+	for (size_t i = 0; !rc && i < rows.n; i++) {
+		const struct mw_art_file *f = &((struct mw_art_file *)rows.v)[i];
+		const char *rel = f->path, *dg = f->digest;
 		size_t len = strlen(dst) + strlen(rel) + 2;
 		char *path = mw_xmalloc(len);
 		snprintf(path, len, "%s/%s", dst, rel);
-		rc = put_entry(c, path, dg, (uint64_t)json_integer_value(json_object_get(r, "s")), now,
-			       NULL, err);
+		rc = put_entry(c, path, dg, f->size, now, NULL, err);
 		free(path);
 		if (h) {
 			mw_sha256_update(h, rel, strlen(rel));
@@ -366,7 +373,7 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 	}
 	if (h)
 		mw_sha256_final(h, manifest_hex);
-	json_decref(rows);
+	mw_arena_free(a);
 	free(lo);
 	free(hi);
 	if (count)
@@ -376,10 +383,10 @@ int sqi_art_copy_tree(struct conn *c, const char *src, const char *dst, int64_t 
 
 /* ------------------------------------------------------------ each */
 
-int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *ctx,
-		 struct mw_err *err)
+static int sqa_art_each(struct mw_store *store, bool include_history, mw_store_digest_fn fn,
+			void *ctx, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -392,15 +399,16 @@ int sqa_art_each(void *impl, bool include_history, mw_store_digest_fn fn, void *
 				sqi_col_text(st, 2));
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
 static const char SQL_ART_DIGEST_USED[] = "SELECT 1 FROM artifacts WHERE digest = ? LIMIT 1";
 
-int sqa_art_digest_used(void *impl, const char *digest, bool *used, struct mw_err *err)
+static int sqa_art_digest_used(struct mw_store *store, const char *digest, bool *used,
+			       struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int rc = 0;
@@ -416,6 +424,18 @@ int sqa_art_digest_used(void *impl, const char *digest, bool *used, struct mw_er
 			rc = sqi_sqerr(c, err, "check a blob's references");
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
+
+/* ------------------------------------------------------------ ops */
+
+const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops = {
+	.art_put = sqa_art_put,
+	.art_get = sqa_art_get,
+	.art_list = sqa_art_list,
+	.art_tree = sqa_art_tree,
+	.art_delete = sqa_art_delete,
+	.art_each = sqa_art_each,
+	.art_digest_used = sqa_art_digest_used,
+};

@@ -1,7 +1,8 @@
 /*
  * sqlite_int.h - private to store/: the SQLite backend's plumbing, shared by
- * its files (sqlite.c: connections, the writer, tracking; sqlite_*.c: the
- * other entity families).
+ * its files (sqlite.c: connections, statement cache, read pool, transaction
+ * hooks, migrations, the query builder; sqlite_<domain>.c: one file per
+ * domain).
  *
  * Connections cache prepared statements by the address of their SQL text, so
  * SQL given to sqi_prep must be a static string.  Writes run as jobs through
@@ -26,25 +27,9 @@ struct conn {
 	} cache[CACHE_SLOTS];
 };
 
-struct job {
-	int (*fn)(struct conn *c, void *arg, struct mw_err *err);
-	void *arg;
-	struct mw_err err;
-	int rc;
-	bool done;
-	struct job *next;
-};
-
 struct sq {
 	char *path;
-	struct conn *w;
-	bool writing;          /* a thread holds the writer role */
-	pthread_mutex_t mu;
-	pthread_cond_t cv_done;
-	struct job *head, *tail;
-	int qlen;
-	bool stopping;
-	int max_batch;
+	struct conn *w; /* used by the store's writer only (writer.c) */
 
 	struct conn **readers;
 	int nreaders;
@@ -52,10 +37,6 @@ struct sq {
 	int nfree;
 	pthread_mutex_t rmu;
 	pthread_cond_t rcv;
-
-	unsigned long long commits, jobs, failed;
-	struct mw_hist batch_size, commit_seconds;
-	int schema_version;
 };
 
 /* ------------------------------------------------------------ plumbing */
@@ -68,44 +49,27 @@ int sqi_exec(struct conn *c, const char *sql, struct mw_err *err);
 int sqi_step_done(struct conn *c, sqlite3_stmt *st, struct mw_err *err);
 void sqi_bind_text(sqlite3_stmt *st, int i, const char *s);
 const char *sqi_col_text(sqlite3_stmt *st, int i);
-void sqi_jset_str(json_t *o, const char *k, const char *v);
-void sqi_jset_arr(json_t *o, const char *k, json_t *a); /* omits empty arrays */
-int sqi_submit(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
+/* Run fn on the write connection in the store's next group commit. */
+int sqi_submit(struct mw_store *store, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
 	       struct mw_err *err);
-/* sqi_submit for a job that fills *result: it moves to *out on success and
- * is released on failure. */
-int sqi_submit_out(struct sq *q, int (*fn)(struct conn *, void *, struct mw_err *), void *arg,
-		   json_t **result, json_t **out, struct mw_err *err);
-struct conn *sqi_rd_begin(struct sq *q, struct mw_err *err);
-void sqi_rd_end(struct sq *q, struct conn *c);
-/* [{key,value}] rows of a two-column query keyed by id (text) or iid. */
-json_t *sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid,
-		    struct mw_err *err);
+struct conn *sqi_rd_begin(struct mw_store *store, struct mw_err *err);
+void sqi_rd_end(struct mw_store *store, struct conn *c);
+/* A copy of a text column in the arena; NULL for SQL NULL. */
+const char *sqi_col_dup(struct mw_arena *a, sqlite3_stmt *st, int i);
+/* The (key, value) rows of a two-column query keyed by id (text) or iid, in
+ * the arena (a NULL value reads as ""). */
+int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid, struct mw_arena *a,
+		struct mw_kv **out, size_t *n, struct mw_err *err);
 
-/* ------------------------------------------------------------ tracking entities */
+/* ------------------------------------------------------------ domains */
 
-int sqi_exp_not_found(const char *id, struct mw_err *err);
-int sqi_exp_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_exp_require_active(struct conn *c, const char *id, char **artifact_location,
-			   struct mw_err *err);
-int sqi_run_not_found(const char *id, struct mw_err *err);
-int sqi_run_info_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_run_load(struct conn *c, const char *id, json_t **out, struct mw_err *err);
-int sqi_run_require_active(struct conn *c, const char *id, struct mw_err *err);
-int sqi_tag_set(struct conn *c, const char *run, const char *k, const char *v,
-		struct mw_err *err);
-json_t *sqi_metric_json(const char *key, double value, int is_nan, int64_t ts, int64_t step);
-double sqi_stored_value(double v);
+extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops;   /* sqlite_tracking.c */
+extern const struct mw_store_registry_ops mw_sqlite_registry_ops;   /* sqlite_registry.c */
+extern const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops; /* sqlite_artifacts.c */
 
-/* ------------------------------------------------------------ artifacts (sqlite_artifacts.c) */
+/* ------------------------------------------------------------ shared by domains
+ * (sqlite_artifacts.c) */
 
-int sqa_art_put(void *impl, const char *, const char *, uint64_t, int64_t, bool *, struct mw_err *);
-int sqa_art_get(void *impl, const char *, struct mw_art_entry *, struct mw_err *);
-int sqa_art_list(void *impl, const char *, json_t **, struct mw_err *);
-int sqa_art_tree(void *impl, const char *, json_t **, struct mw_err *);
-int sqa_art_delete(void *impl, const char *, int64_t, int *, struct mw_err *);
-int sqa_art_each(void *impl, bool, mw_store_digest_fn, void *, struct mw_err *);
-int sqa_art_digest_used(void *impl, const char *, bool *, struct mw_err *);
 /* Copy every manifest entry under src_prefix to dst_prefix (pinning), inside
  * the caller's write job; *count gets the number of files, and manifest_hex
  * (may be NULL) the SHA-256 over "path\tdigest\n" lines in path order. */
@@ -114,33 +78,6 @@ int sqi_art_copy_tree(struct conn *c, const char *src_prefix, const char *dst_pr
 /* Delete every manifest entry under prefix (recording history), inside a job. */
 int sqi_art_delete_tree(struct conn *c, const char *prefix, int64_t now_ms, int *count,
 			struct mw_err *err);
-
-/* ------------------------------------------------------------ registry (sqlite_registry.c) */
-
-int sqr_rm_create(void *impl, const char *, const char *, const struct mw_kv *, size_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_get(void *impl, const char *, json_t **, struct mw_err *);
-int sqr_rm_rename(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_update(void *impl, const char *, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_rm_delete(void *impl, const char *, int64_t, struct mw_err *);
-int sqr_rm_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_rm_set_tag(void *impl, const char *, const char *, const char *, struct mw_err *);
-int sqr_rm_delete_tag(void *impl, const char *, const char *, struct mw_err *);
-int sqr_rm_set_alias(void *impl, const char *, const char *, int64_t, bool, const struct mw_audit *, struct mw_err *);
-int sqr_rm_delete_alias(void *impl, const char *, const char *, const struct mw_audit *, struct mw_err *);
-int sqr_rm_get_by_alias(void *impl, const char *, const char *, json_t **, struct mw_err *);
-int sqr_rm_alias_previous(void *impl, const char *, const char *, int64_t *, struct mw_err *);
-int sqr_rm_latest_versions(void *impl, const char *, const char *const *, size_t, json_t **, struct mw_err *);
-int sqr_rm_history(void *impl, const char *, json_t **, struct mw_err *);
-int sqr_mv_create(void *impl, const struct mw_mv_create *, json_t **, struct mw_err *);
-int sqr_mv_get(void *impl, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_update(void *impl, const char *, int64_t, const char *, int64_t, json_t **, struct mw_err *);
-int sqr_mv_delete(void *impl, const char *, int64_t, const struct mw_audit *, struct mw_err *);
-int sqr_mv_transition(void *impl, const char *, int64_t, const char *, bool, const struct mw_audit *, json_t **, struct mw_err *);
-int sqr_mv_search(void *impl, const struct mw_filter *, const struct mw_order *, size_t, const struct mw_page *, json_t **, bool *, struct mw_err *);
-int sqr_mv_set_tag(void *impl, const char *, int64_t, const char *, const char *, struct mw_err *);
-int sqr_mv_delete_tag(void *impl, const char *, int64_t, const char *, struct mw_err *);
-int sqr_mv_set_card(void *impl, const char *, int64_t, const char *, const char *, int64_t, struct mw_err *);
-int sqr_mv_get_card(void *impl, const char *, int64_t, json_t **, struct mw_err *);
 
 /* ------------------------------------------------------------ query builder */
 
@@ -171,11 +108,15 @@ void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl);
 int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err);
 void sqi_qb_page(struct qb *q, const struct mw_page *p);
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
-/* Run a built query (max_results + 1 rows) and collect a page of entities
- * made by row (NULL skips a row) into {field: [...]}; frees q. */
-int sqi_qb_search(void *impl, struct qb *q, const struct mw_page *p, const char *field,
-		  json_t *(*row)(struct conn *c, sqlite3_stmt *st, struct mw_err *err),
-		  json_t **out, bool *more, struct mw_err *err);
+/* Run a built query (max_results + 1 rows) and collect a page of records:
+ * row fills the zeroed element (size bytes) it is given from the current row
+ * and returns false to skip it (e.g. a row deleted meanwhile); *out (in the
+ * arena), *n and *more (a last extra row) get the page.  Frees q. */
+int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,
+		size_t size,
+		bool (*row)(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,
+			    struct mw_err *err),
+		void **out, size_t *n, bool *more, struct mw_err *err);
 /* Order term with NULLs last (and NaN before NULL when nan_col is given). */
 void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool asc);
 

@@ -1,7 +1,8 @@
 /*
- * sqlite_registry.c - the model registry in the SQLite backend: registered
+ * sqlite_registry.c - the registry domain in the SQLite backend: registered
  * models, model versions, tags, aliases, stages, model cards and the
- * promotion history (schema: migration 2 in sqlite.c).
+ * promotion history (schema: migrations 2 and 4 in sqlite.c), as the
+ * records of store/registry.h.
  *
  * Identity.  A registered model is keyed by rm_id (AUTOINCREMENT, so an id is
  * never reused, even after a delete); its name is a unique attribute, which
@@ -11,13 +12,12 @@
  * never names two different models.
  *
  * Pinning.  Creating a version with a pin_prefix copies the manifest entries
- * below that prefix to "_registry/<rm_id>/<version>" inside the same write
- * job (sqi_art_copy_tree), and records the SHA-256 over the pinned manifest
- * (manifest_digest) and storage_location "mlflow-artifacts:/_registry/...".
- * The pinned entries are new paths that nothing else writes, so
- * models:/<name>/<version> names the same bytes for as long as the version
- * exists, whatever happens to the run's artifacts.  A prefix that names a
- * single file pins that file under its base name.
+ * below that prefix to "<pin_root>/<rm_id>/<version>" inside the same write
+ * job (sqi_art_copy_tree), and records that path (pinned_files) and the
+ * SHA-256 over the pinned manifest (manifest_digest).  The pinned entries are
+ * new paths that nothing else writes, so the version names the same bytes
+ * for as long as it exists, whatever happens to the run's artifacts.  A
+ * prefix that names a single file pins that file under its base name.
  *
  * Audit.  Every alias set/move/delete, rollback, stage transition and version
  * or model deletion appends a promotion_events row in the same transaction as
@@ -25,9 +25,10 @@
  * The version an alias pointed to "before" is computed by replaying its
  * events as a stack: a set pushes, a rollback pops back to its target.
  *
- * Entities are returned in MLflow's JSON shape (version numbers as strings).
- * Hot statements are cached per connection (sqi_prep); rare multi-table
- * deletes are prepared on the spot so they do not use cache slots.
+ * Records are built in the caller's arena.  Hot statements are cached per
+ * connection (sqi_prep); rare multi-table deletes are prepared on the spot so
+ * they do not use cache slots.  Messages are neutral; registry/ words
+ * MLflow's from the kinds and details (store.h).
  */
 #include "store/sqlite_int.h"
 
@@ -36,7 +37,6 @@
 #include <string.h>
 
 #define DELETED_STAGE "Deleted_Internal"
-#define PROMPT_TAG "mlflow.prompt.is_prompt"
 
 /* ================================================================ statements */
 
@@ -59,11 +59,13 @@ static const char SQL_RM_TOUCH[] =
 static const char SQL_RM_LATEST[] =
 	"SELECT max(version) FROM model_versions WHERE rm_id = ? AND current_stage != '"
 	DELETED_STAGE "' GROUP BY current_stage ORDER BY 1";
+static const char SQL_RM_PINNED[] =
+	"SELECT pinned_files FROM model_versions WHERE rm_id = ? AND pinned_files IS NOT NULL";
 
-#define MV_COLS                                                                              \
-	"v.rm_id, r.name, v.version, v.creation_timestamp, v.last_updated_timestamp,"         \
+#define MV_COLS                                                                                 \
+	"v.rm_id, r.name, v.version, v.creation_timestamp, v.last_updated_timestamp,"           \
 	" v.description, v.user_id, v.current_stage, v.source, v.run_id, v.run_link, v.status," \
-	" v.status_message, v.storage_location, v.logged_model_id, v.manifest_digest"
+	" v.status_message, v.pinned_files, v.logged_model_id, v.manifest_digest"
 
 static const char SQL_MV_GET[] =
 	"SELECT " MV_COLS " FROM model_versions v JOIN registered_models r ON r.rm_id = v.rm_id"
@@ -73,15 +75,15 @@ static const char SQL_MV_TAGS[] =
 static const char SQL_MV_ALIASES[] =
 	"SELECT alias FROM registered_model_aliases WHERE rm_id = ? AND version = ? ORDER BY alias";
 static const char SQL_MV_ALIVE[] =
-	"SELECT current_stage FROM model_versions WHERE rm_id = ? AND version = ?"
+	"SELECT current_stage, pinned_files FROM model_versions WHERE rm_id = ? AND version = ?"
 	" AND current_stage != '" DELETED_STAGE "'";
 static const char SQL_MV_NEXT[] =
 	"SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE rm_id = ?";
 static const char SQL_MV_INSERT[] =
 	"INSERT INTO model_versions (rm_id, version, creation_timestamp, last_updated_timestamp,"
 	" description, user_id, current_stage, source, run_id, run_link, status, status_message,"
-	" storage_location, logged_model_id, manifest_digest)"
-	" VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, 'READY', ?, ?, ?, ?)";
+	" pinned_files, logged_model_id, manifest_digest)"
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_MV_TAG_SET[] =
 	"INSERT INTO model_version_tags (rm_id, version, key, value) VALUES (?, ?, ?, ?)"
 	" ON CONFLICT (rm_id, version, key) DO UPDATE SET value = excluded.value";
@@ -106,7 +108,7 @@ static const char SQL_ALIAS_DEL[] =
 	"DELETE FROM registered_model_aliases WHERE rm_id = ? AND alias = ?";
 static const char SQL_ALIAS_EVENTS[] =
 	"SELECT kind, to_version FROM promotion_events WHERE rm_id = ? AND target = ?"
-	" AND kind IN ('alias_set', 'rollback') ORDER BY id";
+	" AND kind IN ('" MW_EVENT_ALIAS_SET "', '" MW_EVENT_ROLLBACK "') ORDER BY id";
 
 static const char SQL_EVENT_INSERT[] =
 	"INSERT INTO promotion_events (rm_id, kind, target, from_version, to_version, from_stage,"
@@ -140,7 +142,7 @@ static const char *const SQL_RM_DELETE_ALL[] = {
 static const char *const SQL_MV_DELETE_ALL[] = {
 	"DELETE FROM model_version_tags WHERE rm_id = ? AND version = ?",
 	"DELETE FROM model_cards WHERE rm_id = ? AND version = ?",
-	"UPDATE model_versions SET current_stage = '" DELETED_STAGE "', storage_location = NULL"
+	"UPDATE model_versions SET current_stage = '" DELETED_STAGE "', pinned_files = NULL"
 	" WHERE rm_id = ? AND version = ?",
 };
 static const char SQL_RM_RENAME[] =
@@ -166,22 +168,23 @@ static int exec_ids(struct conn *c, const char *sql, int64_t a, int64_t b, int n
 	return rc;
 }
 
-static json_t *version_str(int64_t v)
-{
-	char b[32];
-	snprintf(b, sizeof b, "%lld", (long long)v);
-	return json_string(b);
-}
-
 static int rm_not_found(const char *name, struct mw_err *err)
 {
-	return mw_err_set(err, MW_E_NOT_FOUND, "Registered Model with name=%s not found", name);
+	return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_MODEL,
+			    "registered model '%.200s' does not exist", name);
 }
 
 static int mv_not_found(const char *name, int64_t v, struct mw_err *err)
 {
-	return mw_err_set(err, MW_E_NOT_FOUND, "Model Version (name=%s, version=%lld) not found",
-			  name, (long long)v);
+	return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_VERSION,
+			    "version %lld of registered model '%.200s' does not exist",
+			    (long long)v, name);
+}
+
+static int rm_taken(const char *name, struct mw_err *err)
+{
+	return mw_store_err(err, MW_E_EXISTS, MW_STORE_MODEL,
+			    "a registered model named '%.200s' exists", name);
 }
 
 /* rm_id of a model by name; MW_E_NOT_FOUND when there is none. */
@@ -200,10 +203,10 @@ static int rm_lookup(struct conn *c, const char *name, int64_t *rm_id, struct mw
 	return rc;
 }
 
-/* The current stage of a live version (stage may be NULL); MW_E_NOT_FOUND
- * when the version does not exist or was deleted. */
+/* The current stage and pinned prefix of a live version (either may be NULL);
+ * MW_E_NOT_FOUND when the version does not exist or was deleted. */
 static int mv_require(struct conn *c, int64_t rm_id, const char *name, int64_t v, char stage[32],
-		      struct mw_err *err)
+		      char pinned[256], struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, SQL_MV_ALIVE, err);
 	if (!st)
@@ -214,6 +217,8 @@ static int mv_require(struct conn *c, int64_t rm_id, const char *name, int64_t v
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		if (stage)
 			snprintf(stage, 32, "%s", sqi_col_text(st, 0) ? sqi_col_text(st, 0) : "None");
+		if (pinned)
+			snprintf(pinned, 256, "%s", sqi_col_text(st, 1) ? sqi_col_text(st, 1) : "");
 	} else {
 		rc = mv_not_found(name, v, err);
 	}
@@ -275,150 +280,160 @@ static int add_event(struct conn *c, int64_t rm_id, const struct event *e, const
 	return sqi_step_done(c, st, err);
 }
 
-/* ================================================================ entities */
+/* ================================================================ records */
 
-static json_t *kv_rows2(struct conn *c, const char *sql, int64_t a, int64_t b, struct mw_err *err)
+static int kv_rows2(struct conn *c, const char *sql, int64_t a, int64_t b, struct mw_arena *ar,
+		    struct mw_kv **out, size_t *n, struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, sql, err);
-	json_t *arr = json_array();
 	if (!st)
-		return arr;
+		return -err->code;
 	sqlite3_bind_int64(st, 1, a);
 	sqlite3_bind_int64(st, 2, b);
+	struct mw_store_vec v = {0};
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *v = sqi_col_text(st, 1);
-		json_array_append_new(arr, json_pack("{s:s,s:s}", "key", sqi_col_text(st, 0), "value",
-						     v ? v : ""));
+		struct mw_kv *kv = mw_store_vec_push(&v, ar, sizeof *kv);
+		kv->key = sqi_col_dup(ar, st, 0);
+		kv->value = sqi_col_dup(ar, st, 1);
+		if (!kv->value)
+			kv->value = "";
 	}
 	sqlite3_reset(st);
-	return arr;
+	*out = v.v;
+	*n = v.n;
+	return 0;
+}
+
+static const char *nonempty(struct mw_arena *a, sqlite3_stmt *st, int col)
+{
+	const char *s = sqi_col_text(st, col);
+	return s && *s ? mw_arena_strdup(a, s) : NULL;
 }
 
 /* A model version from a row with MV_COLS (st is left on the row). */
-static json_t *mv_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
+static int mv_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, struct mw_model_version *o,
+		  struct mw_err *err)
 {
 	int64_t rm_id = sqlite3_column_int64(st, 0), v = sqlite3_column_int64(st, 2);
-	json_t *o = json_object();
-	sqi_jset_str(o, "name", sqi_col_text(st, 1));
-	json_object_set_new(o, "version", version_str(v));
-	json_object_set_new(o, "creation_timestamp", json_integer(sqlite3_column_int64(st, 3)));
-	json_object_set_new(o, "last_updated_timestamp", json_integer(sqlite3_column_int64(st, 4)));
-	sqi_jset_str(o, "description", sqi_col_text(st, 5));
-	sqi_jset_str(o, "user_id", sqi_col_text(st, 6));
-	sqi_jset_str(o, "current_stage", sqi_col_text(st, 7));
-	sqi_jset_str(o, "source", sqi_col_text(st, 8));
-	const char *run = sqi_col_text(st, 9);
-	if (run && *run)
-		sqi_jset_str(o, "run_id", run);
-	const char *link = sqi_col_text(st, 10);
-	if (link && *link)
-		sqi_jset_str(o, "run_link", link);
-	sqi_jset_str(o, "status", sqi_col_text(st, 11));
-	sqi_jset_str(o, "status_message", sqi_col_text(st, 12));
-	sqi_jset_str(o, "storage_location", sqi_col_text(st, 13));
-	sqi_jset_str(o, "model_id", sqi_col_text(st, 14));
-	sqi_jset_str(o, "manifest_digest", sqi_col_text(st, 15));
-	sqi_jset_arr(o, "tags", kv_rows2(c, SQL_MV_TAGS, rm_id, v, err));
-	json_t *aliases = json_array();
+	memset(o, 0, sizeof *o);
+	o->name = sqi_col_dup(a, st, 1);
+	o->version = v;
+	o->creation_timestamp = sqlite3_column_int64(st, 3);
+	o->last_updated_timestamp = sqlite3_column_int64(st, 4);
+	o->description = sqi_col_dup(a, st, 5);
+	o->user_id = sqi_col_dup(a, st, 6);
+	o->current_stage = sqi_col_dup(a, st, 7);
+	o->source = sqi_col_dup(a, st, 8);
+	o->run_id = nonempty(a, st, 9);
+	o->run_link = nonempty(a, st, 10);
+	o->status = sqi_col_dup(a, st, 11);
+	o->status_message = sqi_col_dup(a, st, 12);
+	o->files = sqi_col_dup(a, st, 13);
+	o->model_id = sqi_col_dup(a, st, 14);
+	o->manifest_digest = sqi_col_dup(a, st, 15);
+	int rc = kv_rows2(c, SQL_MV_TAGS, rm_id, v, a, &o->tags, &o->ntags, err);
+	if (rc)
+		return rc;
 	sqlite3_stmt *as = sqi_prep(c, SQL_MV_ALIASES, err);
-	if (as) {
-		sqlite3_bind_int64(as, 1, rm_id);
-		sqlite3_bind_int64(as, 2, v);
-		while (sqlite3_step(as) == SQLITE_ROW)
-			json_array_append_new(aliases, json_string(sqi_col_text(as, 0)));
-		sqlite3_reset(as);
-	}
-	sqi_jset_arr(o, "aliases", aliases);
-	return o;
+	if (!as)
+		return -err->code;
+	sqlite3_bind_int64(as, 1, rm_id);
+	sqlite3_bind_int64(as, 2, v);
+	struct mw_store_vec al = {0};
+	while (sqlite3_step(as) == SQLITE_ROW)
+		*(const char **)mw_store_vec_push(&al, a, sizeof(const char *)) =
+			sqi_col_dup(a, as, 0);
+	sqlite3_reset(as);
+	o->aliases = al.v;
+	o->naliases = al.n;
+	return 0;
 }
 
-static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v, json_t **out,
-		   struct mw_err *err)
+static int mv_load(struct conn *c, int64_t rm_id, const char *name, int64_t v, struct mw_arena *a,
+		   struct mw_model_version *out, struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, SQL_MV_GET, err);
 	if (!st)
 		return -err->code;
 	sqlite3_bind_int64(st, 1, rm_id);
 	sqlite3_bind_int64(st, 2, v);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return mv_not_found(name, v, err);
-	}
-	json_t *o = mv_row(c, st, err);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? mv_row(c, st, a, out, err)
+						: mv_not_found(name, v, err);
 	sqlite3_reset(st);
-	*out = o;
-	return 0;
+	return rc;
 }
 
 /* Latest live version per stage, in version order. */
-static json_t *latest_versions(struct conn *c, int64_t rm_id, const char *name, struct mw_err *err)
+static int latest_versions(struct conn *c, int64_t rm_id, const char *name, struct mw_arena *a,
+			   struct mw_model_version **out, size_t *n, struct mw_err *err)
 {
-	json_t *arr = json_array();
 	int64_t vs[8];
-	int n = 0;
+	int nv = 0;
+	*out = NULL;
+	*n = 0;
 	sqlite3_stmt *st = sqi_prep(c, SQL_RM_LATEST, err);
 	if (!st)
-		return arr;
+		return -err->code;
 	sqlite3_bind_int64(st, 1, rm_id);
-	while (n < 8 && sqlite3_step(st) == SQLITE_ROW)
-		vs[n++] = sqlite3_column_int64(st, 0);
+	while (nv < 8 && sqlite3_step(st) == SQLITE_ROW)
+		vs[nv++] = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	for (int i = 0; i < n; i++) {
-		json_t *mv = NULL;
-		if (!mv_load(c, rm_id, name, vs[i], &mv, err))
-			json_array_append_new(arr, mv);
+	struct mw_store_vec v = {0};
+	for (int i = 0; i < nv; i++) {
+		struct mw_model_version *mv = mw_store_vec_push(&v, a, sizeof *mv);
+		struct mw_err e = {0};
+		if (mv_load(c, rm_id, name, vs[i], a, mv, &e))
+			v.n--;
 	}
-	return arr;
+	*out = v.v;
+	*n = v.n;
+	return 0;
 }
 
-/* A registered model from a row of SQL_RM_BY_NAME's columns; reads the
- * columns first, so st may be reset by the caller afterwards. */
-static json_t *rm_row(struct conn *c, sqlite3_stmt *st, struct mw_err *err)
+/* A registered model from a row of SQL_RM_BY_NAME's columns (read before the
+ * caller resets st: only other statements are used). */
+static int rm_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a,
+		  struct mw_registered_model *o, struct mw_err *err)
 {
 	int64_t rm_id = sqlite3_column_int64(st, 0);
-	json_t *o = json_object();
-	sqi_jset_str(o, "name", sqi_col_text(st, 1));
-	sqi_jset_str(o, "description", sqi_col_text(st, 2));
-	sqi_jset_str(o, "user_id", sqi_col_text(st, 3));
-	json_object_set_new(o, "creation_timestamp", json_integer(sqlite3_column_int64(st, 4)));
-	json_object_set_new(o, "last_updated_timestamp", json_integer(sqlite3_column_int64(st, 5)));
-	char *name = mw_xstrdup(sqi_col_text(st, 1));
-	sqi_jset_arr(o, "latest_versions", latest_versions(c, rm_id, name, err));
-	free(name);
-	json_t *tags = sqi_kv_rows(c, SQL_RM_TAGS, NULL, rm_id, err);
-	if (tags)
-		sqi_jset_arr(o, "tags", tags);
-	json_t *aliases = json_array();
+	memset(o, 0, sizeof *o);
+	o->name = sqi_col_dup(a, st, 1);
+	o->description = sqi_col_dup(a, st, 2);
+	o->user_id = sqi_col_dup(a, st, 3);
+	o->creation_timestamp = sqlite3_column_int64(st, 4);
+	o->last_updated_timestamp = sqlite3_column_int64(st, 5);
+	int rc = latest_versions(c, rm_id, o->name, a, &o->latest_versions, &o->nlatest, err);
+	if (!rc)
+		rc = sqi_kv_rows(c, SQL_RM_TAGS, NULL, rm_id, a, &o->tags, &o->ntags, err);
+	if (rc)
+		return rc;
 	sqlite3_stmt *as = sqi_prep(c, SQL_RM_ALIASES, err);
-	if (as) {
-		sqlite3_bind_int64(as, 1, rm_id);
-		while (sqlite3_step(as) == SQLITE_ROW) {
-			json_t *a = json_object();
-			json_object_set_new(a, "alias", json_string(sqi_col_text(as, 0)));
-			json_object_set_new(a, "version", version_str(sqlite3_column_int64(as, 1)));
-			json_array_append_new(aliases, a);
-		}
-		sqlite3_reset(as);
+	if (!as)
+		return -err->code;
+	sqlite3_bind_int64(as, 1, rm_id);
+	struct mw_store_vec v = {0};
+	while (sqlite3_step(as) == SQLITE_ROW) {
+		struct mw_alias *al = mw_store_vec_push(&v, a, sizeof *al);
+		al->alias = sqi_col_dup(a, as, 0);
+		al->version = sqlite3_column_int64(as, 1);
 	}
-	sqi_jset_arr(o, "aliases", aliases);
-	return o;
+	sqlite3_reset(as);
+	o->aliases = v.v;
+	o->naliases = v.n;
+	return 0;
 }
 
-static int rm_load(struct conn *c, const char *name, json_t **out, struct mw_err *err)
+static int rm_load(struct conn *c, const char *name, struct mw_arena *a,
+		   struct mw_registered_model *out, struct mw_err *err)
 {
 	sqlite3_stmt *st = sqi_prep(c, SQL_RM_BY_NAME, err);
 	if (!st)
 		return -err->code;
 	sqi_bind_text(st, 1, name);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rm_not_found(name, err);
-	}
-	/* rm_row uses other statements only, but the row must be read before reset */
-	json_t *o = rm_row(c, st, err);
+	int rc = sqlite3_step(st) == SQLITE_ROW ? rm_row(c, st, a, out, err)
+						: rm_not_found(name, err);
 	sqlite3_reset(st);
-	*out = o;
-	return 0;
+	return rc;
 }
 
 /* ================================================================ registered models */
@@ -428,8 +443,8 @@ struct rm_arg {
 	const struct mw_kv *tags;
 	size_t ntags;
 	int64_t now;
-	bool has_description;
-	json_t *out;
+	struct mw_arena *a;
+	struct mw_registered_model *out;
 };
 
 static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
@@ -438,8 +453,7 @@ static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
 	int64_t id = 0;
 	struct mw_err e2;
 	if (!rm_lookup(c, a->name, &id, &e2))
-		return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
-				  a->name);
+		return rm_taken(a->name, err);
 	sqlite3_stmt *st = sqi_prep(c, SQL_RM_INSERT, err);
 	if (!st)
 		return -err->code;
@@ -461,25 +475,33 @@ static int job_rm_create(struct conn *c, void *p, struct mw_err *err)
 		rc = sqi_step_done(c, st, err);
 	}
 	if (!rc)
-		rc = rm_load(c, a->name, &a->out, err);
+		rc = rm_load(c, a->name, a->a, a->out, err);
 	return rc;
 }
 
-int sqr_rm_create(void *impl, const char *name, const char *description, const struct mw_kv *tags,
-		  size_t ntags, const char *user_id, int64_t now, json_t **out, struct mw_err *err)
+static int sqr_rm_create(struct mw_store *store, const char *name, const char *description,
+			 const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now,
+			 struct mw_arena *ar, struct mw_registered_model *out, struct mw_err *err)
 {
-	struct rm_arg a = {.name = name, .description = description, .user_id = user_id,
-			   .tags = tags, .ntags = ntags, .now = now};
-	return sqi_submit_out(impl, job_rm_create, &a, &a.out, out, err);
+	struct rm_arg a = {.name = name,
+			   .description = description,
+			   .user_id = user_id,
+			   .tags = tags,
+			   .ntags = ntags,
+			   .now = now,
+			   .a = ar,
+			   .out = out};
+	return sqi_submit(store, job_rm_create, &a, err);
 }
 
-int sqr_rm_get(void *impl, const char *name, json_t **out, struct mw_err *err)
+static int sqr_rm_get(struct mw_store *store, const char *name, struct mw_arena *a,
+		      struct mw_registered_model *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
-	int rc = rm_load(c, name, out, err);
-	sqi_rd_end(impl, c);
+	int rc = rm_load(c, name, a, out, err);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -492,8 +514,7 @@ static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 		return rc;
 	struct mw_err e2;
 	if (strcmp(a->name, a->new_name) && !rm_lookup(c, a->new_name, &other, &e2))
-		return mw_err_set(err, MW_E_EXISTS, "Registered Model (name=%s) already exists.",
-				  a->new_name);
+		return rm_taken(a->new_name, err);
 	sqlite3_stmt *st = sqi_prep(c, SQL_RM_RENAME, err);
 	if (!st)
 		return -err->code;
@@ -502,14 +523,15 @@ static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 3, id);
 	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
-	return rm_load(c, a->new_name, &a->out, err);
+	return rm_load(c, a->new_name, a->a, a->out, err);
 }
 
-int sqr_rm_rename(void *impl, const char *name, const char *new_name, int64_t now, json_t **out,
-		  struct mw_err *err)
+static int sqr_rm_rename(struct mw_store *store, const char *name, const char *new_name,
+			 int64_t now, struct mw_arena *ar, struct mw_registered_model *out,
+			 struct mw_err *err)
 {
-	struct rm_arg a = {.name = name, .new_name = new_name, .now = now};
-	return sqi_submit_out(impl, job_rm_rename, &a, &a.out, out, err);
+	struct rm_arg a = {.name = name, .new_name = new_name, .now = now, .a = ar, .out = out};
+	return sqi_submit(store, job_rm_rename, &a, err);
 }
 
 static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
@@ -527,14 +549,19 @@ static int job_rm_update(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 3, id);
 	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
-	return rm_load(c, a->name, &a->out, err);
+	return rm_load(c, a->name, a->a, a->out, err);
 }
 
-int sqr_rm_update(void *impl, const char *name, const char *description, int64_t now,
-		  json_t **out, struct mw_err *err)
+static int sqr_rm_update(struct mw_store *store, const char *name, const char *description,
+			 int64_t now, struct mw_arena *ar, struct mw_registered_model *out,
+			 struct mw_err *err)
 {
-	struct rm_arg a = {.name = name, .description = description, .now = now};
-	return sqi_submit_out(impl, job_rm_update, &a, &a.out, out, err);
+	struct rm_arg a = {.name = name,
+			   .description = description,
+			   .now = now,
+			   .a = ar,
+			   .out = out};
+	return sqi_submit(store, job_rm_update, &a, err);
 }
 
 static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
@@ -544,38 +571,42 @@ static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (rc)
 		return rc;
-	char prefix[64];
-	snprintf(prefix, sizeof prefix, "_registry/%lld", (long long)id);
-	if ((rc = sqi_art_delete_tree(c, prefix, a->now, NULL, err)))
+	/* the pinned files of every live version (collected first: deleting while
+	 * stepping is not allowed) */
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_PINNED, err);
+	if (!st)
+		return -err->code;
+	sqlite3_bind_int64(st, 1, id);
+	char **pins = NULL;
+	size_t np = 0, cap = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (np == cap) {
+			cap = cap ? cap * 2 : 16;
+			pins = mw_xrealloc(pins, cap * sizeof *pins);
+		}
+		pins[np++] = mw_xstrdup(sqi_col_text(st, 0));
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < np; i++) {
+		if (!rc && *pins[i])
+			rc = sqi_art_delete_tree(c, pins[i], a->now, NULL, err);
+		free(pins[i]);
+	}
+	free(pins);
+	for (size_t i = 0; !rc && i < sizeof SQL_RM_DELETE_ALL / sizeof *SQL_RM_DELETE_ALL; i++)
+		rc = exec_ids(c, SQL_RM_DELETE_ALL[i], id, 0, 1, err);
+	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof SQL_RM_DELETE_ALL / sizeof *SQL_RM_DELETE_ALL; i++)
-		if ((rc = exec_ids(c, SQL_RM_DELETE_ALL[i], id, 0, 1, err)))
-			return rc;
 	/* the store interface does not say who deletes a model: who stays NULL */
-	struct event ev = {.kind = "model_deleted", .target = a->name};
+	struct event ev = {.kind = MW_EVENT_MODEL_DELETED, .target = a->name};
 	struct mw_audit au = {.who = NULL, .now_ms = a->now};
 	return add_event(c, id, &ev, &au, err);
 }
 
-int sqr_rm_delete(void *impl, const char *name, int64_t now, struct mw_err *err)
+static int sqr_rm_delete(struct mw_store *store, const char *name, int64_t now, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .now = now};
-	return sqi_submit(impl, job_rm_delete, &a, err);
-}
-
-/* MLflow's rule: a search returns prompts only when its filter says
- * tags.`mlflow.prompt.is_prompt` = 'true' (or != 'false'); otherwise
- * prompts are excluded and clauses on that tag are dropped. */
-static bool asks_for_prompts(const struct mw_filter *f)
-{
-	for (size_t i = 0; f && i < f->n; i++) {
-		const struct mw_clause *cl = &f->c[i];
-		if (cl->kind != MW_KEY_TAG || strcmp(cl->key, PROMPT_TAG) || !cl->str)
-			continue;
-		return (cl->cmp == MW_CMP_EQ && mw_str_eq_nocase(cl->str, "true")) ||
-		       (cl->cmp == MW_CMP_NE && mw_str_eq_nocase(cl->str, "false"));
-	}
-	return false;
+	return sqi_submit(store, job_rm_delete, &a, err);
 }
 
 static const char *rm_col(const char *k)
@@ -586,18 +617,24 @@ static const char *rm_col(const char *k)
 	return NULL;
 }
 
-int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
-		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+static bool rm_search_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,
+			  struct mw_err *err)
+{
+	return !rm_row(c, st, a, slot, err);
+}
+
+static int sqr_rm_search(struct mw_store *store, const struct mw_filter *f,
+			 const struct mw_order *o, size_t no, const struct mw_hide_tag *hide,
+			 const struct mw_page *p, struct mw_arena *a,
+			 struct mw_registered_model **out, size_t *n, bool *more,
+			 struct mw_err *err)
 {
 	struct qb q;
 	sqi_qb_init(&q);
 	QS(&q, "SELECT r.rm_id, r.name, r.description, r.user_id, r.creation_timestamp,"
 	       " r.last_updated_timestamp FROM registered_models r WHERE 1");
-	bool asks_prompt = asks_for_prompts(f);
 	for (size_t i = 0; f && i < f->n; i++) {
 		const struct mw_clause *cl = &f->c[i];
-		if (!asks_prompt && cl->kind == MW_KEY_TAG && !strcmp(cl->key, PROMPT_TAG))
-			continue; /* MLflow drops it: prompts are excluded below instead */
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_TAG) {
 			QS(&q, "EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.rm_id = r.rm_id"
@@ -611,11 +648,14 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 			sqi_qb_cmp(&q, col ? col : "NULL", cl);
 		}
 	}
-	/* MLflow hides prompts (models tagged mlflow.prompt.is_prompt=true)
-	 * unless the filter asks for them */
-	if (!asks_prompt)
+	if (hide) {
 		QS(&q, " AND NOT EXISTS (SELECT 1 FROM registered_model_tags t WHERE"
-		       " t.rm_id = r.rm_id AND t.key = '" PROMPT_TAG "' AND lower(t.value) = 'true')");
+		       " t.rm_id = r.rm_id AND t.key = ");
+		sqi_qb_text(&q, hide->key);
+		QS(&q, " AND lower(t.value) = lower(");
+		sqi_qb_text(&q, hide->value);
+		QS(&q, "))");
+	}
 	QS(&q, " ORDER BY ");
 	bool by_name = false;
 	for (size_t i = 0; i < no; i++) {
@@ -631,7 +671,8 @@ int sqr_rm_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	}
 	QS(&q, by_name ? "r.rm_id ASC" : "r.name ASC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "registered_models", rm_row, out, more, err);
+	return sqi_qb_rows(store, &q, p, a, sizeof **out, rm_search_row, (void **)out, n, more,
+			   err);
 }
 
 static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -651,17 +692,18 @@ static int job_rm_set_tag(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_rm_set_tag(void *impl, const char *name, const char *key, const char *value,
-		   struct mw_err *err)
+static int sqr_rm_set_tag(struct mw_store *store, const char *name, const char *key,
+			  const char *value, struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .key = key, .value = value ? value : ""};
-	return sqi_submit(impl, job_rm_set_tag, &a, err);
+	return sqi_submit(store, job_rm_set_tag, &a, err);
 }
 
-int sqr_rm_delete_tag(void *impl, const char *name, const char *key, struct mw_err *err)
+static int sqr_rm_delete_tag(struct mw_store *store, const char *name, const char *key,
+			     struct mw_err *err)
 {
 	struct rm_arg a = {.name = name, .key = key, .value = NULL};
-	return sqi_submit(impl, job_rm_set_tag, &a, err);
+	return sqi_submit(store, job_rm_set_tag, &a, err);
 }
 
 /* ================================================================ aliases */
@@ -700,7 +742,7 @@ static int alias_prev(struct conn *c, int64_t rm_id, const char *alias, int64_t 
 		const char *kind = sqi_col_text(st, 0);
 		int64_t to = sqlite3_column_int64(st, 1);
 		(*events)++;
-		if (kind && !strcmp(kind, "rollback")) {
+		if (kind && !strcmp(kind, MW_EVENT_ROLLBACK)) {
 			if (n)
 				n--;
 			while (n && stk[n - 1] != to)
@@ -734,8 +776,6 @@ struct alias_arg {
 	int64_t version;
 	bool rollback;
 	const struct mw_audit *au;
-	int64_t prev;
-	json_t *out;
 };
 
 static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
@@ -744,7 +784,7 @@ static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 	int64_t id = 0, cur = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, NULL, err);
+		rc = mv_require(c, id, a->name, a->version, NULL, NULL, err);
 	if (!rc)
 		rc = alias_current(c, id, a->alias, &cur, err);
 	if (rc)
@@ -755,10 +795,8 @@ static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 		if ((rc = alias_prev(c, id, a->alias, cur, &prev, &nev, err)))
 			return rc;
 		if (prev != a->version)
-			return mw_err_set(err, MW_E_CONFLICT,
-					  "Alias '%s' of model '%s' changed while rolling back; "
-					  "look at its history and retry.",
-					  a->alias, a->name);
+			return mw_store_err(err, MW_E_CONFLICT, MW_STORE_ALIAS,
+					    "alias '%.200s' of '%.200s' moved", a->alias, a->name);
 	}
 	if (cur == a->version)
 		return 0; /* already there: a replayed request changes nothing */
@@ -770,19 +808,22 @@ static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 3, a->version);
 	if ((rc = sqi_step_done(c, st, err)))
 		return rc;
-	struct event ev = {.kind = a->rollback ? "rollback" : "alias_set", .target = a->alias,
-			   .from_version = cur, .to_version = a->version,
+	struct event ev = {.kind = a->rollback ? MW_EVENT_ROLLBACK : MW_EVENT_ALIAS_SET,
+			   .target = a->alias,
+			   .from_version = cur,
+			   .to_version = a->version,
 			   .reason = a->au ? a->au->reason : NULL,
 			   .evidence = a->au ? a->au->evidence : NULL};
 	return add_event(c, id, &ev, a->au, err);
 }
 
-int sqr_rm_set_alias(void *impl, const char *name, const char *alias, int64_t version,
-		     bool rollback, const struct mw_audit *au, struct mw_err *err)
+static int sqr_rm_set_alias(struct mw_store *store, const char *name, const char *alias,
+			    int64_t version, bool rollback, const struct mw_audit *au,
+			    struct mw_err *err)
 {
 	struct alias_arg a = {.name = name, .alias = alias, .version = version,
 			      .rollback = rollback, .au = au};
-	return sqi_submit(impl, job_set_alias, &a, err);
+	return sqi_submit(store, job_set_alias, &a, err);
 }
 
 /* Delete an alias row and audit it (from the current version to none). */
@@ -798,8 +839,11 @@ static int drop_alias(struct conn *c, int64_t rm_id, const char *alias, int64_t 
 	int rc = sqi_step_done(c, st, err);
 	if (rc)
 		return rc;
-	struct event ev = {.kind = "alias_deleted", .target = alias, .from_version = cur,
-			   .reason = reason, .evidence = evidence};
+	struct event ev = {.kind = MW_EVENT_ALIAS_DELETED,
+			   .target = alias,
+			   .from_version = cur,
+			   .reason = reason,
+			   .evidence = evidence};
 	return add_event(c, rm_id, &ev, au, err);
 }
 
@@ -811,22 +855,22 @@ static int job_delete_alias(struct conn *c, void *p, struct mw_err *err)
 	if (!rc)
 		rc = alias_current(c, id, a->alias, &cur, err);
 	if (rc || !cur)
-		return rc; /* deleting an alias that is not there is a no-op, as in MLflow */
+		return rc; /* deleting an alias that is not there is a no-op */
 	return drop_alias(c, id, a->alias, cur, a->au ? a->au->reason : NULL,
 			  a->au ? a->au->evidence : NULL, a->au, err);
 }
 
-int sqr_rm_delete_alias(void *impl, const char *name, const char *alias,
-			const struct mw_audit *au, struct mw_err *err)
+static int sqr_rm_delete_alias(struct mw_store *store, const char *name, const char *alias,
+			       const struct mw_audit *au, struct mw_err *err)
 {
 	struct alias_arg a = {.name = name, .alias = alias, .au = au};
-	return sqi_submit(impl, job_delete_alias, &a, err);
+	return sqi_submit(store, job_delete_alias, &a, err);
 }
 
-int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t **out,
-			struct mw_err *err)
+static int sqr_rm_get_by_alias(struct mw_store *store, const char *name, const char *alias,
+			       struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0, v = 0;
@@ -834,94 +878,72 @@ int sqr_rm_get_by_alias(void *impl, const char *name, const char *alias, json_t 
 	if (!rc)
 		rc = alias_current(c, id, alias, &v, err);
 	if (!rc && !v)
-		rc = mw_err_set(err, MW_E_NOT_FOUND, "Registered model alias %s not found.", alias);
+		rc = mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_ALIAS,
+				  "registered model '%.200s' has no alias '%.200s'", name, alias);
 	if (!rc)
-		rc = mv_load(c, id, name, v, out, err);
-	sqi_rd_end(impl, c);
+		rc = mv_load(c, id, name, v, a, out, err);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
-int sqr_rm_alias_previous(void *impl, const char *name, const char *alias, int64_t *version,
-			  struct mw_err *err)
+static int sqr_rm_alias_state(struct mw_store *store, const char *name, const char *alias,
+			      struct mw_alias_state *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
-	int64_t id = 0, cur = 0, prev = 0;
-	int nev = 0;
+	int64_t id = 0;
+	memset(out, 0, sizeof *out);
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
-		rc = alias_current(c, id, alias, &cur, err);
+		rc = alias_current(c, id, alias, &out->current, err);
 	if (!rc)
-		rc = alias_prev(c, id, alias, cur, &prev, &nev, err);
-	sqi_rd_end(impl, c);
-	if (rc)
-		return rc;
-	if (!prev) {
-		if (!nev)
-			return mw_err_set(err, MW_E_NOT_FOUND,
-					  "Alias '%s' of model '%s' has no history: it was never set.",
-					  alias, name);
-		if (cur)
-			return mw_err_set(err, MW_E_NOT_FOUND,
-					  "Alias '%s' of model '%s' has no earlier version to roll back "
-					  "to: it points to version %lld, and no version it pointed to "
-					  "before that still exists.",
-					  alias, name, (long long)cur);
-		return mw_err_set(err, MW_E_NOT_FOUND,
-				  "Alias '%s' of model '%s' is not set, and none of the versions it "
-				  "pointed to still exists.",
-				  alias, name);
-	}
-	*version = prev;
-	return 0;
+		rc = alias_prev(c, id, alias, out->current, &out->previous, &out->events, err);
+	sqi_rd_end(store, c);
+	return rc;
 }
 
 /* ================================================================ latest, history */
 
-int sqr_rm_latest_versions(void *impl, const char *name, const char *const *stages, size_t ns,
-			   json_t **out, struct mw_err *err)
+static int sqr_rm_latest_versions(struct mw_store *store, const char *name,
+				  const char *const *stages, size_t ns, struct mw_arena *a,
+				  struct mw_model_version **out, size_t *n, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
+	struct mw_model_version *all = NULL;
+	size_t nall = 0;
 	int rc = rm_lookup(c, name, &id, err);
+	if (!rc)
+		rc = latest_versions(c, id, name, a, &all, &nall, err);
 	if (!rc) {
-		json_t *all = latest_versions(c, id, name, err), *arr = json_array();
-		for (size_t i = 0; i < json_array_size(all); i++) {
-			json_t *mv = json_array_get(all, i);
-			const char *stage = json_string_value(json_object_get(mv, "current_stage"));
+		size_t k = 0;
+		for (size_t i = 0; i < nall; i++) {
+			const char *stage = all[i].current_stage;
 			bool want = !stages || !ns;
-			for (size_t k = 0; !want && k < ns; k++)
-				want = stage && !strcmp(stage, stages[k]);
+			for (size_t j = 0; !want && j < ns; j++)
+				want = stage && !strcmp(stage, stages[j]);
 			if (want)
-				json_array_append(arr, mv);
+				all[k++] = all[i];
 		}
-		json_decref(all);
-		*out = arr;
+		*out = all;
+		*n = k;
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
-static void jset_version(json_t *o, const char *k, sqlite3_stmt *st, int col)
+static int64_t col_version(sqlite3_stmt *st, int col)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		json_object_set_new(o, k, json_null());
-	else
-		json_object_set_new(o, k, version_str(sqlite3_column_int64(st, col)));
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
 }
 
-static void jset_text_or_null(json_t *o, const char *k, sqlite3_stmt *st, int col)
+static int sqr_rm_history(struct mw_store *store, const char *name, struct mw_arena *a,
+			  struct mw_promotion_event **out, size_t *n, struct mw_err *err)
 {
-	const char *s = sqi_col_text(st, col);
-	json_object_set_new(o, k, s ? json_string(s) : json_null());
-}
-
-int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *err)
-{
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
@@ -930,35 +952,27 @@ int sqr_rm_history(void *impl, const char *name, json_t **out, struct mw_err *er
 	if (!rc && !(st = sqi_prep(c, SQL_EVENTS, err)))
 		rc = -err->code;
 	if (!rc) {
-		json_t *arr = json_array();
+		struct mw_store_vec v = {0};
 		sqlite3_bind_int64(st, 1, id);
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *e = json_object();
-			json_object_set_new(e, "id", json_integer(sqlite3_column_int64(st, 0)));
-			jset_text_or_null(e, "kind", st, 1);
-			jset_text_or_null(e, "target", st, 2);
-			jset_version(e, "from_version", st, 3);
-			jset_version(e, "to_version", st, 4);
-			jset_text_or_null(e, "from_stage", st, 5);
-			jset_text_or_null(e, "to_stage", st, 6);
-			jset_text_or_null(e, "who", st, 7);
-			json_object_set_new(e, "at", json_integer(sqlite3_column_int64(st, 8)));
-			jset_text_or_null(e, "reason", st, 9);
-			const char *ev = sqi_col_text(st, 10);
-			json_t *evj = NULL;
-			if (ev) {
-				json_error_t je;
-				evj = json_loads(ev, JSON_DECODE_ANY, &je);
-				if (!evj)
-					evj = json_string(ev);
-			}
-			json_object_set_new(e, "evidence", evj ? evj : json_null());
-			json_array_append_new(arr, e);
+			struct mw_promotion_event *e = mw_store_vec_push(&v, a, sizeof *e);
+			e->id = sqlite3_column_int64(st, 0);
+			e->kind = sqi_col_dup(a, st, 1);
+			e->target = sqi_col_dup(a, st, 2);
+			e->from_version = col_version(st, 3);
+			e->to_version = col_version(st, 4);
+			e->from_stage = sqi_col_dup(a, st, 5);
+			e->to_stage = sqi_col_dup(a, st, 6);
+			e->who = sqi_col_dup(a, st, 7);
+			e->at = sqlite3_column_int64(st, 8);
+			e->reason = sqi_col_dup(a, st, 9);
+			e->evidence = sqi_col_dup(a, st, 10);
 		}
 		sqlite3_reset(st);
-		*out = arr;
+		*out = v.v;
+		*n = v.n;
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1013,11 +1027,12 @@ static int pin_file(struct conn *c, const char *src, const char *dst, int64_t no
 
 struct mv_arg {
 	const struct mw_mv_create *cr;
-	const char *name, *key, *value, *description, *stage, *card, *who;
+	const char *name, *key, *value, *description, *stage, *card, *who, *archive_to, *reason;
 	int64_t version, now;
-	bool archive, has_value;
+	bool has_value;
 	const struct mw_audit *au;
-	json_t *out;
+	struct mw_arena *a;
+	struct mw_model_version *out;
 };
 
 static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
@@ -1038,81 +1053,87 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 	if (v < 1)
 		return mw_err_set(err, MW_E_INTERNAL, "cannot number a new version of %s", cr->name);
 
-	char dst[64], location[96], manifest[65] = {0};
-	const char *status_message = NULL;
-	bool pinned = false;
-	if (cr->pin_prefix && !*cr->pin_prefix)
-		return mw_err_set(err, MW_E_INVALID,
-				  "a version cannot pin the whole artifact store (empty source path)");
+	char *dst = NULL, manifest[65] = {0};
+	const char *status_message = cr->status_message;
 	if (cr->pin_prefix) {
-		snprintf(dst, sizeof dst, "_registry/%lld/%lld", (long long)id, (long long)v);
-		snprintf(location, sizeof location, "mlflow-artifacts:/%s", dst);
+		size_t n = strlen(cr->pin_root) + 48;
+		dst = mw_xmalloc(n);
+		snprintf(dst, n, "%s/%lld/%lld", cr->pin_root, (long long)id, (long long)v);
 		int count = 0;
 		/* a fresh path, but never mix with anything a client may have put there */
-		if ((rc = sqi_art_delete_tree(c, dst, cr->now_ms, NULL, err)))
-			return rc;
-		if ((rc = sqi_art_copy_tree(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest,
-					    err)))
-			return rc;
-		if (!count &&
-		    (rc = pin_file(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest, err)))
-			return rc;
-		if (!count)
-			status_message = "no artifacts were found at the source when the version "
-					 "was created";
-		pinned = true;
-	} else {
-		status_message = "the source is outside mw's artifact store: its files were not "
-				 "pinned, and the version resolves to the source itself";
+		rc = sqi_art_delete_tree(c, dst, cr->now_ms, NULL, err);
+		if (!rc)
+			rc = sqi_art_copy_tree(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest,
+					       err);
+		if (!rc && !count)
+			rc = pin_file(c, cr->pin_prefix, dst, cr->now_ms, &count, manifest, err);
+		if (!rc && !count)
+			status_message = cr->status_message_no_files;
 	}
-	if (!(st = sqi_prep(c, SQL_MV_INSERT, err)))
-		return -err->code;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, v);
-	sqlite3_bind_int64(st, 3, cr->now_ms);
-	sqlite3_bind_int64(st, 4, cr->now_ms);
-	sqi_bind_text(st, 5, cr->description);
-	sqi_bind_text(st, 6, cr->user_id && *cr->user_id ? cr->user_id : NULL);
-	sqi_bind_text(st, 7, cr->source);
-	sqi_bind_text(st, 8, cr->run_id && *cr->run_id ? cr->run_id : NULL);
-	sqi_bind_text(st, 9, cr->run_link && *cr->run_link ? cr->run_link : NULL);
-	sqi_bind_text(st, 10, status_message);
-	sqi_bind_text(st, 11, pinned ? location : NULL);
-	sqi_bind_text(st, 12, cr->logged_model_id && *cr->logged_model_id ? cr->logged_model_id : NULL);
-	sqi_bind_text(st, 13, pinned ? manifest : NULL);
-	if ((rc = sqi_step_done(c, st, err)))
-		return rc;
-	for (size_t i = 0; i < cr->ntags; i++) {
+	if (!rc && !(st = sqi_prep(c, SQL_MV_INSERT, err)))
+		rc = -err->code;
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, v);
+		sqlite3_bind_int64(st, 3, cr->now_ms);
+		sqlite3_bind_int64(st, 4, cr->now_ms);
+		sqi_bind_text(st, 5, cr->description);
+		sqi_bind_text(st, 6, cr->user_id && *cr->user_id ? cr->user_id : NULL);
+		sqi_bind_text(st, 7, cr->stage);
+		sqi_bind_text(st, 8, cr->source);
+		sqi_bind_text(st, 9, cr->run_id && *cr->run_id ? cr->run_id : NULL);
+		sqi_bind_text(st, 10, cr->run_link && *cr->run_link ? cr->run_link : NULL);
+		sqi_bind_text(st, 11, cr->status);
+		sqi_bind_text(st, 12, status_message);
+		sqi_bind_text(st, 13, dst);
+		sqi_bind_text(st, 14,
+			      cr->logged_model_id && *cr->logged_model_id ? cr->logged_model_id
+									  : NULL);
+		sqi_bind_text(st, 15, dst ? manifest : NULL);
+		rc = sqi_step_done(c, st, err);
+	}
+	free(dst);
+	for (size_t i = 0; !rc && i < cr->ntags; i++) {
 		if (!(st = sqi_prep(c, SQL_MV_TAG_SET, err)))
 			return -err->code;
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, v);
 		sqi_bind_text(st, 3, cr->tags[i].key);
 		sqi_bind_text(st, 4, cr->tags[i].value ? cr->tags[i].value : "");
-		if ((rc = sqi_step_done(c, st, err)))
-			return rc;
+		rc = sqi_step_done(c, st, err);
 	}
-	if ((rc = touch_rm(c, id, cr->now_ms, err)))
-		return rc;
-	return mv_load(c, id, cr->name, v, &a->out, err);
+	if (!rc)
+		rc = touch_rm(c, id, cr->now_ms, err);
+	if (!rc)
+		rc = mv_load(c, id, cr->name, v, a->a, a->out, err);
+	return rc;
 }
 
-int sqr_mv_create(void *impl, const struct mw_mv_create *cr, json_t **out, struct mw_err *err)
+static int sqr_mv_create(struct mw_store *store, const struct mw_mv_create *cr, struct mw_arena *ar,
+			 struct mw_model_version *out, struct mw_err *err)
 {
-	struct mv_arg a = {.cr = cr};
-	return sqi_submit_out(impl, job_mv_create, &a, &a.out, out, err);
+	if (cr->pin_prefix && !*cr->pin_prefix)
+		return mw_err_set(err, MW_E_INVALID,
+				  "a version cannot pin the whole artifact store (empty prefix)");
+	if (cr->pin_prefix && (!cr->pin_root || !*cr->pin_root))
+		return mw_err_set(err, MW_E_INVALID, "a pinned version needs a pin root");
+	if (!cr->stage || !cr->status)
+		return mw_err_set(err, MW_E_INVALID, "a new version needs a stage and a status");
+	struct mv_arg a = {.cr = cr, .a = ar, .out = out};
+	return sqi_submit(store, job_mv_create, &a, err);
 }
 
-int sqr_mv_get(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+static int sqr_mv_get(struct mw_store *store, const char *name, int64_t v, struct mw_arena *a,
+		      struct mw_model_version *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
-		rc = mv_load(c, id, name, v, out, err);
-	sqi_rd_end(impl, c);
+		rc = mv_load(c, id, name, v, a, out, err);
+	sqi_rd_end(store, c);
 	return rc;
 }
 
@@ -1122,7 +1143,7 @@ static int job_mv_update(struct conn *c, void *p, struct mw_err *err)
 	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, NULL, err);
+		rc = mv_require(c, id, a->name, a->version, NULL, NULL, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = sqi_prep(c, SQL_MV_DESC, err);
@@ -1134,54 +1155,66 @@ static int job_mv_update(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 4, a->version);
 	if ((rc = sqi_step_done(c, st, err)) || (rc = touch_rm(c, id, a->now, err)))
 		return rc;
-	return mv_load(c, id, a->name, a->version, &a->out, err);
+	return mv_load(c, id, a->name, a->version, a->a, a->out, err);
 }
 
-int sqr_mv_update(void *impl, const char *name, int64_t v, const char *description, int64_t now,
-		  json_t **out, struct mw_err *err)
+static int sqr_mv_update(struct mw_store *store, const char *name, int64_t v,
+			 const char *description, int64_t now, struct mw_arena *ar,
+			 struct mw_model_version *out, struct mw_err *err)
 {
-	struct mv_arg a = {.name = name, .version = v, .description = description, .now = now};
-	return sqi_submit_out(impl, job_mv_update, &a, &a.out, out, err);
+	struct mv_arg a = {.name = name,
+			   .version = v,
+			   .description = description,
+			   .now = now,
+			   .a = ar,
+			   .out = out};
+	return sqi_submit(store, job_mv_update, &a, err);
 }
 
 static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
 	int64_t id = 0;
-	char stage[32];
+	char stage[32], pinned[256];
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, stage, err);
+		rc = mv_require(c, id, a->name, a->version, stage, pinned, err);
 	if (rc)
 		return rc;
 	int64_t now = a->au ? a->au->now_ms : mw_now_ms();
-	char reason[96];
-	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)a->version);
 	/* aliases pointing to the version go with it, each audited */
 	sqlite3_stmt *st = sqi_prep(c, SQL_MV_ALIASES, err);
 	if (!st)
 		return -err->code;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, a->version);
-	json_t *aliases = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(aliases, json_string(sqi_col_text(st, 0)));
+	char **aliases = NULL;
+	size_t na = 0, cap = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (na == cap) {
+			cap = cap ? cap * 2 : 8;
+			aliases = mw_xrealloc(aliases, cap * sizeof *aliases);
+		}
+		aliases[na++] = mw_xstrdup(sqi_col_text(st, 0));
+	}
 	sqlite3_reset(st);
-	for (size_t i = 0; !rc && i < json_array_size(aliases); i++)
-		rc = drop_alias(c, id, json_string_value(json_array_get(aliases, i)), a->version,
-				reason, NULL, a->au, err);
-	json_decref(aliases);
-	char prefix[64];
-	snprintf(prefix, sizeof prefix, "_registry/%lld/%lld", (long long)id, (long long)a->version);
-	if (!rc)
-		rc = sqi_art_delete_tree(c, prefix, now, NULL, err);
+	for (size_t i = 0; i < na; i++) {
+		if (!rc)
+			rc = drop_alias(c, id, aliases[i], a->version, a->reason, NULL, a->au, err);
+		free(aliases[i]);
+	}
+	free(aliases);
+	if (!rc && *pinned)
+		rc = sqi_art_delete_tree(c, pinned, now, NULL, err);
 	for (size_t i = 0; !rc && i < sizeof SQL_MV_DELETE_ALL / sizeof *SQL_MV_DELETE_ALL; i++)
 		rc = exec_ids(c, SQL_MV_DELETE_ALL[i], id, a->version, 2, err);
 	if (!rc) {
 		char target[32];
 		snprintf(target, sizeof target, "%lld", (long long)a->version);
-		struct event ev = {.kind = "version_deleted", .target = target,
-				   .from_version = a->version, .from_stage = stage,
+		struct event ev = {.kind = MW_EVENT_VERSION_DELETED,
+				   .target = target,
+				   .from_version = a->version,
+				   .from_stage = stage,
 				   .reason = a->au ? a->au->reason : NULL,
 				   .evidence = a->au ? a->au->evidence : NULL};
 		rc = add_event(c, id, &ev, a->au, err);
@@ -1191,17 +1224,11 @@ static int job_mv_delete(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-int sqr_mv_delete(void *impl, const char *name, int64_t v, const struct mw_audit *au,
-		  struct mw_err *err)
+static int sqr_mv_delete(struct mw_store *store, const char *name, int64_t v,
+			 const struct mw_audit *au, const char *alias_reason, struct mw_err *err)
 {
-	struct mv_arg a = {.name = name, .version = v, .au = au};
-	return sqi_submit(impl, job_mv_delete, &a, err);
-}
-
-static bool valid_stage(const char *s)
-{
-	return s && (!strcmp(s, "None") || !strcmp(s, "Staging") || !strcmp(s, "Production") ||
-		     !strcmp(s, "Archived"));
+	struct mv_arg a = {.name = name, .version = v, .au = au, .reason = alias_reason};
+	return sqi_submit(store, job_mv_delete, &a, err);
 }
 
 static int set_stage(struct conn *c, int64_t id, int64_t v, const char *stage, int64_t now,
@@ -1220,22 +1247,17 @@ static int set_stage(struct conn *c, int64_t id, int64_t v, const char *stage, i
 static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 {
 	struct mv_arg *a = p;
-	if (!valid_stage(a->stage))
-		return mw_err_set(err, MW_E_INVALID,
-				  "Invalid Model Version stage: %s. Value must be one of None, "
-				  "Staging, Production, Archived.",
-				  a->stage ? a->stage : "(null)");
 	int64_t id = 0;
 	char from[32];
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, from, err);
+		rc = mv_require(c, id, a->name, a->version, from, NULL, err);
 	if (rc)
 		return rc;
 	int64_t now = a->au ? a->au->now_ms : mw_now_ms();
 	char target[32];
 	snprintf(target, sizeof target, "%lld", (long long)a->version);
-	if (a->archive && (!strcmp(a->stage, "Staging") || !strcmp(a->stage, "Production"))) {
+	if (a->archive_to) {
 		/* collect first: rows cannot be updated while the statement steps over them */
 		sqlite3_stmt *st = sqi_prep(c, SQL_MV_IN_STAGE, err);
 		if (!st)
@@ -1253,17 +1275,17 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 			others[n++] = sqlite3_column_int64(st, 0);
 		}
 		sqlite3_reset(st);
-		char reason[128];
-		snprintf(reason, sizeof reason, "archive_existing_versions: version %lld moved to %s",
-			 (long long)a->version, a->stage);
 		for (size_t i = 0; !rc && i < n; i++) {
 			char otarget[32];
 			snprintf(otarget, sizeof otarget, "%lld", (long long)others[i]);
-			struct event ev = {.kind = "stage_transition", .target = otarget,
-					   .from_version = others[i], .to_version = others[i],
-					   .from_stage = a->stage, .to_stage = "Archived",
-					   .reason = reason};
-			if (!(rc = set_stage(c, id, others[i], "Archived", now, err)))
+			struct event ev = {.kind = MW_EVENT_STAGE,
+					   .target = otarget,
+					   .from_version = others[i],
+					   .to_version = others[i],
+					   .from_stage = a->stage,
+					   .to_stage = a->archive_to,
+					   .reason = a->reason};
+			if (!(rc = set_stage(c, id, others[i], a->archive_to, now, err)))
 				rc = add_event(c, id, &ev, a->au, err);
 		}
 		free(others);
@@ -1273,9 +1295,12 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 	if ((rc = set_stage(c, id, a->version, a->stage, now, err)))
 		return rc;
 	if (strcmp(from, a->stage)) {
-		struct event ev = {.kind = "stage_transition", .target = target,
-				   .from_version = a->version, .to_version = a->version,
-				   .from_stage = from, .to_stage = a->stage,
+		struct event ev = {.kind = MW_EVENT_STAGE,
+				   .target = target,
+				   .from_version = a->version,
+				   .to_version = a->version,
+				   .from_stage = from,
+				   .to_stage = a->stage,
 				   .reason = a->au ? a->au->reason : NULL,
 				   .evidence = a->au ? a->au->evidence : NULL};
 		if ((rc = add_event(c, id, &ev, a->au, err)))
@@ -1283,14 +1308,25 @@ static int job_mv_transition(struct conn *c, void *p, struct mw_err *err)
 	}
 	if ((rc = touch_rm(c, id, now, err)))
 		return rc;
-	return mv_load(c, id, a->name, a->version, &a->out, err);
+	return mv_load(c, id, a->name, a->version, a->a, a->out, err);
 }
 
-int sqr_mv_transition(void *impl, const char *name, int64_t v, const char *stage, bool archive,
-		      const struct mw_audit *au, json_t **out, struct mw_err *err)
+static int sqr_mv_transition(struct mw_store *store, const char *name, int64_t v, const char *stage,
+			     const char *archive_to, const char *archive_reason,
+			     const struct mw_audit *au, struct mw_arena *ar,
+			     struct mw_model_version *out, struct mw_err *err)
 {
-	struct mv_arg a = {.name = name, .version = v, .stage = stage, .archive = archive, .au = au};
-	return sqi_submit_out(impl, job_mv_transition, &a, &a.out, out, err);
+	if (!stage || !*stage)
+		return mw_err_set(err, MW_E_INVALID, "a transition needs a stage");
+	struct mv_arg a = {.name = name,
+			   .version = v,
+			   .stage = stage,
+			   .archive_to = archive_to,
+			   .reason = archive_reason,
+			   .au = au,
+			   .a = ar,
+			   .out = out};
+	return sqi_submit(store, job_mv_transition, &a, err);
 }
 
 static const char *mv_col(const char *k)
@@ -1304,22 +1340,31 @@ static const char *mv_col(const char *k)
 	return NULL;
 }
 
-int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *o, size_t no,
-		  const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+static bool mv_search_row(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,
+			  struct mw_err *err)
+{
+	return !mv_row(c, st, a, slot, err);
+}
+
+static int sqr_mv_search(struct mw_store *store, const struct mw_filter *f,
+			 const struct mw_order *o, size_t no, const struct mw_hide_tag *hide,
+			 const struct mw_page *p, struct mw_arena *a, struct mw_model_version **out,
+			 size_t *n, bool *more, struct mw_err *err)
 {
 	struct qb q;
 	sqi_qb_init(&q);
 	QS(&q, "SELECT " MV_COLS " FROM model_versions v JOIN registered_models r"
 	       " ON r.rm_id = v.rm_id WHERE v.current_stage != '" DELETED_STAGE "'");
-	bool asks_prompt = asks_for_prompts(f);
-	if (!asks_prompt)
+	if (hide) {
 		QS(&q, " AND NOT EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id"
-		       " AND t.version = v.version AND t.key = '" PROMPT_TAG "'"
-		       " AND lower(t.value) = 'true')");
+		       " AND t.version = v.version AND t.key = ");
+		sqi_qb_text(&q, hide->key);
+		QS(&q, " AND lower(t.value) = lower(");
+		sqi_qb_text(&q, hide->value);
+		QS(&q, "))");
+	}
 	for (size_t i = 0; f && i < f->n; i++) {
 		const struct mw_clause *cl = &f->c[i];
-		if (!asks_prompt && cl->kind == MW_KEY_TAG && !strcmp(cl->key, PROMPT_TAG))
-			continue;
 		QS(&q, " AND ");
 		if (cl->kind == MW_KEY_TAG) {
 			QS(&q, "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id"
@@ -1335,7 +1380,6 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 	}
 	QS(&q, " ORDER BY ");
 	bool seen_name = false, seen_version = false, seen_updated = false;
-	(void)seen_updated;
 	for (size_t i = 0; i < no; i++) {
 		const char *col = mv_col(o[i].key);
 		if (!col)
@@ -1351,15 +1395,16 @@ int sqr_mv_search(void *impl, const struct mw_filter *f, const struct mw_order *
 		}
 		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
 	}
-	/* MLflow's order: by default the latest change first; ties (and every
-	 * explicit order) end with name ASC, version DESC */
+	/* by default the latest change first; ties (and every explicit order) end
+	 * with name ASC, version DESC */
 	if (!no)
 		QS(&q, "v.last_updated_timestamp DESC, ");
 	if (!seen_name)
 		QS(&q, "r.name ASC, ");
 	QS(&q, seen_version ? "v.rm_id ASC" : "v.version DESC");
 	sqi_qb_page(&q, p);
-	return sqi_qb_search(impl, &q, p, "model_versions", mv_row, out, more, err);
+	return sqi_qb_rows(store, &q, p, a, sizeof **out, mv_search_row, (void **)out, n, more,
+			   err);
 }
 
 static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
@@ -1368,7 +1413,7 @@ static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
 	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, NULL, err);
+		rc = mv_require(c, id, a->name, a->version, NULL, NULL, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = sqi_prep(c, a->has_value ? SQL_MV_TAG_SET : SQL_MV_TAG_DEL, err);
@@ -1382,19 +1427,19 @@ static int job_mv_set_tag(struct conn *c, void *p, struct mw_err *err)
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_mv_set_tag(void *impl, const char *name, int64_t v, const char *key, const char *value,
-		   struct mw_err *err)
+static int sqr_mv_set_tag(struct mw_store *store, const char *name, int64_t v, const char *key,
+			  const char *value, struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .key = key, .value = value ? value : "",
 			   .has_value = true};
-	return sqi_submit(impl, job_mv_set_tag, &a, err);
+	return sqi_submit(store, job_mv_set_tag, &a, err);
 }
 
-int sqr_mv_delete_tag(void *impl, const char *name, int64_t v, const char *key,
-		      struct mw_err *err)
+static int sqr_mv_delete_tag(struct mw_store *store, const char *name, int64_t v, const char *key,
+			     struct mw_err *err)
 {
 	struct mv_arg a = {.name = name, .version = v, .key = key};
-	return sqi_submit(impl, job_mv_set_tag, &a, err);
+	return sqi_submit(store, job_mv_set_tag, &a, err);
 }
 
 /* ================================================================ model cards */
@@ -1405,7 +1450,7 @@ static int job_set_card(struct conn *c, void *p, struct mw_err *err)
 	int64_t id = 0;
 	int rc = rm_lookup(c, a->name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, NULL, err);
+		rc = mv_require(c, id, a->name, a->version, NULL, NULL, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = sqi_prep(c, SQL_CARD_SET, err);
@@ -1415,28 +1460,29 @@ static int job_set_card(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 2, a->version);
 	sqi_bind_text(st, 3, a->card);
 	sqlite3_bind_int64(st, 4, a->now);
-	sqi_bind_text(st, 5, a->who && *a->who ? a->who : "anonymous");
+	sqi_bind_text(st, 5, a->who && *a->who ? a->who : NULL);
 	return sqi_step_done(c, st, err);
 }
 
-int sqr_mv_set_card(void *impl, const char *name, int64_t v, const char *card, const char *who,
-		    int64_t now, struct mw_err *err)
+static int sqr_mv_set_card(struct mw_store *store, const char *name, int64_t v, const char *card,
+			   const char *who, int64_t now, struct mw_err *err)
 {
 	if (!card)
-		return mw_err_set(err, MW_E_INVALID, "a model card must be a JSON object");
+		return mw_err_set(err, MW_E_INVALID, "no model card to store");
 	struct mv_arg a = {.name = name, .version = v, .card = card, .who = who, .now = now};
-	return sqi_submit(impl, job_set_card, &a, err);
+	return sqi_submit(store, job_set_card, &a, err);
 }
 
-int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struct mw_err *err)
+static int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v, struct mw_arena *a,
+			   struct mw_model_card *out, struct mw_err *err)
 {
-	struct conn *c = sqi_rd_begin(impl, err);
+	struct conn *c = sqi_rd_begin(store, err);
 	if (!c)
 		return -err->code;
 	int64_t id = 0;
 	int rc = rm_lookup(c, name, &id, err);
 	if (!rc)
-		rc = mv_require(c, id, name, v, NULL, err);
+		rc = mv_require(c, id, name, v, NULL, NULL, err);
 	sqlite3_stmt *st = NULL;
 	if (!rc && !(st = sqi_prep(c, SQL_CARD_GET, err)))
 		rc = -err->code;
@@ -1444,31 +1490,45 @@ int sqr_mv_get_card(void *impl, const char *name, int64_t v, json_t **out, struc
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, v);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			json_error_t je;
-			json_t *card = json_loads(sqi_col_text(st, 0), 0, &je);
-			if (!json_is_object(card)) {
-				json_decref(card);
-				rc = mw_err_set(err, MW_E_INTERNAL,
-						"the stored model card of %s version %lld is not a JSON "
-						"object",
-						name, (long long)v);
-			} else {
-				json_t *o = json_object();
-				json_object_set_new(o, "card", card);
-				json_object_set_new(o, "updated",
-						    json_integer(sqlite3_column_int64(st, 1)));
-				sqi_jset_str(o, "updated_by", sqi_col_text(st, 2));
-				*out = o;
-			}
+			out->card = sqi_col_dup(a, st, 0);
+			out->updated = sqlite3_column_int64(st, 1);
+			out->updated_by = sqi_col_dup(a, st, 2);
 		} else {
-			rc = mw_err_set(err, MW_E_NOT_FOUND,
-					"Model version %s/%lld has no model card yet. Write one with "
-					"PUT /api/mw/models/<name>/versions/<version>/card or "
-					"`mw models card %s %lld --set FILE`.",
-					name, (long long)v, name, (long long)v);
+			rc = mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_CARD,
+					  "version %lld of '%.200s' has no model card",
+					  (long long)v, name);
 		}
 		sqlite3_reset(st);
 	}
-	sqi_rd_end(impl, c);
+	sqi_rd_end(store, c);
 	return rc;
 }
+
+/* ================================================================ ops */
+
+const struct mw_store_registry_ops mw_sqlite_registry_ops = {
+	.rm_create = sqr_rm_create,
+	.rm_get = sqr_rm_get,
+	.rm_rename = sqr_rm_rename,
+	.rm_update = sqr_rm_update,
+	.rm_delete = sqr_rm_delete,
+	.rm_search = sqr_rm_search,
+	.rm_set_tag = sqr_rm_set_tag,
+	.rm_delete_tag = sqr_rm_delete_tag,
+	.rm_set_alias = sqr_rm_set_alias,
+	.rm_delete_alias = sqr_rm_delete_alias,
+	.rm_get_by_alias = sqr_rm_get_by_alias,
+	.rm_alias_state = sqr_rm_alias_state,
+	.rm_latest_versions = sqr_rm_latest_versions,
+	.rm_history = sqr_rm_history,
+	.mv_create = sqr_mv_create,
+	.mv_get = sqr_mv_get,
+	.mv_update = sqr_mv_update,
+	.mv_delete = sqr_mv_delete,
+	.mv_transition = sqr_mv_transition,
+	.mv_search = sqr_mv_search,
+	.mv_set_tag = sqr_mv_set_tag,
+	.mv_delete_tag = sqr_mv_delete_tag,
+	.mv_set_card = sqr_mv_set_card,
+	.mv_get_card = sqr_mv_get_card,
+};

@@ -1,26 +1,108 @@
 /*
- * store.c - picks a backend and dispatches every call through its ops.
+ * store.c - picks the backend by the store URI, builds the backend-neutral
+ * machinery over it (the group-commit writer, the migrations) and dispatches
+ * every call through the backend's ops.
  *
- * Today the only backend is SQLite (store/sqlite.c).  A PostgreSQL backend
- * adds a row to `backends` and a file; nothing above store/ changes.
+ * Choosing a backend.  --store-uri (opts.uri) names the backend by its
+ * scheme; NULL or "" is SQLite in the data directory (<data_dir>/mw.db).
+ * sqlite:///relative/path.db and sqlite:////absolute/path.db follow
+ * SQLAlchemy's and MLflow's convention (the backend reads the path).
+ * postgresql:// and postgres:// (also with a +driver suffix) are known but not
+ * built yet: MW_E_NOT_IMPLEMENTED at open.  Any other scheme is MW_E_INVALID.
+ * The URI may hold a password: no message and no log line here repeats it
+ * (only its scheme, which cannot hold one).
+ *
+ * Open order: backend open, writer over its write handle, migrations through
+ * the writer's transaction hooks.  Close order: the writer drains (queued
+ * writes commit), then the backend closes, then the writer is freed.
  */
 #include "store/backend.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct mw_store {
-	const struct mw_store_ops *ops;
+	const struct mw_store_backend *b;
 	void *impl;
+	struct mw_store_writer *w;
+	int schema_version;
 };
+
+/* Known schemes; a NULL backend is known but not built yet. */
+static const struct {
+	const char *scheme;
+	const char *name;
+	const struct mw_store_backend *b;
+} schemes[] = {
+	{"sqlite", "SQLite", &mw_store_sqlite},
+	{"postgresql", "PostgreSQL", NULL},
+	{"postgres", "PostgreSQL", NULL},
+};
+
+/* The backend of a URI (its scheme, before ':' and any "+driver"). */
+static int pick(const char *uri, const struct mw_store_backend **out, struct mw_err *err)
+{
+	size_t n = 0;
+	while (uri[n] && uri[n] != ':' && uri[n] != '/' && n < 32)
+		n++;
+	if (uri[n] != ':' || n == 0)
+		return mw_err_set(err, MW_E_INVALID,
+				  "the store URI is not a URI: expected sqlite:///relative/path.db, "
+				  "sqlite:////absolute/path.db or postgresql://...");
+	size_t base = n;
+	const char *plus = memchr(uri, '+', n);
+	if (plus)
+		base = (size_t)(plus - uri);
+	for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+		if (strlen(schemes[i].scheme) != base || strncasecmp(uri, schemes[i].scheme, base))
+			continue;
+		if (!schemes[i].b)
+			return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+					  "the %s backend is not built yet: use a sqlite:/// store URI "
+					  "or leave --store-uri empty (SQLite in the data directory)",
+					  schemes[i].name);
+		if (plus)
+			break; /* no drivers for built backends */
+		*out = schemes[i].b;
+		return 0;
+	}
+	char shown[40];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < sizeof shown - 1; i++)
+		shown[k++] = (uri[i] >= 0x20 && uri[i] < 0x7f) ? uri[i] : '?';
+	shown[k] = 0;
+	return mw_err_set(err, MW_E_INVALID,
+			  "unknown store URI scheme '%s': expected sqlite:///relative/path.db, "
+			  "sqlite:////absolute/path.db (or postgresql://..., not built yet)",
+			  shown);
+}
 
 int mw_store_open(const struct mw_store_opts *o, struct mw_store **out, struct mw_err *err)
 {
+	const char *uri = o->uri && *o->uri ? o->uri : NULL;
+	const struct mw_store_backend *b = &mw_store_sqlite;
+	int rc = uri ? pick(uri, &b, err) : 0;
+	return rc ? rc : mw_store_open_backend(b, o, out, err);
+}
+
+int mw_store_open_backend(const struct mw_store_backend *b, const struct mw_store_opts *o,
+			  struct mw_store **out, struct mw_err *err)
+{
+	const char *uri = o->uri && *o->uri ? o->uri : NULL;
+	int rc;
 	struct mw_store *s = mw_xcalloc(1, sizeof *s);
-	s->ops = &mw_store_sqlite_ops;
-	int rc = s->ops->open(o, &s->impl, err);
-	if (rc) {
+	s->b = b;
+	if ((rc = b->open(o, uri, &s->impl, err))) {
 		free(s);
+		return rc;
+	}
+	void *tx = b->write_handle(s->impl);
+	s->w = mw_store_writer_new(b->txn, tx, o->max_batch);
+	if ((rc = mw_store_migrate(b->txn, b->sql, tx, b->migrations, &s->schema_version, err))) {
+		mw_store_close(s);
 		return rc;
 	}
 	*out = s;
@@ -31,292 +113,411 @@ void mw_store_close(struct mw_store *s)
 {
 	if (!s)
 		return;
-	s->ops->close(s->impl);
+	mw_store_writer_drain(s->w);
+	s->b->close(s->impl);
+	mw_store_writer_free(s->w);
 	free(s);
 }
 
 void mw_store_stats(struct mw_store *s, struct mw_store_stats *out)
 {
-	s->ops->stats(s->impl, out);
+	mw_store_writer_stats(s->w, out);
 }
 
 int mw_store_schema_version(struct mw_store *s)
 {
-	return s->ops->schema_version(s->impl);
+	return s->schema_version;
+}
+
+static void trim_tx(void *tx, void *ud)
+{
+	const struct mw_store_txn *t = ud;
+	t->trim(tx);
 }
 
 void mw_store_trim(struct mw_store *s)
 {
-	if (s->ops->trim)
-		s->ops->trim(s->impl);
+	if (s->b->trim)
+		s->b->trim(s->impl);
+	if (s->b->txn->trim)
+		mw_store_writer_when_idle(s->w, trim_tx, (void *)s->b->txn);
 }
 
-#define D(op, ...) return s->ops->op(s->impl, __VA_ARGS__)
+void *mw_store_impl(struct mw_store *s)
+{
+	return s->impl;
+}
+
+int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw_err *err)
+{
+	return mw_store_writer_submit(s->w, fn, arg, err);
+}
+
+int mw_store_err(struct mw_err *err, int code, enum mw_store_what what, const char *fmt, ...)
+{
+	if (err) {
+		err->code = code;
+		err->detail = (int)what;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+void *mw_store_vec_push(struct mw_store_vec *vec, struct mw_arena *a, size_t size)
+{
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 8;
+		void *nv = mw_arena_alloc(a, cap * size);
+		if (vec->n)
+			memcpy(nv, vec->v, vec->n * size);
+		vec->v = nv;
+		vec->cap = cap;
+	}
+	void *e = (char *)vec->v + vec->n++ * size;
+	memset(e, 0, size);
+	return e;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int not_built(const char *domain, const char *op, struct mw_store *s, struct mw_err *err)
+{
+	return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+			  "the %s store backend has no %s (%s): not built yet", s->b->scheme,
+			  domain, op);
+}
+
+/* Call op of a domain's ops, or answer MW_E_NOT_IMPLEMENTED when the backend
+ * lacks the domain or the op. */
+#define DOMAIN(dom, op, ...)                                 \
+	do {                                                 \
+		if (!s->b->dom || !s->b->dom->op)            \
+			return not_built(#dom, #op, s, err); \
+		return s->b->dom->op(s, __VA_ARGS__);        \
+	} while (0)
+#define T(op, ...) DOMAIN(tracking, op, __VA_ARGS__)
 
 int mw_store_exp_create(struct mw_store *s, const char *name, const char *loc, const char *root,
 			const struct mw_kv *tags, size_t ntags, int64_t now, char id[32],
 			struct mw_err *err)
 {
-	D(exp_create, name, loc, root, tags, ntags, now, id, err);
+	T(exp_create, name, loc, root, tags, ntags, now, id, err);
 }
-int mw_store_exp_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_exp_get(struct mw_store *s, const char *id, struct mw_arena *a,
+		     struct mw_experiment *out, struct mw_err *err)
 {
-	D(exp_get, id, out, err);
+	T(exp_get, id, a, out, err);
 }
-int mw_store_exp_get_by_name(struct mw_store *s, const char *name, json_t **out,
-			     struct mw_err *err)
+int mw_store_exp_get_by_name(struct mw_store *s, const char *name, struct mw_arena *a,
+			     struct mw_experiment *out, struct mw_err *err)
 {
-	D(exp_get_by_name, name, out, err);
+	T(exp_get_by_name, name, a, out, err);
 }
 int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
-			size_t no, enum mw_view v, const struct mw_page *p, json_t **out,
-			bool *more, struct mw_err *err)
+			size_t no, enum mw_view v, const struct mw_page *p, struct mw_arena *a,
+			struct mw_experiment **out, size_t *n, bool *more, struct mw_err *err)
 {
-	D(exp_search, f, o, no, v, p, out, more, err);
+	T(exp_search, f, o, no, v, p, a, out, n, more, err);
 }
 int mw_store_exp_rename(struct mw_store *s, const char *id, const char *name, int64_t now,
 			struct mw_err *err)
 {
-	D(exp_rename, id, name, now, err);
+	T(exp_rename, id, name, now, err);
 }
 int mw_store_exp_set_deleted(struct mw_store *s, const char *id, bool del, int64_t now,
 			     struct mw_err *err)
 {
-	D(exp_set_deleted, id, del, now, err);
+	T(exp_set_deleted, id, del, now, err);
 }
 int mw_store_exp_set_tag(struct mw_store *s, const char *id, const char *k, const char *v,
 			 struct mw_err *err)
 {
-	D(exp_set_tag, id, k, v, err);
+	T(exp_set_tag, id, k, v, err);
 }
 int mw_store_exp_delete_tag(struct mw_store *s, const char *id, const char *k,
 			    struct mw_err *err)
 {
-	D(exp_delete_tag, id, k, err);
+	T(exp_delete_tag, id, k, err);
 }
-int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, json_t **out,
-			struct mw_err *err)
+int mw_store_run_create(struct mw_store *s, const struct mw_run_create *rc, struct mw_arena *a,
+			struct mw_run *out, struct mw_err *err)
 {
-	D(run_create, rc, out, err);
+	T(run_create, rc, a, out, err);
 }
-int mw_store_run_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_run_get(struct mw_store *s, const char *id, struct mw_arena *a, struct mw_run *out,
+		     struct mw_err *err)
 {
-	D(run_get, id, out, err);
+	T(run_get, id, a, out, err);
 }
 int mw_store_run_update(struct mw_store *s, const char *id, const char *status, int64_t end,
-			const char *name, json_t **out, struct mw_err *err)
+			const char *name, const struct mw_kv *tags, size_t ntags,
+			struct mw_arena *a, struct mw_run_info *out, struct mw_err *err)
 {
-	D(run_update, id, status, end, name, out, err);
+	T(run_update, id, status, end, name, tags, ntags, a, out, err);
 }
 int mw_store_run_set_deleted(struct mw_store *s, const char *id, bool del, int64_t now,
 			     struct mw_err *err)
 {
-	D(run_set_deleted, id, del, now, err);
+	T(run_set_deleted, id, del, now, err);
 }
-int mw_store_run_log_batch(struct mw_store *s, const char *id, const struct mw_metric *m,
-			   size_t nm, const struct mw_kv *p, size_t np, const struct mw_kv *t,
-			   size_t nt, struct mw_err *err)
+int mw_store_run_log_batch(struct mw_store *s, const char *id, const struct mw_metric *m, size_t nm,
+			   const struct mw_kv *p, size_t np, const struct mw_kv *t, size_t nt,
+			   const char *run_name, struct mw_err *err)
 {
-	D(run_log_batch, id, m, nm, p, np, t, nt, err);
+	T(run_log_batch, id, m, nm, p, np, t, nt, run_name, err);
 }
 int mw_store_run_delete_tag(struct mw_store *s, const char *id, const char *k,
 			    struct mw_err *err)
 {
-	D(run_delete_tag, id, k, err);
+	T(run_delete_tag, id, k, err);
 }
 int mw_store_run_log_inputs(struct mw_store *s, const char *id, const struct mw_dataset_input *d,
 			    size_t nd, const struct mw_model_ref *m, size_t nm, struct mw_err *err)
 {
-	D(run_log_inputs, id, d, nd, m, nm, err);
+	T(run_log_inputs, id, d, nd, m, nm, err);
 }
 int mw_store_run_log_outputs(struct mw_store *s, const char *id, const struct mw_model_ref *m,
 			     size_t nm, struct mw_err *err)
 {
-	D(run_log_outputs, id, m, nm, err);
+	T(run_log_outputs, id, m, nm, err);
 }
 int mw_store_run_search(struct mw_store *s, const char *const *ex, size_t nex,
 			const struct mw_filter *f, const struct mw_order *o, size_t no,
-			enum mw_view v, const struct mw_page *p, json_t **out, bool *more,
-			struct mw_err *err)
+			enum mw_view v, const struct mw_page *p, struct mw_arena *a,
+			struct mw_run **out, size_t *n, bool *more, struct mw_err *err)
 {
-	D(run_search, ex, nex, f, o, no, v, p, out, more, err);
+	T(run_search, ex, nex, f, o, no, v, p, a, out, n, more, err);
 }
 int mw_store_metric_history(struct mw_store *s, const char *id, const char *key,
-			    const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+			    const struct mw_page *p, struct mw_arena *a, struct mw_metric **out,
+			    size_t *n, bool *more, struct mw_err *err)
 {
-	D(metric_history, id, key, p, out, more, err);
+	T(metric_history, id, key, p, a, out, n, more, err);
 }
-int mw_store_metric_history_sampled(struct mw_store *s, const char *const *ids, size_t n,
-				    const char *key, bool has_range, int64_t a, int64_t b,
-				    int64_t max, json_t **out, struct mw_err *err)
+int mw_store_metric_history_sampled(struct mw_store *s, const char *const *ids, size_t nids,
+				    const char *key, bool has_range, int64_t lo, int64_t hi,
+				    int64_t max, struct mw_arena *a, struct mw_metric **out,
+				    size_t *n, struct mw_err *err)
 {
-	D(metric_history_sampled, ids, n, key, has_range, a, b, max, out, err);
+	T(metric_history_sampled, ids, nids, key, has_range, lo, hi, max, a, out, n, err);
 }
-int mw_store_metric_history_bulk(struct mw_store *s, const char *const *ids, size_t n,
-				 const char *key, int64_t max, json_t **out, struct mw_err *err)
+int mw_store_metric_history_bulk(struct mw_store *s, const char *const *ids, size_t nids,
+				 const char *key, int64_t max, struct mw_arena *a,
+				 struct mw_metric **out, size_t *n, struct mw_err *err)
 {
-	D(metric_history_bulk, ids, n, key, max, out, err);
+	T(metric_history_bulk, ids, nids, key, max, a, out, n, err);
 }
-int mw_store_lm_create(struct mw_store *s, const struct mw_lm_create *c, json_t **out,
-		       struct mw_err *err)
+int mw_store_lm_create(struct mw_store *s, const struct mw_lm_create *c, struct mw_arena *a,
+		       struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_create, c, out, err);
+	T(lm_create, c, a, out, err);
 }
-int mw_store_lm_get(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+int mw_store_lm_get(struct mw_store *s, const char *id, struct mw_arena *a,
+		    struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_get, id, out, err);
+	T(lm_get, id, a, out, err);
 }
 int mw_store_lm_finalize(struct mw_store *s, const char *id, const char *st, int64_t now,
-			 json_t **out, struct mw_err *err)
+			 struct mw_arena *a, struct mw_logged_model *out, struct mw_err *err)
 {
-	D(lm_finalize, id, st, now, out, err);
+	T(lm_finalize, id, st, now, a, out, err);
 }
 int mw_store_lm_delete(struct mw_store *s, const char *id, struct mw_err *err)
 {
-	D(lm_delete, id, err);
+	T(lm_delete, id, err);
 }
 int mw_store_lm_set_tags(struct mw_store *s, const char *id, const struct mw_kv *t, size_t n,
 			 int64_t now, struct mw_err *err)
 {
-	D(lm_set_tags, id, t, n, now, err);
+	T(lm_set_tags, id, t, n, now, err);
 }
 int mw_store_lm_delete_tag(struct mw_store *s, const char *id, const char *k, struct mw_err *err)
 {
-	D(lm_delete_tag, id, k, err);
+	T(lm_delete_tag, id, k, err);
 }
 int mw_store_lm_log_params(struct mw_store *s, const char *id, const struct mw_kv *p, size_t n,
 			   struct mw_err *err)
 {
-	D(lm_log_params, id, p, n, err);
+	T(lm_log_params, id, p, n, err);
 }
 int mw_store_lm_search(struct mw_store *s, const char *const *ex, size_t nex,
 		       const struct mw_filter *f, const struct mw_order *o, size_t no,
-		       const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+		       const struct mw_page *p, struct mw_arena *a, struct mw_logged_model **out,
+		       size_t *n, bool *more, struct mw_err *err)
 {
-	D(lm_search, ex, nex, f, o, no, p, out, more, err);
+	T(lm_search, ex, nex, f, o, no, p, a, out, n, more, err);
 }
-int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size, int64_t now_ms, bool *replaced, struct mw_err *err)
+
+#define A(op, ...) DOMAIN(artifacts, op, __VA_ARGS__)
+
+int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size,
+		     int64_t now_ms, bool *replaced, struct mw_err *err)
 {
-	D(art_put, path, digest, size, now_ms, replaced, err);
+	A(art_put, path, digest, size, now_ms, replaced, err);
 }
-int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out, struct mw_err *err)
+int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out,
+		     struct mw_err *err)
 {
-	D(art_get, path, out, err);
+	A(art_get, path, out, err);
 }
-int mw_store_art_list(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err)
+int mw_store_art_list(struct mw_store *s, const char *dir, struct mw_arena *a,
+		      struct mw_art_child **out, size_t *n, struct mw_err *err)
 {
-	D(art_list, dir, out, err);
+	A(art_list, dir, a, out, n, err);
 }
-int mw_store_art_tree(struct mw_store *s, const char *dir, json_t **out, struct mw_err *err)
+int mw_store_art_tree(struct mw_store *s, const char *dir, struct mw_arena *a,
+		      struct mw_art_file **out, size_t *n, struct mw_err *err)
 {
-	D(art_tree, dir, out, err);
+	A(art_tree, dir, a, out, n, err);
 }
-int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed, struct mw_err *err)
+int mw_store_art_delete(struct mw_store *s, const char *path, int64_t now_ms, int *removed,
+			struct mw_err *err)
 {
-	D(art_delete, path, now_ms, removed, err);
+	A(art_delete, path, now_ms, removed, err);
 }
 int mw_store_art_digest_used(struct mw_store *s, const char *digest, bool *used,
 			     struct mw_err *err)
 {
-	D(art_digest_used, digest, used, err);
+	A(art_digest_used, digest, used, err);
 }
-int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx, struct mw_err *err)
+
+int mw_store_art_each(struct mw_store *s, bool include_history, mw_store_digest_fn fn, void *ctx,
+		      struct mw_err *err)
 {
-	D(art_each, include_history, fn, ctx, err);
+	A(art_each, include_history, fn, ctx, err);
 }
-int mw_store_rm_create(struct mw_store *s, const char *name, const char *description, const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now_ms, json_t **out, struct mw_err *err)
+
+#define R(op, ...) DOMAIN(registry, op, __VA_ARGS__)
+
+int mw_store_rm_create(struct mw_store *s, const char *name, const char *description,
+		       const struct mw_kv *tags, size_t ntags, const char *user_id, int64_t now_ms,
+		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err)
 {
-	D(rm_create, name, description, tags, ntags, user_id, now_ms, out, err);
+	R(rm_create, name, description, tags, ntags, user_id, now_ms, a, out, err);
 }
-int mw_store_rm_get(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
+int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
+		    struct mw_registered_model *out, struct mw_err *err)
 {
-	D(rm_get, name, out, err);
+	R(rm_get, name, a, out, err);
 }
-int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms,
+		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err)
 {
-	D(rm_rename, name, new_name, now_ms, out, err);
+	R(rm_rename, name, new_name, now_ms, a, out, err);
 }
-int mw_store_rm_update(struct mw_store *s, const char *name, const char *description, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_rm_update(struct mw_store *s, const char *name, const char *description,
+		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
+		       struct mw_err *err)
 {
-	D(rm_update, name, description, now_ms, out, err);
+	R(rm_update, name, description, now_ms, a, out, err);
 }
 int mw_store_rm_delete(struct mw_store *s, const char *name, int64_t now_ms, struct mw_err *err)
 {
-	D(rm_delete, name, now_ms, err);
+	R(rm_delete, name, now_ms, err);
 }
-int mw_store_rm_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o, size_t norder, const struct mw_page *page, json_t **out, bool *has_more, struct mw_err *err)
+int mw_store_rm_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_hide_tag *hide, const struct mw_page *page,
+		       struct mw_arena *a, struct mw_registered_model **out, size_t *n, bool *more,
+		       struct mw_err *err)
 {
-	D(rm_search, f, o, norder, page, out, has_more, err);
+	R(rm_search, f, o, norder, hide, page, a, out, n, more, err);
 }
-int mw_store_rm_set_tag(struct mw_store *s, const char *name, const char *key, const char *value, struct mw_err *err)
+int mw_store_rm_set_tag(struct mw_store *s, const char *name, const char *key, const char *value,
+			struct mw_err *err)
 {
-	D(rm_set_tag, name, key, value, err);
+	R(rm_set_tag, name, key, value, err);
 }
-int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key, struct mw_err *err)
+int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key,
+			   struct mw_err *err)
 {
-	D(rm_delete_tag, name, key, err);
+	R(rm_delete_tag, name, key, err);
 }
-int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version, bool rollback, const struct mw_audit *a, struct mw_err *err)
+int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
+			  bool rollback, const struct mw_audit *a, struct mw_err *err)
 {
-	D(rm_set_alias, name, alias, version, rollback, a, err);
+	R(rm_set_alias, name, alias, version, rollback, a, err);
 }
-int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias, const struct mw_audit *a, struct mw_err *err)
+int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
+			     const struct mw_audit *a, struct mw_err *err)
 {
-	D(rm_delete_alias, name, alias, a, err);
+	R(rm_delete_alias, name, alias, a, err);
 }
-int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias, json_t **out, struct mw_err *err)
+int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias,
+			     struct mw_arena *a, struct mw_model_version *out, struct mw_err *err)
 {
-	D(rm_get_by_alias, name, alias, out, err);
+	R(rm_get_by_alias, name, alias, a, out, err);
 }
-int mw_store_rm_alias_previous(struct mw_store *s, const char *name, const char *alias, int64_t *version, struct mw_err *err)
+int mw_store_rm_alias_state(struct mw_store *s, const char *name, const char *alias,
+			    struct mw_alias_state *out, struct mw_err *err)
 {
-	D(rm_alias_previous, name, alias, version, err);
+	R(rm_alias_state, name, alias, out, err);
 }
-int mw_store_rm_latest_versions(struct mw_store *s, const char *name, const char *const *stages, size_t nstages, json_t **out, struct mw_err *err)
+int mw_store_rm_latest_versions(struct mw_store *s, const char *name, const char *const *stages,
+				size_t nstages, struct mw_arena *a, struct mw_model_version **out,
+				size_t *n, struct mw_err *err)
 {
-	D(rm_latest_versions, name, stages, nstages, out, err);
+	R(rm_latest_versions, name, stages, nstages, a, out, n, err);
 }
-int mw_store_rm_history(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
+int mw_store_rm_history(struct mw_store *s, const char *name, struct mw_arena *a,
+			struct mw_promotion_event **out, size_t *n, struct mw_err *err)
 {
-	D(rm_history, name, out, err);
+	R(rm_history, name, a, out, n, err);
 }
-int mw_store_mv_create(struct mw_store *s, const struct mw_mv_create *c, json_t **out, struct mw_err *err)
+int mw_store_mv_create(struct mw_store *s, const struct mw_mv_create *c, struct mw_arena *a,
+		       struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_create, c, out, err);
+	R(mv_create, c, a, out, err);
 }
-int mw_store_mv_get(struct mw_store *s, const char *name, int64_t version, json_t **out, struct mw_err *err)
+int mw_store_mv_get(struct mw_store *s, const char *name, int64_t version, struct mw_arena *a,
+		    struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_get, name, version, out, err);
+	R(mv_get, name, version, a, out, err);
 }
-int mw_store_mv_update(struct mw_store *s, const char *name, int64_t version, const char *description, int64_t now_ms, json_t **out, struct mw_err *err)
+int mw_store_mv_update(struct mw_store *s, const char *name, int64_t version,
+		       const char *description, int64_t now_ms, struct mw_arena *a,
+		       struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_update, name, version, description, now_ms, out, err);
+	R(mv_update, name, version, description, now_ms, a, out, err);
 }
-int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version, const struct mw_audit *a, struct mw_err *err)
+int mw_store_mv_delete(struct mw_store *s, const char *name, int64_t version,
+		       const struct mw_audit *a, const char *alias_reason, struct mw_err *err)
 {
-	D(mv_delete, name, version, a, err);
+	R(mv_delete, name, version, a, alias_reason, err);
 }
-int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version, const char *stage, bool archive_existing, const struct mw_audit *a, json_t **out, struct mw_err *err)
+int mw_store_mv_transition(struct mw_store *s, const char *name, int64_t version, const char *stage,
+			   const char *archive_to, const char *archive_reason,
+			   const struct mw_audit *a, struct mw_arena *ar,
+			   struct mw_model_version *out, struct mw_err *err)
 {
-	D(mv_transition, name, version, stage, archive_existing, a, out, err);
+	R(mv_transition, name, version, stage, archive_to, archive_reason, a, ar, out, err);
 }
-int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o, size_t norder, const struct mw_page *page, json_t **out, bool *has_more, struct mw_err *err)
+int mw_store_mv_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+		       size_t norder, const struct mw_hide_tag *hide, const struct mw_page *page,
+		       struct mw_arena *a, struct mw_model_version **out, size_t *n, bool *more,
+		       struct mw_err *err)
 {
-	D(mv_search, f, o, norder, page, out, has_more, err);
+	R(mv_search, f, o, norder, hide, page, a, out, n, more, err);
 }
-int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key, const char *value, struct mw_err *err)
+int mw_store_mv_set_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			const char *value, struct mw_err *err)
 {
-	D(mv_set_tag, name, version, key, value, err);
+	R(mv_set_tag, name, version, key, value, err);
 }
-int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version, const char *key, struct mw_err *err)
+int mw_store_mv_delete_tag(struct mw_store *s, const char *name, int64_t version, const char *key,
+			   struct mw_err *err)
 {
-	D(mv_delete_tag, name, version, key, err);
+	R(mv_delete_tag, name, version, key, err);
 }
-int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version, const char *card_json, const char *who, int64_t now_ms, struct mw_err *err)
+int mw_store_mv_set_card(struct mw_store *s, const char *name, int64_t version, const char *card,
+			 const char *who, int64_t now_ms, struct mw_err *err)
 {
-	D(mv_set_card, name, version, card_json, who, now_ms, err);
+	R(mv_set_card, name, version, card, who, now_ms, err);
 }
-int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, json_t **out, struct mw_err *err)
+int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, struct mw_arena *a,
+			 struct mw_model_card *out, struct mw_err *err)
 {
-	D(mv_get_card, name, version, out, err);
+	R(mv_get_card, name, version, a, out, err);
 }

@@ -255,6 +255,144 @@ static json_t *ok_empty(void)
 	return json_object();
 }
 
+/* ---------------------------------------------------------------- MLflow's errors */
+
+/* The store words its errors neutrally and says what they are about
+ * (err->detail); these put them in MLflow's words.  Only errors with a
+ * detail are reworded: I/O and the like pass through. */
+
+/* The lifecycle stage of an experiment or run that refused a write, read
+ * back for the message ("deleted" when it cannot be read). */
+static const char *stage_of(struct mw_track *t, bool run, const char *id, struct mw_arena *a)
+{
+	struct mw_err e = {0};
+	const char *stage = NULL;
+	if (run) {
+		struct mw_run r;
+		if (!mw_store_run_get(t->store, id, a, &r, &e))
+			stage = r.info.lifecycle_stage;
+	} else {
+		struct mw_experiment x;
+		if (!mw_store_exp_get(t->store, id, a, &x, &e))
+			stage = x.lifecycle_stage;
+	}
+	return stage ? stage : "deleted";
+}
+
+int mw_track_not_found(int rc, const char *id, struct mw_err *err)
+{
+	if (rc != -MW_E_NOT_FOUND)
+		return rc;
+	switch (err->detail) {
+	case MW_STORE_EXPERIMENT:
+		return mw_err_set(err, MW_E_NOT_FOUND, "No Experiment with id=%s exists", id);
+	case MW_STORE_RUN:
+		return mw_err_set(err, MW_E_NOT_FOUND, "Run with id=%s not found", id);
+	case MW_STORE_LOGGED_MODEL:
+		return mw_err_set(err, MW_E_NOT_FOUND, "Logged model with ID '%s' not found.", id);
+	default:
+		return rc;
+	}
+}
+
+static int exp_err(struct mw_track *t, int rc, const char *id, const char *name, struct mw_err *err)
+{
+	if (!rc || err->detail != MW_STORE_EXPERIMENT)
+		return rc;
+	if (rc == -MW_E_NOT_FOUND)
+		return id ? mw_track_not_found(rc, id, err)
+			  : mw_err_set(err, MW_E_NOT_FOUND,
+				       "Could not find experiment with name '%s'", name);
+	if (rc == -MW_E_EXISTS)
+		return mw_err_set(err, MW_E_EXISTS, "Experiment(name=%s) already exists.", name);
+	if (rc == -MW_E_INVALID && id) {
+		struct mw_arena *a = mw_arena_new(4096);
+		rc = mw_err_set(err, MW_E_INVALID,
+				"The experiment %s must be in the 'active' state. Current state is %s.",
+				id, stage_of(t, false, id, a));
+		mw_arena_free(a);
+	}
+	return rc;
+}
+
+static int run_err(struct mw_track *t, int rc, const char *id, struct mw_err *err)
+{
+	if (!rc || err->detail != MW_STORE_RUN)
+		return rc;
+	if (rc == -MW_E_NOT_FOUND)
+		return mw_track_not_found(rc, id, err);
+	if (rc == -MW_E_INVALID) {
+		struct mw_arena *a = mw_arena_new(4096);
+		rc = mw_err_set(err, MW_E_INVALID,
+				"The run %s must be in the 'active' state. Current state is %s.",
+				id, stage_of(t, true, id, a));
+		mw_arena_free(a);
+	}
+	return rc;
+}
+
+static int lm_err(int rc, const char *id, struct mw_err *err)
+{
+	return err->detail == MW_STORE_LOGGED_MODEL ? mw_track_not_found(rc, id, err) : rc;
+}
+
+/* A write of params refused because one was logged before with another value:
+ * params never change, so the stored one is read back to say which. */
+static int param_err(struct mw_track *t, int rc, const char *id, const struct mw_kv *p, size_t np,
+		     struct mw_err *err)
+{
+	if (rc != -MW_E_CONFLICT || err->detail != MW_STORE_PARAM)
+		return run_err(t, rc, id, err);
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run r;
+	struct mw_err e = {0};
+	if (!mw_store_run_get(t->store, id, a, &r, &e)) {
+		for (size_t i = 0; i < np; i++) {
+			const char *v = p[i].value ? p[i].value : "";
+			for (size_t k = 0; k < r.nparams; k++) {
+				if (strcmp(r.params[k].key, p[i].key))
+					continue;
+				if (!strcmp(r.params[k].value, v))
+					break;
+				rc = mw_err_set(err, MW_E_INVALID,
+						"Changing param values is not allowed. Param with "
+						"key='%s' was already logged with value='%.200s' for "
+						"run ID='%s'. Attempted logging new value '%.200s'.",
+						p[i].key, r.params[k].value, id, v);
+				mw_arena_free(a);
+				return rc;
+			}
+		}
+	}
+	mw_arena_free(a);
+	err->code = MW_E_INVALID;
+	return -MW_E_INVALID;
+}
+
+static int tag_err(struct mw_track *t, int rc, const char *what, const char *id, const char *key,
+		   struct mw_err *err)
+{
+	if (rc != -MW_E_NOT_FOUND || err->detail != MW_STORE_TAG)
+		return rc;
+	if (!strcmp(what, "logged model"))
+		return mw_err_set(err, MW_E_NOT_FOUND, "No tag with key '%s' on logged model '%s'",
+				  key, id);
+	return mw_err_set(err, MW_E_NOT_FOUND, "No tag with name: %s in %s with id %s", key, what,
+			  id);
+}
+
+/* A page of records as {field: [...]} plus next_page_token. */
+static json_t *page_json(const char *field, json_t *arr, const struct mw_page *p, bool more)
+{
+	json_t *out = json_object();
+	if (json_array_size(arr))
+		json_object_set_new(out, field, arr);
+	else
+		json_decref(arr);
+	mw_page_set_next(out, p, more);
+	return out;
+}
+
 /* ---------------------------------------------------------------- paging */
 
 
@@ -336,7 +474,7 @@ int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *
 				 err);
 	free(tags);
 	if (rc)
-		return rc;
+		return exp_err(t, rc, NULL, name, err);
 	*resp = json_pack("{s:s}", "experiment_id", id);
 	return 0;
 }
@@ -346,11 +484,14 @@ int mw_track_exp_get(struct mw_track *t, const struct mw_call *call, json_t *req
 {
 	const char *id = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
-	json_t *e = NULL;
-	if (rc || (rc = mw_store_exp_get(t->store, id, &e, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:o}", "experiment", e);
-	return 0;
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_experiment e;
+	if (!(rc = exp_err(t, mw_store_exp_get(t->store, id, a, &e, err), id, NULL, err)))
+		*resp = json_pack("{s:o}", "experiment", mw_track_experiment_json(&e));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_exp_get_by_name(struct mw_track *t, const struct mw_call *call, json_t *req,
@@ -358,17 +499,21 @@ int mw_track_exp_get_by_name(struct mw_track *t, const struct mw_call *call, jso
 {
 	const char *name = NULL;
 	int rc = mw_req_str(req, "experiment_name", true, 0, &name, err);
-	json_t *e = NULL;
-	if (rc || (rc = mw_store_exp_get_by_name(t->store, name, &e, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:o}", "experiment", e);
-	return 0;
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_experiment e;
+	rc = exp_err(t, mw_store_exp_get_by_name(t->store, name, a, &e, err), NULL, name, err);
+	if (!rc)
+		*resp = json_pack("{s:o}", "experiment", mw_track_experiment_json(&e));
+	mw_arena_free(a);
+	return rc;
 }
 
 static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legacy,
 		      struct mw_err *err)
 {
-	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_filter f = {0};
 	struct mw_order o[MAX_ORDER_BY];
 	size_t no = 0;
@@ -379,13 +524,16 @@ static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legac
 		rc = get_view(req, "view_type", &v, err);
 	if (!rc && !legacy)
 		rc = get_search(req, MW_SEARCH_EXPERIMENTS, a, &f, o, &no, err);
-	json_t *out = NULL;
+	struct mw_experiment *e = NULL;
+	size_t n = 0;
 	bool more = false;
 	if (!rc)
-		rc = mw_store_exp_search(t->store, &f, o, no, v, &p, &out, &more, err);
+		rc = mw_store_exp_search(t->store, &f, o, no, v, &p, a, &e, &n, &more, err);
 	if (!rc) {
-		mw_page_set_next(out, &p, more);
-		*resp = out;
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_experiment_json(&e[i]));
+		*resp = page_json("experiments", arr, &p, more);
 	}
 	mw_arena_free(a);
 	return rc;
@@ -413,7 +561,8 @@ int mw_track_exp_update(struct mw_track *t, const struct mw_call *call, json_t *
 	if (!rc && mw_utf8_chars(name) > MAX_EXP_NAME)
 		rc = mw_err_set(err, MW_E_INVALID, "Experiment name is over the limit of %d characters.",
 				MAX_EXP_NAME);
-	if (rc || (rc = mw_store_exp_rename(t->store, id, name, mw_now_ms(), err)))
+	if (rc || (rc = exp_err(t, mw_store_exp_rename(t->store, id, name, mw_now_ms(), err), id,
+				name, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -424,7 +573,8 @@ static int exp_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 {
 	const char *id = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
-	if (rc || (rc = mw_store_exp_set_deleted(t->store, id, del, mw_now_ms(), err)))
+	if (rc || (rc = exp_err(t, mw_store_exp_set_deleted(t->store, id, del, mw_now_ms(), err),
+				id, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -457,7 +607,8 @@ int mw_track_exp_set_tag(struct mw_track *t, const struct mw_call *call, json_t 
 		rc = mw_err_set(err, MW_E_INVALID,
 				"Experiment tag value is %zu characters long, over the limit of %d.",
 				mw_utf8_chars(value), MAX_EXP_TAG_VALUE);
-	if (rc || (rc = mw_store_exp_set_tag(t->store, id, key, value ? value : "", err)))
+	if (rc || (rc = exp_err(t, mw_store_exp_set_tag(t->store, id, key, value ? value : "", err),
+				id, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -470,7 +621,11 @@ int mw_track_exp_delete_tag(struct mw_track *t, const struct mw_call *call, json
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = mw_store_exp_delete_tag(t->store, id, key, err)))
+	if (!rc) {
+		rc = mw_store_exp_delete_tag(t->store, id, key, err);
+		rc = tag_err(t, exp_err(t, rc, id, NULL, err), "experiment", id, key, err);
+	}
+	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -563,34 +718,42 @@ int mw_track_run_create(struct mw_track *t, const struct mw_call *call, json_t *
 		free(tags);
 		return rc;
 	}
+	char path[64];
+	snprintf(path, sizeof path, "%s/artifacts", id); /* <experiment location>/<run>/artifacts */
 	struct mw_run_create rcr = {
 		.run_id = id,
 		.experiment_id = exp,
 		.user_id = user ? user : "",
 		.run_name = name,
+		.status = "RUNNING",
 		.start_time = start,
+		.artifact_path = path,
 		.tags = tags,
 		.ntags = nt,
 	};
-	json_t *run = NULL;
-	rc = mw_store_run_create(t->store, &rcr, &run, err);
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run run;
+	rc = exp_err(t, mw_store_run_create(t->store, &rcr, a, &run, err), exp, NULL, err);
 	free(tags);
-	if (rc)
-		return rc;
-	*resp = json_pack("{s:o}", "run", run);
-	return 0;
+	if (!rc)
+		*resp = json_pack("{s:o}", "run", mw_track_run_json(&run));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_run_get(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 		     struct mw_err *err)
 {
 	const char *id = NULL;
-	json_t *run = NULL;
 	int rc = get_run_id(req, &id, err);
-	if (rc || (rc = mw_store_run_get(t->store, id, &run, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:o}", "run", run);
-	return 0;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run run;
+	if (!(rc = run_err(t, mw_store_run_get(t->store, id, a, &run, err), id, err)))
+		*resp = json_pack("{s:o}", "run", mw_track_run_json(&run));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_run_update(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
@@ -610,12 +773,19 @@ int mw_track_run_update(struct mw_track *t, const struct mw_call *call, json_t *
 		return rc;
 	if (has_end && end < 0)
 		return mw_err_set(err, MW_E_INVALID, "end_time must be a non-negative number of ms.");
-	json_t *info = NULL;
-	if ((rc = mw_store_run_update(t->store, id, status, has_end ? end : -1,
-				      name && *name ? name : NULL, &info, err)))
-		return rc;
-	*resp = json_pack("{s:o}", "run_info", info);
-	return 0;
+	/* the run-name tag is the run's name, as in MLflow */
+	const char *nm = name && *name ? name : NULL;
+	struct mw_kv tag = {"mlflow.runName", nm};
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_run_info info;
+	rc = run_err(t,
+		     mw_store_run_update(t->store, id, status, has_end ? end : -1, nm, &tag,
+					 nm ? 1 : 0, a, &info, err),
+		     id, err);
+	if (!rc)
+		*resp = json_pack("{s:o}", "run_info", mw_track_run_info_json(&info));
+	mw_arena_free(a);
+	return rc;
 }
 
 static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
@@ -623,7 +793,8 @@ static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 {
 	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
-	if (rc || (rc = mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err)))
+	if (rc || (rc = run_err(t, mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err),
+				id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -679,7 +850,10 @@ int mw_track_run_log_metric(struct mw_track *t, const struct mw_call *call, json
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = parse_metric(req, &m, err);
-	if (rc || (rc = mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, err)))
+	if (rc ||
+	    (rc = run_err(t,
+			  mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, NULL, err),
+			  id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -707,8 +881,11 @@ static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
 	kv.value = json_string_value(json_object_get(req, "value")); /* maybe truncated */
 	if (!kv.value)
 		kv.value = "";
-	if ((rc = mw_store_run_log_batch(t->store, id, NULL, 0, is_tag ? NULL : &kv, is_tag ? 0 : 1,
-					 is_tag ? &kv : NULL, is_tag ? 1 : 0, err)))
+	/* the run-name tag is the run's name, as in MLflow */
+	const char *run_name = is_tag && !strcmp(kv.key, "mlflow.runName") ? kv.value : NULL;
+	rc = mw_store_run_log_batch(t->store, id, NULL, 0, is_tag ? NULL : &kv, is_tag ? 0 : 1,
+				    is_tag ? &kv : NULL, is_tag ? 1 : 0, run_name, err);
+	if ((rc = param_err(t, rc, id, &kv, is_tag ? 0 : 1, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -733,7 +910,11 @@ int mw_track_run_delete_tag(struct mw_track *t, const struct mw_call *call, json
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc || (rc = mw_store_run_delete_tag(t->store, id, key, err)))
+	if (!rc) {
+		rc = mw_store_run_delete_tag(t->store, id, key, err);
+		rc = tag_err(t, run_err(t, rc, id, err), "run", id, key, err);
+	}
+	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -801,8 +982,15 @@ int mw_track_run_log_batch(struct mw_track *t, const struct mw_call *call, json_
 		if (!later)
 			tg[kept++] = tg[i];
 	}
-	if (!rc)
-		rc = mw_store_run_log_batch(t->store, id, m, nm, p, np2, tg, kept, err);
+	/* the run-name tag is the run's name, as in MLflow */
+	const char *run_name = NULL;
+	for (size_t i = 0; !rc && i < kept; i++)
+		if (!strcmp(tg[i].key, "mlflow.runName"))
+			run_name = tg[i].value;
+	if (!rc) {
+		rc = mw_store_run_log_batch(t->store, id, m, nm, p, np2, tg, kept, run_name, err);
+		rc = param_err(t, rc, id, p, np2, err);
+	}
 	free(m);
 	free(p);
 	free(tg);
@@ -840,18 +1028,17 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 				  missing);
 	}
 	/* append to the mlflow.log-model.history tag */
-	json_t *run = NULL;
-	if ((rc = mw_store_run_get(t->store, id, &run, err))) {
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_run run;
+	if ((rc = run_err(t, mw_store_run_get(t->store, id, a, &run, err), id, err))) {
+		mw_arena_free(a);
 		json_decref(model);
 		return rc;
 	}
 	json_t *hist = NULL;
-	json_t *tags = json_object_get(json_object_get(run, "data"), "tags");
-	for (size_t i = 0; i < json_array_size(tags); i++) {
-		json_t *tg = json_array_get(tags, i);
-		if (!strcmp(json_string_value(json_object_get(tg, "key")), "mlflow.log-model.history"))
-			hist = json_loads(json_string_value(json_object_get(tg, "value")), 0, &je);
-	}
+	for (size_t i = 0; i < run.ntags; i++)
+		if (!strcmp(run.tags[i].key, "mlflow.log-model.history"))
+			hist = json_loads(run.tags[i].value, 0, &je);
 	if (!json_is_array(hist)) {
 		json_decref(hist);
 		hist = json_array();
@@ -859,10 +1046,11 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 	json_array_append_new(hist, model);
 	char *hs = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	struct mw_kv tag = {"mlflow.log-model.history", hs};
-	rc = mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, err);
+	rc = run_err(t, mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, NULL, err),
+		     id, err);
 	free(hs);
 	json_decref(hist);
-	json_decref(run);
+	mw_arena_free(a);
 	if (rc)
 		return rc;
 	*resp = ok_empty();
@@ -932,7 +1120,7 @@ int mw_track_run_log_inputs(struct mw_track *t, const struct mw_call *call, json
 			rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err);
 	}
 	if (!rc)
-		rc = mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err);
+		rc = run_err(t, mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err), id, err);
 	for (size_t i = 0; i < nd; i++)
 		free(d[i].tags);
 	free(d);
@@ -967,7 +1155,7 @@ int mw_track_run_log_outputs(struct mw_track *t, const struct mw_call *call, jso
 			rc = mw_req_int64(e, "step", false, &mr[i].step, NULL, err);
 	}
 	if (!rc)
-		rc = mw_store_run_log_outputs(t->store, id, mr, nm, err);
+		rc = run_err(t, mw_store_run_log_outputs(t->store, id, mr, nm, err), id, err);
 	free(mr);
 	if (rc)
 		return rc;
@@ -1015,7 +1203,7 @@ int mw_track_run_search(struct mw_track *t, const struct mw_call *call, json_t *
 {
 	const char **exps = NULL;
 	size_t nexp = 0;
-	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_arena *a = mw_arena_new(65536);
 	struct mw_filter f = {0};
 	struct mw_order o[MAX_ORDER_BY];
 	size_t no = 0;
@@ -1028,19 +1216,17 @@ int mw_track_run_search(struct mw_track *t, const struct mw_call *call, json_t *
 		rc = get_view(req, "run_view_type", &v, err);
 	if (!rc)
 		rc = get_search(req, MW_SEARCH_RUNS, a, &f, o, &no, err);
-	json_t *out = NULL;
+	struct mw_run *runs = NULL;
+	size_t n = 0;
 	bool more = false;
+	if (!rc && nexp) /* no experiments: no runs */
+		rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, a, &runs, &n,
+					 &more, err);
 	if (!rc) {
-		if (!nexp) {
-			out = json_object(); /* no experiments: no runs */
-		} else {
-			rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, &out, &more,
-						 err);
-		}
-	}
-	if (!rc) {
-		mw_page_set_next(out, &p, more);
-		*resp = out;
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_run_json(&runs[i]));
+		*resp = page_json("runs", arr, &p, more);
 	}
 	free(exps);
 	mw_arena_free(a);
@@ -1057,18 +1243,18 @@ int mw_track_metric_history(struct mw_track *t, const struct mw_call *call, json
 	struct mw_page p;
 	if (!rc)
 		rc = mw_page_from_req(req, INT64_MAX - 1, INT64_MAX - 1, &p, err);
-	json_t *arr = NULL;
-	bool more;
-	if (rc || (rc = mw_store_metric_history(t->store, id, key, &p, &arr, &more, err)))
+	if (rc)
 		return rc;
-	json_t *out = json_object();
-	if (json_array_size(arr))
-		json_object_set_new(out, "metrics", arr);
-	else
-		json_decref(arr);
-	mw_page_set_next(out, &p, more);
-	*resp = out;
-	return 0;
+	struct mw_arena *a = mw_arena_new(65536);
+	struct mw_metric *m = NULL;
+	size_t n = 0;
+	bool more;
+	rc = run_err(t, mw_store_metric_history(t->store, id, key, &p, a, &m, &n, &more, err), id,
+		     err);
+	if (!rc)
+		*resp = page_json("metrics", mw_track_metrics_json(m, n), &p, more);
+	mw_arena_free(a);
+	return rc;
 }
 
 /* run_ids (1..100) as a C array. */
@@ -1129,19 +1315,28 @@ int mw_track_metric_history_bulk_interval(struct mw_track *t, const struct mw_ca
 	if (!rc && (max < 1 || max > 2500))
 		rc = mw_err_set(err, MW_E_INVALID,
 				"max_results must be between 1 and 2500. Received %lld.", (long long)max);
-	json_t *arr = NULL;
+	struct mw_arena *ar = mw_arena_new(65536);
+	struct mw_metric *m = NULL;
+	size_t nm = 0;
 	if (!rc)
-		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, &arr,
-						     err);
+		rc = mw_store_metric_history_sampled(t->store, ids, n, key, has_a, a, b, max, ar,
+						     &m, &nm, err);
+	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_RUN) {
+		/* which run: the first that does not exist (runs are never removed) */
+		for (size_t i = 0; i < n; i++) {
+			struct mw_run r;
+			struct mw_err e = {0};
+			if (mw_store_run_get(t->store, ids[i], ar, &r, &e) == -MW_E_NOT_FOUND) {
+				rc = mw_track_not_found(rc, ids[i], err);
+				break;
+			}
+		}
+	}
 	free(ids);
-	if (rc)
-		return rc;
-	*resp = json_object();
-	if (json_array_size(arr))
-		json_object_set_new(*resp, "metrics", arr);
-	else
-		json_decref(arr);
-	return 0;
+	if (!rc)
+		*resp = page_json("metrics", mw_track_metrics_json(m, nm), NULL, false);
+	mw_arena_free(ar);
+	return rc;
 }
 
 int mw_track_metric_history_bulk(struct mw_track *t, const struct mw_call *call, json_t *req,
@@ -1159,18 +1354,16 @@ int mw_track_metric_history_bulk(struct mw_track *t, const struct mw_call *call,
 		rc = mw_req_int64(req, "max_results", false, &max, &has_max, err);
 	if (!rc && (max < 1 || max > 25000))
 		rc = mw_err_set(err, MW_E_INVALID, "max_results must be between 1 and 25000.");
-	json_t *arr = NULL;
+	struct mw_arena *a = mw_arena_new(65536);
+	struct mw_metric *m = NULL;
+	size_t nm = 0;
 	if (!rc)
-		rc = mw_store_metric_history_bulk(t->store, ids, n, key, max, &arr, err);
+		rc = mw_store_metric_history_bulk(t->store, ids, n, key, max, a, &m, &nm, err);
 	free(ids);
-	if (rc)
-		return rc;
-	*resp = json_object();
-	if (json_array_size(arr))
-		json_object_set_new(*resp, "metrics", arr);
-	else
-		json_decref(arr);
-	return 0;
+	if (!rc)
+		*resp = page_json("metrics", mw_track_metrics_json(m, nm), NULL, false);
+	mw_arena_free(a);
+	return rc;
 }
 
 /* ================================================================ logged models */
@@ -1217,38 +1410,47 @@ int mw_track_lm_create(struct mw_track *t, const struct mw_call *call, json_t *r
 		return rc;
 	}
 	snprintf(id, sizeof id, "m-%s", hex);
+	char path[80];
+	snprintf(path, sizeof path, "models/%s/artifacts",
+		 id); /* under the experiment's location */
 	struct mw_lm_create c = {
 		.model_id = id,
 		.experiment_id = exp,
 		.name = name && *name ? name : gen,
 		.model_type = type && *type ? type : NULL,
 		.source_run_id = src && *src ? src : NULL,
+		.artifact_path = path,
+		.status = "LOGGED_MODEL_PENDING",
 		.params = params,
 		.nparams = np,
 		.tags = tags,
 		.ntags = nt,
 		.now_ms = mw_now_ms(),
 	};
-	json_t *model = NULL;
-	rc = mw_store_lm_create(t->store, &c, &model, err);
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model model;
+	rc = exp_err(t, mw_store_lm_create(t->store, &c, a, &model, err), exp, NULL, err);
 	free(params);
 	free(tags);
-	if (rc)
-		return rc;
-	*resp = json_pack("{s:o}", "model", model);
-	return 0;
+	if (!rc)
+		*resp = json_pack("{s:o}", "model", mw_track_logged_model_json(&model));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_lm_get(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 		    struct mw_err *err)
 {
 	const char *id = NULL;
-	json_t *m = NULL;
 	int rc = get_model_id(req, &id, err);
-	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:o}", "model", m);
-	return 0;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model m;
+	if (!(rc = lm_err(mw_store_lm_get(t->store, id, a, &m, err), id, err)))
+		*resp = json_pack("{s:o}", "model", mw_track_logged_model_json(&m));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_lm_finalize(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
@@ -1270,11 +1472,13 @@ int mw_track_lm_finalize(struct mw_track *t, const struct mw_call *call, json_t 
 				  "Invalid model status '%.64s': expected LOGGED_MODEL_READY or "
 				  "LOGGED_MODEL_UPLOAD_FAILED.",
 				  status);
-	json_t *m = NULL;
-	if ((rc = mw_store_lm_finalize(t->store, id, status, mw_now_ms(), &m, err)))
-		return rc;
-	*resp = json_pack("{s:o}", "model", m);
-	return 0;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model m;
+	rc = lm_err(mw_store_lm_finalize(t->store, id, status, mw_now_ms(), a, &m, err), id, err);
+	if (!rc)
+		*resp = json_pack("{s:o}", "model", mw_track_logged_model_json(&m));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_lm_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
@@ -1282,7 +1486,7 @@ int mw_track_lm_delete(struct mw_track *t, const struct mw_call *call, json_t *r
 {
 	const char *id = NULL;
 	int rc = get_model_id(req, &id, err);
-	if (rc || (rc = mw_store_lm_delete(t->store, id, err)))
+	if (rc || (rc = lm_err(mw_store_lm_delete(t->store, id, err), id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1298,13 +1502,17 @@ int mw_track_lm_set_tags(struct mw_track *t, const struct mw_call *call, json_t 
 	if (!rc)
 		rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err);
 	if (!rc)
-		rc = mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err);
+		rc = lm_err(mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err), id,
+			    err);
 	free(tags);
-	json_t *m = NULL;
-	if (rc || (rc = mw_store_lm_get(t->store, id, &m, err)))
+	if (rc)
 		return rc;
-	*resp = json_pack("{s:o}", "model", m);
-	return 0;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_logged_model m;
+	if (!(rc = lm_err(mw_store_lm_get(t->store, id, a, &m, err), id, err)))
+		*resp = json_pack("{s:o}", "model", mw_track_logged_model_json(&m));
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_track_lm_delete_tag(struct mw_track *t, const struct mw_call *call, json_t *req,
@@ -1314,7 +1522,11 @@ int mw_track_lm_delete_tag(struct mw_track *t, const struct mw_call *call, json_
 	int rc = get_model_id(req, &id, err);
 	if (!rc)
 		rc = mw_req_str(req, "tag_key", true, 0, &key, err);
-	if (rc || (rc = mw_store_lm_delete_tag(t->store, id, key, err)))
+	if (!rc) {
+		rc = mw_store_lm_delete_tag(t->store, id, key, err);
+		rc = tag_err(t, lm_err(rc, id, err), "logged model", id, key, err);
+	}
+	if (rc)
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1331,7 +1543,7 @@ int mw_track_lm_log_params(struct mw_track *t, const struct mw_call *call, json_
 		rc = get_kvs(t, req, "params", "param", MAX_KEY, MAX_PARAM_VALUE, true, &params, &np,
 			     err);
 	if (!rc)
-		rc = mw_store_lm_log_params(t->store, id, params, np, err);
+		rc = lm_err(mw_store_lm_log_params(t->store, id, params, np, err), id, err);
 	free(params);
 	if (rc)
 		return rc;
@@ -1383,13 +1595,17 @@ int mw_track_lm_search(struct mw_track *t, const struct mw_call *call, json_t *r
 		if (!rc)
 			no++;
 	}
-	json_t *out = NULL;
+	struct mw_logged_model *models = NULL;
+	size_t n = 0;
 	bool more = false;
 	if (!rc)
-		rc = mw_store_lm_search(t->store, exps, nexp, &f, o, no, &p, &out, &more, err);
+		rc = mw_store_lm_search(t->store, exps, nexp, &f, o, no, &p, a, &models, &n, &more,
+					err);
 	if (!rc) {
-		mw_page_set_next(out, &p, more);
-		*resp = out;
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_logged_model_json(&models[i]));
+		*resp = page_json("models", arr, &p, more);
 	}
 	free(exps);
 	mw_arena_free(a);

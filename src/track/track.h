@@ -6,7 +6,10 @@
  * jansson objects in MLflow's protobuf-JSON shape (the API layer decodes the
  * HTTP request into the message and encodes the reply; this module never sees
  * HTTP).  Each operation validates its input (types, lengths, key syntax,
- * batch limits), applies MLflow's write semantics and calls the store.
+ * batch limits), applies MLflow's write semantics and calls the store, which
+ * speaks in plain records (store/tracking.h): the MLflow shapes, MLflow's
+ * error messages (worded here from the store's error kinds and details),
+ * run statuses, the run-name tag and the artifact URI layout live here.
  *
  * Ownership: req is borrowed (operations may add normalised fields to it);
  * *resp is a new reference owned by the caller, set only on success.
@@ -15,32 +18,29 @@
 #define MW_TRACK_H
 
 #include "core/core.h"
+#include "search/search.h"
 #include "store/store.h"
+#include "store/tracking.h"
 
-/* ------------------------------------------------------------ search grammar */
+/* ------------------------------------------------------------ MLflow's shapes */
 
-/* Parse an MLflow search filter for one entity kind into out (allocated from
- * the arena).  An empty or NULL string gives an empty filter.  Syntax errors,
- * OR, parentheses, unknown identifiers and comparators that do not fit the
- * identifier are MW_E_INVALID with a message saying what was wrong. */
-int mw_filter_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
-		    struct mw_filter *out, struct mw_err *err);
-/* Parse one order_by entry ("metrics.rmse DESC", "name", "`tags.a b` ASC"). */
-int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
-		   struct mw_order *out, struct mw_err *err);
+/* The tracking records in MLflow's protobuf-JSON shape (field presence and
+ * order as MLflow writes them: absent strings and empty lists omitted, ids
+ * as strings, NaN/Infinity metric values as strings).  New references.
+ * Used by the operations below and by modules that embed runs or logged
+ * models in their own messages (registry lineage). */
+json_t *mw_track_kv_json(const struct mw_kv *kv, size_t n); /* [{key, value}] */
+json_t *mw_track_metric_json(const struct mw_metric *m);
+json_t *mw_track_metrics_json(const struct mw_metric *m, size_t n);
+json_t *mw_track_experiment_json(const struct mw_experiment *e);
+json_t *mw_track_run_info_json(const struct mw_run_info *i);
+json_t *mw_track_dataset_inputs_json(const struct mw_dataset_input *d, size_t n);
+json_t *mw_track_run_json(const struct mw_run *r);
+json_t *mw_track_logged_model_json(const struct mw_logged_model *m);
 
-/* ------------------------------------------------------------ page tokens */
-
-/* Opaque page tokens: base64 of {"offset":N}.  Decoding a bad token is
- * MW_E_INVALID. */
-char *mw_page_token_encode(int64_t offset);                 /* malloc'd */
-int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
-/* max_results (default def, 1..max, else MW_E_INVALID) and page_token of a
- * request message into a page. */
-int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		     struct mw_err *err);
-/* Add next_page_token to a response when more results follow. */
-void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more);
+/* MLflow's words for a store error that names a missing experiment, run or
+ * logged model by id (err->detail); any other error is returned unchanged. */
+int mw_track_not_found(int rc, const char *id, struct mw_err *err);
 
 /* ------------------------------------------------------------ operations */
 

@@ -18,8 +18,11 @@ Environment:
                       "{tmp}" replaced by a directory that belongs to the
                       server's data directory (<data_dir>-store, the same across
                       restarts on that data directory, different between
-                      servers), e.g. "sqlite:///{tmp}/other.db".  Unset: no
-                      --store-uri, the store is <data_dir>/mw.db as always.
+                      servers), e.g. "sqlite:///{tmp}/other.db" (four slashes
+                      once {tmp} is an absolute path).  Unset: no --store-uri,
+                      the store is <data_dir>/mw.db as always.  CLI processes
+                      that work directly on a server's data directory get the
+                      same URI in MW_STORE_URI (store_env(data_dir)).
   MW_NO_SKIP=1        (set by `make test`, so CI): a skipped test, or a test
                       module skipped at import (pytest.importorskip), is a
                       failure naming the reason, unless the test is marked
@@ -129,6 +132,15 @@ def store_uri_for(data_dir):
     return uri
 
 
+def store_env(data_dir):
+    """Environment for a CLI process working directly on data_dir (--data-dir):
+    MW_STORE_URI when the servers of the suite use another store."""
+    uri = store_uri_for(data_dir)
+    return {"MW_STORE_URI": uri} if uri else {}
+
+
+_UNSET = object()
+
 _live_servers = []
 _live_lock = threading.Lock()
 
@@ -136,7 +148,7 @@ _live_lock = threading.Lock()
 class MwServer:
     """One `mw server` process on 127.0.0.1."""
 
-    def __init__(self, data_dir, log_dir=None, extra_args=(), env=None):
+    def __init__(self, data_dir, log_dir=None, extra_args=(), env=None, store_uri=_UNSET):
         self.data_dir = str(data_dir)
         self.log_dir = Path(log_dir or data_dir)
         self.extra_args = list(extra_args)
@@ -147,7 +159,8 @@ class MwServer:
         self.stderr_path = None
         self.session = None
         self._starts = 0
-        self.store_uri = store_uri_for(self.data_dir)
+        # --store-uri: MW_TEST_STORE_URI's by default; None starts without one
+        self.store_uri = store_uri_for(self.data_dir) if store_uri is _UNSET else store_uri
 
     # ---- lifecycle -------------------------------------------------------
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import assert_ok, mw_bin, unique
+from conftest import assert_ok, mw_bin, store_env, unique
 
 COMMANDS = ["server", "version", "help", "experiments", "runs"]
 
@@ -123,7 +123,8 @@ def mode(request, mw_factory, tmp_path):
                 return cli(*args, env_extra={"MW_URI": self.srv.url}, check=check)
             if self.srv.proc is not None and self.srv.proc.poll() is None:
                 self.srv.stop()
-            return cli(*args, "--data-dir", str(data), check=check)
+            return cli(*args, "--data-dir", str(data), check=check,
+                       env_extra=store_env(data))
 
     return Mode()
 

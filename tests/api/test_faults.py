@@ -31,8 +31,9 @@ def values(srv, run_id):
 def integrity(srv):
     """PRAGMA integrity_check of the server's SQLite database."""
     uri = srv.store_uri
-    path = f"{srv.data_dir}/mw.db" if uri is None else uri.removeprefix("sqlite://")
     assert uri is None or uri.startswith("sqlite:///"), f"not a SQLite store: {uri}"
+    # sqlite:///relative.db or sqlite:////absolute.db (SQLAlchemy's convention)
+    path = f"{srv.data_dir}/mw.db" if uri is None else uri[len("sqlite:///"):]
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         return db.execute("PRAGMA integrity_check").fetchall()

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import assert_ok, mw_bin, now_ms, unique
+from conftest import assert_ok, mw_bin, now_ms, store_env, unique
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 SUBS = ["list", "show", "versions", "register", "alias", "promote", "rollback", "history",
@@ -118,7 +118,8 @@ def mode(request, mw_factory, tmp_path):
                            input=input)
             if srv.proc is not None and srv.proc.poll() is None:
                 srv.stop()
-            return cli("models", *args, "--data-dir", str(data), check=check, input=input)
+            return cli("models", *args, "--data-dir", str(data), check=check, input=input,
+                       env_extra=store_env(data))
 
     return Mode()
 

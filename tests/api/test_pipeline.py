@@ -213,8 +213,14 @@ def test_bad_setting_from_environment(tmp_path):
 SECRET = "postgresql://mw:hunter2-s3cr3t@db.example/mw"
 
 
-def test_secret_setting_hidden(mw_factory):
-    srv = mw_factory(extra_args=["--store-uri", SECRET, "--log-level", "debug"])
+def secret_sqlite(tmp_path):
+    """A store URI the server opens (PostgreSQL is not built yet: a server
+    given SECRET stops at start), holding the same marker."""
+    return f"sqlite:///{tmp_path}/hunter2-s3cr3t.db"
+
+
+def test_secret_setting_hidden(mw_factory, tmp_path):
+    srv = mw_factory(extra_args=["--store-uri", secret_sqlite(tmp_path), "--log-level", "debug"])
     r = srv.session.get(srv.url + "/api/mw/config", timeout=10)
     assert r.status_code == 200
     assert "hunter2" not in r.text
@@ -228,8 +234,9 @@ def test_secret_setting_hidden(mw_factory):
     assert "hunter2" not in srv.stderr_text()
 
 
-def test_secret_setting_from_environment_hidden(mw_factory):
-    srv = mw_factory(env={"MW_STORE_URI": SECRET})
+def test_secret_setting_from_environment_hidden(mw_factory, tmp_path):
+    # store_uri=None: no --store-uri flag (MW_TEST_STORE_URI), whose source would be "flag"
+    srv = mw_factory(env={"MW_STORE_URI": secret_sqlite(tmp_path)}, store_uri=None)
     rows = {s["name"]: s for s in srv.session.get(srv.url + "/api/mw/config",
                                                    timeout=10).json()["settings"]}
     assert rows["store-uri"]["value"] == "(set)" and rows["store-uri"]["source"] == "env"
@@ -238,9 +245,10 @@ def test_secret_setting_from_environment_hidden(mw_factory):
     assert "hunter2" not in json.dumps(rows)
 
 
-def test_unset_secret_shows_unset(mw):
-    rows = {s["name"]: s for s in mw.session.get(mw.url + "/api/mw/config",
-                                                 timeout=10).json()["settings"]}
+def test_unset_secret_shows_unset(mw_factory):
+    srv = mw_factory(store_uri=None)  # not even MW_TEST_STORE_URI's
+    rows = {s["name"]: s for s in srv.session.get(srv.url + "/api/mw/config",
+                                                  timeout=10).json()["settings"]}
     assert rows["store-uri"]["value"] == "(unset)"
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import _live_lock, _live_servers, assert_ok, free_port, mw_bin, strict_json, unique
+from conftest import (_live_lock, _live_servers, assert_ok, free_port, mw_bin, store_env,
+                      strict_json, unique)
 from test_serving import (REG_NAMES, assert_close, booster_predict, csv_text, inv_error,
                           inv_post, inv_predictions, jrows, np, q, register, rows_for, set_alias,
                           train_bin, train_multi, train_reg, v2_body, v2_error, v2_infer,
@@ -746,7 +747,8 @@ def test_mw_serve_registered_version_local_data_dir(mw_factory, serve_factory):
     srv.stop()
     X = rows_for(5, 3, seed=286)
     for uri in (f"models:/{name}/1", f"models:/{name}@champion"):
-        p = ServeProc(uri, Path(data_dir).parent, ["--data-dir", data_dir])
+        p = ServeProc(uri, Path(data_dir).parent, ["--data-dir", data_dir],
+                      env=store_env(data_dir))
         try:
             p.start()
             r = inv_post(p, "/invocations", body={"instances": jrows(X)})
@@ -756,7 +758,7 @@ def test_mw_serve_registered_version_local_data_dir(mw_factory, serve_factory):
     rows = Path(data_dir).parent / (unique("rows") + ".json")
     rows.write_text(json.dumps({"inputs": jrows(X)}))
     for uri in (f"models:/{name}/1", f"models:/{name}@champion"):
-        out = run_predict(uri, "--input", rows, "--data-dir", data_dir)
+        out = run_predict(uri, "--input", rows, "--data-dir", data_dir, env=store_env(data_dir))
         assert_close(parse_lines(out), booster_predict(booster, X), f"mw predict {uri} local")
 
 

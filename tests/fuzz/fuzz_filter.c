@@ -1,5 +1,5 @@
 /*
- * fuzz_filter.c - libFuzzer target for the search grammar (track/filter.c).
+ * fuzz_filter.c - libFuzzer target for the search grammar (search/filter.c).
  *
  * The input, NUL-terminated, is parsed as a filter for every search entity,
  * as an order_by entry for every entity and as a page token.  Each parse gets
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "track/track.h"
+#include "search/search.h"
 
 static void check_filter(const struct mw_filter *f)
 {

@@ -1,5 +1,5 @@
 /*
- * test_filter.c - unit tests for the MLflow search grammar (track/filter.c):
+ * test_filter.c - unit tests for the MLflow search grammar (search/filter.c):
  * filters for every search entity, quoting and escaping, keyword case, IN
  * lists, every rejection path, order_by entries and page tokens.
  *
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "track/track.h"
+#include "search/search.h"
 
 static int setup(void **state)
 {

@@ -1,15 +1,20 @@
 /*
- * test_store.c - unit tests for the metadata store (store/sqlite.c through
- * the public store.h interface).
+ * test_store.c - unit tests for the metadata store: opening (backend by URI,
+ * migrations) and the tracking domain (store/tracking.h, SQLite backend in
+ * store/sqlite_tracking.c).
  *
  * Every test opens a fresh store in its own mkdtemp() directory (setup) and
- * closes it and removes the directory afterwards (teardown).  Covered:
- * experiments, runs, log_batch semantics (immutable params with whole-batch
- * rollback, overwriting tags, deduplicated metric points, NaN/Inf values,
- * the latest-metric rule), metric history paging, run search with
- * hand-built filters and orderings, dataset/model inputs and outputs,
- * logged models, concurrent writers (group commit) and durability across a
- * reopen.  Nothing asserts on timings.
+ * closes it and removes the directory afterwards (teardown).  The store
+ * returns records in an arena; most checks read them through track/'s
+ * MLflow shapes (the *_j wrappers), which also check what each failure says
+ * it is about (err->detail); test_records_and_details reads records
+ * directly.  Covered: experiments, runs, log_batch semantics (immutable
+ * params with whole-batch rollback, overwriting tags, deduplicated metric
+ * points, NaN/Inf values, the latest-metric rule), metric history paging,
+ * run search with hand-built filters and orderings, dataset/model inputs and
+ * outputs, logged models, concurrent writers (group commit), durability
+ * across a reopen, refused newer schemas and store URIs.  Nothing asserts on
+ * timings.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +30,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/backend.h"
 #include "store/store.h"
+#include "store/tracking.h"
+#include "track/track.h"
+
+#include <sqlite3.h>
+
+/* The arena of the current test's records (made by setup, freed by teardown). */
+static struct mw_arena *A;
 
 struct fx {
 	char dir[64];
@@ -54,6 +67,7 @@ static int setup(void **state)
 		return -1;
 	}
 	f->s = open_store(f->dir);
+	A = mw_arena_new(65536);
 	*state = f;
 	return 0;
 }
@@ -75,7 +89,211 @@ static int teardown(void **state)
 	mw_store_close(f->s);
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
+	mw_arena_free(A);
+	A = NULL;
 	return 0;
+}
+
+/* ------------------------------------------------------------ records as JSON */
+
+/* The store returns records in an arena; these wrappers give the tests the
+ * records in MLflow's shape (track/shape.c) so each check reads as before,
+ * and check along the way that every failure says what it is about. */
+static json_t *as_page(const char *field, json_t *arr)
+{
+	json_t *o = json_object();
+	if (json_array_size(arr))
+		json_object_set_new(o, field, arr);
+	else
+		json_decref(arr);
+	return o;
+}
+
+static int exp_get_j(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+{
+	struct mw_experiment e;
+	int rc = mw_store_exp_get(s, id, A, &e, err);
+	if (!rc)
+		*out = mw_track_experiment_json(&e);
+	else if (rc == -MW_E_NOT_FOUND)
+		assert_int_equal(err->detail, MW_STORE_EXPERIMENT);
+	return rc;
+}
+
+static int exp_get_by_name_j(struct mw_store *s, const char *name, json_t **out, struct mw_err *err)
+{
+	struct mw_experiment e;
+	int rc = mw_store_exp_get_by_name(s, name, A, &e, err);
+	if (!rc)
+		*out = mw_track_experiment_json(&e);
+	else if (rc == -MW_E_NOT_FOUND)
+		assert_int_equal(err->detail, MW_STORE_EXPERIMENT);
+	return rc;
+}
+
+static int exp_search_j(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
+			size_t no, enum mw_view v, const struct mw_page *p, json_t **out,
+			bool *more, struct mw_err *err)
+{
+	struct mw_experiment *e = NULL;
+	size_t n = 0;
+	int rc = mw_store_exp_search(s, f, o, no, v, p, A, &e, &n, more, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_experiment_json(&e[i]));
+		*out = as_page("experiments", arr);
+	}
+	return rc;
+}
+
+static int run_create_j(struct mw_store *s, const struct mw_run_create *rc_in, json_t **out,
+			struct mw_err *err)
+{
+	struct mw_run r;
+	int rc = mw_store_run_create(s, rc_in, A, &r, err);
+	if (!rc)
+		*out = mw_track_run_json(&r);
+	return rc;
+}
+
+static int run_get_j(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+{
+	struct mw_run r;
+	int rc = mw_store_run_get(s, id, A, &r, err);
+	if (!rc)
+		*out = mw_track_run_json(&r);
+	else if (rc == -MW_E_NOT_FOUND)
+		assert_int_equal(err->detail, MW_STORE_RUN);
+	return rc;
+}
+
+/* A rename also sets the run-name tag (the caller's rule, track's in mw). */
+static int run_update_j(struct mw_store *s, const char *id, const char *status, int64_t end,
+			const char *name, json_t **out, struct mw_err *err)
+{
+	struct mw_run_info i;
+	struct mw_kv tag = {"mlflow.runName", name};
+	int rc = mw_store_run_update(s, id, status, end, name, &tag, name ? 1 : 0, A, &i, err);
+	if (!rc)
+		*out = mw_track_run_info_json(&i);
+	return rc;
+}
+
+static int log_batch(struct mw_store *s, const char *id, const struct mw_metric *m, size_t nm,
+		     const struct mw_kv *p, size_t np, const struct mw_kv *t, size_t nt,
+		     struct mw_err *err)
+{
+	int rc = mw_store_run_log_batch(s, id, m, nm, p, np, t, nt, NULL, err);
+	if (rc == -MW_E_CONFLICT)
+		assert_int_equal(err->detail, MW_STORE_PARAM);
+	if (rc == -MW_E_INVALID)
+		assert_int_equal(err->detail, MW_STORE_RUN);
+	return rc;
+}
+
+static int run_search_j(struct mw_store *s, const char *const *ex, size_t nex,
+			const struct mw_filter *f, const struct mw_order *o, size_t no,
+			enum mw_view v, const struct mw_page *p, json_t **out, bool *more,
+			struct mw_err *err)
+{
+	struct mw_run *r = NULL;
+	size_t n = 0;
+	int rc = mw_store_run_search(s, ex, nex, f, o, no, v, p, A, &r, &n, more, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_run_json(&r[i]));
+		*out = as_page("runs", arr);
+	}
+	return rc;
+}
+
+static json_t *metrics_j(const struct mw_metric *m, size_t n)
+{
+	return mw_track_metrics_json(m, n);
+}
+
+static int history_j(struct mw_store *s, const char *id, const char *key, const struct mw_page *p,
+		     json_t **out, bool *more, struct mw_err *err)
+{
+	struct mw_metric *m = NULL;
+	size_t n = 0;
+	int rc = mw_store_metric_history(s, id, key, p, A, &m, &n, more, err);
+	if (!rc)
+		*out = metrics_j(m, n);
+	return rc;
+}
+
+static int bulk_j(struct mw_store *s, const char *const *ids, size_t nids, const char *key,
+		  int64_t max, json_t **out, struct mw_err *err)
+{
+	struct mw_metric *m = NULL;
+	size_t n = 0;
+	int rc = mw_store_metric_history_bulk(s, ids, nids, key, max, A, &m, &n, err);
+	if (!rc)
+		*out = metrics_j(m, n);
+	return rc;
+}
+
+static int sampled_j(struct mw_store *s, const char *const *ids, size_t nids, const char *key,
+		     bool has_range, int64_t lo, int64_t hi, int64_t max, json_t **out,
+		     struct mw_err *err)
+{
+	struct mw_metric *m = NULL;
+	size_t n = 0;
+	int rc = mw_store_metric_history_sampled(s, ids, nids, key, has_range, lo, hi, max, A, &m,
+						 &n, err);
+	if (!rc)
+		*out = metrics_j(m, n);
+	return rc;
+}
+
+static int lm_create_j(struct mw_store *s, const struct mw_lm_create *c, json_t **out,
+		       struct mw_err *err)
+{
+	struct mw_logged_model m;
+	int rc = mw_store_lm_create(s, c, A, &m, err);
+	if (!rc)
+		*out = mw_track_logged_model_json(&m);
+	return rc;
+}
+
+static int lm_get_j(struct mw_store *s, const char *id, json_t **out, struct mw_err *err)
+{
+	struct mw_logged_model m;
+	int rc = mw_store_lm_get(s, id, A, &m, err);
+	if (!rc)
+		*out = mw_track_logged_model_json(&m);
+	else if (rc == -MW_E_NOT_FOUND)
+		assert_int_equal(err->detail, MW_STORE_LOGGED_MODEL);
+	return rc;
+}
+
+static int lm_finalize_j(struct mw_store *s, const char *id, const char *status, int64_t now,
+			 json_t **out, struct mw_err *err)
+{
+	struct mw_logged_model m;
+	int rc = mw_store_lm_finalize(s, id, status, now, A, &m, err);
+	if (!rc)
+		*out = mw_track_logged_model_json(&m);
+	return rc;
+}
+
+static int lm_search_j(struct mw_store *s, const char *const *ex, size_t nex,
+		       const struct mw_filter *f, const struct mw_order *o, size_t no,
+		       const struct mw_page *p, json_t **out, bool *more, struct mw_err *err)
+{
+	struct mw_logged_model *m = NULL;
+	size_t n = 0;
+	int rc = mw_store_lm_search(s, ex, nex, f, o, no, p, A, &m, &n, more, err);
+	if (!rc) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, mw_track_logged_model_json(&m[i]));
+		*out = as_page("models", arr);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -155,7 +373,7 @@ static json_t *metric_find(json_t *run, const char *key)
 
 static void new_exp(struct mw_store *s, const char *name, char id[32])
 {
-	OK(mw_store_exp_create(s, name, NULL, NULL, NULL, 0, 1000, id, E));
+	OK(mw_store_exp_create(s, name, NULL, "mlflow-artifacts:/", NULL, 0, 1000, id, E));
 }
 
 /* Create a run in exp; id_out gets its id (33 bytes). */
@@ -166,10 +384,18 @@ static void new_run_at(struct mw_store *s, const char *exp, int64_t start,
 	json_t *out = NULL;
 
 	assert_int_equal(mw_id_hex32(id_out, &e), 0);
-	struct mw_run_create rc = { .run_id = id_out, .experiment_id = exp, .user_id = "tester",
-				    .run_name = "run", .start_time = start, .tags = tags,
-				    .ntags = ntags };
-	OK(mw_store_run_create(s, &rc, &out, E));
+	char path[64];
+	snprintf(path, sizeof path, "%s/artifacts", id_out);
+	struct mw_run_create rc = {.run_id = id_out,
+				   .experiment_id = exp,
+				   .user_id = "tester",
+				   .status = "RUNNING",
+				   .artifact_path = path,
+				   .run_name = "run",
+				   .start_time = start,
+				   .tags = tags,
+				   .ntags = ntags};
+	OK(run_create_j(s, &rc, &out, E));
 	assert_non_null(out);
 	json_decref(out);
 }
@@ -183,7 +409,7 @@ static json_t *get_run(struct mw_store *s, const char *id)
 {
 	json_t *r = NULL;
 
-	OK(mw_store_run_get(s, id, &r, E));
+	OK(run_get_j(s, id, &r, E));
 	assert_non_null(r);
 	return r;
 }
@@ -193,7 +419,7 @@ static void log_metric(struct mw_store *s, const char *run, const char *key, dou
 {
 	struct mw_metric m = { .key = key, .value = v, .timestamp = ts, .step = step };
 
-	OK(mw_store_run_log_batch(s, run, &m, 1, NULL, 0, NULL, 0, E));
+	OK(log_batch(s, run, &m, 1, NULL, 0, NULL, 0, E));
 }
 
 static json_t *history(struct mw_store *s, const char *run, const char *key, int64_t max,
@@ -203,7 +429,7 @@ static json_t *history(struct mw_store *s, const char *run, const char *key, int
 	json_t *h = NULL;
 	bool m = true;
 
-	OK(mw_store_metric_history(s, run, key, &p, &h, &m, E));
+	OK(history_j(s, run, key, &p, &h, &m, E));
 	assert_true(json_is_array(h));
 	if (more)
 		*more = m;
@@ -237,22 +463,22 @@ static void test_open_default(void **state)
 	json_t *e = NULL;
 
 	assert_true(mw_store_schema_version(f->s) >= 1);
-	OK(mw_store_exp_get(f->s, "0", &e, E));
+	OK(exp_get_j(f->s, "0", &e, E));
 	assert_string_equal(jstr(e, "experiment_id"), "0");
 	assert_string_equal(jstr(e, "name"), "Default");
 	assert_string_equal(jstr(e, "lifecycle_stage"), "active");
 	assert_string_equal(jstr(e, "artifact_location"), "mlflow-artifacts:/0");
 	assert_true(json_is_integer(json_object_get(e, "creation_time")));
 	json_decref(e);
-	OK(mw_store_exp_get_by_name(f->s, "Default", &e, E));
+	OK(exp_get_by_name_j(f->s, "Default", &e, E));
 	assert_string_equal(jstr(e, "experiment_id"), "0");
 	json_decref(e);
 
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get(f->s, "12345", &e, E));
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get(f->s, "abc", &e, E));
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get(f->s, "-1", &e, E));
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get(f->s, "", &e, E));
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get_by_name(f->s, "nope", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_j(f->s, "12345", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_j(f->s, "abc", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_j(f->s, "-1", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_j(f->s, "", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_by_name_j(f->s, "nope", &e, E));
 
 	struct mw_store_stats st;
 	mw_store_stats(f->s, &st);
@@ -272,7 +498,7 @@ static void test_experiments(void **state)
 
 	OK(mw_store_exp_create(f->s, "exp-a", NULL, "file:///art", tags, 2, 1234, id, E));
 	assert_string_not_equal(id, "0");
-	OK(mw_store_exp_get(f->s, id, &e, E));
+	OK(exp_get_j(f->s, id, &e, E));
 	assert_string_equal(jstr(e, "experiment_id"), id);
 	assert_string_equal(jstr(e, "name"), "exp-a");
 	assert_string_equal(jstr(e, "lifecycle_stage"), "active");
@@ -288,24 +514,37 @@ static void test_experiments(void **state)
 	assert_string_equal(kv_find(t, "k1"), "v1");
 	json_decref(e);
 
-	OK(mw_store_exp_get_by_name(f->s, "exp-a", &e, E));
+	OK(exp_get_by_name_j(f->s, "exp-a", &e, E));
 	assert_string_equal(jstr(e, "experiment_id"), id);
 	json_decref(e);
 
 	/* artifact locations: explicit, root with a trailing slash, default root */
 	OK(mw_store_exp_create(f->s, "exp-loc", "/custom/place", "file:///ignored", NULL, 0, 1,
 			       id2, E));
-	OK(mw_store_exp_get(f->s, id2, &e, E));
+	OK(exp_get_j(f->s, id2, &e, E));
 	assert_string_equal(jstr(e, "artifact_location"), "/custom/place");
 	assert_null(json_object_get(e, "tags"));
 	json_decref(e);
 	OK(mw_store_exp_create(f->s, "exp-slash", NULL, "s3://bucket/", NULL, 0, 1, id3, E));
-	OK(mw_store_exp_get(f->s, id3, &e, E));
+	OK(exp_get_j(f->s, id3, &e, E));
 	snprintf(want, sizeof want, "s3://bucket/%s", id3);
 	assert_string_equal(jstr(e, "artifact_location"), want);
 	json_decref(e);
-	OK(mw_store_exp_create(f->s, "exp-default-root", NULL, NULL, NULL, 0, 1, id4, E));
-	OK(mw_store_exp_get(f->s, id4, &e, E));
+	/* no root: track's default root, mlflow-artifacts:/ (the store requires one) */
+	{
+		struct mw_track *tr = NULL;
+		json_t *req = json_pack("{s:s}", "name", "exp-default-root"), *resp = NULL;
+		char none[32];
+		OK(mw_track_new(f->s, NULL, &tr, E));
+		OK(mw_track_exp_create(tr, &mw_call_system, req, &resp, E));
+		snprintf(id4, sizeof id4, "%s", jstr(resp, "experiment_id"));
+		json_decref(req);
+		json_decref(resp);
+		mw_track_free(tr);
+		FAILS(MW_E_INVALID,
+		      mw_store_exp_create(f->s, "no-root", NULL, NULL, NULL, 0, 1, none, E));
+	}
+	OK(exp_get_j(f->s, id4, &e, E));
 	snprintf(want, sizeof want, "mlflow-artifacts:/%s", id4);
 	assert_string_equal(jstr(e, "artifact_location"), want);
 	json_decref(e);
@@ -314,29 +553,29 @@ static void test_experiments(void **state)
 
 	/* duplicate names */
 	char dup[32];
-	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "exp-a", NULL, NULL, NULL, 0, 1, dup, E));
-	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "Default", NULL, NULL, NULL, 0, 1, dup, E));
+	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "exp-a", NULL, "/r", NULL, 0, 1, dup, E));
+	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "Default", NULL, "/r", NULL, 0, 1, dup, E));
 
 	/* rename */
 	OK(mw_store_exp_rename(f->s, id, "exp-b", 2000, E));
-	OK(mw_store_exp_get(f->s, id, &e, E));
+	OK(exp_get_j(f->s, id, &e, E));
 	assert_string_equal(jstr(e, "name"), "exp-b");
 	assert_int_equal(json_integer_value(json_object_get(e, "last_update_time")), 2000);
 	json_decref(e);
-	FAILS(MW_E_NOT_FOUND, mw_store_exp_get_by_name(f->s, "exp-a", &e, E));
-	OK(mw_store_exp_get_by_name(f->s, "exp-b", &e, E));
+	FAILS(MW_E_NOT_FOUND, exp_get_by_name_j(f->s, "exp-a", &e, E));
+	OK(exp_get_by_name_j(f->s, "exp-b", &e, E));
 	json_decref(e);
 	OK(mw_store_exp_rename(f->s, id, "exp-b", 2001, E)); /* its own name */
 	FAILS(MW_E_EXISTS, mw_store_exp_rename(f->s, id, "Default", 2002, E));
 	FAILS(MW_E_EXISTS, mw_store_exp_rename(f->s, id, "exp-loc", 2002, E));
 	FAILS(MW_E_NOT_FOUND, mw_store_exp_rename(f->s, "9999", "whatever", 2002, E));
 	/* the old name is free again */
-	OK(mw_store_exp_create(f->s, "exp-a", NULL, NULL, NULL, 0, 1, dup, E));
+	OK(mw_store_exp_create(f->s, "exp-a", NULL, "/r", NULL, 0, 1, dup, E));
 
 	/* tags: set, overwrite, delete */
 	OK(mw_store_exp_set_tag(f->s, id, "k2", "v2", E));
 	OK(mw_store_exp_set_tag(f->s, id, "k1", "v1b", E));
-	OK(mw_store_exp_get(f->s, id, &e, E));
+	OK(exp_get_j(f->s, id, &e, E));
 	t = json_object_get(e, "tags");
 	assert_int_equal(json_array_size(t), 3);
 	assert_string_equal(kv_find(t, "k1"), "v1b");
@@ -345,7 +584,7 @@ static void test_experiments(void **state)
 	OK(mw_store_exp_delete_tag(f->s, id, "k2", E));
 	FAILS(MW_E_NOT_FOUND, mw_store_exp_delete_tag(f->s, id, "k2", E));
 	FAILS(MW_E_NOT_FOUND, mw_store_exp_set_tag(f->s, "9999", "k", "v", E));
-	OK(mw_store_exp_get(f->s, id, &e, E));
+	OK(exp_get_j(f->s, id, &e, E));
 	assert_null(kv_find(json_object_get(e, "tags"), "k2"));
 	assert_string_equal(kv_find(json_object_get(e, "tags"), "k0"), "v0");
 	json_decref(e);
@@ -354,12 +593,12 @@ static void test_experiments(void **state)
 	struct mw_page pg = { 2, 0 };
 	json_t *out = NULL;
 	bool more = false;
-	OK(mw_store_exp_search(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "experiments")), 2);
 	assert_true(more);
 	json_decref(out);
 	pg.max_results = 100;
-	OK(mw_store_exp_search(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "experiments")), 6);
 	assert_false(more);
 	json_decref(out);
@@ -367,7 +606,7 @@ static void test_experiments(void **state)
 			       .str = "exp-%" };
 	struct mw_filter flt = { &c, 1 };
 	struct mw_order o = { MW_KEY_ATTR, "name", true };
-	OK(mw_store_exp_search(f->s, &flt, &o, 1, MW_VIEW_ALL, &pg, &out, &more, E));
+	OK(exp_search_j(f->s, &flt, &o, 1, MW_VIEW_ALL, &pg, &out, &more, E));
 	json_t *arr = json_object_get(out, "experiments");
 	assert_int_equal(json_array_size(arr), 5);
 	assert_string_equal(jstr(json_array_get(arr, 0), "name"), "exp-a");
@@ -391,14 +630,14 @@ static void test_experiment_delete_restore(void **state)
 	new_run(f->s, "0", rother);
 
 	OK(mw_store_exp_set_deleted(f->s, exp, true, 5000, E));
-	OK(mw_store_exp_get(f->s, exp, &e, E));
+	OK(exp_get_j(f->s, exp, &e, E));
 	assert_string_equal(jstr(e, "lifecycle_stage"), "deleted");
 	json_decref(e);
 	/* still found by name (names stay reserved) */
-	OK(mw_store_exp_get_by_name(f->s, "del-exp", &e, E));
+	OK(exp_get_by_name_j(f->s, "del-exp", &e, E));
 	json_decref(e);
 	char dup[32];
-	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "del-exp", NULL, NULL, NULL, 0, 1, dup, E));
+	FAILS(MW_E_EXISTS, mw_store_exp_create(f->s, "del-exp", NULL, "/r", NULL, 0, 1, dup, E));
 
 	r = get_run(f->s, ra);
 	assert_string_equal(jstr(r, "info.lifecycle_stage"), "deleted");
@@ -412,7 +651,7 @@ static void test_experiment_delete_restore(void **state)
 
 	/* a deleted experiment takes no writes */
 	struct mw_metric m = { .key = "x", .value = 1, .timestamp = 1, .step = 0 };
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, ra, &m, 1, NULL, 0, NULL, 0, E));
+	FAILS(MW_E_INVALID, log_batch(f->s, ra, &m, 1, NULL, 0, NULL, 0, E));
 	FAILS(MW_E_INVALID, mw_store_exp_rename(f->s, exp, "other", 1, E));
 	FAILS(MW_E_INVALID, mw_store_exp_set_tag(f->s, exp, "k", "v", E));
 	{
@@ -420,8 +659,11 @@ static void test_experiment_delete_restore(void **state)
 		struct mw_err e2 = { 0 };
 		json_t *out = NULL;
 		assert_int_equal(mw_id_hex32(rid, &e2), 0);
-		struct mw_run_create cr = { .run_id = rid, .experiment_id = exp, .start_time = 1 };
-		FAILS(MW_E_INVALID, mw_store_run_create(f->s, &cr, &out, E));
+		struct mw_run_create cr = {.run_id = rid,
+					   .experiment_id = exp,
+					   .start_time = 1,
+					   .status = "RUNNING"};
+		FAILS(MW_E_INVALID, run_create_j(f->s, &cr, &out, E));
 		assert_null(out);
 	}
 
@@ -429,17 +671,16 @@ static void test_experiment_delete_restore(void **state)
 	struct mw_page pg = { 100, 0 };
 	json_t *out = NULL;
 	bool more;
-	OK(mw_store_run_search(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "runs")), 0);
 	json_decref(out);
-	OK(mw_store_run_search(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "runs")), 2);
 	json_decref(out);
 
 	/* restore brings the experiment and its runs back */
 	OK(mw_store_exp_set_deleted(f->s, exp, false, 6000, E));
-	OK(mw_store_exp_get(f->s, exp, &e, E));
+	OK(exp_get_j(f->s, exp, &e, E));
 	assert_string_equal(jstr(e, "lifecycle_stage"), "active");
 	json_decref(e);
 	r = get_run(f->s, ra);
@@ -448,8 +689,8 @@ static void test_experiment_delete_restore(void **state)
 	r = get_run(f->s, rb);
 	assert_string_equal(jstr(r, "info.lifecycle_stage"), "active");
 	json_decref(r);
-	OK(mw_store_run_log_batch(f->s, ra, &m, 1, NULL, 0, NULL, 0, E));
-	OK(mw_store_run_search(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(log_batch(f->s, ra, &m, 1, NULL, 0, NULL, 0, E));
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "runs")), 2);
 	json_decref(out);
 
@@ -468,10 +709,17 @@ static void test_run_create_get_update(void **state)
 
 	OK(mw_store_exp_create(f->s, "runs-exp", NULL, "file:///root", NULL, 0, 1, exp, E));
 	assert_int_equal(mw_id_hex32(id, &e), 0);
-	struct mw_run_create cr = { .run_id = id, .experiment_id = exp, .user_id = "tester",
-				    .run_name = "first-run", .start_time = 4242, .tags = tags,
-				    .ntags = 3 };
-	OK(mw_store_run_create(f->s, &cr, &out, E));
+	snprintf(want, sizeof want, "%s/artifacts", id);
+	struct mw_run_create cr = {.run_id = id,
+				   .experiment_id = exp,
+				   .user_id = "tester",
+				   .run_name = "first-run",
+				   .start_time = 4242,
+				   .tags = tags,
+				   .ntags = 3,
+				   .status = "RUNNING",
+				   .artifact_path = want};
+	OK(run_create_j(f->s, &cr, &out, E));
 	assert_string_equal(jstr(out, "info.run_id"), id);
 	assert_string_equal(jstr(out, "info.run_uuid"), id);
 	assert_true(is_hex32(jstr(out, "info.run_id")));
@@ -498,19 +746,22 @@ static void test_run_create_get_update(void **state)
 	json_decref(r);
 	json_decref(out);
 
-	FAILS(MW_E_NOT_FOUND, mw_store_run_get(f->s, "0123456789abcdef0123456789abcdef", &r, E));
+	FAILS(MW_E_NOT_FOUND, run_get_j(f->s, "0123456789abcdef0123456789abcdef", &r, E));
 	/* a run in a missing experiment */
 	{
 		char rid[33];
 		assert_int_equal(mw_id_hex32(rid, &e), 0);
-		struct mw_run_create bad = { .run_id = rid, .experiment_id = "9999", .start_time = 1 };
+		struct mw_run_create bad = {.run_id = rid,
+					    .experiment_id = "9999",
+					    .start_time = 1,
+					    .status = "RUNNING"};
 		out = NULL;
-		FAILS(MW_E_NOT_FOUND, mw_store_run_create(f->s, &bad, &out, E));
+		FAILS(MW_E_NOT_FOUND, run_create_j(f->s, &bad, &out, E));
 		assert_null(out);
 	}
 
 	/* update */
-	OK(mw_store_run_update(f->s, id, "FINISHED", 5000, "renamed", &out, E));
+	OK(run_update_j(f->s, id, "FINISHED", 5000, "renamed", &out, E));
 	assert_string_equal(jstr(out, "status"), "FINISHED");
 	assert_int_equal(json_integer_value(json_object_get(out, "end_time")), 5000);
 	assert_string_equal(jstr(out, "run_name"), "renamed");
@@ -522,18 +773,18 @@ static void test_run_create_get_update(void **state)
 	assert_string_equal(kv_find(jget(r, "data.tags"), "mlflow.runName"), "renamed");
 	json_decref(r);
 	/* nothing to change: unchanged */
-	OK(mw_store_run_update(f->s, id, NULL, -1, NULL, &out, E));
+	OK(run_update_j(f->s, id, NULL, -1, NULL, &out, E));
 	assert_string_equal(jstr(out, "status"), "FINISHED");
 	assert_int_equal(json_integer_value(json_object_get(out, "end_time")), 5000);
 	assert_string_equal(jstr(out, "run_name"), "renamed");
 	json_decref(out);
-	OK(mw_store_run_update(f->s, id, "KILLED", -1, NULL, &out, E));
+	OK(run_update_j(f->s, id, "KILLED", -1, NULL, &out, E));
 	assert_string_equal(jstr(out, "status"), "KILLED");
 	assert_int_equal(json_integer_value(json_object_get(out, "end_time")), 5000);
 	json_decref(out);
 	out = NULL;
-	FAILS(MW_E_NOT_FOUND, mw_store_run_update(f->s, "ffffffffffffffffffffffffffffffff",
-						  "FINISHED", 1, NULL, &out, E));
+	FAILS(MW_E_NOT_FOUND,
+	      run_update_j(f->s, "ffffffffffffffffffffffffffffffff", "FINISHED", 1, NULL, &out, E));
 	assert_null(out);
 
 	/* tags: delete, missing tag */
@@ -552,11 +803,11 @@ static void test_log_batch_params_rollback(void **state)
 
 	new_run(f->s, "0", id);
 	struct mw_kv p1[] = { { "a", "1" } };
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, p1, 1, NULL, 0, E));
+	OK(log_batch(f->s, id, NULL, 0, p1, 1, NULL, 0, E));
 	/* the same value again is fine */
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, p1, 1, NULL, 0, E));
+	OK(log_batch(f->s, id, NULL, 0, p1, 1, NULL, 0, E));
 	struct mw_kv t1[] = { { "t", "before" } };
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, t1, 1, E));
+	OK(log_batch(f->s, id, NULL, 0, NULL, 0, t1, 1, E));
 
 	/* a different value fails the whole batch */
 	struct mw_metric m[] = { { .key = "m1", .value = 1.0, .timestamp = 10, .step = 0 } };
@@ -564,9 +815,10 @@ static void test_log_batch_params_rollback(void **state)
 	struct mw_kv t2[] = { { "t", "after" }, { "t2", "x" } };
 	{
 		struct mw_err err = { 0 };
-		int rc = mw_store_run_log_batch(f->s, id, m, 1, p2, 2, t2, 2, &err);
-		assert_int_equal(rc, -MW_E_INVALID);
-		assert_int_equal(err.code, MW_E_INVALID);
+		int rc = log_batch(f->s, id, m, 1, p2, 2, t2, 2, &err);
+		assert_int_equal(rc, -MW_E_CONFLICT);
+		assert_int_equal(err.code, MW_E_CONFLICT);
+		assert_int_equal(err.detail, MW_STORE_PARAM);
 		assert_non_null(strstr(err.msg, "'a'"));
 	}
 	r = get_run(f->s, id);
@@ -582,7 +834,7 @@ static void test_log_batch_params_rollback(void **state)
 
 	/* the store is still healthy: a good batch afterwards succeeds in full */
 	struct mw_kv p3[] = { { "b", "2" }, { "a", "1" }, { "c", "" } };
-	OK(mw_store_run_log_batch(f->s, id, m, 1, p3, 3, t2, 2, E));
+	OK(log_batch(f->s, id, m, 1, p3, 3, t2, 2, E));
 	r = get_run(f->s, id);
 	params = jget(r, "data.params");
 	assert_int_equal(json_array_size(params), 3);
@@ -594,8 +846,8 @@ static void test_log_batch_params_rollback(void **state)
 	json_decref(r);
 
 	/* a missing run */
-	FAILS(MW_E_NOT_FOUND, mw_store_run_log_batch(f->s, "00000000000000000000000000000000",
-						     m, 1, NULL, 0, NULL, 0, E));
+	FAILS(MW_E_NOT_FOUND,
+	      log_batch(f->s, "00000000000000000000000000000000", m, 1, NULL, 0, NULL, 0, E));
 	struct mw_store_stats st;
 	mw_store_stats(f->s, &st);
 	assert_int_equal(st.failed_jobs, 2);
@@ -608,9 +860,9 @@ static void test_log_batch_run_name_tag(void **state)
 	json_t *r;
 
 	new_run(f->s, "0", id);
-	/* the run-name tag is the run's name */
+	/* the run-name tag is the run's name (track passes it as run_name) */
 	struct mw_kv t[] = { { "other", "x" }, { "mlflow.runName", "via-tag" } };
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, t, 2, E));
+	OK(mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, t, 2, "via-tag", E));
 	r = get_run(f->s, id);
 	assert_string_equal(jstr(r, "info.run_name"), "via-tag");
 	assert_string_equal(kv_find(jget(r, "data.tags"), "mlflow.runName"), "via-tag");
@@ -618,14 +870,14 @@ static void test_log_batch_run_name_tag(void **state)
 	/* ...and a failed batch renames nothing */
 	struct mw_kv p1 = { "p", "1" }, p2 = { "p", "2" };
 	struct mw_kv t2 = { "mlflow.runName", "never" };
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, &p1, 1, NULL, 0, E));
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, id, NULL, 0, &p2, 1, &t2, 1, E));
+	OK(log_batch(f->s, id, NULL, 0, &p1, 1, NULL, 0, E));
+	FAILS(MW_E_CONFLICT, mw_store_run_log_batch(f->s, id, NULL, 0, &p2, 1, &t2, 1, "never", E));
 	r = get_run(f->s, id);
 	assert_string_equal(jstr(r, "info.run_name"), "via-tag");
 	json_decref(r);
 	/* run_update renames both */
 	json_t *out = NULL;
-	OK(mw_store_run_update(f->s, id, NULL, -1, "via-update", &out, E));
+	OK(run_update_j(f->s, id, NULL, -1, "via-update", &out, E));
 	json_decref(out);
 	r = get_run(f->s, id);
 	assert_string_equal(jstr(r, "info.run_name"), "via-update");
@@ -641,8 +893,8 @@ static void test_log_batch_tags_dedup(void **state)
 
 	new_run(f->s, "0", id);
 	struct mw_kv t1[] = { { "t", "1" } }, t2[] = { { "t", "2" } };
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, t1, 1, E));
-	OK(mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, t2, 1, E));
+	OK(log_batch(f->s, id, NULL, 0, NULL, 0, t1, 1, E));
+	OK(log_batch(f->s, id, NULL, 0, NULL, 0, t2, 1, E));
 	r = get_run(f->s, id);
 	assert_string_equal(kv_find(jget(r, "data.tags"), "t"), "2");
 	json_decref(r);
@@ -653,8 +905,8 @@ static void test_log_batch_tags_dedup(void **state)
 		{ .key = "d", .value = 1.0, .timestamp = 5, .step = 1 },
 		{ .key = "d", .value = 1.0, .timestamp = 5, .step = 1 },
 	};
-	OK(mw_store_run_log_batch(f->s, id, d, 3, NULL, 0, NULL, 0, E));
-	OK(mw_store_run_log_batch(f->s, id, d, 1, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, d, 3, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, d, 1, NULL, 0, NULL, 0, E));
 	assert_int_equal(history_count(f->s, id, "d"), 1);
 	/* differing in any of step, timestamp or value: a new point */
 	log_metric(f->s, id, "d", 1.0, 5, 2);
@@ -680,7 +932,7 @@ static void test_nan_inf(void **state)
 		{ .key = "big", .value = 1.7976931348623157e308, .timestamp = 1, .step = 0 },
 		{ .key = "neg0", .value = -0.0, .timestamp = 1, .step = 0 },
 	};
-	OK(mw_store_run_log_batch(f->s, id, m, 6, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, m, 6, NULL, 0, NULL, 0, E));
 	r = get_run(f->s, id);
 	assert_string_equal(jstr(metric_find(r, "n"), "value"), "NaN");
 	assert_string_equal(jstr(metric_find(r, "pinf"), "value"), "Infinity");
@@ -718,6 +970,65 @@ static void test_nan_inf(void **state)
 	r = get_run(f->s, id);
 	assert_true(json_number_value(json_object_get(metric_find(r, "x"), "value")) == 4.0);
 	json_decref(r);
+}
+
+/* The records themselves (no shaping): values, presence flags, order, and
+ * what each failure says it is about. */
+static void test_records_and_details(void **state)
+{
+	struct fx *f = *state;
+	char exp[32], id[33];
+	struct mw_run r;
+	struct mw_err e = {0};
+
+	new_exp(f->s, "records", exp);
+	new_run(f->s, exp, id);
+	struct mw_metric m[] = {{.key = "b", .value = NAN, .timestamp = 1, .step = 0},
+				{.key = "a", .value = -INFINITY, .timestamp = 2, .step = 3}};
+	struct mw_kv t[] = {{"z", "1"}, {"y", NULL}};
+	OK(log_batch(f->s, id, m, 2, NULL, 0, t, 2, E));
+	OK(mw_store_run_get(f->s, id, A, &r, E));
+	assert_string_equal(r.info.run_id, id);
+	assert_string_equal(r.info.experiment_id, exp);
+	assert_string_equal(r.info.status, "RUNNING");
+	assert_true(r.info.has_start_time);
+	assert_false(r.info.has_end_time);
+	assert_int_equal(r.nmetrics, 2);
+	assert_string_equal(r.metrics[0].key, "a"); /* by key */
+	assert_true(isinf(r.metrics[0].value) && r.metrics[0].value < 0);
+	assert_int_equal(r.metrics[0].step, 3);
+	assert_true(isnan(r.metrics[1].value));
+	assert_null(r.metrics[0].run_id);
+	assert_int_equal(r.ntags, 2);
+	assert_string_equal(r.tags[0].key, "y");
+	assert_string_equal(r.tags[0].value, ""); /* a missing value reads as "" */
+	assert_int_equal(r.nparams, 0);
+	assert_null(r.params);
+	assert_int_equal(r.ndatasets + r.nmodel_inputs + r.nmodel_outputs, 0);
+
+	/* what the failures are about */
+	assert_int_equal(mw_store_run_delete_tag(f->s, id, "nope", &e), -MW_E_NOT_FOUND);
+	assert_int_equal(e.detail, MW_STORE_TAG);
+	assert_int_equal(mw_store_run_delete_tag(f->s, "0123", "z", &e), -MW_E_NOT_FOUND);
+	assert_int_equal(e.detail, MW_STORE_RUN);
+	assert_int_equal(mw_store_exp_delete_tag(f->s, exp, "nope", &e), -MW_E_NOT_FOUND);
+	assert_int_equal(e.detail, MW_STORE_TAG);
+	char dup[32];
+	assert_int_equal(mw_store_exp_create(f->s, "records", NULL, "/r", NULL, 0, 1, dup, &e),
+			 -MW_E_EXISTS);
+	assert_int_equal(e.detail, MW_STORE_EXPERIMENT);
+	OK(mw_store_exp_set_deleted(f->s, exp, true, 2, E));
+	assert_int_equal(mw_store_exp_set_tag(f->s, exp, "k", "v", &e), -MW_E_INVALID);
+	assert_int_equal(e.detail, MW_STORE_EXPERIMENT);
+	assert_int_equal(mw_store_run_log_batch(f->s, id, m, 1, NULL, 0, NULL, 0, NULL, &e),
+			 -MW_E_INVALID);
+	assert_int_equal(e.detail, MW_STORE_RUN);
+	struct mw_logged_model lm;
+	assert_int_equal(mw_store_lm_get(f->s, "m-none", A, &lm, &e), -MW_E_NOT_FOUND);
+	assert_int_equal(e.detail, MW_STORE_LOGGED_MODEL);
+	/* an error set by mw_err_set says nothing more */
+	mw_err_set(&e, MW_E_IO, "x");
+	assert_int_equal(e.detail, 0);
 }
 
 static void check_latest(struct mw_store *s, const char *id, const char *key, double v,
@@ -769,7 +1080,7 @@ static void test_latest_metric(void **state)
 		{ .key = "acc", .value = 0.9, .timestamp = 100, .step = 4 },
 		{ .key = "b", .value = 1, .timestamp = 10, .step = 9 },
 	};
-	OK(mw_store_run_log_batch(f->s, id, m, 6, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, m, 6, NULL, 0, NULL, 0, E));
 	check_latest(f->s, id, "acc", 0.2, 1, 5);
 	check_latest(f->s, id, "b", 1, 10, 9);
 	/* a batch whose best point is older than the stored latest changes nothing */
@@ -777,7 +1088,7 @@ static void test_latest_metric(void **state)
 		{ .key = "acc", .value = 50, .timestamp = 1000, .step = 4 },
 		{ .key = "acc", .value = 60, .timestamp = 1000, .step = 1 },
 	};
-	OK(mw_store_run_log_batch(f->s, id, m2, 2, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, m2, 2, NULL, 0, NULL, 0, E));
 	check_latest(f->s, id, "acc", 0.2, 1, 5);
 	assert_int_equal(history_count(f->s, id, "acc"), 6);
 }
@@ -796,11 +1107,11 @@ static void test_deleted_run(void **state)
 
 	struct mw_metric m = { .key = "x", .value = 1, .timestamp = 1, .step = 0 };
 	struct mw_kv p = { "p", "v" }, t = { "t", "v" };
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, id, &m, 1, NULL, 0, NULL, 0, E));
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, id, NULL, 0, &p, 1, NULL, 0, E));
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, &t, 1, E));
-	FAILS(MW_E_INVALID, mw_store_run_log_batch(f->s, id, NULL, 0, NULL, 0, NULL, 0, E));
-	FAILS(MW_E_INVALID, mw_store_run_update(f->s, id, "FINISHED", 1, NULL, &out, E));
+	FAILS(MW_E_INVALID, log_batch(f->s, id, &m, 1, NULL, 0, NULL, 0, E));
+	FAILS(MW_E_INVALID, log_batch(f->s, id, NULL, 0, &p, 1, NULL, 0, E));
+	FAILS(MW_E_INVALID, log_batch(f->s, id, NULL, 0, NULL, 0, &t, 1, E));
+	FAILS(MW_E_INVALID, log_batch(f->s, id, NULL, 0, NULL, 0, NULL, 0, E));
+	FAILS(MW_E_INVALID, run_update_j(f->s, id, "FINISHED", 1, NULL, &out, E));
 	assert_null(out);
 	FAILS(MW_E_INVALID, mw_store_run_delete_tag(f->s, id, "t", E));
 	struct mw_model_ref mr = { "m-00000000000000000000000000000000", 1 };
@@ -812,7 +1123,7 @@ static void test_deleted_run(void **state)
 	r = get_run(f->s, id);
 	assert_string_equal(jstr(r, "info.lifecycle_stage"), "active");
 	json_decref(r);
-	OK(mw_store_run_log_batch(f->s, id, &m, 1, &p, 1, &t, 1, E));
+	OK(log_batch(f->s, id, &m, 1, &p, 1, &t, 1, E));
 	assert_int_equal(history_count(f->s, id, "x"), 1);
 	FAILS(MW_E_NOT_FOUND, mw_store_run_set_deleted(f->s, "nope", true, 1, E));
 }
@@ -846,7 +1157,7 @@ static void test_metric_history_paging(void **state)
 		m[i] = (struct mw_metric){ .key = "h", .value = s * 0.5, .timestamp = 100 + s,
 					   .step = s };
 	}
-	OK(mw_store_run_log_batch(f->s, id, m, 25, NULL, 0, NULL, 0, E));
+	OK(log_batch(f->s, id, m, 25, NULL, 0, NULL, 0, E));
 
 	h = history(f->s, id, "h", 10, 0, &more);
 	check_steps(h, 0, 10);
@@ -894,22 +1205,22 @@ static void test_metric_history_paging(void **state)
 	assert_false(more);
 	json_decref(h);
 	struct mw_page pg = { 10, 0 };
-	FAILS(MW_E_NOT_FOUND, mw_store_metric_history(f->s, "nope", "h", &pg, &h, &more, E));
+	FAILS(MW_E_NOT_FOUND, history_j(f->s, "nope", "h", &pg, &h, &more, E));
 
 	/* bulk and sampled views of the same points */
 	const char *ids[] = { id };
-	OK(mw_store_metric_history_bulk(f->s, ids, 1, "h", 7, &h, E));
+	OK(bulk_j(f->s, ids, 1, "h", 7, &h, E));
 	assert_int_equal(json_array_size(h), 7);
 	assert_string_equal(jstr(json_array_get(h, 0), "run_id"), id);
 	json_decref(h);
-	OK(mw_store_metric_history_sampled(f->s, ids, 1, "h", false, 0, 0, 5, &h, E));
+	OK(sampled_j(f->s, ids, 1, "h", false, 0, 0, 5, &h, E));
 	assert_true(json_array_size(h) >= 5 && json_array_size(h) <= 6);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(h, 0), "step")), 0);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_array_get(h, json_array_size(h) - 1), "step")),
 			 24);
 	json_decref(h);
-	OK(mw_store_metric_history_sampled(f->s, ids, 1, "h", true, 5, 9, 100, &h, E));
+	OK(sampled_j(f->s, ids, 1, "h", true, 5, 9, 100, &h, E));
 	assert_int_equal(json_array_size(h), 5);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(h, 0), "step")), 5);
 	json_decref(h);
@@ -948,14 +1259,14 @@ static void test_run_search(void **state)
 		new_run_at(f->s, exp, 1000 + i, NULL, 0, r[i]);
 		struct mw_metric m = { .key = "rmse", .value = rmse[i], .timestamp = 1, .step = 0 };
 		struct mw_kv p = { "lr", lr[i] }, t = { "team", team[i] };
-		OK(mw_store_run_log_batch(f->s, r[i], &m, rmse[i] < 0 ? 0 : 1, &p, 1, &t, 1, E));
+		OK(log_batch(f->s, r[i], &m, rmse[i] < 0 ? 0 : 1, &p, 1, &t, 1, E));
 	}
 	struct mw_metric om = { .key = "rmse", .value = 0.9, .timestamp = 1, .step = 0 };
 	struct mw_kv op = { "lr", "0.1" }, ot = { "team", "ml-core" };
-	OK(mw_store_run_log_batch(f->s, other, &om, 1, &op, 1, &ot, 1, E));
+	OK(log_batch(f->s, other, &om, 1, &op, 1, &ot, 1, E));
 
 	/* no filter, default order: start_time DESC */
-	OK(mw_store_run_search(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 5);
 	assert_false(more);
 	for (int i = 0; i < 5; i++)
@@ -974,20 +1285,19 @@ static void test_run_search(void **state)
 	};
 	struct mw_filter flt = { c, 3 };
 	struct mw_order desc = { MW_KEY_METRIC, "rmse", false };
-	OK(mw_store_run_search(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 2);
 	assert_string_equal(run_at(out, 0), r[3]);
 	assert_string_equal(run_at(out, 1), r[1]);
 	json_decref(out);
 	/* paging through the same search */
 	struct mw_page p1 = { 1, 0 }, p2 = { 1, 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &p1, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &p1, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), r[3]);
 	assert_true(more);
 	json_decref(out);
-	OK(mw_store_run_search(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &p2, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &p2, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), r[1]);
 	assert_false(more);
@@ -995,8 +1305,7 @@ static void test_run_search(void **state)
 
 	/* tag LIKE only, ordered by the metric (a LEFT JOIN): missing metric last */
 	struct mw_filter tag_only = { &c[2], 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &tag_only, &desc, 1, MW_VIEW_ACTIVE, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	assert_string_equal(run_at(out, 0), r[3]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1004,8 +1313,7 @@ static void test_run_search(void **state)
 	assert_string_equal(run_at(out, 3), r[4]);
 	json_decref(out);
 	struct mw_order asc = { MW_KEY_METRIC, "rmse", true };
-	OK(mw_store_run_search(f->s, exps, 1, &tag_only, &asc, 1, MW_VIEW_ACTIVE, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, &asc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	assert_string_equal(run_at(out, 0), r[0]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1017,13 +1325,11 @@ static void test_run_search(void **state)
 	struct mw_clause like_uc = { .kind = MW_KEY_TAG, .key = "team", .cmp = MW_CMP_LIKE,
 				     .str = "ML%" };
 	struct mw_filter f_uc = { &like_uc, 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 0);
 	json_decref(out);
 	like_uc.cmp = MW_CMP_ILIKE;
-	OK(mw_store_run_search(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f_uc, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	json_decref(out);
 
@@ -1035,8 +1341,7 @@ static void test_run_search(void **state)
 	};
 	struct mw_filter f2 = { c2, 2 };
 	struct mw_order by_start = { MW_KEY_ATTR, "start_time", true };
-	OK(mw_store_run_search(f->s, exps, 1, &f2, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &f2, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	assert_string_equal(run_at(out, 0), r[0]);
 	assert_string_equal(run_at(out, 1), r[1]);
@@ -1046,8 +1351,7 @@ static void test_run_search(void **state)
 	struct mw_clause cin = { .kind = MW_KEY_ATTR, .key = "run_id", .cmp = MW_CMP_IN,
 				 .list = in_list, .nlist = 3 };
 	struct mw_filter fin = { &cin, 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &fin, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &fin, &by_start, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 2);
 	assert_string_equal(run_at(out, 0), r[2]);
 	assert_string_equal(run_at(out, 1), r[4]);
@@ -1055,25 +1359,21 @@ static void test_run_search(void **state)
 
 	/* two experiments at once */
 	const char *both[] = { exp, "0" };
-	OK(mw_store_run_search(f->s, both, 2, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, both, 2, &flt, &desc, 1, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	assert_string_equal(run_at(out, 0), other);
 	json_decref(out);
 
 	/* views */
 	OK(mw_store_run_set_deleted(f->s, r[0], true, 9000, E));
-	OK(mw_store_run_search(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 3);
 	json_decref(out);
-	OK(mw_store_run_search(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_DELETED, &pg, &out,
-			       &more, E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_DELETED, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), r[0]);
 	json_decref(out);
-	OK(mw_store_run_search(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ALL, &pg, &out, &more,
-			       E));
+	OK(run_search_j(f->s, exps, 1, &tag_only, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 4);
 	json_decref(out);
 
@@ -1081,7 +1381,7 @@ static void test_run_search(void **state)
 	struct mw_clause none = { .kind = MW_KEY_PARAM, .key = "lr", .cmp = MW_CMP_EQ,
 				  .str = "0.7" };
 	struct mw_filter fnone = { &none, 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &fnone, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &fnone, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
 	assert_true(json_is_object(out));
 	assert_int_equal(nruns(out), 0);
 	assert_false(more);
@@ -1096,7 +1396,7 @@ static void expect_order(struct mw_store *s, const char *exp, const struct mw_fi
 	json_t *out = NULL;
 	bool more;
 
-	OK(mw_store_run_search(s, exps, 1, f, o, o ? 1 : 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(s, exps, 1, f, o, o ? 1 : 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	if (nruns(out) != n)
 		fail_msg("order %s %s: %zu runs, want %zu", o ? o->key : "-",
 			 o && o->asc ? "ASC" : "DESC", nruns(out), n);
@@ -1120,8 +1420,7 @@ static void test_run_search_order_special(void **state)
 		new_run_at(f->s, exp, 100 + i, NULL, 0, r[i]);
 		struct mw_metric m = { .key = "rmse", .value = v[i], .timestamp = 1, .step = 0 };
 		struct mw_kv p = { "opt", pv[i] };
-		OK(mw_store_run_log_batch(f->s, r[i], &m, i == 2 ? 0 : 1, &p, pv[i] ? 1 : 0, NULL,
-					  0, E));
+		OK(log_batch(f->s, r[i], &m, i == 2 ? 0 : 1, &p, pv[i] ? 1 : 0, NULL, 0, E));
 	}
 	/* numbers (with infinities) first, then NaN, then missing; both directions */
 	struct mw_order desc = { MW_KEY_METRIC, "rmse", false }, asc = { MW_KEY_METRIC, "rmse",
@@ -1209,18 +1508,18 @@ static void test_inputs_outputs(void **state)
 	struct mw_clause c = { .kind = MW_KEY_DATASET, .key = "digest", .cmp = MW_CMP_EQ,
 			       .str = "abc" };
 	struct mw_filter flt = { &c, 1 };
-	OK(mw_store_run_search(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), id);
 	json_decref(out);
 	c.key = "context";
 	c.str = "training";
-	OK(mw_store_run_search(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	json_decref(out);
 	c.key = "name";
 	c.str = "nothing";
-	OK(mw_store_run_search(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	OK(run_search_j(f->s, exps, 1, &flt, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
 	assert_int_equal(nruns(out), 0);
 	json_decref(out);
 
@@ -1244,11 +1543,21 @@ static void test_logged_models(void **state)
 	snprintf(mid, sizeof mid, "m-%s", hex);
 	struct mw_kv params[] = { { "alpha", "0.5" } };
 	struct mw_kv tags[] = { { "t1", "v1" }, { "t2", "v2" } };
-	struct mw_lm_create cr = { .model_id = mid, .experiment_id = exp, .name = "my-model",
-				   .model_type = "sklearn", .source_run_id = run,
-				   .params = params, .nparams = 1, .tags = tags, .ntags = 2,
-				   .now_ms = 3000 };
-	OK(mw_store_lm_create(f->s, &cr, &m, E));
+	char path[80];
+	snprintf(path, sizeof path, "models/%s/artifacts", mid);
+	struct mw_lm_create cr = {.model_id = mid,
+				  .experiment_id = exp,
+				  .name = "my-model",
+				  .model_type = "sklearn",
+				  .source_run_id = run,
+				  .params = params,
+				  .nparams = 1,
+				  .tags = tags,
+				  .ntags = 2,
+				  .now_ms = 3000,
+				  .artifact_path = path,
+				  .status = "LOGGED_MODEL_PENDING"};
+	OK(lm_create_j(f->s, &cr, &m, E));
 	assert_string_equal(jstr(m, "info.model_id"), mid);
 	assert_string_equal(jstr(m, "info.experiment_id"), exp);
 	assert_string_equal(jstr(m, "info.name"), "my-model");
@@ -1262,13 +1571,13 @@ static void test_logged_models(void **state)
 	assert_string_equal(kv_find(jget(m, "info.tags"), "t1"), "v1");
 	assert_string_equal(kv_find(jget(m, "data.params"), "alpha"), "0.5");
 	json_t *got = NULL;
-	OK(mw_store_lm_get(f->s, mid, &got, E));
+	OK(lm_get_j(f->s, mid, &got, E));
 	assert_true(json_equal(got, m));
 	json_decref(got);
 	json_decref(m);
 
 	/* finalize */
-	OK(mw_store_lm_finalize(f->s, mid, "LOGGED_MODEL_READY", 4000, &m, E));
+	OK(lm_finalize_j(f->s, mid, "LOGGED_MODEL_READY", 4000, &m, E));
 	assert_string_equal(jstr(m, "info.status"), "LOGGED_MODEL_READY");
 	assert_int_equal(json_integer_value(jget(m, "info.last_updated_timestamp_ms")), 4000);
 	json_decref(m);
@@ -1276,7 +1585,7 @@ static void test_logged_models(void **state)
 	/* tags: set (overwrite + new), delete */
 	struct mw_kv t2[] = { { "t1", "v1b" }, { "t3", "v3" } };
 	OK(mw_store_lm_set_tags(f->s, mid, t2, 2, 5000, E));
-	OK(mw_store_lm_get(f->s, mid, &m, E));
+	OK(lm_get_j(f->s, mid, &m, E));
 	json_t *tg = jget(m, "info.tags");
 	assert_int_equal(json_array_size(tg), 3);
 	assert_string_equal(kv_find(tg, "t1"), "v1b");
@@ -1286,7 +1595,7 @@ static void test_logged_models(void **state)
 	json_decref(m);
 	OK(mw_store_lm_delete_tag(f->s, mid, "t2", E));
 	FAILS(MW_E_NOT_FOUND, mw_store_lm_delete_tag(f->s, mid, "t2", E));
-	OK(mw_store_lm_get(f->s, mid, &m, E));
+	OK(lm_get_j(f->s, mid, &m, E));
 	assert_null(kv_find(jget(m, "info.tags"), "t2"));
 	json_decref(m);
 	struct mw_kv p2[] = { { "beta", "2" } };
@@ -1295,8 +1604,8 @@ static void test_logged_models(void **state)
 	/* a run metric tied to the model shows up with the model */
 	struct mw_metric mm = { .key = "acc", .value = 0.75, .timestamp = 10, .step = 2,
 				.model_id = mid, .dataset_name = "eval", .dataset_digest = "d1" };
-	OK(mw_store_run_log_batch(f->s, run, &mm, 1, NULL, 0, NULL, 0, E));
-	OK(mw_store_lm_get(f->s, mid, &m, E));
+	OK(log_batch(f->s, run, &mm, 1, NULL, 0, NULL, 0, E));
+	OK(lm_get_j(f->s, mid, &m, E));
 	assert_string_equal(kv_find(jget(m, "data.params"), "beta"), "2");
 	json_t *lmm = jget(m, "data.metrics");
 	assert_int_equal(json_array_size(lmm), 1);
@@ -1312,28 +1621,31 @@ static void test_logged_models(void **state)
 	/* search */
 	const char *exps[] = { exp };
 	struct mw_page pg = { 10, 0 };
-	OK(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, &out, &more, E));
+	OK(lm_search_j(f->s, exps, 1, NULL, NULL, 0, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "models")), 1);
 	json_decref(out);
 
 	/* delete: gone for get, search and every write */
 	OK(mw_store_lm_delete(f->s, mid, E));
-	FAILS(MW_E_NOT_FOUND, mw_store_lm_get(f->s, mid, &m, E));
+	FAILS(MW_E_NOT_FOUND, lm_get_j(f->s, mid, &m, E));
 	FAILS(MW_E_NOT_FOUND, mw_store_lm_delete(f->s, mid, E));
 	m = NULL;
-	FAILS(MW_E_NOT_FOUND, mw_store_lm_finalize(f->s, mid, "LOGGED_MODEL_READY", 1, &m, E));
+	FAILS(MW_E_NOT_FOUND, lm_finalize_j(f->s, mid, "LOGGED_MODEL_READY", 1, &m, E));
 	assert_null(m);
 	FAILS(MW_E_NOT_FOUND, mw_store_lm_set_tags(f->s, mid, t2, 2, 1, E));
 	FAILS(MW_E_NOT_FOUND, mw_store_lm_delete_tag(f->s, mid, "t1", E));
-	OK(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, &out, &more, E));
+	OK(lm_search_j(f->s, exps, 1, NULL, NULL, 0, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "models")), 0);
 	json_decref(out);
 
-	FAILS(MW_E_NOT_FOUND, mw_store_lm_get(f->s, "m-nope", &m, E));
-	struct mw_lm_create bad = { .model_id = "m-x", .experiment_id = "9999", .name = "n",
-				    .now_ms = 1 };
+	FAILS(MW_E_NOT_FOUND, lm_get_j(f->s, "m-nope", &m, E));
+	struct mw_lm_create bad = {.model_id = "m-x",
+				   .experiment_id = "9999",
+				   .name = "n",
+				   .now_ms = 1,
+				   .status = "LOGGED_MODEL_PENDING"};
 	m = NULL;
-	FAILS(MW_E_NOT_FOUND, mw_store_lm_create(f->s, &bad, &m, E));
+	FAILS(MW_E_NOT_FOUND, lm_create_j(f->s, &bad, &m, E));
 	assert_null(m);
 }
 
@@ -1361,7 +1673,7 @@ static void *worker_main(void *p)
 						   .timestamp = 1000 + i, .step = i * NPER + j };
 		struct mw_kv t = { "progress", "x" };
 		struct mw_err err = { 0 };
-		if (mw_store_run_log_batch(w->s, w->run, m, NPER, NULL, 0, &t, 1, &err)) {
+		if (mw_store_run_log_batch(w->s, w->run, m, NPER, NULL, 0, &t, 1, NULL, &err)) {
 			if (!w->failures++)
 				snprintf(w->msg, sizeof w->msg, "%s", err.msg);
 		}
@@ -1446,10 +1758,11 @@ static void *mixed_main(void *p)
 		struct mw_kv tag = { bk, "y" };
 		struct mw_err err = { 0 };
 		int rc = mw_store_run_log_batch(w->s, w->run, &m, 1, bad ? params : &params[1],
-						bad ? 2 : 1, bad ? &tag : NULL, bad ? 1 : 0, &err);
+						bad ? 2 : 1, bad ? &tag : NULL, bad ? 1 : 0, NULL,
+						&err);
 		if (rc == 0)
 			w->ok++;
-		else if (rc == -MW_E_INVALID)
+		else if (rc == -MW_E_CONFLICT && err.detail == MW_STORE_PARAM)
 			w->invalid++;
 		else
 			w->other++;
@@ -1470,7 +1783,7 @@ static void test_concurrent_mixed(void **state)
 		w[i].failing = i % 2;
 		new_run(f->s, "0", w[i].run);
 		struct mw_kv a = { "a", "orig" };
-		OK(mw_store_run_log_batch(f->s, w[i].run, NULL, 0, &a, 1, NULL, 0, E));
+		OK(log_batch(f->s, w[i].run, NULL, 0, &a, 1, NULL, 0, E));
 	}
 	mw_store_stats(f->s, &before);
 	for (int i = 0; i < NTHREADS; i++)
@@ -1513,7 +1826,7 @@ static void test_reopen(void **state)
 {
 	struct fx *f = *state;
 	char exp[32], id[33];
-	json_t *r, *e, *out;
+	json_t *r, *e = NULL, *out = NULL;
 	bool more;
 	struct mw_page pg = { 100, 0 };
 
@@ -1527,8 +1840,8 @@ static void test_reopen(void **state)
 		{ .key = "inf", .value = INFINITY, .timestamp = 2, .step = 1 },
 	};
 	struct mw_kv p = { "p", "1" };
-	OK(mw_store_run_log_batch(f->s, id, m, 3, &p, 1, NULL, 0, E));
-	OK(mw_store_exp_search(f->s, NULL, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
+	OK(log_batch(f->s, id, m, 3, &p, 1, NULL, 0, E));
+	OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
 	size_t nexp = json_array_size(json_object_get(out, "experiments"));
 	json_decref(out);
 	r = get_run(f->s, id);
@@ -1538,13 +1851,13 @@ static void test_reopen(void **state)
 		f->s = open_store(f->dir);
 		/* migrations are idempotent */
 		assert_int_equal(mw_store_schema_version(f->s), v1);
-		OK(mw_store_exp_search(f->s, NULL, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
+		OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ALL, &pg, &out, &more, E));
 		assert_int_equal(json_array_size(json_object_get(out, "experiments")), nexp);
 		json_decref(out);
-		OK(mw_store_exp_get_by_name(f->s, "durable", &e, E));
+		OK(exp_get_by_name_j(f->s, "durable", &e, E));
 		assert_string_equal(jstr(e, "experiment_id"), exp);
 		json_decref(e);
-		OK(mw_store_exp_get(f->s, "0", &e, E));
+		OK(exp_get_j(f->s, "0", &e, E));
 		assert_string_equal(jstr(e, "name"), "Default");
 		json_decref(e);
 		json_t *r2 = get_run(f->s, id);
@@ -1573,6 +1886,141 @@ static void test_open_bad_dir(void **state)
 	assert_null(s);
 }
 
+/* A database written by a newer mw (a higher schema version) is refused. */
+static void test_migrations_version(void **state)
+{
+	struct fx *f = *state;
+	int v = mw_store_schema_version(f->s);
+	char path[128];
+	snprintf(path, sizeof path, "%s/mw.db", f->dir);
+	mw_store_close(f->s);
+	f->s = NULL;
+
+	sqlite3 *db = NULL;
+	char sql[128];
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 1)", v + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct mw_store_opts o = {.data_dir = f->dir, .read_conns = 1};
+	struct mw_store *s = NULL;
+	struct mw_err err = {0};
+	assert_int_equal(mw_store_open(&o, &s, &err), -MW_E_IO);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "newer"));
+
+	/* the refused database is left as it was: without the extra row it opens */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof sql, "DELETE FROM schema_migrations WHERE version = %d", v + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->s = open_store(f->dir);
+	assert_int_equal(mw_store_schema_version(f->s), v);
+}
+
+/* The backend by --store-uri: SQLAlchemy's sqlite:/// forms, PostgreSQL not
+ * built yet, unknown schemes; no message repeats a password. */
+static void expect_uri_error(const char *uri, int code)
+{
+	struct mw_store_opts o = {.data_dir = "/nonexistent", .uri = uri, .read_conns = 1};
+	struct mw_store *s = NULL;
+	struct mw_err err = {0};
+	int rc = mw_store_open(&o, &s, &err);
+	if (rc != -code || err.code != code || !err.msg[0])
+		fail_msg("%s: rc %d (%s), want %d", uri, rc, err.msg, -code);
+	assert_null(s);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_null(strstr(err.msg, "dbhost"));
+}
+
+static void test_store_uri(void **state)
+{
+	struct fx *f = *state;
+	char uri[160], path[128], cwd[512];
+	struct mw_err err = {0};
+	struct mw_store *s = NULL;
+
+	/* four slashes: an absolute path, apart from the data directory */
+	snprintf(uri, sizeof uri, "sqlite:///%s/other.db", f->dir);
+	struct mw_store_opts o = {.data_dir = "/nonexistent", .uri = uri, .read_conns = 1};
+	assert_int_equal(mw_store_open(&o, &s, &err), 0);
+	char id[32];
+	assert_int_equal(mw_store_exp_create(s, "in-other", NULL, "/a", NULL, 0, 1, id, &err), 0);
+	mw_store_close(s);
+	snprintf(path, sizeof path, "%s/other.db", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	/* three: relative to the working directory */
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(f->dir), 0);
+	o.uri = "sqlite:///rel.db";
+	s = NULL;
+	int rc = mw_store_open(&o, &s, &err);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rc, 0);
+	mw_store_close(s);
+	snprintf(path, sizeof path, "%s/rel.db", f->dir);
+	assert_int_equal(access(path, F_OK), 0);
+	/* the scheme in any case; an empty URI is the data directory's store */
+	snprintf(uri, sizeof uri, "SQLite:///%s/other.db", f->dir);
+	o.uri = uri;
+	s = NULL;
+	assert_int_equal(mw_store_open(&o, &s, &err), 0);
+	json_t *e = NULL;
+	assert_int_equal(exp_get_by_name_j(s, "in-other", &e, &err), 0);
+	json_decref(e);
+	mw_store_close(s);
+	struct mw_store_opts dflt = {.data_dir = f->dir, .uri = "", .read_conns = 1};
+	s = NULL;
+	assert_int_equal(mw_store_open(&dflt, &s, &err), 0);
+	assert_int_equal(exp_get_by_name_j(s, "in-other", &e, &err), -MW_E_NOT_FOUND);
+	mw_store_close(s);
+
+	expect_uri_error("sqlite://", MW_E_INVALID);
+	expect_uri_error("sqlite:///", MW_E_INVALID);
+	expect_uri_error("sqlite:", MW_E_INVALID);
+	expect_uri_error("sqlite://dbhost/x.db", MW_E_INVALID);
+	expect_uri_error("sqlite:////tmp/x.db?mode=ro", MW_E_INVALID);
+	expect_uri_error("sqlite+pysqlite:////tmp/x.db", MW_E_INVALID);
+	expect_uri_error("postgresql://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("postgres://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("postgresql+psycopg2://mw:s3cret@dbhost/mw", MW_E_NOT_IMPLEMENTED);
+	expect_uri_error("mysql://mw:s3cret@dbhost/mw", MW_E_INVALID);
+	expect_uri_error("/just/a/path.db", MW_E_INVALID);
+	expect_uri_error("mw:s3cret@dbhost", MW_E_INVALID);
+}
+
+/* A backend without a domain: every call of that domain is MW_E_NOT_IMPLEMENTED
+ * naming it, and the other domains work. */
+static void test_missing_domain(void **state)
+{
+	struct fx *f = *state;
+	struct mw_store_backend partial = mw_store_sqlite;
+	partial.registry = NULL;
+	struct mw_store_tracking_ops some = *mw_store_sqlite.tracking;
+	some.lm_search = NULL;
+	partial.tracking = &some;
+	mw_store_close(f->s);
+	struct mw_store_opts o = {.data_dir = f->dir, .read_conns = 1};
+	struct mw_err err = {0};
+	assert_int_equal(mw_store_open_backend(&partial, &o, &f->s, &err), 0);
+
+	struct mw_registered_model rm;
+	assert_int_equal(mw_store_rm_get(f->s, "m", A, &rm, &err), -MW_E_NOT_IMPLEMENTED);
+	assert_non_null(strstr(err.msg, "registry"));
+	struct mw_logged_model *lm = NULL;
+	size_t n = 0;
+	bool more;
+	struct mw_page pg = {10, 0};
+	const char *exps[] = {"0"};
+	assert_int_equal(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, A, &lm, &n, &more,
+					    &err),
+			 -MW_E_NOT_IMPLEMENTED);
+	assert_non_null(strstr(err.msg, "lm_search"));
+	struct mw_experiment e;
+	OK(mw_store_exp_get(f->s, "0", A, &e, E));
+	assert_string_equal(e.name, "Default");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1584,6 +2032,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_batch_run_name_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_batch_tags_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nan_inf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_records_and_details, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latest_metric, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metric_history_paging, setup, teardown),
@@ -1595,6 +2044,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test(test_open_bad_dir),
+		cmocka_unit_test_setup_teardown(test_migrations_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_uri, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_domain, setup, teardown),
 	};
 
 	mw_log_set_level(MW_LOG_WARN);

@@ -1,11 +1,11 @@
 /*
- * filter.c - the MLflow search grammar: search filters, order_by entries and
- * opaque page tokens.
+ * filter.c - the MLflow search grammar: search filters and order_by entries
+ * (page tokens are in page.c).
  *
  * Purpose.  Every search endpoint (runs, experiments, logged models,
  * registered models, model versions) takes a filter string in MLflow's
  * SearchUtils dialect and zero or more order_by strings.  This file turns
- * them into struct mw_filter / struct mw_order (store/store.h) so that the
+ * them into struct mw_filter / struct mw_order (search/search.h) so that the
  * store backends never see user text: they only see validated identifiers
  * from a closed set, comparators from an enum and typed values they bind as
  * SQL parameters.  A value such as '; DROP TABLE runs; --' is just a string.
@@ -57,7 +57,7 @@
  * holds the message.  The input is never modified and never read past its
  * terminating NUL.
  */
-#include "track/track.h"
+#include "search/search.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -68,18 +68,17 @@
 
 #define MAX_CLAUSES 200
 #define MAX_LIST 1000
-#define SNIP_MAX 40                 /* bytes of user text quoted in messages */
-#define PAGE_TOKEN_MAX 512          /* longer tokens are rejected unread */
+#define SNIP_MAX 40 /* bytes of user text quoted in messages */
 
 /* ------------------------------------------------------------ tables */
 
 enum {
-	A_NUM = 1 << 0,     /* numeric attribute */
-	A_IN = 1 << 1,      /* IN allowed */
-	A_NOTIN = 1 << 2,   /* NOT IN allowed */
-	A_FILTER = 1 << 3,  /* usable in filters */
-	A_ORDER = 1 << 4,   /* usable in order_by */
-	A_ALIAS = 1 << 5,   /* alternate spelling: case-insensitive, not listed */
+	A_NUM = 1 << 0,    /* numeric attribute */
+	A_IN = 1 << 1,     /* IN allowed */
+	A_NOTIN = 1 << 2,  /* NOT IN allowed */
+	A_FILTER = 1 << 3, /* usable in filters */
+	A_ORDER = 1 << 4,  /* usable in order_by */
+	A_ALIAS = 1 << 5,  /* alternate spelling: case-insensitive, not listed */
 };
 
 struct attr_def {
@@ -91,113 +90,113 @@ struct attr_def {
 #define KB(k) (1u << (k))
 
 struct entity_def {
-	const char *label;          /* "runs", for messages */
+	const char *label; /* "runs", for messages */
 	const struct attr_def *attrs;
 	size_t nattrs;
-	unsigned filter_kinds;      /* KB(enum mw_key_kind) */
+	unsigned filter_kinds; /* KB(enum mw_key_kind) */
 	unsigned order_kinds;
-	bool run_prefix;            /* "run." is an attribute prefix */
+	bool run_prefix; /* "run." is an attribute prefix */
 };
 
 #define FO (A_FILTER | A_ORDER)
 
 static const struct attr_def run_attrs[] = {
-	{ "run_id", "run_id", FO | A_IN | A_NOTIN },
-	{ "run_name", "run_name", FO },
-	{ "status", "status", FO },
-	{ "artifact_uri", "artifact_uri", FO },
-	{ "user_id", "user_id", FO },
-	{ "lifecycle_stage", "lifecycle_stage", FO },
-	{ "start_time", "start_time", FO | A_NUM },
-	{ "end_time", "end_time", FO | A_NUM },
-	{ "created", "start_time", FO | A_NUM | A_ALIAS },
-	{ "run name", "run_name", FO | A_ALIAS },
+	{"run_id", "run_id", FO | A_IN | A_NOTIN},
+	{"run_name", "run_name", FO},
+	{"status", "status", FO},
+	{"artifact_uri", "artifact_uri", FO},
+	{"user_id", "user_id", FO},
+	{"lifecycle_stage", "lifecycle_stage", FO},
+	{"start_time", "start_time", FO | A_NUM},
+	{"end_time", "end_time", FO | A_NUM},
+	{"created", "start_time", FO | A_NUM | A_ALIAS},
+	{"run name", "run_name", FO | A_ALIAS},
 };
 
 static const struct attr_def exp_attrs[] = {
-	{ "name", "name", FO },
-	{ "creation_time", "creation_time", FO | A_NUM },
-	{ "last_update_time", "last_update_time", FO | A_NUM },
-	{ "experiment_id", "experiment_id", A_ORDER },
+	{"name", "name", FO},
+	{"creation_time", "creation_time", FO | A_NUM},
+	{"last_update_time", "last_update_time", FO | A_NUM},
+	{"experiment_id", "experiment_id", A_ORDER},
 };
 
 static const struct attr_def lm_attrs[] = {
-	{ "name", "name", FO },
-	{ "model_id", "model_id", FO },
-	{ "model_type", "model_type", A_FILTER },
-	{ "status", "status", A_FILTER },
-	{ "source_run_id", "source_run_id", A_FILTER },
-	{ "creation_timestamp", "creation_timestamp", FO | A_NUM },
-	{ "last_updated_timestamp", "last_updated_timestamp", FO | A_NUM },
-	{ "creation_time", "creation_timestamp", FO | A_NUM | A_ALIAS },
+	{"name", "name", FO},
+	{"model_id", "model_id", FO},
+	{"model_type", "model_type", A_FILTER},
+	{"status", "status", A_FILTER},
+	{"source_run_id", "source_run_id", A_FILTER},
+	{"creation_timestamp", "creation_timestamp", FO | A_NUM},
+	{"last_updated_timestamp", "last_updated_timestamp", FO | A_NUM},
+	{"creation_time", "creation_timestamp", FO | A_NUM | A_ALIAS},
 };
 
 static const struct attr_def rm_attrs[] = {
-	{ "name", "name", FO },
-	{ "creation_timestamp", "creation_timestamp", A_ORDER | A_NUM },
-	{ "last_updated_timestamp", "last_updated_timestamp", A_ORDER | A_NUM },
-	{ "timestamp", "creation_timestamp", A_ORDER | A_NUM | A_ALIAS },
+	{"name", "name", FO},
+	{"creation_timestamp", "creation_timestamp", A_ORDER | A_NUM},
+	{"last_updated_timestamp", "last_updated_timestamp", A_ORDER | A_NUM},
+	{"timestamp", "creation_timestamp", A_ORDER | A_NUM | A_ALIAS},
 };
 
 static const struct attr_def mv_attrs[] = {
-	{ "name", "name", FO },
-	{ "run_id", "run_id", A_FILTER | A_IN },
-	{ "source_path", "source_path", A_FILTER },
-	{ "version_number", "version_number", FO | A_NUM },
-	{ "creation_timestamp", "creation_timestamp", A_ORDER | A_NUM },
-	{ "last_updated_timestamp", "last_updated_timestamp", A_ORDER | A_NUM },
+	{"name", "name", FO},
+	{"run_id", "run_id", A_FILTER | A_IN},
+	{"source_path", "source_path", A_FILTER},
+	{"version_number", "version_number", FO | A_NUM},
+	{"creation_timestamp", "creation_timestamp", A_ORDER | A_NUM},
+	{"last_updated_timestamp", "last_updated_timestamp", A_ORDER | A_NUM},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct entity_def entities[] = {
-	[MW_SEARCH_RUNS] = { "runs", run_attrs, N(run_attrs),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) | KB(MW_KEY_TAG) |
-			KB(MW_KEY_DATASET),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) | KB(MW_KEY_TAG), true },
-	[MW_SEARCH_EXPERIMENTS] = { "experiments", exp_attrs, N(exp_attrs),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false },
-	[MW_SEARCH_LOGGED_MODELS] = { "logged models", lm_attrs, N(lm_attrs),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) | KB(MW_KEY_TAG),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC), false },
-	[MW_SEARCH_REGISTERED_MODELS] = { "registered models", rm_attrs, N(rm_attrs),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false },
-	[MW_SEARCH_MODEL_VERSIONS] = { "model versions", mv_attrs, N(mv_attrs),
-		KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false },
+	[MW_SEARCH_RUNS] = {"runs", run_attrs, N(run_attrs),
+			    KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) |
+				    KB(MW_KEY_TAG) | KB(MW_KEY_DATASET),
+			    KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) | KB(MW_KEY_TAG),
+			    true},
+	[MW_SEARCH_EXPERIMENTS] = {"experiments", exp_attrs, N(exp_attrs),
+				   KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false},
+	[MW_SEARCH_LOGGED_MODELS] = {"logged models", lm_attrs, N(lm_attrs),
+				     KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC) | KB(MW_KEY_PARAM) |
+					     KB(MW_KEY_TAG),
+				     KB(MW_KEY_ATTR) | KB(MW_KEY_METRIC), false},
+	[MW_SEARCH_REGISTERED_MODELS] = {"registered models", rm_attrs, N(rm_attrs),
+					 KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false},
+	[MW_SEARCH_MODEL_VERSIONS] = {"model versions", mv_attrs, N(mv_attrs),
+				      KB(MW_KEY_ATTR) | KB(MW_KEY_TAG), KB(MW_KEY_ATTR), false},
 };
 
 static const struct {
 	const char *word;
 	enum mw_key_kind kind;
 } prefixes[] = {
-	{ "metrics", MW_KEY_METRIC },   { "metric", MW_KEY_METRIC },
-	{ "params", MW_KEY_PARAM },     { "param", MW_KEY_PARAM },
-	{ "parameters", MW_KEY_PARAM }, { "parameter", MW_KEY_PARAM },
-	{ "tags", MW_KEY_TAG },         { "tag", MW_KEY_TAG },
-	{ "attributes", MW_KEY_ATTR },  { "attribute", MW_KEY_ATTR },
-	{ "attr", MW_KEY_ATTR },        { "run", MW_KEY_ATTR },
-	{ "datasets", MW_KEY_DATASET }, { "dataset", MW_KEY_DATASET },
+	{"metrics", MW_KEY_METRIC},   {"metric", MW_KEY_METRIC},    {"params", MW_KEY_PARAM},
+	{"param", MW_KEY_PARAM},      {"parameters", MW_KEY_PARAM}, {"parameter", MW_KEY_PARAM},
+	{"tags", MW_KEY_TAG},         {"tag", MW_KEY_TAG},          {"attributes", MW_KEY_ATTR},
+	{"attribute", MW_KEY_ATTR},   {"attr", MW_KEY_ATTR},        {"run", MW_KEY_ATTR},
+	{"datasets", MW_KEY_DATASET}, {"dataset", MW_KEY_DATASET},
 };
 
 static const char *const kind_label[] = {
-	[MW_KEY_ATTR] = "attributes", [MW_KEY_METRIC] = "metrics", [MW_KEY_PARAM] = "params",
+	[MW_KEY_ATTR] = "attributes", [MW_KEY_METRIC] = "metrics",   [MW_KEY_PARAM] = "params",
 	[MW_KEY_TAG] = "tags",        [MW_KEY_DATASET] = "datasets",
 };
 
-static const char *const dataset_keys[] = { "name", "digest", "context" };
+static const char *const dataset_keys[] = {"name", "digest", "context"};
 
 /* Comparator sets, as bitmasks over enum mw_cmp. */
 #define CB(c) (1u << (c))
-#define CMP_NUMERIC                                                                    \
+#define CMP_NUMERIC                                                                      \
 	(CB(MW_CMP_EQ) | CB(MW_CMP_NE) | CB(MW_CMP_GT) | CB(MW_CMP_GE) | CB(MW_CMP_LT) | \
 	 CB(MW_CMP_LE))
 #define CMP_STRING (CB(MW_CMP_EQ) | CB(MW_CMP_NE) | CB(MW_CMP_LIKE) | CB(MW_CMP_ILIKE))
 #define CMP_LIST (CB(MW_CMP_IN) | CB(MW_CMP_NOT_IN))
 
 static const char *const cmp_text[] = {
-	[MW_CMP_EQ] = "=",        [MW_CMP_NE] = "!=",     [MW_CMP_GT] = ">",
-	[MW_CMP_GE] = ">=",       [MW_CMP_LT] = "<",      [MW_CMP_LE] = "<=",
-	[MW_CMP_LIKE] = "LIKE",   [MW_CMP_ILIKE] = "ILIKE", [MW_CMP_IN] = "IN",
+	[MW_CMP_EQ] = "=",          [MW_CMP_NE] = "!=",       [MW_CMP_GT] = ">",
+	[MW_CMP_GE] = ">=",         [MW_CMP_LT] = "<",        [MW_CMP_LE] = "<=",
+	[MW_CMP_LIKE] = "LIKE",     [MW_CMP_ILIKE] = "ILIKE", [MW_CMP_IN] = "IN",
 	[MW_CMP_NOT_IN] = "NOT IN",
 };
 
@@ -273,12 +272,12 @@ static const char *snip(const char *p, size_t n, char out[SNIP_MAX + 4])
 /* ------------------------------------------------------------ lexer state */
 
 struct lex {
-	const char *s;              /* the whole input, NUL-terminated */
+	const char *s; /* the whole input, NUL-terminated */
 	size_t pos;
 	const struct entity_def *ed;
 	struct mw_arena *a;
 	struct mw_err *err;
-	bool order;                 /* parsing an order_by entry */
+	bool order; /* parsing an order_by entry */
 };
 
 static char cur(const struct lex *lx)
@@ -318,8 +317,8 @@ static int fail_at(struct lex *lx, const char *what)
 	const char *p = lx->s + lx->pos;
 
 	if (*p == '\0')
-		return mw_err_set(lx->err, MW_E_INVALID, "Invalid search expression: %s at end of input",
-				  what);
+		return mw_err_set(lx->err, MW_E_INVALID,
+				  "Invalid search expression: %s at end of input", what);
 	return mw_err_set(lx->err, MW_E_INVALID, "Invalid search expression: %s at '%s'", what,
 			  snip(p, word_len(p) ? word_len(p) : 1, b));
 }
@@ -372,8 +371,8 @@ static int read_quoted(struct lex *lx, const char *what, char **out, size_t *out
 struct ident {
 	enum mw_key_kind kind;
 	const char *key;
-	const struct attr_def *attr;   /* for MW_KEY_ATTR */
-	size_t start, end;             /* raw span in the input */
+	const struct attr_def *attr; /* for MW_KEY_ATTR */
+	size_t start, end;           /* raw span in the input */
 };
 
 static bool lookup_prefix(const struct lex *lx, const char *p, size_t n, enum mw_key_kind *kind)
@@ -458,8 +457,8 @@ static int resolve_attr(struct lex *lx, struct ident *id, const char *key, size_
 }
 
 /* Finish an identifier whose prefix resolved to kind, with the given key. */
-static int resolve_key(struct lex *lx, struct ident *id, enum mw_key_kind kind,
-		       const char *key, size_t klen)
+static int resolve_key(struct lex *lx, struct ident *id, enum mw_key_kind kind, const char *key,
+		       size_t klen)
 {
 	unsigned allowed = lx->order ? lx->ed->order_kinds : lx->ed->filter_kinds;
 	char b[SNIP_MAX + 4], kinds[128], ctx[64];
@@ -554,7 +553,8 @@ static int parse_ident(struct lex *lx, struct ident *id)
 			return mw_err_set(lx->err, MW_E_INVALID,
 					  "Invalid identifier '%s': unknown entity type '%s' "
 					  "(expected one of %s)",
-					  snip(w, n, b), snip(w, (size_t)(dot - w), (char[SNIP_MAX + 4]){ 0 }),
+					  snip(w, n, b),
+					  snip(w, (size_t)(dot - w), (char[SNIP_MAX + 4]){0}),
 					  kinds);
 		} else if (dot == w + n - 1 && (cur(lx) == '"' || cur(lx) == '`')) {
 			/* prefix."quoted key" */
@@ -570,7 +570,8 @@ static int parse_ident(struct lex *lx, struct ident *id)
 					  "backticks, not single quotes",
 					  snip(w, word_len(w), b));
 		} else {
-			if ((rc = resolve_key(lx, id, kind, dot + 1, n - (size_t)(dot - w) - 1)) < 0)
+			if ((rc = resolve_key(lx, id, kind, dot + 1, n - (size_t)(dot - w) - 1)) <
+			    0)
 				return rc;
 		}
 	} else if (c == '(' || c == ')') {
@@ -594,7 +595,7 @@ static int parse_ident(struct lex *lx, struct ident *id)
 		return mw_err_set(lx->err, MW_E_INVALID,
 				  "Invalid search expression: unexpected character '%s' after "
 				  "identifier '%s'",
-				  snip(s + lx->pos, 1, (char[SNIP_MAX + 4]){ 0 }),
+				  snip(s + lx->pos, 1, (char[SNIP_MAX + 4]){0}),
 				  snip(s + id->start, id->end - id->start, b));
 	}
 	return 0;
@@ -647,8 +648,8 @@ static int parse_cmp(struct lex *lx, const struct ident *id, enum mw_cmp *out)
 		static const struct {
 			const char *t;
 			enum mw_cmp c;
-		} syms[] = { { "=", MW_CMP_EQ }, { "!=", MW_CMP_NE }, { ">", MW_CMP_GT },
-			     { ">=", MW_CMP_GE }, { "<", MW_CMP_LT }, { "<=", MW_CMP_LE } };
+		} syms[] = {{"=", MW_CMP_EQ},  {"!=", MW_CMP_NE}, {">", MW_CMP_GT},
+			    {">=", MW_CMP_GE}, {"<", MW_CMP_LT},  {"<=", MW_CMP_LE}};
 		size_t i;
 		n = run_len(p, is_cmp_char);
 		for (i = 0; i < N(syms); i++) {
@@ -658,8 +659,7 @@ static int parse_cmp(struct lex *lx, const struct ident *id, enum mw_cmp *out)
 				return 0;
 			}
 		}
-		return mw_err_set(lx->err, MW_E_INVALID, "Invalid comparator '%s'%s",
-				  snip(p, n, b),
+		return mw_err_set(lx->err, MW_E_INVALID, "Invalid comparator '%s'%s", snip(p, n, b),
 				  eq_exact(p, n, "<>") ? ": use != for not equal" : "");
 	}
 	n = run_len(p, is_alpha);
@@ -675,7 +675,7 @@ static int parse_cmp(struct lex *lx, const struct ident *id, enum mw_cmp *out)
 				  ib, snip(p, word_len(p) ? word_len(p) : 1, b));
 	}
 	if (is_ident(p[n]) && !is_alpha(p[n]))
-		n += run_len(p + n, is_ident);  /* "LIKE2": report the whole word */
+		n += run_len(p + n, is_ident); /* "LIKE2": report the whole word */
 	if (eq_nocase(p, n, "LIKE")) {
 		*out = MW_CMP_LIKE;
 	} else if (eq_nocase(p, n, "ILIKE")) {
@@ -693,8 +693,7 @@ static int parse_cmp(struct lex *lx, const struct ident *id, enum mw_cmp *out)
 		*out = MW_CMP_NOT_IN;
 		n = m + 2;
 	} else {
-		return mw_err_set(lx->err, MW_E_INVALID, "Invalid comparator '%s'",
-				  snip(p, n, b));
+		return mw_err_set(lx->err, MW_E_INVALID, "Invalid comparator '%s'", snip(p, n, b));
 	}
 	lx->pos += n;
 	return 0;
@@ -754,12 +753,10 @@ static bool is_number(const char *p, size_t n, bool *integer)
 /* Characters of an unquoted value token. */
 static bool is_word(char c)
 {
-	return !is_ws(c) && c != '(' && c != ')' && c != ',' && c != '\'' && c != '"' &&
-	       c != '`';
+	return !is_ws(c) && c != '(' && c != ')' && c != ',' && c != '\'' && c != '"' && c != '`';
 }
 
-static int convert_number(struct lex *lx, struct value *v, const char *p, size_t n,
-			  bool integer)
+static int convert_number(struct lex *lx, struct value *v, const char *p, size_t n, bool integer)
 {
 	char *t = mw_arena_strndup(lx->a, p, n), *end;
 	char b[SNIP_MAX + 4];
@@ -792,7 +789,7 @@ static int parse_list(struct lex *lx, struct value *v)
 	v->type = V_LIST;
 	v->list = mw_arena_alloc(lx->a, cap * sizeof *v->list);
 	v->nlist = 0;
-	lx->pos++;  /* '(' */
+	lx->pos++; /* '(' */
 	skip_ws(lx);
 	if (cur(lx) == ')')
 		return mw_err_set(lx->err, MW_E_INVALID,
@@ -843,7 +840,8 @@ static int parse_value(struct lex *lx, struct value *v)
 	} else if (c == '(') {
 		rc = parse_list(lx, v);
 	} else if (c == '`') {
-		return fail_at(lx, "backticks quote identifiers, values take single or double quotes");
+		return fail_at(lx,
+			       "backticks quote identifiers, values take single or double quotes");
 	} else if (c == '\0') {
 		return fail_at(lx, "missing value after the comparator");
 	} else if (c == ')' || c == ',') {
@@ -881,7 +879,8 @@ static int check_clause(struct lex *lx, const struct ident *id, enum mw_cmp cmp,
 			int w;
 			if (!(allowed & CB(k)))
 				continue;
-			w = snprintf(ok + len, sizeof ok - len, "%s%s", len ? " " : "", cmp_text[k]);
+			w = snprintf(ok + len, sizeof ok - len, "%s%s", len ? " " : "",
+				     cmp_text[k]);
 			if (w > 0 && (size_t)w < sizeof ok - len)
 				len += (size_t)w;
 		}
@@ -906,8 +905,8 @@ static int check_clause(struct lex *lx, const struct ident *id, enum mw_cmp cmp,
 	if (expects_number(id)) {
 		if (v->type != V_NUM)
 			return mw_err_set(lx->err, MW_E_INVALID,
-					  "Invalid value %s for '%s': expected an unquoted number", vb,
-					  ib);
+					  "Invalid value %s for '%s': expected an unquoted number",
+					  vb, ib);
 		return 0;
 	}
 	if (v->type != V_STR)
@@ -993,7 +992,7 @@ static bool valid_entity(enum mw_search_entity ent)
 int mw_filter_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
 		    struct mw_filter *out, struct mw_err *err)
 {
-	struct lex lx = { .s = s, .a = a, .err = err };
+	struct lex lx = {.s = s, .a = a, .err = err};
 	struct mw_clause *c = NULL;
 	size_t n = 0, cap = 0;
 	bool more = true;
@@ -1036,7 +1035,7 @@ int mw_filter_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a
 int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
 		   struct mw_order *out, struct mw_err *err)
 {
-	struct lex lx = { .s = s, .a = a, .err = err, .order = true };
+	struct lex lx = {.s = s, .a = a, .err = err, .order = true};
 	struct ident id;
 	const char *p;
 	size_t n;
@@ -1072,69 +1071,4 @@ int mw_order_parse(enum mw_search_entity ent, const char *s, struct mw_arena *a,
 				  snip(s, strlen(s), b));
 	}
 	return 0;
-}
-
-char *mw_page_token_encode(int64_t offset)
-{
-	char buf[64];
-	int n = snprintf(buf, sizeof buf, "{\"offset\":%" PRId64 "}", offset);
-
-	return mw_base64_encode(buf, (size_t)n);
-}
-
-int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err)
-{
-	unsigned char *raw = NULL;
-	size_t len = 0;
-	json_t *j, *o;
-	bool ok = false;
-
-	*offset = 0;
-	if (tok == NULL || *tok == '\0')
-		return 0;  /* no token: the first page */
-	if (strlen(tok) > PAGE_TOKEN_MAX || mw_base64_decode(tok, &raw, &len) != 0)
-		return mw_err_set(err, MW_E_INVALID, "Invalid page token");
-	j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
-	free(raw);
-	o = json_is_object(j) ? json_object_get(j, "offset") : NULL;
-	if (o && json_is_integer(o) && json_integer_value(o) >= 0) {
-		*offset = (int64_t)json_integer_value(o);
-		ok = true;
-	}
-	json_decref(j);
-	return ok ? 0 : mw_err_set(err, MW_E_INVALID, "Invalid page token");
-}
-
-/* ------------------------------------------------------------ paging of requests */
-
-int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p,
-		    struct mw_err *err)
-{
-	bool present = false;
-	int64_t mr = def;
-	int rc = mw_req_int64(req, "max_results", false, &mr, &present, err);
-	if (rc)
-		return rc;
-	if (present && (mr < 1 || mr > max))
-		return mw_err_set(err, MW_E_INVALID,
-				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
-				  "between 1 and %lld.",
-				  (long long)mr, (long long)max);
-	p->max_results = mr;
-	p->offset = 0;
-	const char *tok = NULL;
-	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
-		return rc;
-	if (tok && *tok)
-		return mw_page_token_decode(tok, &p->offset, err);
-	return 0;
-}
-
-void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more)
-{
-	if (!more)
-		return;
-	char *tok = mw_page_token_encode(p->offset + p->max_results);
-	json_object_set_new(resp, "next_page_token", json_string(tok));
-	free(tok);
 }
