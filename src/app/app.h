@@ -64,7 +64,6 @@ struct mw_app_module {
  * mw_serve_opts_from_settings, the serve row gets them from the caller
  * (cmd_serve_options), so app/ does not depend on cmd/. */
 typedef int (*mw_app_serve_opts_fn)(const struct mw_settings *set, const char *data_dir,
-				    struct mw_store *store, struct mw_blob *blob,
 				    struct mw_serve_opts *o, struct mw_err *err);
 
 struct mw_app_opts {

@@ -155,9 +155,14 @@ static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
 	if (!opts)
 		return mw_err_set(err, MW_E_INTERNAL, "serve: no serving options (mw_app_opts)");
 	struct mw_serve_opts svo;
-	int rc = opts(SET(app), mw_settings_get(SET(app), "data-dir"), CTX(app)->store,
-		      CTX(app)->blob, &svo, err);
-	return rc ? rc : mw_serve_new(&svo, &CTX(app)->serve, err);
+	const char *dir = mw_settings_get(SET(app), "data-dir");
+	int rc = opts(SET(app), dir, &svo, err);
+	if (rc)
+		return rc;
+	/* named versions come from the registry and artifacts of this process */
+	if (CTX(app)->registry && CTX(app)->art)
+		svo.source = mw_serve_registry_source(CTX(app)->registry, CTX(app)->art, dir);
+	return mw_serve_new(&svo, &CTX(app)->serve, err);
 }
 
 static void serve_routes(struct mw_app *app, void *state, struct mw_http_server *http)

@@ -34,12 +34,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 
 struct mw_settings;
-struct mw_store;
-struct mw_blob;
 struct mw_serve_opts;
 /* Serving options from the settings table (shared by server and serve). */
-int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
-		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
+int cmd_serve_options(const struct mw_settings *set, const char *data_dir, struct mw_serve_opts *o,
 		      struct mw_err *err);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);

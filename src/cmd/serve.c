@@ -12,7 +12,9 @@
 #include "cmd/cmd.h"
 
 #include "api/api.h"
+#include "art/art.h"
 #include "http/http.h"
+#include "registry/registry.h"
 #include "serve/serve.h"
 
 #include <errno.h>
@@ -155,6 +157,8 @@ int cmd_serve(int argc, char **argv)
 	struct mw_err err = {0};
 	struct mw_store *store = NULL;
 	struct mw_blob *blob = NULL;
+	struct mw_art *art = NULL;
+	struct mw_registry *reg = NULL;
 	struct mw_serve *sv = NULL;
 	struct mw_http_server *http = NULL;
 	struct mw_client *cl = NULL;
@@ -213,18 +217,22 @@ int cmd_serve(int argc, char **argv)
 	if (is_uri && !remote) {
 		struct mw_store_opts so = {.data_dir = dir, .read_conns = 4, .sync_full = true};
 		struct mw_blob_opts bo = {.data_dir = dir};
-		if (mw_store_open(&so, &store, &err) || mw_blob_open(&bo, &blob, &err)) {
+		if (mw_store_open(&so, &store, &err) || mw_blob_open(&bo, &blob, &err) ||
+		    mw_art_new(store, blob, &art, &err) ||
+		    mw_registry_new(store, blob, &reg, &err)) {
 			fprintf(stderr, "mw: %s\n", err.msg);
 			ret = 1;
 			goto out;
 		}
 	}
 	struct mw_serve_opts svo;
-	if (cmd_serve_options(set, dir, store, blob, &svo, &err)) {
+	if (cmd_serve_options(set, dir, &svo, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		ret = 2;
 		goto out;
 	}
+	if (reg)
+		svo.source = mw_serve_registry_source(reg, art, dir);
 	if (mw_serve_new(&svo, &sv, &err)) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		ret = 1;
@@ -324,6 +332,8 @@ out:
 	mw_http_free(http);
 	mw_serve_free(sv);
 	mw_client_close(cl);
+	mw_registry_free(reg);
+	mw_art_free(art);
 	mw_blob_close(blob);
 	mw_store_close(store);
 	free(name);
@@ -491,13 +501,15 @@ int cmd_predict(int argc, char **argv)
 	bool is_uri = !strncmp(model, "models:/", 8);
 	struct mw_store *store = NULL;
 	struct mw_blob *blob = NULL;
+	struct mw_art *art = NULL;
+	struct mw_registry *reg = NULL;
 	struct mw_client *cl = NULL;
 	struct mw_serve *sv = NULL;
 	struct mw_served *m = NULL;
 	char *name = NULL, *bind = NULL, *ver = NULL, *tmpdir = NULL;
 	float *x = NULL;
 	int ret = 1;
-	struct mw_serve_opts so = {.data_dir = dir, .python = "/usr/bin/python3", .python_workers = 1};
+	struct mw_serve_opts so = {.python = "/usr/bin/python3", .python_workers = 1};
 	so.batching.max_batch_rows = 1 << 30;
 	so.batching.max_queue = 4;
 	so.batching.timeout_ms = 600000;
@@ -506,10 +518,10 @@ int cmd_predict(int argc, char **argv)
 	if (is_uri && !(uri && *uri)) {
 		struct mw_store_opts sto = {.data_dir = dir, .read_conns = 1, .sync_full = true};
 		struct mw_blob_opts bo = {.data_dir = dir};
-		if (mw_store_open(&sto, &store, &err) || mw_blob_open(&bo, &blob, &err))
+		if (mw_store_open(&sto, &store, &err) || mw_blob_open(&bo, &blob, &err) ||
+		    mw_art_new(store, blob, &art, &err) || mw_registry_new(store, blob, &reg, &err))
 			goto fail;
-		so.store = store;
-		so.blob = blob;
+		so.source = mw_serve_registry_source(reg, art, dir);
 	}
 	if (mw_serve_new(&so, &sv, &err))
 		goto fail;
@@ -584,6 +596,8 @@ done:
 	mw_served_release(m);
 	mw_serve_free(sv);
 	mw_client_close(cl);
+	mw_registry_free(reg);
+	mw_art_free(art);
 	mw_blob_close(blob);
 	mw_store_close(store);
 	if (tmpdir)

@@ -18,8 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
-		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
+int cmd_serve_options(const struct mw_settings *set, const char *data_dir, struct mw_serve_opts *o,
 		      struct mw_err *err)
 {
 	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq;
@@ -38,9 +37,6 @@ int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
 	bool log_on = pl && strcmp(pl, "false") && strcmp(pl, "0") && strcmp(pl, "off");
 	snprintf(logdir, sizeof logdir, "%s/logs", data_dir);
 	memset(o, 0, sizeof *o);
-	o->store = store;
-	o->blob = blob;
-	o->data_dir = data_dir;
 	o->batching.max_batch_rows = (int)batch;
 	o->batching.max_delay_us = delay;
 	o->batching.max_queue = (int)queue;

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int load_abs(struct mw_serve *s, const char *name, const char *version, const char *dir,
-		    struct mw_served **out, struct mw_err *err)
+static int load_abs(struct mw_serve *s, const char *name, const char *version, const char *digest,
+		    const char *dir, struct mw_served **out, struct mw_err *err)
 {
 	json_t *mlmodel = NULL;
 	struct stat st;
@@ -85,6 +85,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 	m->s = s;
 	m->name = mw_xstrdup(name);
 	m->version = mw_xstrdup(version);
+	snprintf(m->digest, sizeof m->digest, "%s", digest ? digest : "");
 	m->dir = mw_xstrdup(dir);
 	m->rt = rt;
 	m->model = model;
@@ -115,15 +116,15 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 	return 0;
 }
 
-int svi_load(struct mw_serve *s, const char *name, const char *version, const char *dir_in,
-	     struct mw_served **out, struct mw_err *err)
+int svi_load(struct mw_serve *s, const char *name, const char *version, const char *digest,
+	     const char *dir_in, struct mw_served **out, struct mw_err *err)
 {
 	/* runtimes (and python workers, whose cwd may differ) get absolute paths */
 	char *dir = realpath(dir_in, NULL);
 	if (!dir)
 		return mw_err_set(err, MW_E_NOT_FOUND, "cannot open model %s: %s", dir_in,
 				  strerror(errno));
-	int rc = load_abs(s, name, version, dir, out, err);
+	int rc = load_abs(s, name, version, digest, dir, out, err);
 	free(dir);
 	return rc;
 }

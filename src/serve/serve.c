@@ -10,12 +10,20 @@
  * batcher and unloads it (never the batcher thread itself, which may be the
  * one that dropped the last reference).
  *
- * Hot swap.  The housekeeping thread polls each name's alias every poll_ms.
- * When it moved, the new version is loaded and warmed (one prediction) off
- * the request path, then swapped in under the lock: new requests go to it,
+ * Versions come from the model source (source.c, or one plugged in by the
+ * caller): a reference resolves to an identity (name, version, pinned
+ * manifest digest), the source materialises its files, the loader loads
+ * them.  Nothing here reads the store.
+ *
+ * Hot swap.  The housekeeping thread re-resolves each name's default every
+ * poll_ms.  When it names another identity (an alias moved, a stage
+ * changed), the new version is loaded and warmed (one prediction) off the
+ * request path, then swapped in under the lock: new requests go to it,
  * requests already queued finish on the old one, which retires when the last
  * of them is done.  A version that fails to load leaves the old one serving
- * and its error is kept for the status endpoints.
+ * and its error is kept for the status endpoints.  The same loop serves every
+ * source, so a replica following a remote registry swaps exactly like a
+ * server reading its own.
  */
 #include "serve/serve_int.h"
 
@@ -32,14 +40,17 @@
  * explicitly. */
 struct svi_entry {
 	char *name;
-	char *bind;                /* alias (without '@') or version, NULL = default */
-	bool from_dir;
+	char *bind;                /* the reference the default follows (mw_serve_bind),
+				    * NULL: the source's default */
+	bool from_dir;             /* a directory (mw_serve_add_dir): no source */
+	bool bound;                /* bound or added on purpose (not by a request) */
 	struct mw_served *current; /* default version (one reference) */
 	struct mw_served **versions; /* explicitly requested versions (one ref each) */
 	size_t nversions;
 	bool loading;
 	char *last_error;
 	char *failed_version;      /* the version that last failed to load */
+	char failed_digest[65];    /* and its identity */
 	uint64_t failed_at_ns;     /* when: it is tried again 30 s later */
 	struct svi_entry *next;
 };
@@ -65,11 +76,36 @@ void mw_served_release(struct mw_served *m)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* ================================================================ registry versions */
+/* Whether a loaded version is the one an identity names. */
+static bool same_ident(const struct mw_served *m, const struct mw_model_ident *id)
+{
+	return !strcmp(m->version, id->version) &&
+	       (!m->digest[0] || !id->digest[0] || !strcmp(m->digest, id->digest));
+}
 
-/* Copy (hard-link) the pinned files of a version into the model cache. */
-static int materialise(struct mw_serve *s, const char *name, const char *version,
-		       char **dir_out, struct mw_err *err)
+/* Fetch a resolved version's files through the source and load them. */
+static int load_ident(struct mw_serve *s, const char *name, const struct mw_model_ident *id,
+		      struct mw_served **out, struct mw_err *err)
+{
+	char *dir = NULL;
+	int rc = s->source->ops->fetch(s->source, id, &dir, err);
+	if (!rc)
+		rc = svi_load(s, name, id->version, id->digest, dir, out, err);
+	free(dir);
+	return rc;
+}
+
+/* What a name's default resolves to now: its binding, else the default alias,
+ * else the latest version. */
+static int resolve_default(struct mw_serve *s, const char *name, const char *bind,
+			   struct mw_model_ident *id, struct mw_err *err)
+{
+	return s->source->ops->resolve(s->source, name, bind, s->default_alias, id, err);
+}
+
+/* An explicitly requested version: a version number, nothing else. */
+static int resolve_version(struct mw_serve *s, const char *name, const char *version,
+			   struct mw_model_ident *id, struct mw_err *err)
 {
 	int64_t v;
 	if (mw_parse_int64(version, &v) || v < 1)
@@ -77,161 +113,7 @@ static int materialise(struct mw_serve *s, const char *name, const char *version
 				  "registered model '%.100s' has no version '%.40s' (versions are "
 				  "numbers)",
 				  name, version);
-	json_t *mv = NULL;
-	int rc = mw_store_mv_get(s->o.store, name, v, &mv, err);
-	if (rc)
-		return rc;
-	json_t *o = json_object_get(mv, "model_version");
-	if (!o)
-		o = mv;
-	const char *loc = json_string_value(json_object_get(o, "storage_location"));
-	const char *digest = json_string_value(json_object_get(o, "manifest_digest"));
-	if (!loc || strncmp(loc, "mlflow-artifacts:/", 18)) {
-		rc = mw_err_set(err, MW_E_INVALID,
-				"%s/%s has no files in mw's artifact store (storage_location %s)", name,
-				version, loc ? loc : "missing");
-		json_decref(mv);
-		return rc;
-	}
-	char safe[160];
-	size_t k = 0;
-	for (const char *p = name; *p && k < sizeof safe - 1; p++)
-		safe[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-					    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-				    ? *p
-				    : '_';
-	safe[k] = 0;
-	char sub[400];
-	snprintf(sub, sizeof sub, "models/%s/%s-%.12s", safe, version, digest ? digest : "none");
-	char *dir = mw_fs_join(s->data_dir, sub);
-	char *done = mw_fs_join(dir, ".complete");
-	struct stat st;
-	if (!stat(done, &st)) { /* materialised before */
-		free(done);
-		json_decref(mv);
-		*dir_out = dir;
-		return 0;
-	}
-	free(done);
-	json_t *files = NULL;
-	rc = mw_store_art_tree(s->o.store, loc + 18, &files, err);
-	json_decref(mv);
-	if (rc) {
-		free(dir);
-		return rc;
-	}
-	if (!json_array_size(files)) {
-		json_decref(files);
-		rc = mw_err_set(err, MW_E_INVALID, "%s/%s has no files", name, version);
-		free(dir);
-		return rc;
-	}
-	char rnd[33];
-	mw_id_hex32(rnd, err);
-	size_t tn = strlen(dir) + 48;
-	char *tmp = mw_xmalloc(tn);
-	snprintf(tmp, tn, "%s.tmp-%s", dir, rnd);
-	if (mw_fs_mkdirs(tmp, err)) {
-		json_decref(files);
-		free(tmp);
-		free(dir);
-		return -err->code;
-	}
-	for (size_t i = 0; !rc && i < json_array_size(files); i++) {
-		json_t *f = json_array_get(files, i);
-		char *dest = mw_fs_join(tmp, json_string_value(json_object_get(f, "path")));
-		char *slash = strrchr(dest, '/');
-		*slash = 0;
-		rc = mw_fs_mkdirs(dest, err);
-		*slash = '/';
-		if (!rc)
-			rc = mw_blob_link(s->o.blob,
-					  json_string_value(json_object_get(f, "digest")), dest,
-					  err);
-		free(dest);
-	}
-	json_decref(files);
-	if (!rc) {
-		char *mark = mw_fs_join(tmp, ".complete");
-		int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
-		free(mark);
-		if (rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST)
-			rc = mw_err_set(err, MW_E_IO, "cannot move %s into place: %s", dir,
-					strerror(errno));
-	}
-	if (access(tmp, F_OK) == 0) { /* failed, or another loader won the race */
-		struct mw_err e2 = {0};
-		mw_fs_rm_rf(tmp, &e2);
-	}
-	free(tmp);
-	if (rc) {
-		free(dir);
-		return rc;
-	}
-	*dir_out = dir;
-	return 0;
-}
-
-/* The version a name's default resolves to now ("@alias" binding, the
- * default alias, else the latest version). */
-static int resolve_default(struct mw_serve *s, struct svi_entry *e, char **version,
-			   struct mw_err *err)
-{
-	const char *alias = e->bind ? e->bind : s->default_alias;
-	bool is_version = e->bind && e->bind[0] >= '0' && e->bind[0] <= '9';
-	if (is_version) {
-		*version = mw_xstrdup(e->bind);
-		return 0;
-	}
-	json_t *mv = NULL;
-	int rc = alias ? mw_store_rm_get_by_alias(s->o.store, e->name, alias, &mv, err) : -1;
-	if (!rc) {
-		json_t *o = json_object_get(mv, "model_version");
-		if (!o)
-			o = mv;
-		*version = mw_xstrdup(json_string_value(json_object_get(o, "version")));
-		json_decref(mv);
-		return 0;
-	}
-	if (e->bind) /* an explicit alias that does not resolve is an error */
-		return rc;
-	/* no alias: the latest version */
-	json_t *rm = NULL;
-	struct mw_err e2 = {0};
-	if ((rc = mw_store_rm_get(s->o.store, e->name, &rm, &e2))) {
-		*err = e2;
-		return rc;
-	}
-	int64_t best = 0;
-	json_t *lv = json_object_get(json_object_get(rm, "registered_model") ? json_object_get(rm, "registered_model") : rm,
-				     "latest_versions");
-	for (size_t i = 0; i < json_array_size(lv); i++) {
-		int64_t v;
-		const char *vs = json_string_value(json_object_get(json_array_get(lv, i), "version"));
-		if (vs && !mw_parse_int64(vs, &v) && v > best)
-			best = v;
-	}
-	json_decref(rm);
-	if (!best)
-		return mw_err_set(err, MW_E_NOT_FOUND, "registered model '%s' has no version to serve",
-				  e->name);
-	char buf[32];
-	snprintf(buf, sizeof buf, "%lld", (long long)best);
-	*version = mw_xstrdup(buf);
-	return 0;
-}
-
-static int load_version(struct mw_serve *s, const char *name, const char *version,
-			struct mw_served **out, struct mw_err *err)
-{
-	char *dir = NULL;
-	int rc = materialise(s, name, version, &dir, err);
-	if (!rc)
-		rc = svi_load(s, name, version, dir, out, err);
-	free(dir);
-	return rc;
+	return s->source->ops->resolve(s->source, name, version, NULL, id, err);
 }
 
 /* ================================================================ entries */
@@ -271,19 +153,44 @@ static struct svi_entry *entry_get(struct mw_serve *s, const char *name)
 	return e;
 }
 
-static void set_error(struct svi_entry *e, const char *version, const char *msg)
+static void set_error(struct svi_entry *e, const struct mw_model_ident *id, const char *msg)
 {
 	e->failed_at_ns = mw_mono_ns();
 	free(e->last_error);
 	free(e->failed_version);
 	e->last_error = msg ? mw_xstrdup(msg) : NULL;
-	e->failed_version = version ? mw_xstrdup(version) : NULL;
+	e->failed_version = msg && id && id->version ? mw_xstrdup(id->version) : NULL;
+	snprintf(e->failed_digest, sizeof e->failed_digest, "%s", msg && id ? id->digest : "");
+}
+
+/* ================================================================ the pick step */
+
+/* Which version of a name answers a request.  Today: the version the
+ * request names, else the name's default (its binding, else the source's
+ * default: the default alias, else the latest version).
+ *
+ * This is the place for routing (issue 12): a deployment's weighted split,
+ * A/B assignment, canary step or bandit chooses among its routes here, before
+ * the version is looked up or loaded, so loading, batching and the observers
+ * are the same whatever made the choice; shadow targets are extra picks whose
+ * answers go to the observers only. */
+struct pick {
+	const char *version; /* NULL: the name's default */
+};
+
+static void pick(struct mw_serve *s, const char *name, const char *version, struct pick *out)
+{
+	(void)s;
+	(void)name;
+	out->version = version && *version ? version : NULL;
 }
 
 int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		     struct mw_served **out, struct mw_err *err)
 {
-	bool want_default = !version || !*version;
+	struct pick p;
+	pick(s, name, version, &p);
+	bool want_default = !p.version;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		if (s->stopping) {
@@ -291,7 +198,7 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			return mw_err_set(err, MW_E_UNAVAILABLE, "the server is shutting down");
 		}
 		struct svi_entry *e = entry_find(s, name);
-		if (!e && !s->o.store) {
+		if (!e && (!s->source || s->o.bound_only)) {
 			pthread_mutex_unlock(&s->mu);
 			return mw_err_set(err, MW_E_NOT_FOUND, "no model named '%s' is served", name);
 		}
@@ -302,9 +209,9 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			hit = e->current;
 		else {
 			for (size_t i = 0; i < e->nversions; i++)
-				if (!strcmp(e->versions[i]->version, version))
+				if (!strcmp(e->versions[i]->version, p.version))
 					hit = e->versions[i];
-			if (!hit && e->current && !strcmp(e->current->version, version))
+			if (!hit && e->current && !strcmp(e->current->version, p.version))
 				hit = e->current;
 		}
 		if (hit) {
@@ -313,10 +220,10 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			*out = hit;
 			return 0;
 		}
-		if (e->from_dir) {
+		if (e->from_dir || !s->source) {
 			pthread_mutex_unlock(&s->mu);
-			return mw_err_set(err, MW_E_NOT_FOUND, "model '%s' has no version '%s'", name,
-					  version ? version : "");
+			return mw_err_set(err, MW_E_NOT_FOUND, "model '%s' has no version '%s'",
+					  name, p.version ? p.version : "");
 		}
 		if (want_default && !e->current && e->last_error &&
 		    mw_mono_ns() - e->failed_at_ns < 5000000000ull) {
@@ -332,17 +239,16 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			continue;
 		}
 		e->loading = true;
+		char *bind = e->bind ? mw_xstrdup(e->bind) : NULL;
 		pthread_mutex_unlock(&s->mu);
 
-		char *ver = NULL;
-		int rc = 0;
+		struct mw_model_ident id = {0};
 		struct mw_served *m = NULL;
-		if (want_default)
-			rc = resolve_default(s, e, &ver, err);
-		else
-			ver = mw_xstrdup(version);
+		int rc = want_default ? resolve_default(s, name, bind, &id, err)
+				      : resolve_version(s, name, p.version, &id, err);
+		free(bind);
 		if (!rc)
-			rc = load_version(s, name, ver, &m, err);
+			rc = load_ident(s, name, &id, &m, err);
 
 		pthread_mutex_lock(&s->mu);
 		e->loading = false;
@@ -350,8 +256,8 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		if (rc) {
 			int code = err->code ? err->code : -rc;
 			if (want_default && code != MW_E_NOT_FOUND)
-				set_error(e, ver, err->msg); /* the default failed to load */
-			if (code == MW_E_NOT_FOUND && !e->current && !e->nversions && !e->bind &&
+				set_error(e, &id, err->msg); /* the default failed to load */
+			if (code == MW_E_NOT_FOUND && !e->current && !e->nversions && !e->bound &&
 			    !e->from_dir)
 				entry_drop(s, e); /* remember nothing of names that do not exist */
 			pthread_mutex_unlock(&s->mu);
@@ -359,11 +265,12 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 				/* a model that cannot load makes the endpoint unavailable, not the
 				 * request bad */
 				char msg[sizeof err->msg];
-				snprintf(msg, sizeof msg, "model %.100s version %.30s cannot be loaded: %.300s",
-					 name, ver ? ver : "?", err->msg);
+				snprintf(msg, sizeof msg,
+					 "model %.100s version %.30s cannot be loaded: %.300s",
+					 name, id.version ? id.version : "?", err->msg);
 				rc = mw_err_set(err, MW_E_UNAVAILABLE, "%s", msg);
 			}
-			free(ver);
+			mw_model_ident_release(&id);
 			return rc;
 		}
 		set_error(e, NULL, NULL);
@@ -373,7 +280,7 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 			e->versions = mw_xrealloc(e->versions, (e->nversions + 1) * sizeof *e->versions);
 			e->versions[e->nversions++] = m;
 		}
-		free(ver);
+		mw_model_ident_release(&id);
 		served_ref(m);
 		pthread_mutex_unlock(&s->mu);
 		*out = m;
@@ -385,12 +292,13 @@ int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, 
 		     struct mw_err *err)
 {
 	struct mw_served *m = NULL;
-	int rc = svi_load(s, name, version && *version ? version : "1", dir, &m, err);
+	int rc = svi_load(s, name, version && *version ? version : "1", "", dir, &m, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&s->mu);
 	struct svi_entry *e = entry_get(s, name);
 	e->from_dir = true;
+	e->bound = true;
 	struct mw_served *old = e->current;
 	e->current = m;
 	pthread_mutex_unlock(&s->mu);
@@ -398,14 +306,15 @@ int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, 
 	return 0;
 }
 
-int mw_serve_bind(struct mw_serve *s, const char *name, const char *spec, struct mw_err *err)
+int mw_serve_bind(struct mw_serve *s, const char *name, const char *ref, struct mw_err *err)
 {
-	if (!spec || !*spec)
-		return mw_err_set(err, MW_E_INVALID, "empty binding for '%s'", name);
+	if (!s->source)
+		return mw_err_set(err, MW_E_INVALID, "no model source to bind '%s' to", name);
 	pthread_mutex_lock(&s->mu);
 	struct svi_entry *e = entry_get(s, name);
 	free(e->bind);
-	e->bind = mw_xstrdup(spec[0] == '@' ? spec + 1 : spec);
+	e->bind = ref && *ref ? mw_xstrdup(ref) : NULL;
+	e->bound = true;
 	pthread_mutex_unlock(&s->mu);
 	/* load now, so a bad binding fails at start-up */
 	struct mw_served *m;
@@ -417,6 +326,9 @@ int mw_serve_bind(struct mw_serve *s, const char *name, const char *spec, struct
 
 /* ================================================================ housekeeping */
 
+/* Hot swap: re-resolve the default of every name that serves one; when it
+ * names another identity, load and warm that version here, off the request
+ * path, and swap it in under the lock. */
 static void check_aliases(struct mw_serve *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -434,43 +346,55 @@ static void check_aliases(struct mw_serve *s)
 		struct svi_entry *e = entry_find(s, names[i]);
 		if (!e || !e->current || e->loading || s->stopping) {
 			pthread_mutex_unlock(&s->mu);
+			free(names[i]);
 			continue;
 		}
-		char *cur = mw_xstrdup(e->current->version);
+		struct mw_served *cur = e->current;
+		served_ref(cur);
 		bool recent = e->failed_version && mw_mono_ns() - e->failed_at_ns < 30000000000ull;
-		char *failed = recent ? mw_xstrdup(e->failed_version) : NULL;
+		struct mw_model_ident failed = {0};
+		if (recent) {
+			failed.version = mw_xstrdup(e->failed_version);
+			memcpy(failed.digest, e->failed_digest, sizeof failed.digest);
+		}
+		char *bind = e->bind ? mw_xstrdup(e->bind) : NULL;
 		e->loading = true;
 		pthread_mutex_unlock(&s->mu);
 
-		char *ver = NULL;
+		struct mw_model_ident id = {0};
 		struct mw_err err = {0};
 		struct mw_served *m = NULL;
-		int rc = resolve_default(s, e, &ver, &err);
-		bool changed = !rc && strcmp(ver, cur) && !(failed && !strcmp(failed, ver));
+		int rc = resolve_default(s, names[i], bind, &id, &err);
+		bool changed = !rc && !same_ident(cur, &id);
+		if (changed && recent && !strcmp(failed.version, id.version) &&
+		    !strcmp(failed.digest, id.digest))
+			changed = false; /* that one failed moments ago */
 		if (changed) {
-			mw_info("serve: %s moved from version %s to %s; loading", names[i], cur, ver);
-			rc = load_version(s, names[i], ver, &m, &err);
+			mw_info("serve: %s moved from version %s to %s; loading", names[i],
+				cur->version, id.version);
+			rc = load_ident(s, names[i], &id, &m, &err);
 			if (rc)
-				mw_warn("serve: %s/%s failed to load, %s/%s keeps serving: %s", names[i],
-					ver, names[i], cur, err.msg);
+				mw_warn("serve: %s/%s failed to load, %s/%s keeps serving: %s",
+					names[i], id.version, names[i], cur->version, err.msg);
 		}
 		pthread_mutex_lock(&s->mu);
 		e->loading = false;
 		pthread_cond_broadcast(&s->cv);
 		struct mw_served *old = NULL;
 		if (changed && rc) {
-			set_error(e, ver, err.msg);
+			set_error(e, &id, err.msg);
 		} else if (changed) {
 			set_error(e, NULL, NULL);
 			old = e->current;
 			e->current = m; /* atomic for requests: they take it under this lock */
-			mw_info("serve: %s now serves version %s", names[i], ver);
+			mw_info("serve: %s now serves version %s", names[i], id.version);
 		}
 		pthread_mutex_unlock(&s->mu);
 		mw_served_release(old);
-		free(ver);
-		free(cur);
-		free(failed);
+		mw_served_release(cur);
+		mw_model_ident_release(&id);
+		mw_model_ident_release(&failed);
+		free(bind);
 		free(names[i]);
 	}
 	free(names);
@@ -501,7 +425,7 @@ static void *house_main(void *p)
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
-		if (s->o.poll_ms > 0 && s->o.store && mw_mono_ns() >= next_poll) {
+		if (s->o.poll_ms > 0 && s->source && mw_mono_ns() >= next_poll) {
 			pthread_mutex_unlock(&s->mu);
 			check_aliases(s);
 			next_poll = mw_mono_ns() + (uint64_t)s->o.poll_ms * 1000000ull;
@@ -527,7 +451,7 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 {
 	struct mw_serve *s = mw_xcalloc(1, sizeof *s);
 	s->o = *o;
-	s->data_dir = mw_xstrdup(o->data_dir ? o->data_dir : ".");
+	s->source = o->source;
 	s->python = mw_xstrdup(o->python ? o->python : "/usr/bin/python3");
 	s->default_alias = o->default_alias && *o->default_alias ? mw_xstrdup(o->default_alias)
 								 : NULL;
@@ -601,9 +525,10 @@ void mw_serve_free(struct mw_serve *s)
 		mw_warn("serve: %d model versions still in use at shutdown",
 			__atomic_load_n(&s->live, __ATOMIC_RELAXED));
 	svi_predlog_close(s->log);
+	if (s->source)
+		s->source->ops->free(s->source);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
-	free(s->data_dir);
 	free(s->python);
 	free(s->default_alias);
 	free(s);
@@ -661,8 +586,9 @@ json_t *mw_serve_list(struct mw_serve *s)
 		json_t *o = json_pack("{s:s,s:b}", "name", e->name, "ready", e->current != NULL);
 		if (e->current)
 			json_object_set_new(o, "version", json_string(e->current->version));
-		if (e->bind)
-			json_object_set_new(o, "bind", json_string(e->bind));
+		if (e->bind) /* as given, an alias without its '@' */
+			json_object_set_new(o, "bind",
+					    json_string(e->bind[0] == '@' ? e->bind + 1 : e->bind));
 		if (e->last_error)
 			json_object_set_new(o, "last_error", json_string(e->last_error));
 		if (e->failed_version)
@@ -678,7 +604,7 @@ bool mw_serve_ready(struct mw_serve *s)
 	pthread_mutex_lock(&s->mu);
 	bool ok = !s->stopping;
 	for (struct svi_entry *e = s->entries; e && ok; e = e->next)
-		if ((e->from_dir || e->bind) && !e->current)
+		if (e->bound && !e->current)
 			ok = false;
 	pthread_mutex_unlock(&s->mu);
 	return ok;

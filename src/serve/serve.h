@@ -1,16 +1,23 @@
 /*
- * serve.h - serving registered models: runtimes, dynamic batching, hot swap.
+ * serve.h - serving registered models: model sources, runtimes, dynamic
+ * batching, hot swap.
  *
- * A runtime (ops struct, one file each: rt_xgboost.c, rt_python.c,
- * rt_proxy.c) loads a model directory and predicts a batch of rows.  A loaded
- * model version (struct mw_served) is reference counted: every request holds
- * a reference while it is queued or computing, so swapping versions never
- * pulls a model from under a request.  Each loaded version has one batcher
- * thread: it takes queued requests until the batch is full (max_batch rows)
- * or the oldest has waited max_delay_us, runs the runtime once for the whole
- * batch and completes each request through its callback.  Nothing in this
- * module knows HTTP: the API layer suspends the connection, submits, and
- * resumes it from the callback.
+ * A model source (struct mw_model_source) resolves a name and a reference
+ * ("3", "@champion", "Production", "latest", or the default) to one version's
+ * immutable identity (name, version, pinned manifest digest) and materialises
+ * that version's files in a local directory: the registry source reads the
+ * registry and the artifact store of this process (registry/, art/); another
+ * source (cmd/: a replica following a remote mw over HTTP) plugs in through
+ * the same ops.  A runtime (ops struct, one file each: rt_xgboost.c,
+ * rt_python.c, rt_proxy.c) loads a model directory and predicts a batch of
+ * rows.  A loaded model version (struct mw_served) is reference counted:
+ * every request holds a reference while it is queued or computing, so
+ * swapping versions never pulls a model from under a request.  Each loaded
+ * version has one batcher thread: it takes queued requests until the batch is
+ * full (max_batch rows) or the oldest has waited max_delay_us, runs the
+ * runtime once for the whole batch and completes each request through its
+ * callback.  Nothing in this module knows HTTP: the API layer suspends the
+ * connection, submits, and resumes it from the callback.
  *
  * Data model: tabular.  A request is rows x cols float32 features (NaN means
  * missing) and gets rows x outputs float32 back.  The proxy runtime is the
@@ -19,9 +26,64 @@
 #ifndef MW_SERVE_H
 #define MW_SERVE_H
 
-#include "blob/blob.h"
 #include "core/core.h"
-#include "store/store.h"
+
+struct mw_registry;
+struct mw_art;
+
+/* ------------------------------------------------------------ model sources */
+
+/* What a reference resolved to: one version, identified by its pinned
+ * content.  Strings are malloc'd; mw_model_ident_release frees them. */
+struct mw_model_ident {
+	char *name;      /* the registered model */
+	char *version;   /* "3" */
+	char digest[65]; /* the pinned manifest's SHA-256 ("" when the source has none) */
+	char *files;     /* the source's own note of where the files are, or NULL */
+};
+void mw_model_ident_release(struct mw_model_ident *id);
+
+/* A source of model versions.  Implementations embed struct mw_model_source
+ * as their first member.  resolve and fetch may be called from several
+ * threads at once.
+ *
+ *   resolve  name + ref -> identity.  ref: "3" (a version), "@alias",
+ *            a stage name, "latest", or NULL/"" for the default (the alias
+ *            default_alias when it exists, else the latest version).
+ *            MW_E_NOT_FOUND when the model, version, alias or stage does not
+ *            exist.
+ *   fetch    the files of a resolved version in a local directory (*dir,
+ *            malloc'd), complete before it is returned and never changed
+ *            afterwards (the same identity gives the same directory).
+ *   free     release the source. */
+struct mw_model_source;
+struct mw_model_source_ops {
+	const char *kind; /* "registry", "remote", ... */
+	int (*resolve)(struct mw_model_source *src, const char *name, const char *ref,
+		       const char *default_alias, struct mw_model_ident *out, struct mw_err *err);
+	int (*fetch)(struct mw_model_source *src, const struct mw_model_ident *id, char **dir,
+		     struct mw_err *err);
+	void (*free)(struct mw_model_source *src);
+};
+struct mw_model_source {
+	const struct mw_model_source_ops *ops;
+};
+
+/* The registry of this process: resolve through mw_registry_resolve, fetch
+ * by hard-linking the pinned files (mw_art_materialise) into
+ * <data_dir>/models/<name>/<version>-<digest>/.  registry and art are
+ * borrowed and must outlive the source. */
+struct mw_model_source *mw_serve_registry_source(struct mw_registry *registry, struct mw_art *art,
+						 const char *data_dir);
+
+/* For sources: the directory root/<name>/<version>-<first 12 of digest>
+ * (the name made safe for a file name), filled once.  When it is not complete
+ * yet, fill(ctx, tmp) fills a fresh temporary directory next to it, which is
+ * then marked complete and renamed into place (a concurrent loader that wins
+ * the race is fine).  *dir is malloc'd. */
+typedef int (*mw_model_fill_fn)(void *ctx, const char *tmp, struct mw_err *err);
+int mw_model_dir(const char *root, const struct mw_model_ident *id, mw_model_fill_fn fill,
+		 void *ctx, char **dir, struct mw_err *err);
 
 /* ------------------------------------------------------------ runtimes */
 
@@ -87,9 +149,12 @@ struct mw_batching {
 };
 
 struct mw_serve_opts {
-	struct mw_store *store;    /* registry access; NULL for directory-only serving */
-	struct mw_blob *blob;
-	const char *data_dir;      /* materialised models go to <data_dir>/models/ */
+	/* Where named versions come from; taken over (freed by mw_serve_free).
+	 * NULL: only directories added with mw_serve_add_dir are served. */
+	struct mw_model_source *source;
+	/* Serve only the names bound (mw_serve_bind) or added; any other name is
+	 * 404 even when the source knows it (mw serve: one model). */
+	bool bound_only;
 	struct mw_batching batching;
 	const char *python;        /* default /usr/bin/python3 */
 	int python_workers;
@@ -110,17 +175,20 @@ void mw_serve_stop(struct mw_serve *s);
 /* Stops (as mw_serve_stop), waits for the batchers, unloads, frees. */
 void mw_serve_free(struct mw_serve *s);
 
-/* A loaded version of a registered model: version NULL or "" = the default
- * (the default alias if set, else the latest version).  Loads on first use;
- * the caller holds a reference until mw_served_release. */
+/* A loaded version of a model: version NULL or "" = the name's default (its
+ * binding, else the default alias if set, else the latest version), else a
+ * version number.  Loads through the source on first use; the caller holds a
+ * reference until mw_served_release. */
 int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		     struct mw_served **out, struct mw_err *err);
 /* Serve a local model directory (or file) under a name and version label
  * ("1" when NULL), replacing what the name served (mw serve ./dir). */
 int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
 		     struct mw_err *err);
-/* Pin the default version of name to an alias or a version ("@champion",
- * "3"); with an alias, the watcher swaps versions when the alias moves. */
+/* Pin the default version of name to a reference for the source
+ * ("@champion", "3", "Production", "latest"; NULL: the default), and load it
+ * now.  The watcher re-resolves it every poll_ms and swaps versions when the
+ * identity it names changes (an alias moved). */
 int mw_serve_bind(struct mw_serve *s, const char *name, const char *alias_or_version,
 		  struct mw_err *err);
 void mw_served_release(struct mw_served *m);

@@ -2,8 +2,9 @@
  * serve_int.h - private to serve/: the objects the serve files share.
  *
  * serve/ is split by job, one file each:
- *   serve.c    the server object: names and their versions, loading registered
- *              versions, hot swap, listings, metrics
+ *   serve.c    the server object: names and their versions, the pick step
+ *              (which version answers), hot swap, listings, metrics
+ *   source.c   model sources: the registry source, the model directory cache
  *   loader.c   a model directory -> a loaded, warmed version (struct mw_served)
  *   batcher.c  a loaded version's queue and batcher thread
  *   cache.c    the response cache of one loaded version
@@ -49,6 +50,7 @@ void svi_cache_put(struct svi_cache *c, const char *key, const float *y, size_t 
 struct mw_served {
 	struct mw_serve *s;
 	char *name, *version, *dir;
+	char digest[65]; /* its identity's pinned content ("" for a directory) */
 	const struct mw_rt_ops *rt;
 	void *model;
 	json_t *meta;
@@ -76,8 +78,8 @@ struct mw_served {
 /* loader.c: load the model directory dir (made absolute first) with its
  * runtime, warm it with one prediction, start its batcher.  The result holds
  * one reference. */
-int svi_load(struct mw_serve *s, const char *name, const char *version, const char *dir,
-	     struct mw_served **out, struct mw_err *err);
+int svi_load(struct mw_serve *s, const char *name, const char *version, const char *digest,
+	     const char *dir, struct mw_served **out, struct mw_err *err);
 /* Stop the batcher (failing what is queued), unload, free. */
 void svi_destroy(struct mw_served *m);
 
@@ -94,7 +96,8 @@ struct svi_entry;
 
 struct mw_serve {
 	struct mw_serve_opts o;
-	char *data_dir, *python, *default_alias;
+	char *python, *default_alias;
+	struct mw_model_source *source; /* NULL: directories only */
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* entry loading finished, or retire work */
 	struct svi_entry *entries;

@@ -261,15 +261,13 @@ static void test_workers_stop_before_modules(void **state)
 
 /* ------------------------------------------------------------ the server composition */
 
-static int serve_opts(const struct mw_settings *set, const char *data_dir, struct mw_store *store,
-		      struct mw_blob *blob, struct mw_serve_opts *o, struct mw_err *err)
+static int serve_opts(const struct mw_settings *set, const char *data_dir, struct mw_serve_opts *o,
+		      struct mw_err *err)
 {
 	(void)set;
+	(void)data_dir;
 	(void)err;
 	memset(o, 0, sizeof *o);
-	o->store = store;
-	o->blob = blob;
-	o->data_dir = data_dir;
 	o->batching.max_batch_rows = 64;
 	o->batching.max_queue = 16;
 	o->batching.timeout_ms = 1000;
