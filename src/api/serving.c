@@ -609,7 +609,7 @@ struct job {
 	enum proto proto;
 	float *x;
 	char *id;          /* V2 id to echo, or NULL */
-	char *request_id;  /* for the prediction log */
+	char *request_id;  /* for the observers (the prediction log) */
 	bool binary_out;
 };
 
@@ -695,7 +695,6 @@ static void job_done(struct mw_infer *inf, void *ud)
 		encode_v2(j, &resp);
 	else
 		encode_invocations(j, &resp);
-	mw_serve_log(j->ctx->serve, j->m, j->request_id, inf);
 	mw_served_release(j->m);
 	free(inf->y);
 	free(j->x);
@@ -788,16 +787,21 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 	j->x = t.x;
 	j->id = id;
 	j->binary_out = binary_out;
+	/* the client's X-Request-ID, else the V2 id, else the id the request-id
+	 * filter gave the request (it is on the response too) */
 	const char *rid = mw_http_header(req, "X-Request-ID");
 	if (rid && *rid && strlen(rid) < 200 && mw_utf8_valid(rid, strlen(rid)))
 		j->request_id = mw_xstrdup(rid);
 	else if (id)
 		j->request_id = mw_xstrdup(id);
+	else if (req->call.request_id && *req->call.request_id)
+		j->request_id = mw_xstrdup(req->call.request_id);
 	else {
 		char hex[33];
 		mw_id_hex32(hex, &err);
 		j->request_id = mw_xstrdup(hex);
 	}
+	j->inf.request_id = j->request_id;
 	j->inf.x = t.x;
 	j->inf.rows = t.rows;
 	j->inf.cols = t.cols;

@@ -9,8 +9,8 @@
  * at submit (503); a request that waited past its timeout is failed instead
  * of computed; a stopping version fails what is queued with 503.
  *
- * Completion (finish) updates the version's counters and histograms and
- * calls the request's done callback exactly once.  A cache hit completes at
+ * Completion (finish) updates the version's counters and histograms, hands
+ * the request to the observers and calls its done callback exactly once.  A cache hit completes at
  * once on the submitting thread.
  */
 #include "serve/serve_int.h"
@@ -39,6 +39,7 @@ static void finish(struct mw_served *m, struct mw_infer *inf)
 		__atomic_fetch_add(&m->n_err_code[code], 1, __ATOMIC_RELAXED);
 	} else
 		__atomic_fetch_add(&m->n_ok, 1, __ATOMIC_RELAXED);
+	svi_observe(m->s, m, inf);
 	inf->done(inf, inf->ud);
 }
 

@@ -1,8 +1,9 @@
 /*
  * predlog.c - the prediction log: every finished request, appended to
- * segment files by a writer thread.
+ * segment files by a writer thread.  It is the first observer of the serve
+ * object (mw_serve_observe), added by mw_serve_new when the log is on.
  *
- * A request hands over a copy of its record (at most 4096 rows of inputs and
+ * The observer hands over a copy of its record (at most 4096 rows of inputs and
  * outputs) through a bounded ring; a full ring drops the record and counts
  * it, so logging never blocks a request.  The writer thread formats each
  * record as one JSON line and appends it to <dir>/predictions-<unix ms>.jsonl,
@@ -175,9 +176,9 @@ int svi_predlog_open(const char *dir, int queue, struct mw_predlog **out, struct
 	return 0;
 }
 
-void svi_predlog_add(struct mw_predlog *l, const struct mw_served *m, const char *request_id,
-		     const struct mw_infer *inf)
+void svi_predlog_observe(const struct mw_prediction *p, void *ud)
 {
+	struct mw_predlog *l = ud;
 	pthread_mutex_lock(&l->mu);
 	bool full = l->len >= l->cap;
 	pthread_mutex_unlock(&l->mu);
@@ -185,24 +186,24 @@ void svi_predlog_add(struct mw_predlog *l, const struct mw_served *m, const char
 		__atomic_fetch_add(&l->dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	size_t rows = inf->rows < MAX_ROWS ? inf->rows : MAX_ROWS;
+	size_t rows = p->rows < MAX_ROWS ? p->rows : MAX_ROWS;
 	struct logrec r = {
-		.request_id = mw_xstrdup(request_id ? request_id : ""),
-		.model = mw_xstrdup(m->name),
-		.version = mw_xstrdup(m->version),
-		.error = inf->rc ? mw_xstrdup(inf->err.msg) : NULL,
+		.request_id = mw_xstrdup(p->request_id ? p->request_id : ""),
+		.model = mw_xstrdup(p->model),
+		.version = mw_xstrdup(p->version),
+		.error = p->rc ? mw_xstrdup(p->error ? p->error : "") : NULL,
 		.rows = rows,
-		.cols = inf->cols,
-		.ycols = inf->y ? inf->ycols : 0,
-		.ts = mw_now_ms(),
-		.latency_ms = (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6,
-		.queue_ms = (double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6,
+		.cols = p->cols,
+		.ycols = p->y ? p->ycols : 0,
+		.ts = p->ts_ms,
+		.latency_ms = p->latency_ms,
+		.queue_ms = p->queue_ms,
 	};
-	r.x = mw_xmalloc((rows * inf->cols + 1) * sizeof(float));
-	memcpy(r.x, inf->x, rows * inf->cols * sizeof(float));
-	if (inf->y) {
-		r.y = mw_xmalloc((rows * inf->ycols + 1) * sizeof(float));
-		memcpy(r.y, inf->y, rows * inf->ycols * sizeof(float));
+	r.x = mw_xmalloc((rows * p->cols + 1) * sizeof(float));
+	memcpy(r.x, p->x, rows * p->cols * sizeof(float));
+	if (p->y) {
+		r.y = mw_xmalloc((rows * p->ycols + 1) * sizeof(float));
+		memcpy(r.y, p->y, rows * p->ycols * sizeof(float));
 	}
 	pthread_mutex_lock(&l->mu);
 	if (l->len >= l->cap) {

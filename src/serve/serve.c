@@ -463,6 +463,7 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 			mw_serve_free(s);
 			return rc;
 		}
+		mw_serve_observe(s, svi_predlog_observe, s->log); /* the first observer */
 	}
 	if (pthread_create(&s->house, NULL, house_main, s)) {
 		mw_serve_free(s);
@@ -525,6 +526,7 @@ void mw_serve_free(struct mw_serve *s)
 		mw_warn("serve: %d model versions still in use at shutdown",
 			__atomic_load_n(&s->live, __ATOMIC_RELAXED));
 	svi_predlog_close(s->log);
+	free(s->obs);
 	if (s->source)
 		s->source->ops->free(s->source);
 	pthread_mutex_destroy(&s->mu);
@@ -691,9 +693,34 @@ void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 	svi_predlog_render_metrics(s->log, out);
 }
 
-void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
-		  const struct mw_infer *inf)
+/* ================================================================ observers */
+
+void mw_serve_observe(struct mw_serve *s, mw_serve_observer_fn fn, void *ud)
 {
-	if (s->log)
-		svi_predlog_add(s->log, m, request_id, inf);
+	s->obs = mw_xrealloc(s->obs, (s->nobs + 1) * sizeof *s->obs);
+	s->obs[s->nobs++] = (struct svi_observer){fn, ud};
+}
+
+void svi_observe(struct mw_serve *s, const struct mw_served *m, const struct mw_infer *inf)
+{
+	if (!s->nobs)
+		return;
+	struct mw_prediction p = {
+		.model = m->name,
+		.version = m->version,
+		.request_id = inf->request_id ? inf->request_id : "",
+		.x = inf->x,
+		.rows = inf->rows,
+		.cols = inf->cols,
+		.y = inf->rc ? NULL : inf->y,
+		.ycols = inf->rc ? 0 : inf->ycols,
+		.ts_ms = mw_now_ms(),
+		.latency_ms = (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e6,
+		.queue_ms = (double)(inf->t_start_ns - inf->t_enqueue_ns) / 1e6,
+		.rc = inf->rc,
+		.error = inf->rc ? inf->err.msg : NULL,
+		.cached = inf->cached,
+	};
+	for (size_t i = 0; i < s->nobs; i++)
+		s->obs[i].fn(&p, s->obs[i].ud);
 }

@@ -122,6 +122,7 @@ struct mw_infer {
 	/* in (owned by the caller until done runs) */
 	const float *x;
 	size_t rows, cols;
+	const char *request_id; /* for the observers (NULL: none) */
 	void (*done)(struct mw_infer *inf, void *ud);
 	void *ud;
 	/* out (y is malloc'd by the server, freed by the caller) */
@@ -136,6 +137,34 @@ struct mw_infer {
 	struct mw_infer *next;
 	struct mw_served *sv;
 };
+
+/* ------------------------------------------------------------ observers */
+
+/* A completed request as observers see it.  Everything is borrowed for the
+ * duration of the call. */
+struct mw_prediction {
+	const char *model, *version; /* the version that answered */
+	const char *request_id;      /* "" when the request had none */
+	const float *x;              /* inputs, rows x cols, row-major */
+	size_t rows, cols;
+	const float *y; /* outputs, rows x ycols; NULL when it failed */
+	size_t ycols;
+	int64_t ts_ms;     /* completion, ms since the Unix epoch */
+	double latency_ms; /* queueing plus compute */
+	double queue_ms;   /* waiting for the batch */
+	int rc;            /* 0, or -MW_E_* */
+	const char *error; /* the message when rc != 0, else NULL */
+	bool cached;       /* answered from the response cache */
+};
+
+/* Called for every request that completes (answered, failed in the
+ * runtime, timed out in the queue, failed because the version is being
+ * unloaded), on the thread that completes it (a batcher thread, or the
+ * submitting thread for a cache hit), before the request's done callback.
+ * An observer must not block: it copies what it keeps and hands it to its
+ * own thread (the prediction log does so).  Requests refused at submit
+ * (full queue, bad shape) are not observed. */
+typedef void (*mw_serve_observer_fn)(const struct mw_prediction *p, void *ud);
 
 /* ------------------------------------------------------------ the server */
 
@@ -215,9 +244,9 @@ bool mw_serve_ready(struct mw_serve *s);
 /* Prometheus text for every loaded version. */
 void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
 
-/* Hand one finished request to the prediction log (never blocks; drops
- * are counted). */
-void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
-		  const struct mw_infer *inf);
+/* Add an observer (see above).  The prediction log, when on, is the first,
+ * added by mw_serve_new.  Add observers before requests flow: the list is not
+ * guarded against submits running at the same time. */
+void mw_serve_observe(struct mw_serve *s, mw_serve_observer_fn fn, void *ud);
 
 #endif

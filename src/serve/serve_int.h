@@ -6,15 +6,17 @@
  *              (which version answers), hot swap, listings, metrics
  *   source.c   model sources: the registry source, the model directory cache
  *   loader.c   a model directory -> a loaded, warmed version (struct mw_served)
- *   batcher.c  a loaded version's queue and batcher thread
+ *   batcher.c  a loaded version's queue and batcher thread; completion and
+ *              the observers
  *   cache.c    the response cache of one loaded version
- *   predlog.c  the prediction log
+ *   predlog.c  the prediction log, the first observer
  *   mlmodel.c  MLmodel files and the choice of runtime
  *   rt_*.c     the runtimes
  *
  * Names private to serve/ but shared between its files start with svi_
  * (like the store's sqi_).  Locks: a version's mu guards its queue; the
- * server's mu guards the entries; neither is held while a runtime runs .
+ * server's mu guards the entries; neither is held while a runtime runs or an
+ * observer is called.
  */
 #ifndef MW_SERVE_INT_H
 #define MW_SERVE_INT_H
@@ -92,6 +94,12 @@ void svi_batcher_join(struct mw_served *m);
 
 /* ------------------------------------------------------------ the server */
 
+/* An observer (mw_serve_observe). */
+struct svi_observer {
+	mw_serve_observer_fn fn;
+	void *ud;
+};
+
 struct svi_entry;
 
 struct mw_serve {
@@ -105,15 +113,19 @@ struct mw_serve {
 	pthread_t house;
 	bool house_started;
 	bool stopping;
-	int live;               /* loaded versions not destroyed yet */
-	struct mw_predlog *log; /* NULL when off */
+	int live;                 /* loaded versions not destroyed yet */
+	struct svi_observer *obs; /* called by the batcher for every completed request */
+	size_t nobs;
+	struct mw_predlog *log; /* the first observer, NULL when off */
 };
 
-/* predlog.c: the prediction log. */
+/* Hand a completed request to every observer (batcher.c, before done). */
+void svi_observe(struct mw_serve *s, const struct mw_served *m, const struct mw_infer *inf);
+
+/* predlog.c: the prediction log, an observer. */
 struct mw_predlog;
 int svi_predlog_open(const char *dir, int queue, struct mw_predlog **out, struct mw_err *err);
-void svi_predlog_add(struct mw_predlog *l, const struct mw_served *m, const char *request_id,
-		     const struct mw_infer *inf);
+void svi_predlog_observe(const struct mw_prediction *p, void *ud);
 void svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out);
 /* Writes what is queued, then stops the writer thread and frees. */
 void svi_predlog_close(struct mw_predlog *l);
