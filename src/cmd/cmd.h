@@ -32,6 +32,7 @@ int cmd_models(int argc, char **argv);
 int cmd_artifacts(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_predictions(int argc, char **argv);
 
 struct mw_settings;
 struct mw_serve_opts;

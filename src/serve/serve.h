@@ -244,6 +244,42 @@ bool mw_serve_ready(struct mw_serve *s);
 /* Prometheus text for every loaded version. */
 void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
 
+/* ------------------------------------------------------------ the prediction log */
+
+/* The prediction log (when --prediction-log is on) is a directory of
+ * segments, <data-dir>/logs/predictions-<unix ms of creation>.jsonl, each a
+ * sequence of records, one JSON object a line, appended by one writer; a
+ * segment is closed after 64 MiB and a new one begun (docs/api/serving.md has
+ * the record's fields).  The reader below is the documented way to read it:
+ * it gives each record as a JSON object with exactly the documented keys,
+ * in order (ts, request_id, model, version, inputs, outputs, latency_ms,
+ * queue_ms, ok, error when not ok), whatever the segments look like on disk.
+ *
+ * A line still being written (no newline yet) at the end of the newest
+ * segment is not a record yet; any other line that is not a record (a torn
+ * write after a crash, a truncated older segment) is skipped and counted. */
+struct mw_predlog_query {
+	const char *model;      /* only records of this model (NULL: any) */
+	const char *version;    /* only this version (NULL: any) */
+	const char *request_id; /* only this request id (NULL: any) */
+	int64_t since_ms;       /* only records with ts >= since_ms (0: any) */
+	size_t last;            /* start at the last `last` matching records (0: the first) */
+};
+struct mw_predlog_cursor;
+/* fn returns non-zero to stop reading (mw_predlog_poll returns that value);
+ * rec is borrowed for the call. */
+typedef int (*mw_predlog_fn)(void *ctx, json_t *rec);
+/* A cursor over the segments in dir, before the first matching record (or
+ * the last q->last ones).  q is copied.  A missing dir is an empty log. */
+int mw_predlog_open(const char *dir, const struct mw_predlog_query *q,
+		    struct mw_predlog_cursor **out, struct mw_err *err);
+/* Every matching record completed since the last call (all of them the
+ * first time), oldest first.  Call again later to follow the log. */
+int mw_predlog_poll(struct mw_predlog_cursor *c, mw_predlog_fn fn, void *ctx, struct mw_err *err);
+/* Lines skipped because they were not a record. */
+size_t mw_predlog_damaged(const struct mw_predlog_cursor *c);
+void mw_predlog_close(struct mw_predlog_cursor *c);
+
 /* Add an observer (see above).  The prediction log, when on, is the first,
  * added by mw_serve_new.  Add observers before requests flow: the list is not
  * guarded against submits running at the same time. */
