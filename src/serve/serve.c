@@ -447,6 +447,45 @@ static void *house_main(void *p)
 
 /* ================================================================ public */
 
+int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
+				struct mw_err *err)
+{
+	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq;
+	if (mw_settings_get_int(set, "batch-size", 1, 65536, &batch, err) ||
+	    mw_settings_get_int(set, "batch-delay-us", 0, 10000000, &delay, err) ||
+	    mw_settings_get_int(set, "max-queue", 1, 1000000, &queue, err) ||
+	    mw_settings_get_int(set, "infer-timeout-ms", 0, 3600000, &timeout, err) ||
+	    mw_settings_get_int(set, "cache-bytes", 0, 1ll << 40, &cache, err) ||
+	    mw_settings_get_int(set, "cache-ttl-ms", 0, 1ll << 40, &ttl, err) ||
+	    mw_settings_get_int(set, "python-workers", 1, 256, &workers, err) ||
+	    mw_settings_get_int(set, "alias-poll-ms", 0, 3600000, &poll, err) ||
+	    mw_settings_get_int(set, "prediction-log-queue", 1, 10000000, &logq, err))
+		return -err->code;
+	const char *pl = mw_settings_get(set, "prediction-log");
+	bool log_on = pl && strcmp(pl, "false") && strcmp(pl, "0") && strcmp(pl, "off");
+	memset(o, 0, sizeof *o);
+	o->batching.max_batch_rows = (int)batch;
+	o->batching.max_delay_us = delay;
+	o->batching.max_queue = (int)queue;
+	o->batching.timeout_ms = timeout;
+	o->batching.cache_bytes = (size_t)cache;
+	o->batching.cache_ttl_ms = ttl;
+	o->python = mw_settings_get(set, "python");
+	o->python_workers = (int)workers;
+	o->poll_ms = poll;
+	o->default_alias = mw_settings_get(set, "default-alias");
+	if (log_on) {
+		const char *dir = mw_settings_get(set, "data-dir");
+		int n = snprintf(o->log_dir_buf, sizeof o->log_dir_buf, "%s/logs", dir ? dir : ".");
+		if (n < 0 || (size_t)n >= sizeof o->log_dir_buf)
+			return mw_err_set(err, MW_E_INVALID,
+					  "the data directory's path is too long");
+		o->log_dir = o->log_dir_buf;
+	}
+	o->log_queue = (int)logq;
+	return 0;
+}
+
 int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw_err *err)
 {
 	struct mw_serve *s = mw_xcalloc(1, sizeof *s);
@@ -465,6 +504,7 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 		}
 		mw_serve_observe(s, svi_predlog_observe, s->log); /* the first observer */
 	}
+	s->o.log_dir = NULL; /* it may point into the caller's options */
 	if (pthread_create(&s->house, NULL, house_main, s)) {
 		mw_serve_free(s);
 		return mw_err_set(err, MW_E_INTERNAL, "cannot start the model housekeeping thread");
@@ -527,8 +567,6 @@ void mw_serve_free(struct mw_serve *s)
 			__atomic_load_n(&s->live, __ATOMIC_RELAXED));
 	svi_predlog_close(s->log);
 	free(s->obs);
-	if (s->source)
-		s->source->ops->free(s->source);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->python);

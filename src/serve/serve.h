@@ -178,7 +178,7 @@ struct mw_batching {
 };
 
 struct mw_serve_opts {
-	/* Where named versions come from; taken over (freed by mw_serve_free).
+	/* Where named versions come from; borrowed, it must outlive the server.
 	 * NULL: only directories added with mw_serve_add_dir are served. */
 	struct mw_model_source *source;
 	/* Serve only the names bound (mw_serve_bind) or added; any other name is
@@ -189,10 +189,19 @@ struct mw_serve_opts {
 	int python_workers;
 	int64_t poll_ms;           /* alias watch interval (0 = no watching) */
 	const char *default_alias; /* version used when none is named ("champion") */
-	/* prediction log (NULL dir = off) */
+	/* the prediction log: <log_dir>/predictions-*.jsonl (NULL = off) */
 	const char *log_dir;
 	int log_queue;
+	char log_dir_buf[4096]; /* storage for log_dir (mw_serve_opts_from_settings) */
 };
+
+/* The serving options of a settings table (batch-size, batch-delay-us,
+ * max-queue, infer-timeout-ms, cache-bytes, cache-ttl-ms, python,
+ * python-workers, default-alias, alias-poll-ms, prediction-log (into
+ * <data-dir>/logs), prediction-log-queue).  No source, not bound_only.
+ * Strings point into set, which must outlive o. */
+int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
+				struct mw_err *err);
 
 struct mw_serve;
 struct mw_served;

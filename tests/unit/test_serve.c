@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "serve/serve.h"
+#include "stump_model.h"
 
 #define OK(call)                                                         \
 	do {                                                             \
@@ -34,31 +35,6 @@
 		if (rc_ != 0)                                            \
 			fail_msg("%s: rc %d: %s", #call, rc_, err_.msg); \
 	} while (0)
-
-/* A model whose prediction is 0.5 + lo for x0 < 0 and 0.5 + hi otherwise. */
-static void write_model(const char *dir, double lo, double hi)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/model.json", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"{\"learner\":{\"attributes\":{},\"feature_names\":[],\"feature_types\":[],"
-		"\"gradient_booster\":{\"name\":\"gbtree\",\"model\":{\"gbtree_model_param\":"
-		"{\"num_parallel_tree\":\"1\",\"num_trees\":\"1\",\"size_leaf_vector\":\"0\"},"
-		"\"tree_info\":[0],\"trees\":[{\"base_weights\":[0,0,0],\"categories\":[],"
-		"\"categories_nodes\":[],\"categories_segments\":[],\"categories_sizes\":[],"
-		"\"default_left\":[1,0,0],\"id\":0,\"left_children\":[1,-1,-1],"
-		"\"loss_changes\":[0,0,0],\"parents\":[0,0,0],\"right_children\":[2,-1,-1],"
-		"\"split_conditions\":[0.0,%g,%g],\"split_indices\":[0,0,0],\"split_type\":[0,0,0],"
-		"\"sum_hessian\":[0,0,0],\"tree_param\":{\"num_deleted\":\"0\",\"num_feature\":"
-		"\"2\",\"num_nodes\":\"3\",\"size_leaf_vector\":\"0\"}}]}},"
-		"\"learner_model_param\":{\"base_score\":\"0.5\",\"boost_from_average\":\"1\","
-		"\"num_class\":\"0\",\"num_feature\":\"2\",\"num_target\":\"1\"},"
-		"\"objective\":{\"name\":\"reg:squarederror\"}},\"version\":[1,7,4]}\n",
-		lo, hi);
-	fclose(f);
-}
 
 /* ------------------------------------------------------------ a fake source */
 
@@ -103,7 +79,7 @@ static int fill(void *ctx, const char *tmp, struct mw_err *err)
 {
 	(void)err;
 	int v = *(int *)ctx;
-	write_model(tmp, -v, v);
+	write_stump_model(tmp, -v, v);
 	return 0;
 }
 
@@ -307,7 +283,7 @@ static void test_observers_see_every_completed_request(void **state)
 	(void)state;
 	char dir[] = "/tmp/mw-test-serve-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	write_model(dir, -2, 2);
+	write_stump_model(dir, -2, 2);
 	struct mw_serve *s = new_serve(NULL, 0, false, 1 << 16);
 	struct seen a = {.mu = PTHREAD_MUTEX_INITIALIZER}, b = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	mw_serve_observe(s, observer, &a);
@@ -353,7 +329,7 @@ static int count_fill(void *ctx, const char *tmp, struct mw_err *err)
 {
 	(void)err;
 	(*(int *)ctx)++;
-	write_model(tmp, 0, 1);
+	write_stump_model(tmp, 0, 1);
 	return 0;
 }
 
