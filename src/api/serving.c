@@ -4,7 +4,8 @@
  *
  * A request is decoded into a row-major float32 matrix whose columns are the
  * model's features (by name when the model has feature names and the request
- * names its columns, else by position), submitted to the model's batcher, and
+ * names its columns, else by position; MLflow's forms through serve/'s row
+ * parser, mw_rows_from_json/csv), submitted to the model's batcher, and
  * the connection is suspended (mw_http_defer) until the batch completes; the
  * completion callback encodes the answer in the protocol's format and
  * resumes the connection.  No thread waits for a batch.
@@ -25,7 +26,7 @@
 
 enum proto { V2, INVOCATIONS };
 
-#define MAX_CELLS (64u << 20) /* floats in one request */
+#define MAX_CELLS MW_ROWS_MAX_CELLS /* floats in one request */
 
 static int serve_status(int code)
 {
@@ -67,6 +68,7 @@ struct tab {
 	size_t rows, cols;
 };
 
+/* A V2 tensor value (MLflow's forms go through serve/'s row parser). */
 static int cell(json_t *v, float *out, struct mw_err *err)
 {
 	if (json_is_number(v)) {
@@ -96,274 +98,6 @@ static int cell(json_t *v, float *out, struct mw_err *err)
 	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	int rc = mw_err_set(err, MW_E_INVALID, "value %.60s is not a number", s ? s : "?");
 	free(s);
-	return rc;
-}
-
-/* Column i of the model reads request column map[i] (positional when the
- * model or the request has no names). */
-static int map_columns(struct mw_served *m, json_t *columns, size_t *map, struct mw_err *err)
-{
-	size_t nf = mw_served_num_features(m);
-	json_t *names = mw_served_feature_names(m);
-	size_t nc = json_array_size(columns);
-	if (!columns || !json_array_size(names)) {
-		if (columns && nc != nf)
-			return mw_err_set(err, MW_E_INVALID,
-					  "the model takes %zu features, the request has %zu columns", nf,
-					  nc);
-		for (size_t i = 0; i < nf; i++)
-			map[i] = i;
-		return 0;
-	}
-	struct mw_buf missing;
-	mw_buf_init(&missing, 4096);
-	size_t nmiss = 0;
-	for (size_t i = 0; i < nf; i++) {
-		const char *fn = json_string_value(json_array_get(names, i));
-		map[i] = (size_t)-1;
-		for (size_t j = 0; j < nc; j++) {
-			const char *cn = json_string_value(json_array_get(columns, j));
-			if (cn && fn && !strcmp(cn, fn)) {
-				map[i] = j;
-				break;
-			}
-		}
-		if (map[i] == (size_t)-1) {
-			mw_buf_printf(&missing, "%s'%s'", nmiss ? ", " : "", fn ? fn : "?");
-			nmiss++;
-		}
-	}
-	int rc = 0;
-	if (nmiss) {
-		rc = mw_err_set(err, MW_E_INVALID, "missing features: %s", missing.data);
-	} else if (nc > nf) {
-		/* name the first extra column */
-		for (size_t j = 0; j < nc && !rc; j++) {
-			bool used = false;
-			for (size_t i = 0; i < nf && !used; i++)
-				used = map[i] == j;
-			if (!used)
-			{
-				const char *cn = json_string_value(json_array_get(columns, j));
-				rc = mw_err_set(err, MW_E_INVALID,
-						"unexpected feature '%s': the model takes %zu features",
-						cn ? cn : "?", nf);
-			}
-		}
-	}
-	mw_buf_release(&missing);
-	return rc;
-}
-
-/* rows: array of arrays (split/instances) or of objects (records). */
-static int from_rows(struct mw_served *m, json_t *columns, json_t *rows, struct tab *t,
-		     struct mw_err *err)
-{
-	size_t n = json_array_size(rows), nf = mw_served_num_features(m);
-	if (!json_is_array(rows))
-		return mw_err_set(err, MW_E_INVALID, "expected a list of rows");
-	if (n * nf > MAX_CELLS)
-		return mw_err_set(err, MW_E_TOO_LARGE, "the request has more than %u values",
-				  MAX_CELLS);
-	bool records = n && json_is_object(json_array_get(rows, 0));
-	json_t *cols = columns;
-	json_t *owned = NULL;
-	if (records) { /* the keys of the first record are the columns */
-		owned = json_array();
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_array_get(rows, 0), k, v)
-			json_array_append_new(owned, json_string(k));
-		cols = owned;
-	}
-	size_t *map = mw_xcalloc(nf ? nf : 1, sizeof *map);
-	int rc = map_columns(m, cols, map, err);
-	float *x = mw_xmalloc((n ? n : 1) * nf * sizeof(float));
-	for (size_t r = 0; !rc && r < n; r++) {
-		json_t *row = json_array_get(rows, r);
-		if (records) {
-			if (!json_is_object(row)) {
-				rc = mw_err_set(err, MW_E_INVALID, "row %zu is not an object", r);
-				break;
-			}
-			for (size_t i = 0; !rc && i < nf; i++) {
-				const char *cn = json_string_value(json_array_get(cols, map[i]));
-				json_t *v = json_object_get(row, cn);
-				if (!v)
-					rc = mw_err_set(err, MW_E_INVALID, "row %zu has no '%s'", r, cn);
-				else
-					rc = cell(v, &x[r * nf + i], err);
-			}
-			if (!rc && json_object_size(row) != json_array_size(cols))
-				rc = mw_err_set(err, MW_E_INVALID,
-						"row %zu has %zu fields, the first row has %zu", r,
-						json_object_size(row), json_array_size(cols));
-		} else {
-			size_t want = cols ? json_array_size(cols) : nf;
-			if (!json_is_array(row)) {
-				/* instances of a one-feature model may be scalars */
-				if (nf == 1 && !cols) {
-					rc = cell(row, &x[r], err);
-					continue;
-				}
-				rc = mw_err_set(err, MW_E_INVALID, "row %zu is not a list", r);
-				break;
-			}
-			if (json_array_size(row) != want) {
-				rc = mw_err_set(err, MW_E_INVALID,
-						"row %zu has %zu values, expected %zu", r,
-						json_array_size(row), want);
-				break;
-			}
-			for (size_t i = 0; !rc && i < nf; i++)
-				rc = cell(json_array_get(row, map[i]), &x[r * nf + i], err);
-		}
-	}
-	free(map);
-	json_decref(owned);
-	if (rc) {
-		free(x);
-		return rc;
-	}
-	t->x = x;
-	t->rows = n;
-	t->cols = nf;
-	return 0;
-}
-
-/* {"col": [values...], ...}: a dict of columns (MLflow "inputs" form). */
-static int from_column_dict(struct mw_served *m, json_t *obj, struct tab *t, struct mw_err *err)
-{
-	json_t *cols = json_array(), *rows = json_array();
-	const char *k;
-	json_t *v;
-	size_t n = (size_t)-1;
-	int rc = 0;
-	json_object_foreach(obj, k, v)
-	{
-		if (!json_is_array(v)) {
-			rc = mw_err_set(err, MW_E_INVALID, "column '%s' is not a list", k);
-			break;
-		}
-		if (n == (size_t)-1)
-			n = json_array_size(v);
-		else if (json_array_size(v) != n) {
-			rc = mw_err_set(err, MW_E_INVALID, "columns have different lengths");
-			break;
-		}
-		json_array_append_new(cols, json_string(k));
-	}
-	for (size_t r = 0; !rc && n != (size_t)-1 && r < n; r++) {
-		json_t *row = json_array();
-		json_object_foreach(obj, k, v)
-			json_array_append(row, json_array_get(v, r));
-		json_array_append_new(rows, row);
-	}
-	if (!rc)
-		rc = from_rows(m, cols, rows, t, err);
-	json_decref(cols);
-	json_decref(rows);
-	return rc;
-}
-
-static int parse_invocations_json(struct mw_served *m, json_t *body, struct tab *t,
-				  struct mw_err *err)
-{
-	static const char *keys[] = {"dataframe_split", "dataframe_records", "instances", "inputs"};
-	const char *found = NULL;
-	int nfound = 0;
-	for (size_t i = 0; i < 4; i++)
-		if (json_object_get(body, keys[i])) {
-			found = keys[i];
-			nfound++;
-		}
-	if (nfound != 1)
-		return mw_err_set(err, MW_E_INVALID,
-				  "The input must be a JSON dictionary with exactly one of the input "
-				  "fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}");
-	json_t *v = json_object_get(body, found);
-	if (!strcmp(found, "dataframe_split")) {
-		if (!json_is_object(v))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_split must be an object with "
-							     "'columns' and 'data'");
-		json_t *cols = json_object_get(v, "columns");
-		if (cols && !json_is_array(cols))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_split.columns must be a list");
-		return from_rows(m, cols, json_object_get(v, "data"), t, err);
-	}
-	if (!strcmp(found, "dataframe_records")) {
-		if (!json_is_array(v) || (json_array_size(v) && !json_is_object(json_array_get(v, 0))))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_records must be a list of objects");
-		return from_rows(m, NULL, v, t, err);
-	}
-	if (json_is_object(v))
-		return from_column_dict(m, v, t, err);
-	return from_rows(m, NULL, v, t, err);
-}
-
-/* text/csv with a header row (or none when the first row is numeric). */
-static int parse_csv(struct mw_served *m, const char *p, size_t n, struct tab *t,
-		     struct mw_err *err)
-{
-	json_t *rows = json_array(), *cols = NULL;
-	const char *end = p + n;
-	int rc = 0;
-	size_t line = 0;
-	while (p < end && !rc) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		const char *q = p;
-		p = nl ? nl + 1 : end;
-		if (le > q && le[-1] == '\r')
-			le--;
-		if (le == q)
-			continue;
-		json_t *fields = json_array();
-		bool numeric = true;
-		while (q <= le) {
-			const char *c = q;
-			char *f;
-			if (c < le && *c == '"') { /* quoted field, "" is a quote */
-				struct mw_buf b;
-				mw_buf_init(&b, 1u << 20);
-				c++;
-				while (c < le) {
-					if (*c == '"' && c + 1 < le && c[1] == '"') {
-						mw_buf_append(&b, "\"", 1);
-						c += 2;
-					} else if (*c == '"') {
-						c++;
-						break;
-					} else {
-						mw_buf_append(&b, c++, 1);
-					}
-				}
-				f = mw_buf_detach(&b, NULL);
-				mw_buf_release(&b);
-				const char *comma = memchr(c, ',', (size_t)(le - c));
-				q = comma ? comma + 1 : le + 1;
-			} else {
-				const char *comma = memchr(c, ',', (size_t)(le - c));
-				const char *fe = comma ? comma : le;
-				f = mw_xstrndup(c, (size_t)(fe - c));
-				q = fe + 1;
-			}
-			double d;
-			if (*f && mw_parse_double(f, &d))
-				numeric = false;
-			json_array_append_new(fields, json_string(f));
-			free(f);
-		}
-		if (line == 0 && !numeric)
-			cols = fields;
-		else
-			json_array_append_new(rows, fields);
-		line++;
-	}
-	if (!rc)
-		rc = from_rows(m, cols, rows, t, err);
-	json_decref(rows);
-	json_decref(cols);
 	return rc;
 }
 
@@ -721,8 +455,12 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 	bool binary_out = false;
 	const char *ct = mw_http_header(req, "Content-Type");
 	const char *hl = mw_http_header(req, "Inference-Header-Content-Length");
+	struct mw_rows_schema schema;
+	mw_served_schema(m, &schema);
 	if (p == INVOCATIONS && ct && !strncasecmp(ct, "text/csv", 8)) {
-		rc = parse_csv(m, req->body, req->body_len, &t, &err);
+		struct mw_rows rows = {0};
+		rc = mw_rows_from_csv(&schema, req->body, req->body_len, &rows, &err);
+		t = (struct tab){rows.x, rows.rows, rows.cols};
 	} else if (p == INVOCATIONS && ct && strncasecmp(ct, "application/json", 16)) {
 		rc = mw_err_set(&err, MW_E_INVALID,
 				"Content-Type '%.60s' is not supported: use application/json or text/csv",
@@ -767,7 +505,9 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 				rc = parse_v2(m, body, (const unsigned char *)req->body + jlen,
 					      req->body_len - jlen, &t, &err);
 		} else if (!rc) {
-			rc = parse_invocations_json(m, body, &t, &err);
+			struct mw_rows rows = {0};
+			rc = mw_rows_from_json(&schema, body, &rows, &err);
+			t = (struct tab){rows.x, rows.rows, rows.cols};
 		}
 		json_decref(body);
 	}

@@ -182,9 +182,13 @@ static void predict_done(struct mw_infer *inf, void *ud)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Rows of a CSV (header row optional) or a JSON file ({"inputs": [[...]]},
- * dataframe_split, or a bare list of rows) into x. */
-static int read_rows(const char *path, size_t nf, float **x, size_t *rows, struct mw_err *err)
+/* The rows of a .json file (an object with inputs, instances,
+ * dataframe_split or dataframe_records, or a bare list of rows) or of a CSV
+ * file, through serve/'s row parser: the same rules and errors as
+ * /invocations, so a bad cell names its line or row instead of being
+ * dropped. */
+static int read_rows(const char *path, const struct mw_served *m, struct mw_rows *out,
+		     struct mw_err *err)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -201,73 +205,33 @@ static int read_rows(const char *path, size_t nf, float **x, size_t *rows, struc
 		mw_buf_release(&b);
 		return mw_err_set(err, MW_E_TOO_LARGE, "%s is larger than 512 MiB", path);
 	}
-	json_t *data = NULL;
+	struct mw_rows_schema sc;
+	mw_served_schema(m, &sc);
 	size_t n = strlen(path);
 	if (n > 5 && !strcmp(path + n - 5, ".json")) {
 		json_error_t je;
-		json_t *doc = json_loadb(b.data, b.len, 0, &je);
-		if (!doc) {
-			mw_buf_release(&b);
-			return mw_err_set(err, MW_E_INVALID, "%s: %s (line %d)", path, je.text, je.line);
+		json_t *doc = NULL;
+		if (mw_json_depth(b.data, b.len, 64) > 64)
+			rc = mw_err_set(err, MW_E_INVALID, "JSON nested deeper than 64 levels");
+		else if (!(doc = json_loadb(b.data, b.len, JSON_DECODE_ANY, &je)))
+			rc = mw_err_set(err, MW_E_INVALID, "%s (line %d)", je.text, je.line);
+		if (json_is_array(doc)) { /* a bare list of rows */
+			json_t *o = json_pack("{s:o}", "instances", doc);
+			doc = o;
 		}
-		json_t *v = json_is_array(doc) ? doc : NULL;
-		if (!v)
-			v = json_object_get(doc, "inputs");
-		if (!v)
-			v = json_object_get(doc, "instances");
-		if (!v)
-			v = json_object_get(json_object_get(doc, "dataframe_split"), "data");
-		data = json_incref(v);
+		if (!rc)
+			rc = mw_rows_from_json(&sc, doc, out, err);
 		json_decref(doc);
-	} else { /* CSV */
-		data = json_array();
-		char *save = NULL;
-		for (char *line = strtok_r(b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			json_t *row = json_array();
-			bool numeric = true;
-			char *s2 = NULL;
-			for (char *c = strtok_r(line, ",\r", &s2); c; c = strtok_r(NULL, ",\r", &s2)) {
-				double d;
-				if (mw_parse_double(c, &d))
-					numeric = false;
-				json_array_append_new(row, json_real(d));
-			}
-			if (numeric && json_array_size(row))
-				json_array_append_new(data, row);
-			else
-				json_decref(row);
-		}
+	} else {
+		rc = mw_rows_from_csv(&sc, b.data, b.len, out, err);
 	}
 	mw_buf_release(&b);
-	if (!json_is_array(data)) {
-		json_decref(data);
-		return mw_err_set(err, MW_E_INVALID,
-				  "%s: expected rows (a list of lists, inputs, instances or "
-				  "dataframe_split)",
-				  path);
-	}
-	size_t nr = json_array_size(data);
-	float *out = mw_xmalloc((nr ? nr : 1) * nf * sizeof(float));
-	for (size_t r = 0; !rc && r < nr; r++) {
-		json_t *row = json_array_get(data, r);
-		if (json_array_size(row) != nf) {
-			rc = mw_err_set(err, MW_E_INVALID, "row %zu has %zu values, the model takes %zu",
-					r + 1, json_array_size(row), nf);
-			break;
-		}
-		for (size_t c = 0; c < nf; c++) {
-			json_t *v = json_array_get(row, c);
-			out[r * nf + c] = json_is_number(v) ? (float)json_number_value(v) : (float)NAN;
-		}
-	}
-	json_decref(data);
 	if (rc) {
-		free(out);
-		return rc;
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "%.200s: %.300s", path, err->msg);
+		rc = mw_err_set(err, err->code ? err->code : -rc, "%s", msg);
 	}
-	*x = out;
-	*rows = nr;
-	return 0;
+	return rc;
 }
 
 /* A settings table for mw predict: the server's defaults, except one
@@ -301,11 +265,15 @@ static int predict_rows(struct mw_app *app, const char *input, bool as_json, str
 	int rc = mw_serve_acquire(ctx->serve, ctx->default_model, NULL, &m, err);
 	if (rc)
 		return rc;
-	size_t rows = 0, nf = mw_served_num_features(m);
-	float *x = NULL;
-	rc = read_rows(input, nf, &x, &rows, err);
+	struct mw_rows in = {0};
+	rc = read_rows(input, m, &in, err);
+	size_t rows = in.rows;
 	struct wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
-	struct mw_infer inf = {.x = x, .rows = rows, .cols = nf, .done = predict_done, .ud = &w};
+	struct mw_infer inf = {.x = in.x,
+			       .rows = rows,
+			       .cols = in.cols,
+			       .done = predict_done,
+			       .ud = &w};
 	if (!rc)
 		rc = mw_served_submit(m, &inf, err);
 	if (!rc) {
@@ -344,7 +312,7 @@ static int predict_rows(struct mw_app *app, const char *input, bool as_json, str
 		}
 	}
 	free(inf.y);
-	free(x);
+	free(in.x);
 	mw_served_release(m);
 	return rc;
 }

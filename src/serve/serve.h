@@ -138,6 +138,36 @@ struct mw_infer {
 	struct mw_served *sv;
 };
 
+/* ------------------------------------------------------------ rows */
+
+/* The one row parser (rows.c), shared by /invocations and `mw predict`:
+ * MLflow's scoring input into rows x nfeat float32 (row-major; NaN is a
+ * missing value), columns matched to the model's features by name when both
+ * have names, else by position.  A cell that is not a number is an error
+ * naming its row (CSV: line) and column, 1-based; no row is ever dropped.
+ * MW_E_INVALID for bad input, MW_E_TOO_LARGE past the caps. */
+#define MW_ROWS_MAX_CELLS (64u << 20) /* values in one input */
+#define MW_ROWS_MAX_FIELD (1u << 20)  /* bytes in one quoted CSV field */
+struct mw_rows_schema {
+	size_t nfeat;
+	json_t *feature_names; /* borrowed; NULL or [] when the model has none */
+};
+struct mw_rows {
+	float *x;          /* malloc'd, rows x cols */
+	size_t rows, cols; /* cols == the schema's nfeat */
+};
+/* A JSON object with exactly one of dataframe_split ({columns?, data}),
+ * dataframe_records (a list of objects), instances (a list of rows, or of
+ * scalars for a one-feature model), inputs (a list of rows, or a dict of
+ * columns). */
+int mw_rows_from_json(const struct mw_rows_schema *sc, json_t *body, struct mw_rows *out,
+		      struct mw_err *err);
+/* CSV text: an optional header line (a first line without numbers), then
+ * one row per line; "" quotes, \n or \r\n, blank lines skipped, an empty
+ * cell is missing. */
+int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, struct mw_rows *out,
+		     struct mw_err *err);
+
 /* ------------------------------------------------------------ observers */
 
 /* A completed request as observers see it.  Everything is borrowed for the
@@ -240,6 +270,8 @@ size_t mw_served_num_features(const struct mw_served *m);
 size_t mw_served_num_outputs(const struct mw_served *m);
 /* Feature names from the model (NULL when none). */
 json_t *mw_served_feature_names(const struct mw_served *m);
+/* What the row parser needs of a loaded version (borrowed from it). */
+void mw_served_schema(const struct mw_served *m, struct mw_rows_schema *out);
 
 /* Queue a request.  0: done will run exactly once, on a batcher thread (or
  * at once for a cache hit).  Non-zero: rejected now (queue full, shutting

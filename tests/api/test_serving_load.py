@@ -935,6 +935,39 @@ def test_mw_predict(mw_factory, tmp_path):
     assert p.returncode != 0 and p.stderr.strip()
 
 
+def test_mw_predict_bad_cell_is_an_error(tmp_path):
+    """`mw predict` reads files with the same row parser as /invocations: a
+    non-numeric cell is an error naming its line and column (it used to drop
+    the row, so predictions stopped lining up with input lines), and missing
+    cells stay rows."""
+    booster = train_reg(seed=294, trees=6)
+    d = write_dir(tmp_path / "model", xgb_files(booster))
+    X = rows_for(6, 4, seed=295, nan=True)
+    text = csv_text(X, REG_NAMES)
+    good = tmp_path / "good.csv"
+    good.write_text(text)
+    got = parse_lines(run_predict(d, "--input", good))
+    assert_close(got, booster_predict(booster, X), "rows with missing cells")
+    lines = text.splitlines()
+    cells = lines[3].split(",")
+    cells[1] = "twelve"
+    lines[3] = ",".join(cells)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(bad)], capture_output=True,
+                       timeout=60)
+    err = p.stderr.decode()
+    assert p.returncode != 0 and p.stdout == b"", (p.returncode, p.stdout, err)
+    assert "line 4, column 2" in err and "twelve" in err and "bad.csv" in err, err
+    rows = jrows(X)
+    rows[2][0] = "?"
+    js = tmp_path / "bad.json"
+    js.write_text(json.dumps({"inputs": rows}))
+    p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(js)], capture_output=True,
+                       timeout=60)
+    assert p.returncode != 0 and b"row 3, column 1" in p.stderr, p.stderr
+
+
 def test_mw_predict_alias_remote(two_versions, tmp_path):
     srv, name, X, refs = two_versions
     js = tmp_path / "rows.json"
