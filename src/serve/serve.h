@@ -168,6 +168,26 @@ int mw_rows_from_json(const struct mw_rows_schema *sc, json_t *body, struct mw_r
 int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, struct mw_rows *out,
 		     struct mw_err *err);
 
+/* ------------------------------------------------------------ V2 requests */
+
+/* An Open Inference Protocol inference request (v2.c), decoded for a model:
+ * one input of shape [rows, features] or one [rows] input per feature (by
+ * feature name when the model has names), JSON data or the binary tensor
+ * extension, into the same kind of matrix as the row parser. */
+struct mw_v2_request {
+	struct mw_rows rows;
+	char *id;        /* the request's id to echo (malloc'd), or NULL */
+	bool binary_out; /* answer with a binary output tensor */
+};
+/* json/len: the JSON part; bin/binlen: the binary part after it (the HTTP
+ * layer splits them by Inference-Header-Content-Length).  max_depth caps
+ * nesting.  MW_E_BAD_REQUEST for malformed JSON, MW_E_INVALID for a request
+ * the model cannot take, MW_E_TOO_LARGE past MW_ROWS_MAX_CELLS. */
+int mw_v2_decode(const struct mw_rows_schema *sc, const char *json, size_t len,
+		 const unsigned char *bin, size_t binlen, int max_depth, struct mw_v2_request *out,
+		 struct mw_err *err);
+void mw_v2_request_release(struct mw_v2_request *r);
+
 /* ------------------------------------------------------------ observers */
 
 /* A completed request as observers see it.  Everything is borrowed for the
