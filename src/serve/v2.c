@@ -535,7 +535,12 @@ static int y_number(void *ctx, const char *s, size_t n)
 			on_number(d, (double)v, true, v);
 		}
 	} else {
-		double v = strtod(buf, NULL);
+		double v;
+		if (mw_json_fast_double(s, n, &v)) {
+			on_number(d, v, false, 0);
+			goto done;
+		}
+		v = strtod(buf, NULL);
 		if (errno == ERANGE && v != 0) {
 			snprintf(msg, sizeof msg,
 				 "Malformed JSON in request body: real number overflow near '%.40s'",
@@ -545,6 +550,7 @@ static int y_number(void *ctx, const char *s, size_t n)
 			on_number(d, v, false, 0);
 		}
 	}
+done:
 	if (buf != small)
 		free(buf);
 	return go_on(d);
