@@ -10,7 +10,16 @@
  * of computed; a stopping version fails what is queued with 503.
  *
  * Completion (finish) updates the version's counters and histograms, hands
- * the request to the observers and calls its done callback exactly once.  A cache hit completes at
+ * the request to the observers and calls its done callback exactly once.
+ *
+ * Inline runs (serve.h, mw_served_submit): a small request to an idle
+ * version of a fast in-process runtime, with no batch delay, is computed on
+ * the submitting thread as a batch of its own (run_batch, so metrics, cache
+ * and observers are the same).  This saves the two thread switches of the
+ * hand-off and the suspend/resume of the HTTP connection; when the version
+ * is busy (queued requests, the batcher computing, as many inline runs as
+ * CPUs) requests queue and batch as before, so batches still form under a
+ * load the CPUs cannot keep up with.  A cache hit completes at
  * once on the submitting thread.
  */
 #include "serve/serve_int.h"
@@ -20,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#define INLINE_ROWS 64 /* the largest request computed inline */
 
 static void abs_deadline(struct timespec *ts, uint64_t mono_ns)
 {
@@ -161,6 +173,7 @@ static void *batcher_main(void *p)
 		m->qlen -= n;
 		m->qrows -= rows;
 		bool stopping = m->stopping;
+		m->busy = true;
 		pthread_mutex_unlock(&m->mu);
 		if (stopping) {
 			for (struct mw_infer *i = batch; i;) {
@@ -172,6 +185,7 @@ static void *batcher_main(void *p)
 			run_batch(m, batch);
 		}
 		pthread_mutex_lock(&m->mu);
+		m->busy = false;
 	}
 	pthread_mutex_unlock(&m->mu);
 	return NULL;
@@ -179,6 +193,8 @@ static void *batcher_main(void *p)
 
 int svi_batcher_start(struct mw_served *m, struct mw_err *err)
 {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	m->inline_max = m->rt->inline_ok && m->b.max_delay_us == 0 ? (cpus > 0 ? (int)cpus : 1) : 0;
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -239,6 +255,19 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 		pthread_mutex_unlock(&m->mu);
 		return mw_err_set(err, MW_E_UNAVAILABLE, "model %s/%s is being unloaded", m->name,
 				  m->version);
+	}
+	if (m->inlined < m->inline_max && !m->head && !m->busy && inf->rows <= INLINE_ROWS &&
+	    inf->rows <= (size_t)m->b.max_batch_rows) {
+		/* idle and small: compute it here (see serve.h) */
+		m->inlined++;
+		pthread_mutex_unlock(&m->mu);
+		__atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED); /* done may drop the caller's */
+		run_batch(m, inf); /* completes inf: it may be gone after this */
+		pthread_mutex_lock(&m->mu);
+		m->inlined--;
+		pthread_mutex_unlock(&m->mu);
+		mw_served_release(m);
+		return 0;
 	}
 	if (m->qlen >= m->b.max_queue) {
 		pthread_mutex_unlock(&m->mu);

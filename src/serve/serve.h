@@ -102,6 +102,11 @@ struct mw_rt_spec {
 
 struct mw_rt_ops {
 	const char *name;         /* "xgboost", "python", "proxy" */
+	/* predict runs in this process, needs no more than the CPU and takes
+	 * microseconds a row, and may run on several threads at once: a small
+	 * request may then be computed on the thread that submits it when the
+	 * version's batcher is idle (see mw_served_submit). */
+	bool inline_ok;
 	int (*load)(const struct mw_rt_spec *spec, void **model, struct mw_err *err);
 	/* Inputs and outputs for V2 metadata: {inputs:[{name,datatype,shape}],
 	 * outputs:[...], features:n, outputs_per_row:k, feature_names:[...]} */
@@ -293,9 +298,17 @@ json_t *mw_served_feature_names(const struct mw_served *m);
 /* What the row parser needs of a loaded version (borrowed from it). */
 void mw_served_schema(const struct mw_served *m, struct mw_rows_schema *out);
 
-/* Queue a request.  0: done will run exactly once, on a batcher thread (or
- * at once for a cache hit).  Non-zero: rejected now (queue full, shutting
- * down), done will not run. */
+/* Queue a request.  0: done will run exactly once, on a batcher thread, or
+ * at once on this thread for a cache hit or an inline run.  Non-zero:
+ * rejected now (queue full, shutting down), done will not run.
+ *
+ * Inline runs: when the runtime allows it (inline_ok), batching has no delay
+ * (max_delay_us 0: the caller asked for no waiting), the version's queue is
+ * empty, its batcher is not computing, fewer requests than there are CPUs
+ * are running inline, and the request is small (at most 64 rows and
+ * max_batch_rows), the request is computed here and now, as a batch of its
+ * own: no hand-off to the batcher thread and back.  Otherwise, and so under
+ * a load the CPUs cannot keep up with, requests queue and batch as usual. */
 int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *err);
 
 /* Names of every model the server serves now, and whether each is ready. */

@@ -68,6 +68,8 @@ struct mw_served {
 	int qlen;
 	size_t qrows;
 	bool stopping;
+	bool busy;               /* the batcher is computing a batch */
+	int inlined, inline_max; /* requests computed on their own thread now; the cap */
 	struct mw_batching b;
 	struct svi_cache *cache;
 

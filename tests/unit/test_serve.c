@@ -318,6 +318,67 @@ static void test_observers_see_every_completed_request(void **state)
 	rm_tree(dir);
 }
 
+struct where {
+	pthread_t th;
+	bool done;
+};
+
+static void note_thread(struct mw_infer *inf, void *ud)
+{
+	(void)inf;
+	struct where *w = ud;
+	w->th = pthread_self();
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+}
+
+/* A small request to an idle version of an in-process runtime with no batch
+ * delay is computed on the submitting thread (done has run when submit
+ * returns); with a delay, or a larger request, it goes to the batcher. */
+static void test_inline_runs(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mw-test-serve-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_stump_model(dir, -2, 2);
+	for (int delay = 0; delay < 2; delay++) {
+		struct mw_serve_opts o = {.default_alias = "champion"};
+		o.batching.max_batch_rows = 64;
+		o.batching.max_queue = 16;
+		o.batching.timeout_ms = 5000;
+		o.batching.max_delay_us = delay ? 1000 : 0;
+		struct mw_serve *s = NULL;
+		OK(mw_serve_new(&o, &s, E));
+		OK(mw_serve_add_dir(s, "m", NULL, dir, E));
+		struct mw_served *m = NULL;
+		OK(mw_serve_acquire(s, "m", NULL, &m, E));
+		float x[2 * 100] = {1, 0};
+		for (size_t rows = 1; rows <= 100; rows += 99) {
+			struct where w = {0};
+			struct mw_infer inf = {.x = x,
+					       .rows = rows,
+					       .cols = 2,
+					       .done = note_thread,
+					       .ud = &w};
+			OK(mw_served_submit(m, &inf, E));
+			bool inline_run = !delay && rows <= 64;
+			if (inline_run) {
+				assert_true(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+				assert_true(pthread_equal(w.th, pthread_self()));
+			}
+			while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+				sleep_ms(1);
+			if (!inline_run)
+				assert_false(pthread_equal(w.th, pthread_self()));
+			assert_int_equal(inf.rc, 0);
+			assert_float_equal(inf.y[0], 2.5f, 1e-6);
+			free(inf.y);
+		}
+		mw_served_release(m);
+		mw_serve_free(s);
+	}
+	rm_tree(dir);
+}
+
 static int fail_fill(void *ctx, const char *tmp, struct mw_err *err)
 {
 	(void)tmp;
@@ -378,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_bound_only),
 		cmocka_unit_test(test_observers_see_every_completed_request),
 		cmocka_unit_test(test_model_dir_is_filled_once),
+		cmocka_unit_test(test_inline_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
