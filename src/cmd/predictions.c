@@ -59,6 +59,37 @@ static int parse_count(const char *v, const char *what, int64_t *out)
 	return 0;
 }
 
+/* Print the matching records (tail: the last `lines`, then with follow
+ * every new one until SIGINT/SIGTERM); damaged lines are counted on stderr. */
+static int print_log(const char *logs, struct mw_predlog_query *q, bool tail, size_t lines,
+		     bool follow, struct mw_err *err)
+{
+	q->last = tail ? lines : 0;
+	struct mw_predlog_cursor *c = NULL;
+	int rc = mw_predlog_open(logs, q, &c, err);
+	/* tail --lines 0: nothing old, only what comes */
+	if (!rc)
+		rc = mw_predlog_poll(c, tail && !lines ? NULL : print_record, NULL, err);
+	fflush(stdout);
+	if (!rc && follow) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		while (!stop_now && !rc) {
+			struct timespec ts = {0, 200 * 1000000L};
+			nanosleep(&ts, NULL);
+			rc = mw_predlog_poll(c, print_record, NULL, err);
+			fflush(stdout);
+		}
+	}
+	size_t damaged = c ? mw_predlog_damaged(c) : 0;
+	if (damaged)
+		fprintf(stderr, "mw: %zu line%s of %s %s not a record and %s skipped\n", damaged,
+			damaged == 1 ? "" : "s", logs, damaged == 1 ? "is" : "are",
+			damaged == 1 ? "was" : "were");
+	mw_predlog_close(c);
+	return rc;
+}
+
 int cmd_predictions(int argc, char **argv)
 {
 	struct cmd_opt opts[] = {
@@ -105,36 +136,7 @@ int cmd_predictions(int argc, char **argv)
 		.since_ms = since,
 	};
 	struct mw_err err = {0};
-	struct mw_predlog_cursor *c = NULL;
-	int rc = 0;
-	if (tail && !lines) {
-		/* nothing old: only what comes */
-		rc = mw_predlog_open(logs, &q, &c, &err);
-		if (!rc)
-			rc = mw_predlog_poll(c, NULL, NULL, &err);
-	} else {
-		q.last = tail ? (size_t)lines : 0;
-		rc = mw_predlog_open(logs, &q, &c, &err);
-		if (!rc)
-			rc = mw_predlog_poll(c, print_record, NULL, &err);
-	}
-	fflush(stdout);
-	if (!rc && follow) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		while (!stop_now && !rc) {
-			struct timespec ts = {0, 200 * 1000000L};
-			nanosleep(&ts, NULL);
-			rc = mw_predlog_poll(c, print_record, NULL, &err);
-			fflush(stdout);
-		}
-	}
-	size_t damaged = c ? mw_predlog_damaged(c) : 0;
-	if (damaged)
-		fprintf(stderr, "mw: %zu line%s of %s %s not a record and %s skipped\n", damaged,
-			damaged == 1 ? "" : "s", logs, damaged == 1 ? "is" : "are",
-			damaged == 1 ? "was" : "were");
-	mw_predlog_close(c);
+	int rc = print_log(logs, &q, tail, (size_t)lines, follow, &err);
 	free(logs);
 	if (rc == -MW_E_IO && !err.code)
 		return 1; /* stdout went away */

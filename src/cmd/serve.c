@@ -20,16 +20,11 @@
 #include "serve/serve.h"
 
 #include <errno.h>
-#include <ftw.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 /* The settings mw serve offers as flags (the rest keep their defaults, or
  * come from MW_* variables). */
@@ -156,15 +151,6 @@ int cmd_serve(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------ predict */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 struct wait {
 	pthread_mutex_t mu;
@@ -317,6 +303,51 @@ static int predict_rows(struct mw_app *app, const char *input, bool as_json, str
 	return rc;
 }
 
+/* Load the model through the application object (no HTTP server) and
+ * predict the rows of input.  A replica's downloads go to a temporary
+ * directory, removed after. */
+static int predict_run(const char *model, const char *input, const char *dir, const char *uri,
+		       bool as_json, struct mw_err *err)
+{
+	char tmpl[] = "/tmp/mw-predict-XXXXXX";
+	char *tmpdir = NULL;
+	struct remote r = {0};
+	struct mw_settings *set = predict_settings(dir, err);
+	int rc = set ? 0 : -err->code;
+	if (!uri)
+		uri = getenv("MW_URI");
+	if (!rc && !strncmp(model, "models:/", 8) && uri && *uri) {
+		if (!(tmpdir = mkdtemp(tmpl)))
+			rc = mw_err_set(err, MW_E_IO, "cannot create a temporary directory");
+		else
+			rc = remote_open(model, uri, tmpdir, &r, err);
+	}
+	if (!rc) {
+		/* a directory is served as "model" */
+		struct mw_app_model one = {.model = model,
+					   .name = strncmp(model, "models:/", 8) ? "model" : NULL,
+					   .source = r.src};
+		size_t n;
+		const struct mw_app_module *const *mods = mw_app_one_model(&one, false, &n);
+		struct mw_app_opts o = {.settings = set,
+					.modules = mods,
+					.nmodules = n,
+					.model = &one};
+		struct mw_app *app = mw_app_new(&o);
+		rc = mw_app_start(app, err);
+		if (!rc)
+			rc = predict_rows(app, input, as_json, err);
+		mw_app_free(app);
+	}
+	remote_close(&r);
+	mw_settings_free(set);
+	if (tmpdir) {
+		struct mw_err e2 = {0};
+		mw_fs_rm_rf(tmpdir, &e2);
+	}
+	return rc;
+}
+
 int cmd_predict(int argc, char **argv)
 {
 	struct cmd_opt opts[] = {
@@ -345,49 +376,12 @@ int cmd_predict(int argc, char **argv)
 	}
 	mw_log_set_level(MW_LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
-	struct mw_err err = {0};
 	const char *dir = cmd_opt(opts, no, "data-dir");
 	if (!dir)
 		dir = getenv("MW_DATA_DIR");
-	if (!dir)
-		dir = "./mw-data";
-	const char *model = pos[0];
-	/* a replica's downloads go to a temporary directory, removed after */
-	char tmpl[] = "/tmp/mw-predict-XXXXXX";
-	char *tmpdir = NULL;
-	struct remote r = {0};
-	struct mw_settings *set = predict_settings(dir, &err);
-	int rc = set ? 0 : -1;
-	if (!rc && !strncmp(model, "models:/", 8)) {
-		const char *uri = cmd_opt(opts, no, "uri");
-		if (!uri)
-			uri = getenv("MW_URI");
-		if (uri && *uri && !(tmpdir = mkdtemp(tmpl)))
-			rc = mw_err_set(&err, MW_E_IO, "cannot create a temporary directory");
-		if (!rc && tmpdir)
-			rc = remote_open(model, uri, tmpdir, &r, &err);
-	}
-	if (!rc) {
-		/* a directory is served as "model" */
-		struct mw_app_model one = {.model = model,
-					   .name = strncmp(model, "models:/", 8) ? "model" : NULL,
-					   .source = r.src};
-		size_t n;
-		const struct mw_app_module *const *mods = mw_app_one_model(&one, false, &n);
-		struct mw_app_opts o = {.settings = set,
-					.modules = mods,
-					.nmodules = n,
-					.model = &one};
-		struct mw_app *app = mw_app_new(&o);
-		rc = mw_app_start(app, &err);
-		if (!rc)
-			rc = predict_rows(app, input, cmd_flag(opts, no, "json"), &err);
-		mw_app_free(app);
-	}
-	remote_close(&r);
-	mw_settings_free(set);
-	if (tmpdir)
-		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	struct mw_err err = {0};
+	int rc = predict_run(pos[0], input, dir ? dir : "./mw-data", cmd_opt(opts, no, "uri"),
+			     cmd_flag(opts, no, "json"), &err);
 	if (rc) {
 		fprintf(stderr, "mw: %s\n", err.msg);
 		return 1;
