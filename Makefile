@@ -9,9 +9,9 @@ DATA_DIR   ?= ./mw-data
 FUZZ_SECONDS ?= 30
 
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
-  libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
+  libmicrohttpd-dev libjansson-dev libyajl-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
   libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost libxgboost-dev \
-  python3-sklearn prometheus wrk cppcheck clang-tidy clang-format
+  python3-sklearn python3-fastapi python3-uvicorn prometheus wrk cppcheck clang-tidy clang-format
 
 .PHONY: all deps build run test unit api asan fuzz bench clean format format-check lint
 

@@ -14,6 +14,9 @@
 #           V2-shaped /v2/models/m/infer (1 uvicorn worker)
 #       requests/s, p50 and p99 for each, and the ratio;
 #       targets: mw >= 20x FastAPI's throughput, mw p50 <= 0.5 ms.
+#       Beside it, the HTTP floor of the same process: GET /ping from 32
+#       connections, right before and right after the V2 run (half as long
+#       each, averaged); target: V2 >= 0.7 of /ping.
 #       Both must give the same prediction for a sample row (and the same as
 #       booster.predict).
 #   (c) the same requests from 64 connections to mw serve with batching on
@@ -335,15 +338,20 @@ fig b.same_prediction "same prediction for a sample row" "${SAME:-0}" "" "= 1" \
 	"$([[ ${SAME:-0} == 1 ]] && echo PASS || echo MISS)"
 note "mw $(kv "$TMP/same.out" mw), FastAPI $(kv "$TMP/same.out" fastapi), booster.predict $(kv "$TMP/same.out" xgboost)"
 
-# warm-up, then the measured runs
+# warm-up, then the measured runs; the HTTP floor (GET /ping on the same
+# process, 32 connections) is measured right before and right after the V2
+# run, half as long each, so a machine whose speed drifts weighs on both
+PING_SECS=$(((SECS + 1) / 2))
+((PING_SECS >= 2)) || PING_SECS=2
 load b_mw_warm "$B_PORT" 32 1
 load b_fa_warm "$FA_PORT" 32 1
+load b_mw_ping1 "$B_PORT" 32 "$PING_SECS" get.lua /ping
 load b_mw "$B_PORT" 32 "$SECS"
+load b_mw_ping2 "$B_PORT" 32 "$PING_SECS" get.lua /ping
 alive "$B_PID" "mw serve" "$TMP/b.log"
 load b_fa "$FA_PORT" 32 "$SECS"
 alive "$FA_PID" "uvicorn" "$TMP/fastapi.log"
 load b_mw_1conn "$B_PORT" 1 3
-load b_mw_ping "$B_PORT" 32 3 get.lua /ping
 alive "$B_PID" "mw serve" "$TMP/b.log"
 
 MW_RPS=$(kv "$TMP/b_mw.out" rps)
@@ -354,6 +362,12 @@ FA_P50=$(us_to_ms "$(kv "$TMP/b_fa.out" p50_us)")
 FA_P99=$(us_to_ms "$(kv "$TMP/b_fa.out" p99_us)")
 RATIO=""
 [[ -n $MW_RPS && -n $FA_RPS ]] && RATIO=$(calc "$MW_RPS / ($FA_RPS > 0 ? $FA_RPS : 1)")
+PING1=$(kv "$TMP/b_mw_ping1.out" rps)
+PING2=$(kv "$TMP/b_mw_ping2.out" rps)
+PING_RPS=""
+[[ -n $PING1 && -n $PING2 ]] && PING_RPS=$(calc "($PING1 + $PING2) / 2")
+PING_RATIO=""
+[[ -n $MW_RPS && -n $PING_RPS ]] && PING_RATIO=$(calc "$MW_RPS / ($PING_RPS > 0 ? $PING_RPS : 1)")
 fig b.mw_rps "mw serve, requests/s" "$MW_RPS" req/s
 fig b.mw_p50_ms "mw serve, p50" "$MW_P50" ms "<= 0.5" "$(verdict "$MW_P50" "<=" 0.5)"
 fig b.mw_p99_ms "mw serve, p99" "$MW_P99" ms
@@ -361,12 +375,15 @@ fig b.fastapi_rps "FastAPI + uvicorn, requests/s" "$FA_RPS" req/s
 fig b.fastapi_p50_ms "FastAPI + uvicorn, p50" "$FA_P50" ms
 fig b.fastapi_p99_ms "FastAPI + uvicorn, p99" "$FA_P99" ms
 fig b.ratio "throughput ratio mw / FastAPI" "$RATIO" x ">= 20" "$(verdict "$RATIO" ">=" 20)"
+fig b.ping_rps "HTTP floor: GET /ping, same mw, requests/s" "$PING_RPS" req/s
+fig b.v2_over_ping "V2 infer / GET /ping throughput" "$PING_RATIO" x ">= 0.7" \
+	"$(verdict "$PING_RATIO" ">=" 0.7)"
 note "errors: mw $(kv "$TMP/b_mw.out" errors_status) non-2xx, $(kv "$TMP/b_mw.out" errors_socket) socket;" \
 	"FastAPI $(kv "$TMP/b_fa.out" errors_status) non-2xx, $(kv "$TMP/b_fa.out" errors_socket) socket"
 note "mw at 1 connection: $(kv "$TMP/b_mw_1conn.out" rps) req/s, p50 $(us_to_ms "$(kv "$TMP/b_mw_1conn.out" p50_us)") ms," \
 	"p99 $(us_to_ms "$(kv "$TMP/b_mw_1conn.out" p99_us)") ms (the latency floor without queueing)"
-note "HTTP floor, GET /ping on the same mw at 32 connections: $(kv "$TMP/b_mw_ping.out" rps) req/s," \
-	"p50 $(us_to_ms "$(kv "$TMP/b_mw_ping.out" p50_us)") ms"
+note "HTTP floor, GET /ping on the same mw at 32 connections: $PING1 req/s before the V2 run," \
+	"$PING2 after (p50 $(us_to_ms "$(kv "$TMP/b_mw_ping2.out" p50_us)") ms)"
 note "mw rows per batch at 32 connections (defaults --batch-size 64 --batch-delay-us 0): $(batch_mean "$B_PORT")"
 note "load generator and servers share $(nproc) cores"
 

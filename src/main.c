@@ -18,6 +18,7 @@ static const struct mw_cmd commands[] = {
 	{"artifacts", cmd_artifacts, "upload, download and list artifacts (SHA-256 verified)"},
 	{"serve", cmd_serve, "serve one model (V2 and /invocations) with batching and hot swap"},
 	{"predict", cmd_predict, "predict the rows of a file with a model, without a server"},
+	{"predictions", cmd_predictions, "read or follow the prediction log as JSON lines"},
 	{"fsck", cmd_fsck, "re-hash every blob and check every artifact against its blob"},
 	{"gc", cmd_gc, "remove blobs nothing references any more, after a grace period"},
 	{"version", cmd_version, "print the version"},

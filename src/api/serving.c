@@ -4,7 +4,8 @@
  *
  * A request is decoded into a row-major float32 matrix whose columns are the
  * model's features (by name when the model has feature names and the request
- * names its columns, else by position), submitted to the model's batcher, and
+ * names its columns, else by position; MLflow's forms through serve/'s row
+ * parser, mw_rows_from_json/csv), submitted to the model's batcher, and
  * the connection is suspended (mw_http_defer) until the batch completes; the
  * completion callback encodes the answer in the protocol's format and
  * resumes the connection.  No thread waits for a batch.
@@ -24,8 +25,6 @@
 #include <strings.h>
 
 enum proto { V2, INVOCATIONS };
-
-#define MAX_CELLS (64u << 20) /* floats in one request */
 
 static int serve_status(int code)
 {
@@ -62,541 +61,43 @@ static void proto_error(enum proto p, struct mw_http_resp *resp, int code, const
 
 /* ------------------------------------------------------------ decoding */
 
-struct tab {
-	float *x;
-	size_t rows, cols;
-};
-
-static int cell(json_t *v, float *out, struct mw_err *err)
+/* The request's rows (and, for V2, its id and output form): V2 through
+ * serve/'s V2 decoder, MLflow's forms through its row parser. */
+static int decode(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_served *m,
+		  enum proto p, struct mw_v2_request *out, struct mw_err *err)
 {
-	if (json_is_number(v)) {
-		*out = (float)json_number_value(v);
-		return 0;
-	}
-	if (json_is_null(v)) {
-		*out = NAN;
-		return 0;
-	}
-	if (json_is_boolean(v)) {
-		*out = json_is_true(v) ? 1.0f : 0.0f;
-		return 0;
-	}
-	if (json_is_string(v)) {
-		double d;
-		const char *s = json_string_value(v);
-		if (!*s) {
-			*out = NAN;
-			return 0;
+	struct mw_rows_schema schema;
+	mw_served_schema(m, &schema);
+	memset(out, 0, sizeof *out);
+	if (p == V2) {
+		size_t jlen = req->body_len;
+		const char *hl = mw_http_header(req, "Inference-Header-Content-Length");
+		int64_t h = 0;
+		if (hl) {
+			if (mw_parse_int64(hl, &h) || h < 0 || (size_t)h > req->body_len)
+				return mw_err_set(err, MW_E_INVALID,
+						  "Inference-Header-Content-Length is not a length within "
+						  "the body");
+			jlen = (size_t)h;
 		}
-		if (!mw_parse_double(s, &d)) {
-			*out = (float)d;
-			return 0;
-		}
+		return mw_v2_decode(&schema, req->body, jlen,
+				    (const unsigned char *)req->body + jlen, req->body_len - jlen,
+				    ctx->max_json_depth, out, err);
 	}
-	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	int rc = mw_err_set(err, MW_E_INVALID, "value %.60s is not a number", s ? s : "?");
-	free(s);
+	const char *ct = mw_http_header(req, "Content-Type");
+	if (ct && !strncasecmp(ct, "text/csv", 8))
+		return mw_rows_from_csv(&schema, req->body, req->body_len, &out->rows, err);
+	if (ct && strncasecmp(ct, "application/json", 16))
+		return mw_err_set(
+			err, MW_E_INVALID,
+			"Content-Type '%.60s' is not supported: use application/json or text/csv",
+			ct);
+	json_t *body = mw_json_parse_body(req->body, req->body_len, ctx->max_json_depth, err);
+	if (!body)
+		return -err->code;
+	int rc = mw_rows_from_json(&schema, body, &out->rows, err);
+	json_decref(body);
 	return rc;
-}
-
-/* Column i of the model reads request column map[i] (positional when the
- * model or the request has no names). */
-static int map_columns(struct mw_served *m, json_t *columns, size_t *map, struct mw_err *err)
-{
-	size_t nf = mw_served_num_features(m);
-	json_t *names = mw_served_feature_names(m);
-	size_t nc = json_array_size(columns);
-	if (!columns || !json_array_size(names)) {
-		if (columns && nc != nf)
-			return mw_err_set(err, MW_E_INVALID,
-					  "the model takes %zu features, the request has %zu columns", nf,
-					  nc);
-		for (size_t i = 0; i < nf; i++)
-			map[i] = i;
-		return 0;
-	}
-	struct mw_buf missing;
-	mw_buf_init(&missing, 4096);
-	size_t nmiss = 0;
-	for (size_t i = 0; i < nf; i++) {
-		const char *fn = json_string_value(json_array_get(names, i));
-		map[i] = (size_t)-1;
-		for (size_t j = 0; j < nc; j++) {
-			const char *cn = json_string_value(json_array_get(columns, j));
-			if (cn && fn && !strcmp(cn, fn)) {
-				map[i] = j;
-				break;
-			}
-		}
-		if (map[i] == (size_t)-1) {
-			mw_buf_printf(&missing, "%s'%s'", nmiss ? ", " : "", fn ? fn : "?");
-			nmiss++;
-		}
-	}
-	int rc = 0;
-	if (nmiss) {
-		rc = mw_err_set(err, MW_E_INVALID, "missing features: %s", missing.data);
-	} else if (nc > nf) {
-		/* name the first extra column */
-		for (size_t j = 0; j < nc && !rc; j++) {
-			bool used = false;
-			for (size_t i = 0; i < nf && !used; i++)
-				used = map[i] == j;
-			if (!used)
-			{
-				const char *cn = json_string_value(json_array_get(columns, j));
-				rc = mw_err_set(err, MW_E_INVALID,
-						"unexpected feature '%s': the model takes %zu features",
-						cn ? cn : "?", nf);
-			}
-		}
-	}
-	mw_buf_release(&missing);
-	return rc;
-}
-
-/* rows: array of arrays (split/instances) or of objects (records). */
-static int from_rows(struct mw_served *m, json_t *columns, json_t *rows, struct tab *t,
-		     struct mw_err *err)
-{
-	size_t n = json_array_size(rows), nf = mw_served_num_features(m);
-	if (!json_is_array(rows))
-		return mw_err_set(err, MW_E_INVALID, "expected a list of rows");
-	if (n * nf > MAX_CELLS)
-		return mw_err_set(err, MW_E_TOO_LARGE, "the request has more than %u values",
-				  MAX_CELLS);
-	bool records = n && json_is_object(json_array_get(rows, 0));
-	json_t *cols = columns;
-	json_t *owned = NULL;
-	if (records) { /* the keys of the first record are the columns */
-		owned = json_array();
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_array_get(rows, 0), k, v)
-			json_array_append_new(owned, json_string(k));
-		cols = owned;
-	}
-	size_t *map = mw_xcalloc(nf ? nf : 1, sizeof *map);
-	int rc = map_columns(m, cols, map, err);
-	float *x = mw_xmalloc((n ? n : 1) * nf * sizeof(float));
-	for (size_t r = 0; !rc && r < n; r++) {
-		json_t *row = json_array_get(rows, r);
-		if (records) {
-			if (!json_is_object(row)) {
-				rc = mw_err_set(err, MW_E_INVALID, "row %zu is not an object", r);
-				break;
-			}
-			for (size_t i = 0; !rc && i < nf; i++) {
-				const char *cn = json_string_value(json_array_get(cols, map[i]));
-				json_t *v = json_object_get(row, cn);
-				if (!v)
-					rc = mw_err_set(err, MW_E_INVALID, "row %zu has no '%s'", r, cn);
-				else
-					rc = cell(v, &x[r * nf + i], err);
-			}
-			if (!rc && json_object_size(row) != json_array_size(cols))
-				rc = mw_err_set(err, MW_E_INVALID,
-						"row %zu has %zu fields, the first row has %zu", r,
-						json_object_size(row), json_array_size(cols));
-		} else {
-			size_t want = cols ? json_array_size(cols) : nf;
-			if (!json_is_array(row)) {
-				/* instances of a one-feature model may be scalars */
-				if (nf == 1 && !cols) {
-					rc = cell(row, &x[r], err);
-					continue;
-				}
-				rc = mw_err_set(err, MW_E_INVALID, "row %zu is not a list", r);
-				break;
-			}
-			if (json_array_size(row) != want) {
-				rc = mw_err_set(err, MW_E_INVALID,
-						"row %zu has %zu values, expected %zu", r,
-						json_array_size(row), want);
-				break;
-			}
-			for (size_t i = 0; !rc && i < nf; i++)
-				rc = cell(json_array_get(row, map[i]), &x[r * nf + i], err);
-		}
-	}
-	free(map);
-	json_decref(owned);
-	if (rc) {
-		free(x);
-		return rc;
-	}
-	t->x = x;
-	t->rows = n;
-	t->cols = nf;
-	return 0;
-}
-
-/* {"col": [values...], ...}: a dict of columns (MLflow "inputs" form). */
-static int from_column_dict(struct mw_served *m, json_t *obj, struct tab *t, struct mw_err *err)
-{
-	json_t *cols = json_array(), *rows = json_array();
-	const char *k;
-	json_t *v;
-	size_t n = (size_t)-1;
-	int rc = 0;
-	json_object_foreach(obj, k, v)
-	{
-		if (!json_is_array(v)) {
-			rc = mw_err_set(err, MW_E_INVALID, "column '%s' is not a list", k);
-			break;
-		}
-		if (n == (size_t)-1)
-			n = json_array_size(v);
-		else if (json_array_size(v) != n) {
-			rc = mw_err_set(err, MW_E_INVALID, "columns have different lengths");
-			break;
-		}
-		json_array_append_new(cols, json_string(k));
-	}
-	for (size_t r = 0; !rc && n != (size_t)-1 && r < n; r++) {
-		json_t *row = json_array();
-		json_object_foreach(obj, k, v)
-			json_array_append(row, json_array_get(v, r));
-		json_array_append_new(rows, row);
-	}
-	if (!rc)
-		rc = from_rows(m, cols, rows, t, err);
-	json_decref(cols);
-	json_decref(rows);
-	return rc;
-}
-
-static int parse_invocations_json(struct mw_served *m, json_t *body, struct tab *t,
-				  struct mw_err *err)
-{
-	static const char *keys[] = {"dataframe_split", "dataframe_records", "instances", "inputs"};
-	const char *found = NULL;
-	int nfound = 0;
-	for (size_t i = 0; i < 4; i++)
-		if (json_object_get(body, keys[i])) {
-			found = keys[i];
-			nfound++;
-		}
-	if (nfound != 1)
-		return mw_err_set(err, MW_E_INVALID,
-				  "The input must be a JSON dictionary with exactly one of the input "
-				  "fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}");
-	json_t *v = json_object_get(body, found);
-	if (!strcmp(found, "dataframe_split")) {
-		if (!json_is_object(v))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_split must be an object with "
-							     "'columns' and 'data'");
-		json_t *cols = json_object_get(v, "columns");
-		if (cols && !json_is_array(cols))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_split.columns must be a list");
-		return from_rows(m, cols, json_object_get(v, "data"), t, err);
-	}
-	if (!strcmp(found, "dataframe_records")) {
-		if (!json_is_array(v) || (json_array_size(v) && !json_is_object(json_array_get(v, 0))))
-			return mw_err_set(err, MW_E_INVALID, "dataframe_records must be a list of objects");
-		return from_rows(m, NULL, v, t, err);
-	}
-	if (json_is_object(v))
-		return from_column_dict(m, v, t, err);
-	return from_rows(m, NULL, v, t, err);
-}
-
-/* text/csv with a header row (or none when the first row is numeric). */
-static int parse_csv(struct mw_served *m, const char *p, size_t n, struct tab *t,
-		     struct mw_err *err)
-{
-	json_t *rows = json_array(), *cols = NULL;
-	const char *end = p + n;
-	int rc = 0;
-	size_t line = 0;
-	while (p < end && !rc) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		const char *q = p;
-		p = nl ? nl + 1 : end;
-		if (le > q && le[-1] == '\r')
-			le--;
-		if (le == q)
-			continue;
-		json_t *fields = json_array();
-		bool numeric = true;
-		while (q <= le) {
-			const char *c = q;
-			char *f;
-			if (c < le && *c == '"') { /* quoted field, "" is a quote */
-				struct mw_buf b;
-				mw_buf_init(&b, 1u << 20);
-				c++;
-				while (c < le) {
-					if (*c == '"' && c + 1 < le && c[1] == '"') {
-						mw_buf_append(&b, "\"", 1);
-						c += 2;
-					} else if (*c == '"') {
-						c++;
-						break;
-					} else {
-						mw_buf_append(&b, c++, 1);
-					}
-				}
-				f = mw_buf_detach(&b, NULL);
-				mw_buf_release(&b);
-				const char *comma = memchr(c, ',', (size_t)(le - c));
-				q = comma ? comma + 1 : le + 1;
-			} else {
-				const char *comma = memchr(c, ',', (size_t)(le - c));
-				const char *fe = comma ? comma : le;
-				f = mw_xstrndup(c, (size_t)(fe - c));
-				q = fe + 1;
-			}
-			double d;
-			if (*f && mw_parse_double(f, &d))
-				numeric = false;
-			json_array_append_new(fields, json_string(f));
-			free(f);
-		}
-		if (line == 0 && !numeric)
-			cols = fields;
-		else
-			json_array_append_new(rows, fields);
-		line++;
-	}
-	if (!rc)
-		rc = from_rows(m, cols, rows, t, err);
-	json_decref(rows);
-	json_decref(cols);
-	return rc;
-}
-
-static size_t dtype_size(const char *dt)
-{
-	static const struct {
-		const char *n;
-		size_t s;
-	} t[] = {{"BOOL", 1}, {"UINT8", 1}, {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
-		 {"INT8", 1}, {"INT16", 2}, {"INT32", 4}, {"INT64", 8}, {"FP32", 4}, {"FP64", 8}};
-	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-		if (!strcmp(dt, t[i].n))
-			return t[i].s;
-	return 0;
-}
-
-static float from_binary(const char *dt, const unsigned char *p)
-{
-	union {
-		float f;
-		double d;
-		int8_t i8;
-		int16_t i16;
-		int32_t i32;
-		int64_t i64;
-		uint8_t u8;
-		uint16_t u16;
-		uint32_t u32;
-		uint64_t u64;
-	} u;
-	memcpy(&u, p, dtype_size(dt));
-	if (!strcmp(dt, "FP32")) return u.f;
-	if (!strcmp(dt, "FP64")) return (float)u.d;
-	if (!strcmp(dt, "INT8")) return u.i8;
-	if (!strcmp(dt, "INT16")) return u.i16;
-	if (!strcmp(dt, "INT32")) return (float)u.i32;
-	if (!strcmp(dt, "INT64")) return (float)u.i64;
-	if (!strcmp(dt, "UINT8") || !strcmp(dt, "BOOL")) return u.u8;
-	if (!strcmp(dt, "UINT16")) return u.u16;
-	if (!strcmp(dt, "UINT32")) return (float)u.u32;
-	return (float)u.u64;
-}
-
-/* Flatten nested data into out[count]; returns the number of values seen. */
-static int flatten(json_t *d, float *out, size_t cap, size_t *n, int depth, struct mw_err *err)
-{
-	if (depth > 8)
-		return mw_err_set(err, MW_E_INVALID, "tensor data nests too deep");
-	if (!json_is_array(d)) {
-		if (*n >= cap)
-			return mw_err_set(err, MW_E_INVALID, "tensor data has more values than its shape");
-		int rc = cell(d, &out[*n], err);
-		(*n)++;
-		return rc;
-	}
-	for (size_t i = 0; i < json_array_size(d); i++) {
-		int rc = flatten(json_array_get(d, i), out, cap, n, depth + 1, err);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-struct v2in {
-	const char *name, *dt;
-	size_t elems, rows, cols;
-	json_t *data;
-	const unsigned char *bin;
-	size_t binlen;
-};
-
-static int parse_v2(struct mw_served *m, json_t *body, const unsigned char *bin, size_t binlen,
-		    struct tab *t, struct mw_err *err)
-{
-	json_t *inputs = json_object_get(body, "inputs");
-	size_t ni = json_array_size(inputs);
-	if (!json_is_array(inputs) || !ni)
-		return mw_err_set(err, MW_E_INVALID, "'inputs' must be a non-empty list");
-	if (ni > 4096)
-		return mw_err_set(err, MW_E_INVALID, "too many inputs");
-	struct v2in *in = mw_xcalloc(ni, sizeof *in);
-	size_t off = 0;
-	int rc = 0;
-	for (size_t i = 0; i < ni && !rc; i++) {
-		json_t *e = json_array_get(inputs, i);
-		in[i].name = json_string_value(json_object_get(e, "name"));
-		in[i].dt = json_string_value(json_object_get(e, "datatype"));
-		json_t *shape = json_object_get(e, "shape");
-		if (!json_is_object(e) || !in[i].name || !in[i].dt || !json_is_array(shape)) {
-			rc = mw_err_set(err, MW_E_INVALID,
-					"input %zu needs 'name', 'datatype' and 'shape'", i);
-			break;
-		}
-		if (!dtype_size(in[i].dt)) {
-			rc = mw_err_set(err, MW_E_INVALID,
-					"input '%s': datatype %s is not supported for tabular models "
-					"(use FP32, FP64, INT*, UINT* or BOOL)",
-					in[i].name, in[i].dt);
-			break;
-		}
-		size_t ns = json_array_size(shape);
-		if (ns < 1 || ns > 2) {
-			rc = mw_err_set(err, MW_E_INVALID,
-					"input '%s': shape must be [rows] or [rows, features]", in[i].name);
-			break;
-		}
-		size_t dims[2] = {1, 1};
-		for (size_t k = 0; k < ns; k++) {
-			json_t *dv = json_array_get(shape, k);
-			if (!json_is_integer(dv) || json_integer_value(dv) < 0 ||
-			    json_integer_value(dv) > (json_int_t)MAX_CELLS) {
-				rc = mw_err_set(err, MW_E_INVALID, "input '%s': bad shape", in[i].name);
-				break;
-			}
-			dims[k] = (size_t)json_integer_value(dv);
-		}
-		if (rc)
-			break;
-		in[i].rows = dims[0];
-		in[i].cols = ns == 2 ? dims[1] : 1;
-		in[i].elems = in[i].rows * in[i].cols;
-		if (in[i].elems > MAX_CELLS) {
-			rc = mw_err_set(err, MW_E_TOO_LARGE, "input '%s' is too large", in[i].name);
-			break;
-		}
-		json_t *params = json_object_get(e, "parameters");
-		json_t *bds = json_object_get(params, "binary_data_size");
-		if (bds) {
-			size_t sz = (size_t)json_integer_value(bds);
-			if (!json_is_integer(bds) || off + sz > binlen ||
-			    sz != in[i].elems * dtype_size(in[i].dt)) {
-				rc = mw_err_set(err, MW_E_INVALID,
-						"input '%s': binary_data_size does not match the shape "
-						"or the binary part of the body",
-						in[i].name);
-				break;
-			}
-			in[i].bin = bin + off;
-			in[i].binlen = sz;
-			off += sz;
-		} else {
-			in[i].data = json_object_get(e, "data");
-			if (!in[i].data) {
-				rc = mw_err_set(err, MW_E_INVALID, "input '%s' has no data", in[i].name);
-				break;
-			}
-		}
-	}
-	size_t nf = mw_served_num_features(m);
-	size_t rows = ni ? in[0].rows : 0;
-	if (!rc) {
-		if (ni == 1 && in[0].cols == nf) {
-			/* one [rows, features] input */
-		} else if (ni == 1 && nf == 1 && in[0].cols == 1) {
-		} else if (ni > 1 || in[0].cols == 1) {
-			/* one [rows] input per feature */
-			if (ni != nf)
-				rc = mw_err_set(err, MW_E_INVALID,
-						"the model takes %zu features: send one input of shape "
-						"[rows, %zu] or %zu inputs of shape [rows]",
-						nf, nf, nf);
-			for (size_t i = 0; !rc && i < ni; i++)
-				if (in[i].rows != rows || in[i].cols != 1)
-					rc = mw_err_set(err, MW_E_INVALID,
-							"input '%s': every per-feature input must have "
-							"shape [%zu]",
-							in[i].name, rows);
-		} else {
-			rc = mw_err_set(err, MW_E_INVALID,
-					"input '%s' has %zu features per row, the model takes %zu",
-					in[0].name, in[0].cols, nf);
-		}
-	}
-	float *x = NULL;
-	if (!rc)
-		x = mw_xmalloc((rows ? rows : 1) * nf * sizeof(float));
-	if (!rc && ni == 1) {
-		if (in[0].bin) {
-			size_t es = dtype_size(in[0].dt);
-			for (size_t k = 0; k < in[0].elems; k++)
-				x[k] = from_binary(in[0].dt, in[0].bin + k * es);
-		} else {
-			size_t cnt = 0;
-			rc = flatten(in[0].data, x, in[0].elems, &cnt, 0, err);
-			if (!rc && cnt != in[0].elems)
-				rc = mw_err_set(err, MW_E_INVALID,
-						"input '%s' has %zu values, its shape says %zu", in[0].name,
-						cnt, in[0].elems);
-		}
-	} else if (!rc) {
-		/* per-feature inputs: by feature name when the model has names */
-		json_t *names = mw_served_feature_names(m);
-		float *col = mw_xmalloc((rows ? rows : 1) * sizeof(float));
-		for (size_t f = 0; !rc && f < nf; f++) {
-			size_t src = f;
-			if (json_array_size(names)) {
-				const char *fn = json_string_value(json_array_get(names, f));
-				src = ni;
-				for (size_t i = 0; i < ni; i++)
-					if (fn && !strcmp(in[i].name, fn))
-						src = i;
-				if (src == ni) {
-					rc = mw_err_set(err, MW_E_INVALID, "missing input for feature '%s'",
-							fn ? fn : "?");
-					break;
-				}
-			}
-			if (in[src].bin) {
-				size_t es = dtype_size(in[src].dt);
-				for (size_t r = 0; r < rows; r++)
-					col[r] = from_binary(in[src].dt, in[src].bin + r * es);
-			} else {
-				size_t cnt = 0;
-				rc = flatten(in[src].data, col, rows, &cnt, 0, err);
-				if (!rc && cnt != rows)
-					rc = mw_err_set(err, MW_E_INVALID,
-							"input '%s' has %zu values, its shape says %zu",
-							in[src].name, cnt, rows);
-			}
-			for (size_t r = 0; !rc && r < rows; r++)
-				x[r * nf + f] = col[r];
-		}
-		free(col);
-	}
-	free(in);
-	if (rc) {
-		free(x);
-		return rc;
-	}
-	t->x = x;
-	t->rows = rows;
-	t->cols = nf;
-	return 0;
 }
 
 /* ------------------------------------------------------------ the request */
@@ -609,7 +110,7 @@ struct job {
 	enum proto proto;
 	float *x;
 	char *id;          /* V2 id to echo, or NULL */
-	char *request_id;  /* for the prediction log */
+	char *request_id;  /* for the observers (the prediction log) */
 	bool binary_out;
 };
 
@@ -695,7 +196,6 @@ static void job_done(struct mw_infer *inf, void *ud)
 		encode_v2(j, &resp);
 	else
 		encode_invocations(j, &resp);
-	mw_serve_log(j->ctx->serve, j->m, j->request_id, inf);
 	mw_served_release(j->m);
 	free(inf->y);
 	free(j->x);
@@ -717,90 +217,43 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 		proto_error(p, resp, err.code ? err.code : -rc, err.msg);
 		return;
 	}
-	struct tab t = {0};
-	char *id = NULL;
-	bool binary_out = false;
-	const char *ct = mw_http_header(req, "Content-Type");
-	const char *hl = mw_http_header(req, "Inference-Header-Content-Length");
-	if (p == INVOCATIONS && ct && !strncasecmp(ct, "text/csv", 8)) {
-		rc = parse_csv(m, req->body, req->body_len, &t, &err);
-	} else if (p == INVOCATIONS && ct && strncasecmp(ct, "application/json", 16)) {
-		rc = mw_err_set(&err, MW_E_INVALID,
-				"Content-Type '%.60s' is not supported: use application/json or text/csv",
-				ct);
-	} else {
-		size_t jlen = req->body_len;
-		int64_t h = 0;
-		if (p == V2 && hl) {
-			if (mw_parse_int64(hl, &h) || h < 0 || (size_t)h > req->body_len)
-				rc = mw_err_set(&err, MW_E_INVALID,
-						"Inference-Header-Content-Length is not a length within "
-						"the body");
-			else
-				jlen = (size_t)h;
-		}
-		json_t *body = NULL;
-		if (!rc)
-			body = mw_json_parse_body(req->body, jlen, ctx->max_json_depth, &err);
-		if (!rc && !body)
-			rc = -err.code;
-		if (!rc && p == V2) {
-			json_t *idv = json_object_get(body, "id");
-			if (json_is_string(idv))
-				id = mw_xstrdup(json_string_value(idv));
-			json_t *outs = json_object_get(body, "outputs");
-			json_t *bdo = json_object_get(json_object_get(body, "parameters"),
-						      "binary_data_output");
-			binary_out = json_is_true(bdo);
-			for (size_t i = 0; !rc && i < json_array_size(outs); i++) {
-				json_t *o = json_array_get(outs, i);
-				const char *on = json_string_value(json_object_get(o, "name"));
-				if (!on || strcmp(on, "output-0"))
-					rc = mw_err_set(&err, MW_E_INVALID,
-							"unknown output '%.60s': the model has 'output-0'",
-							on ? on : "?");
-				json_t *bd = json_object_get(json_object_get(o, "parameters"),
-							     "binary_data");
-				if (bd)
-					binary_out = json_is_true(bd);
-			}
-			if (!rc)
-				rc = parse_v2(m, body, (const unsigned char *)req->body + jlen,
-					      req->body_len - jlen, &t, &err);
-		} else if (!rc) {
-			rc = parse_invocations_json(m, body, &t, &err);
-		}
-		json_decref(body);
-	}
+	struct mw_v2_request in;
+	rc = decode(ctx, req, m, p, &in, &err);
 	if (rc) {
 		proto_error(p, resp, err.code ? err.code : -rc, err.msg);
+		const char *ct = mw_http_header(req, "Content-Type");
 		if (p == INVOCATIONS && ct && strncasecmp(ct, "text/csv", 8) &&
 		    strncasecmp(ct, "application/json", 16))
 			resp->status = 415; /* as MLflow's scoring server answers */
 		mw_served_release(m);
-		free(id);
+		mw_v2_request_release(&in);
 		return;
 	}
 	struct job *j = mw_xcalloc(1, sizeof *j);
 	j->ctx = ctx;
 	j->m = m;
 	j->proto = p;
-	j->x = t.x;
-	j->id = id;
-	j->binary_out = binary_out;
+	j->x = in.rows.x;
+	j->id = in.id;
+	j->binary_out = in.binary_out;
+	/* the client's X-Request-ID, else the V2 id, else the id the request-id
+	 * filter gave the request (it is on the response too) */
 	const char *rid = mw_http_header(req, "X-Request-ID");
 	if (rid && *rid && strlen(rid) < 200 && mw_utf8_valid(rid, strlen(rid)))
 		j->request_id = mw_xstrdup(rid);
-	else if (id)
-		j->request_id = mw_xstrdup(id);
+	else if (in.id)
+		j->request_id = mw_xstrdup(in.id);
+	else if (req->call.request_id && *req->call.request_id)
+		j->request_id = mw_xstrdup(req->call.request_id);
 	else {
 		char hex[33];
 		mw_id_hex32(hex, &err);
 		j->request_id = mw_xstrdup(hex);
 	}
-	j->inf.x = t.x;
-	j->inf.rows = t.rows;
-	j->inf.cols = t.cols;
+	j->inf.request_id = j->request_id;
+	j->inf.x = in.rows.x;
+	j->inf.rows = in.rows.rows;
+	j->inf.cols = in.rows.cols;
 	j->inf.done = job_done;
 	j->inf.ud = j;
 	j->d = mw_http_defer(req);

@@ -73,9 +73,9 @@ int64_t mw_app_start_ms(struct mw_app *app)
 	return app->o.start_ms;
 }
 
-mw_app_serve_opts_fn mw_app_serve_options(struct mw_app *app)
+const struct mw_app_model *mw_app_model(struct mw_app *app)
 {
-	return app->o.serve_options;
+	return app->o.model;
 }
 
 int mw_app_threads(struct mw_app *app)

@@ -32,11 +32,11 @@
  * hook; the app stops them all, newest first, before any module's stop.
  *
  * Compositions (app/modules.c): mw_app_server() for `mw server` (store, blob,
- * track, art, registry, serve, http, idle trim) and mw_app_local() for the
- * CLI's local mode (store, blob, track, art, registry).  `mw serve` is meant
- * to be {serve, http} (plus store and blob when it resolves models:/ URIs in a
- * local data directory) with the model bound between mw_app_init and
- * mw_app_start; see docs/architecture.md.
+ * track, art, registry, serve, http, idle trim), mw_app_local() for the
+ * CLI's local mode (store, blob, track, art, registry), and mw_app_one_model()
+ * for `mw serve` and `mw predict` ({serve, bind, http}, with store, blob, art
+ * and registry in front when a models:/ URI resolves in --data-dir); see
+ * docs/architecture.md.
  *
  * Ownership: the settings and the module table are borrowed and must outlive
  * the app; everything the modules build is released by mw_app_stop.
@@ -60,19 +60,24 @@ struct mw_app_module {
 	void (*fini)(struct mw_app *app, void *state);
 };
 
-/* The serving options of a settings table.  Until serve/ has
- * mw_serve_opts_from_settings, the serve row gets them from the caller
- * (cmd_serve_options), so app/ does not depend on cmd/. */
-typedef int (*mw_app_serve_opts_fn)(const struct mw_settings *set, const char *data_dir,
-				    struct mw_store *store, struct mw_blob *blob,
-				    struct mw_serve_opts *o, struct mw_err *err);
+/* The one model of a process that serves one (`mw serve`, `mw predict`):
+ * the bind row serves it under its name before anything starts. */
+struct mw_app_model {
+	const char *model; /* a model directory or file, or a models:/ URI */
+	const char *name;  /* the name it is served under; NULL: the registered
+			    * model's name, or the directory's base name */
+	/* Where models:/ URIs resolve: a source the caller made (a replica's
+	 * remote registry, cmd/: over HTTP), borrowed and outliving the app; or
+	 * NULL for the registry in --data-dir. */
+	struct mw_model_source *source;
+};
 
 struct mw_app_opts {
 	struct mw_settings *settings;          /* validated (mw_settings_validate) */
 	const struct mw_app_module *const *modules;
 	size_t nmodules;
 	int64_t start_ms;                      /* 0: now */
-	mw_app_serve_opts_fn serve_options;    /* for the serve row */
+	const struct mw_app_model *model;      /* for the bind row; NULL in mw server */
 	void *ud;                              /* the caller's, see mw_app_ud */
 };
 
@@ -98,7 +103,7 @@ struct mw_api_ctx *mw_app_ctx(struct mw_app *app);
 struct mw_settings *mw_app_settings(struct mw_app *app);
 void *mw_app_ud(struct mw_app *app);
 int64_t mw_app_start_ms(struct mw_app *app);
-mw_app_serve_opts_fn mw_app_serve_options(struct mw_app *app);
+const struct mw_app_model *mw_app_model(struct mw_app *app);
 /* HTTP worker threads: --threads, or 4 per core (at least 4) when it is 0. */
 int mw_app_threads(struct mw_app *app);
 
@@ -108,12 +113,19 @@ int mw_app_threads(struct mw_app *app);
 int mw_app_add_worker(struct mw_app *app, const char *name, int64_t period_ms, mw_worker_fn tick,
 		      void *ud, struct mw_worker **out, struct mw_err *err);
 
-/* The standard rows (app/modules.c) and the two compositions built from them. */
+/* The standard rows (app/modules.c) and the compositions built from them. */
 extern const struct mw_app_module mw_app_store, mw_app_blob, mw_app_track, mw_app_art,
-	mw_app_registry, mw_app_serve, mw_app_http, mw_app_trim;
+	mw_app_registry, mw_app_serve, mw_app_bind, mw_app_http, mw_app_trim;
 /* `mw server`: store, blob, track, art, registry, serve, http, trim. */
 const struct mw_app_module *const *mw_app_server(size_t *n);
 /* The CLI without a server: store, blob, track, art, registry (no HTTP). */
 const struct mw_app_module *const *mw_app_local(size_t *n);
+/* One model (the app's opts.model): serve and bind, then http when `http`
+ * (`mw serve`; without it, `mw predict`).  A models:/ URI without a source
+ * of the caller's puts store, blob, art and registry in front, without
+ * their routes: the model resolves in --data-dir, and the process serves
+ * inference only. */
+const struct mw_app_module *const *mw_app_one_model(const struct mw_app_model *m, bool http,
+						    size_t *n);
 
 #endif

@@ -4,8 +4,9 @@
  * Each row reads its options from the settings table and publishes what it
  * builds in the application's struct mw_api_ctx, where later rows and the
  * route tables find it; so rows depend only on rows above them in a
- * composition (track, art and registry need store and blob; serve needs the
- * serving options hook; trim needs http and store).  A row's fini releases
+ * composition (track, art and registry need store and blob; serve takes
+ * registry and art when they are there; bind needs serve and the app's
+ * model; trim needs http and store).  A row's fini releases
  * exactly what its init built; the app calls them in reverse order, so the
  * HTTP server is gone before anything its handlers use, and the store closes
  * last (its writer commits every queued write first).
@@ -148,16 +149,40 @@ const struct mw_app_module mw_app_registry = {
 
 /* ------------------------------------------------------------ serve */
 
+/* The serve row: options from the settings table; named versions from the
+ * app's model source when it has one (opts.model->source: a replica's remote
+ * registry), else from the registry and artifacts built by rows above (a
+ * registry source this row owns), else none (directories only).  With a
+ * model (`mw serve`) only the bound name is served. */
+struct serve_state {
+	struct mw_model_source *own; /* the registry source, made here */
+};
+
 static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
 {
-	(void)state;
-	mw_app_serve_opts_fn opts = mw_app_serve_options(app);
-	if (!opts)
-		return mw_err_set(err, MW_E_INTERNAL, "serve: no serving options (mw_app_opts)");
 	struct mw_serve_opts svo;
-	int rc = opts(SET(app), mw_settings_get(SET(app), "data-dir"), CTX(app)->store,
-		      CTX(app)->blob, &svo, err);
-	return rc ? rc : mw_serve_new(&svo, &CTX(app)->serve, err);
+	int rc = mw_serve_opts_from_settings(SET(app), &svo, err);
+	if (rc)
+		return rc;
+	struct serve_state *st = mw_xcalloc(1, sizeof *st);
+	const struct mw_app_model *one = mw_app_model(app);
+	if (one) {
+		svo.bound_only = true;
+		svo.source = one->source;
+	}
+	if (!svo.source && CTX(app)->registry && CTX(app)->art)
+		svo.source = st->own =
+			mw_serve_registry_source(CTX(app)->registry, CTX(app)->art,
+						 mw_settings_get(SET(app), "data-dir"));
+	rc = mw_serve_new(&svo, &CTX(app)->serve, err);
+	if (rc) {
+		if (st->own)
+			st->own->ops->free(st->own);
+		free(st);
+		return rc;
+	}
+	*state = st;
+	return 0;
 }
 
 static void serve_routes(struct mw_app *app, void *state, struct mw_http_server *http)
@@ -174,9 +199,12 @@ static void serve_quiesce(struct mw_app *app, void *state)
 
 static void serve_fini(struct mw_app *app, void *state)
 {
-	(void)state;
+	struct serve_state *st = state;
 	mw_serve_free(CTX(app)->serve); /* stops, waits for the batchers, unloads */
 	CTX(app)->serve = NULL;
+	if (st->own)
+		st->own->ops->free(st->own);
+	free(st);
 }
 
 const struct mw_app_module mw_app_serve = {.name = "serve",
@@ -184,6 +212,68 @@ const struct mw_app_module mw_app_serve = {.name = "serve",
 					   .routes = serve_routes,
 					   .quiesce = serve_quiesce,
 					   .fini = serve_fini};
+
+/* The bind row: the app's one model, served under its name and loaded now
+ * (a model that does not load fails the start): a directory or file is added
+ * as it is; a models:/ URI is bound to its reference, which the serve
+ * object's watcher follows (hot swap, from whichever source).  Its name is
+ * what /invocations serves. */
+struct bind_state {
+	char *name;
+};
+
+static int bind_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	const struct mw_app_model *one = mw_app_model(app);
+	struct mw_serve *sv = CTX(app)->serve;
+	if (!one || !one->model || !sv)
+		return mw_err_set(err, MW_E_INTERNAL,
+				  "bind: no model (mw_app_opts.model) or no serve row");
+	char *name = NULL, *ref = NULL;
+	int rc = 0;
+	if (!strncmp(one->model, "models:/", 8)) {
+		const char *p = one->model + 8;
+		if (*p && !strchr(p, '@') && !strchr(p, '/')) /* models:/NAME: its default */
+			name = mw_xstrdup(p);
+		else
+			rc = mw_registry_parse_uri(one->model, &name, &ref, err);
+		if (!rc && one->name && strcmp(one->name, name)) {
+			free(name);
+			name = mw_xstrdup(one->name);
+		}
+		if (!rc)
+			rc = mw_serve_bind(sv, name, ref, err);
+	} else {
+		const char *base = strrchr(one->model, '/');
+		base = base && base[1] ? base + 1 : one->model;
+		name = mw_xstrdup(one->name ? one->name : base);
+		rc = mw_serve_add_dir(sv, name, NULL, one->model, err);
+	}
+	free(ref);
+	if (rc) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "cannot serve %.150s: %.340s", one->model, err->msg);
+		rc = mw_err_set(err, err->code ? err->code : -rc, "%s", msg);
+		free(name);
+		return rc;
+	}
+	mw_info("serving %s as '%s'", one->model, name);
+	struct bind_state *st = mw_xcalloc(1, sizeof *st);
+	st->name = name;
+	CTX(app)->default_model = st->name; /* what /invocations serves */
+	*state = st;
+	return 0;
+}
+
+static void bind_fini(struct mw_app *app, void *state)
+{
+	struct bind_state *st = state;
+	CTX(app)->default_model = NULL;
+	free(st->name);
+	free(st);
+}
+
+const struct mw_app_module mw_app_bind = {.name = "bind", .init = bind_init, .fini = bind_fini};
 
 /* ------------------------------------------------------------ http */
 
@@ -331,4 +421,29 @@ const struct mw_app_module *const *mw_app_local(size_t *n)
 {
 	*n = sizeof local_modules / sizeof *local_modules;
 	return local_modules;
+}
+
+/* art and registry without their routes: a process that serves one model
+ * answers inference, not the registry's API. */
+static const struct mw_app_module art_quiet = {.name = "art", .init = art_init, .fini = art_fini};
+static const struct mw_app_module registry_quiet = {.name = "registry",
+						    .init = registry_init,
+						    .fini = registry_fini};
+
+static const struct mw_app_module *const one_dir_http[] = {&mw_app_serve, &mw_app_bind,
+							   &mw_app_http};
+static const struct mw_app_module *const one_registry_http[] = {
+	&mw_app_store, &mw_app_blob, &art_quiet,   &registry_quiet,
+	&mw_app_serve, &mw_app_bind, &mw_app_http,
+};
+
+const struct mw_app_module *const *mw_app_one_model(const struct mw_app_model *m, bool http,
+						    size_t *n)
+{
+	bool registry = !strncmp(m->model, "models:/", 8) && !m->source;
+	const struct mw_app_module *const *mods = registry ? one_registry_http : one_dir_http;
+	size_t k = registry ? sizeof one_registry_http / sizeof *one_registry_http
+			    : sizeof one_dir_http / sizeof *one_dir_http;
+	*n = http ? k : k - 1; /* http is last */
+	return mods;
 }

@@ -307,6 +307,40 @@ int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *
 	return rc;
 }
 
+int mw_art_materialise(struct mw_art *a, const char *dir, const char *dest, struct mw_err *err)
+{
+	json_t *files = NULL;
+	int rc = mw_art_tree(a, dir, &files, err);
+	if (rc)
+		return rc;
+	if (!json_array_size(files)) {
+		json_decref(files);
+		return mw_err_set(err, MW_E_NOT_FOUND, "'%.200s' holds no files", dir);
+	}
+	for (size_t i = 0; !rc && i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		const char *digest = json_string_value(json_object_get(f, "digest"));
+		char *rel = NULL;
+		/* manifest paths are normalised when written; checked again, since
+		 * they become local file names here */
+		rc = mw_art_path_normalize(json_string_value(json_object_get(f, "path")), false,
+					   &rel, err);
+		if (rc)
+			break;
+		char *local = mw_fs_join(dest, rel);
+		char *slash = strrchr(local, '/');
+		*slash = 0;
+		rc = mw_fs_mkdirs(local, err);
+		*slash = '/';
+		if (!rc)
+			rc = mw_blob_link(a->blob, digest ? digest : "", local, err);
+		free(local);
+		free(rel);
+	}
+	json_decref(files);
+	return rc;
+}
+
 int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
 {
 	char *norm;

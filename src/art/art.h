@@ -69,6 +69,13 @@ int mw_art_tree(struct mw_art *a, const char *dir, json_t **out, struct mw_err *
 /* The same shape from the store's records (for the registry's lineage). */
 json_t *mw_art_files_json(const struct mw_art_file *f, size_t n);
 
+/* Materialise every file under dir (as mw_art_tree lists it) into the local
+ * directory dest, keeping their relative paths: each a read-only hard link
+ * to its blob where the filesystem allows, else a copy (mw_blob_link).
+ * Directories are created as needed; the files must not exist yet.
+ * MW_E_NOT_FOUND when dir holds no file. */
+int mw_art_materialise(struct mw_art *a, const char *dir, const char *dest, struct mw_err *err);
+
 /* The artifact root path of a run ("<exp>/<run>/artifacts") or of a logged
  * model; MW_E_INVALID when its artifact URI is not served by mw. */
 int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **root_uri,

@@ -32,15 +32,8 @@ int cmd_models(int argc, char **argv);
 int cmd_artifacts(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_predictions(int argc, char **argv);
 
-struct mw_settings;
-struct mw_store;
-struct mw_blob;
-struct mw_serve_opts;
-/* Serving options from the settings table (shared by server and serve). */
-int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
-		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
-		      struct mw_err *err);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 
@@ -69,6 +62,21 @@ bool cmd_flag(struct cmd_opt *opts, size_t nopts, const char *name);
  * ("mw: setting 'port' (--port): ..."). */
 int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const char *usage,
 		       const char *about);
+/* The same for a command that offers only some rows as flags (only, in the
+ * table's order; NULL: all), has options of its own (extra: parsed in place,
+ * after the rows in --help) and positional arguments (pos, at most maxpos). */
+struct cmd_settings_spec {
+	const char *usage, *about;
+	const char *const *only;
+	size_t nonly;
+	struct cmd_opt *extra;
+	size_t nextra;
+	const char **pos;
+	size_t maxpos;
+	size_t *npos;
+};
+int cmd_settings_parse_ex(struct mw_settings *set, int argc, char **argv,
+			  const struct cmd_settings_spec *sp);
 
 /* ------------------------------------------------------------ client */
 
@@ -102,6 +110,13 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err);
 /* Percent-encode one path segment (malloc'd). */
 char *mw_client_escape(const char *s);
+
+/* The model source of a replica (cmd/remote_source.c): models:/ references
+ * resolved by the server cl talks to, files downloaded (verified) into
+ * root/<name>/<version>-<digest>.  cl is borrowed and must outlive it; free it
+ * with its ops->free. */
+struct mw_model_source;
+struct mw_model_source *cmd_remote_source(struct mw_client *cl, const char *root);
 
 /* Download an artifact URI or path (a file or a whole directory) into
  * local_dir, SHA-256 verified (cmd/artifacts.c). */

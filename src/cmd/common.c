@@ -129,36 +129,57 @@ static const char *setting_arg(const struct mw_setting *s)
 	}
 }
 
+/* The help line of a row, with its default as it stands before the
+ * environment and flags are read (a command may change a default first,
+ * e.g. mw serve's port). */
 static char *setting_help(const struct mw_setting *s)
 {
-	size_t n = strlen(s->help) + strlen(s->def) + 48;
+	size_t n = strlen(s->help) + strlen(s->value) + 48;
 	char *h = mw_xmalloc(n);
 	if (s->secret)
-		snprintf(h, n, "%s (secret; %s by default)", s->help, *s->def ? "set" : "unset");
+		snprintf(h, n, "%s (secret; %s by default)", s->help, *s->value ? "set" : "unset");
 	else
-		snprintf(h, n, "%s (default %s)", s->help, s->def);
+		snprintf(h, n, "%s (default %s)", s->help, s->value);
 	return h;
 }
 
-int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const char *usage,
-		       const char *about)
+static bool offered(const struct cmd_settings_spec *sp, const char *name)
+{
+	if (!sp->only)
+		return true;
+	for (size_t i = 0; i < sp->nonly; i++)
+		if (!strcmp(sp->only[i], name))
+			return true;
+	return false;
+}
+
+int cmd_settings_parse_ex(struct mw_settings *set, int argc, char **argv,
+			  const struct cmd_settings_spec *sp)
 {
 	size_t n = mw_settings_count(set);
-	struct cmd_opt *opts = mw_xcalloc(n, sizeof *opts);
-	char **helps = mw_xcalloc(n, sizeof *helps);
+	struct cmd_opt *opts = mw_xcalloc(n + sp->nextra + 1, sizeof *opts);
+	char **helps = mw_xcalloc(n + 1, sizeof *helps);
+	size_t no = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct mw_setting *s = mw_settings_at(set, i);
-		helps[i] = setting_help(s);
-		opts[i] = (struct cmd_opt){s->name, setting_arg(s), helps[i], NULL, false};
+		if (!offered(sp, s->name))
+			continue;
+		helps[no] = setting_help(s);
+		opts[no] = (struct cmd_opt){s->name, setting_arg(s), helps[no], NULL, false};
+		no++;
 	}
-	const char *pos[1];
-	size_t npos;
+	size_t nset = no;
+	for (size_t i = 0; i < sp->nextra; i++)
+		opts[no++] = sp->extra[i];
+	const char *nopos[1];
+	size_t npos0;
 	struct mw_err err = {0};
 	enum mw_log_level lvl = MW_LOG_INFO;
-	int rc = cmd_parse(argc, argv, opts, n, pos, 0, &npos, usage, about);
+	int rc = cmd_parse(argc, argv, opts, no, sp->pos ? sp->pos : nopos, sp->maxpos,
+			   sp->npos ? sp->npos : &npos0, sp->usage, sp->about);
 	if (!rc) {
 		mw_settings_load_env(set);
-		for (size_t i = 0; i < n && !rc; i++)
+		for (size_t i = 0; i < nset && !rc; i++)
 			if (opts[i].set)
 				rc = mw_settings_apply_flag(set, opts[i].name, opts[i].value, &err);
 		if (!rc)
@@ -172,11 +193,20 @@ int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const cha
 			mw_log_set_level(lvl);
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < sp->nextra; i++) /* hand the command its own options back */
+		sp->extra[i] = opts[nset + i];
+	for (size_t i = 0; i < nset; i++)
 		free(helps[i]);
 	free(helps);
 	free(opts);
 	return rc;
+}
+
+int cmd_settings_parse(struct mw_settings *set, int argc, char **argv, const char *usage,
+		       const char *about)
+{
+	struct cmd_settings_spec sp = {.usage = usage, .about = about};
+	return cmd_settings_parse_ex(set, argc, argv, &sp);
 }
 
 /* ------------------------------------------------------------ output */

@@ -18,44 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int cmd_serve_options(const struct mw_settings *set, const char *data_dir,
-		      struct mw_store *store, struct mw_blob *blob, struct mw_serve_opts *o,
-		      struct mw_err *err)
-{
-	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq;
-	if (mw_settings_get_int(set, "batch-size", 1, 65536, &batch, err) ||
-	    mw_settings_get_int(set, "batch-delay-us", 0, 10000000, &delay, err) ||
-	    mw_settings_get_int(set, "max-queue", 1, 1000000, &queue, err) ||
-	    mw_settings_get_int(set, "infer-timeout-ms", 0, 3600000, &timeout, err) ||
-	    mw_settings_get_int(set, "cache-bytes", 0, 1ll << 40, &cache, err) ||
-	    mw_settings_get_int(set, "cache-ttl-ms", 0, 1ll << 40, &ttl, err) ||
-	    mw_settings_get_int(set, "python-workers", 1, 256, &workers, err) ||
-	    mw_settings_get_int(set, "alias-poll-ms", 0, 3600000, &poll, err) ||
-	    mw_settings_get_int(set, "prediction-log-queue", 1, 10000000, &logq, err))
-		return -err->code;
-	static char logdir[4096];
-	const char *pl = mw_settings_get(set, "prediction-log");
-	bool log_on = pl && strcmp(pl, "false") && strcmp(pl, "0") && strcmp(pl, "off");
-	snprintf(logdir, sizeof logdir, "%s/logs", data_dir);
-	memset(o, 0, sizeof *o);
-	o->store = store;
-	o->blob = blob;
-	o->data_dir = data_dir;
-	o->batching.max_batch_rows = (int)batch;
-	o->batching.max_delay_us = delay;
-	o->batching.max_queue = (int)queue;
-	o->batching.timeout_ms = timeout;
-	o->batching.cache_bytes = (size_t)cache;
-	o->batching.cache_ttl_ms = ttl;
-	o->python = mw_settings_get(set, "python");
-	o->python_workers = (int)workers;
-	o->poll_ms = poll;
-	o->default_alias = mw_settings_get(set, "default-alias");
-	o->log_dir = log_on ? logdir : NULL;
-	o->log_queue = (int)logq;
-	return 0;
-}
-
 static const char usage[] = "mw server [options]";
 static const char about[] =
 	"Run the tracking server: MLflow's REST API (/api/2.0/mlflow/...), /health,\n"
@@ -66,8 +28,10 @@ static int run(struct mw_settings *set, int64_t start_ms)
 {
 	size_t n;
 	const struct mw_app_module *const *mods = mw_app_server(&n);
-	struct mw_app_opts o = {.settings = set, .modules = mods, .nmodules = n,
-				.start_ms = start_ms, .serve_options = cmd_serve_options};
+	struct mw_app_opts o = {.settings = set,
+				.modules = mods,
+				.nmodules = n,
+				.start_ms = start_ms};
 	struct mw_app *app = mw_app_new(&o);
 	struct mw_err err = {0};
 	int rc = mw_app_run(app, &err);

@@ -133,6 +133,175 @@ void mw_json_str_append(struct mw_buf *b, const char *s)
 	mw_buf_puts(b, "\"");
 }
 
+/* ------------------------------------------------------------- float32 text */
+
+/* Powers of ten as long double literals (correctly rounded by the compiler;
+ * exact up to 10^27). */
+static const long double pow10l_tab[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,
+					 1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L,
+					 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L,
+					 1e24L, 1e25L, 1e26L, 1e27L, 1e28L, 1e29L, 1e30L, 1e31L,
+					 1e32L, 1e33L, 1e34L, 1e35L, 1e36L, 1e37L, 1e38L, 1e39L,
+					 1e40L, 1e41L, 1e42L, 1e43L, 1e44L, 1e45L, 1e46L, 1e47L,
+					 1e48L, 1e49L, 1e50L, 1e51L, 1e52L, 1e53L, 1e54L, 1e55L,
+					 1e56L, 1e57L, 1e58L, 1e59L, 1e60L};
+
+/* Write digits of n (exactly 9, n in [10^8, 10^9)) into d. */
+static void nine_digits(uint32_t n, char d[9])
+{
+	for (int i = 8; i >= 0; i--) {
+		d[i] = (char)('0' + n % 10);
+		n /= 10;
+	}
+}
+
+bool mw_json_fast_double(const char *s, size_t n, double *out)
+{
+	/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, already checked by
+	 * the lexer; read its decimal significand (at most 19 digits) and
+	 * exponent */
+	const char *p = s, *end = s + n;
+	bool neg = p < end && *p == '-';
+	if (neg)
+		p++;
+	uint64_t w = 0;
+	int sig = 0, frac = 0;
+	bool digits = false;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		digits = true;
+		if (w || *p != '0') {
+			if (++sig > 19)
+				return false;
+			w = w * 10 + (uint64_t)(*p - '0');
+		}
+	}
+	if (p < end && *p == '.') {
+		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+			digits = true;
+			frac++;
+			if (w || *p != '0') {
+				if (++sig > 19)
+					return false;
+				w = w * 10 + (uint64_t)(*p - '0');
+			}
+		}
+	}
+	int e = 0;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		bool eneg = p < end && *p == '-';
+		if (p < end && (*p == '-' || *p == '+'))
+			p++;
+		int ed = 0;
+		for (; p < end && *p >= '0' && *p <= '9'; p++) {
+			if (++ed > 4)
+				return false;
+			e = e * 10 + (*p - '0');
+		}
+		if (!ed)
+			return false;
+		if (eneg)
+			e = -e;
+	}
+	if (p != end || !digits)
+		return false;
+	if (!w) {
+		*out = neg ? -0.0 : 0.0;
+		return true;
+	}
+	int q = e - frac;
+	if (q < -27 || q > 27)
+		return false; /* 10^q is exact in a long double only up to 10^27 */
+	/* one rounding in a long double (64-bit significand): within 2^-64 of
+	 * the exact value; its rounding to a double is the correct one unless
+	 * the exact value may sit on the other side of a midpoint */
+	long double l = (long double)w;
+	l = q >= 0 ? l * pow10l_tab[q] : l / pow10l_tab[-q];
+	double d = (double)l;
+	if ((long double)d != l) {
+		double other = nextafter(d, (long double)d < l ? INFINITY : -INFINITY);
+		long double mid = ((long double)d + (long double)other) / 2;
+		if (fabsl(l - mid) <= l * 0x1p-62L)
+			return false;
+	}
+	*out = neg ? -d : d;
+	return true;
+}
+
+size_t mw_fmt_float9(float f, char out[32])
+{
+	double v = (double)f;
+	if (!isfinite(v))
+		return (size_t)snprintf(out, 32, "%.9g", v);
+	if (v == 0)
+		return (size_t)snprintf(out, 32, "%s", signbit(v) ? "-0" : "0");
+	/* The 9 significant digits: N = round(|v| * 10^(8-k)) with
+	 * 10^k <= |v| < 10^(k+1).  |v| is exact in a long double (64-bit
+	 * significand) and so is 10^p for p <= 27; one multiplication or
+	 * division adds at most 2^-64 relative error, under 2^-33 absolute on
+	 * N < 2^30.  When that leaves the rounding in doubt (N is that close to
+	 * a half), printf decides. */
+	long double a = fabsl((long double)v);
+	int k = (int)floor(ilogb(v) * 0.30102999566398120); /* ~log10, corrected below */
+	long double sc = 0;
+	for (int tries = 0; tries < 3; tries++) {
+		int p = 8 - k;
+		if (p > 60 || p < -60)
+			return (size_t)snprintf(out, 32, "%.9g", v);
+		sc = p >= 0 ? a * pow10l_tab[p] : a / pow10l_tab[-p];
+		if (sc < 1e8L)
+			k--;
+		else if (sc >= 1e9L)
+			k++;
+		else
+			break;
+	}
+	if (sc < 1e8L || sc >= 1e9L)
+		return (size_t)snprintf(out, 32, "%.9g", v);
+	long double fl = floorl(sc), frac = sc - fl;
+	if (fabsl(frac - 0.5L) < 1e-6L)
+		return (size_t)snprintf(out, 32, "%.9g", v); /* a tie, or too close to call */
+	uint32_t n = (uint32_t)fl + (frac > 0.5L);
+	if (n == 1000000000u) {
+		n = 100000000u;
+		k++;
+	}
+	char d[9];
+	nine_digits(n, d);
+	int nd = 9;
+	while (nd > 1 && d[nd - 1] == '0')
+		nd--;
+	char *o = out;
+	if (v < 0)
+		*o++ = '-';
+	if (k < -4 || k >= 9) { /* d.ddde+XX */
+		*o++ = d[0];
+		if (nd > 1) {
+			*o++ = '.';
+			memcpy(o, d + 1, (size_t)nd - 1);
+			o += nd - 1;
+		}
+		o += snprintf(o, 8, "e%c%02d", k < 0 ? '-' : '+', k < 0 ? -k : k);
+	} else if (k >= 0) { /* ddd.ddd */
+		memcpy(o, d, (size_t)k + 1);
+		o += k + 1;
+		if (nd > k + 1) {
+			*o++ = '.';
+			memcpy(o, d + k + 1, (size_t)(nd - k - 1));
+			o += nd - k - 1;
+		}
+	} else { /* 0.000ddd */
+		*o++ = '0';
+		*o++ = '.';
+		for (int i = 0; i < -k - 1; i++)
+			*o++ = '0';
+		memcpy(o, d, (size_t)nd);
+		o += nd;
+	}
+	*o = 0;
+	return (size_t)(o - out);
+}
+
 void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
 {
 	char tmp[32];
@@ -140,8 +309,8 @@ void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
 		if (i)
 			mw_buf_append(b, ",", 1);
 		if (isfinite(v[i])) {
-			int k = snprintf(tmp, sizeof tmp, "%.9g", (double)v[i]);
-			mw_buf_append(b, tmp, (size_t)k);
+			size_t k = mw_fmt_float9(v[i], tmp);
+			mw_buf_append(b, tmp, k);
 		} else {
 			mw_buf_append(b, "null", 4);
 		}

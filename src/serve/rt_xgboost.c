@@ -60,6 +60,7 @@ static void xgb_unload(void *model)
 
 const struct mw_rt_ops mw_rt_xgboost = {
 	.name = "xgboost",
+	.inline_ok = true, /* in-process, thread-safe, ~2 us a row */
 	.load = xgb_load,
 	.describe = xgb_describe,
 	.predict = xgb_predict,

@@ -1,16 +1,23 @@
 /*
- * serve.h - serving registered models: runtimes, dynamic batching, hot swap.
+ * serve.h - serving registered models: model sources, runtimes, dynamic
+ * batching, hot swap.
  *
- * A runtime (ops struct, one file each: rt_xgboost.c, rt_python.c,
- * rt_proxy.c) loads a model directory and predicts a batch of rows.  A loaded
- * model version (struct mw_served) is reference counted: every request holds
- * a reference while it is queued or computing, so swapping versions never
- * pulls a model from under a request.  Each loaded version has one batcher
- * thread: it takes queued requests until the batch is full (max_batch rows)
- * or the oldest has waited max_delay_us, runs the runtime once for the whole
- * batch and completes each request through its callback.  Nothing in this
- * module knows HTTP: the API layer suspends the connection, submits, and
- * resumes it from the callback.
+ * A model source (struct mw_model_source) resolves a name and a reference
+ * ("3", "@champion", "Production", "latest", or the default) to one version's
+ * immutable identity (name, version, pinned manifest digest) and materialises
+ * that version's files in a local directory: the registry source reads the
+ * registry and the artifact store of this process (registry/, art/); another
+ * source (cmd/: a replica following a remote mw over HTTP) plugs in through
+ * the same ops.  A runtime (ops struct, one file each: rt_xgboost.c,
+ * rt_python.c, rt_proxy.c) loads a model directory and predicts a batch of
+ * rows.  A loaded model version (struct mw_served) is reference counted:
+ * every request holds a reference while it is queued or computing, so
+ * swapping versions never pulls a model from under a request.  Each loaded
+ * version has one batcher thread: it takes queued requests until the batch is
+ * full (max_batch rows) or the oldest has waited max_delay_us, runs the
+ * runtime once for the whole batch and completes each request through its
+ * callback.  Nothing in this module knows HTTP: the API layer suspends the
+ * connection, submits, and resumes it from the callback.
  *
  * Data model: tabular.  A request is rows x cols float32 features (NaN means
  * missing) and gets rows x outputs float32 back.  The proxy runtime is the
@@ -19,9 +26,64 @@
 #ifndef MW_SERVE_H
 #define MW_SERVE_H
 
-#include "blob/blob.h"
 #include "core/core.h"
-#include "store/store.h"
+
+struct mw_registry;
+struct mw_art;
+
+/* ------------------------------------------------------------ model sources */
+
+/* What a reference resolved to: one version, identified by its pinned
+ * content.  Strings are malloc'd; mw_model_ident_release frees them. */
+struct mw_model_ident {
+	char *name;      /* the registered model */
+	char *version;   /* "3" */
+	char digest[65]; /* the pinned manifest's SHA-256 ("" when the source has none) */
+	char *files;     /* the source's own note of where the files are, or NULL */
+};
+void mw_model_ident_release(struct mw_model_ident *id);
+
+/* A source of model versions.  Implementations embed struct mw_model_source
+ * as their first member.  resolve and fetch may be called from several
+ * threads at once.
+ *
+ *   resolve  name + ref -> identity.  ref: "3" (a version), "@alias",
+ *            a stage name, "latest", or NULL/"" for the default (the alias
+ *            default_alias when it exists, else the latest version).
+ *            MW_E_NOT_FOUND when the model, version, alias or stage does not
+ *            exist.
+ *   fetch    the files of a resolved version in a local directory (*dir,
+ *            malloc'd), complete before it is returned and never changed
+ *            afterwards (the same identity gives the same directory).
+ *   free     release the source. */
+struct mw_model_source;
+struct mw_model_source_ops {
+	const char *kind; /* "registry", "remote", ... */
+	int (*resolve)(struct mw_model_source *src, const char *name, const char *ref,
+		       const char *default_alias, struct mw_model_ident *out, struct mw_err *err);
+	int (*fetch)(struct mw_model_source *src, const struct mw_model_ident *id, char **dir,
+		     struct mw_err *err);
+	void (*free)(struct mw_model_source *src);
+};
+struct mw_model_source {
+	const struct mw_model_source_ops *ops;
+};
+
+/* The registry of this process: resolve through mw_registry_resolve, fetch
+ * by hard-linking the pinned files (mw_art_materialise) into
+ * <data_dir>/models/<name>/<version>-<digest>/.  registry and art are
+ * borrowed and must outlive the source. */
+struct mw_model_source *mw_serve_registry_source(struct mw_registry *registry, struct mw_art *art,
+						 const char *data_dir);
+
+/* For sources: the directory root/<name>/<version>-<first 12 of digest>
+ * (the name made safe for a file name), filled once.  When it is not complete
+ * yet, fill(ctx, tmp) fills a fresh temporary directory next to it, which is
+ * then marked complete and renamed into place (a concurrent loader that wins
+ * the race is fine).  *dir is malloc'd. */
+typedef int (*mw_model_fill_fn)(void *ctx, const char *tmp, struct mw_err *err);
+int mw_model_dir(const char *root, const struct mw_model_ident *id, mw_model_fill_fn fill,
+		 void *ctx, char **dir, struct mw_err *err);
 
 /* ------------------------------------------------------------ runtimes */
 
@@ -40,6 +102,11 @@ struct mw_rt_spec {
 
 struct mw_rt_ops {
 	const char *name;         /* "xgboost", "python", "proxy" */
+	/* predict runs in this process, needs no more than the CPU and takes
+	 * microseconds a row, and may run on several threads at once: a small
+	 * request may then be computed on the thread that submits it when the
+	 * version's batcher is idle (see mw_served_submit). */
+	bool inline_ok;
 	int (*load)(const struct mw_rt_spec *spec, void **model, struct mw_err *err);
 	/* Inputs and outputs for V2 metadata: {inputs:[{name,datatype,shape}],
 	 * outputs:[...], features:n, outputs_per_row:k, feature_names:[...]} */
@@ -60,6 +127,7 @@ struct mw_infer {
 	/* in (owned by the caller until done runs) */
 	const float *x;
 	size_t rows, cols;
+	const char *request_id; /* for the observers (NULL: none) */
 	void (*done)(struct mw_infer *inf, void *ud);
 	void *ud;
 	/* out (y is malloc'd by the server, freed by the caller) */
@@ -75,6 +143,84 @@ struct mw_infer {
 	struct mw_served *sv;
 };
 
+/* ------------------------------------------------------------ rows */
+
+/* The one row parser (rows.c), shared by /invocations and `mw predict`:
+ * MLflow's scoring input into rows x nfeat float32 (row-major; NaN is a
+ * missing value), columns matched to the model's features by name when both
+ * have names, else by position.  A cell that is not a number is an error
+ * naming its row (CSV: line) and column, 1-based; no row is ever dropped.
+ * MW_E_INVALID for bad input, MW_E_TOO_LARGE past the caps. */
+#define MW_ROWS_MAX_CELLS (64u << 20) /* values in one input */
+#define MW_ROWS_MAX_FIELD (1u << 20)  /* bytes in one quoted CSV field */
+struct mw_rows_schema {
+	size_t nfeat;
+	json_t *feature_names; /* borrowed; NULL or [] when the model has none */
+};
+struct mw_rows {
+	float *x;          /* malloc'd, rows x cols */
+	size_t rows, cols; /* cols == the schema's nfeat */
+};
+/* A JSON object with exactly one of dataframe_split ({columns?, data}),
+ * dataframe_records (a list of objects), instances (a list of rows, or of
+ * scalars for a one-feature model), inputs (a list of rows, or a dict of
+ * columns). */
+int mw_rows_from_json(const struct mw_rows_schema *sc, json_t *body, struct mw_rows *out,
+		      struct mw_err *err);
+/* CSV text: an optional header line (a first line without numbers), then
+ * one row per line; "" quotes, \n or \r\n, blank lines skipped, an empty
+ * cell is missing. */
+int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, struct mw_rows *out,
+		     struct mw_err *err);
+
+/* ------------------------------------------------------------ V2 requests */
+
+/* An Open Inference Protocol inference request (v2.c), decoded for a model:
+ * one input of shape [rows, features] or one [rows] input per feature (by
+ * feature name when the model has names), JSON data or the binary tensor
+ * extension, into the same kind of matrix as the row parser. */
+struct mw_v2_request {
+	struct mw_rows rows;
+	char *id;        /* the request's id to echo (malloc'd), or NULL */
+	bool binary_out; /* answer with a binary output tensor */
+};
+/* json/len: the JSON part; bin/binlen: the binary part after it (the HTTP
+ * layer splits them by Inference-Header-Content-Length).  max_depth caps
+ * nesting.  MW_E_BAD_REQUEST for malformed JSON, MW_E_INVALID for a request
+ * the model cannot take, MW_E_TOO_LARGE past MW_ROWS_MAX_CELLS. */
+int mw_v2_decode(const struct mw_rows_schema *sc, const char *json, size_t len,
+		 const unsigned char *bin, size_t binlen, int max_depth, struct mw_v2_request *out,
+		 struct mw_err *err);
+void mw_v2_request_release(struct mw_v2_request *r);
+
+/* ------------------------------------------------------------ observers */
+
+/* A completed request as observers see it.  Everything is borrowed for the
+ * duration of the call. */
+struct mw_prediction {
+	const char *model, *version; /* the version that answered */
+	const char *request_id;      /* "" when the request had none */
+	const float *x;              /* inputs, rows x cols, row-major */
+	size_t rows, cols;
+	const float *y; /* outputs, rows x ycols; NULL when it failed */
+	size_t ycols;
+	int64_t ts_ms;     /* completion, ms since the Unix epoch */
+	double latency_ms; /* queueing plus compute */
+	double queue_ms;   /* waiting for the batch */
+	int rc;            /* 0, or -MW_E_* */
+	const char *error; /* the message when rc != 0, else NULL */
+	bool cached;       /* answered from the response cache */
+};
+
+/* Called for every request that completes (answered, failed in the
+ * runtime, timed out in the queue, failed because the version is being
+ * unloaded), on the thread that completes it (a batcher thread, or the
+ * submitting thread for a cache hit), before the request's done callback.
+ * An observer must not block: it copies what it keeps and hands it to its
+ * own thread (the prediction log does so).  Requests refused at submit
+ * (full queue, bad shape) are not observed. */
+typedef void (*mw_serve_observer_fn)(const struct mw_prediction *p, void *ud);
+
 /* ------------------------------------------------------------ the server */
 
 struct mw_batching {
@@ -87,18 +233,30 @@ struct mw_batching {
 };
 
 struct mw_serve_opts {
-	struct mw_store *store;    /* registry access; NULL for directory-only serving */
-	struct mw_blob *blob;
-	const char *data_dir;      /* materialised models go to <data_dir>/models/ */
+	/* Where named versions come from; borrowed, it must outlive the server.
+	 * NULL: only directories added with mw_serve_add_dir are served. */
+	struct mw_model_source *source;
+	/* Serve only the names bound (mw_serve_bind) or added; any other name is
+	 * 404 even when the source knows it (mw serve: one model). */
+	bool bound_only;
 	struct mw_batching batching;
 	const char *python;        /* default /usr/bin/python3 */
 	int python_workers;
 	int64_t poll_ms;           /* alias watch interval (0 = no watching) */
 	const char *default_alias; /* version used when none is named ("champion") */
-	/* prediction log (NULL dir = off) */
+	/* the prediction log: <log_dir>/predictions-*.jsonl (NULL = off) */
 	const char *log_dir;
 	int log_queue;
+	char log_dir_buf[4096]; /* storage for log_dir (mw_serve_opts_from_settings) */
 };
+
+/* The serving options of a settings table (batch-size, batch-delay-us,
+ * max-queue, infer-timeout-ms, cache-bytes, cache-ttl-ms, python,
+ * python-workers, default-alias, alias-poll-ms, prediction-log (into
+ * <data-dir>/logs), prediction-log-queue).  No source, not bound_only.
+ * Strings point into set, which must outlive o. */
+int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
+				struct mw_err *err);
 
 struct mw_serve;
 struct mw_served;
@@ -110,17 +268,20 @@ void mw_serve_stop(struct mw_serve *s);
 /* Stops (as mw_serve_stop), waits for the batchers, unloads, frees. */
 void mw_serve_free(struct mw_serve *s);
 
-/* A loaded version of a registered model: version NULL or "" = the default
- * (the default alias if set, else the latest version).  Loads on first use;
- * the caller holds a reference until mw_served_release. */
+/* A loaded version of a model: version NULL or "" = the name's default (its
+ * binding, else the default alias if set, else the latest version), else a
+ * version number.  Loads through the source on first use; the caller holds a
+ * reference until mw_served_release. */
 int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		     struct mw_served **out, struct mw_err *err);
 /* Serve a local model directory (or file) under a name and version label
  * ("1" when NULL), replacing what the name served (mw serve ./dir). */
 int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
 		     struct mw_err *err);
-/* Pin the default version of name to an alias or a version ("@champion",
- * "3"); with an alias, the watcher swaps versions when the alias moves. */
+/* Pin the default version of name to a reference for the source
+ * ("@champion", "3", "Production", "latest"; NULL: the default), and load it
+ * now.  The watcher re-resolves it every poll_ms and swaps versions when the
+ * identity it names changes (an alias moved). */
 int mw_serve_bind(struct mw_serve *s, const char *name, const char *alias_or_version,
 		  struct mw_err *err);
 void mw_served_release(struct mw_served *m);
@@ -134,10 +295,20 @@ size_t mw_served_num_features(const struct mw_served *m);
 size_t mw_served_num_outputs(const struct mw_served *m);
 /* Feature names from the model (NULL when none). */
 json_t *mw_served_feature_names(const struct mw_served *m);
+/* What the row parser needs of a loaded version (borrowed from it). */
+void mw_served_schema(const struct mw_served *m, struct mw_rows_schema *out);
 
-/* Queue a request.  0: done will run exactly once, on a batcher thread (or
- * at once for a cache hit).  Non-zero: rejected now (queue full, shutting
- * down), done will not run. */
+/* Queue a request.  0: done will run exactly once, on a batcher thread, or
+ * at once on this thread for a cache hit or an inline run.  Non-zero:
+ * rejected now (queue full, shutting down), done will not run.
+ *
+ * Inline runs: when the runtime allows it (inline_ok), batching has no delay
+ * (max_delay_us 0: the caller asked for no waiting), the version's queue is
+ * empty, its batcher is not computing, fewer requests than there are CPUs
+ * are running inline, and the request is small (at most 64 rows and
+ * max_batch_rows), the request is computed here and now, as a batch of its
+ * own: no hand-off to the batcher thread and back.  Otherwise, and so under
+ * a load the CPUs cannot keep up with, requests queue and batch as usual. */
 int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *err);
 
 /* Names of every model the server serves now, and whether each is ready. */
@@ -147,9 +318,45 @@ bool mw_serve_ready(struct mw_serve *s);
 /* Prometheus text for every loaded version. */
 void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
 
-/* Hand one finished request to the prediction log (never blocks; drops
- * are counted). */
-void mw_serve_log(struct mw_serve *s, const struct mw_served *m, const char *request_id,
-		  const struct mw_infer *inf);
+/* ------------------------------------------------------------ the prediction log */
+
+/* The prediction log (when --prediction-log is on) is a directory of
+ * segments, <data-dir>/logs/predictions-<unix ms of creation>.jsonl, each a
+ * sequence of records, one JSON object a line, appended by one writer; a
+ * segment is closed after 64 MiB and a new one begun (docs/api/serving.md has
+ * the record's fields).  The reader below is the documented way to read it:
+ * it gives each record as a JSON object with exactly the documented keys,
+ * in order (ts, request_id, model, version, inputs, outputs, latency_ms,
+ * queue_ms, ok, error when not ok), whatever the segments look like on disk.
+ *
+ * A line still being written (no newline yet) at the end of the newest
+ * segment is not a record yet; any other line that is not a record (a torn
+ * write after a crash, a truncated older segment) is skipped and counted. */
+struct mw_predlog_query {
+	const char *model;      /* only records of this model (NULL: any) */
+	const char *version;    /* only this version (NULL: any) */
+	const char *request_id; /* only this request id (NULL: any) */
+	int64_t since_ms;       /* only records with ts >= since_ms (0: any) */
+	size_t last;            /* start at the last `last` matching records (0: the first) */
+};
+struct mw_predlog_cursor;
+/* fn returns non-zero to stop reading (mw_predlog_poll returns that value);
+ * rec is borrowed for the call. */
+typedef int (*mw_predlog_fn)(void *ctx, json_t *rec);
+/* A cursor over the segments in dir, before the first matching record (or
+ * the last q->last ones).  q is copied.  A missing dir is an empty log. */
+int mw_predlog_open(const char *dir, const struct mw_predlog_query *q,
+		    struct mw_predlog_cursor **out, struct mw_err *err);
+/* Every matching record completed since the last call (all of them the
+ * first time), oldest first.  Call again later to follow the log. */
+int mw_predlog_poll(struct mw_predlog_cursor *c, mw_predlog_fn fn, void *ctx, struct mw_err *err);
+/* Lines skipped because they were not a record. */
+size_t mw_predlog_damaged(const struct mw_predlog_cursor *c);
+void mw_predlog_close(struct mw_predlog_cursor *c);
+
+/* Add an observer (see above).  The prediction log, when on, is the first,
+ * added by mw_serve_new.  Add observers before requests flow: the list is not
+ * guarded against submits running at the same time. */
+void mw_serve_observe(struct mw_serve *s, mw_serve_observer_fn fn, void *ud);
 
 #endif

@@ -1,10 +1,29 @@
 /*
- * serve_int.h - private to serve/: helpers shared by the serve files.
+ * serve_int.h - private to serve/: the objects the serve files share.
+ *
+ * serve/ is split by job, one file each:
+ *   serve.c    the server object: names and their versions, the pick step
+ *              (which version answers), hot swap, listings, metrics
+ *   source.c   model sources: the registry source, the model directory cache
+ *   loader.c   a model directory -> a loaded, warmed version (struct mw_served)
+ *   batcher.c  a loaded version's queue and batcher thread; completion and
+ *              the observers
+ *   cache.c    the response cache of one loaded version
+ *   predlog.c  the prediction log, the first observer
+ *   mlmodel.c  MLmodel files and the choice of runtime
+ *   rt_*.c     the runtimes
+ *
+ * Names private to serve/ but shared between its files start with svi_
+ * (like the store's sqi_).  Locks: a version's mu guards its queue; the
+ * server's mu guards the entries; neither is held while a runtime runs or an
+ * observer is called.
  */
 #ifndef MW_SERVE_INT_H
 #define MW_SERVE_INT_H
 
 #include "serve/serve.h"
+
+#include <pthread.h>
 
 /* Read a YAML file (an MLflow MLmodel) into JSON: mappings become objects,
  * sequences arrays, scalars strings.  Capped at 1 MiB and 64 levels. */
@@ -14,5 +33,103 @@ int mw_mlmodel_load(const char *path, json_t **out, struct mw_err *err);
  * the model file it should load (malloc'd, may be NULL). */
 const struct mw_rt_ops *mw_serve_pick_runtime(const char *dir, json_t *mlmodel, char **file,
 					      struct mw_err *err);
+
+/* ------------------------------------------------------------ cache.c */
+
+/* An LRU cache of answers keyed by the SHA-256 of (name, version, shape,
+ * input floats), capped in bytes, entries expiring after ttl_ms (0: never).
+ * Thread-safe. */
+struct svi_cache;
+struct svi_cache *svi_cache_new(size_t cap_bytes, int64_t ttl_ms);
+void svi_cache_free(struct svi_cache *c);
+void svi_cache_key(const struct mw_served *m, const struct mw_infer *inf, char key[65]);
+/* A hit copies the answer into *y (malloc'd) and its length into *n. */
+bool svi_cache_get(struct svi_cache *c, const char *key, float **y, size_t *n);
+void svi_cache_put(struct svi_cache *c, const char *key, const float *y, size_t n);
+
+/* ------------------------------------------------------------ loaded versions */
+
+struct mw_served {
+	struct mw_serve *s;
+	char *name, *version, *dir;
+	char digest[65]; /* its identity's pinned content ("" for a directory) */
+	const struct mw_rt_ops *rt;
+	void *model;
+	json_t *meta;
+	size_t nfeat, nout;
+	int refs;
+
+	/* the batcher (batcher.c) */
+	pthread_t th;
+	bool th_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct mw_infer *head, *tail;
+	int qlen;
+	size_t qrows;
+	bool stopping;
+	bool busy;               /* the batcher is computing a batch */
+	int inlined, inline_max; /* requests computed on their own thread now; the cap */
+	struct mw_batching b;
+	struct svi_cache *cache;
+
+	unsigned long long n_ok, n_err, n_rejected, n_cache_hits, n_batches, n_rows;
+	unsigned long long n_err_code[MW_E__COUNT];
+	struct mw_hist h_queue, h_compute, h_total, h_batch;
+	struct mw_served *retire_next;
+};
+
+/* loader.c: load the model directory dir (made absolute first) with its
+ * runtime, warm it with one prediction, start its batcher.  The result holds
+ * one reference. */
+int svi_load(struct mw_serve *s, const char *name, const char *version, const char *digest,
+	     const char *dir, struct mw_served **out, struct mw_err *err);
+/* Stop the batcher (failing what is queued), unload, free. */
+void svi_destroy(struct mw_served *m);
+
+/* batcher.c */
+int svi_batcher_start(struct mw_served *m, struct mw_err *err);
+/* Refuse new requests; the batcher fails what is queued with 503. */
+void svi_batcher_stop(struct mw_served *m);
+/* Stop and join the batcher thread. */
+void svi_batcher_join(struct mw_served *m);
+
+/* ------------------------------------------------------------ the server */
+
+/* An observer (mw_serve_observe). */
+struct svi_observer {
+	mw_serve_observer_fn fn;
+	void *ud;
+};
+
+struct svi_entry;
+
+struct mw_serve {
+	struct mw_serve_opts o;
+	char *python, *default_alias;
+	struct mw_model_source *source; /* NULL: directories only */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* entry loading finished, or retire work */
+	struct svi_entry *entries;
+	struct mw_served *retire;
+	pthread_t house;
+	bool house_started;
+	bool stopping;
+	int live;                 /* loaded versions not destroyed yet */
+	struct svi_observer *obs; /* called by the batcher for every completed request */
+	size_t nobs;
+	struct mw_predlog *log; /* the first observer, NULL when off */
+};
+
+/* Hand a completed request to every observer (batcher.c, before done). */
+void svi_observe(struct mw_serve *s, const struct mw_served *m, const struct mw_infer *inf);
+
+/* predlog.c: the prediction log, an observer. */
+struct mw_predlog;
+int svi_predlog_open(const char *dir, int queue, struct mw_predlog **out, struct mw_err *err);
+void svi_predlog_observe(const struct mw_prediction *p, void *ud);
+void svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out);
+/* Writes what is queued, then stops the writer thread and frees. */
+void svi_predlog_close(struct mw_predlog *l);
 
 #endif

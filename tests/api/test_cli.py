@@ -9,7 +9,8 @@ import pytest
 
 from conftest import assert_ok, mw_bin, store_env, unique
 
-COMMANDS = ["server", "version", "help", "experiments", "runs"]
+COMMANDS = ["server", "version", "help", "experiments", "runs", "serve", "predict",
+            "predictions"]
 
 
 def cli(*args, env_extra=None, check=True, timeout=30):
@@ -43,7 +44,8 @@ def test_every_command_answers_help(command):
 
 @pytest.mark.parametrize("sub", [["experiments", "list"], ["experiments", "create"],
                                  ["experiments", "delete"], ["runs", "list"], ["runs", "show"],
-                                 ["runs", "search"]])
+                                 ["runs", "search"], ["predictions", "read"],
+                                 ["predictions", "tail"]])
 def test_subcommands_answer_help(sub):
     p = cli(*sub, "--help")
     assert (p.stdout + p.stderr).strip()

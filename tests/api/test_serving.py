@@ -986,6 +986,29 @@ def test_invocations_bad_input(zoo):
         inv_error(inv_post(srv, path, data=text, content_type="text/csv"), 400, "BAD_REQUEST")
 
 
+def test_invocations_bad_cell_names_its_place(zoo):
+    """A non-numeric cell is a 400 naming its line (CSV) or row (JSON) and
+    its column, 1-based; a first CSV line mixing numbers and text is one too
+    (mw does not guess whether it is a header)."""
+    booster, name, nf = model_of(zoo, "reg")
+    path = f"/models/{q(name)}/invocations"
+    X = rows_for(nf, 3, seed=72)
+    lines = csv_text(X, REG_NAMES).splitlines()
+    cells = lines[2].split(",")
+    cells[3] = "n/a"
+    lines[2] = ",".join(cells)
+    msg = inv_error(inv_post(zoo.srv, path, data="\n".join(lines) + "\n",
+                             content_type="text/csv"), 400, "BAD_REQUEST")
+    assert "line 3, column 4" in msg and "tenure" in msg and "n/a" in msg, msg
+    rows = jrows(X)
+    rows[1][4] = "lots"
+    msg = inv_error(inv_post(zoo.srv, path, body={"instances": rows}), 400, "BAD_REQUEST")
+    assert "row 2, column 5" in msg and "lots" in msg, msg
+    msg = inv_error(inv_post(zoo.srv, path, data="1,2,x,4,5,6\n7,8,9,10,11,12\n",
+                             content_type="text/csv"), 400, "BAD_REQUEST")
+    assert "line 1, column 3" in msg, msg
+
+
 def test_invocations_malformed_and_content_type(zoo):
     name = zoo.names["reg"]
     srv = zoo.srv

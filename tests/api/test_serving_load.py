@@ -412,6 +412,117 @@ def test_prediction_log_records_requests(mw_factory):
     assert metric(text, "mw_prediction_log_records_total", result="dropped") == 0
 
 
+def predictions(*args, check=True, timeout=30):
+    env = dict(os.environ)
+    env.pop("MW_DATA_DIR", None)
+    p = subprocess.run([mw_bin(), "predictions", *map(str, args)], capture_output=True,
+                       timeout=timeout, env=env)
+    if check:
+        assert p.returncode == 0, (args, p.stderr.decode())
+    return p
+
+
+def json_lines(out):
+    return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+
+
+def test_mw_predictions_read_and_tail(mw_factory):
+    """`mw predictions read|tail` prints the prediction log as JSON lines with
+    the documented keys, filters by model, version and request id, tails the
+    last N, and follows new records as they are written."""
+    srv = mw_factory()
+    booster = train_multi(seed=242)
+    name, other = unique("preds"), unique("preds-other")
+    register(srv, name, xgb_files(booster))
+    register(srv, other, xgb_files(train_bin(seed=243, feats=3, trees=3)))
+    X = rows_for(5, 4, seed=244)
+    ref = booster_predict(booster, X)
+    rids = [unique("rid") for _ in range(4)]
+    for i, rid in enumerate(rids):
+        v2_outputs(v2_infer(srv, name, v2_body(X[i:i + 1]), headers={"X-Request-ID": rid}))
+    v2_outputs(v2_infer(srv, other, v2_body(rows_for(3, 1, seed=245))))
+    data = srv.data_dir
+
+    def logged():
+        recs = json_lines(predictions("read", "--data-dir", data).stdout)
+        return recs if len(recs) >= 5 else None
+    recs = wait_for(logged, timeout=10, what="records through mw predictions read")
+    keys = ["ts", "request_id", "model", "version", "inputs", "outputs", "latency_ms",
+            "queue_ms", "ok"]
+    for rec in recs:
+        assert list(rec)[:len(keys)] == keys, rec
+    mine = [r for r in recs if r["model"] == name]
+    assert [r["request_id"] for r in mine] == rids
+    for i, rec in enumerate(mine):
+        assert rec["version"] == "1" and rec["ok"] is True and "error" not in rec
+        assert_close(rec["inputs"], X[i:i + 1], "read: inputs")
+        assert_close(rec["outputs"], ref[i:i + 1], "read: outputs")
+        assert rec["latency_ms"] >= rec["queue_ms"] >= 0
+    # filters
+    got = json_lines(predictions("read", "--data-dir", data, "--model", name).stdout)
+    assert [r["request_id"] for r in got] == rids
+    got = json_lines(predictions("read", "--data-dir", data, "--request-id", rids[2]).stdout)
+    assert [r["request_id"] for r in got] == [rids[2]]
+    assert json_lines(predictions("read", "--data-dir", data, "--model", name, "--version",
+                                  "2").stdout) == []
+    future = int(time.time() * 1000) + 3600 * 1000
+    assert json_lines(predictions("read", "--data-dir", data, "--since", future).stdout) == []
+    # tail
+    got = json_lines(predictions("tail", "--data-dir", data, "--model", name, "--lines",
+                                 2).stdout)
+    assert [r["request_id"] for r in got] == rids[2:]
+    got = json_lines(predictions("tail", "--data-dir", data, "--lines", 100).stdout)
+    assert len(got) == len(recs)
+    # follow: new records appear as they are written
+    env = dict(os.environ)
+    env.pop("MW_DATA_DIR", None)
+    out_path = Path(data).parent / (unique("follow") + ".out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen([mw_bin(), "predictions", "tail", "--data-dir", data,
+                              "--model", name, "--lines", "1", "--follow"],
+                             stdout=out, stderr=subprocess.PIPE, env=env)
+        try:
+            late = unique("late")
+            time.sleep(0.3)
+            v2_outputs(v2_infer(srv, name, v2_body(X[:1]), headers={"X-Request-ID": late}))
+
+            def followed():
+                got = json_lines(out_path.read_bytes())
+                return got if got and got[-1]["request_id"] == late else None
+            got = wait_for(followed, timeout=10, what="tail --follow to print the new record")
+            assert [r["request_id"] for r in got] == [rids[-1], late]
+        finally:
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(10) == 0, p.stderr.read().decode()
+    # bad usage
+    p = predictions("list", "--data-dir", data, check=False)
+    assert p.returncode == 2 and p.stderr.strip()
+    p = predictions("read", "--data-dir", data, "--follow", check=False)
+    assert p.returncode == 2 and p.stderr.strip()
+
+
+def test_mw_predictions_skips_damaged_lines(tmp_path):
+    """A line that is not a record is skipped and counted; a line still being
+    written at the end of the newest segment is not printed until finished."""
+    logs = tmp_path / "data" / "logs"
+    logs.mkdir(parents=True)
+    rec = {"ts": 1, "request_id": "a", "model": "m", "version": "1", "inputs": [[1.5, None]],
+           "outputs": [[0.25]], "latency_ms": 0.5, "queue_ms": 0.25, "ok": True}
+    bad = dict(rec, request_id="b", ok=False, outputs=[], error="boom")
+    (logs / "predictions-100.jsonl").write_text(json.dumps(rec) + "\nnot json\n" +
+                                                json.dumps(bad) + "\n")
+    (logs / "predictions-200.jsonl").write_text(json.dumps(dict(rec, request_id="c")) + "\n" +
+                                                json.dumps(dict(rec, request_id="d"))[:20])
+    p = predictions("read", "--data-dir", tmp_path / "data")
+    got = json_lines(p.stdout)
+    assert [r["request_id"] for r in got] == ["a", "b", "c"]
+    assert got[1]["ok"] is False and got[1]["error"] == "boom"
+    assert b"1 line" in p.stderr, p.stderr
+    # an empty or missing log is no error
+    p = predictions("read", "--data-dir", tmp_path / "nothing")
+    assert p.stdout == b""
+
+
 def test_prediction_log_off(mw_factory):
     srv = mw_factory(extra_args=["--prediction-log", "false"])
     booster = train_bin(seed=245, feats=3, trees=3)
@@ -824,6 +935,39 @@ def test_mw_predict(mw_factory, tmp_path):
     p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(bad)],
                        capture_output=True, timeout=60)
     assert p.returncode != 0 and p.stderr.strip()
+
+
+def test_mw_predict_bad_cell_is_an_error(tmp_path):
+    """`mw predict` reads files with the same row parser as /invocations: a
+    non-numeric cell is an error naming its line and column (it used to drop
+    the row, so predictions stopped lining up with input lines), and missing
+    cells stay rows."""
+    booster = train_reg(seed=294, trees=6)
+    d = write_dir(tmp_path / "model", xgb_files(booster))
+    X = rows_for(6, 4, seed=295, nan=True)
+    text = csv_text(X, REG_NAMES)
+    good = tmp_path / "good.csv"
+    good.write_text(text)
+    got = parse_lines(run_predict(d, "--input", good))
+    assert_close(got, booster_predict(booster, X), "rows with missing cells")
+    lines = text.splitlines()
+    cells = lines[3].split(",")
+    cells[1] = "twelve"
+    lines[3] = ",".join(cells)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(bad)], capture_output=True,
+                       timeout=60)
+    err = p.stderr.decode()
+    assert p.returncode != 0 and p.stdout == b"", (p.returncode, p.stdout, err)
+    assert "line 4, column 2" in err and "twelve" in err and "bad.csv" in err, err
+    rows = jrows(X)
+    rows[2][0] = "?"
+    js = tmp_path / "bad.json"
+    js.write_text(json.dumps({"inputs": rows}))
+    p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(js)], capture_output=True,
+                       timeout=60)
+    assert p.returncode != 0 and b"row 3, column 1" in p.stderr, p.stderr
 
 
 def test_mw_predict_alias_remote(two_versions, tmp_path):

@@ -13,11 +13,13 @@
 #include <cmocka.h>
 
 #include "app/app.h"
+#include "stump_model.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -261,24 +263,6 @@ static void test_workers_stop_before_modules(void **state)
 
 /* ------------------------------------------------------------ the server composition */
 
-static int serve_opts(const struct mw_settings *set, const char *data_dir, struct mw_store *store,
-		      struct mw_blob *blob, struct mw_serve_opts *o, struct mw_err *err)
-{
-	(void)set;
-	(void)err;
-	memset(o, 0, sizeof *o);
-	o->store = store;
-	o->blob = blob;
-	o->data_dir = data_dir;
-	o->batching.max_batch_rows = 64;
-	o->batching.max_queue = 16;
-	o->batching.timeout_ms = 1000;
-	o->python = "/usr/bin/python3";
-	o->python_workers = 1;
-	o->default_alias = "champion";
-	return 0;
-}
-
 struct seen {
 	int n, bad, trim;
 };
@@ -314,8 +298,7 @@ static void test_server_composition(void **state)
 	assert_int_equal(mw_settings_validate(set, &err), 0);
 	size_t n;
 	const struct mw_app_module *const *mods = mw_app_server(&n);
-	struct mw_app_opts o = {.settings = set, .modules = mods, .nmodules = n,
-				.serve_options = serve_opts};
+	struct mw_app_opts o = {.settings = set, .modules = mods, .nmodules = n};
 	struct mw_app *app = mw_app_new(&o);
 	assert_int_equal(mw_app_start(app, &err), 0);
 	struct mw_api_ctx *ctx = mw_app_ctx(app);
@@ -352,6 +335,84 @@ static void test_server_composition(void **state)
 	mw_settings_free(set);
 	struct mw_err e2 = {0};
 	mw_fs_rm_rf(dir, &e2);
+}
+
+static long get_status(int port, const char *path)
+{
+	char url[256];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+	CURL *c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	long status = 0;
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+/* `mw serve DIR`: serve, bind and http, and nothing of tracking or the
+ * registry; the bind row names the model and /invocations serves it. */
+static void test_one_model_composition(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mw-test-one-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char model[600], data[600];
+	snprintf(model, sizeof model, "%s/fraud", dir);
+	snprintf(data, sizeof data, "%s/data", dir);
+	assert_int_equal(mkdir(model, 0755), 0);
+	assert_int_equal(write_stump_model(model, -1, 1), 0);
+	struct mw_settings *set = mw_settings_new();
+	struct mw_err err = {0};
+	assert_int_equal(mw_settings_set(set, "data-dir", data, "test", &err), 0);
+	assert_int_equal(mw_settings_set(set, "port", "0", "test", &err), 0);
+	assert_int_equal(mw_settings_set(set, "threads", "2", "test", &err), 0);
+	assert_int_equal(mw_settings_validate(set, &err), 0);
+
+	struct mw_app_model one = {.model = model};
+	size_t n;
+	const struct mw_app_module *const *mods = mw_app_one_model(&one, true, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(mods[0]->name, "serve");
+	assert_string_equal(mods[1]->name, "bind");
+	assert_string_equal(mods[2]->name, "http");
+	struct mw_app_opts o = {.settings = set, .modules = mods, .nmodules = n, .model = &one};
+	struct mw_app *app = mw_app_new(&o);
+	assert_int_equal(mw_app_start(app, &err), 0);
+	struct mw_api_ctx *ctx = mw_app_ctx(app);
+	assert_null(ctx->store);
+	assert_null(ctx->registry);
+	assert_string_equal(ctx->default_model, "fraud"); /* the directory's name */
+	int port = mw_http_port(ctx->http);
+	assert_int_equal(get_status(port, "/ping"), 200);
+	assert_int_equal(get_status(port, "/v2/models/fraud"), 200);
+	assert_int_equal(get_status(port, "/v2/models/other"), 404);
+	assert_int_equal(get_status(port, "/api/2.0/mlflow/experiments/search"), 404);
+	assert_int_equal(get_status(port, "/api/mw/models/fraud/history"), 404);
+	mw_app_free(app);
+
+	/* a models:/ URI without a source of the caller's resolves in the data
+	 * directory: the registry's rows come first, without their routes */
+	struct mw_app_model reg = {.model = "models:/fraud@champion"};
+	mods = mw_app_one_model(&reg, false, &n);
+	assert_int_equal(n, 6);
+	assert_string_equal(mods[0]->name, "store");
+	assert_string_equal(mods[3]->name, "registry");
+	assert_null(mods[3]->routes);
+	assert_string_equal(mods[5]->name, "bind");
+
+	/* a model that does not load fails the start, naming it */
+	struct mw_app_model bad = {.model = data, .name = "x"};
+	mods = mw_app_one_model(&bad, false, &n);
+	o = (struct mw_app_opts){.settings = set, .modules = mods, .nmodules = n, .model = &bad};
+	app = mw_app_new(&o);
+	assert_true(mw_app_start(app, &err) < 0);
+	assert_non_null(strstr(err.msg, "cannot serve"));
+	mw_app_free(app);
+	mw_settings_free(set);
+	mw_fs_rm_rf(dir, &err);
 }
 
 /* The local composition has no HTTP server and no serving, but every
@@ -395,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_failure_names_the_module),
 		cmocka_unit_test(test_workers_stop_before_modules),
 		cmocka_unit_test(test_server_composition),
+		cmocka_unit_test(test_one_model_composition),
 		cmocka_unit_test(test_local_composition),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,9 @@
  * its own mkdtemp() directory, uploads two files as a run's artifacts through
  * art/, registers versions from them and resolves every kind of reference:
  * a version number, an alias, a stage (any case), "latest", the default
- * alias and its fallback, and the errors for what does not exist.
+ * alias and its fallback, and the errors for what does not exist; then
+ * materialises a resolved version's pinned files into a local directory
+ * (mw_art_materialise), as serving does.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +192,53 @@ static void test_resolve_errors(void **state)
 	assert_int_equal(mw_registry_resolve(f->reg, "", NULL, NULL, &p, &err), -MW_E_INVALID);
 }
 
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	char *buf = calloc(1, 4096);
+	size_t n = fread(buf, 1, 4095, fp);
+	buf[n] = 0;
+	fclose(fp);
+	return buf;
+}
+
+static void test_materialise_pinned_files(void **state)
+{
+	struct fx *f = *state;
+	upload(f, "0/r1/artifacts/model/MLmodel", "flavors: {}\n");
+	upload(f, "0/r1/artifacts/model/sub/weights.bin", "0123456789");
+	json_decref(op(f, mw_registry_rm_create, json_pack("{s:s}", "name", "fraud")));
+	json_decref(op(f, mw_registry_mv_create,
+		       json_pack("{s:s,s:s}", "name", "fraud", "source",
+				 "mlflow-artifacts:/0/r1/artifacts/model")));
+	struct mw_registry_pin p;
+	OK(mw_registry_resolve(f->reg, "fraud", "1", NULL, &p, E));
+	assert_non_null(p.files);
+	char dest[128];
+	snprintf(dest, sizeof dest, "%s/out", f->dir);
+	OK(mw_art_materialise(f->art, p.files, dest, E));
+	char path[256];
+	snprintf(path, sizeof path, "%s/MLmodel", dest);
+	char *text = slurp(path);
+	assert_non_null(text);
+	assert_string_equal(text, "flavors: {}\n");
+	free(text);
+	snprintf(path, sizeof path, "%s/sub/weights.bin", dest);
+	text = slurp(path);
+	assert_non_null(text);
+	assert_string_equal(text, "0123456789");
+	free(text);
+	/* the files are already there: a second materialisation into the same
+	 * place fails rather than mixing two versions */
+	struct mw_err err = {0};
+	assert_true(mw_art_materialise(f->art, p.files, dest, &err) < 0);
+	/* a directory without files */
+	assert_int_equal(mw_art_materialise(f->art, "0/none", dest, &err), -MW_E_NOT_FOUND);
+	mw_registry_pin_release(&p);
+}
+
 static void test_parse_uri(void **state)
 {
 	(void)state;
@@ -225,6 +274,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_resolve_each_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_materialise_pinned_files, setup, teardown),
 		cmocka_unit_test(test_parse_uri),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,445 @@
+/*
+ * test_serve.c - unit tests for the serve object through its public seams:
+ * the model source interface (a fake source in memory whose alias the test
+ * moves), the pick step (default and explicit versions), hot swap, the
+ * observer hook and the model directory cache (mw_model_dir).
+ *
+ * Models are one-tree XGBoost JSON models written here: a stump on feature 0
+ * whose leaves are a value per version, so an answer tells which version
+ * computed it (reg:squarederror, base score 0.5: prediction = 0.5 + leaf).
+ * Each test works in its own mkdtemp() directory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve/serve.h"
+#include "stump_model.h"
+
+#define OK(call)                                                         \
+	do {                                                             \
+		struct mw_err err_ = {0};                                \
+		struct mw_err *E = &err_;                                \
+		(void)E;                                                 \
+		int rc_ = (call);                                        \
+		if (rc_ != 0)                                            \
+			fail_msg("%s: rc %d: %s", #call, rc_, err_.msg); \
+	} while (0)
+
+/* ------------------------------------------------------------ a fake source */
+
+/* Versions 1..3 of model "m"; "@champion" names `champion`; version v's
+ * leaves are (-v, v).  Counts its calls. */
+struct fake {
+	struct mw_model_source base;
+	char root[128];
+	int champion;
+	int resolves, fetches;
+};
+
+static int fake_resolve(struct mw_model_source *src, const char *name, const char *ref,
+			const char *default_alias, struct mw_model_ident *out, struct mw_err *err)
+{
+	struct fake *f = (struct fake *)src;
+	__atomic_fetch_add(&f->resolves, 1, __ATOMIC_RELAXED);
+	if (strcmp(name, "m"))
+		return mw_err_set(err, MW_E_NOT_FOUND, "Registered Model with name=%s not found",
+				  name);
+	int v = 0;
+	if (!ref || !*ref)
+		ref = default_alias ? "@champion" : "latest";
+	if (!strcmp(ref, "@champion"))
+		v = __atomic_load_n(&f->champion, __ATOMIC_RELAXED);
+	else if (!strcmp(ref, "latest"))
+		v = 3;
+	else
+		v = (int)strtol(ref, NULL, 10);
+	if (v < 1 || v > 3)
+		return mw_err_set(err, MW_E_NOT_FOUND, "no version %s", ref);
+	memset(out, 0, sizeof *out);
+	out->name = strdup(name);
+	char vs[16];
+	snprintf(vs, sizeof vs, "%d", v);
+	out->version = strdup(vs);
+	snprintf(out->digest, sizeof out->digest, "%064d", v);
+	return 0;
+}
+
+static int fill(void *ctx, const char *tmp, struct mw_err *err)
+{
+	(void)err;
+	int v = *(int *)ctx;
+	write_stump_model(tmp, -v, v);
+	return 0;
+}
+
+static int fake_fetch(struct mw_model_source *src, const struct mw_model_ident *id, char **dir,
+		      struct mw_err *err)
+{
+	struct fake *f = (struct fake *)src;
+	__atomic_fetch_add(&f->fetches, 1, __ATOMIC_RELAXED);
+	int v = (int)strtol(id->version, NULL, 10);
+	return mw_model_dir(f->root, id, fill, &v, dir, err);
+}
+
+static void fake_free(struct mw_model_source *src)
+{
+	(void)src; /* the test owns it */
+}
+
+static const struct mw_model_source_ops fake_ops = {.kind = "fake",
+						    .resolve = fake_resolve,
+						    .fetch = fake_fetch,
+						    .free = fake_free};
+
+/* ------------------------------------------------------------ helpers */
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void on_done(struct mw_infer *inf, void *ud)
+{
+	(void)inf;
+	struct waiter *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Predict rows x 2 through name/version; returns the first output and
+ * fills *version (static storage of the served version until release). */
+static float predict(struct mw_serve *s, const char *name, const char *version, const float *x,
+		     size_t rows, const char *rid, char *got_version, size_t gvn)
+{
+	struct mw_served *m = NULL;
+	OK(mw_serve_acquire(s, name, version, &m, E));
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct mw_infer inf =
+		{.x = x, .rows = rows, .cols = 2, .request_id = rid, .done = on_done, .ud = &w};
+	OK(mw_served_submit(m, &inf, E));
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(inf.rc, 0);
+	float y = inf.y[0];
+	free(inf.y);
+	if (got_version)
+		snprintf(got_version, gvn, "%s", mw_served_version(m));
+	mw_served_release(m);
+	return y;
+}
+
+static struct mw_serve *new_serve(struct mw_model_source *src, int64_t poll_ms, bool bound_only,
+				  size_t cache_bytes)
+{
+	struct mw_serve_opts o = {.source = src,
+				  .bound_only = bound_only,
+				  .poll_ms = poll_ms,
+				  .default_alias = "champion"};
+	o.batching.max_batch_rows = 64;
+	o.batching.max_queue = 16;
+	o.batching.timeout_ms = 5000;
+	o.batching.cache_bytes = cache_bytes;
+	struct mw_serve *s = NULL;
+	OK(mw_serve_new(&o, &s, E));
+	return s;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void rm_tree(const char *dir)
+{
+	struct mw_err err = {0};
+	mw_fs_rm_rf(dir, &err);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_source_default_explicit_and_swap(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_ops, .champion = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 20, false, 0);
+	const float pos[2] = {1, 0}, neg[2] = {-1, 0};
+	char v[16];
+
+	/* the default follows the alias; an explicit version is loaded beside it */
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "a", v, sizeof v), 1.5f, 1e-6);
+	assert_string_equal(v, "1");
+	assert_float_equal(predict(s, "m", "2", neg, 1, "b", v, sizeof v), -1.5f, 1e-6);
+	assert_string_equal(v, "2");
+	/* already loaded: no fetch on the request path */
+	int fetches = f.fetches;
+	assert_float_equal(predict(s, "m", "", pos, 1, "c", v, sizeof v), 1.5f, 1e-6);
+	assert_int_equal(f.fetches, fetches);
+
+	/* hot swap: the alias moves, the watcher loads and swaps */
+	__atomic_store_n(&f.champion, 3, __ATOMIC_RELAXED);
+	for (int i = 0; i < 500; i++) {
+		predict(s, "m", NULL, pos, 1, "d", v, sizeof v);
+		if (!strcmp(v, "3"))
+			break;
+		sleep_ms(10);
+	}
+	assert_string_equal(v, "3");
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "e", v, sizeof v), 3.5f, 1e-6);
+
+	/* unknown names and versions are 404 and leave no entry */
+	struct mw_served *m = NULL;
+	struct mw_err err = {0};
+	assert_int_equal(mw_serve_acquire(s, "ghost", NULL, &m, &err), -MW_E_NOT_FOUND);
+	assert_int_equal(mw_serve_acquire(s, "m", "abc", &m, &err), -MW_E_NOT_FOUND);
+	assert_int_equal(mw_serve_acquire(s, "m", "9", &m, &err), -MW_E_NOT_FOUND);
+	json_t *list = mw_serve_list(s);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+			    "m");
+	json_decref(list);
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+static void test_bound_only(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_ops, .champion = 2};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 0, true, 0);
+	OK(mw_serve_bind(s, "m", "@champion", E));
+	assert_true(mw_serve_ready(s));
+	const float pos[2] = {1, 0};
+	char v[16];
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "a", v, sizeof v), 2.5f, 1e-6);
+	/* a name the source knows but that is not bound: 404 without asking it */
+	int resolves = f.resolves;
+	struct mw_served *m = NULL;
+	struct mw_err err = {0};
+	assert_int_equal(mw_serve_acquire(s, "other", NULL, &m, &err), -MW_E_NOT_FOUND);
+	assert_int_equal(f.resolves, resolves);
+	mw_serve_free(s);
+	/* a binding that does not resolve fails at once, and the server is not
+	 * ready */
+	s = new_serve(&f.base, 0, true, 0);
+	assert_int_equal(mw_serve_bind(s, "m", "7", &err), -MW_E_NOT_FOUND);
+	assert_false(mw_serve_ready(s));
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+struct seen {
+	pthread_mutex_t mu;
+	int n, cached;
+	char model[32], version[16], rid[32];
+	size_t rows, cols, ycols;
+	float x0, y0;
+	double latency, queue;
+	int rc;
+};
+
+static void observer(const struct mw_prediction *p, void *ud)
+{
+	struct seen *s = ud;
+	pthread_mutex_lock(&s->mu);
+	s->n++;
+	s->cached += p->cached;
+	snprintf(s->model, sizeof s->model, "%s", p->model);
+	snprintf(s->version, sizeof s->version, "%s", p->version);
+	snprintf(s->rid, sizeof s->rid, "%s", p->request_id);
+	s->rows = p->rows;
+	s->cols = p->cols;
+	s->ycols = p->ycols;
+	s->x0 = p->x[0];
+	s->y0 = p->y ? p->y[0] : NAN;
+	s->latency = p->latency_ms;
+	s->queue = p->queue_ms;
+	s->rc = p->rc;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void test_observers_see_every_completed_request(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mw-test-serve-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_stump_model(dir, -2, 2);
+	struct mw_serve *s = new_serve(NULL, 0, false, 1 << 16);
+	struct seen a = {.mu = PTHREAD_MUTEX_INITIALIZER}, b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	mw_serve_observe(s, observer, &a);
+	mw_serve_observe(s, observer, &b);
+	OK(mw_serve_add_dir(s, "dirmodel", "4", dir, E));
+	const float x[4] = {-1, 0, 1, 0};
+	assert_float_equal(predict(s, "dirmodel", NULL, x, 2, "req-1", NULL, 0), -1.5f, 1e-6);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(b.n, 1);
+	assert_string_equal(a.model, "dirmodel");
+	assert_string_equal(a.version, "4");
+	assert_string_equal(a.rid, "req-1");
+	assert_int_equal(a.rows, 2);
+	assert_int_equal(a.cols, 2);
+	assert_int_equal(a.ycols, 1);
+	assert_float_equal(a.x0, -1.0f, 0);
+	assert_float_equal(a.y0, -1.5f, 1e-6);
+	assert_int_equal(a.rc, 0);
+	assert_true(a.latency >= a.queue && a.queue >= 0);
+	assert_int_equal(a.cached, 0);
+	/* the same rows again: a cache hit is observed too, marked cached */
+	predict(s, "dirmodel", NULL, x, 2, "req-2", NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.cached, 1);
+	assert_string_equal(a.rid, "req-2");
+	/* a directory serves no other version and no other name */
+	struct mw_served *m = NULL;
+	struct mw_err err = {0};
+	assert_int_equal(mw_serve_acquire(s, "dirmodel", "5", &m, &err), -MW_E_NOT_FOUND);
+	assert_int_equal(mw_serve_acquire(s, "x", NULL, &m, &err), -MW_E_NOT_FOUND);
+	mw_serve_free(s);
+	rm_tree(dir);
+}
+
+struct where {
+	pthread_t th;
+	bool done;
+};
+
+static void note_thread(struct mw_infer *inf, void *ud)
+{
+	(void)inf;
+	struct where *w = ud;
+	w->th = pthread_self();
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+}
+
+/* A small request to an idle version of an in-process runtime with no batch
+ * delay is computed on the submitting thread (done has run when submit
+ * returns); with a delay, or a larger request, it goes to the batcher. */
+static void test_inline_runs(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mw-test-serve-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_stump_model(dir, -2, 2);
+	for (int delay = 0; delay < 2; delay++) {
+		struct mw_serve_opts o = {.default_alias = "champion"};
+		o.batching.max_batch_rows = 64;
+		o.batching.max_queue = 16;
+		o.batching.timeout_ms = 5000;
+		o.batching.max_delay_us = delay ? 1000 : 0;
+		struct mw_serve *s = NULL;
+		OK(mw_serve_new(&o, &s, E));
+		OK(mw_serve_add_dir(s, "m", NULL, dir, E));
+		struct mw_served *m = NULL;
+		OK(mw_serve_acquire(s, "m", NULL, &m, E));
+		float x[2 * 100] = {1, 0};
+		for (size_t rows = 1; rows <= 100; rows += 99) {
+			struct where w = {0};
+			struct mw_infer inf = {.x = x,
+					       .rows = rows,
+					       .cols = 2,
+					       .done = note_thread,
+					       .ud = &w};
+			OK(mw_served_submit(m, &inf, E));
+			bool inline_run = !delay && rows <= 64;
+			if (inline_run) {
+				assert_true(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+				assert_true(pthread_equal(w.th, pthread_self()));
+			}
+			while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+				sleep_ms(1);
+			if (!inline_run)
+				assert_false(pthread_equal(w.th, pthread_self()));
+			assert_int_equal(inf.rc, 0);
+			assert_float_equal(inf.y[0], 2.5f, 1e-6);
+			free(inf.y);
+		}
+		mw_served_release(m);
+		mw_serve_free(s);
+	}
+	rm_tree(dir);
+}
+
+static int fail_fill(void *ctx, const char *tmp, struct mw_err *err)
+{
+	(void)tmp;
+	(*(int *)ctx)++;
+	return mw_err_set(err, MW_E_IO, "disk on fire");
+}
+
+static int count_fill(void *ctx, const char *tmp, struct mw_err *err)
+{
+	(void)err;
+	(*(int *)ctx)++;
+	write_stump_model(tmp, 0, 1);
+	return 0;
+}
+
+static void test_model_dir_is_filled_once(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/mw-test-serve-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	struct mw_model_ident id = {.name = "team/fraud model", .version = "3"};
+	snprintf(id.digest, sizeof id.digest, "%s", "abcdef0123456789abcdef");
+	int calls = 0;
+	char *dir = NULL;
+	struct mw_err err = {0};
+	/* a failing fill leaves nothing behind */
+	assert_int_equal(mw_model_dir(root, &id, fail_fill, &calls, &dir, &err), -MW_E_IO);
+	assert_null(dir);
+	OK(mw_model_dir(root, &id, count_fill, &calls, &dir, E));
+	assert_int_equal(calls, 2);
+	/* the name is made safe for a file name; the digest is part of it */
+	char want[256];
+	snprintf(want, sizeof want, "%s/team_fraud_model/3-abcdef012345", root);
+	assert_string_equal(dir, want);
+	free(dir);
+	OK(mw_model_dir(root, &id, count_fill, &calls, &dir, E));
+	assert_int_equal(calls, 2); /* complete: not filled again */
+	free(dir);
+	/* no temporary directory is left: only the complete one */
+	char parent[300];
+	snprintf(parent, sizeof parent, "%s/team_fraud_model", root);
+	DIR *d = opendir(parent);
+	assert_non_null(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	assert_int_equal(n, 1);
+	rm_tree(root);
+}
+
+int main(void)
+{
+	mw_log_set_level(MW_LOG_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_source_default_explicit_and_swap),
+		cmocka_unit_test(test_bound_only),
+		cmocka_unit_test(test_observers_see_every_completed_request),
+		cmocka_unit_test(test_model_dir_is_filled_once),
+		cmocka_unit_test(test_inline_runs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
