@@ -31,7 +31,7 @@ static void version(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 	mw_http_resp_text(resp, 200, "text/plain; charset=utf-8", MW_VERSION);
 }
 
-static void process_metrics(struct mw_buf *b, int64_t start_ms)
+static int process_metrics(struct mw_buf *b, int64_t start_ms)
 {
 	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
 	FILE *f = fopen("/proc/self/stat", "r");
@@ -58,60 +58,73 @@ static void process_metrics(struct mw_buf *b, int64_t start_ms)
 				fds++;
 		closedir(d);
 	}
-	mw_buf_printf(b,
-		      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-		      "# TYPE process_cpu_seconds_total counter\n"
-		      "process_cpu_seconds_total %.2f\n"
-		      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-		      "# TYPE process_resident_memory_bytes gauge\n"
-		      "process_resident_memory_bytes %ld\n"
-		      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-		      "# TYPE process_virtual_memory_bytes gauge\n"
-		      "process_virtual_memory_bytes %lu\n"
-		      "# HELP process_open_fds Number of open file descriptors.\n"
-		      "# TYPE process_open_fds gauge\n"
-		      "process_open_fds %d\n"
-		      "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-		      "# TYPE process_start_time_seconds gauge\n"
-		      "process_start_time_seconds %.3f\n",
-		      (double)(utime + stime) / (double)hz, rss * page, vsize, fds,
-		      (double)start_ms / 1000.0);
+	return mw_buf_printf(
+		b,
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		"# TYPE process_cpu_seconds_total counter\n"
+		"process_cpu_seconds_total %.2f\n"
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		"# TYPE process_resident_memory_bytes gauge\n"
+		"process_resident_memory_bytes %ld\n"
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		"# TYPE process_virtual_memory_bytes gauge\n"
+		"process_virtual_memory_bytes %lu\n"
+		"# HELP process_open_fds Number of open file descriptors.\n"
+		"# TYPE process_open_fds gauge\n"
+		"process_open_fds %d\n"
+		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+		"# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds %.3f\n",
+		(double)(utime + stime) / (double)hz, rss * page, vsize, fds,
+		(double)start_ms / 1000.0);
 }
 
 static void metrics(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
-	(void)req;
 	struct mw_api_ctx *ctx = ud;
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_printf(&b, "# HELP mw_build_info Millwright version.\n# TYPE mw_build_info gauge\n"
-			  "mw_build_info{version=\"%s\"} 1\n",
-		      MW_VERSION);
-	mw_http_render_metrics(ctx->http, &b);
+	mw_buf_init(&b, MW_METRICS_MAX);
+	int bad =
+		mw_buf_printf(&b,
+			      "# HELP mw_build_info Millwright version.\n# TYPE mw_build_info gauge\n"
+			      "mw_build_info{version=\"%s\"} 1\n",
+			      MW_VERSION);
+	bad |= mw_http_render_metrics(ctx->http, &b);
 	struct mw_store_stats st = {0};
 	if (ctx->store)
 		mw_store_stats(ctx->store, &st);
 	if (ctx->store) {
-	mw_buf_printf(&b,
-		      "# HELP mw_store_commits_total Group commits of the store writer.\n"
-		      "# TYPE mw_store_commits_total counter\nmw_store_commits_total %llu\n"
-		      "# HELP mw_store_writes_total Write operations committed or failed.\n"
-		      "# TYPE mw_store_writes_total counter\n"
-		      "mw_store_writes_total{result=\"ok\"} %llu\n"
-		      "mw_store_writes_total{result=\"error\"} %llu\n"
-		      "# HELP mw_store_write_queue_depth Writes waiting for the writer.\n"
-		      "# TYPE mw_store_write_queue_depth gauge\nmw_store_write_queue_depth %d\n",
-		      st.commits, st.jobs - st.failed_jobs, st.failed_jobs, st.queue_depth);
-	mw_buf_puts(&b, "# HELP mw_store_commit_batch_size Write operations per group commit.\n"
-			"# TYPE mw_store_commit_batch_size histogram\n");
-	mw_hist_render(st.batch_size, &b, "mw_store_commit_batch_size", "");
-	mw_buf_puts(&b, "# HELP mw_store_commit_duration_seconds Time to run and commit one group.\n"
+		bad |= mw_buf_printf(
+			&b,
+			"# HELP mw_store_commits_total Group commits of the store writer.\n"
+			"# TYPE mw_store_commits_total counter\nmw_store_commits_total %llu\n"
+			"# HELP mw_store_writes_total Write operations committed or failed.\n"
+			"# TYPE mw_store_writes_total counter\n"
+			"mw_store_writes_total{result=\"ok\"} %llu\n"
+			"mw_store_writes_total{result=\"error\"} %llu\n"
+			"# HELP mw_store_write_queue_depth Writes waiting for the writer.\n"
+			"# TYPE mw_store_write_queue_depth gauge\nmw_store_write_queue_depth %d\n",
+			st.commits, st.jobs - st.failed_jobs, st.failed_jobs, st.queue_depth);
+		bad |= mw_buf_puts(&b,
+				   "# HELP mw_store_commit_batch_size Write operations per group commit.\n"
+				   "# TYPE mw_store_commit_batch_size histogram\n");
+		bad |= mw_hist_render(st.batch_size, &b, "mw_store_commit_batch_size", "");
+		bad |= mw_buf_puts(
+			&b,
+			"# HELP mw_store_commit_duration_seconds Time to run and commit one group.\n"
 			"# TYPE mw_store_commit_duration_seconds histogram\n");
-	mw_hist_render(st.commit_seconds, &b, "mw_store_commit_duration_seconds", "");
+		bad |= mw_hist_render(st.commit_seconds, &b, "mw_store_commit_duration_seconds",
+				      "");
 	}
 	if (ctx->serve)
-		mw_serve_render_metrics(ctx->serve, &b);
-	process_metrics(&b, ctx->start_ms);
+		bad |= mw_serve_render_metrics(ctx->serve, &b);
+	bad |= process_metrics(&b, ctx->start_ms);
+	if (bad) {
+		mw_buf_release(&b);
+		mw_http_error(req, resp, 500, MW_E_TOO_LARGE,
+			      "the metrics text is over its cap (MW_METRICS_MAX)");
+		return;
+	}
 	size_t n;
 	char *s = mw_buf_detach(&b, &n);
 	mw_buf_release(&b);

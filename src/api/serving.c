@@ -114,41 +114,52 @@ struct job {
 	bool binary_out;
 };
 
-static void encode_v2(struct job *j, struct mw_http_resp *resp)
+/* 0, or -MW_E_TOO_LARGE when the answer would pass MW_RESPONSE_MAX. */
+static int encode_v2(struct job *j, struct mw_http_resp *resp)
 {
 	struct mw_infer *inf = &j->inf;
 	size_t n = inf->rows * inf->ycols;
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_puts(&b, "{\"model_name\":");
-	mw_json_str_append(&b, mw_served_name(j->m));
-	mw_buf_puts(&b, ",\"model_version\":");
-	mw_json_str_append(&b, mw_served_version(j->m));
+	mw_buf_init(&b, MW_RESPONSE_MAX);
+	int bad = mw_buf_puts(&b, "{\"model_name\":");
+	bad |= mw_json_str_append(&b, mw_served_name(j->m));
+	bad |= mw_buf_puts(&b, ",\"model_version\":");
+	bad |= mw_json_str_append(&b, mw_served_version(j->m));
 	if (j->id) {
-		mw_buf_puts(&b, ",\"id\":");
-		mw_json_str_append(&b, j->id);
+		bad |= mw_buf_puts(&b, ",\"id\":");
+		bad |= mw_json_str_append(&b, j->id);
 	}
 	if (inf->ycols == 1)
-		mw_buf_printf(&b, ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
-				  "\"shape\":[%zu]",
-			      inf->rows);
+		bad |= mw_buf_printf(&b,
+				     ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
+				     "\"shape\":[%zu]",
+				     inf->rows);
 	else
-		mw_buf_printf(&b, ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
-				  "\"shape\":[%zu,%zu]",
-			      inf->rows, inf->ycols);
+		bad |= mw_buf_printf(&b,
+				     ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
+				     "\"shape\":[%zu,%zu]",
+				     inf->rows, inf->ycols);
 	if (j->binary_out) {
-		mw_buf_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", n * 4);
+		bad |= mw_buf_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", n * 4);
 		size_t hl = b.len;
-		mw_buf_append(&b, inf->y, n * 4);
+		bad |= mw_buf_append(&b, inf->y, n * 4);
+		if (bad) {
+			mw_buf_release(&b);
+			return -MW_E_TOO_LARGE;
+		}
 		size_t len;
 		char *body = mw_buf_detach(&b, &len);
 		mw_http_resp_set(resp, 200, "application/octet-stream", body, len);
 		mw_http_resp_header(resp, "Inference-Header-Content-Length",
 				    mw_arena_printf(mw_http_deferred_req(j->d)->arena, "%zu", hl));
 	} else {
-		mw_buf_puts(&b, ",\"data\":[");
-		mw_json_floats_append(&b, inf->y, n);
-		mw_buf_puts(&b, "]}]}");
+		bad |= mw_buf_puts(&b, ",\"data\":[");
+		bad |= mw_json_floats_append(&b, inf->y, n);
+		bad |= mw_buf_puts(&b, "]}]}");
+		if (bad) {
+			mw_buf_release(&b);
+			return -MW_E_TOO_LARGE;
+		}
 		size_t len;
 		char *body = mw_buf_detach(&b, &len);
 		mw_http_resp_set(resp, 200, "application/json", body, len);
@@ -157,26 +168,31 @@ static void encode_v2(struct job *j, struct mw_http_resp *resp)
 	/* headers are copied when the answer is sent, after j->m may be gone */
 	mw_http_resp_header(resp, "X-MW-Model-Version",
 			    mw_arena_strdup(mw_http_deferred_req(j->d)->arena, mw_served_version(j->m)));
+	return 0;
 }
 
-static void encode_invocations(struct job *j, struct mw_http_resp *resp)
+static int encode_invocations(struct job *j, struct mw_http_resp *resp)
 {
 	struct mw_infer *inf = &j->inf;
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_puts(&b, "{\"predictions\":[");
+	mw_buf_init(&b, MW_RESPONSE_MAX);
+	int bad = mw_buf_puts(&b, "{\"predictions\":[");
 	for (size_t r = 0; r < inf->rows; r++) {
 		if (r)
-			mw_buf_puts(&b, ",");
+			bad |= mw_buf_puts(&b, ",");
 		if (inf->ycols == 1) {
-			mw_json_floats_append(&b, inf->y + r, 1);
+			bad |= mw_json_floats_append(&b, inf->y + r, 1);
 		} else {
-			mw_buf_puts(&b, "[");
-			mw_json_floats_append(&b, inf->y + r * inf->ycols, inf->ycols);
-			mw_buf_puts(&b, "]");
+			bad |= mw_buf_puts(&b, "[");
+			bad |= mw_json_floats_append(&b, inf->y + r * inf->ycols, inf->ycols);
+			bad |= mw_buf_puts(&b, "]");
 		}
 	}
-	mw_buf_puts(&b, "]}");
+	bad |= mw_buf_puts(&b, "]}");
+	if (bad) {
+		mw_buf_release(&b);
+		return -MW_E_TOO_LARGE;
+	}
 	size_t len;
 	char *body = mw_buf_detach(&b, &len);
 	mw_buf_release(&b);
@@ -184,18 +200,24 @@ static void encode_invocations(struct job *j, struct mw_http_resp *resp)
 	/* headers are copied when the answer is sent, after j->m may be gone */
 	mw_http_resp_header(resp, "X-MW-Model-Version",
 			    mw_arena_strdup(mw_http_deferred_req(j->d)->arena, mw_served_version(j->m)));
+	return 0;
 }
 
 static void job_done(struct mw_infer *inf, void *ud)
 {
 	struct job *j = ud;
 	struct mw_http_resp resp = {0};
+	int rc = 0;
 	if (inf->rc)
 		proto_error(j->proto, &resp, inf->err.code ? inf->err.code : -inf->rc, inf->err.msg);
 	else if (j->proto == V2)
-		encode_v2(j, &resp);
+		rc = encode_v2(j, &resp);
 	else
-		encode_invocations(j, &resp);
+		rc = encode_invocations(j, &resp);
+	if (rc)
+		proto_error(j->proto, &resp, -rc,
+			    "the answer would be larger than the server's response cap: ask for fewer "
+			    "rows per request, or for binary outputs (V2 binary_data_output)");
 	mw_served_release(j->m);
 	free(inf->y);
 	free(j->x);

@@ -77,19 +77,22 @@ static char *url_of(struct mw_client *cl, CURL *curl, const char *path)
 {
 	/* escape every segment, keep the slashes */
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_printf(&b, "%s/api/2.0/mlflow-artifacts/artifacts/", mw_client_uri(cl));
+	/* every byte escapes to at most 3: the cap cannot be reached */
+	mw_buf_init(&b, strlen(mw_client_uri(cl)) + 3 * strlen(path) + 64);
+	int bad = mw_buf_printf(&b, "%s/api/2.0/mlflow-artifacts/artifacts/", mw_client_uri(cl));
 	const char *seg = path;
 	while (seg) {
 		const char *e = strchr(seg, '/');
 		size_t n = e ? (size_t)(e - seg) : strlen(seg);
 		char *esc = curl_easy_escape(curl, seg, (int)n);
-		mw_buf_puts(&b, esc ? esc : "");
+		bad |= mw_buf_puts(&b, esc ? esc : "");
 		curl_free(esc);
 		if (e)
-			mw_buf_puts(&b, "/");
+			bad |= mw_buf_puts(&b, "/");
 		seg = e ? e + 1 : NULL;
 	}
+	if (bad)
+		abort(); /* cannot happen: the cap is the largest size */
 	char *s = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);
 	return s;

@@ -130,6 +130,11 @@ void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *con
 	       size_t nrows);
 void cmd_print_json(FILE *f, json_t *v);
 /* Shared options of commands that use a client. */
+/* The longest URL the CLI sends (a GET's query string holds the request). */
+#define MW_CLI_URL_MAX ((size_t)1 << 20)
+/* Display text the CLI builds (a table cell, a list of aliases): cut there. */
+#define MW_CLI_TEXT_MAX ((size_t)1 << 20)
+
 #define CMD_CLIENT_OPTS                                                                  \
 	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)",   \
 	 NULL, false},                                                                   \

@@ -388,7 +388,8 @@ static void append_query(struct mw_client *c, struct mw_buf *url, json_t *req)
 				ev = curl_easy_escape(c->curl, s ? s : "", 0);
 				free(s);
 			}
-			mw_buf_printf(url, "%c%s=%s", sep, k, ev ? ev : "");
+			/* a failure is sticky: remote_call checks the URL once */
+			(void)!mw_buf_printf(url, "%c%s=%s", sep, k, ev ? ev : "");
 			curl_free(ev);
 			sep = '&';
 		}
@@ -423,12 +424,12 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 		       json_t **resp, struct mw_err *err)
 {
 	struct mw_buf url, body;
-	mw_buf_init(&url, 0);
+	mw_buf_init(&url, MW_CLI_URL_MAX);
 	mw_buf_init(&body, 256u << 20);
 	if (path[0] == '/') /* a full path (native routes) */
-		mw_buf_printf(&url, "%s%s", c->uri, path);
+		(void)!mw_buf_printf(&url, "%s%s", c->uri, path); /* checked below (sticky) */
 	else
-		mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
+		(void)!mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
 	char *payload = NULL;
 	curl_easy_reset(c->curl);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -442,6 +443,14 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
 		if (strcmp(method, "POST"))
 			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+	}
+	if (mw_buf_error(&url)) {
+		curl_slist_free_all(hdr);
+		free(payload);
+		mw_buf_release(&url);
+		mw_buf_release(&body);
+		return mw_err_set(err, MW_E_TOO_LARGE, "the request's URL would pass %zu bytes",
+				  MW_CLI_URL_MAX);
 	}
 	curl_easy_setopt(c->curl, CURLOPT_URL, url.data);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
@@ -478,16 +487,19 @@ char *mw_client_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
+	mw_buf_init(&b, 3 * strlen(s) + 1); /* every byte escapes to at most 3 */
+	int bad = 0;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
 		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			mw_buf_append(&b, p, 1);
+			bad |= mw_buf_append(&b, p, 1);
 		} else {
 			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-			mw_buf_append(&b, e, 3);
+			bad |= mw_buf_append(&b, e, 3);
 		}
 	}
+	if (bad)
+		abort(); /* cannot happen: the cap is the largest size */
 	char *out = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);
 	return out;

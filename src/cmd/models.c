@@ -59,14 +59,16 @@ static char *native_path(const char *name, const char *rest)
 static char *quote(const char *s)
 {
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_puts(&b, "'");
+	mw_buf_init(&b, 2 * strlen(s) + 3); /* every quote doubles: the cap cannot be reached */
+	int bad = mw_buf_puts(&b, "'");
 	for (const char *p = s; *p; p++) {
 		if (*p == '\'')
-			mw_buf_puts(&b, "'");
-		mw_buf_append(&b, p, 1);
+			bad |= mw_buf_puts(&b, "'");
+		bad |= mw_buf_append(&b, p, 1);
 	}
-	mw_buf_puts(&b, "'");
+	bad |= mw_buf_puts(&b, "'");
+	if (bad)
+		abort(); /* cannot happen: the cap is the largest size */
 	char *out = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);
 	return out;
@@ -76,15 +78,16 @@ static char *quote(const char *s)
 static char *aliases_text(json_t *arr)
 {
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
+	mw_buf_init(&b, MW_CLI_TEXT_MAX); /* display text: cut at the cap */
+	int bad = 0;
+	for (size_t i = 0; i < json_array_size(arr) && !bad; i++) {
 		json_t *a = json_array_get(arr, i);
 		if (i)
-			mw_buf_puts(&b, ", ");
+			bad |= mw_buf_puts(&b, ", ");
 		if (json_is_string(a))
-			mw_buf_puts(&b, json_string_value(a));
+			bad |= mw_buf_puts(&b, json_string_value(a));
 		else
-			mw_buf_printf(&b, "%s=%s", jstr(a, "alias"), jstr(a, "version"));
+			bad |= mw_buf_printf(&b, "%s=%s", jstr(a, "alias"), jstr(a, "version"));
 	}
 	char *out = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);
@@ -94,16 +97,17 @@ static char *aliases_text(json_t *arr)
 static char *kv_text(json_t *arr, size_t max)
 {
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	for (size_t i = 0; i < json_array_size(arr) && (!max || b.len < max); i++) {
+	mw_buf_init(&b, MW_CLI_TEXT_MAX); /* display text: cut at the cap */
+	int bad = 0;
+	for (size_t i = 0; i < json_array_size(arr) && (!max || b.len < max) && !bad; i++) {
 		json_t *e = json_array_get(arr, i);
 		json_t *v = json_object_get(e, "value");
 		if (i)
-			mw_buf_puts(&b, ", ");
+			bad |= mw_buf_puts(&b, ", ");
 		if (json_is_number(v))
-			mw_buf_printf(&b, "%s=%.6g", jstr(e, "key"), json_number_value(v));
+			bad |= mw_buf_printf(&b, "%s=%.6g", jstr(e, "key"), json_number_value(v));
 		else
-			mw_buf_printf(&b, "%s=%s", jstr(e, "key"), json_string_value(v));
+			bad |= mw_buf_printf(&b, "%s=%s", jstr(e, "key"), json_string_value(v));
 	}
 	char *out = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);

@@ -26,18 +26,21 @@ static char *metrics_summary(json_t *run)
 {
 	json_t *ms = json_object_get(json_object_get(run, "data"), "metrics");
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	for (size_t i = 0; i < json_array_size(ms) && b.len < 60; i++) {
+	mw_buf_init(&b, MW_CLI_TEXT_MAX); /* display text: cut at the cap */
+	int bad = 0;
+	for (size_t i = 0; i < json_array_size(ms) && b.len < 60 && !bad; i++) {
 		json_t *m = json_array_get(ms, i);
 		json_t *v = json_object_get(m, "value");
 		if (i)
-			mw_buf_puts(&b, ", ");
+			bad |= mw_buf_puts(&b, ", ");
 		if (json_is_number(v))
-			mw_buf_printf(&b, "%s=%.6g", json_string_value(json_object_get(m, "key")),
-				      json_number_value(v));
+			bad |= mw_buf_printf(&b, "%s=%.6g",
+					     json_string_value(json_object_get(m, "key")),
+					     json_number_value(v));
 		else
-			mw_buf_printf(&b, "%s=%s", json_string_value(json_object_get(m, "key")),
-				      json_string_value(v));
+			bad |= mw_buf_printf(&b, "%s=%s",
+					     json_string_value(json_object_get(m, "key")),
+					     json_string_value(v));
 	}
 	char *s = mw_buf_detach(&b, NULL);
 	mw_buf_release(&b);

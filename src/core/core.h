@@ -66,21 +66,39 @@ char *mw_xstrdup(const char *s);
 char *mw_xstrndup(const char *s, size_t n);
 
 /* Capped growable byte buffer.  Invariants: data is never NULL after init,
- * always NUL-terminated, len < alloc, len never exceeds cap. */
+ * always NUL-terminated, len < alloc, len never exceeds cap.
+ *
+ * Every buffer has an explicit cap, chosen where it is created: there is no
+ * unbounded buffer (mw_buf_init aborts on a cap of 0, a programming error).
+ * An append that would pass the cap fails with -MW_E_TOO_LARGE and changes
+ * nothing, and the buffer remembers it (mw_buf_error, until mw_buf_reset), so
+ * a sequence of appends can be checked once at its end.  The appends' results
+ * must be used (warn_unused_result): a caller that ignored one would send or
+ * store a text with a piece missing. */
 struct mw_buf {
 	char *data;
 	size_t len;
 	size_t alloc;
 	size_t cap;      /* maximum len; appends past it fail with MW_E_TOO_LARGE */
+	int err;         /* 0, or the first failed append's error (until reset) */
 };
+
+#define MW_MUST_USE __attribute__((warn_unused_result))
+
+/* Caps of buffers that hold what the server writes itself (not input). */
+#define MW_METRICS_MAX ((size_t)64 << 20)   /* one /metrics answer */
+#define MW_RESPONSE_MAX ((size_t)256 << 20) /* one hand-written answer (inference) */
 
 void mw_buf_init(struct mw_buf *b, size_t cap);
 void mw_buf_release(struct mw_buf *b);
+/* Empty the buffer and clear a sticky failure. */
 void mw_buf_reset(struct mw_buf *b);
-int mw_buf_append(struct mw_buf *b, const void *p, size_t n);
-int mw_buf_puts(struct mw_buf *b, const char *s);
-int mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
+MW_MUST_USE int mw_buf_append(struct mw_buf *b, const void *p, size_t n);
+MW_MUST_USE int mw_buf_puts(struct mw_buf *b, const char *s);
+MW_MUST_USE int mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* 0, or the error of the first append that failed since init or reset. */
+int mw_buf_error(const struct mw_buf *b);
 /* Take ownership of the bytes; the buffer is re-initialised empty. */
 char *mw_buf_detach(struct mw_buf *b, size_t *len);
 
@@ -166,10 +184,10 @@ char *mw_json_dump(const json_t *v, size_t *len);
  * literal (quotes, backslashes and control characters escaped; the input must
  * be UTF-8), and comma-separated float32 values with 9 significant digits,
  * null for NaN and infinities. */
-void mw_json_str_append(struct mw_buf *b, const char *s);
+MW_MUST_USE int mw_json_str_append(struct mw_buf *b, const char *s);
 /* Floats as JSON numbers, comma-separated: 9 significant digits (a float32
  * reads back exactly), null for NaN and infinities. */
-void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n);
+MW_MUST_USE int mw_json_floats_append(struct mw_buf *b, const float *v, size_t n);
 /* A JSON number token (as a lexer checked it) as strtod reads it, bit for
  * bit, without strtod's cost: true when it could (at most 19 significant
  * digits and a decimal exponent within +-27, and no doubt about the
@@ -425,8 +443,8 @@ struct mw_hist {
 void mw_hist_init(struct mw_hist *h, const double *bounds, int nb);
 void mw_hist_observe(struct mw_hist *h, double v);
 /* Append Prometheus text for one series: name{labels,le=...} lines. */
-void mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *name,
-		    const char *labels /* "a=\"b\"" or "" */);
+MW_MUST_USE int mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *name,
+			       const char *labels /* "a=\"b\"" or "" */);
 extern const double mw_latency_buckets[]; /* seconds */
 extern const int mw_latency_nbuckets;
 

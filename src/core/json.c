@@ -115,22 +115,23 @@ char *mw_json_dump(const json_t *v, size_t *len)
 	return s;
 }
 
-void mw_json_str_append(struct mw_buf *b, const char *s)
+int mw_json_str_append(struct mw_buf *b, const char *s)
 {
-	mw_buf_puts(b, "\"");
+	int bad = mw_buf_puts(b, "\"");
 	const char *run = s;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p && !bad; p++) {
 		if (*p != '"' && *p != '\\' && *p >= 0x20)
 			continue;
-		mw_buf_append(b, run, (size_t)((const char *)p - run));
+		bad |= mw_buf_append(b, run, (size_t)((const char *)p - run));
 		if (*p == '"' || *p == '\\')
-			mw_buf_printf(b, "\\%c", *p);
+			bad |= mw_buf_printf(b, "\\%c", *p);
 		else
-			mw_buf_printf(b, "\\u%04x", *p);
+			bad |= mw_buf_printf(b, "\\u%04x", *p);
 		run = (const char *)p + 1;
 	}
-	mw_buf_puts(b, run);
-	mw_buf_puts(b, "\"");
+	bad |= mw_buf_puts(b, run);
+	bad |= mw_buf_puts(b, "\"");
+	return bad ? mw_buf_error(b) : 0;
 }
 
 /* ------------------------------------------------------------- float32 text */
@@ -302,19 +303,21 @@ size_t mw_fmt_float9(float f, char out[32])
 	return (size_t)(o - out);
 }
 
-void mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
+int mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
 {
 	char tmp[32];
-	for (size_t i = 0; i < n; i++) {
+	int bad = 0;
+	for (size_t i = 0; i < n && !bad; i++) {
 		if (i)
-			mw_buf_append(b, ",", 1);
+			bad |= mw_buf_append(b, ",", 1);
 		if (isfinite(v[i])) {
 			size_t k = mw_fmt_float9(v[i], tmp);
-			mw_buf_append(b, tmp, k);
+			bad |= mw_buf_append(b, tmp, k);
 		} else {
-			mw_buf_append(b, "null", 4);
+			bad |= mw_buf_append(b, "null", 4);
 		}
 	}
+	return bad ? mw_buf_error(b) : 0;
 }
 
 json_t *mw_json_double(double d)

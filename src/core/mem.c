@@ -58,11 +58,21 @@ char *mw_xstrndup(const char *s, size_t n)
 
 void mw_buf_init(struct mw_buf *b, size_t cap)
 {
+	if (!cap) {
+		fprintf(stderr, "mw: a buffer was created without a cap (a bug)\n");
+		abort();
+	}
 	b->alloc = 64;
 	b->data = mw_xmalloc(b->alloc);
 	b->data[0] = 0;
 	b->len = 0;
-	b->cap = cap ? cap : (size_t)-2;
+	b->cap = cap;
+	b->err = 0;
+}
+
+int mw_buf_error(const struct mw_buf *b)
+{
+	return b->err;
 }
 
 void mw_buf_release(struct mw_buf *b)
@@ -76,12 +86,13 @@ void mw_buf_reset(struct mw_buf *b)
 {
 	b->len = 0;
 	b->data[0] = 0;
+	b->err = 0;
 }
 
 static int buf_grow(struct mw_buf *b, size_t extra)
 {
 	if (extra > b->cap - b->len)
-		return -MW_E_TOO_LARGE;
+		return b->err = -MW_E_TOO_LARGE;
 	size_t need = b->len + extra + 1;
 	if (need <= b->alloc)
 		return 0;
@@ -120,7 +131,7 @@ int mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
 	va_end(ap);
 	int rc = 0;
 	if (n < 0) {
-		rc = -MW_E_INTERNAL;
+		rc = b->err ? b->err : (b->err = -MW_E_INTERNAL);
 	} else if ((size_t)n < sizeof tmp) {
 		rc = mw_buf_append(b, tmp, (size_t)n);
 	} else {

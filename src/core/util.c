@@ -332,9 +332,10 @@ void mw_hist_observe(struct mw_hist *h, double v)
 					    __ATOMIC_RELAXED));
 }
 
-void mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *name,
-		    const char *labels)
+int mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *name,
+		   const char *labels)
 {
+	int bad = 0;
 	unsigned long long cum = 0;
 	const char *sep = labels && *labels ? "," : "";
 	if (!labels)
@@ -342,18 +343,19 @@ void mw_hist_render(const struct mw_hist *h, struct mw_buf *out, const char *nam
 	for (int i = 0; i <= h->nb; i++) {
 		cum += __atomic_load_n(&h->counts[i], __ATOMIC_RELAXED);
 		if (i < h->nb)
-			mw_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
-				      h->bounds[i], cum);
+			bad |= mw_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels,
+					     sep, h->bounds[i], cum);
 		else
-			mw_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-				      cum);
+			bad |= mw_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels,
+					     sep, cum);
 	}
 	double sum;
 	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
 	if (*labels) {
-		mw_buf_printf(out, "%s_sum{%s} %.9g\n", name, labels, sum);
-		mw_buf_printf(out, "%s_count{%s} %llu\n", name, labels, cum);
+		bad |= mw_buf_printf(out, "%s_sum{%s} %.9g\n", name, labels, sum);
+		bad |= mw_buf_printf(out, "%s_count{%s} %llu\n", name, labels, cum);
 	} else {
-		mw_buf_printf(out, "%s_sum %.9g\n%s_count %llu\n", name, sum, name, cum);
+		bad |= mw_buf_printf(out, "%s_sum %.9g\n%s_count %llu\n", name, sum, name, cum);
 	}
+	return bad ? mw_buf_error(out) : 0;
 }

@@ -991,68 +991,78 @@ void mw_http_free(struct mw_http_server *s)
 
 /* ------------------------------------------------------------ metrics */
 
-static void render_route(struct mw_buf *out, const char *method, const char *name,
-			 const struct route_stats *st, bool counts)
+static int render_route(struct mw_buf *out, const char *method, const char *name,
+			const struct route_stats *st, bool counts)
 {
+	int bad = 0;
 	if (counts) {
 		for (size_t i = 0; i <= NSTATUS; i++) {
 			unsigned long long v = __atomic_load_n(&st->by_status[i], __ATOMIC_RELAXED);
 			if (!v)
 				continue;
 			if (i < NSTATUS)
-				mw_buf_printf(out,
-					      "mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
-					      method, name, status_codes[i], v);
+				bad |= mw_buf_printf(
+					out,
+					"mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+					method, name, status_codes[i], v);
 			else
-				mw_buf_printf(out,
-					      "mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
-					      method, name, v);
+				bad |= mw_buf_printf(
+					out,
+					"mw_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+					method, name, v);
 		}
-		return;
+		return bad;
 	}
 	if (!__atomic_load_n(&st->latency.count, __ATOMIC_RELAXED))
-		return;
+		return 0;
 	char labels[512];
 	snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", method, name);
-	mw_hist_render(&st->latency, out, "mw_http_request_duration_seconds", labels);
+	return mw_hist_render(&st->latency, out, "mw_http_request_duration_seconds", labels);
 }
 
-void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
+int mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 {
+	int bad = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		bool counts = pass == 0;
 		if (counts)
-			mw_buf_puts(out, "# HELP mw_http_requests_total HTTP requests by route and status.\n"
-					 "# TYPE mw_http_requests_total counter\n");
+			bad |= mw_buf_puts(
+				out,
+				"# HELP mw_http_requests_total HTTP requests by route and status.\n"
+				"# TYPE mw_http_requests_total counter\n");
 		else
-			mw_buf_puts(out, "# HELP mw_http_request_duration_seconds Time from the first "
-					 "byte of a request to its response being queued.\n"
-					 "# TYPE mw_http_request_duration_seconds histogram\n");
+			bad |= mw_buf_puts(out,
+					   "# HELP mw_http_request_duration_seconds Time from the first "
+					   "byte of a request to its response being queued.\n"
+					   "# TYPE mw_http_request_duration_seconds histogram\n");
 		for (size_t t = 0; t < s->ntables; t++)
 			for (size_t i = 0; i < s->tables[t].n; i++) {
 				const struct route_slot *sl = &s->tables[t].slot[i];
-				render_route(out, sl->r->method, sl->r->name ? sl->r->name : sl->r->pattern,
-					     &sl->stats, counts);
+				bad |= render_route(out, sl->r->method,
+						    sl->r->name ? sl->r->name : sl->r->pattern,
+						    &sl->stats, counts);
 			}
-		render_route(out, "any", "unmatched", &s->unmatched, counts);
+		bad |= render_route(out, "any", "unmatched", &s->unmatched, counts);
 	}
-	mw_buf_printf(out, "# HELP mw_http_inflight_requests Requests being handled now.\n"
-			   "# TYPE mw_http_inflight_requests gauge\nmw_http_inflight_requests %d\n",
-		      mw_http_inflight(s));
+	bad |= mw_buf_printf(out,
+			     "# HELP mw_http_inflight_requests Requests being handled now.\n"
+			     "# TYPE mw_http_inflight_requests gauge\nmw_http_inflight_requests %d\n",
+			     mw_http_inflight(s));
 	pthread_mutex_lock(&s->smu);
 	unsigned long long cut = s->timeouts;
 	unsigned open = 0;
 	for (struct sock *k = s->socks.next; k != &s->socks; k = k->next)
 		open++;
 	pthread_mutex_unlock(&s->smu);
-	mw_buf_printf(out,
-		      "# HELP mw_http_connections Open client connections.\n"
-		      "# TYPE mw_http_connections gauge\nmw_http_connections %u\n"
-		      "# HELP mw_http_slow_client_disconnects_total Connections closed because "
-		      "their headers or body arrived too slowly.\n"
-		      "# TYPE mw_http_slow_client_disconnects_total counter\n"
-		      "mw_http_slow_client_disconnects_total %llu\n",
-		      open, cut);
+	bad |= mw_buf_printf(out,
+			     "# HELP mw_http_connections Open client connections.\n"
+			     "# TYPE mw_http_connections gauge\nmw_http_connections %u\n"
+			     "# HELP mw_http_slow_client_disconnects_total Connections closed because "
+			     "their headers or body arrived too slowly.\n"
+			     "# TYPE mw_http_slow_client_disconnects_total counter\n"
+			     "mw_http_slow_client_disconnects_total %llu\n",
+			     open, cut);
+	return bad ? mw_buf_error(out) : 0;
 }
 
 /* ------------------------------------------------------------ request helpers */

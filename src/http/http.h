@@ -217,7 +217,7 @@ void mw_http_stop(struct mw_http_server *s);
 /* Stop the daemon and free everything. */
 void mw_http_free(struct mw_http_server *s);
 /* Per-route request counters and latency histograms, Prometheus text. */
-void mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out);
+MW_MUST_USE int mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out);
 
 /* Deferred responses.  A handler that cannot answer yet (a request waiting
  * for an inference batch) calls mw_http_defer and returns without filling

@@ -42,6 +42,8 @@ struct logrec {
 	double latency_ms, queue_ms;
 };
 
+#define MAX_LINE (256u << 20) /* a record longer than this is damage */
+
 struct mw_predlog {
 	char *dir;
 	pthread_t th;
@@ -66,41 +68,48 @@ static void logrec_free(struct logrec *r)
 	free(r->y);
 }
 
+/* The record as one line, or NULL when it would be longer than MAX_LINE
+ * (the reader would take it for damage). */
 static char *format_record(const struct logrec *r, size_t *len)
 {
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)r->ts);
-	mw_json_str_append(&b, r->request_id);
-	mw_buf_puts(&b, ",\"model\":");
-	mw_json_str_append(&b, r->model);
-	mw_buf_puts(&b, ",\"version\":");
-	mw_json_str_append(&b, r->version);
-	mw_buf_puts(&b, ",\"inputs\":[");
+	mw_buf_init(&b, MAX_LINE);
+	int bad = mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)r->ts);
+	bad |= mw_json_str_append(&b, r->request_id);
+	bad |= mw_buf_puts(&b, ",\"model\":");
+	bad |= mw_json_str_append(&b, r->model);
+	bad |= mw_buf_puts(&b, ",\"version\":");
+	bad |= mw_json_str_append(&b, r->version);
+	bad |= mw_buf_puts(&b, ",\"inputs\":[");
 	for (size_t i = 0; i < r->rows; i++) {
-		mw_buf_puts(&b, i ? ",[" : "[");
-		mw_json_floats_append(&b, r->x + i * r->cols, r->cols);
-		mw_buf_puts(&b, "]");
+		bad |= mw_buf_puts(&b, i ? ",[" : "[");
+		bad |= mw_json_floats_append(&b, r->x + i * r->cols, r->cols);
+		bad |= mw_buf_puts(&b, "]");
 	}
-	mw_buf_puts(&b, "],\"outputs\":[");
+	bad |= mw_buf_puts(&b, "],\"outputs\":[");
 	for (size_t i = 0; r->y && i < r->rows; i++) {
-		mw_buf_puts(&b, i ? ",[" : "[");
-		mw_json_floats_append(&b, r->y + i * r->ycols, r->ycols);
-		mw_buf_puts(&b, "]");
+		bad |= mw_buf_puts(&b, i ? ",[" : "[");
+		bad |= mw_json_floats_append(&b, r->y + i * r->ycols, r->ycols);
+		bad |= mw_buf_puts(&b, "]");
 	}
-	mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s", r->latency_ms,
-		      r->queue_ms, r->error ? "false" : "true");
+	bad |= mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s", r->latency_ms,
+			     r->queue_ms, r->error ? "false" : "true");
 	if (r->error) {
-		mw_buf_puts(&b, ",\"error\":");
-		mw_json_str_append(&b, r->error);
+		bad |= mw_buf_puts(&b, ",\"error\":");
+		bad |= mw_json_str_append(&b, r->error);
 	}
-	mw_buf_puts(&b, "}");
+	bad |= mw_buf_puts(&b, "}");
+	if (bad) {
+		mw_buf_release(&b);
+		return NULL;
+	}
 	char *line = mw_buf_detach(&b, len);
 	mw_buf_release(&b);
 	return line;
 }
 
-static void write_record(struct mw_predlog *l, const struct logrec *r)
+/* false: the record was dropped */
+static bool write_record(struct mw_predlog *l, const struct logrec *r)
 {
 	if (!l->f || l->bytes > SEGMENT_BYTES) {
 		if (l->f)
@@ -117,11 +126,14 @@ static void write_record(struct mw_predlog *l, const struct logrec *r)
 	if (l->f) {
 		size_t n;
 		char *line = format_record(r, &n);
+		if (!line) /* too long to be read back: dropped, and counted */
+			return false;
 		fwrite(line, 1, n, l->f);
 		fputc('\n', l->f);
 		l->bytes += n + 1;
 		free(line);
 	}
+	return l->f != NULL;
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -148,10 +160,13 @@ static void *log_main(void *p)
 			l->head = (l->head + 1) % l->cap;
 			l->len--;
 			pthread_mutex_unlock(&l->mu);
-			write_record(l, &r);
+			bool ok = write_record(l, &r);
 			logrec_free(&r);
 			pthread_mutex_lock(&l->mu);
-			l->written++;
+			if (ok)
+				l->written++;
+			else
+				l->dropped++;
 			dirty = true;
 		}
 		if (!l->on)
@@ -247,7 +262,7 @@ void svi_predlog_observe(const struct mw_prediction *p, void *ud)
 	pthread_mutex_unlock(&l->mu);
 }
 
-void svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out)
+int svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out)
 {
 	unsigned long long written = 0, dropped = 0;
 	if (l) {
@@ -256,12 +271,12 @@ void svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out)
 		dropped = l->dropped;
 		pthread_mutex_unlock(&l->mu);
 	}
-	mw_buf_printf(out,
-		      "# HELP mw_prediction_log_records_total Prediction log records by result.\n"
-		      "# TYPE mw_prediction_log_records_total counter\n"
-		      "mw_prediction_log_records_total{result=\"written\"} %llu\n"
-		      "mw_prediction_log_records_total{result=\"dropped\"} %llu\n",
-		      written, dropped);
+	return mw_buf_printf(out,
+			     "# HELP mw_prediction_log_records_total Prediction log records by result.\n"
+			     "# TYPE mw_prediction_log_records_total counter\n"
+			     "mw_prediction_log_records_total{result=\"written\"} %llu\n"
+			     "mw_prediction_log_records_total{result=\"dropped\"} %llu\n",
+			     written, dropped);
 }
 
 void svi_predlog_close(struct mw_predlog *l)
@@ -283,8 +298,6 @@ void svi_predlog_close(struct mw_predlog *l)
 }
 
 /* ================================================================ the reader */
-
-#define MAX_LINE (256u << 20) /* a record longer than this is damage */
 
 struct mw_predlog_cursor {
 	char *dir;

@@ -117,7 +117,7 @@ static int map_columns(const struct mw_rows_schema *sc, const char *const *names
 	}
 	struct mw_buf missing;
 	mw_buf_init(&missing, 4096);
-	size_t nmiss = 0;
+	size_t nmiss = 0, unlisted = 0;
 	for (size_t i = 0; i < nf; i++) {
 		const char *fn = json_string_value(json_array_get(fnames, i));
 		map[i] = (size_t)-1;
@@ -127,13 +127,17 @@ static int map_columns(const struct mw_rows_schema *sc, const char *const *names
 				break;
 			}
 		if (map[i] == (size_t)-1) {
-			mw_buf_printf(&missing, "%s'%s'", nmiss ? ", " : "", fn ? fn : "?");
+			/* the message names as many as fit in its buffer */
+			if (mw_buf_printf(&missing, "%s'%.200s'", nmiss ? ", " : "", fn ? fn : "?"))
+				unlisted++;
 			nmiss++;
 		}
 	}
 	int rc = 0;
 	if (nmiss) {
-		rc = mw_err_set(err, MW_E_INVALID, "missing features: %s", missing.data);
+		rc = unlisted ? mw_err_set(err, MW_E_INVALID, "missing features: %s and %zu more",
+					   missing.data, unlisted)
+			      : mw_err_set(err, MW_E_INVALID, "missing features: %s", missing.data);
 	} else if (nc > nf) {
 		/* name the first extra column */
 		for (size_t j = 0; j < nc && !rc; j++) {

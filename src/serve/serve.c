@@ -650,54 +650,58 @@ bool mw_serve_ready(struct mw_serve *s)
 	return ok;
 }
 
-static void render_one(struct mw_buf *b, struct mw_served *m, int part)
+static int render_one(struct mw_buf *b, struct mw_served *m, int part)
 {
+	int bad = 0;
 	char l[512];
 	snprintf(l, sizeof l, "model=\"%s\",version=\"%s\"", m->name, m->version);
 	switch (part) {
 	case 0:
-		mw_buf_printf(b, "mw_model_requests_total{%s,result=\"ok\"} %llu\n", l,
-			      __atomic_load_n(&m->n_ok, __ATOMIC_RELAXED));
-		mw_buf_printf(b, "mw_model_requests_total{%s,result=\"error\"} %llu\n", l,
-			      __atomic_load_n(&m->n_err, __ATOMIC_RELAXED));
-		mw_buf_printf(b, "mw_model_requests_total{%s,result=\"rejected\"} %llu\n", l,
-			      __atomic_load_n(&m->n_rejected, __ATOMIC_RELAXED));
+		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"ok\"} %llu\n", l,
+				     __atomic_load_n(&m->n_ok, __ATOMIC_RELAXED));
+		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"error\"} %llu\n", l,
+				     __atomic_load_n(&m->n_err, __ATOMIC_RELAXED));
+		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"rejected\"} %llu\n", l,
+				     __atomic_load_n(&m->n_rejected, __ATOMIC_RELAXED));
 		break;
 	case 8:
 		for (int c = 1; c < MW_E__COUNT; c++) {
 			unsigned long long v = __atomic_load_n(&m->n_err_code[c], __ATOMIC_RELAXED);
 			if (v)
-				mw_buf_printf(b, "mw_model_errors_total{%s,code=\"%s\"} %llu\n", l,
-					      mw_err_name(c), v);
+				bad |= mw_buf_printf(b,
+						     "mw_model_errors_total{%s,code=\"%s\"} %llu\n",
+						     l, mw_err_name(c), v);
 		}
 		break;
 	case 1:
-		mw_buf_printf(b, "mw_model_cache_hits_total{%s} %llu\n", l,
-			      __atomic_load_n(&m->n_cache_hits, __ATOMIC_RELAXED));
+		bad |= mw_buf_printf(b, "mw_model_cache_hits_total{%s} %llu\n", l,
+				     __atomic_load_n(&m->n_cache_hits, __ATOMIC_RELAXED));
 		break;
 	case 2:
-		mw_buf_printf(b, "mw_model_queue_depth{%s} %d\n", l, m->qlen);
+		bad |= mw_buf_printf(b, "mw_model_queue_depth{%s} %d\n", l, m->qlen);
 		break;
 	case 3:
-		mw_hist_render(&m->h_queue, b, "mw_model_queue_seconds", l);
+		bad |= mw_hist_render(&m->h_queue, b, "mw_model_queue_seconds", l);
 		break;
 	case 4:
-		mw_hist_render(&m->h_compute, b, "mw_model_compute_seconds", l);
+		bad |= mw_hist_render(&m->h_compute, b, "mw_model_compute_seconds", l);
 		break;
 	case 5:
-		mw_hist_render(&m->h_total, b, "mw_model_request_seconds", l);
+		bad |= mw_hist_render(&m->h_total, b, "mw_model_request_seconds", l);
 		break;
 	case 6:
-		mw_hist_render(&m->h_batch, b, "mw_model_batch_rows", l);
+		bad |= mw_hist_render(&m->h_batch, b, "mw_model_batch_rows", l);
 		break;
 	case 7:
-		mw_buf_printf(b, "mw_model_loaded{%s,runtime=\"%s\"} 1\n", l, m->rt->name);
+		bad |= mw_buf_printf(b, "mw_model_loaded{%s,runtime=\"%s\"} 1\n", l, m->rt->name);
 		break;
 	}
+	return bad;
 }
 
-void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
+int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 {
+	int bad = 0;
 	static const char *heads[] = {
 		"# HELP mw_model_requests_total Inference requests by result.\n"
 		"# TYPE mw_model_requests_total counter\n",
@@ -718,17 +722,18 @@ void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 	};
 	pthread_mutex_lock(&s->mu);
 	for (int part = 0; part < 9; part++) {
-		mw_buf_puts(out, heads[part]);
+		bad |= mw_buf_puts(out, heads[part]);
 		for (struct svi_entry *e = s->entries; e; e = e->next) {
 			if (e->current)
-				render_one(out, e->current, part);
+				bad |= render_one(out, e->current, part);
 			for (size_t i = 0; i < e->nversions; i++)
 				if (e->versions[i] != e->current)
-					render_one(out, e->versions[i], part);
+					bad |= render_one(out, e->versions[i], part);
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
-	svi_predlog_render_metrics(s->log, out);
+	bad |= svi_predlog_render_metrics(s->log, out);
+	return bad ? mw_buf_error(out) : 0;
 }
 
 /* ================================================================ observers */

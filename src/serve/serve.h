@@ -316,7 +316,7 @@ json_t *mw_serve_list(struct mw_serve *s);
 bool mw_serve_ready(struct mw_serve *s);
 
 /* Prometheus text for every loaded version. */
-void mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
+MW_MUST_USE int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out);
 
 /* ------------------------------------------------------------ the prediction log */
 

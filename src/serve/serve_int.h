@@ -128,7 +128,7 @@ void svi_observe(struct mw_serve *s, const struct mw_served *m, const struct mw_
 struct mw_predlog;
 int svi_predlog_open(const char *dir, int queue, struct mw_predlog **out, struct mw_err *err);
 void svi_predlog_observe(const struct mw_prediction *p, void *ud);
-void svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out);
+MW_MUST_USE int svi_predlog_render_metrics(struct mw_predlog *l, struct mw_buf *out);
 /* Writes what is queued, then stops the writer thread and frees. */
 void svi_predlog_close(struct mw_predlog *l);
 

@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,11 +593,29 @@ static void tx_trim(void *tx)
 
 /* ================================================================ query builder */
 
+void sqi_qs(struct qb *q, const char *s)
+{
+	if (mw_buf_puts(&q->sql, s))
+		return; /* sticky: sqi_qb_prepare refuses the query */
+}
 
+void sqi_qf(struct qb *q, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	/* pieces are column names and keywords: longer ones are a bug, refused */
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		sqi_qs(q, "\x01"); /* not SQL: prepare fails */
+	else
+		sqi_qs(q, tmp);
+}
 
 void sqi_qb_init(struct qb *q)
 {
-	mw_buf_init(&q->sql, 0);
+	mw_buf_init(&q->sql, MW_SQL_MAX);
 	q->b = NULL;
 	q->nb = q->ab = 0;
 	q->alias = 0;
@@ -624,7 +643,7 @@ void sqi_qb_text(struct qb *q, const char *s)
 	struct bind *b = sqi_qb_next(q);
 	b->type = 3;
 	b->s = s;
-	mw_buf_puts(&q->sql, "?");
+	sqi_qs(q, "?");
 }
 
 void sqi_qb_int(struct qb *q, int64_t v)
@@ -632,7 +651,7 @@ void sqi_qb_int(struct qb *q, int64_t v)
 	struct bind *b = sqi_qb_next(q);
 	b->type = 1;
 	b->i = v;
-	mw_buf_puts(&q->sql, "?");
+	sqi_qs(q, "?");
 }
 
 void sqi_qb_num(struct qb *q, const struct mw_clause *cl)
@@ -645,7 +664,7 @@ void sqi_qb_num(struct qb *q, const struct mw_clause *cl)
 		b->type = 2;
 		b->d = cl->num;
 	}
-	mw_buf_puts(&q->sql, "?");
+	sqi_qs(q, "?");
 }
 
 
@@ -669,19 +688,19 @@ static const char *cmp_sql(enum mw_cmp c)
 void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
 {
 	if (cl->cmp == MW_CMP_ILIKE) {
-		mw_buf_printf(&q->sql, "lower(%s) LIKE lower(", col);
+		sqi_qf(q, "lower(%s) LIKE lower(", col);
 		sqi_qb_text(q, cl->str);
 		QS(q, ")");
 		return;
 	}
 	if (cl->cmp == MW_CMP_LIKE) {
 		/* LIKE with case_sensitive_like=ON; no ESCAPE, as in MLflow */
-		mw_buf_printf(&q->sql, "%s LIKE ", col);
+		sqi_qf(q, "%s LIKE ", col);
 		sqi_qb_text(q, cl->str);
 		return;
 	}
 	if (cl->cmp == MW_CMP_IN || cl->cmp == MW_CMP_NOT_IN) {
-		mw_buf_printf(&q->sql, "%s%s(", col, cmp_sql(cl->cmp));
+		sqi_qf(q, "%s%s(", col, cmp_sql(cl->cmp));
 		for (size_t i = 0; i < cl->nlist; i++) {
 			if (i)
 				QS(q, ", ");
@@ -690,7 +709,7 @@ void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
 		QS(q, ")");
 		return;
 	}
-	mw_buf_printf(&q->sql, "%s%s", col, cmp_sql(cl->cmp));
+	sqi_qf(q, "%s%s", col, cmp_sql(cl->cmp));
 	if (cl->is_num)
 		sqi_qb_num(q, cl);
 	else
@@ -700,6 +719,10 @@ void sqi_qb_cmp(struct qb *q, const char *col, const struct mw_clause *cl)
 int sqi_qb_prepare(struct conn *c, struct qb *q, sqlite3_stmt **out, struct mw_err *err)
 {
 	sqlite3_stmt *st;
+	if (mw_buf_error(&q->sql))
+		return mw_err_set(err, MW_E_INVALID,
+				  "the search is too large to run (its SQL would pass %zu bytes)",
+				  MW_SQL_MAX);
 	if (sqlite3_prepare_v2(c->db, q->sql.data, (int)q->sql.len, &st, NULL) != SQLITE_OK) {
 		mw_debug("search SQL: %s", q->sql.data);
 		return sqi_sqerr(c, err, "search");
@@ -728,9 +751,9 @@ void sqi_qb_page(struct qb *q, const struct mw_page *p)
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v)
 {
 	if (v == MW_VIEW_ACTIVE)
-		mw_buf_printf(&q->sql, " AND %s = 'active'", col);
+		sqi_qf(q, " AND %s = 'active'", col);
 	else if (v == MW_VIEW_DELETED)
-		mw_buf_printf(&q->sql, " AND %s = 'deleted'", col);
+		sqi_qf(q, " AND %s = 'deleted'", col);
 }
 
 /* NULLs (and NaN) last in either direction. */
@@ -739,9 +762,9 @@ void sqi_qb_order_col(struct qb *q, const char *col, const char *nan_col, bool a
 	/* numbers, then NaN, then missing; a plain "col DESC" keeps index order usable
 	 * (SQLite sorts NULL first ascending, last descending) */
 	if (nan_col)
-		mw_buf_printf(&q->sql, "coalesce(%s, 2), %s %s", nan_col, col, asc ? "ASC" : "DESC");
+		sqi_qf(q, "coalesce(%s, 2), %s %s", nan_col, col, asc ? "ASC" : "DESC");
 	else
-		mw_buf_printf(&q->sql, "%s %s", col, asc ? "ASC NULLS LAST" : "DESC");
+		sqi_qf(q, "%s %s", col, asc ? "ASC NULLS LAST" : "DESC");
 }
 
 int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,

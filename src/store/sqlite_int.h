@@ -95,7 +95,13 @@ struct qb {
 	int alias;
 };
 
-#define QS(q, s) mw_buf_puts(&(q)->sql, s)
+/* Append SQL text.  The builder's buffer is capped (MW_SQL_MAX): a failed
+ * append is sticky and sqi_qb_prepare refuses the query, so builders append
+ * without checking each piece. */
+#define MW_SQL_MAX ((size_t)4 << 20)
+void sqi_qs(struct qb *q, const char *s);
+void sqi_qf(struct qb *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define QS(q, s) sqi_qs(q, s)
 
 void sqi_qb_init(struct qb *q);
 void sqi_qb_release(struct qb *q);

@@ -667,7 +667,7 @@ static int sqr_rm_search(struct mw_store *store, const struct mw_filter *f,
 				continue;
 			by_name = true;
 		}
-		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
+		sqi_qf(&q, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
 	}
 	QS(&q, by_name ? "r.rm_id ASC" : "r.name ASC");
 	sqi_qb_page(&q, p);
@@ -1393,7 +1393,7 @@ static int sqr_mv_search(struct mw_store *store, const struct mw_filter *f,
 				continue;
 			*seen = true;
 		}
-		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
+		sqi_qf(&q, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
 	}
 	/* by default the latest change first; ties (and every explicit order) end
 	 * with name ASC, version DESC */

@@ -479,7 +479,7 @@ static int sq_exp_search(struct mw_store *store, const struct mw_filter *f,
 			continue;
 		if (!strcmp(o[i].key, "experiment_id"))
 			has_id = true;
-		mw_buf_printf(&q.sql, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
+		sqi_qf(&q, "%s %s, ", col, o[i].asc ? "ASC" : "DESC");
 	}
 	if (!no)
 		QS(&q, "e.creation_time DESC, ");
@@ -1213,9 +1213,8 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 							      : NULL;
 		if (!tbl)
 			continue;
-		mw_buf_printf(&q.sql,
-			      " LEFT JOIN %s o%zu ON o%zu.run_uuid = r.run_uuid AND o%zu.key = ",
-			      tbl, i, i, i);
+		sqi_qf(&q, " LEFT JOIN %s o%zu ON o%zu.run_uuid = r.run_uuid AND o%zu.key = ", tbl,
+		       i, i, i);
 		sqi_qb_text(&q, o[i].key);
 	}
 	QS(&q, " WHERE r.experiment_id IN (");
@@ -1249,10 +1248,9 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 			break;
 		case MW_KEY_PARAM:
 		case MW_KEY_TAG:
-			mw_buf_printf(
-				&q.sql,
-				"EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = r.run_uuid AND x.key = ",
-				cl->kind == MW_KEY_PARAM ? "params" : "tags");
+			sqi_qf(&q,
+			       "EXISTS (SELECT 1 FROM %s x WHERE x.run_uuid = r.run_uuid AND x.key = ",
+			       cl->kind == MW_KEY_PARAM ? "params" : "tags");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			sqi_qb_cmp(&q, "x.value", cl);
@@ -1280,7 +1278,7 @@ static int sq_run_search(struct mw_store *store, const char *const *exps, size_t
 	for (size_t i = 0; i < no; i++) {
 		char col[32];
 		if (i == 0 && joined_metric) {
-			mw_buf_printf(&q.sql, "jm.value %s, ", o[i].asc ? "ASC" : "DESC");
+			sqi_qf(&q, "jm.value %s, ", o[i].asc ? "ASC" : "DESC");
 			continue;
 		}
 		switch (o[i].kind) {
@@ -1830,14 +1828,14 @@ static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t 
 	for (size_t i = 0; i < no; i++) {
 		if (o[i].kind != MW_KEY_METRIC)
 			continue;
-		mw_buf_printf(&q.sql,
-			      " LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics"
-			      " WHERE key = ");
+		sqi_qf(&q,
+		       " LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics"
+		       " WHERE key = ");
 		sqi_qb_text(&q, o[i].key);
-		mw_buf_printf(&q.sql,
-			      " GROUP BY model_id) o%zu ON"
-			      " o%zu.model_id = l.model_id",
-			      i, i);
+		sqi_qf(&q,
+		       " GROUP BY model_id) o%zu ON"
+		       " o%zu.model_id = l.model_id",
+		       i, i);
 	}
 	QS(&q, " WHERE l.lifecycle_stage = 'active' AND l.experiment_id IN (");
 	for (size_t i = 0; i < nexp; i++) {
@@ -1862,11 +1860,10 @@ static int sq_lm_search(struct mw_store *store, const char *const *exps, size_t 
 			sqi_qb_cmp(&q, "m.value", cl);
 			QS(&q, ")");
 		} else {
-			mw_buf_printf(
-				&q.sql,
-				"EXISTS (SELECT 1 FROM %s x WHERE x.model_id = l.model_id AND x.key = ",
-				cl->kind == MW_KEY_PARAM ? "logged_model_params"
-							 : "logged_model_tags");
+			sqi_qf(&q,
+			       "EXISTS (SELECT 1 FROM %s x WHERE x.model_id = l.model_id AND x.key = ",
+			       cl->kind == MW_KEY_PARAM ? "logged_model_params"
+							: "logged_model_tags");
 			sqi_qb_text(&q, cl->key);
 			QS(&q, " AND ");
 			sqi_qb_cmp(&q, "x.value", cl);

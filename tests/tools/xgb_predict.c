@@ -49,9 +49,10 @@ static char *read_all(const char *path, size_t *len)
 	mw_buf_init(&b, (size_t)1 << 34);
 	char chunk[65536];
 	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		mw_buf_append(&b, chunk, n);
-	bool bad = ferror(f);
+	bool bad = false;
+	while (!bad && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		bad = mw_buf_append(&b, chunk, n) != 0;
+	bad = bad || ferror(f);
 	fclose(f);
 	if (bad) {
 		mw_buf_release(&b);

@@ -27,7 +27,7 @@ static void test_buf_append(void **state)
 	struct mw_buf b;
 
 	(void)state;
-	mw_buf_init(&b, 0);
+	mw_buf_init(&b, 1 << 20);
 	assert_non_null(b.data);
 	assert_int_equal(b.len, 0);
 	assert_string_equal(b.data, "");
@@ -63,7 +63,7 @@ static void test_buf_printf(void **state)
 	char big[1000];
 
 	(void)state;
-	mw_buf_init(&b, 0);
+	mw_buf_init(&b, 1 << 20);
 	assert_int_equal(mw_buf_printf(&b, "%d-%s", 42, "x"), 0);
 	assert_string_equal(b.data, "42-x");
 	/* one printf whose output is longer than the 256-byte stack buffer */
@@ -125,6 +125,12 @@ static void test_buf_cap(void **state)
 	assert_int_equal(mw_buf_printf(&b, "%s", big), -MW_E_TOO_LARGE);
 	assert_int_equal(b.len, 299);
 	assert_int_equal(strlen(b.data), 299);
+	/* the buffer remembers a failure until it is reset */
+	assert_int_equal(mw_buf_error(&b), -MW_E_TOO_LARGE);
+	mw_buf_reset(&b);
+	assert_int_equal(mw_buf_error(&b), 0);
+	assert_int_equal(mw_buf_puts(&b, "ok"), 0);
+	assert_int_equal(mw_buf_error(&b), 0);
 	mw_buf_release(&b);
 }
 
@@ -482,12 +488,14 @@ static void test_json_hand_written(void **state)
 {
 	(void)state;
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
-	mw_json_str_append(&b, "a\"b\\c\n\x01" "d\xc3\xa9");
-	mw_buf_puts(&b, ":[");
+	mw_buf_init(&b, 1 << 20);
+	assert_int_equal(mw_json_str_append(&b, "a\"b\\c\n\x01"
+						"d\xc3\xa9"),
+			 0);
+	assert_int_equal(mw_buf_puts(&b, ":["), 0);
 	float v[] = {0.1f, -2.5f, NAN, INFINITY, 16777216.0f};
-	mw_json_floats_append(&b, v, 5);
-	mw_buf_puts(&b, "]");
+	assert_int_equal(mw_json_floats_append(&b, v, 5), 0);
+	assert_int_equal(mw_buf_puts(&b, "]"), 0);
 	assert_string_equal(b.data,
 			    "\"a\\\"b\\\\c\\u000a\\u0001d\xc3\xa9\":"
 			    "[0.100000001,-2.5,null,null,16777216]");
@@ -1246,8 +1254,8 @@ static void test_hist(void **state)
 	assert_int_equal(h.count, 6);
 	assert_true(h.sum == 116.0);
 
-	mw_buf_init(&b, 0);
-	mw_hist_render(&h, &b, "mw_x_seconds", "");
+	mw_buf_init(&b, 1 << 20);
+	assert_int_equal(mw_hist_render(&h, &b, "mw_x_seconds", ""), 0);
 	const char *want =
 		"mw_x_seconds_bucket{le=\"1\"} 2\n"
 		"mw_x_seconds_bucket{le=\"2\"} 3\n"
@@ -1258,7 +1266,7 @@ static void test_hist(void **state)
 	assert_string_equal(b.data, want);
 
 	mw_buf_reset(&b);
-	mw_hist_render(&h, &b, "req", "route=\"/a\"");
+	assert_int_equal(mw_hist_render(&h, &b, "req", "route=\"/a\""), 0);
 	assert_non_null(strstr(b.data, "req_bucket{route=\"/a\",le=\"1\"} 2\n"));
 	assert_non_null(strstr(b.data, "req_bucket{route=\"/a\",le=\"5\"} 4\n"));
 	assert_non_null(strstr(b.data, "req_bucket{route=\"/a\",le=\"+Inf\"} 6\n"));
@@ -1267,20 +1275,20 @@ static void test_hist(void **state)
 
 	/* NULL labels render like "" */
 	mw_buf_reset(&b);
-	mw_hist_render(&h, &b, "mw_x_seconds", NULL);
+	assert_int_equal(mw_hist_render(&h, &b, "mw_x_seconds", NULL), 0);
 	assert_string_equal(b.data, want);
 
 	/* an empty histogram and the latency buckets */
 	mw_hist_init(&h, mw_latency_buckets, mw_latency_nbuckets);
 	mw_buf_reset(&b);
-	mw_hist_render(&h, &b, "lat", "");
+	assert_int_equal(mw_hist_render(&h, &b, "lat", ""), 0);
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"0.0001\"} 0\n"));
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"10\"} 0\n"));
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"+Inf\"} 0\n"));
 	assert_non_null(strstr(b.data, "lat_count 0\n"));
 	mw_hist_observe(&h, 0.003);
 	mw_buf_reset(&b);
-	mw_hist_render(&h, &b, "lat", "");
+	assert_int_equal(mw_hist_render(&h, &b, "lat", ""), 0);
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"0.0025\"} 0\n"));
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"0.005\"} 1\n"));
 	assert_non_null(strstr(b.data, "lat_bucket{le=\"+Inf\"} 1\n"));

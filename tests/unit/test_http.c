@@ -32,8 +32,7 @@ struct answer {
 
 static size_t sink(char *p, size_t size, size_t n, void *ud)
 {
-	mw_buf_append(ud, p, size * n);
-	return size * n;
+	return mw_buf_append(ud, p, size * n) ? 0 : size * n; /* 0: curl stops */
 }
 
 /* method path (body may be NULL) with extra header lines (NULL-terminated). */
@@ -44,8 +43,8 @@ static void fetch(int port, const char *method, const char *path, const char *bo
 	assert_non_null(c);
 	char url[512];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-	mw_buf_init(&a->body, 0);
-	mw_buf_init(&a->headers, 0);
+	mw_buf_init(&a->body, 64u << 20);
+	mw_buf_init(&a->headers, 1 << 20);
 	struct curl_slist *h = NULL;
 	for (size_t i = 0; hdrs && hdrs[i]; i++)
 		h = curl_slist_append(h, hdrs[i]);

@@ -137,12 +137,12 @@ static void put_be(struct mw_buf *b, uint64_t v, int n)
 	unsigned char c[8];
 	for (int i = 0; i < n; i++)
 		c[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-	mw_buf_append(b, c, (size_t)n);
+	assert_int_equal(mw_buf_append(b, c, (size_t)n), 0);
 }
 
 static void put_len(struct mw_buf *b, size_t n)
 {
-	mw_buf_append(b, "L", 1);
+	assert_int_equal(mw_buf_append(b, "L", 1), 0);
 	put_be(b, n, 8);
 }
 
@@ -161,13 +161,13 @@ static void ub_encode(struct mw_buf *b, json_t *v, bool typed)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *x;
-		mw_buf_append(b, "{", 1);
+		assert_int_equal(mw_buf_append(b, "{", 1), 0);
 		json_object_foreach(v, k, x) {
 			put_len(b, strlen(k));
-			mw_buf_puts(b, k);
+			assert_int_equal(mw_buf_puts(b, k), 0);
 			ub_encode(b, x, typed);
 		}
-		mw_buf_append(b, "}", 1);
+		assert_int_equal(mw_buf_append(b, "}", 1), 0);
 	} else if (json_is_array(v)) {
 		size_t n = json_array_size(v), ints = 0, reals = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -175,53 +175,58 @@ static void ub_encode(struct mw_buf *b, json_t *v, bool typed)
 			reals += json_is_real(json_array_get(v, i));
 		}
 		if (typed && n && ints == n) {
-			mw_buf_append(b, "[$l#", 4);
+			assert_int_equal(mw_buf_append(b, "[$l#", 4), 0);
 			put_len(b, n);
 			for (size_t i = 0; i < n; i++)
 				put_be(b, (uint32_t)(int32_t)json_integer_value(json_array_get(v, i)), 4);
 		} else if (typed && n && reals == n) {
-			mw_buf_append(b, "[$d#", 4);
+			assert_int_equal(mw_buf_append(b, "[$d#", 4), 0);
 			put_len(b, n);
 			for (size_t i = 0; i < n; i++)
 				put_f32(b, json_real_value(json_array_get(v, i)));
 		} else if (typed) {
-			mw_buf_append(b, "[#", 2);
+			assert_int_equal(mw_buf_append(b, "[#", 2), 0);
 			put_len(b, n);
 			for (size_t i = 0; i < n; i++)
 				ub_encode(b, json_array_get(v, i), typed);
 		} else {
-			mw_buf_append(b, "[", 1);
+			assert_int_equal(mw_buf_append(b, "[", 1), 0);
 			for (size_t i = 0; i < n; i++) {
-				mw_buf_append(b, "N", 1);
+				assert_int_equal(mw_buf_append(b, "N", 1), 0);
 				ub_encode(b, json_array_get(v, i), typed);
 			}
-			mw_buf_append(b, "]", 1);
+			assert_int_equal(mw_buf_append(b, "]", 1), 0);
 		}
 	} else if (json_is_string(v)) {
-		mw_buf_append(b, "S", 1);
+		assert_int_equal(mw_buf_append(b, "S", 1), 0);
 		put_len(b, json_string_length(v));
-		mw_buf_append(b, json_string_value(v), json_string_length(v));
+		assert_int_equal(mw_buf_append(b, json_string_value(v), json_string_length(v)), 0);
 	} else if (json_is_integer(v)) {
 		json_int_t i = json_integer_value(v);
 		if (i >= -128 && i < 128) {
-			mw_buf_append(b, "i", 1);
+			assert_int_equal(mw_buf_append(b, "i", 1), 0);
 			put_be(b, (uint8_t)(int8_t)i, 1);
 		} else {
-			mw_buf_append(b, "L", 1);
+			assert_int_equal(mw_buf_append(b, "L", 1), 0);
 			put_be(b, (uint64_t)i, 8);
 		}
 	} else if (json_is_real(v)) {
-		mw_buf_append(b, "d", 1);
+		assert_int_equal(mw_buf_append(b, "d", 1), 0);
 		put_f32(b, json_real_value(v));
 	} else {
-		mw_buf_append(b, json_is_true(v) ? "T" : json_is_false(v) ? "F" : "Z", 1);
+		assert_int_equal(mw_buf_append(b,
+					       json_is_true(v)    ? "T"
+					       : json_is_false(v) ? "F"
+								  : "Z",
+					       1),
+				 0);
 	}
 }
 
 static char *to_ubjson(json_t *v, bool typed, size_t *len)
 {
 	struct mw_buf b;
-	mw_buf_init(&b, 0);
+	mw_buf_init(&b, 1 << 20);
 	ub_encode(&b, v, typed);
 	char *out = mw_buf_detach(&b, len);
 	mw_buf_release(&b);
