@@ -127,6 +127,12 @@ enum mw_log_level mw_log_get_level(void);
  * terminal.  Writes at most n - 1 bytes and a NUL (stopping before a character
  * that would not fit); returns the length. */
 size_t mw_log_escape(const char *s, char *out, size_t n);
+/* A Prometheus label value (text exposition 0.0.4): a backslash, a double
+ * quote and a newline escaped as \\, \" and \n, bytes that are not UTF-8
+ * replaced by U+FFFD, so a model name cannot forge series or break a scrape.
+ * Writes at most n - 1 bytes and a NUL (never half a character or escape);
+ * returns the length. */
+size_t mw_prom_label_escape(const char *s, char *out, size_t n);
 void mw_log(enum mw_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 #define mw_debug(...) mw_log(MW_LOG_DEBUG, __VA_ARGS__)

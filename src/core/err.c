@@ -138,6 +138,53 @@ size_t mw_log_escape(const char *s, char *out, size_t n)
 	return o;
 }
 
+/* Length of the well-formed UTF-8 sequence at p, or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf && (p[1] & 0xc0) == 0x80)
+		return 2;
+	if (*p >= 0xe0 && *p <= 0xef && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    !(*p == 0xe0 && p[1] < 0xa0) && !(*p == 0xed && p[1] >= 0xa0))
+		return 3;
+	if (*p >= 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80 && !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90))
+		return 4;
+	return 0;
+}
+
+size_t mw_prom_label_escape(const char *s, char *out, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+	if (!n)
+		return 0;
+	while (*p) {
+		const char *piece;
+		size_t k, take;
+		size_t u = utf8_len(p);
+		if (*p == '\\') {
+			piece = "\\\\", k = 2, take = 1;
+		} else if (*p == '"') {
+			piece = "\\\"", k = 2, take = 1;
+		} else if (*p == '\n') {
+			piece = "\\n", k = 2, take = 1;
+		} else if (!u) {
+			piece = "\xef\xbf\xbd", k = 3, take = 1; /* U+FFFD */
+		} else {
+			piece = (const char *)p, k = u, take = u;
+		}
+		if (o + k >= n)
+			break;
+		memcpy(out + o, piece, k);
+		o += k;
+		p += take;
+	}
+	out[o] = 0;
+	return o;
+}
+
 void mw_log(enum mw_log_level lvl, const char *fmt, ...)
 {
 	if (lvl < log_level)

@@ -653,8 +653,10 @@ bool mw_serve_ready(struct mw_serve *s)
 static int render_one(struct mw_buf *b, struct mw_served *m, int part)
 {
 	int bad = 0;
-	char l[512];
-	snprintf(l, sizeof l, "model=\"%s\",version=\"%s\"", m->name, m->version);
+	char name[600], version[200], l[900];
+	mw_prom_label_escape(m->name, name, sizeof name);
+	mw_prom_label_escape(m->version, version, sizeof version);
+	snprintf(l, sizeof l, "model=\"%s\",version=\"%s\"", name, version);
 	switch (part) {
 	case 0:
 		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"ok\"} %llu\n", l,

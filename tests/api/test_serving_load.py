@@ -561,6 +561,25 @@ def test_metrics_pass_promtool(mw_factory):
     assert p.returncode == 0, (p.stdout + p.stderr).decode()[:3000]
 
 
+@pytest.mark.skipif(not Path("/usr/bin/promtool").exists(),
+                    reason="/usr/bin/promtool missing (Debian prometheus package)")
+def test_metrics_escape_model_names(mw_factory):
+    """A model name cannot forge series or break the scrape (issue 9): its
+    quotes and backslashes are escaped in every label."""
+    srv = mw_factory()
+    name = unique("evil") + '"} 1\\ mw_forged{x="1'
+    register(srv, name, xgb_files(train_bin(seed=260, feats=4, trees=4)))
+    v2_outputs(v2_infer(srv, name, v2_body(rows_for(4, 2, seed=261))))
+    text = metrics(srv)
+    assert "\nmw_forged" not in text
+    assert not any(line.startswith("mw_forged") for line in text.splitlines())
+    esc = name.replace("\\", "\\\\").replace('"', '\\"')
+    assert f'mw_model_loaded{{model="{esc}",version="1",runtime="xgboost"}} 1' in text
+    p = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=text.encode(),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, (p.stdout + p.stderr).decode()[:3000]
+
+
 # ------------------------------------------------------------------ python runtime: crashes and hangs
 
 CRASHY = '''\

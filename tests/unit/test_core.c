@@ -1331,6 +1331,20 @@ static void test_log_escape(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_prom_label_escape(void **state)
+{
+	(void)state;
+	char out[64];
+	mw_prom_label_escape("fraud-é 🙂", out, sizeof out);
+	assert_string_equal(out, "fraud-é 🙂");
+	mw_prom_label_escape("a\"b\\c\nd", out, sizeof out);
+	assert_string_equal(out, "a\\\"b\\\\c\\nd");
+	mw_prom_label_escape("x\xff\xc3", out, sizeof out);
+	assert_string_equal(out, "x\xef\xbf\xbd\xef\xbf\xbd");
+	assert_int_equal(mw_prom_label_escape("ab\"", out, 4), 2); /* never half an escape */
+	assert_string_equal(out, "ab");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1365,6 +1379,7 @@ int main(void)
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_prom_label_escape),
 		cmocka_unit_test(test_hist),
 	};
 
