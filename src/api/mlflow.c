@@ -148,7 +148,8 @@ json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 	} else {
 		msg = mw_json_parse_body(req->body, req->body_len, ctx->max_json_depth, &err);
 		if (!msg) {
-			mw_http_render_error(resp, MW_ERRFMT_MLFLOW, 400, err.code, err.msg);
+			mw_http_render_error(resp, MW_ERRFMT_MLFLOW, mw_api_status(err.code),
+					     err.code, err.msg);
 			return NULL;
 		}
 	}

@@ -42,6 +42,8 @@ struct mw_app *mw_app_new(const struct mw_app_opts *o)
 	app->ctx.settings = set;
 	app->ctx.start_ms = app->o.start_ms;
 	app->ctx.max_json_depth = set ? (int)mw_settings_int(set, "max-json-depth") : 64;
+	if (set)
+		mw_json_set_max_values((size_t)mw_settings_int(set, "max-json-values"));
 	long long t = set ? mw_settings_int(set, "threads") : 0;
 	if (!t) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);

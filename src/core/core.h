@@ -182,6 +182,11 @@ bool mw_str_eq_nocase(const char *a, const char *b);
  * string holding a JSON object (old clients double-encode) is decoded twice.
  * Returns a new reference to an object, or NULL and fills err. */
 json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err *err);
+/* The most values (scalars and containers) a request body parsed by
+ * mw_json_parse_body may hold; a body with more is MW_E_TOO_LARGE before any
+ * tree is built, so a few MiB of "[0,0,0,...]" cannot cost a GiB of memory.
+ * Default 2,000,000 (the setting max-json-values). */
+void mw_json_set_max_values(size_t n);
 /* Depth of the deepest nesting in p (0 for scalars); stops counting past cap. */
 int mw_json_depth(const char *p, size_t n, int cap);
 /* Compact dump with 17 significant digits; malloc'd, never NULL. */

@@ -15,9 +15,21 @@
 #include <string.h>
 #include <strings.h>
 
-int mw_json_depth(const char *p, size_t n, int cap)
+/* The most values a parsed body may hold (see mw_json_set_max_values). */
+static size_t max_values = 2000000;
+
+void mw_json_set_max_values(size_t n)
+{
+	max_values = n ? n : 1;
+}
+
+/* One linear pass: the deepest nesting (stopping past cap) and the number of
+ * values the tree will hold, counted as its separators (',' and ':') plus
+ * its containers plus one: what jansson will allocate, known before it does. */
+static int scan(const char *p, size_t n, int cap, size_t *values)
 {
 	int depth = 0, max = 0;
+	size_t v = 1;
 	bool in_str = false;
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
@@ -31,16 +43,26 @@ int mw_json_depth(const char *p, size_t n, int cap)
 		if (c == '"') {
 			in_str = true;
 		} else if (c == '[' || c == '{') {
+			v++;
 			if (++depth > max) {
 				max = depth;
 				if (max > cap)
-					return max;
+					break;
 			}
 		} else if (c == ']' || c == '}') {
 			depth--;
+		} else if (c == ',' || c == ':') {
+			v++;
 		}
 	}
+	if (values)
+		*values = v;
 	return max;
+}
+
+int mw_json_depth(const char *p, size_t n, int cap)
+{
+	return scan(p, n, cap, NULL);
 }
 
 static bool all_space(const char *p, size_t n)
@@ -55,9 +77,17 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 {
 	if (n == 0 || all_space(p, n))
 		return json_object();
-	if (mw_json_depth(p, n, max_depth) > max_depth) {
+	size_t values = 0;
+	if (scan(p, n, max_depth, &values) > max_depth) {
 		mw_err_set(err, MW_E_BAD_REQUEST,
 			   "Malformed request: JSON nesting deeper than %d levels", max_depth);
+		return NULL;
+	}
+	if (values > max_values) { /* refused before jansson allocates a tree for them */
+		mw_err_set(err, MW_E_TOO_LARGE,
+			   "Request too large: about %zu JSON values, the limit is %zu "
+			   "(--max-json-values)",
+			   values, max_values);
 		return NULL;
 	}
 	json_error_t je;

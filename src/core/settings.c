@@ -44,6 +44,8 @@ static const struct mw_setting defaults[] = {
 	INT("threads", "0", 0, 1024, "HTTP worker threads (0 = 4 per core, at least 4)"),
 	SIZE("max-body", "33554432", 1024, 1ll << 40, "largest request body in bytes (413 above)"),
 	INT("max-json-depth", "64", 2, 1000, "deepest JSON nesting accepted in a request"),
+	INT("max-json-values", "2000000", 1000, 1000000000,
+	    "most values (numbers, strings, lists, objects) in a JSON request body"),
 	INT("max-connections", "4096", 16, 1000000, "open client connections at most"),
 	INT("max-connections-per-client", "256", 1, 1000000,
 	    "open connections from one client address at most (more are dropped at once)"),
