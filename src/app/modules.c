@@ -288,6 +288,8 @@ static int http_init(struct mw_app *app, void **state, struct mw_err *err)
 		.max_body = (size_t)mw_settings_int(SET(app), "max-body"),
 		.max_connections = (int)mw_settings_int(SET(app), "max-connections"),
 		.max_per_client = (int)mw_settings_int(SET(app), "max-connections-per-client"),
+		.max_header_bytes = (size_t)mw_settings_int(SET(app), "max-header-bytes"),
+		.max_response_memory = (size_t)mw_settings_int(SET(app), "max-response-memory"),
 		.header_timeout_ms = mw_settings_int(SET(app), "header-timeout") * 1000,
 		.body_timeout_ms = mw_settings_int(SET(app), "body-timeout") * 1000,
 		.body_min_rate = mw_settings_int(SET(app), "body-min-rate"),

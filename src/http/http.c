@@ -105,6 +105,8 @@ struct mw_http_server {
 	pthread_mutex_t smu;         /* socks */
 	struct sock socks;           /* list head */
 	struct mw_worker *watchdog;
+	size_t resp_bytes;                /* answer bodies in memory, not yet sent */
+	unsigned long long resp_refused;  /* answers refused for the budget */
 	unsigned long long timeouts; /* connections cut for being too slow */
 	struct mw_err setup_err;     /* the first malformed route */
 	struct route_stats unmatched;
@@ -133,6 +135,7 @@ struct ctx {
 	uint64_t start_ns;
 	struct route_stats *stats;
 	struct sock *sock;    /* the connection's record (slow-client deadlines) */
+	size_t resp_bytes;    /* counted in the server's resp_bytes until completion */
 	/* deferred responses (mw_http_defer / mw_http_complete) */
 	pthread_mutex_t dmu;
 	int dstate;           /* DEFER_* */
@@ -372,11 +375,31 @@ static void count_status(struct route_stats *st, int status)
 	__atomic_fetch_add(&st->by_status[i], 1, __ATOMIC_RELAXED);
 }
 
+/* Answers up to this size are not counted against max_response_memory: the
+ * kernel's socket buffer takes them whether the client reads or not. */
+#define SMALL_RESPONSE (64u << 10)
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct ctx *c,
 				 struct mw_http_resp *resp)
 {
 	if (!resp->status)
 		resp->status = 500;
+	if (!resp->has_fd && resp->body && resp->len > SMALL_RESPONSE) {
+		/* Answers in memory wait there until the client has read them: a
+		 * budget keeps slow readers from pinning more than it. */
+		struct mw_http_server *s = c->srv;
+		size_t was = __atomic_fetch_add(&s->resp_bytes, resp->len, __ATOMIC_RELAXED);
+		if (was + resp->len > s->o.max_response_memory) {
+			__atomic_fetch_sub(&s->resp_bytes, resp->len, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&s->resp_refused, 1, __ATOMIC_RELAXED);
+			resp_release(resp);
+			mw_http_error(&c->req, resp, 503, MW_E_UNAVAILABLE,
+				      "the server is busy: answers waiting for slow clients fill its "
+				      "response memory; try again");
+		} else {
+			c->resp_bytes = resp->len;
+		}
+	}
 	int status = resp->status;
 	struct MHD_Response *r;
 	size_t sent;
@@ -734,6 +757,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	if (!c)
 		return;
+	if (c->resp_bytes)
+		__atomic_fetch_sub(&s->resp_bytes, c->resp_bytes, __ATOMIC_RELAXED);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) /* the next request's headers */
 		sock_deadline(c->sock, s->o.header_timeout_ms);
 	if (c->stream_state && c->route && c->route->stream)
@@ -798,6 +823,10 @@ struct mw_http_server *mw_http_new(const struct mw_http_opts *o)
 		s->o.max_connections = 4096;
 	if (s->o.max_per_client <= 0)
 		s->o.max_per_client = 256;
+	if (!s->o.max_response_memory)
+		s->o.max_response_memory = (size_t)1 << 30;
+	if (s->o.max_header_bytes < 8192)
+		s->o.max_header_bytes = 64 * 1024;
 	if (s->o.header_timeout_ms <= 0)
 		s->o.header_timeout_ms = 30000;
 	if (s->o.body_timeout_ms <= 0)
@@ -924,7 +953,7 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
+		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header_bytes, MHD_OPTION_END);
 	if (!s->d)
 		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
 				  s->o.port);
@@ -1060,8 +1089,17 @@ int mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 			     "# HELP mw_http_slow_client_disconnects_total Connections closed because "
 			     "their headers or body arrived too slowly.\n"
 			     "# TYPE mw_http_slow_client_disconnects_total counter\n"
-			     "mw_http_slow_client_disconnects_total %llu\n",
-			     open, cut);
+			     "mw_http_slow_client_disconnects_total %llu\n"
+			     "# HELP mw_http_response_memory_bytes Answer bodies in memory waiting to "
+			     "be read by their clients.\n"
+			     "# TYPE mw_http_response_memory_bytes gauge\n"
+			     "mw_http_response_memory_bytes %zu\n"
+			     "# HELP mw_http_responses_refused_total Large answers replaced by 503 "
+			     "because the response memory was full.\n"
+			     "# TYPE mw_http_responses_refused_total counter\n"
+			     "mw_http_responses_refused_total %llu\n",
+			     open, cut, __atomic_load_n(&s->resp_bytes, __ATOMIC_RELAXED),
+			     __atomic_load_n(&s->resp_refused, __ATOMIC_RELAXED));
 	return bad ? mw_buf_error(out) : 0;
 }
 

@@ -157,6 +157,14 @@ struct mw_http_opts {
 	 * after idle_timeout_s [300 s].  The watchdog checks every second. */
 	int max_connections;
 	int max_per_client;
+	/* Room for a request's line and headers (MHD's per-connection memory,
+	 * which it clears on every request, so more costs a little on each) [64
+	 * KiB]: a GET whose query string holds 1000 quoted run ids fits. */
+	size_t max_header_bytes;
+	/* Answer bodies held in memory until their clients read them, all
+	 * connections together [1 GiB]; past it a large answer is replaced by 503
+	 * (answers of at most 64 KiB are not counted). */
+	size_t max_response_memory;
 	int64_t header_timeout_ms;
 	int64_t body_timeout_ms;
 	int64_t body_min_rate;
