@@ -171,6 +171,8 @@ struct mw_xgb {
 	size_t ngroups;
 	uint32_t *slots;     /* features used by lockstep trees, in slot order */
 	size_t nslots;
+	/* a row's cost in walk steps: nslots + 1 + the trees' depths */
+	size_t row_work;
 	const struct objective *obj;
 	char *objective;
 	bool dart;
@@ -1080,6 +1082,17 @@ static void plan_chunks(struct mw_xgb *m)
 	}
 }
 
+/* A row's cost in walk steps, to decide when a batch is worth splitting
+ * across threads: expanding its features, plus each tree's depth (a
+ * leaf-only tree still costs a step). */
+static void plan_work(struct mw_xgb *m)
+{
+	size_t w = m->nslots + 1;
+	for (size_t t = 0; t < m->ntrees; t++)
+		w += m->trees[t].depth ? m->trees[t].depth : 1;
+	m->row_work = w;
+}
+
 /* ---------------------------------------------------------------- load */
 
 static const struct objective *find_objective(const char *name)
@@ -1285,6 +1298,7 @@ static int load_booster(struct mw_xgb *m, json_t *root, struct mw_err *err)
 	encode_lockstep(m);
 	plan_heaps(m);
 	plan_chunks(m);
+	plan_work(m);
 	return 0;
 }
 
@@ -1736,35 +1750,31 @@ static void finish(const struct mw_xgb *m, float *acc, size_t nrows, float *out,
 	}
 }
 
-int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
-		   float *out, bool margin, struct mw_err *err)
+/* Rows per block of batch prediction (see predict_rows): as many groups of
+ * LANES expanded rows as fit XT_STACK_FLOATS, at most BLOCK rows, at least
+ * LANES.  A function of the model only. */
+static size_t block_rows(const struct mw_xgb *m)
 {
-	if (!m)
-		return mw_err_set(err, MW_E_INVALID, "no model");
-	if (ncols != m->nfeat)
-		return mw_err_set(err, MW_E_INVALID, "rows have %zu features, the model expects %zu",
-				  ncols, m->nfeat);
-	if (nrows == 0)
-		return 0;
-	if (!rows || !out)
-		return mw_err_set(err, MW_E_INVALID, "no input rows or no output buffer");
-	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
-	if (nrows > SIZE_MAX / sizeof(float) / ncols || nrows > SIZE_MAX / sizeof(float) / G ||
-	    nrows > SIZE_MAX / sizeof(float) / nout)
-		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
-
-	/* Scratch: expanded rows for up to BLOCK rows and their sums, on the
-	 * stack when small (about 17 KB), else on the heap. */
-	float stack_xt[XT_STACK_FLOATS], stack_acc[BLOCK * 4];
 	size_t stride = 2 * m->nslots * LANES, lgroups = XT_STACK_FLOATS / stride;
-	float *xt = stack_xt;
-	if (lgroups == 0) {
+	if (lgroups == 0)
 		lgroups = 1;
-		xt = mw_xmalloc(stride * sizeof *xt);
-	} else if (lgroups > BLOCK / LANES) {
+	else if (lgroups > BLOCK / LANES)
 		lgroups = BLOCK / LANES;
-	}
-	size_t block = lgroups * LANES;
+	return lgroups * LANES;
+}
+
+/* The evaluation itself, for arguments already checked: blocks of
+ * block_rows(m) rows, each through every tree (predict_block, or
+ * predict_row below LANES rows), then the transform.  Scratch: expanded
+ * rows and sums, on the stack when small (about 17 KB), else on the heap.
+ * Every row's arithmetic is the same whichever block it lands in. */
+static void predict_rows(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+			 float *out, bool margin)
+{
+	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
+	float stack_xt[XT_STACK_FLOATS], stack_acc[BLOCK * 4];
+	size_t stride = 2 * m->nslots * LANES, block = block_rows(m);
+	float *xt = stride <= XT_STACK_FLOATS ? stack_xt : mw_xmalloc(stride * sizeof *xt);
 	float *acc = G <= 4 ? stack_acc : mw_xmalloc(block * G * sizeof *acc);
 	for (size_t r0 = 0; r0 < nrows; r0 += block) {
 		size_t b = nrows - r0 < block ? nrows - r0 : block;
@@ -1783,5 +1793,72 @@ int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size
 		free(xt);
 	if (acc != stack_acc)
 		free(acc);
+}
+
+static int check_args(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+		      const float *out, bool margin, struct mw_err *err)
+{
+	if (!m)
+		return mw_err_set(err, MW_E_INVALID, "no model");
+	if (ncols != m->nfeat)
+		return mw_err_set(err, MW_E_INVALID,
+				  "rows have %zu features, the model expects %zu", ncols, m->nfeat);
+	if (nrows == 0)
+		return 0;
+	if (!rows || !out)
+		return mw_err_set(err, MW_E_INVALID, "no input rows or no output buffer");
+	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
+	if (nrows > SIZE_MAX / sizeof(float) / ncols || nrows > SIZE_MAX / sizeof(float) / G ||
+	    nrows > SIZE_MAX / sizeof(float) / nout)
+		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
+	return 0;
+}
+
+int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+		   float *out, bool margin, struct mw_err *err)
+{
+	int rc = check_args(m, rows, nrows, ncols, out, margin, err);
+	if (rc || nrows == 0)
+		return rc;
+	predict_rows(m, rows, nrows, ncols, out, margin);
+	return 0;
+}
+
+/* A batch split for the pool: task i is the rows [i * chunk, (i + 1) *
+ * chunk), chunk a multiple of block_rows(m), so the tasks together are
+ * exactly the blocks one thread would evaluate. */
+struct split {
+	const struct mw_xgb *m;
+	const float *rows;
+	size_t nrows, ncols, chunk, nout;
+	float *out;
+	bool margin;
+};
+
+static void split_task(void *ctx, size_t task)
+{
+	const struct split *s = ctx;
+	size_t r0 = task * s->chunk, n = s->nrows - r0 < s->chunk ? s->nrows - r0 : s->chunk;
+	predict_rows(s->m, s->rows + r0 * s->ncols, n, s->ncols, s->out + r0 * s->nout, s->margin);
+}
+
+bool mw_xgb_pool_pays(const struct mw_xgb *m, size_t nrows)
+{
+	return m && nrows >= 2 * block_rows(m) && nrows >= MW_XGB_POOL_MIN_WORK / m->row_work;
+}
+
+int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
+			size_t nrows, size_t ncols, float *out, bool margin, struct mw_err *err)
+{
+	int rc = check_args(m, rows, nrows, ncols, out, margin, err);
+	if (rc || nrows == 0)
+		return rc;
+	if (mw_pool_threads(pool) < 2 || !mw_xgb_pool_pays(m, nrows)) {
+		predict_rows(m, rows, nrows, ncols, out, margin);
+		return 0;
+	}
+	size_t block = block_rows(m);
+	struct split s = {m, rows, nrows, ncols, block, mw_xgb_num_outputs(m, margin), out, margin};
+	mw_pool_run(pool, (nrows + block - 1) / block, split_task, &s);
 	return 0;
 }
