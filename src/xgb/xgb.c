@@ -24,7 +24,10 @@
  * branch, 8 lanes at a time (8 rows through one tree, or one row through 8
  * trees), which hides memory latency.  They read an "expanded row" instead
  * of the row (see encode_lockstep): NaN pre-replaced by -inf or +inf so the
- * missing-value default costs nothing per step.  K_SLOW: trees with
+ * missing-value default costs nothing per step, and every value and
+ * threshold turned into an order-preserving unsigned code (fkey), so a
+ * comparison is one integer compare whose carry feeds the index update,
+ * taking exactly the decisions the float comparison would.  K_SLOW: trees with
  * categorical splits or deeper than FIXED_MAX_DEPTH use a plain loop over
  * the breadth-first array, on the raw row.
  *
@@ -70,7 +73,10 @@
 #define CAT_LIMIT 16777216  /* XGBoost's OutOfRangeCat(): 2^24 */
 
 struct node {
-	float thr;
+	union {
+		float thr;    /* slow trees */
+		uint32_t key; /* lockstep trees: fkey(thr), 0 for a leaf */
+	};
 	/* lockstep trees: LANES * index into the expanded row (see expand_rows);
 	 * slow trees: feature index | F_* flags */
 	uint32_t fdl;
@@ -98,9 +104,10 @@ struct tree {
 
 /* A complete binary tree of depth D: 2^D - 1 split nodes, node i's
  * children at 2i + 1 and 2i + 2, then 2^D leaves.  A leaf above the bottom
- * becomes a split with threshold NaN (always right) over copies of itself. */
+ * becomes a split with threshold NaN (code 0: always right) over copies of
+ * itself. */
 struct hnode {
-	float thr;
+	uint32_t key;    /* fkey(threshold), 0 for "always right" */
 	uint32_t fx;     /* as node.fdl of a lockstep tree */
 };
 
@@ -978,9 +985,10 @@ static int flatten_tree(struct mw_xgb *m, json_t *tr, size_t t, float weight, st
  * copy s and by +inf in copy nslots + s.  A split that sends missing values
  * left reads the first copy (-inf < threshold: left), one that sends them
  * right the second (+inf < threshold is false: right); other values compare
- * as they are, since thresholds are finite.  So a step is one load and one
- * comparison.  Copies are interleaved by lane (LANES floats per copy), so
- * the node stores LANES * copy and lane l adds l. */
+ * as they are, since thresholds are finite.  Values are stored as their
+ * fkey codes, and thresholds too (encode_keys), so a step is one load and
+ * one unsigned comparison.  Copies are interleaved by lane (LANES codes per
+ * copy), so the node stores LANES * copy and lane l adds l. */
 static void encode_lockstep(struct mw_xgb *m)
 {
 	int32_t *slot = mw_xmalloc(m->nfeat * sizeof *slot);
@@ -1014,6 +1022,34 @@ static void encode_lockstep(struct mw_xgb *m)
 	free(slot);
 }
 
+/* An order-preserving code for a float that is not NaN: x < y exactly
+ * when fkey(x) < fkey(y), and -0 and +0 (which compare equal) get the same
+ * code.  So a walk compares codes as unsigned integers and takes exactly
+ * the decisions the float comparisons take.  The smallest code, that of
+ * -inf, is 0x007fffff: code 0 (a NaN threshold) is below every value. */
+static inline uint32_t fkey(float x)
+{
+	uint32_t u;
+	x += 0.0f; /* -0 -> +0 */
+	memcpy(&u, &x, sizeof u);
+	/* negative: all bits flipped; positive: the sign bit set (no branch) */
+	uint32_t neg = 0u - (u >> 31);
+	return u ^ (neg | 0x80000000u);
+}
+
+/* Lockstep nodes compare codes: a split's threshold becomes fkey(thr), a
+ * leaf's NaN becomes 0 (never less: the walk stays on the leaf). */
+static void encode_keys(struct mw_xgb *m)
+{
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		for (size_t k = 0; k < tr->nnodes && tr->kind == K_LOCKSTEP; k++) {
+			struct node *n = &m->nodes[tr->root + k];
+			n->key = n->thr != n->thr ? 0 : fkey(n->thr);
+		}
+	}
+}
+
 static void heap_fill(struct mw_xgb *m, const struct tree *tr, uint32_t k, size_t h,
 		      uint32_t level)
 {
@@ -1025,13 +1061,13 @@ static void heap_fill(struct mw_xgb *m, const struct tree *tr, uint32_t k, size_
 	}
 	struct hnode *hn = &m->hnodes[tr->heap + h];
 	if (n->thr != n->thr) {  /* leaf above the bottom */
-		hn->thr = NAN;
+		hn->key = 0;
 		hn->fx = 0;
 		heap_fill(m, tr, k, 2 * h + 1, level + 1);
 		heap_fill(m, tr, k, 2 * h + 2, level + 1);
 		return;
 	}
-	hn->thr = n->thr;
+	hn->key = fkey(n->thr);
 	hn->fx = n->fdl;
 	heap_fill(m, tr, (uint32_t)n->left, 2 * h + 1, level + 1);
 	heap_fill(m, tr, (uint32_t)n->left + 1, 2 * h + 2, level + 1);
@@ -1297,6 +1333,7 @@ static int load_booster(struct mw_xgb *m, json_t *root, struct mw_err *err)
 		return rc;
 	encode_lockstep(m);
 	plan_heaps(m);
+	encode_keys(m);
 	plan_chunks(m);
 	plan_work(m);
 	return 0;
@@ -1449,40 +1486,40 @@ float mw_xgb_base_score(const struct mw_xgb *m, size_t g)
 /* ---------------------------------------------------------------- predict */
 
 /* Expanded rows (see encode_lockstep): LANES rows, or one row in lane 0. */
-static void expand_rows(const struct mw_xgb *m, const float *const row[LANES], float *xt)
+static void expand_rows(const struct mw_xgb *m, const float *const row[LANES], uint32_t *xt)
 {
 	size_t S = m->nslots;
 	for (size_t s = 0; s < S; s++) {
 		uint32_t f = m->slots[s];
-		float *lo = xt + s * LANES, *hi = xt + (s + S) * LANES;
+		uint32_t *lo = xt + s * LANES, *hi = xt + (s + S) * LANES;
 		for (size_t l = 0; l < LANES; l++) {
 			float v = row[l][f];
-			lo[l] = v > -INFINITY ? v : -INFINITY;  /* NaN -> -inf (maxss) */
-			hi[l] = v < INFINITY ? v : INFINITY;    /* NaN -> +inf (minss) */
+			lo[l] = fkey(v > -INFINITY ? v : -INFINITY); /* NaN -> -inf (maxss) */
+			hi[l] = fkey(v < INFINITY ? v : INFINITY);   /* NaN -> +inf (minss) */
 		}
 	}
 }
 
-static void expand_row(const struct mw_xgb *m, const float *row, float *xt)
+static void expand_row(const struct mw_xgb *m, const float *row, uint32_t *xt)
 {
 	size_t S = m->nslots;
 	for (size_t s = 0; s < S; s++) {
 		float v = row[m->slots[s]];
-		xt[s * LANES] = v > -INFINITY ? v : -INFINITY;
-		xt[(s + S) * LANES] = v < INFINITY ? v : INFINITY;
+		xt[s * LANES] = fkey(v > -INFINITY ? v : -INFINITY);
+		xt[(s + S) * LANES] = fkey(v < INFINITY ? v : INFINITY);
 	}
 }
 
 /* One step of a lockstep tree: left when x < thr (missing values were
  * expanded to -inf or +inf).  From a leaf (thr NaN, left = itself - 1) it
  * stays. */
-static inline uint32_t step(const struct node *n, const float *x)
+static inline uint32_t step(const struct node *n, const uint32_t *x)
 {
-	return (uint32_t)n->left + 1u - (x[n->fdl] < n->thr);
+	return (uint32_t)n->left + 1u - (x[n->fdl] < n->key);
 }
 
 /* LANES expanded rows through one tree, depth steps each. */
-static inline void walk_rows(const struct node *t, const float *xt, uint32_t depth,
+static inline void walk_rows(const struct node *t, const uint32_t *xt, uint32_t depth,
 			     uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1501,7 +1538,7 @@ static inline void walk_rows(const struct node *t, const float *xt, uint32_t dep
 }
 
 /* One expanded row (lane 0) through LANES trees, depth steps each. */
-static inline void walk_trees(const struct node *const t[LANES], const float *xt, uint32_t depth,
+static inline void walk_trees(const struct node *const t[LANES], const uint32_t *xt, uint32_t depth,
 			      uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1519,14 +1556,14 @@ static inline void walk_trees(const struct node *const t[LANES], const float *xt
 	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
 }
 
-static inline uint32_t hstep(const struct hnode *h, uint32_t i, const float *x)
+static inline uint32_t hstep(const struct hnode *h, uint32_t i, const uint32_t *x)
 {
 	const struct hnode *n = h + i;
-	return 2 * i + 2 - (x[n->fx] < n->thr);
+	return 2 * i + 2 - (x[n->fx] < n->key);
 }
 
 /* LANES expanded rows through one complete tree; leaf indices out. */
-static inline void heap_rows(const struct hnode *h, const float *xt, uint32_t depth,
+static inline void heap_rows(const struct hnode *h, const uint32_t *xt, uint32_t depth,
 			     uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1546,7 +1583,7 @@ static inline void heap_rows(const struct hnode *h, const float *xt, uint32_t de
 }
 
 /* One expanded row through LANES complete trees. */
-static inline void heap_trees(const struct hnode *const h[LANES], const float *xt,
+static inline void heap_trees(const struct hnode *const h[LANES], const uint32_t *xt,
 			      uint32_t depth, uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1602,7 +1639,7 @@ static float walk_slow(const struct mw_xgb *m, const struct node *t, const float
 
 /* acc[g] += trees' leaves for one row, in tree order.  xt holds one
  * expanded row. */
-static void predict_row(const struct mw_xgb *m, const float *row, float *xt, float *acc)
+static void predict_row(const struct mw_xgb *m, const float *row, uint32_t *xt, float *acc)
 {
 	const struct node *base[LANES];
 	uint32_t idx[LANES];
@@ -1643,7 +1680,7 @@ static void predict_row(const struct mw_xgb *m, const float *row, float *xt, flo
 /* acc[r * G + g] += trees' leaves for nrows (>= LANES) rows, tree by tree;
  * xt holds ceil(nrows / LANES) groups of LANES expanded rows. */
 static void predict_block(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
-			  float *xt, float *acc)
+			  uint32_t *xt, float *acc)
 {
 	size_t G = m->ngroups, stride = 2 * m->nslots * LANES;
 	size_t ngroups = (nrows + LANES - 1) / LANES;
@@ -1772,9 +1809,10 @@ static void predict_rows(const struct mw_xgb *m, const float *rows, size_t nrows
 			 float *out, bool margin)
 {
 	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
-	float stack_xt[XT_STACK_FLOATS], stack_acc[BLOCK * 4];
+	uint32_t stack_xt[XT_STACK_FLOATS];
+	float stack_acc[BLOCK * 4];
 	size_t stride = 2 * m->nslots * LANES, block = block_rows(m);
-	float *xt = stride <= XT_STACK_FLOATS ? stack_xt : mw_xmalloc(stride * sizeof *xt);
+	uint32_t *xt = stride <= XT_STACK_FLOATS ? stack_xt : mw_xmalloc(stride * sizeof *xt);
 	float *acc = G <= 4 ? stack_acc : mw_xmalloc(block * G * sizeof *acc);
 	for (size_t r0 = 0; r0 < nrows; r0 += block) {
 		size_t b = nrows - r0 < block ? nrows - r0 : block;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -337,6 +338,79 @@ static void test_stump_semantics(void **state)
 		assert_float_equal(out[r], cases[r % 6].want, 0);
 	mw_xgb_free(m);
 	json_decref(model);
+}
+
+/* Splits on awkward thresholds and values: signed zeros (equal, so never
+ * less), subnormals, the largest floats, infinities, neighbours of a
+ * threshold, NaN with both default directions.  Tree j sends a row right
+ * when it is not below T[j] and adds 2^j there (exact in float32), so the
+ * output spells out every decision.  Once as stumps (complete-tree walks)
+ * and once as combs 9 deep (lockstep walks), one row at a time and as a
+ * batch, against decisions taken here with float comparisons. */
+static void test_split_edge_values(void **state)
+{
+	(void)state;
+	const float T[] = {-FLT_MAX, -1.0f,  -FLT_MIN, -1e-45f, -0.0f,
+			   0.0f,     1e-45f, FLT_MIN,  1.0f,    FLT_MAX};
+	enum { NT = sizeof T / sizeof *T, NV = NT + 5, DEPTH = 9 };
+	float V[NV];
+	memcpy(V, T, sizeof T);
+	V[NT] = -INFINITY;
+	V[NT + 1] = INFINITY;
+	V[NT + 2] = NAN;
+	V[NT + 3] = nextafterf(1.0f, 2.0f);
+	V[NT + 4] = nextafterf(1.0f, 0.0f);
+	for (int deep = 0; deep < 2; deep++) {
+		json_t *trees = json_array();
+		for (int j = 0; j < NT; j++) {
+			float right = (float)(1 << j);
+			if (!deep) {
+				json_array_append_new(trees, stump(j, 0, T[j], 0.0f, right, j % 2));
+				continue;
+			}
+			/* 0: x0 < T[j] ? leaf 1 (0) : 2; 2k: x1 < 1e30 ? leaf 2k+1 : 2k+2;
+			 * leaf 3 holds 2^j */
+			int n = 2 * DEPTH + 1, l[2 * DEPTH + 1], r[2 * DEPTH + 1];
+			int idx[2 * DEPTH + 1], dl[2 * DEPTH + 1];
+			float c[2 * DEPTH + 1];
+			for (int k = 0; k < n; k++) {
+				bool split = k % 2 == 0 && k < n - 1;
+				l[k] = split ? k + 1 : -1;
+				r[k] = split ? k + 2 : -1;
+				idx[k] = k == 0 ? 0 : split ? 1 : 0;
+				dl[k] = k == 0 ? j % 2 : 0;
+				c[k] = k == 0 ? T[j] : split ? 1e30f : k == 3 ? right : 0.0f;
+			}
+			json_array_append_new(trees, mk_tree(j, n, l, r, idx, c, dl, NULL));
+		}
+		json_t *model = mk_model("reg:squarederror", 2, 0, "0", trees, NULL, NULL);
+		struct mw_xgb *m = load_ok(model);
+		float rows[NV * 2], want[NV], got[NV];
+		for (int v = 0; v < NV; v++) {
+			rows[2 * v] = V[v];
+			rows[2 * v + 1] = 0.0f;
+			want[v] = 0.0f;
+			for (int j = 0; j < NT; j++) {
+				bool go_right = isnan(V[v]) ? j % 2 == 0 : !(V[v] < T[j]);
+				if (go_right)
+					want[v] += (float)(1 << j);
+			}
+		}
+		struct mw_err err = {0};
+		assert_int_equal(mw_xgb_predict(m, rows, NV, 2, got, true, &err), 0);
+		for (int v = 0; v < NV; v++) {
+			if (got[v] != want[v])
+				fail_msg("%s, value %a: batch %g, want %g", deep ? "comb" : "stump",
+					 (double)V[v], (double)got[v], (double)want[v]);
+			float one = predict1(m, &rows[2 * v], true);
+			if (one != want[v])
+				fail_msg("%s, value %a: one row %g, want %g",
+					 deep ? "comb" : "stump", (double)V[v], (double)one,
+					 (double)want[v]);
+		}
+		mw_xgb_free(m);
+		json_decref(model);
+	}
 }
 
 static void test_objectives(void **state)
@@ -1318,6 +1392,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stump_semantics),
+		cmocka_unit_test(test_split_edge_values),
 		cmocka_unit_test(test_objectives),
 		cmocka_unit_test(test_multiclass),
 		cmocka_unit_test(test_dart_weights),
