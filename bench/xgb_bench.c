@@ -304,8 +304,9 @@ int main(int argc, char **argv)
 		double one = fx / res[0].us_per_call, pooled = fx / res[1].us_per_call;
 		printf("%-6zu pool vs 1 thread: %.2fx (%s)\n", batches[b],
 		       res[0].us_per_call / res[1].us_per_call,
-		       mw_xgb_pool_pays(m, batches[b]) ? "split across the pool"
-						       : "below the threshold: runs on the caller");
+		       mw_xgb_pool_pays(m, pool, batches[b])
+			       ? "split across the pool"
+			       : "below the threshold: runs on the caller");
 		if (batches[b] == 1)
 			printf("%-6zu 1 thread vs the faster xgboost setting: %.2fx (target >= 3x) %s\n",
 			       batches[b], one, one >= 3.0 ? "PASS" : "MISS");

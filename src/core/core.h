@@ -339,6 +339,14 @@ int mw_pool_new(int nthreads, struct mw_pool **out, struct mw_err *err);
 void mw_pool_free(struct mw_pool *p);
 /* Threads that work on a job, the caller included (1 for NULL). */
 size_t mw_pool_threads(const struct mw_pool *p);
+/* Whether a small job, one worth splitting only if no worker has to be
+ * woken (a wake-up costs the caller a system call and the worker tens of
+ * microseconds on a virtual machine), should go to the pool now: true while
+ * some worker is awake (running a job or polling for the next), or when the
+ * previous mw_pool_hot came less than 250 us ago (calls
+ * come back to back, so workers woken now stay awake for the next ones).
+ * Records the call; a hint that may change at any moment. */
+bool mw_pool_hot(struct mw_pool *p);
 void mw_pool_run(struct mw_pool *p, size_t ntasks, mw_pool_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------- settings */

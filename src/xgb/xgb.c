@@ -1863,8 +1863,11 @@ int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size
 }
 
 /* A batch split for the pool: task i is the rows [i * chunk, (i + 1) *
- * chunk), chunk a multiple of block_rows(m), so the tasks together are
- * exactly the blocks one thread would evaluate. */
+ * chunk), chunk a whole number of lane groups and at most a block, and each
+ * task evaluates its rows as mw_xgb_predict would.  A row's arithmetic does
+ * not depend on the rows it shares a block with (walks and sums are per
+ * row and lane; padding lanes repeat a row and are dropped), so the outputs
+ * are the same bytes however the batch is cut. */
 struct split {
 	const struct mw_xgb *m;
 	const float *rows;
@@ -1880,9 +1883,22 @@ static void split_task(void *ctx, size_t task)
 	predict_rows(s->m, s->rows + r0 * s->ncols, n, s->ncols, s->out + r0 * s->nout, s->margin);
 }
 
-bool mw_xgb_pool_pays(const struct mw_xgb *m, size_t nrows)
+/* Rows per task: an even share for each of the pool's threads, rounded up
+ * to whole lane groups, at most one block. */
+static size_t split_rows(const struct mw_xgb *m, size_t nrows, size_t nthreads)
 {
-	return m && nrows >= 2 * block_rows(m) && nrows >= MW_XGB_POOL_MIN_WORK / m->row_work;
+	size_t share = (nrows + nthreads - 1) / nthreads;
+	size_t chunk = (share + LANES - 1) / LANES * LANES, block = block_rows(m);
+	return chunk < block ? chunk : block;
+}
+
+bool mw_xgb_pool_pays(const struct mw_xgb *m, struct mw_pool *pool, size_t nrows)
+{
+	if (!m || mw_pool_threads(pool) < 2 || nrows < 2 * LANES)
+		return false;
+	size_t hot = (MW_XGB_POOL_MIN_WORK + m->row_work - 1) / m->row_work;
+	size_t cold = (MW_XGB_POOL_MIN_WORK_COLD + m->row_work - 1) / m->row_work;
+	return nrows >= cold || (nrows >= hot && mw_pool_hot(pool));
 }
 
 int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
@@ -1891,12 +1907,12 @@ int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const floa
 	int rc = check_args(m, rows, nrows, ncols, out, margin, err);
 	if (rc || nrows == 0)
 		return rc;
-	if (mw_pool_threads(pool) < 2 || !mw_xgb_pool_pays(m, nrows)) {
+	if (!mw_xgb_pool_pays(m, pool, nrows)) {
 		predict_rows(m, rows, nrows, ncols, out, margin);
 		return 0;
 	}
-	size_t block = block_rows(m);
-	struct split s = {m, rows, nrows, ncols, block, mw_xgb_num_outputs(m, margin), out, margin};
-	mw_pool_run(pool, (nrows + block - 1) / block, split_task, &s);
+	size_t chunk = split_rows(m, nrows, mw_pool_threads(pool));
+	struct split s = {m, rows, nrows, ncols, chunk, mw_xgb_num_outputs(m, margin), out, margin};
+	mw_pool_run(pool, (nrows + chunk - 1) / chunk, split_task, &s);
 	return 0;
 }

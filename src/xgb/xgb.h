@@ -86,23 +86,28 @@ float mw_xgb_base_score(const struct mw_xgb *m, size_t g);
 int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
 		   float *out, bool margin, struct mw_err *err);
 
-/* The same on every thread of pool (core/core.h's parallel for) for a batch
- * big enough to pay for the hand-off (mw_xgb_pool_pays): the rows are split
- * into chunks of whole blocks (the 64 rows, or fewer for very wide models,
- * that mw_xgb_predict evaluates together), which the pool's threads and the
- * calling thread evaluate at once, each exactly as mw_xgb_predict would.  So
- * the outputs are bit-identical to mw_xgb_predict's for any pool, thread
- * count and batch.  Smaller batches, a NULL pool, a one-thread pool or a
- * pool busy with another caller's job run on the calling thread.  Same
- * arguments, errors and thread-safety as mw_xgb_predict; allocates nothing
- * more. */
+/* The same, with a batch that is big enough (mw_xgb_pool_pays) split
+ * across the threads of pool (core/core.h's parallel for) and the calling
+ * thread: into an even share per thread, in whole groups of 8 rows and at
+ * most one block of 64 (fewer for very wide models), each evaluated exactly
+ * as mw_xgb_predict evaluates a batch of those rows.  A row's result never
+ * depends on the rows batched with it, so the outputs are bit-identical to
+ * mw_xgb_predict's for any pool, thread count and batch.  Other batches, a
+ * NULL or one-thread pool, and a pool busy with another caller's job run on
+ * the calling thread.  Same arguments, errors and thread-safety as
+ * mw_xgb_predict; nothing more is allocated. */
 int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
 			size_t nrows, size_t ncols, float *out, bool margin, struct mw_err *err);
-/* Whether mw_xgb_predict_pool splits a batch of nrows rows (given a pool of
- * two threads or more): at least two blocks and at least MW_XGB_POOL_MIN_WORK
- * walk steps, a row costing the sum of the trees' depths plus its features
- * used (100 trees of depth 6 on 30 features: 631, so 128 rows and up). */
-bool mw_xgb_pool_pays(const struct mw_xgb *m, size_t nrows);
-#define MW_XGB_POOL_MIN_WORK 60000
+/* Whether mw_xgb_predict_pool splits a batch of nrows rows now: pool has two
+ * threads or more, the batch at least 16 rows, and at least
+ * MW_XGB_POOL_MIN_WORK_COLD walk steps, or MW_XGB_POOL_MIN_WORK when the
+ * pool is hot (mw_pool_hot: a worker is awake, or calls come back to back;
+ * waking a sleeping worker costs tens of microseconds).  A row costs the
+ * sum of the trees' depths plus the number of features splits use, plus 1:
+ * 631 steps for 100 trees of depth 6 on 30 features, which splits from 16
+ * rows hot and from 831 rows cold. */
+bool mw_xgb_pool_pays(const struct mw_xgb *m, struct mw_pool *pool, size_t nrows);
+#define MW_XGB_POOL_MIN_WORK 8192
+#define MW_XGB_POOL_MIN_WORK_COLD 524288
 
 #endif

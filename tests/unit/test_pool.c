@@ -337,6 +337,20 @@ static void test_nested_run(void **state)
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* Ask mw_pool_hot a millisecond apart until it says no (bounded): idle
+ * workers go to sleep, and spaced asks do not count as back to back.
+ * Returns the last answer. */
+static bool cools_down(struct mw_pool *p)
+{
+	uint64_t until = mw_mono_ns() + WAIT_NS;
+	bool hot = true;
+	while (hot && mw_mono_ns() < until) {
+		sleep_ms(1);
+		hot = mw_pool_hot(p);
+	}
+	return hot;
+}
+
 static void test_new_and_free(void **state)
 {
 	(void)state;
@@ -358,10 +372,26 @@ static void test_new_and_free(void **state)
 	for (int i = 0; i < 20; i++)
 		mw_pool_free(new_pool(1 + i % 4));
 
-	/* freed while its workers sleep */
+	/* freed while its workers sleep: idle workers do go to sleep (the pool
+	 * stops being hot), and a sleeping pool still runs jobs */
 	p = new_pool(4);
 	run_and_check(p, 10);
-	sleep_ms(50);
+	assert_false(cools_down(p));
+	run_and_check(p, 10);
+	assert_false(cools_down(p));
+	/* asks that come back to back make it hot again, even while the
+	 * workers still sleep (bounded retries: the test thread may be
+	 * descheduled between two asks) */
+	bool hot = false;
+	for (int i = 0; i < 1000 && !hot; i++) {
+		mw_pool_hot(p);
+		hot = mw_pool_hot(p);
+	}
+	assert_true(hot);
+	mw_pool_free(p);
+	assert_false(mw_pool_hot(NULL));
+	p = new_pool(1);
+	assert_false(mw_pool_hot(p)); /* no workers */
 	mw_pool_free(p);
 
 	/* freed right after a job, while its workers still poll for the next */

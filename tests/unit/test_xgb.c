@@ -1248,9 +1248,11 @@ static void check_pool(json_t *model, struct mw_pool *pool, size_t nrows, unsign
 					   : grid[rnd(&s) % 7] + (rnd(&s) % 3 == 0 ? 0.01f : 0.0f);
 	float *one = malloc(nrows * G * sizeof *one), *all = malloc(nrows * G * sizeof *all);
 	float *got = malloc(nrows * G * sizeof *got);
-	assert_true(mw_xgb_pool_pays(m, nrows));
-	assert_false(mw_xgb_pool_pays(m, 1));
-	assert_false(mw_xgb_pool_pays(m, 15)); /* under two blocks of 8 or 64 */
+	/* big enough to split even when the workers sleep; never below two
+	 * lane groups, never without a pool of two threads */
+	assert_int_equal(mw_xgb_pool_pays(m, pool, nrows), mw_pool_threads(pool) > 1);
+	assert_false(mw_xgb_pool_pays(m, pool, 1));
+	assert_false(mw_xgb_pool_pays(m, pool, 15));
 	for (int margin = 0; margin < 2; margin++) {
 		size_t k = mw_xgb_num_outputs(m, margin);
 		for (size_t r = 0; r < nrows; r++)
@@ -1259,7 +1261,7 @@ static void check_pool(json_t *model, struct mw_pool *pool, size_t nrows, unsign
 					 0);
 		assert_int_equal(mw_xgb_predict(m, rows, nrows, nf, all, margin, &err), 0);
 		assert_memory_equal(one, all, nrows * k * sizeof *one);
-		size_t batches[] = {nrows, 1, 9, 64, 127, 128, 129, 500, 1000, 1025};
+		size_t batches[] = {nrows, 1, 9, 16, 17, 40, 64, 127, 128, 129, 500, 1000, 1025};
 		for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
 			size_t b = batches[bi];
 			memset(got, 0, nrows * k * sizeof *got);
@@ -1321,7 +1323,7 @@ static void test_predict_pool(void **state)
 	};
 	for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
 		for (int p = 0; p < 3; p++)
-			check_pool(models[i], pools[p], 1500, 100 + (unsigned)i);
+			check_pool(models[i], pools[p], 4500, 100 + (unsigned)i);
 		json_decref(models[i]);
 	}
 	mw_pool_free(pools[1]);
@@ -1359,17 +1361,17 @@ static void *pjob_run(void *arg)
 static void test_predict_pool_threads(void **state)
 {
 	(void)state;
-	json_t *model = random_model(31, 40, 6, 8, 1);
+	json_t *model = random_model(31, 60, 6, 8, 1);
 	struct mw_xgb *m = load_ok(model);
 	struct mw_pool *pool;
 	struct mw_err err = {0};
 	assert_int_equal(mw_pool_new(2, &pool, &err), 0);
 	unsigned s = 5;
-	size_t nrows = 1024, nf = 8;
+	size_t nrows = 1500, nf = 8;
 	float *rows = malloc(nrows * nf * sizeof *rows), *want = malloc(nrows * sizeof *want);
 	for (size_t i = 0; i < nrows * nf; i++)
 		rows[i] = rnd(&s) % 7 == 0 ? NAN : grid[rnd(&s) % 7];
-	assert_true(mw_xgb_pool_pays(m, nrows));
+	assert_true(mw_xgb_pool_pays(m, pool, nrows));
 	assert_int_equal(mw_xgb_predict(m, rows, nrows, nf, want, false, &err), 0);
 	pthread_t tid[4];
 	struct pjob jobs[4];
