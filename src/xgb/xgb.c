@@ -1892,13 +1892,18 @@ static size_t split_rows(const struct mw_xgb *m, size_t nrows, size_t nthreads)
 	return chunk < block ? chunk : block;
 }
 
+size_t mw_xgb_pool_min_rows(const struct mw_xgb *m, bool hot)
+{
+	size_t work = hot ? MW_XGB_POOL_MIN_WORK : MW_XGB_POOL_MIN_WORK_COLD;
+	size_t rows = (work + m->row_work - 1) / m->row_work;
+	return rows > 2 * LANES ? rows : 2 * LANES;
+}
+
 bool mw_xgb_pool_pays(const struct mw_xgb *m, struct mw_pool *pool, size_t nrows)
 {
-	if (!m || mw_pool_threads(pool) < 2 || nrows < 2 * LANES)
+	if (!m || mw_pool_threads(pool) < 2 || nrows < mw_xgb_pool_min_rows(m, true))
 		return false;
-	size_t hot = (MW_XGB_POOL_MIN_WORK + m->row_work - 1) / m->row_work;
-	size_t cold = (MW_XGB_POOL_MIN_WORK_COLD + m->row_work - 1) / m->row_work;
-	return nrows >= cold || (nrows >= hot && mw_pool_hot(pool));
+	return nrows >= mw_xgb_pool_min_rows(m, false) || mw_pool_hot(pool);
 }
 
 int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,

@@ -1330,6 +1330,37 @@ static void test_predict_pool(void **state)
 	mw_pool_free(pools[2]);
 }
 
+/* The threshold in rows follows the model's cost per row: features used
+ * by splits + 1 + the sum of the trees' depths (leaf-only trees count 1). */
+static void test_pool_threshold(void **state)
+{
+	(void)state;
+	for (int big = 0; big < 2; big++) {
+		int ntrees = big ? 600 : 10;
+		json_t *trees = json_array();
+		for (int t = 0; t < ntrees; t++)
+			json_array_append_new(trees, t == 0 ? leaf_tree(0, 1.0f)
+							    : stump(t, t % 2, 0.5f, 1.0f, 2.0f, 0));
+		json_t *model = mk_model("reg:squarederror", 2, 0, "0", trees, NULL, NULL);
+		struct mw_xgb *m = load_ok(model);
+		size_t work = 2 + 1 + (size_t)ntrees; /* 2 features, depth 1 each */
+		size_t hot = (MW_XGB_POOL_MIN_WORK + work - 1) / work;
+		size_t cold = (MW_XGB_POOL_MIN_WORK_COLD + work - 1) / work;
+		assert_int_equal(mw_xgb_pool_min_rows(m, true), hot > 16 ? hot : 16);
+		assert_int_equal(mw_xgb_pool_min_rows(m, false), cold > 16 ? cold : 16);
+		struct mw_pool *pool;
+		struct mw_err err = {0};
+		assert_int_equal(mw_pool_new(2, &pool, &err), 0);
+		size_t cold_rows = mw_xgb_pool_min_rows(m, false);
+		assert_true(mw_xgb_pool_pays(m, pool, cold_rows));
+		assert_false(mw_xgb_pool_pays(m, pool, mw_xgb_pool_min_rows(m, true) - 1));
+		assert_false(mw_xgb_pool_pays(m, NULL, cold_rows));
+		mw_pool_free(pool);
+		mw_xgb_free(m);
+		json_decref(model);
+	}
+}
+
 /* Several threads share one pool and one model: each call either gets the
  * pool or (while another holds it) runs inline; all get the same bytes. */
 struct pjob {
@@ -1410,6 +1441,7 @@ int main(void)
 		cmocka_unit_test(test_predict_args),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_predict_pool),
+		cmocka_unit_test(test_pool_threshold),
 		cmocka_unit_test(test_predict_pool_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
