@@ -2,7 +2,7 @@
  * xgb_bench.c - the native XGBoost evaluator (xgb/) against libxgboost's own
  * predictor, on the same model and the same rows, in one run.
  *
- *   xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]
+ *   xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N] [--sweep]
  *
  * ROWS.f32 is raw little-endian float32, row-major, with the model's feature
  * count per row (NaN = missing), at least 1024 rows.  The model is loaded
@@ -21,12 +21,19 @@
  * with PASS/MISS against the targets: one thread >= 3x at batch 1 and >= 2x
  * at batch 1024, the pool >= 5x at batch 1024.  bench/xgb.sh trains the
  * model and makes the rows.
+ *
+ * --sweep replaces the XGBoost timings with the measurement behind the
+ * pool's split threshold: one thread (mw_xgb_predict) against the pool
+ * (mw_xgb_predict_pool) at batch 1 to 1024, called back to back (the pool
+ * stays hot) and with a 300 us sleep before every call (its workers are
+ * asleep each time), best of ROUNDS interleaved rounds, sleeps excluded.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xgboost/c_api.h>
@@ -128,6 +135,58 @@ static struct result time_capi(struct capi *c, const float *rows, size_t nrows, 
 	return (struct result){ us / (double)calls, (double)calls * (double)batch / us * 1e6 };
 }
 
+/* Like time_native, with a sleep of sleep_us before every call (not
+ * counted), so that a pool's workers are asleep when each call starts. */
+static double time_spaced(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
+			  size_t nrows, size_t ncols, size_t batch, size_t calls, long sleep_us,
+			  float *out)
+{
+	struct mw_err err = {0};
+	size_t nblocks = nrows / batch;
+	uint64_t busy = 0;
+	float acc = 0;
+	for (size_t i = 0; i < calls; i++) {
+		struct timespec ts = {0, sleep_us * 1000};
+		nanosleep(&ts, NULL);
+		uint64_t t0 = mw_mono_ns();
+		if (native(m, pool, rows + (i % nblocks) * batch * ncols, batch, ncols, out, &err))
+			die("native predict", err.msg);
+		busy += mw_mono_ns() - t0;
+		acc += out[0];
+	}
+	sink = acc;
+	return (double)busy / 1e3 / (double)calls;
+}
+
+static void sweep(const struct mw_xgb *m, struct mw_pool *pool, const float *rows, size_t nrows,
+		  size_t ncols, float *out)
+{
+	static const size_t batches[] = {1, 8, 16, 24, 32, 48, 64, 128, 256, 384, 512, 1024};
+	printf("sweep: best of %d interleaved rounds, us/call; hot = back to back, cold = 300 us "
+	       "sleep before each call\n\n",
+	       ROUNDS);
+	printf("%-6s %12s %12s %8s %12s %12s %8s\n", "batch", "hot 1 thr", "hot pool", "gain",
+	       "cold 1 thr", "cold pool", "gain");
+	for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+		size_t n = batches[b], hot_calls = 400000 / n + 10, cold_calls = 2000 / n + 50;
+		double best[4] = {1e300, 1e300, 1e300, 1e300};
+		for (int round = 0; round < ROUNDS; round++) {
+			for (int k = 0; k < 4; k++) {
+				struct mw_pool *p = k % 2 ? pool : NULL;
+				double us = k < 2 ? time_native(m, p, rows, nrows, ncols, n,
+								hot_calls, out)
+							    .us_per_call
+						  : time_spaced(m, p, rows, nrows, ncols, n,
+								cold_calls, 300, out);
+				if (us < best[k])
+					best[k] = us;
+			}
+		}
+		printf("%-6zu %12.2f %12.2f %7.2fx %12.2f %12.2f %7.2fx\n", n, best[0], best[1],
+		       best[0] / best[1], best[2], best[3], best[2] / best[3]);
+	}
+}
+
 static size_t parse_size(const char *s)
 {
 	int64_t v = 0;
@@ -139,21 +198,25 @@ static size_t parse_size(const char *s)
 int main(int argc, char **argv)
 {
 	size_t calls1 = 20000, calls1024 = 500;
+	bool sweep_mode = false;
 	const char *model_path = NULL, *rows_path = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--calls1") == 0 && i + 1 < argc)
 			calls1 = parse_size(argv[++i]);
 		else if (strcmp(argv[i], "--calls1024") == 0 && i + 1 < argc)
 			calls1024 = parse_size(argv[++i]);
+		else if (strcmp(argv[i], "--sweep") == 0)
+			sweep_mode = true;
 		else if (!model_path)
 			model_path = argv[i];
 		else if (!rows_path)
 			rows_path = argv[i];
 		else
-			die("usage", "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]");
+			die("usage",
+			    "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N] [--sweep]");
 	}
 	if (!rows_path)
-		die("usage", "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N]");
+		die("usage", "xgb_bench MODEL ROWS.f32 [--calls1 N] [--calls1024 N] [--sweep]");
 
 	struct mw_err err = { 0 };
 	struct mw_xgb *m;
@@ -257,6 +320,17 @@ int main(int argc, char **argv)
 	       pool_same);
 	printf("pool threshold: from %zu rows, or %zu while calls come back to back\n",
 	       mw_xgb_pool_min_rows(m, false), mw_xgb_pool_min_rows(m, true));
+
+	if (sweep_mode) {
+		sweep(m, pool, rows, nrows, ncols, nat);
+		XGBoosterFree(c.h);
+		mw_pool_free(pool);
+		mw_xgb_free(m);
+		free(rows);
+		free(nat);
+		free(ref);
+		return 0;
+	}
 
 	/* Timings: ROUNDS interleaved rounds (native on one thread, native on
 	 * the pool, xgboost nthread=1, xgboost nthread=CPUs), each predictor's
