@@ -13,7 +13,13 @@
  * it).  Besides ASan/UBSan (make asan), this file is meant to stay clean
  * under ThreadSanitizer: plain writes by tasks are read by the caller after
  * mw_pool_run without any lock of the test's own, so a missing
- * happens-before edge in the pool shows as a race.
+ * happens-before edge in the pool shows as a race.  CI does not build with
+ * TSan; to run it (test_xgb covers mw_xgb_predict_pool the same way):
+ *   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+ *     -DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+ *     -DMW_XGB_BENCH=OFF
+ *   cmake --build build-tsan --target test_pool test_xgb
+ *   TSAN_OPTIONS=halt_on_error=1 build-tsan/test_pool
  */
 #include <stdarg.h>
 #include <stddef.h>
