@@ -6,7 +6,10 @@
 # model of 100 trees, depth 6, on 30 features (5% missing values), saves it
 # as JSON, writes 16384 test rows as raw float32, then runs BUILD_DIR/xgb_bench
 # (built when libxgboost-dev is installed), which checks that both give the
-# same outputs and times batch 1 and batch 1024.  Temporary files are removed.
+# same outputs (and that the native evaluator on a pool of threads gives the
+# bytes it gives on one) and times batch 1, 64, 256 and 1024; with --sweep it
+# measures the pool's split threshold instead (see docs/bench.md).
+# Temporary files are removed.
 set -euo pipefail
 build=${1:-build-release}
 shift || true

@@ -359,6 +359,44 @@ const char *mw_worker_name(const struct mw_worker *w);
 unsigned long long mw_worker_ticks(const struct mw_worker *w);
 void mw_worker_stop(struct mw_worker *w); /* NULL is fine */
 
+/* ---------------------------------------------------------------- parallel for */
+
+/* A pool of persistent worker threads for data-parallel work: mw_pool_run
+ * runs fn(ctx, task) for every task in [0, ntasks) on the pool's workers and
+ * on the calling thread, and returns when all have finished (every write a
+ * task made is then visible to the caller).  Tasks are claimed one at a time
+ * in index order, so a late or descheduled worker just takes fewer; which
+ * thread runs which task is unspecified, so tasks must be independent.
+ *
+ * One job runs at a time: a call that finds the pool busy (another thread's
+ * job, or a task calling mw_pool_run) runs its tasks inline on its own
+ * thread, in order, rather than wait.  So any number of threads may call
+ * mw_pool_run on one pool at once, nesting cannot deadlock, and a NULL pool
+ * or ntasks == 1 simply runs inline.  mw_pool_run allocates nothing and
+ * never fails.  After a job, workers poll briefly for the next one, then
+ * sleep; they block SIGINT/SIGTERM.
+ *
+ * mw_pool_new starts nthreads - 1 workers (nthreads counts the caller; 0
+ * means the number of online CPUs, at most MW_POOL_MAX_THREADS).
+ * mw_pool_free stops and joins them; no mw_pool_run may be running on the
+ * pool then.  NULL is fine. */
+#define MW_POOL_MAX_THREADS 256
+struct mw_pool;
+typedef void (*mw_pool_fn)(void *ctx, size_t task);
+int mw_pool_new(int nthreads, struct mw_pool **out, struct mw_err *err);
+void mw_pool_free(struct mw_pool *p);
+/* Threads that work on a job, the caller included (1 for NULL). */
+size_t mw_pool_threads(const struct mw_pool *p);
+/* Whether a small job, one worth splitting only if no worker has to be
+ * woken (a wake-up costs the caller a system call and the worker tens of
+ * microseconds on a virtual machine), should go to the pool now: true while
+ * some worker is awake (running a job or polling for the next), or when the
+ * previous mw_pool_hot came less than 250 us ago (calls
+ * come back to back, so workers woken now stay awake for the next ones).
+ * Records the call; a hint that may change at any moment. */
+bool mw_pool_hot(struct mw_pool *p);
+void mw_pool_run(struct mw_pool *p, size_t ntasks, mw_pool_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- settings */
 
 /* One table serves flags, MW_* environment variables, --help and

@@ -24,7 +24,10 @@
  * branch, 8 lanes at a time (8 rows through one tree, or one row through 8
  * trees), which hides memory latency.  They read an "expanded row" instead
  * of the row (see encode_lockstep): NaN pre-replaced by -inf or +inf so the
- * missing-value default costs nothing per step.  K_SLOW: trees with
+ * missing-value default costs nothing per step, and every value and
+ * threshold turned into an order-preserving unsigned code (fkey), so a
+ * comparison is one integer compare whose carry feeds the index update,
+ * taking exactly the decisions the float comparison would.  K_SLOW: trees with
  * categorical splits or deeper than FIXED_MAX_DEPTH use a plain loop over
  * the breadth-first array, on the raw row.
  *
@@ -70,7 +73,10 @@
 #define CAT_LIMIT 16777216  /* XGBoost's OutOfRangeCat(): 2^24 */
 
 struct node {
-	float thr;
+	union {
+		float thr;    /* slow trees */
+		uint32_t key; /* lockstep trees: fkey(thr), 0 for a leaf */
+	};
 	/* lockstep trees: LANES * index into the expanded row (see expand_rows);
 	 * slow trees: feature index | F_* flags */
 	uint32_t fdl;
@@ -98,9 +104,10 @@ struct tree {
 
 /* A complete binary tree of depth D: 2^D - 1 split nodes, node i's
  * children at 2i + 1 and 2i + 2, then 2^D leaves.  A leaf above the bottom
- * becomes a split with threshold NaN (always right) over copies of itself. */
+ * becomes a split with threshold NaN (code 0: always right) over copies of
+ * itself. */
 struct hnode {
-	float thr;
+	uint32_t key;    /* fkey(threshold), 0 for "always right" */
 	uint32_t fx;     /* as node.fdl of a lockstep tree */
 };
 
@@ -171,6 +178,8 @@ struct mw_xgb {
 	size_t ngroups;
 	uint32_t *slots;     /* features used by lockstep trees, in slot order */
 	size_t nslots;
+	/* a row's cost in walk steps: nslots + 1 + the trees' depths */
+	size_t row_work;
 	const struct objective *obj;
 	char *objective;
 	bool dart;
@@ -976,9 +985,10 @@ static int flatten_tree(struct mw_xgb *m, json_t *tr, size_t t, float weight, st
  * copy s and by +inf in copy nslots + s.  A split that sends missing values
  * left reads the first copy (-inf < threshold: left), one that sends them
  * right the second (+inf < threshold is false: right); other values compare
- * as they are, since thresholds are finite.  So a step is one load and one
- * comparison.  Copies are interleaved by lane (LANES floats per copy), so
- * the node stores LANES * copy and lane l adds l. */
+ * as they are, since thresholds are finite.  Values are stored as their
+ * fkey codes, and thresholds too (encode_keys), so a step is one load and
+ * one unsigned comparison.  Copies are interleaved by lane (LANES codes per
+ * copy), so the node stores LANES * copy and lane l adds l. */
 static void encode_lockstep(struct mw_xgb *m)
 {
 	int32_t *slot = mw_xmalloc(m->nfeat * sizeof *slot);
@@ -1012,6 +1022,34 @@ static void encode_lockstep(struct mw_xgb *m)
 	free(slot);
 }
 
+/* An order-preserving code for a float that is not NaN: x < y exactly
+ * when fkey(x) < fkey(y), and -0 and +0 (which compare equal) get the same
+ * code.  So a walk compares codes as unsigned integers and takes exactly
+ * the decisions the float comparisons take.  The smallest code, that of
+ * -inf, is 0x007fffff: code 0 (a NaN threshold) is below every value. */
+static inline uint32_t fkey(float x)
+{
+	uint32_t u;
+	x += 0.0f; /* -0 -> +0 */
+	memcpy(&u, &x, sizeof u);
+	/* negative: all bits flipped; positive: the sign bit set (no branch) */
+	uint32_t neg = 0u - (u >> 31);
+	return u ^ (neg | 0x80000000u);
+}
+
+/* Lockstep nodes compare codes: a split's threshold becomes fkey(thr), a
+ * leaf's NaN becomes 0 (never less: the walk stays on the leaf). */
+static void encode_keys(struct mw_xgb *m)
+{
+	for (size_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		for (size_t k = 0; k < tr->nnodes && tr->kind == K_LOCKSTEP; k++) {
+			struct node *n = &m->nodes[tr->root + k];
+			n->key = n->thr != n->thr ? 0 : fkey(n->thr);
+		}
+	}
+}
+
 static void heap_fill(struct mw_xgb *m, const struct tree *tr, uint32_t k, size_t h,
 		      uint32_t level)
 {
@@ -1023,13 +1061,13 @@ static void heap_fill(struct mw_xgb *m, const struct tree *tr, uint32_t k, size_
 	}
 	struct hnode *hn = &m->hnodes[tr->heap + h];
 	if (n->thr != n->thr) {  /* leaf above the bottom */
-		hn->thr = NAN;
+		hn->key = 0;
 		hn->fx = 0;
 		heap_fill(m, tr, k, 2 * h + 1, level + 1);
 		heap_fill(m, tr, k, 2 * h + 2, level + 1);
 		return;
 	}
-	hn->thr = n->thr;
+	hn->key = fkey(n->thr);
 	hn->fx = n->fdl;
 	heap_fill(m, tr, (uint32_t)n->left, 2 * h + 1, level + 1);
 	heap_fill(m, tr, (uint32_t)n->left + 1, 2 * h + 2, level + 1);
@@ -1078,6 +1116,17 @@ static void plan_chunks(struct mw_xgb *m)
 		if (tr->depth > c->depth)
 			c->depth = tr->depth;
 	}
+}
+
+/* A row's cost in walk steps, to decide when a batch is worth splitting
+ * across threads: expanding its features, plus each tree's depth (a
+ * leaf-only tree still costs a step). */
+static void plan_work(struct mw_xgb *m)
+{
+	size_t w = m->nslots + 1;
+	for (size_t t = 0; t < m->ntrees; t++)
+		w += m->trees[t].depth ? m->trees[t].depth : 1;
+	m->row_work = w;
 }
 
 /* ---------------------------------------------------------------- load */
@@ -1284,7 +1333,9 @@ static int load_booster(struct mw_xgb *m, json_t *root, struct mw_err *err)
 		return rc;
 	encode_lockstep(m);
 	plan_heaps(m);
+	encode_keys(m);
 	plan_chunks(m);
+	plan_work(m);
 	return 0;
 }
 
@@ -1435,40 +1486,40 @@ float mw_xgb_base_score(const struct mw_xgb *m, size_t g)
 /* ---------------------------------------------------------------- predict */
 
 /* Expanded rows (see encode_lockstep): LANES rows, or one row in lane 0. */
-static void expand_rows(const struct mw_xgb *m, const float *const row[LANES], float *xt)
+static void expand_rows(const struct mw_xgb *m, const float *const row[LANES], uint32_t *xt)
 {
 	size_t S = m->nslots;
 	for (size_t s = 0; s < S; s++) {
 		uint32_t f = m->slots[s];
-		float *lo = xt + s * LANES, *hi = xt + (s + S) * LANES;
+		uint32_t *lo = xt + s * LANES, *hi = xt + (s + S) * LANES;
 		for (size_t l = 0; l < LANES; l++) {
 			float v = row[l][f];
-			lo[l] = v > -INFINITY ? v : -INFINITY;  /* NaN -> -inf (maxss) */
-			hi[l] = v < INFINITY ? v : INFINITY;    /* NaN -> +inf (minss) */
+			lo[l] = fkey(v > -INFINITY ? v : -INFINITY); /* NaN -> -inf (maxss) */
+			hi[l] = fkey(v < INFINITY ? v : INFINITY);   /* NaN -> +inf (minss) */
 		}
 	}
 }
 
-static void expand_row(const struct mw_xgb *m, const float *row, float *xt)
+static void expand_row(const struct mw_xgb *m, const float *row, uint32_t *xt)
 {
 	size_t S = m->nslots;
 	for (size_t s = 0; s < S; s++) {
 		float v = row[m->slots[s]];
-		xt[s * LANES] = v > -INFINITY ? v : -INFINITY;
-		xt[(s + S) * LANES] = v < INFINITY ? v : INFINITY;
+		xt[s * LANES] = fkey(v > -INFINITY ? v : -INFINITY);
+		xt[(s + S) * LANES] = fkey(v < INFINITY ? v : INFINITY);
 	}
 }
 
 /* One step of a lockstep tree: left when x < thr (missing values were
  * expanded to -inf or +inf).  From a leaf (thr NaN, left = itself - 1) it
  * stays. */
-static inline uint32_t step(const struct node *n, const float *x)
+static inline uint32_t step(const struct node *n, const uint32_t *x)
 {
-	return (uint32_t)n->left + 1u - (x[n->fdl] < n->thr);
+	return (uint32_t)n->left + 1u - (x[n->fdl] < n->key);
 }
 
 /* LANES expanded rows through one tree, depth steps each. */
-static inline void walk_rows(const struct node *t, const float *xt, uint32_t depth,
+static inline void walk_rows(const struct node *t, const uint32_t *xt, uint32_t depth,
 			     uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1487,7 +1538,7 @@ static inline void walk_rows(const struct node *t, const float *xt, uint32_t dep
 }
 
 /* One expanded row (lane 0) through LANES trees, depth steps each. */
-static inline void walk_trees(const struct node *const t[LANES], const float *xt, uint32_t depth,
+static inline void walk_trees(const struct node *const t[LANES], const uint32_t *xt, uint32_t depth,
 			      uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1505,14 +1556,14 @@ static inline void walk_trees(const struct node *const t[LANES], const float *xt
 	idx[4] = i4; idx[5] = i5; idx[6] = i6; idx[7] = i7;
 }
 
-static inline uint32_t hstep(const struct hnode *h, uint32_t i, const float *x)
+static inline uint32_t hstep(const struct hnode *h, uint32_t i, const uint32_t *x)
 {
 	const struct hnode *n = h + i;
-	return 2 * i + 2 - (x[n->fx] < n->thr);
+	return 2 * i + 2 - (x[n->fx] < n->key);
 }
 
 /* LANES expanded rows through one complete tree; leaf indices out. */
-static inline void heap_rows(const struct hnode *h, const float *xt, uint32_t depth,
+static inline void heap_rows(const struct hnode *h, const uint32_t *xt, uint32_t depth,
 			     uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1532,7 +1583,7 @@ static inline void heap_rows(const struct hnode *h, const float *xt, uint32_t de
 }
 
 /* One expanded row through LANES complete trees. */
-static inline void heap_trees(const struct hnode *const h[LANES], const float *xt,
+static inline void heap_trees(const struct hnode *const h[LANES], const uint32_t *xt,
 			      uint32_t depth, uint32_t idx[LANES])
 {
 	uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
@@ -1588,7 +1639,7 @@ static float walk_slow(const struct mw_xgb *m, const struct node *t, const float
 
 /* acc[g] += trees' leaves for one row, in tree order.  xt holds one
  * expanded row. */
-static void predict_row(const struct mw_xgb *m, const float *row, float *xt, float *acc)
+static void predict_row(const struct mw_xgb *m, const float *row, uint32_t *xt, float *acc)
 {
 	const struct node *base[LANES];
 	uint32_t idx[LANES];
@@ -1629,7 +1680,7 @@ static void predict_row(const struct mw_xgb *m, const float *row, float *xt, flo
 /* acc[r * G + g] += trees' leaves for nrows (>= LANES) rows, tree by tree;
  * xt holds ceil(nrows / LANES) groups of LANES expanded rows. */
 static void predict_block(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
-			  float *xt, float *acc)
+			  uint32_t *xt, float *acc)
 {
 	size_t G = m->ngroups, stride = 2 * m->nslots * LANES;
 	size_t ngroups = (nrows + LANES - 1) / LANES;
@@ -1736,35 +1787,32 @@ static void finish(const struct mw_xgb *m, float *acc, size_t nrows, float *out,
 	}
 }
 
-int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
-		   float *out, bool margin, struct mw_err *err)
+/* Rows per block of batch prediction (see predict_rows): as many groups of
+ * LANES expanded rows as fit XT_STACK_FLOATS, at most BLOCK rows, at least
+ * LANES.  A function of the model only. */
+static size_t block_rows(const struct mw_xgb *m)
 {
-	if (!m)
-		return mw_err_set(err, MW_E_INVALID, "no model");
-	if (ncols != m->nfeat)
-		return mw_err_set(err, MW_E_INVALID, "rows have %zu features, the model expects %zu",
-				  ncols, m->nfeat);
-	if (nrows == 0)
-		return 0;
-	if (!rows || !out)
-		return mw_err_set(err, MW_E_INVALID, "no input rows or no output buffer");
-	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
-	if (nrows > SIZE_MAX / sizeof(float) / ncols || nrows > SIZE_MAX / sizeof(float) / G ||
-	    nrows > SIZE_MAX / sizeof(float) / nout)
-		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
-
-	/* Scratch: expanded rows for up to BLOCK rows and their sums, on the
-	 * stack when small (about 17 KB), else on the heap. */
-	float stack_xt[XT_STACK_FLOATS], stack_acc[BLOCK * 4];
 	size_t stride = 2 * m->nslots * LANES, lgroups = XT_STACK_FLOATS / stride;
-	float *xt = stack_xt;
-	if (lgroups == 0) {
+	if (lgroups == 0)
 		lgroups = 1;
-		xt = mw_xmalloc(stride * sizeof *xt);
-	} else if (lgroups > BLOCK / LANES) {
+	else if (lgroups > BLOCK / LANES)
 		lgroups = BLOCK / LANES;
-	}
-	size_t block = lgroups * LANES;
+	return lgroups * LANES;
+}
+
+/* The evaluation itself, for arguments already checked: blocks of
+ * block_rows(m) rows, each through every tree (predict_block, or
+ * predict_row below LANES rows), then the transform.  Scratch: expanded
+ * rows and sums, on the stack when small (about 17 KB), else on the heap.
+ * Every row's arithmetic is the same whichever block it lands in. */
+static void predict_rows(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+			 float *out, bool margin)
+{
+	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
+	uint32_t stack_xt[XT_STACK_FLOATS];
+	float stack_acc[BLOCK * 4];
+	size_t stride = 2 * m->nslots * LANES, block = block_rows(m);
+	uint32_t *xt = stride <= XT_STACK_FLOATS ? stack_xt : mw_xmalloc(stride * sizeof *xt);
 	float *acc = G <= 4 ? stack_acc : mw_xmalloc(block * G * sizeof *acc);
 	for (size_t r0 = 0; r0 < nrows; r0 += block) {
 		size_t b = nrows - r0 < block ? nrows - r0 : block;
@@ -1783,5 +1831,93 @@ int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size
 		free(xt);
 	if (acc != stack_acc)
 		free(acc);
+}
+
+static int check_args(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+		      const float *out, bool margin, struct mw_err *err)
+{
+	if (!m)
+		return mw_err_set(err, MW_E_INVALID, "no model");
+	if (ncols != m->nfeat)
+		return mw_err_set(err, MW_E_INVALID,
+				  "rows have %zu features, the model expects %zu", ncols, m->nfeat);
+	if (nrows == 0)
+		return 0;
+	if (!rows || !out)
+		return mw_err_set(err, MW_E_INVALID, "no input rows or no output buffer");
+	size_t G = m->ngroups, nout = mw_xgb_num_outputs(m, margin);
+	if (nrows > SIZE_MAX / sizeof(float) / ncols || nrows > SIZE_MAX / sizeof(float) / G ||
+	    nrows > SIZE_MAX / sizeof(float) / nout)
+		return mw_err_set(err, MW_E_INVALID, "%zu rows overflow the buffer sizes", nrows);
+	return 0;
+}
+
+int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
+		   float *out, bool margin, struct mw_err *err)
+{
+	int rc = check_args(m, rows, nrows, ncols, out, margin, err);
+	if (rc || nrows == 0)
+		return rc;
+	predict_rows(m, rows, nrows, ncols, out, margin);
+	return 0;
+}
+
+/* A batch split for the pool: task i is the rows [i * chunk, (i + 1) *
+ * chunk), chunk a whole number of lane groups and at most a block, and each
+ * task evaluates its rows as mw_xgb_predict would.  A row's arithmetic does
+ * not depend on the rows it shares a block with (walks and sums are per
+ * row and lane; padding lanes repeat a row and are dropped), so the outputs
+ * are the same bytes however the batch is cut. */
+struct split {
+	const struct mw_xgb *m;
+	const float *rows;
+	size_t nrows, ncols, chunk, nout;
+	float *out;
+	bool margin;
+};
+
+static void split_task(void *ctx, size_t task)
+{
+	const struct split *s = ctx;
+	size_t r0 = task * s->chunk, n = s->nrows - r0 < s->chunk ? s->nrows - r0 : s->chunk;
+	predict_rows(s->m, s->rows + r0 * s->ncols, n, s->ncols, s->out + r0 * s->nout, s->margin);
+}
+
+/* Rows per task: an even share for each of the pool's threads, rounded up
+ * to whole lane groups, at most one block. */
+static size_t split_rows(const struct mw_xgb *m, size_t nrows, size_t nthreads)
+{
+	size_t share = (nrows + nthreads - 1) / nthreads;
+	size_t chunk = (share + LANES - 1) / LANES * LANES, block = block_rows(m);
+	return chunk < block ? chunk : block;
+}
+
+size_t mw_xgb_pool_min_rows(const struct mw_xgb *m, bool hot)
+{
+	size_t work = hot ? MW_XGB_POOL_MIN_WORK : MW_XGB_POOL_MIN_WORK_COLD;
+	size_t rows = (work + m->row_work - 1) / m->row_work;
+	return rows > 2 * LANES ? rows : 2 * LANES;
+}
+
+bool mw_xgb_pool_pays(const struct mw_xgb *m, struct mw_pool *pool, size_t nrows)
+{
+	if (!m || mw_pool_threads(pool) < 2 || nrows < mw_xgb_pool_min_rows(m, true))
+		return false;
+	return nrows >= mw_xgb_pool_min_rows(m, false) || mw_pool_hot(pool);
+}
+
+int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
+			size_t nrows, size_t ncols, float *out, bool margin, struct mw_err *err)
+{
+	int rc = check_args(m, rows, nrows, ncols, out, margin, err);
+	if (rc || nrows == 0)
+		return rc;
+	if (!mw_xgb_pool_pays(m, pool, nrows)) {
+		predict_rows(m, rows, nrows, ncols, out, margin);
+		return 0;
+	}
+	size_t chunk = split_rows(m, nrows, mw_pool_threads(pool));
+	struct split s = {m, rows, nrows, ncols, chunk, mw_xgb_num_outputs(m, margin), out, margin};
+	mw_pool_run(pool, (nrows + chunk - 1) / chunk, split_task, &s);
 	return 0;
 }

@@ -86,4 +86,32 @@ float mw_xgb_base_score(const struct mw_xgb *m, size_t g);
 int mw_xgb_predict(const struct mw_xgb *m, const float *rows, size_t nrows, size_t ncols,
 		   float *out, bool margin, struct mw_err *err);
 
+/* The same, with a batch that is big enough (mw_xgb_pool_pays) split
+ * across the threads of pool (core/core.h's parallel for) and the calling
+ * thread: into an even share per thread, in whole groups of 8 rows and at
+ * most one block of 64 (fewer for very wide models), each evaluated exactly
+ * as mw_xgb_predict evaluates a batch of those rows.  A row's result never
+ * depends on the rows batched with it, so the outputs are bit-identical to
+ * mw_xgb_predict's for any pool, thread count and batch.  Other batches, a
+ * NULL or one-thread pool, and a pool busy with another caller's job run on
+ * the calling thread.  Same arguments, errors and thread-safety as
+ * mw_xgb_predict; nothing more is allocated. */
+int mw_xgb_predict_pool(const struct mw_xgb *m, struct mw_pool *pool, const float *rows,
+			size_t nrows, size_t ncols, float *out, bool margin, struct mw_err *err);
+/* The threshold.  mw_xgb_predict_pool splits a batch when pool has two
+ * threads or more and the batch has at least mw_xgb_pool_min_rows(m, false)
+ * rows, or at least mw_xgb_pool_min_rows(m, true) while the pool is hot
+ * (mw_pool_hot: a worker is awake, or calls come back to back; waking a
+ * sleeping worker costs tens of microseconds).  Those are the rows that
+ * make MW_XGB_POOL_MIN_WORK_COLD and MW_XGB_POOL_MIN_WORK walk steps, and
+ * at least 16.  A row costs the sum of the trees' depths plus the number of
+ * features splits use, plus 1: 631 steps for 100 trees of depth 6 on 30
+ * features, so 831 rows cold and 16 rows hot. */
+#define MW_XGB_POOL_MIN_WORK 8192
+#define MW_XGB_POOL_MIN_WORK_COLD 524288
+size_t mw_xgb_pool_min_rows(const struct mw_xgb *m, bool hot);
+/* Whether mw_xgb_predict_pool would split a batch of nrows rows now (asks
+ * mw_pool_hot, which counts as a call). */
+bool mw_xgb_pool_pays(const struct mw_xgb *m, struct mw_pool *pool, size_t nrows);
+
 #endif

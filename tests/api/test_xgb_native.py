@@ -331,6 +331,40 @@ def test_threads_and_csv(tmp_path):
     assert_close(ref, np.array([float(v) for v in out]), "csv")
 
 
+def pool_outputs(tmp_path, path, X, *args):
+    rows = tmp_path / "pool_rows.f32"
+    np.ascontiguousarray(X, dtype="<f4").tofile(rows)
+    return run_tool("--f32", *args, path, rows).stdout
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "multi:softprob"])
+def test_pool_splits_big_batches(tmp_path, objective):
+    """mw_xgb_predict_pool (xgb_predict --pool N) splits a big batch across a
+    pool of threads: the outputs must be the very bytes the one-thread
+    evaluator gives (and so match XGBoost), for whole inputs, batches above
+    and below the split threshold, and several callers sharing one pool."""
+    rs = np.random.RandomState(15)
+    nclass = 5
+    X = make_data(rs, 3000, 30, missing=0.05)
+    params = {"objective": objective, "max_depth": 6, "eta": 0.1, "nthread": 1}
+    if objective.startswith("multi:"):
+        params["num_class"] = nclass
+    rounds = 20 if objective.startswith("multi:") else 100  # 100 trees either way
+    b = xgb.train(params, xgb.DMatrix(X, label=labels(rs, objective, X, nclass)), rounds)
+    path = tmp_path / "model.ubj"
+    b.save_model(str(path))
+    Xt = make_data(rs, 4100, 30, missing=0.05)
+    single = pool_outputs(tmp_path, path, Xt)
+    got = np.array([[float(v) for v in l.split(",")] for l in single.splitlines()])
+    assert_close(b.predict(xgb.DMatrix(Xt)), got, "one thread")
+    single_margin = pool_outputs(tmp_path, path, Xt, "--margin")
+    cases = [("--pool", 2), ("--pool", 2, "--batch", 1024), ("--pool", 3, "--batch", 300),
+             ("--pool", 2, "--batch", 1), ("--pool", 2, "--batch", 1000, "--threads", 3)]
+    for args in cases:
+        assert pool_outputs(tmp_path, path, Xt, *args) == single, args
+    assert pool_outputs(tmp_path, path, Xt, "--margin", "--pool", 2) == single_margin
+
+
 def test_errors(tmp_path):
     rs = np.random.RandomState(14)
     X = make_data(rs, 100, 4)

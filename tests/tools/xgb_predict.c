@@ -10,6 +10,9 @@
  *     --batch N       call mw_xgb_predict with N rows at a time (default: all)
  *     --threads N     predict the whole input in N threads at once and check
  *                     that every thread got the same bytes (thread safety)
+ *     --pool N        predict with mw_xgb_predict_pool on one pool of N
+ *                     threads (shared by the --threads callers), which splits
+ *                     big batches across its threads
  *     --info          print the model's description instead of predicting
  *
  * Output: one line per row, values separated by ',' and printed with %.9g
@@ -29,8 +32,9 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: xgb_predict [--margin] [--f32] [--batch N] [--threads N] [--info] "
-			"MODEL [ROWS]\n");
+	fprintf(stderr,
+		"usage: xgb_predict [--margin] [--f32] [--batch N] [--threads N] [--pool N] "
+		"[--info] MODEL [ROWS]\n");
 	return 2;
 }
 
@@ -130,6 +134,7 @@ static int parse_csv(char *text, size_t ncols, float **rows, size_t *nrows)
 
 struct job {
 	const struct mw_xgb *m;
+	struct mw_pool *pool; /* NULL: mw_xgb_predict */
 	const float *rows;
 	size_t nrows, ncols, batch, nout;
 	bool margin;
@@ -144,8 +149,13 @@ static void *run(void *arg)
 	j->rc = 0;
 	for (size_t r = 0; r < j->nrows && !j->rc; r += j->batch) {
 		size_t k = j->nrows - r < j->batch ? j->nrows - r : j->batch;
-		j->rc = mw_xgb_predict(j->m, j->rows + r * j->ncols, k, j->ncols, j->out + r * j->nout,
-				       j->margin, &j->err);
+		if (j->pool)
+			j->rc = mw_xgb_predict_pool(j->m, j->pool, j->rows + r * j->ncols, k,
+						    j->ncols, j->out + r * j->nout, j->margin,
+						    &j->err);
+		else
+			j->rc = mw_xgb_predict(j->m, j->rows + r * j->ncols, k, j->ncols,
+					       j->out + r * j->nout, j->margin, &j->err);
 	}
 	return NULL;
 }
@@ -193,7 +203,7 @@ static int parse_count(const char *s, size_t *out)
 int main(int argc, char **argv)
 {
 	bool margin = false, f32 = false, want_info = false;
-	size_t batch = 0, threads = 1;
+	size_t batch = 0, threads = 1, pool_threads = 0;
 	const char *model_path = NULL, *rows_path = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -208,6 +218,10 @@ int main(int argc, char **argv)
 				return usage();
 		} else if (strcmp(a, "--threads") == 0) {
 			if (i + 1 >= argc || parse_count(argv[++i], &threads) || threads > 256)
+				return usage();
+		} else if (strcmp(a, "--pool") == 0) {
+			if (i + 1 >= argc || parse_count(argv[++i], &pool_threads) ||
+			    pool_threads > MW_POOL_MAX_THREADS)
 				return usage();
 		} else if (a[0] == '-' && a[1] == '-') {
 			return usage();
@@ -259,13 +273,24 @@ int main(int argc, char **argv)
 	free(text);
 
 	size_t nout = mw_xgb_num_outputs(m, margin);
+	struct mw_pool *pool = NULL;
+	if (pool_threads && mw_pool_new((int)pool_threads, &pool, &err)) {
+		free(rows);
+		mw_xgb_free(m);
+		return fail("pool", &err);
+	}
 	struct job *jobs = mw_xcalloc(threads, sizeof *jobs);
 	pthread_t *tids = mw_xcalloc(threads, sizeof *tids);
 	for (size_t t = 0; t < threads; t++) {
-		jobs[t] = (struct job){ .m = m, .rows = rows, .nrows = nrows, .ncols = ncols,
-					.batch = batch ? batch : (nrows ? nrows : 1), .nout = nout,
-					.margin = margin,
-					.out = mw_xcalloc(nrows * nout + 1, sizeof(float)) };
+		jobs[t] = (struct job){.m = m,
+				       .pool = pool,
+				       .rows = rows,
+				       .nrows = nrows,
+				       .ncols = ncols,
+				       .batch = batch ? batch : (nrows ? nrows : 1),
+				       .nout = nout,
+				       .margin = margin,
+				       .out = mw_xcalloc(nrows * nout + 1, sizeof(float))};
 	}
 	int status = 0;
 	if (threads == 1) {
@@ -296,6 +321,7 @@ int main(int argc, char **argv)
 		free(jobs[t].out);
 	free(jobs);
 	free(tids);
+	mw_pool_free(pool);
 	free(rows);
 	mw_xgb_free(m);
 	return status;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -342,6 +343,79 @@ static void test_stump_semantics(void **state)
 		assert_float_equal(out[r], cases[r % 6].want, 0);
 	mw_xgb_free(m);
 	json_decref(model);
+}
+
+/* Splits on awkward thresholds and values: signed zeros (equal, so never
+ * less), subnormals, the largest floats, infinities, neighbours of a
+ * threshold, NaN with both default directions.  Tree j sends a row right
+ * when it is not below T[j] and adds 2^j there (exact in float32), so the
+ * output spells out every decision.  Once as stumps (complete-tree walks)
+ * and once as combs 9 deep (lockstep walks), one row at a time and as a
+ * batch, against decisions taken here with float comparisons. */
+static void test_split_edge_values(void **state)
+{
+	(void)state;
+	const float T[] = {-FLT_MAX, -1.0f,  -FLT_MIN, -1e-45f, -0.0f,
+			   0.0f,     1e-45f, FLT_MIN,  1.0f,    FLT_MAX};
+	enum { NT = sizeof T / sizeof *T, NV = NT + 5, DEPTH = 9 };
+	float V[NV];
+	memcpy(V, T, sizeof T);
+	V[NT] = -INFINITY;
+	V[NT + 1] = INFINITY;
+	V[NT + 2] = NAN;
+	V[NT + 3] = nextafterf(1.0f, 2.0f);
+	V[NT + 4] = nextafterf(1.0f, 0.0f);
+	for (int deep = 0; deep < 2; deep++) {
+		json_t *trees = json_array();
+		for (int j = 0; j < NT; j++) {
+			float right = (float)(1 << j);
+			if (!deep) {
+				json_array_append_new(trees, stump(j, 0, T[j], 0.0f, right, j % 2));
+				continue;
+			}
+			/* 0: x0 < T[j] ? leaf 1 (0) : 2; 2k: x1 < 1e30 ? leaf 2k+1 : 2k+2;
+			 * leaf 3 holds 2^j */
+			int n = 2 * DEPTH + 1, l[2 * DEPTH + 1], r[2 * DEPTH + 1];
+			int idx[2 * DEPTH + 1], dl[2 * DEPTH + 1];
+			float c[2 * DEPTH + 1];
+			for (int k = 0; k < n; k++) {
+				bool split = k % 2 == 0 && k < n - 1;
+				l[k] = split ? k + 1 : -1;
+				r[k] = split ? k + 2 : -1;
+				idx[k] = k == 0 ? 0 : split ? 1 : 0;
+				dl[k] = k == 0 ? j % 2 : 0;
+				c[k] = k == 0 ? T[j] : split ? 1e30f : k == 3 ? right : 0.0f;
+			}
+			json_array_append_new(trees, mk_tree(j, n, l, r, idx, c, dl, NULL));
+		}
+		json_t *model = mk_model("reg:squarederror", 2, 0, "0", trees, NULL, NULL);
+		struct mw_xgb *m = load_ok(model);
+		float rows[NV * 2], want[NV], got[NV];
+		for (int v = 0; v < NV; v++) {
+			rows[2 * v] = V[v];
+			rows[2 * v + 1] = 0.0f;
+			want[v] = 0.0f;
+			for (int j = 0; j < NT; j++) {
+				bool go_right = isnan(V[v]) ? j % 2 == 0 : !(V[v] < T[j]);
+				if (go_right)
+					want[v] += (float)(1 << j);
+			}
+		}
+		struct mw_err err = {0};
+		assert_int_equal(mw_xgb_predict(m, rows, NV, 2, got, true, &err), 0);
+		for (int v = 0; v < NV; v++) {
+			if (got[v] != want[v])
+				fail_msg("%s, value %a: batch %g, want %g", deep ? "comb" : "stump",
+					 (double)V[v], (double)got[v], (double)want[v]);
+			float one = predict1(m, &rows[2 * v], true);
+			if (one != want[v])
+				fail_msg("%s, value %a: one row %g, want %g",
+					 deep ? "comb" : "stump", (double)V[v], (double)one,
+					 (double)want[v]);
+		}
+		mw_xgb_free(m);
+		json_decref(model);
+	}
 }
 
 static void test_objectives(void **state)
@@ -1162,10 +1236,201 @@ static void test_threads(void **state)
 	json_decref(model);
 }
 
+/* ------------------------------------------------------------ pool */
+
+/* mw_xgb_predict_pool must give the bytes mw_xgb_predict gives, one row at
+ * a time and as one batch, with and without margins, for the whole batch
+ * (split across the pool) and in pieces around the split threshold. */
+static void check_pool(json_t *model, struct mw_pool *pool, size_t nrows, unsigned seed)
+{
+	struct mw_xgb *m = load_ok(model);
+	struct mw_err err = {0};
+	unsigned s = seed;
+	size_t nf = mw_xgb_num_features(m), G = mw_xgb_num_outputs(m, true);
+	float *rows = malloc(nrows * nf * sizeof *rows);
+	for (size_t i = 0; i < nrows * nf; i++)
+		rows[i] = rnd(&s) % 9 == 0 ? NAN
+					   : grid[rnd(&s) % 7] + (rnd(&s) % 3 == 0 ? 0.01f : 0.0f);
+	float *one = malloc(nrows * G * sizeof *one), *all = malloc(nrows * G * sizeof *all);
+	float *got = malloc(nrows * G * sizeof *got);
+	/* big enough to split even when the workers sleep; never below two
+	 * lane groups, never without a pool of two threads */
+	assert_int_equal(mw_xgb_pool_pays(m, pool, nrows), mw_pool_threads(pool) > 1);
+	assert_false(mw_xgb_pool_pays(m, pool, 1));
+	assert_false(mw_xgb_pool_pays(m, pool, 15));
+	for (int margin = 0; margin < 2; margin++) {
+		size_t k = mw_xgb_num_outputs(m, margin);
+		for (size_t r = 0; r < nrows; r++)
+			assert_int_equal(mw_xgb_predict(m, rows + r * nf, 1, nf, one + r * k,
+							margin, &err),
+					 0);
+		assert_int_equal(mw_xgb_predict(m, rows, nrows, nf, all, margin, &err), 0);
+		assert_memory_equal(one, all, nrows * k * sizeof *one);
+		size_t batches[] = {nrows, 1, 9, 16, 17, 40, 64, 127, 128, 129, 500, 1000, 1025};
+		for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+			size_t b = batches[bi];
+			memset(got, 0, nrows * k * sizeof *got);
+			for (size_t r = 0; r < nrows; r += b) {
+				size_t n = nrows - r < b ? nrows - r : b;
+				assert_int_equal(mw_xgb_predict_pool(m, pool, rows + r * nf, n, nf,
+								     got + r * k, margin, &err),
+						 0);
+			}
+			for (size_t i = 0; i < nrows * k; i++)
+				if (memcmp(&got[i], &all[i], sizeof *got) != 0)
+					fail_msg("seed %u batch %zu margin %d: output %zu is %.9g, want %.9g",
+						 seed, b, margin, i, (double)got[i],
+						 (double)all[i]);
+		}
+	}
+	/* the same argument checks as mw_xgb_predict */
+	assert_int_equal(mw_xgb_predict_pool(m, pool, rows, 2, nf + 1, got, false, &err),
+			 -MW_E_INVALID);
+	assert_int_equal(mw_xgb_predict_pool(m, pool, NULL, 2, nf, got, false, &err),
+			 -MW_E_INVALID);
+	assert_int_equal(mw_xgb_predict_pool(NULL, pool, rows, 2, nf, got, false, &err),
+			 -MW_E_INVALID);
+	assert_int_equal(mw_xgb_predict_pool(m, pool, NULL, 0, nf, NULL, false, &err), 0);
+	free(rows);
+	free(one);
+	free(all);
+	free(got);
+	mw_xgb_free(m);
+}
+
+static json_t *random_model(unsigned seed, int ntrees, int depth, int nfeat, int ngroups)
+{
+	unsigned s = seed;
+	json_t *trees = json_array();
+	int *groups = malloc((size_t)ntrees * sizeof *groups);
+	for (int t = 0; t < ntrees; t++) {
+		json_array_append_new(trees, random_tree(&s, t, depth, nfeat, 0.1f));
+		groups[t] = t % ngroups;
+	}
+	json_t *model = mk_model(ngroups > 1 ? "multi:softprob" : "binary:logistic", nfeat,
+				 ngroups > 1 ? ngroups : 0, "5E-1", trees, groups, NULL);
+	free(groups);
+	return model;
+}
+
+static void test_predict_pool(void **state)
+{
+	(void)state;
+	struct mw_pool *pools[3] = {NULL, NULL, NULL};
+	struct mw_err err = {0};
+	assert_int_equal(mw_pool_new(3, &pools[1], &err), 0);
+	assert_int_equal(mw_pool_new(1, &pools[2], &err), 0);
+	json_t *models[] = {
+		random_model(21, 20, 6, 5, 1),   /* complete-tree walks, blocks of 64 */
+		random_model(22, 30, 4, 6, 5),   /* 5 groups: sums on the heap */
+		random_model(23, 20, 10, 5, 1),  /* lockstep walks */
+		random_model(24, 60, 7, 400, 1), /* > 256 features used: blocks of 8 */
+	};
+	for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+		for (int p = 0; p < 3; p++)
+			check_pool(models[i], pools[p], 4500, 100 + (unsigned)i);
+		json_decref(models[i]);
+	}
+	mw_pool_free(pools[1]);
+	mw_pool_free(pools[2]);
+}
+
+/* The threshold in rows follows the model's cost per row: features used
+ * by splits + 1 + the sum of the trees' depths (leaf-only trees count 1). */
+static void test_pool_threshold(void **state)
+{
+	(void)state;
+	for (int big = 0; big < 2; big++) {
+		int ntrees = big ? 600 : 10;
+		json_t *trees = json_array();
+		for (int t = 0; t < ntrees; t++)
+			json_array_append_new(trees, t == 0 ? leaf_tree(0, 1.0f)
+							    : stump(t, t % 2, 0.5f, 1.0f, 2.0f, 0));
+		json_t *model = mk_model("reg:squarederror", 2, 0, "0", trees, NULL, NULL);
+		struct mw_xgb *m = load_ok(model);
+		size_t work = 2 + 1 + (size_t)ntrees; /* 2 features, depth 1 each */
+		size_t hot = (MW_XGB_POOL_MIN_WORK + work - 1) / work;
+		size_t cold = (MW_XGB_POOL_MIN_WORK_COLD + work - 1) / work;
+		assert_int_equal(mw_xgb_pool_min_rows(m, true), hot > 16 ? hot : 16);
+		assert_int_equal(mw_xgb_pool_min_rows(m, false), cold > 16 ? cold : 16);
+		struct mw_pool *pool;
+		struct mw_err err = {0};
+		assert_int_equal(mw_pool_new(2, &pool, &err), 0);
+		size_t cold_rows = mw_xgb_pool_min_rows(m, false);
+		assert_true(mw_xgb_pool_pays(m, pool, cold_rows));
+		assert_false(mw_xgb_pool_pays(m, pool, mw_xgb_pool_min_rows(m, true) - 1));
+		assert_false(mw_xgb_pool_pays(m, NULL, cold_rows));
+		mw_pool_free(pool);
+		mw_xgb_free(m);
+		json_decref(model);
+	}
+}
+
+/* Several threads share one pool and one model: each call either gets the
+ * pool or (while another holds it) runs inline; all get the same bytes. */
+struct pjob {
+	const struct mw_xgb *m;
+	struct mw_pool *pool;
+	const float *rows;
+	const float *want;
+	size_t nrows, nfeat;
+	int bad;
+};
+
+static void *pjob_run(void *arg)
+{
+	struct pjob *j = arg;
+	float *out = malloc(j->nrows * sizeof *out);
+	struct mw_err err = {0};
+	for (int it = 0; it < 20; it++) {
+		memset(out, 0, j->nrows * sizeof *out);
+		if (mw_xgb_predict_pool(j->m, j->pool, j->rows, j->nrows, j->nfeat, out, false,
+					&err))
+			j->bad++;
+		if (memcmp(out, j->want, j->nrows * sizeof *out) != 0)
+			j->bad++;
+	}
+	free(out);
+	return NULL;
+}
+
+static void test_predict_pool_threads(void **state)
+{
+	(void)state;
+	json_t *model = random_model(31, 60, 6, 8, 1);
+	struct mw_xgb *m = load_ok(model);
+	struct mw_pool *pool;
+	struct mw_err err = {0};
+	assert_int_equal(mw_pool_new(2, &pool, &err), 0);
+	unsigned s = 5;
+	size_t nrows = 1500, nf = 8;
+	float *rows = malloc(nrows * nf * sizeof *rows), *want = malloc(nrows * sizeof *want);
+	for (size_t i = 0; i < nrows * nf; i++)
+		rows[i] = rnd(&s) % 7 == 0 ? NAN : grid[rnd(&s) % 7];
+	assert_true(mw_xgb_pool_pays(m, pool, nrows));
+	assert_int_equal(mw_xgb_predict(m, rows, nrows, nf, want, false, &err), 0);
+	pthread_t tid[4];
+	struct pjob jobs[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct pjob){m, pool, rows, want, nrows, nf, 0};
+		pthread_create(&tid[i], NULL, pjob_run, &jobs[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(jobs[i].bad, 0);
+	}
+	mw_pool_free(pool);
+	free(rows);
+	free(want);
+	mw_xgb_free(m);
+	json_decref(model);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stump_semantics),
+		cmocka_unit_test(test_split_edge_values),
 		cmocka_unit_test(test_objectives),
 		cmocka_unit_test(test_multiclass),
 		cmocka_unit_test(test_dart_weights),
@@ -1180,6 +1445,9 @@ int main(void)
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_predict_args),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_predict_pool),
+		cmocka_unit_test(test_pool_threshold),
+		cmocka_unit_test(test_predict_pool_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
