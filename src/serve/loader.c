@@ -45,6 +45,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		.python = s->python,
 		.workers = s->o.python_workers > 0 ? s->o.python_workers : 2,
 		.timeout_ms = s->o.batching.timeout_ms > 0 ? s->o.batching.timeout_ms : 30000,
+		.pool = s->pool,
 	};
 	void *model = NULL;
 	uint64_t t0 = mw_mono_ns();

@@ -13,6 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A loaded model and the server's pool, which splits large batches across
+ * cores (mw_xgb_predict_pool decides when that pays). */
+struct xm {
+	struct mw_xgb *m;
+	struct mw_pool *pool;
+};
+
 static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *err)
 {
 	if (!spec->file)
@@ -21,14 +28,17 @@ static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *
 	int rc = mw_xgb_load_file(spec->file, &m, err);
 	if (rc)
 		return rc;
-	*model = m;
+	struct xm *x = mw_xmalloc(sizeof *x);
+	x->m = m;
+	x->pool = spec->pool;
+	*model = x;
 	return 0;
 }
 
 static int xgb_describe(void *model, json_t **out, struct mw_err *err)
 {
 	(void)err;
-	struct mw_xgb *m = model;
+	struct mw_xgb *m = ((struct xm *)model)->m;
 	size_t nf = mw_xgb_num_features(m), no = mw_xgb_num_outputs(m, false);
 	json_t *o = json_pack("{s:[{s:s,s:s,s:[i,I]}],s:[{s:s,s:s,s:[i,I]}],s:I,s:I,s:s,s:s}",
 			      "inputs", "name", "input-0", "datatype", "FP32", "shape", -1,
@@ -50,12 +60,15 @@ static int xgb_describe(void *model, json_t **out, struct mw_err *err)
 static int xgb_predict(void *model, const float *x, size_t rows, size_t cols, float *y,
 		       struct mw_err *err)
 {
-	return mw_xgb_predict(model, x, rows, cols, y, false, err);
+	struct xm *xm = model;
+	return mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, y, false, err);
 }
 
 static void xgb_unload(void *model)
 {
-	mw_xgb_free(model);
+	struct xm *xm = model;
+	mw_xgb_free(xm->m);
+	free(xm);
 }
 
 const struct mw_rt_ops mw_rt_xgboost = {

@@ -505,6 +505,11 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 		mw_serve_observe(s, svi_predlog_observe, s->log); /* the first observer */
 	}
 	s->o.log_dir = NULL; /* it may point into the caller's options */
+	int prc = mw_pool_new(0, &s->pool, err); /* one thread per CPU */
+	if (prc) {
+		mw_serve_free(s);
+		return prc;
+	}
 	if (pthread_create(&s->house, NULL, house_main, s)) {
 		mw_serve_free(s);
 		return mw_err_set(err, MW_E_INTERNAL, "cannot start the model housekeeping thread");
@@ -566,6 +571,7 @@ void mw_serve_free(struct mw_serve *s)
 		mw_warn("serve: %d model versions still in use at shutdown",
 			__atomic_load_n(&s->live, __ATOMIC_RELAXED));
 	svi_predlog_close(s->log);
+	mw_pool_free(s->pool); /* after every version is unloaded: none runs on it now */
 	free(s->obs);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

@@ -98,6 +98,9 @@ struct mw_rt_spec {
 	int workers;              /* python worker processes */
 	int64_t timeout_ms;       /* per-batch compute timeout */
 	const char *upstream;     /* proxy: upstream base URL */
+	/* The server's parallel-for pool (borrowed; outlives every loaded model),
+	 * for runtimes that split a large batch across cores; NULL: one thread. */
+	struct mw_pool *pool;
 };
 
 struct mw_rt_ops {

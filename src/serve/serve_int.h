@@ -119,6 +119,7 @@ struct mw_serve {
 	struct svi_observer *obs; /* called by the batcher for every completed request */
 	size_t nobs;
 	struct mw_predlog *log; /* the first observer, NULL when off */
+	struct mw_pool *pool;   /* one thread per CPU, for large batches (rt_xgboost) */
 };
 
 /* Hand a completed request to every observer (batcher.c, before done). */

@@ -461,6 +461,21 @@ def test_v2_batch_larger_than_batch_size(zoo):
     assert_close(got, booster_predict(booster, X), "1000 rows")
 
 
+def test_v2_large_batch_split_across_cores(zoo):
+    """A batch large enough for the native evaluator to split across the
+    server's pool gives the same answers as XGBoost (and as one thread)."""
+    booster, name, nf = model_of(zoo, "bin")
+    n = min(30000, (1 << 20) // (4 * nf) - 64)  # binary, under the zoo's 1 MiB body cap
+    X = rows_for(nf, n, seed=17)
+    blob = X.astype("<f4").tobytes()
+    hdr = {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [n, nf],
+                       "parameters": {"binary_data_size": len(blob)}}],
+           "parameters": {"binary_data_output": True}}
+    head, tail = split_binary_response(binary_request(zoo.srv, name, hdr, blob))
+    assert head["outputs"][0]["shape"] == [n]
+    assert_close(np.frombuffer(tail, dtype="<f4"), booster_predict(booster, X), f"{n} rows")
+
+
 # ------------------------------------------------------------------ V2: binary tensor extension
 
 def binary_request(srv, model, header, blob, version=None):
