@@ -110,6 +110,22 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 		     mw_client_local_fn local, json_t *req, json_t **resp, struct mw_err *err);
 /* Percent-encode one path segment (malloc'd). */
 char *mw_client_escape(const char *s);
+/* Call a search endpoint page after page (req is the first page's message;
+ * max_results and page_token are set here) until limit entities of field
+ * are in *all (a new array) or no page follows. */
+int mw_client_collect(struct mw_client *c, const char *path, json_t *req, const char *field,
+		      int64_t limit, json_t **all, struct mw_err *err);
+
+/* ------------------------------------------------------------ option values */
+
+/* --view active|deleted|all into MLflow's ViewType ("ACTIVE_ONLY" for NULL);
+ * NULL for anything else. */
+const char *cmd_view_type(const char *view);
+/* --max N: a positive number into *limit (def when absent); -1 after printing
+ * what is wrong. */
+int cmd_max(const char *max, int64_t def, int64_t *limit);
+/* "a, b,c" into a JSON array of its non-empty, space-trimmed items. */
+json_t *cmd_split_list(const char *s);
 
 /* The model source of a replica (cmd/remote_source.c): models:/ references
  * resolved by the server cl talks to, files downloaded (verified) into

@@ -522,3 +522,72 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 	struct mw_call call = {.user = cli_user(), .request_id = ""};
 	return local(c->ctx->registry, &call, req, resp, err);
 }
+
+/* ------------------------------------------------------------ option values, paging */
+
+const char *cmd_view_type(const char *view)
+{
+	return !view || !strcmp(view, "active") ? "ACTIVE_ONLY"
+	       : !strcmp(view, "deleted")       ? "DELETED_ONLY"
+	       : !strcmp(view, "all")           ? "ALL"
+						: NULL;
+}
+
+int cmd_max(const char *max, int64_t def, int64_t *limit)
+{
+	*limit = def;
+	if (max && (mw_parse_int64(max, limit) || *limit < 1)) {
+		fprintf(stderr, "mw: --max must be a positive number\n");
+		return -1;
+	}
+	return 0;
+}
+
+json_t *cmd_split_list(const char *s)
+{
+	json_t *a = json_array();
+	char *copy = mw_xstrdup(s ? s : "");
+	for (char *p = copy, *e; p; p = e) {
+		e = strchr(p, ',');
+		if (e)
+			*e++ = 0;
+		while (*p == ' ')
+			p++;
+		size_t n = strlen(p);
+		while (n && p[n - 1] == ' ')
+			p[--n] = 0;
+		if (*p)
+			json_array_append_new(a, json_string(p));
+	}
+	free(copy);
+	return a;
+}
+
+int mw_client_collect(struct mw_client *c, const char *path, json_t *req, const char *field,
+		      int64_t limit, json_t **all, struct mw_err *err)
+{
+	json_t *out = json_array();
+	char *tok = NULL;
+	int rc = 0;
+	do {
+		int64_t left = limit - (int64_t)json_array_size(out);
+		json_object_set_new(req, "max_results", json_integer(left < 1000 ? left : 1000));
+		if (tok)
+			json_object_set_new(req, "page_token", json_string(tok));
+		json_t *resp = NULL;
+		if ((rc = mw_client_call(c, path, req, &resp, err)))
+			break;
+		json_array_extend(out, json_object_get(resp, field));
+		free(tok);
+		const char *t = json_string_value(json_object_get(resp, "next_page_token"));
+		tok = t ? mw_xstrdup(t) : NULL;
+		json_decref(resp);
+	} while (tok && (int64_t)json_array_size(out) < limit);
+	free(tok);
+	if (rc) {
+		json_decref(out);
+		return rc;
+	}
+	*all = out;
+	return 0;
+}

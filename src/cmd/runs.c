@@ -175,6 +175,65 @@ static int all_experiments(struct mw_client *cl, json_t *ids, struct mw_err *err
 	return rc;
 }
 
+/* mw runs list|search: every page up to --max, printed. */
+static int runs_search(struct mw_client *cl, struct cmd_opt *opts, size_t nopts,
+		       const char *vt, int64_t limit, bool as_json)
+{
+	struct mw_err err = {0};
+	json_t *exps = NULL;
+	const char *ids = cmd_opt(opts, nopts, "experiment-id");
+	if (ids) {
+		exps = cmd_split_list(ids);
+	} else {
+		exps = json_array();
+		if (all_experiments(cl, exps, &err)) {
+			fprintf(stderr, "mw: %s\n", err.msg);
+			json_decref(exps);
+			return 1;
+		}
+	}
+	json_t *req = json_pack("{s:o,s:o,s:s}", "experiment_ids", exps, "order_by",
+				cmd_split_list(cmd_opt(opts, nopts, "order-by")), "run_view_type", vt);
+	const char *filter = cmd_opt(opts, nopts, "filter");
+	if (filter)
+		json_object_set_new(req, "filter", json_string(filter));
+	json_t *all = NULL;
+	int rc = mw_client_collect(cl, "runs/search", req, "runs", limit, &all, &err);
+	json_decref(req);
+	if (rc) {
+		fprintf(stderr, "mw: %s\n", err.msg);
+		return 1;
+	}
+	if (as_json) {
+		json_t *o = json_pack("{s:O}", "runs", all);
+		cmd_print_json(stdout, o);
+		json_decref(o);
+	} else {
+		print_runs(all);
+	}
+	json_decref(all);
+	return 0;
+}
+
+/* mw runs show RUN */
+static int runs_show(struct mw_client *cl, const char *run_id, bool as_json)
+{
+	struct mw_err err = {0};
+	json_t *req = json_pack("{s:s}", "run_id", run_id), *resp = NULL;
+	int rc = mw_client_call(cl, "runs/get", req, &resp, &err);
+	json_decref(req);
+	if (rc) {
+		fprintf(stderr, "mw: %s\n", err.msg);
+		return 1;
+	}
+	if (as_json)
+		cmd_print_json(stdout, resp);
+	else
+		print_run(json_object_get(resp, "run"));
+	json_decref(resp);
+	return 0;
+}
+
 int cmd_runs(int argc, char **argv)
 {
 	struct cmd_opt opts[] = {
@@ -191,18 +250,13 @@ int cmd_runs(int argc, char **argv)
 	int prc = cmd_parse(argc, argv, opts, nopts, pos, 2, &npos, USAGE, ABOUT);
 	if (prc)
 		return prc < 0 ? 2 : 0;
-	if (npos < 1) {
-		cmd_usage(stderr, opts, nopts, USAGE, NULL);
-		return 2;
-	}
-	const char *sub = pos[0];
-	bool as_json = cmd_flag(opts, nopts, "json");
+	const char *sub = npos ? pos[0] : "";
 	bool show = !strcmp(sub, "show");
-	if (!show && strcmp(sub, "list") && strcmp(sub, "search")) {
+	if (npos && !show && strcmp(sub, "list") && strcmp(sub, "search")) {
 		fprintf(stderr, "mw runs: unknown subcommand '%s'\n", sub);
 		return 2;
 	}
-	if ((show && npos != 2) || (!show && npos != 1)) {
+	if (!npos || (show && npos != 2) || (!show && npos != 1)) {
 		cmd_usage(stderr, opts, nopts, USAGE, NULL);
 		return 2;
 	}
@@ -210,17 +264,10 @@ int cmd_runs(int argc, char **argv)
 		fprintf(stderr, "mw runs list: use 'mw runs search --filter ...'\n");
 		return 2;
 	}
-	int64_t limit = 100;
-	const char *max = cmd_opt(opts, nopts, "max");
-	if (max && (mw_parse_int64(max, &limit) || limit < 1)) {
-		fprintf(stderr, "mw: --max must be a positive number\n");
+	int64_t limit;
+	if (cmd_max(cmd_opt(opts, nopts, "max"), 100, &limit))
 		return 2;
-	}
-	const char *view = cmd_opt(opts, nopts, "view");
-	const char *vt = !view || !strcmp(view, "active") ? "ACTIVE_ONLY"
-			 : !strcmp(view, "deleted")      ? "DELETED_ONLY"
-			 : !strcmp(view, "all")          ? "ALL"
-							 : NULL;
+	const char *vt = cmd_view_type(cmd_opt(opts, nopts, "view"));
 	if (!vt) {
 		fprintf(stderr, "mw: --view must be active, deleted or all\n");
 		return 2;
@@ -231,94 +278,9 @@ int cmd_runs(int argc, char **argv)
 		fprintf(stderr, "mw: %s\n", err.msg);
 		return 1;
 	}
-	int ret = 0;
-	json_t *req = json_object(), *resp = NULL;
-	if (show) {
-		json_object_set_new(req, "run_id", json_string(pos[1]));
-		if (mw_client_call(cl, "runs/get", req, &resp, &err)) {
-			fprintf(stderr, "mw: %s\n", err.msg);
-			ret = 1;
-		} else if (as_json) {
-			cmd_print_json(stdout, resp);
-		} else {
-			print_run(json_object_get(resp, "run"));
-		}
-	} else {
-		json_t *exps = json_array(), *order = json_array();
-		const char *ids = cmd_opt(opts, nopts, "experiment-id");
-		char *copy;
-		if (ids) {
-			copy = mw_xstrdup(ids);
-			for (char *s = copy, *e; s; s = e) {
-				e = strchr(s, ',');
-				if (e)
-					*e++ = 0;
-				if (*s)
-					json_array_append_new(exps, json_string(s));
-			}
-			free(copy);
-		} else if (all_experiments(cl, exps, &err)) {
-			fprintf(stderr, "mw: %s\n", err.msg);
-			ret = 1;
-		}
-		const char *ob = cmd_opt(opts, nopts, "order-by");
-		if (ob) {
-			copy = mw_xstrdup(ob);
-			for (char *s = copy, *e; s; s = e) {
-				e = strchr(s, ',');
-				if (e)
-					*e++ = 0;
-				while (*s == ' ')
-					s++;
-				if (*s)
-					json_array_append_new(order, json_string(s));
-			}
-			free(copy);
-		}
-		json_t *all = json_array();
-		char *tok = NULL;
-		do {
-			if (ret)
-				break;
-			json_object_clear(req);
-			json_object_set(req, "experiment_ids", exps);
-			json_object_set(req, "order_by", order);
-			json_object_set_new(req, "run_view_type", json_string(vt));
-			int64_t left = limit - (int64_t)json_array_size(all);
-			json_object_set_new(req, "max_results", json_integer(left < 1000 ? left : 1000));
-			const char *filter = cmd_opt(opts, nopts, "filter");
-			if (filter)
-				json_object_set_new(req, "filter", json_string(filter));
-			if (tok)
-				json_object_set_new(req, "page_token", json_string(tok));
-			if (mw_client_call(cl, "runs/search", req, &resp, &err)) {
-				fprintf(stderr, "mw: %s\n", err.msg);
-				ret = 1;
-				break;
-			}
-			json_array_extend(all, json_object_get(resp, "runs"));
-			free(tok);
-			const char *t = json_string_value(json_object_get(resp, "next_page_token"));
-			tok = t ? mw_xstrdup(t) : NULL;
-			json_decref(resp);
-			resp = NULL;
-		} while (tok && (int64_t)json_array_size(all) < limit);
-		free(tok);
-		if (!ret) {
-			if (as_json) {
-				json_t *o = json_pack("{s:O}", "runs", all);
-				cmd_print_json(stdout, o);
-				json_decref(o);
-			} else {
-				print_runs(all);
-			}
-		}
-		json_decref(all);
-		json_decref(exps);
-		json_decref(order);
-	}
-	json_decref(resp);
-	json_decref(req);
+	bool as_json = cmd_flag(opts, nopts, "json");
+	int ret = show ? runs_show(cl, pos[1], as_json)
+		       : runs_search(cl, opts, nopts, vt, limit, as_json);
 	mw_client_close(cl);
 	return ret;
 }
