@@ -7,7 +7,10 @@
  * methods from the JSON body (an empty body is {}), path segments such as
  * {model_id} are copied into the message, and the reply is the operation's
  * message or {"error_code", "message"} with MLflow's status for that code.
- * The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/.
+ * The same table serves /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/, and the
+ * /api/2.0/preview/mlflow/ (and ajax) prefix that MLflow 1.x servers serve
+ * every endpoint under too: many 1.x clients (Java, Scala, JS, old Python)
+ * call only that one.
  *
  * Each row declares its auth class (R reads, W changes; searches sent as
  * POST are reads).  Every route answers errors in MLflow's format (also the
@@ -77,7 +80,9 @@ static const struct endpoint endpoints[] = {
 
 #define NEP (sizeof endpoints / sizeof *endpoints)
 
-static const char *prefixes[] = {"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"};
+static const char *prefixes[] = {"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/",
+				 "/api/2.0/preview/mlflow/", "/ajax-api/2.0/preview/mlflow/"};
+#define NPREFIX (sizeof prefixes / sizeof *prefixes)
 
 struct binding {
 	struct mw_api_ctx *ctx;
@@ -207,14 +212,14 @@ static char *metric_name(const char *pat)
 
 void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 {
-	size_t n = NEP * 2;
+	size_t n = NEP * NPREFIX;
 	routes = mw_xcalloc(n, sizeof *routes);
 	bindings = mw_xcalloc(NEP, sizeof *bindings);
 	for (size_t i = 0; i < NEP; i++) {
 		bindings[i].ctx = ctx;
 		bindings[i].ep = &endpoints[i];
 	}
-	for (size_t p = 0; p < 2; p++)
+	for (size_t p = 0; p < NPREFIX; p++)
 		for (size_t i = 0; i < NEP; i++) {
 			struct mw_route *r = &routes[p * NEP + i];
 			size_t len = strlen(prefixes[p]) + strlen(endpoints[i].path) + 1;
@@ -230,7 +235,7 @@ void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 			/* GET messages come from the query string */
 			r->body = strcmp(r->method, "GET") ? MW_BODY_BUFFERED : MW_BODY_NONE;
 		}
-	for (size_t p = 0; p < 2; p++) /* unknown endpoints below the prefixes too */
+	for (size_t p = 0; p < NPREFIX; p++) /* unknown endpoints below the prefixes too */
 		mw_http_error_prefix(http, prefixes[p], MW_ERRFMT_MLFLOW);
 	mw_http_add_routes(http, routes, n);
 }
@@ -238,7 +243,7 @@ void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http)
 void mw_api_free(void)
 {
 	if (routes)
-		for (size_t i = 0; i < NEP * 2; i++) {
+		for (size_t i = 0; i < NEP * NPREFIX; i++) {
 			free((char *)routes[i].pattern);
 			free((char *)routes[i].name);
 		}

@@ -71,6 +71,16 @@ struct route_table {
 	size_t n;
 };
 
+/* The routes whose pattern can match a path with a given first segment, in
+ * matching order (built at start): routes whose first segment is that text,
+ * and routes whose first segment is a capture. */
+struct seg_index {
+	const char *seg; /* borrowed from a pattern */
+	size_t len;
+	struct route_slot **slots;
+	size_t n;
+};
+
 struct prefix {
 	const char *p;
 	size_t len;
@@ -99,6 +109,9 @@ struct mw_http_server {
 	struct prefix *declared;     /* mw_http_error_prefix */
 	size_t ndeclared, adeclared;
 	struct prefix *prefixes;     /* at start: declared + route prefixes, longest first */
+	struct seg_index *segs;      /* at start: routes by their first segment */
+	size_t nsegs;
+	struct seg_index wild;       /* routes whose first segment captures */
 	size_t nprefixes;
 	struct filter *filters;
 	size_t nfilters, afilters;
@@ -193,24 +206,83 @@ static bool match(const char *pat, const char *path, struct mw_http_req *req)
 	return true;
 }
 
+/* The first segment of a path or pattern ("/v2/models" -> "v2"). */
+static const char *first_seg(const char *p, size_t *len)
+{
+	if (*p == '/')
+		p++;
+	const char *e = strchr(p, '/');
+	*len = e ? (size_t)(e - p) : strlen(p);
+	return p;
+}
+
+static bool seg_captures(const char *seg, size_t len)
+{
+	return (len && seg[0] == '{') || (len == 1 && seg[0] == '*');
+}
+
+/* Index every route by its first segment, keeping the matching order, so a
+ * request scans only the routes that can match it (a V2 inference does not
+ * walk the hundreds of MLflow routes). */
+static void build_index(struct mw_http_server *s)
+{
+	size_t aseg = 0;
+	for (size_t t = 0; t < s->ntables; t++)
+		for (size_t i = 0; i < s->tables[t].n; i++) {
+			size_t len;
+			const char *seg = first_seg(s->tables[t].slot[i].r->pattern, &len);
+			if (seg_captures(seg, len))
+				continue;
+			size_t k = 0;
+			while (k < s->nsegs &&
+			       !(s->segs[k].len == len && !memcmp(s->segs[k].seg, seg, len)))
+				k++;
+			if (k == s->nsegs) {
+				s->segs = grow(s->segs, &aseg, s->nsegs, sizeof *s->segs);
+				s->segs[s->nsegs++] = (struct seg_index){.seg = seg, .len = len};
+			}
+		}
+	size_t total = 0;
+	for (size_t t = 0; t < s->ntables; t++)
+		total += s->tables[t].n;
+	for (size_t k = 0; k <= s->nsegs; k++) {
+		struct seg_index *x = k < s->nsegs ? &s->segs[k] : &s->wild;
+		x->slots = mw_xcalloc(total ? total : 1, sizeof *x->slots);
+		for (size_t t = 0; t < s->ntables; t++)
+			for (size_t i = 0; i < s->tables[t].n; i++) {
+				size_t len;
+				const char *seg = first_seg(s->tables[t].slot[i].r->pattern, &len);
+				bool wild = seg_captures(seg, len);
+				if (wild || (k < s->nsegs && len == x->len && !memcmp(seg, x->seg, len)))
+					x->slots[x->n++] = &s->tables[t].slot[i];
+			}
+	}
+}
+
 /* Find a route; *path_slot gets the first route whose path matches with
  * another method (a 405), when no route matches both. */
 static struct route_slot *route_find(struct mw_http_server *s, struct mw_http_req *req,
 				     struct route_slot **path_slot)
 {
 	*path_slot = NULL;
-	for (size_t t = 0; t < s->ntables; t++) {
-		for (size_t i = 0; i < s->tables[t].n; i++) {
-			struct route_slot *sl = &s->tables[t].slot[i];
-			const struct mw_route *r = sl->r;
-			if (!match(r->pattern, req->path, req))
-				continue;
-			if (!strcmp(r->method, req->method) ||
-			    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET")))
-				return sl;
-			if (!*path_slot)
-				*path_slot = sl;
+	size_t len;
+	const char *seg = first_seg(req->path, &len);
+	const struct seg_index *x = &s->wild;
+	for (size_t k = 0; k < s->nsegs; k++)
+		if (s->segs[k].len == len && !memcmp(s->segs[k].seg, seg, len)) {
+			x = &s->segs[k];
+			break;
 		}
+	for (size_t i = 0; i < x->n; i++) {
+		struct route_slot *sl = x->slots[i];
+		const struct mw_route *r = sl->r;
+		if (!match(r->pattern, req->path, req))
+			continue;
+		if (!strcmp(r->method, req->method) ||
+		    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET")))
+			return sl;
+		if (!*path_slot)
+			*path_slot = sl;
 	}
 	req->ncap = 0;
 	return NULL;
@@ -923,6 +995,7 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 		return -s->setup_err.code;
 	}
 	resolve_formats(s);
+	build_index(s);
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
@@ -1013,6 +1086,10 @@ void mw_http_free(struct mw_http_server *s)
 	free(s->tables);
 	free(s->declared);
 	free(s->prefixes);
+	for (size_t k = 0; k < s->nsegs; k++)
+		free(s->segs[k].slots);
+	free(s->segs);
+	free(s->wild.slots);
 	free(s->filters);
 	pthread_mutex_destroy(&s->smu);
 	free(s);
