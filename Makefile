@@ -8,17 +8,34 @@ PORT       ?= 5000
 DATA_DIR   ?= ./mw-data
 FUZZ_SECONDS ?= 30
 
-DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
-  libmicrohttpd-dev libjansson-dev libyajl-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
-  libcmocka-dev python3 python3-pytest python3-requests python3-numpy python3-xgboost libxgboost-dev \
-  python3-sklearn python3-fastapi python3-uvicorn prometheus wrk cppcheck clang-tidy clang-format
+PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test unit api asan fuzz bench clean format format-check lint
+# What the server needs: the compiler, the libraries mw links, and Debian's
+# Python with numpy, scikit-learn and XGBoost for the Python model runtime.
+RUN_PACKAGES = build-essential cmake pkg-config \
+  libmicrohttpd-dev libjansson-dev libyajl-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
+  python3 python3-numpy python3-sklearn python3-xgboost
+# What the tests add: clang with the sanitizers and libFuzzer, cmocka, pytest,
+# the XGBoost C library (reference predictions), promtool, lint and format.
+TEST_PACKAGES = clang libclang-rt-14-dev libcmocka-dev python3-pytest python3-requests libxgboost-dev \
+  prometheus cppcheck clang-tidy clang-format
+# What the benchmarks add: the load generator and the FastAPI baseline.
+BENCH_PACKAGES = wrk python3-fastapi python3-uvicorn libxgboost-dev
+DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)
+
+.PHONY: all deps deps-run deps-test deps-bench build configure-run run install test unit api \
+  asan fuzz bench clean format format-check lint
 
 all: build
 
 deps:
 	@./scripts/deps.sh $(DEB_PACKAGES)
+deps-run:
+	@./scripts/deps.sh $(RUN_PACKAGES)
+deps-test:
+	@./scripts/deps.sh $(RUN_PACKAGES) $(TEST_PACKAGES)
+deps-bench:
+	@./scripts/deps.sh $(RUN_PACKAGES) $(BENCH_PACKAGES)
 
 $(BUILD)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -26,24 +43,37 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j$(JOBS)
 
-run: deps build
+# The unit tests and xgb_bench are built when their libraries are there (a
+# machine that only ran `make run` has neither); `make test` turns them on.
+configure-run:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DMW_UNIT_TESTS=$$(pkg-config --exists cmocka && echo ON || echo OFF) \
+	  -DMW_XGB_BENCH=$$(pkg-config --exists xgboost && echo ON || echo OFF)
+
+run: deps-run configure-run build
 	./$(BUILD)/mw server --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+# Put mw on PATH: $(PREFIX)/bin/mw (PREFIX=$$HOME/.local for a user install).
+install: deps-run configure-run build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Everything CI runs: lint, unit + API tests, the same under ASan/UBSan, and a
 # short fuzz run.  MW_NO_SKIP=1: a pytest skip is a failure (tests/api/conftest.py).
-test: deps build
+test: deps-test
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMW_UNIT_TESTS=ON -DMW_XGB_BENCH=ON
+	cmake --build $(BUILD) -j$(JOBS)
 	$(MAKE) lint
 	$(MAKE) format-check
 	cd $(BUILD) && MW_NO_SKIP=1 ctest --output-on-failure
 	$(MAKE) asan
 	$(MAKE) fuzz
 
-unit: build
+unit: deps-test build
 	cd $(BUILD) && ctest --output-on-failure -R '^unit\.'
 
 # One CTest entry per tests/api file (api.test_runs, ...); API_JOBS=2 runs two at once.
 API_JOBS ?= 1
-api: build
+api: deps-test build
 	cd $(BUILD) && ctest --output-on-failure -j$(API_JOBS) -R '^api\.'
 
 asan:
@@ -57,8 +87,8 @@ fuzz:
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-bench: deps
-	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release
+bench: deps-bench
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DMW_UNIT_TESTS=OFF -DMW_XGB_BENCH=ON
 	cmake --build build-release -j$(JOBS)
 	./bench/run.sh build-release
 	./bench/artifacts.sh build-release
