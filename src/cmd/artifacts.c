@@ -597,6 +597,17 @@ int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir
 	return rc;
 }
 
+int mw_cli_upload(struct mw_client *cl, const char *local, const char *dest, json_t *report,
+		  struct mw_err *err)
+{
+	char *path = NULL;
+	int rc = resolve(cl, dest, &path, err);
+	if (!rc)
+		rc = upload_tree(cl, local, path, report, err);
+	free(path);
+	return rc;
+}
+
 /* ------------------------------------------------------------ commands */
 
 int cmd_artifacts(int argc, char **argv)

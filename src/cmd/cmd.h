@@ -134,6 +134,11 @@ json_t *cmd_split_list(const char *s);
 struct mw_model_source;
 struct mw_model_source *cmd_remote_source(struct mw_client *cl, const char *root);
 
+/* Upload a local file or directory to an artifact URI or path (runs:/<run>/<p>,
+ * mlflow-artifacts:/<p>, a path), streamed and hashed, with progress on a
+ * terminal; report gets one {path, size, digest, ...} per file. */
+int mw_cli_upload(struct mw_client *cl, const char *local, const char *dest, json_t *report,
+		  struct mw_err *err);
 /* Download an artifact URI or path (a file or a whole directory) into
  * local_dir, SHA-256 verified (cmd/artifacts.c). */
 int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir,

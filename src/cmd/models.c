@@ -523,6 +523,100 @@ static int run_register(struct cmd_opt *opts, size_t nopts, const char **pos, si
 	return rc;
 }
 
+/* mw models log NAME DIR: a run (given, or a new one in the Default
+ * experiment or --experiment-id), DIR's files uploaded under its artifacts as
+ * "model/" (MLflow's layout), then registered as a new version of NAME. */
+static int run_log(struct cmd_opt *opts, size_t nopts, const char **pos, size_t npos)
+{
+	(void)npos;
+	struct stat st;
+	if (stat(pos[1], &st) || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mw: %s is not a directory\n", pos[1]);
+		return 2;
+	}
+	char *mlmodel = mw_fs_join(pos[1], "MLmodel");
+	bool has_mlmodel = !stat(mlmodel, &st) && S_ISREG(st.st_mode) && st.st_size > 0;
+	free(mlmodel);
+	if (!has_mlmodel) {
+		fprintf(stderr, "mw: %s has no MLmodel file: log an MLflow model directory\n", pos[1]);
+		return 2;
+	}
+	struct ctx x;
+	int rc = open_client(opts, nopts, &x);
+	if (rc)
+		return rc;
+	const char *artifact = cmd_opt(opts, nopts, "artifact-path");
+	if (!artifact)
+		artifact = "model";
+	char *run = cmd_opt(opts, nopts, "run-id") ? mw_xstrdup(cmd_opt(opts, nopts, "run-id")) : NULL;
+	json_t *req = NULL, *resp = NULL, *report = json_array();
+	if (!run) {
+		const char *exp = cmd_opt(opts, nopts, "experiment-id");
+		req = json_pack("{s:s,s:s,s:I}", "experiment_id", exp ? exp : "0", "run_name",
+				pos[0], "start_time", (json_int_t)mw_now_ms());
+		if (mw_client_call(x.cl, "runs/create", req, &resp, &x.err)) {
+			rc = fail(&x.err);
+		} else {
+			const char *id = json_string_value(json_object_get(
+				json_object_get(json_object_get(resp, "run"), "info"), "run_id"));
+			run = mw_xstrdup(id ? id : "");
+		}
+		json_decref(req);
+		json_decref(resp);
+		req = resp = NULL;
+	}
+	char *source = NULL;
+	if (!rc) {
+		size_t n = strlen(run) + strlen(artifact) + 16;
+		source = mw_xmalloc(n);
+		snprintf(source, n, "runs:/%s/%s", run, artifact);
+		if (mw_cli_upload(x.cl, pos[1], source, report, &x.err))
+			rc = fail(&x.err);
+	}
+	if (!rc) {
+		req = json_pack("{s:s}", "name", pos[0]);
+		struct mw_err e = {0};
+		if (mw_client_call(x.cl, "registered-models/create", req, &resp, &e) &&
+		    !strstr(e.msg, "already exists")) {
+			x.err = e;
+			rc = fail(&x.err);
+		}
+		json_decref(req);
+		json_decref(resp);
+		req = resp = NULL;
+	}
+	if (!rc) {
+		req = json_pack("{s:s,s:s,s:s}", "name", pos[0], "source", source, "run_id", run);
+		const char *d = cmd_opt(opts, nopts, "description");
+		if (d)
+			json_object_set_new(req, "description", json_string(d));
+		if (mw_client_call(x.cl, "model-versions/create", req, &resp, &x.err)) {
+			rc = fail(&x.err);
+		} else if (x.json) {
+			json_t *o = json_pack("{s:O,s:O,s:s}", "model_version",
+					      json_object_get(resp, "model_version"), "files", report,
+					      "run_id", run);
+			cmd_print_json(stdout, o);
+			json_decref(o);
+		} else {
+			json_t *v = json_object_get(resp, "model_version");
+			printf("logged %zu file%s to %s\n", json_array_size(report),
+			       json_array_size(report) == 1 ? "" : "s", source);
+			printf("registered %s version %s\n", jstr(v, "name"), jstr(v, "version"));
+			field("run", run);
+			field("pinned at", jstr(v, "storage_location"));
+			field("manifest", jstr(v, "manifest_digest"));
+		}
+		json_decref(req);
+		json_decref(resp);
+	}
+	json_decref(report);
+	free(source);
+	free(run);
+	mw_client_close(x.cl);
+	return rc;
+}
+
 /* --evidence JSON into req["evidence"], --reason into req["reason"]. */
 static int add_audit(struct cmd_opt *opts, size_t nopts, json_t *req)
 {
@@ -963,6 +1057,17 @@ static struct sub subs[] = {
 	  {"run-id", "ID", "the run that produced the model (lineage)", NULL, false},
 	  {"model-id", "ID", "the MLflow 3 logged model (m-...)", NULL, false},
 	  {"description", "TEXT", "version description", NULL, false}}},
+	{"log", "mw models log NAME DIR [--run-id ID | --experiment-id ID] [--artifact-path P] [--description D] [--json]",
+	 "Upload a local MLflow model directory (with its MLmodel) as a run's artifacts\n"
+	 "(runs:/<run>/model, MLflow's layout; a new run in the Default experiment or\n"
+	 "--experiment-id unless --run-id names one) and register it as a new version of NAME,\n"
+	 "in one command, with progress.  Files are streamed and SHA-256 hashed.",
+	 2, run_log,
+	 {CMD_CLIENT_OPTS,
+	  {"run-id", "ID", "log to this run instead of a new one", NULL, false},
+	  {"experiment-id", "ID", "the new run's experiment (default 0, Default)", NULL, false},
+	  {"artifact-path", "P", "where under the run's artifacts (default model)", NULL, false},
+	  {"description", "TEXT", "version description", NULL, false}}},
 	{"alias", "mw models alias NAME ALIAS VERSION [--reason R] [--evidence JSON] [--json]\n"
 		  "   or: mw models alias NAME ALIAS --delete [--reason R]",
 	 "Point ALIAS (e.g. champion) at VERSION, or delete it; audited in the history.", -1,
@@ -1002,7 +1107,7 @@ static struct sub subs[] = {
 #define NSUBS (sizeof subs / sizeof *subs)
 
 static const char USAGE[] =
-	"mw models <list|show|versions|register|alias|promote|rollback|history|lineage|card> ...";
+	"mw models <list|show|versions|register|log|alias|promote|rollback|history|lineage|card> ...";
 
 static void models_usage(FILE *f)
 {

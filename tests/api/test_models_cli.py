@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_ok, mw_bin, now_ms, store_env, unique
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
-SUBS = ["list", "show", "versions", "register", "alias", "promote", "rollback", "history",
+SUBS = ["list", "show", "versions", "register", "log", "alias", "promote", "rollback", "history",
         "lineage", "card"]
 
 
@@ -275,3 +275,35 @@ def test_register(mode, tmp_path):
     assert p.returncode == 1
     p = mode.run("register", "newmodel", f"file://{src}/../x", check=False)
     assert p.returncode == 1 and ".." in p.stderr
+
+
+def test_log_a_model_directory(mode, tmp_path):
+    """mw models log NAME DIR: a real XGBoost model directory uploaded as a run's
+    model/ and registered in one command; the server then serves it."""
+    from test_serving import (assert_close, booster_predict, rows_for, train_bin, v2_body,
+                              v2_infer, v2_outputs, xgb_files)
+    booster = train_bin(seed=31, feats=5, trees=6)
+    src = tmp_path / "xgb-model"
+    src.mkdir()
+    for name, data in xgb_files(booster).items():
+        (src / name).write_bytes(data)
+    mode.server()  # a fresh data directory gets its store
+    p = mode.run("log", "logged", str(src))
+    assert "registered logged version 1" in p.stdout, p.stdout
+    out = json.loads(mode.run("log", "logged", str(src), "--json").stdout)
+    assert out["model_version"]["version"] == "2"
+    files = {f["path"].rsplit("/", 1)[-1] for f in out["files"]}
+    assert files == set(xgb_files(booster))
+    run = out["run_id"]
+    assert out["model_version"]["run_id"] == run
+    assert out["model_version"]["source"] == f"runs:/{run}/model"
+    s = mode.server()
+    X = rows_for(5, 4, seed=32)
+    got, _ = v2_outputs(v2_infer(s, "logged", v2_body(X), version="2"))
+    assert_close(got, booster_predict(booster, X), "logged model")
+    # a directory without an MLmodel is refused before anything is written
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "model.json").write_bytes(b"{}")
+    p = mode.run("log", "logged", str(bare), check=False)
+    assert p.returncode == 2 and "MLmodel" in p.stderr
