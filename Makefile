@@ -23,7 +23,7 @@ TEST_PACKAGES = clang libclang-rt-14-dev libcmocka-dev python3-pytest python3-re
 BENCH_PACKAGES = wrk python3-fastapi python3-uvicorn libxgboost-dev
 DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)
 
-.PHONY: all deps deps-run deps-test deps-bench build configure-run run install test unit api \
+.PHONY: all deps deps-run deps-test deps-bench build configure-run run demo install test unit api \
   asan fuzz bench clean format format-check lint
 
 all: build
@@ -52,6 +52,10 @@ configure-run:
 
 run: deps-run configure-run build
 	./$(BUILD)/mw server --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+# The README's tour, as written, against a scratch server (scripts/tour.sh).
+demo: deps-run configure-run build
+	./scripts/tour.sh
 
 # Put mw on PATH: $(PREFIX)/bin/mw (PREFIX=$$HOME/.local for a user install).
 install: deps-run configure-run build
