@@ -41,19 +41,29 @@ struct progress {
 	uint64_t total;
 	uint64_t start_ns;
 	bool tty;
+	uint64_t drawn_ns; /* when the line was last drawn */
 };
 
+/* The progress line on a terminal: the file's name (its end, when long),
+ * percent, size and rate; drawn at most ten times a second, and once more at
+ * the end. */
 static void progress_show(struct progress *p, uint64_t done, bool last)
 {
 	if (!p->tty)
 		return;
-	double secs = (double)(mw_mono_ns() - p->start_ns) / 1e9;
+	uint64_t now = mw_mono_ns();
+	if (!last && p->drawn_ns && now - p->drawn_ns < 100000000ull)
+		return;
+	p->drawn_ns = now;
+	double secs = (double)(now - p->start_ns) / 1e9;
 	double mbs = secs > 0 ? (double)done / 1e6 / secs : 0;
+	size_t nl = strlen(p->name);
+	const char *name = nl > 40 ? p->name + nl - 40 : p->name;
 	if (p->total)
-		fprintf(stderr, "\r  %-40.40s %3d%%  %8.1f MB  %7.1f MB/s", p->name,
+		fprintf(stderr, "\r  %-40.40s %3d%%  %8.1f MB  %7.1f MB/s", name,
 			(int)(100.0 * (double)done / (double)p->total), (double)done / 1e6, mbs);
 	else
-		fprintf(stderr, "\r  %-40.40s %8.1f MB  %7.1f MB/s", p->name, (double)done / 1e6, mbs);
+		fprintf(stderr, "\r  %-40.40s %8.1f MB  %7.1f MB/s", name, (double)done / 1e6, mbs);
 	if (last)
 		fputc('\n', stderr);
 }
@@ -275,9 +285,68 @@ static int list_dir(struct mw_client *cl, const char *dir, json_t **out, struct 
 
 /* ------------------------------------------------------------ upload */
 
+struct etag {
+	char digest[65];
+};
+
+static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct etag *e = ud;
+	size_t len = size * n;
+	if (len > 6 && !strncasecmp(p, "ETag:", 5)) {
+		const char *q = memchr(p, '"', len);
+		if (q && (size_t)(p + len - q) > 65) {
+			memcpy(e->digest, q + 1, 64);
+			e->digest[64] = 0;
+		}
+	}
+	return len;
+}
+
+/* The file being uploaded, hashed as curl reads it. */
+struct reading {
+	FILE *f;
+	struct mw_sha256 *h;
+};
+
 static size_t read_file(char *p, size_t size, size_t n, void *ud)
 {
-	return fread(p, size, n, ud);
+	struct reading *r = ud;
+	size_t k = fread(p, size, n, r->f);
+	mw_sha256_update(r->h, p, k * size);
+	return k;
+}
+
+/* The digest a path holds now ("" when it names no file). */
+static void current_digest(struct mw_client *cl, const char *path, char out[65])
+{
+	out[0] = 0;
+	if (!mw_client_uri(cl)) {
+		int fd;
+		struct mw_art_entry e;
+		struct mw_err err = {0};
+		if (!mw_art_open(mw_client_art(cl), path, &fd, &e, &err)) {
+			close(fd);
+			memcpy(out, e.digest, 65);
+		}
+		return;
+	}
+	CURL *curl = curl_easy_init();
+	char *url = url_of(cl, curl, path);
+	struct etag et = {""};
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &et);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+	long status = 0;
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200)
+		memcpy(out, et.digest, 65);
+	free(url);
+	curl_easy_cleanup(curl);
 }
 
 static int upload_file(struct mw_client *cl, const char *local, const char *dest,
@@ -288,9 +357,10 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 		return mw_err_set(err, MW_E_IO, "cannot open %s: %s", local, strerror(errno));
 	struct stat st;
 	fstat(fileno(f), &st);
-	struct progress pr = {dest, (uint64_t)st.st_size, mw_mono_ns(), isatty(2)};
+	struct progress pr = {dest, (uint64_t)st.st_size, mw_mono_ns(), isatty(2), 0};
 	int rc = 0;
-	char digest[65] = "";
+	char digest[65] = "", before[65];
+	current_digest(cl, dest, before);
 	if (!mw_client_uri(cl)) {
 		struct mw_art_upload *u;
 		rc = mw_art_upload_begin(mw_client_art(cl), dest, &u, err);
@@ -323,8 +393,9 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 		hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
 		curl_easy_setopt(curl, CURLOPT_URL, url);
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		struct reading rd = {f, mw_sha256_new()};
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_file);
-		curl_easy_setopt(curl, CURLOPT_READDATA, f);
+		curl_easy_setopt(curl, CURLOPT_READDATA, &rd);
 		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_buf);
@@ -341,6 +412,7 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 					curl_easy_strerror(cc));
 		else if (status != 200)
 			rc = http_error(status, &body, err);
+		mw_sha256_final(rd.h, digest);
 		curl_slist_free_all(hdr);
 		free(url);
 		mw_buf_release(&body);
@@ -349,10 +421,13 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 	fclose(f);
 	progress_show(&pr, pr.total, true);
 	if (!rc) {
-		json_t *e = json_pack("{s:s,s:s,s:I}", "local", local, "path", dest, "size",
-				      (json_int_t)st.st_size);
-		if (*digest)
-			json_object_set_new(e, "sha256", json_string(digest));
+		json_t *e = json_pack("{s:s,s:s,s:I,s:s}", "local", local, "path", dest, "size",
+				      (json_int_t)st.st_size, "sha256", digest);
+		/* nothing is replaced silently: say what the path held before */
+		if (*before && strcmp(before, digest))
+			json_object_set_new(e, "replaced", json_string(before));
+		else if (*before)
+			json_object_set_new(e, "unchanged", json_true());
 		json_array_append_new(report, e);
 	}
 	return rc;
@@ -421,24 +496,6 @@ static size_t dl_write(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-struct etag {
-	char digest[65];
-};
-
-static size_t header_cb(char *p, size_t size, size_t n, void *ud)
-{
-	struct etag *e = ud;
-	size_t len = size * n;
-	if (len > 6 && !strncasecmp(p, "ETag:", 5)) {
-		const char *q = memchr(p, '"', len);
-		if (q && (size_t)(p + len - q) > 65) {
-			memcpy(e->digest, q + 1, 64);
-			e->digest[64] = 0;
-		}
-	}
-	return len;
-}
-
 static int mkdirs_for(const char *file)
 {
 	char *p = mw_xstrdup(file);
@@ -467,7 +524,7 @@ static int download_file(struct mw_client *cl, const char *path, const char *loc
 		return rc;
 	}
 	d.h = mw_sha256_new();
-	struct progress pr = {path, expect_size, mw_mono_ns(), isatty(2)};
+	struct progress pr = {path, expect_size, mw_mono_ns(), isatty(2), 0};
 	char want[65] = "";
 	int rc = 0;
 	if (!mw_client_uri(cl)) {
@@ -608,6 +665,35 @@ int mw_cli_upload(struct mw_client *cl, const char *local, const char *dest, jso
 	return rc;
 }
 
+/* One line per uploaded file: path, size, SHA-256, and what it replaced. */
+static void print_uploads(json_t *report)
+{
+	size_t n = json_array_size(report);
+	const char **cells = mw_xcalloc(n * 4 + 1, sizeof *cells);
+	char (*sizes)[32] = mw_xcalloc(n + 1, 32);
+	char (*notes)[96] = mw_xcalloc(n + 1, 96);
+	for (size_t i = 0; i < n; i++) {
+		json_t *f = json_array_get(report, i);
+		snprintf(sizes[i], 32, "%lld", (long long)json_integer_value(json_object_get(f, "size")));
+		const char *was = json_string_value(json_object_get(f, "replaced"));
+		if (was)
+			snprintf(notes[i], 96, "replaced %.12s (kept in history)", was);
+		else if (json_is_true(json_object_get(f, "unchanged")))
+			snprintf(notes[i], 96, "unchanged");
+		else
+			snprintf(notes[i], 96, "new");
+		cells[i * 4] = json_string_value(json_object_get(f, "path"));
+		cells[i * 4 + 1] = sizes[i];
+		cells[i * 4 + 2] = json_string_value(json_object_get(f, "sha256"));
+		cells[i * 4 + 3] = notes[i];
+	}
+	static const char *hdr[] = {"PATH", "SIZE", "SHA256", "NOTE"};
+	cmd_table(stdout, hdr, 4, cells, n);
+	free(cells);
+	free(sizes);
+	free(notes);
+}
+
 /* ------------------------------------------------------------ commands */
 
 int cmd_artifacts(int argc, char **argv)
@@ -703,6 +789,8 @@ int cmd_artifacts(int argc, char **argv)
 		for (size_t i = 0; i < json_array_size(report); i++)
 			bytes += (unsigned long long)json_integer_value(
 				json_object_get(json_array_get(report, i), "size"));
+		if (up)
+			print_uploads(report);
 		printf("%s %zu file%s, %llu bytes%s\n", up ? "uploaded" : "downloaded",
 		       json_array_size(report), json_array_size(report) == 1 ? "" : "s", bytes,
 		       down ? " (SHA-256 verified)" : "");

@@ -314,6 +314,13 @@ static int open_local(struct mw_client *c, const char *data_dir, struct mw_err *
 		return mw_err_set(err, MW_E_NOT_FOUND,
 				  "no data directory at '%s' (set MW_URI to use a server, or --data-dir)",
 				  data_dir);
+	/* the modules' info lines are a server's log, not a command's output
+	 * (MW_LOG_LEVEL=info brings them back) */
+	enum mw_log_level lvl = MW_LOG_WARN;
+	const char *env = getenv("MW_LOG_LEVEL");
+	if (env && mw_log_parse_level(env, &lvl))
+		lvl = MW_LOG_WARN;
+	mw_log_set_level(lvl);
 	c->set = mw_settings_new();
 	int rc = mw_settings_set(c->set, "data-dir", data_dir, "cli", err);
 	if (!rc)
