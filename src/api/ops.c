@@ -136,13 +136,17 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	(void)req;
 	struct mw_api_ctx *ctx = ud;
 	json_t *arr = json_array();
+	char bound[16];
+	snprintf(bound, sizeof bound, "%d", ctx->http ? mw_http_port(ctx->http) : 0);
 	for (size_t i = 0; i < mw_settings_count(ctx->settings); i++) {
 		const struct mw_setting *s = mw_settings_at(ctx->settings, i);
+		/* the port is the one listened on (--port 0 picks a free one) */
+		const char *v = !strcmp(s->name, "port") && ctx->http ? bound
+								      : mw_setting_show(s, s->value);
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "name", s->name,
-						     "value", mw_setting_show(s, s->value), "default",
-						     mw_setting_show(s, s->def), "source", s->source,
-						     "type", mw_setting_type_name(s->type), "secret",
-						     s->secret));
+						     "value", v, "default", mw_setting_show(s, s->def),
+						     "source", s->source, "type",
+						     mw_setting_type_name(s->type), "secret", s->secret));
 	}
 	json_t *o = json_pack("{s:o,s:s,s:i}", "settings", arr, "version", MW_VERSION,
 			      "schema_version", ctx->store ? mw_store_schema_version(ctx->store) : 0);

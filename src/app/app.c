@@ -158,6 +158,12 @@ int mw_app_init(struct mw_app *app, struct mw_err *err)
 					     : 0;
 	for (size_t i = 0; i < app->o.nmodules; i++) {
 		const struct mw_app_module *m = mod(app, i);
+		int rc = m->check ? m->check(app, err) : 0;
+		if (rc)
+			return failed(m, rc, err);
+	}
+	for (size_t i = 0; i < app->o.nmodules; i++) {
+		const struct mw_app_module *m = mod(app, i);
 		int rc = m->init ? m->init(app, &app->state[i], err) : 0;
 		if (rc) {
 			unwind(app);

@@ -58,6 +58,9 @@ struct mw_app_module {
 	void (*quiesce)(struct mw_app *app, void *state);
 	void (*stop)(struct mw_app *app, void *state);
 	void (*fini)(struct mw_app *app, void *state);
+	/* Before any row's init: a check that changes nothing (a busy port is
+	 * found before the data directory is created). */
+	int (*check)(struct mw_app *app, struct mw_err *err);
 };
 
 /* The one model of a process that serves one (`mw serve`, `mw predict`):

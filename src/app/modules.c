@@ -343,7 +343,14 @@ static void http_fini(struct mw_app *app, void *state)
 	CTX(app)->http = NULL;
 }
 
+static int http_check(struct mw_app *app, struct mw_err *err)
+{
+	return mw_http_check_listen(mw_settings_get(SET(app), "host"),
+				    (int)mw_settings_int(SET(app), "port"), err);
+}
+
 const struct mw_app_module mw_app_http = {.name = "http",
+					  .check = http_check,
 					  .init = http_init,
 					  .routes = http_routes,
 					  .start = http_start,

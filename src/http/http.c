@@ -40,6 +40,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <ctype.h>
 #include <microhttpd.h>
@@ -987,6 +988,57 @@ void mw_http_routes_each(struct mw_http_server *s, mw_http_route_cb cb, void *ct
 			cb(ctx, s->tables[t].slot[i].r, s->tables[t].slot[i].fmt);
 }
 
+/* host and port as a socket address; *ipv6 tells the family. */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, bool *ipv6,
+		      struct mw_err *err)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	*ipv6 = false;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*ipv6 = true;
+	} else if (!strcmp(host, "localhost")) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		return mw_err_set(err, MW_E_INVALID, "--host must be an IPv4 or IPv6 address: '%s'",
+				  host);
+	}
+	return 0;
+}
+
+int mw_http_check_listen(const char *host, int port, struct mw_err *err)
+{
+	struct sockaddr_storage ss;
+	bool ipv6;
+	if (!host)
+		host = "127.0.0.1";
+	int rc = parse_addr(host, port, &ss, &ipv6, err);
+	if (rc || !port)
+		return rc;
+	int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* cannot tell: the start will */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, ipv6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in))) {
+		int e = errno;
+		close(fd);
+		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d: %s", host, port,
+				  e == EADDRINUSE ? "the port is in use" : strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
 int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 {
 	if (s->setup_err.code) {
@@ -997,27 +1049,15 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 	resolve_formats(s);
 	build_index(s);
 	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof ss);
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const char *host = s->o.host ? s->o.host : "127.0.0.1";
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)s->o.port);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)s->o.port);
+	bool ipv6;
+	int prc = parse_addr(host, s->o.port, &ss, &ipv6, err);
+	if (prc)
+		return prc;
+	if (ipv6)
 		flags |= MHD_USE_IPv6;
-	} else if (!strcmp(host, "localhost")) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)s->o.port);
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else {
-		return mw_err_set(err, MW_E_INVALID, "--host must be an IPv4 or IPv6 address: '%s'",
-				  host);
-	}
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,

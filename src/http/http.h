@@ -212,6 +212,10 @@ int mw_http_filter_request_id(struct mw_http_req *req, struct mw_http_resp *resp
 int mw_http_filter_identity(struct mw_http_req *req, struct mw_http_resp *resp, void *ud);
 
 int mw_http_start(struct mw_http_server *s, struct mw_err *err);
+/* Whether host:port could be listened on now (a bind that is undone at
+ * once; port 0 is always fine): "the port is in use" before anything else is
+ * done, rather than after. */
+int mw_http_check_listen(const char *host, int port, struct mw_err *err);
 int mw_http_port(struct mw_http_server *s);
 /* Stop accepting new connections; in-flight requests go on. */
 void mw_http_quiesce(struct mw_http_server *s);

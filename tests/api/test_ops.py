@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import assert_ok, unique
+from conftest import assert_ok, mw_bin, unique
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -433,3 +433,21 @@ def test_json_content_type(mw):
     assert r.headers["Content-Type"].startswith("application/json")
     r = mw.get("experiments/get", {"experiment_id": "4242424242"})
     assert r.headers["Content-Type"].startswith("application/json")
+
+
+def test_busy_port_is_found_before_the_data_directory(mw, tmp_path):
+    """A second server on a busy port says so and creates nothing (issue 10)."""
+    data = tmp_path / "never-created"
+    p = subprocess.run([mw_bin(), "server", "--port", str(mw.port),
+                        "--data-dir", str(data)], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+    assert "in use" in p.stderr, p.stderr
+    assert not data.exists()
+
+
+def test_config_shows_the_bound_port(mw_factory):
+    srv = mw_factory()
+    rows = {r["name"]: r for r in srv.session.get(srv.url + "/api/mw/config",
+                                                  timeout=10).json()["settings"]}
+    assert rows["port"]["value"] == str(srv.port)

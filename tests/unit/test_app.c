@@ -93,7 +93,7 @@ static void rec_fini(struct mw_app *app, void *state)
 }
 
 static const struct mw_app_module rec = {"rec",       rec_init, rec_routes, rec_start,
-					 rec_quiesce, rec_stop, rec_fini};
+					 rec_quiesce, rec_stop, rec_fini, NULL};
 
 /* A module that builds an HTTP server (not listening), so routes run. */
 static int http_init(struct mw_app *app, void **state, struct mw_err *err)
@@ -114,7 +114,7 @@ static void http_fini(struct mw_app *app, void *state)
 }
 
 static const struct mw_app_module fake_http = {"fake-http", http_init, rec_routes, NULL,
-					       NULL,        NULL,      http_fini};
+					       NULL,        NULL,      http_fini,  NULL};
 
 static struct mw_app *app_of(const struct mw_app_module *const *mods, size_t n,
 			     const char *const *names, struct mw_settings *set)
@@ -186,6 +186,30 @@ static void test_init_failure_unwinds(void **state)
 	mw_app_free(app);
 	assert_string_equal(events, "");
 	fail_init = NULL;
+}
+
+/* A failing check stops everything before any init (nothing to unwind). */
+static int busy_check(struct mw_app *app, struct mw_err *err)
+{
+	(void)app;
+	return mw_err_set(err, MW_E_IO, "the port is in use");
+}
+
+static const struct mw_app_module checked = {.name = "checked", .init = rec_init,
+					     .fini = rec_fini, .check = busy_check};
+
+static void test_check_runs_before_any_init(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"A", "B", NULL};
+	const struct mw_app_module *mods[] = {&rec, &checked};
+	struct mw_app *app = app_of(mods, 2, names, NULL);
+	struct mw_err err = {0};
+	assert_int_equal(mw_app_init(app, &err), -MW_E_IO);
+	assert_string_equal(err.msg, "the port is in use");
+	assert_string_equal(events, "");
+	mw_app_free(app);
+	assert_string_equal(events, "");
 }
 
 /* A module whose start fails without a message gets one naming it. */
@@ -453,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_start_failure_unwinds),
 		cmocka_unit_test(test_init_failure_unwinds),
+		cmocka_unit_test(test_check_runs_before_any_init),
 		cmocka_unit_test(test_failure_names_the_module),
 		cmocka_unit_test(test_workers_stop_before_modules),
 		cmocka_unit_test(test_server_composition),
