@@ -71,9 +71,16 @@ json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 		       const char *const *cap_fields, size_t ncap, struct mw_http_resp *resp);
 /* Reply with out (taken over) when rc is 0, else MLflow's error for err.
  * Operations called by handlers get the request's call context, req->call
- * (built by the request pipeline: see http.h). */
+ * (built by the request pipeline: see http.h).  An answer whose text would
+ * pass the answer limit (mw_api_set_max_response) is not sent: the reply is
+ * 413 RESOURCE_EXHAUSTED instead (listings page before they get there; this
+ * catches single entities and answers that cannot page). */
 void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
 		  struct mw_err *err);
+/* The largest answer mw_api_reply sends, in bytes (the max-response-bytes
+ * setting; 0, the default: no limit).  Process-wide, set by the application
+ * before it serves. */
+void mw_api_set_max_response(size_t max_bytes);
 
 /* Release route tables allocated by the register functions. */
 void mw_api_free(void);

@@ -261,8 +261,8 @@ static void run_list(struct mw_http_req *req, struct mw_http_resp *resp, void *u
 		char *root = NULL, *uri = NULL;
 		rc = mw_art_run_root(ctx->art, run, &root, &uri, &err);
 		if (!rc)
-			rc = mw_art_list_under(ctx->art, root, uri, mw_http_query(req, "path"), &out,
-					       &err);
+			rc = mw_art_list_under(ctx->art, root, uri, mw_http_query(req, "path"),
+					       mw_http_query(req, "page_token"), &out, &err);
 		free(root);
 		free(uri);
 	}
@@ -279,7 +279,8 @@ static void model_list(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	int rc = mw_art_model_root(ctx->art, req->cap[0], &root, &uri, &err);
 	if (!rc)
 		rc = mw_art_list_under(ctx->art, root, uri,
-				       mw_http_query(req, "artifact_directory_path"), &out, &err);
+				       mw_http_query(req, "artifact_directory_path"),
+				       mw_http_query(req, "page_token"), &out, &err);
 	free(root);
 	free(uri);
 	mw_api_reply(req, resp, rc, out, &err);

@@ -164,20 +164,34 @@ json_t *mw_api_message(struct mw_api_ctx *ctx, struct mw_http_req *req,
 	return msg;
 }
 
+static size_t max_response; /* mw_api_set_max_response; 0: no limit */
+
+void mw_api_set_max_response(size_t max_bytes)
+{
+	max_response = max_bytes;
+}
+
 void mw_api_reply(struct mw_http_req *req, struct mw_http_resp *resp, int rc, json_t *out,
 		  struct mw_err *err)
 {
+	size_t n = 0;
+	char *s = NULL;
+	if (!rc) {
+		s = max_response ? mw_json_dump_max(out, max_response, &n) : mw_json_dump(out, &n);
+		if (!s)
+			rc = mw_err_set(err, MW_E_TOO_LARGE,
+					"The answer is larger than the limit of %zu bytes "
+					"(--max-response-bytes)",
+					max_response);
+	}
+	json_decref(out);
 	if (rc) {
-		json_decref(out);
 		int code = err->code ? err->code : -rc;
 		if (code == MW_E_IO || code == MW_E_INTERNAL)
 			mw_error("%s %s: %s", req->method, req->path, err->msg);
 		mw_http_render_error(resp, MW_ERRFMT_MLFLOW, mw_api_status(code), code, err->msg);
 		return;
 	}
-	size_t n;
-	char *s = mw_json_dump(out, &n);
-	json_decref(out);
 	mw_http_resp_set(resp, 200, "application/json", s, n);
 }
 

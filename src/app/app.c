@@ -42,8 +42,10 @@ struct mw_app *mw_app_new(const struct mw_app_opts *o)
 	app->ctx.settings = set;
 	app->ctx.start_ms = app->o.start_ms;
 	app->ctx.max_json_depth = set ? (int)mw_settings_int(set, "max-json-depth") : 64;
-	if (set)
+	if (set) {
 		mw_json_set_max_values((size_t)mw_settings_int(set, "max-json-values"));
+		mw_api_set_max_response((size_t)mw_settings_int(set, "max-response-bytes"));
+	}
 	long long t = set ? mw_settings_int(set, "threads") : 0;
 	if (!t) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);

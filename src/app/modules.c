@@ -78,6 +78,7 @@ static int track_init(struct mw_app *app, void **state, struct mw_err *err)
 	struct mw_track_opts to = {
 		.artifact_root = mw_settings_get(SET(app), "artifact-root"),
 		.truncate_long_values = mw_settings_bool(SET(app), "truncate-long-values"),
+		.max_response_bytes = (size_t)mw_settings_int(SET(app), "max-response-bytes"),
 	};
 	return mw_track_new(CTX(app)->store, &to, &CTX(app)->track, err);
 }
@@ -102,7 +103,11 @@ const struct mw_app_module mw_app_track = {
 static int art_init(struct mw_app *app, void **state, struct mw_err *err)
 {
 	(void)state;
-	return mw_art_new(CTX(app)->store, CTX(app)->blob, &CTX(app)->art, err);
+	int rc = mw_art_new(CTX(app)->store, CTX(app)->blob, &CTX(app)->art, err);
+	if (!rc)
+		mw_art_set_max_response(CTX(app)->art,
+					(size_t)mw_settings_int(SET(app), "max-response-bytes"));
+	return rc;
 }
 
 static void art_routes(struct mw_app *app, void *state, struct mw_http_server *http)
@@ -125,9 +130,13 @@ static int registry_init(struct mw_app *app, void **state, struct mw_err *err)
 {
 	(void)state;
 	int rc = mw_registry_new(CTX(app)->store, CTX(app)->blob, &CTX(app)->registry, err);
-	if (!rc)
+	if (!rc) {
 		mw_registry_allow_local_sources(CTX(app)->registry,
 						mw_settings_bool(SET(app), "allow-local-sources"));
+		mw_registry_set_max_response(CTX(app)->registry,
+					     (size_t)mw_settings_int(SET(app),
+								     "max-response-bytes"));
+	}
 	return rc;
 }
 
@@ -231,8 +240,8 @@ static int bind_init(struct mw_app *app, void **state, struct mw_err *err)
 				  "bind: no model (mw_app_opts.model) or no serve row");
 	char *name = NULL, *ref = NULL;
 	int rc = 0;
-	if (!strncmp(one->model, "models:/", 8)) {
-		const char *p = one->model + 8;
+	const char *p = mw_uri_prefix(one->model, "models:/");
+	if (p) {
 		if (*p && !strchr(p, '@') && !strchr(p, '/')) /* models:/NAME: its default */
 			name = mw_xstrdup(p);
 		else
@@ -449,7 +458,7 @@ static const struct mw_app_module *const one_registry_http[] = {
 const struct mw_app_module *const *mw_app_one_model(const struct mw_app_model *m, bool http,
 						    size_t *n)
 {
-	bool registry = !strncmp(m->model, "models:/", 8) && !m->source;
+	bool registry = mw_uri_prefix(m->model, "models:/") && !m->source;
 	const struct mw_app_module *const *mods = registry ? one_registry_http : one_dir_http;
 	size_t k = registry ? sizeof one_registry_http / sizeof *one_registry_http
 			    : sizeof one_dir_http / sizeof *one_dir_http;

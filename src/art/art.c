@@ -21,6 +21,7 @@
 struct mw_art {
 	struct mw_store *store;
 	struct mw_blob *blob;
+	size_t max_bytes; /* a listing's budget (max-response-bytes), 0: none */
 };
 
 struct mw_art_upload {
@@ -38,6 +39,11 @@ int mw_art_new(struct mw_store *store, struct mw_blob *blob, struct mw_art **out
 	a->blob = blob;
 	*out = a;
 	return 0;
+}
+
+void mw_art_set_max_response(struct mw_art *a, size_t max_bytes)
+{
+	a->max_bytes = max_bytes;
 }
 
 void mw_art_free(struct mw_art *a)
@@ -111,13 +117,13 @@ int mw_art_path_normalize(const char *in, bool allow_empty, char **out, struct m
 
 int mw_art_uri_to_path(const char *uri, char **out, struct mw_err *err)
 {
-	const char *p = NULL;
-	if (!strncmp(uri, "mlflow-artifacts://", 19)) {
-		p = strchr(uri + 19, '/');
+	const char *p = NULL, *rest;
+	if ((rest = mw_uri_prefix(uri, "mlflow-artifacts://"))) {
+		p = strchr(rest, '/');
 		p = p ? p + 1 : "";
-	} else if (!strncmp(uri, "mlflow-artifacts:/", 18)) {
-		p = uri + 18;
-	} else if (!strncasecmp(uri, "http://", 7) || !strncasecmp(uri, "https://", 8)) {
+	} else if ((rest = mw_uri_prefix(uri, "mlflow-artifacts:/"))) {
+		p = rest;
+	} else if (mw_uri_prefix(uri, "http://") || mw_uri_prefix(uri, "https://")) {
 		const char *m = strstr(uri, "/mlflow-artifacts/artifacts");
 		if (m) {
 			p = m + strlen("/mlflow-artifacts/artifacts");
@@ -239,26 +245,46 @@ int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry
 	return 0;
 }
 
-/* The direct children of dir as [{path (base name), is_dir, file_size?}]. */
-static int children(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err)
+/* A listed child as {path, is_dir, file_size?}: path is its base name, or
+ * with a prefix (ud: "sub/", artifacts/list's paths relative to the root). */
+static json_t *child_shape(const void *rec, void *ud)
 {
+	const struct mw_art_child *c = rec;
+	const char *prefix = ud ? ud : "";
+	json_t *f = json_object();
+	size_t n = strlen(prefix) + strlen(c->name) + 1;
+	char *path = mw_xmalloc(n);
+	snprintf(path, n, "%s%s", prefix, c->name);
+	json_object_set_new(f, "path", json_string(path));
+	free(path);
+	json_object_set_new(f, "is_dir", json_boolean(c->is_dir));
+	if (!c->is_dir)
+		json_object_set_new(f, "file_size", json_integer((json_int_t)c->size));
+	return f;
+}
+
+/* The direct children of dir into out["files"] (left out when none), within
+ * the answer's budget: paged (a page token in, next_page_token out) or, for
+ * a listing whose protocol has no token, whole or MW_E_TOO_LARGE.  extra:
+ * the bytes of out's other members. */
+static int children(struct mw_art *a, const char *dir, const char *prefix, const char *token,
+		    bool paged, size_t extra, json_t *out, struct mw_err *err)
+{
+	struct mw_page p = {.max_results = INT64_MAX - 1};
+	int rc = paged ? mw_page_token_decode(token, &p.offset, err) : 0;
+	if (rc)
+		return rc;
+	struct mw_page_json pj;
+	mw_page_json_init(&pj, child_shape, "artifact", "files", extra, a->max_bytes, paged);
+	pj.shape_ud = (void *)prefix;
+	p.take = mw_page_json_take;
+	p.ud = &pj;
 	struct mw_arena *ar = mw_arena_new(16384);
 	struct mw_art_child *c = NULL;
 	size_t n = 0;
-	int rc = mw_store_art_list(a->store, dir, ar, &c, &n, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *f = json_object();
-			json_object_set_new(f, "path", json_string(c[i].name));
-			json_object_set_new(f, "is_dir", json_boolean(c[i].is_dir));
-			if (!c[i].is_dir)
-				json_object_set_new(f, "file_size",
-						    json_integer((json_int_t)c[i].size));
-			json_array_append_new(arr, f);
-		}
-		*out = arr;
-	}
+	bool more = false;
+	rc = mw_store_art_list(a->store, dir, &p, ar, &c, &n, &more, err);
+	rc = mw_page_json_finish(&pj, rc, out, "files", &p, more);
 	mw_arena_free(ar);
 	return rc;
 }
@@ -269,16 +295,14 @@ int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *
 	int rc = mw_art_path_normalize(dir, true, &norm, err);
 	if (rc)
 		return rc;
-	json_t *files = NULL;
-	rc = children(a, norm, &files, err);
+	json_t *o = json_object();
+	rc = children(a, norm, NULL, NULL, false, 0, o, err);
 	free(norm);
-	if (rc)
+	if (rc) {
+		json_decref(o);
 		return rc;
-	*out = json_object();
-	if (json_array_size(files))
-		json_object_set_new(*out, "files", files);
-	else
-		json_decref(files);
+	}
+	*out = o;
 	return 0;
 }
 
@@ -406,7 +430,7 @@ int mw_art_model_root(struct mw_art *a, const char *model_id, char **path, char 
 }
 
 int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_uri,
-		      const char *sub, json_t **out, struct mw_err *err)
+		      const char *sub, const char *page_token, json_t **out, struct mw_err *err)
 {
 	char *nsub;
 	int rc = mw_art_path_normalize(sub ? sub : "", true, &nsub, err);
@@ -415,32 +439,18 @@ int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_
 	size_t n = strlen(root_path) + strlen(nsub) + 2;
 	char *dir = mw_xmalloc(n);
 	snprintf(dir, n, "%s%s%s", root_path, *nsub && *root_path ? "/" : "", nsub);
-	json_t *files = NULL;
-	rc = children(a, dir, &files, err);
+	char *prefix = mw_xmalloc(strlen(nsub) + 2);
+	snprintf(prefix, strlen(nsub) + 2, "%s%s", nsub, *nsub ? "/" : "");
+	json_t *o = json_pack("{s:s}", "root_uri", root_uri);
+	rc = children(a, dir, prefix, page_token, true, mw_json_size(o), o, err);
+	free(prefix);
 	free(dir);
+	free(nsub);
 	if (rc) {
-		free(nsub);
+		json_decref(o);
 		return rc;
 	}
-	json_t *outf = json_array();
-	for (size_t i = 0; i < json_array_size(files); i++) {
-		json_t *f = json_array_get(files, i);
-		const char *base = json_string_value(json_object_get(f, "path"));
-		char *rel = mw_xmalloc(strlen(nsub) + strlen(base) + 2);
-		snprintf(rel, strlen(nsub) + strlen(base) + 2, "%s%s%s", nsub, *nsub ? "/" : "", base);
-		json_t *e = json_pack("{s:s,s:O}", "path", rel, "is_dir", json_object_get(f, "is_dir"));
-		if (json_object_get(f, "file_size"))
-			json_object_set(e, "file_size", json_object_get(f, "file_size"));
-		json_array_append_new(outf, e);
-		free(rel);
-	}
-	json_decref(files);
-	free(nsub);
-	*out = json_pack("{s:s}", "root_uri", root_uri);
-	if (json_array_size(outf))
-		json_object_set_new(*out, "files", outf);
-	else
-		json_decref(outf);
+	*out = o;
 	return 0;
 }
 

@@ -37,6 +37,11 @@ struct mw_art_upload;
 int mw_art_new(struct mw_store *store, struct mw_blob *blob, struct mw_art **out,
 	       struct mw_err *err);
 void mw_art_free(struct mw_art *a);
+/* The largest listing answer in bytes (0, the default: no limit; the server
+ * sets max-response-bytes).  artifacts/list pages early with a
+ * next_page_token; the artifact proxy's listing, whose protocol has no page
+ * token, is MW_E_TOO_LARGE past it. */
+void mw_art_set_max_response(struct mw_art *a, size_t max_bytes);
 
 /* Canonical form of an artifact path into out (malloc'd).  allow_empty
  * accepts "" (the root) for listings; a trailing "/" is dropped. */
@@ -59,7 +64,9 @@ void mw_art_upload_abort(struct mw_art_upload *u);
  * blob whose size differs from the manifest is reported as corrupt. */
 int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry *e,
 		struct mw_err *err);
-/* {"files":[{path (basename), is_dir, file_size}]} of a directory. */
+/* {"files":[{path (basename), is_dir, file_size}]} of a directory (the
+ * artifact proxy's listing: MLflow's has no page token, so a listing larger
+ * than the answer budget is MW_E_TOO_LARGE). */
 int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err);
 int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err);
 
@@ -83,9 +90,10 @@ int mw_art_run_root(struct mw_art *a, const char *run_id, char **path, char **ro
 int mw_art_model_root(struct mw_art *a, const char *model_id, char **path, char **root_uri,
 		      struct mw_err *err);
 /* MLflow's artifacts/list for a root: {root_uri, files[{path (relative to the
- * root, including sub), is_dir, file_size}]}. */
+ * root, including sub), is_dir, file_size}], next_page_token?}: a page from
+ * page_token (NULL or "": the first) within the answer budget. */
 int mw_art_list_under(struct mw_art *a, const char *root_path, const char *root_uri,
-		      const char *sub, json_t **out, struct mw_err *err);
+		      const char *sub, const char *page_token, json_t **out, struct mw_err *err);
 
 /* Check every blob against its name and every manifest entry against its
  * blob.  Report: {blobs, bytes, corrupt[{digest, reason}], missing[{path,

@@ -176,8 +176,8 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 	json_t *req = json_object(), *resp = NULL;
 	int rc = 0;
 	char *uri = NULL;
-	if (!strncmp(src, "runs:/", 6)) {
-		const char *r = src + 6;
+	const char *r, *m;
+	if ((r = mw_uri_prefix(src, "runs:/"))) {
 		const char *slash = strchr(r, '/');
 		char *run = slash ? mw_xstrndup(r, (size_t)(slash - r)) : mw_xstrdup(r);
 		json_object_set_new(req, "run_id", json_string(run));
@@ -190,8 +190,7 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 			uri = mw_xmalloc(n);
 			snprintf(uri, n, "%s%s", au ? au : "", slash && slash[1] ? slash : "");
 		}
-	} else if (!strncmp(src, "models:/", 8)) {
-		const char *m = src + 8;
+	} else if ((m = mw_uri_prefix(src, "models:/"))) {
 		const char *at = strchr(m, '@'), *slash = strchr(m, '/');
 		char *name = NULL, *version = NULL;
 		if (at) {
@@ -224,7 +223,7 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 		}
 		free(name);
 		free(version);
-	} else if (!strncmp(src, "mlflow-artifacts:", 17)) {
+	} else if (mw_uri_prefix(src, "mlflow-artifacts:")) {
 		uri = mw_xstrdup(src);
 	}
 	json_decref(req);

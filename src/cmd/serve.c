@@ -83,7 +83,7 @@ static int remote_open(const char *model, const char *uri, const char *root, str
 	memset(r, 0, sizeof *r);
 	if (!uri || !*uri)
 		uri = getenv("MW_URI");
-	if (strncmp(model, "models:/", 8) || !uri || !*uri)
+	if (!mw_uri_prefix(model, "models:/") || !uri || !*uri)
 		return 0; /* a directory, or the registry in --data-dir */
 	int rc = mw_client_open(uri, NULL, &r->cl, err);
 	if (!rc)
@@ -329,7 +329,8 @@ static int predict_run(const char *model, const char *input, const char *dir, co
 	int rc = set ? 0 : -err->code;
 	if (!uri)
 		uri = getenv("MW_URI");
-	if (!rc && !strncmp(model, "models:/", 8) && uri && *uri) {
+	bool registered = mw_uri_prefix(model, "models:/") != NULL;
+	if (!rc && registered && uri && *uri) {
 		if (!(tmpdir = mkdtemp(tmpl)))
 			rc = mw_err_set(err, MW_E_IO, "cannot create a temporary directory");
 		else
@@ -338,7 +339,7 @@ static int predict_run(const char *model, const char *input, const char *dir, co
 	if (!rc) {
 		/* a directory is served as "model" */
 		struct mw_app_model one = {.model = model,
-					   .name = strncmp(model, "models:/", 8) ? "model" : NULL,
+					   .name = registered ? NULL : "model",
 					   .source = r.src};
 		size_t n;
 		const struct mw_app_module *const *mods = mw_app_one_model(&one, false, &n);

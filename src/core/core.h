@@ -174,6 +174,12 @@ size_t mw_utf8_chars(const char *s);
 int mw_parse_int64(const char *s, int64_t *out);   /* whole string, 0/-1 */
 int mw_parse_double(const char *s, double *out);    /* also NaN/Infinity words */
 bool mw_str_eq_nocase(const char *a, const char *b);
+/* The text after prefix when uri starts with it, else NULL.  prefix is a
+ * URI scheme, its colon and what must follow ("models:/", "file:",
+ * "mlflow-artifacts://"); the scheme compares case-insensitively, as RFC 3986
+ * (3.1) says schemes do, the rest exactly: mw_uri_prefix("FILE:///etc",
+ * "file:") is "///etc".  Every check of a URI's scheme goes through here. */
+const char *mw_uri_prefix(const char *uri, const char *prefix);
 
 /* ---------------------------------------------------------------- JSON */
 
@@ -191,6 +197,22 @@ void mw_json_set_max_values(size_t n);
 int mw_json_depth(const char *p, size_t n, int cap);
 /* Compact dump with 17 significant digits; malloc'd, never NULL. */
 char *mw_json_dump(const json_t *v, size_t *len);
+/* The same dump, refused past max bytes: NULL (nothing kept) when the text
+ * would be longer, so an answer is never held whole beyond its limit. */
+char *mw_json_dump_max(const json_t *v, size_t max, size_t *len);
+/* The exact length of mw_json_dump(v), computed without writing it (a walk
+ * that counts escapes; reals are formatted as the dump formats them). */
+size_t mw_json_size(const json_t *v);
+/* JSON text that came from a client inside a message (a field holding JSON:
+ * a model's MLmodel dict, evidence, a model card) parsed with the body's
+ * limits: nesting past max_depth is MW_E_INVALID and more values than
+ * --max-json-values MW_E_TOO_LARGE, both found by the linear pre-scan before
+ * jansson builds anything; any JSON value is accepted (callers check the
+ * type).  what names the field in messages.  NULL on error. */
+json_t *mw_json_parse_text(const char *p, size_t n, int max_depth, const char *what,
+			   struct mw_err *err);
+/* The nesting JSON text held in a field may have (--max-json-depth's default). */
+#define MW_JSON_TEXT_DEPTH 64
 /* Hand-written JSON for hot paths (answers and logs per request): a string
  * literal (quotes, backslashes and control characters escaped; the input must
  * be UTF-8), and comma-separated float32 values with 9 significant digits,

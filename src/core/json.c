@@ -109,8 +109,18 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 		const char *s = json_string_value(v);
 		size_t sl = json_string_length(v);
 		json_t *inner = NULL;
-		if (mw_json_depth(s, sl, max_depth) <= max_depth)
+		size_t inner_values = 0;
+		if (scan(s, sl, max_depth, &inner_values) <= max_depth) {
+			if (inner_values > max_values) { /* counted before jansson builds it */
+				json_decref(v);
+				mw_err_set(err, MW_E_TOO_LARGE,
+					   "Request too large: about %zu JSON values, the limit is "
+					   "%zu (--max-json-values)",
+					   inner_values, max_values);
+				return NULL;
+			}
 			inner = json_loadb(s, sl, 0, &je);
+		}
 		json_decref(v);
 		v = inner;
 		if (!v) {
@@ -135,14 +145,113 @@ json_t *mw_json_parse_body(const char *p, size_t n, int max_depth, struct mw_err
 	return v;
 }
 
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY)
+
 char *mw_json_dump(const json_t *v, size_t *len)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	char *s = json_dumps(v, DUMP_FLAGS);
 	if (!s)
 		s = mw_xstrdup("{}");
 	if (len)
 		*len = strlen(s);
 	return s;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *ud)
+{
+	return mw_buf_append(ud, p, n) ? -1 : 0;
+}
+
+char *mw_json_dump_max(const json_t *v, size_t max, size_t *len)
+{
+	struct mw_buf b;
+	mw_buf_init(&b, max ? max : 1);
+	if (json_dump_callback(v, dump_to_buf, &b, DUMP_FLAGS)) {
+		mw_buf_release(&b);
+		return NULL;
+	}
+	char *s = mw_buf_detach(&b, len);
+	mw_buf_release(&b);
+	return s;
+}
+
+/* A string as the dump writes it: quoted, with '"' and '\\' and the
+ * control characters escaped (\b \f \n \r \t, else \u00XX); everything
+ * else, UTF-8 included, as it is (no JSON_ENSURE_ASCII, no
+ * JSON_ESCAPE_SLASH). */
+static size_t string_size(const char *s, size_t n)
+{
+	size_t k = n + 2;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+		    c == '\t')
+			k += 1;
+		else if (c < 0x20)
+			k += 5;
+	}
+	return k;
+}
+
+size_t mw_json_size(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		size_t k = 2, n = 0;
+		const char *key;
+		json_t *val;
+		json_object_foreach((json_t *)v, key, val)
+		{
+			k += string_size(key, strlen(key)) + 1 + mw_json_size(val);
+			n++;
+		}
+		return k + (n ? n - 1 : 0);
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(v), k = 2 + (n ? n - 1 : 0);
+		for (size_t i = 0; i < n; i++)
+			k += mw_json_size(json_array_get(v, i));
+		return k;
+	}
+	case JSON_STRING:
+		return string_size(json_string_value(v), json_string_length(v));
+	case JSON_INTEGER: {
+		char buf[32];
+		int n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return n > 0 ? (size_t)n : 0;
+	}
+	case JSON_REAL: /* jansson's own formatting, so the count is its own */
+		return json_dumpb(v, NULL, 0, DUMP_FLAGS);
+	case JSON_TRUE:
+	case JSON_NULL:
+		return 4;
+	case JSON_FALSE:
+		return 5;
+	}
+	return 0;
+}
+
+json_t *mw_json_parse_text(const char *p, size_t n, int max_depth, const char *what,
+			   struct mw_err *err)
+{
+	size_t values = 0;
+	if (scan(p, n, max_depth, &values) > max_depth) {
+		mw_err_set(err, MW_E_INVALID, "Invalid %s: JSON nesting deeper than %d levels",
+			   what, max_depth);
+		return NULL;
+	}
+	if (values > max_values) {
+		mw_err_set(err, MW_E_TOO_LARGE,
+			   "Invalid %s: about %zu JSON values, the limit is %zu (--max-json-values)",
+			   what, values, max_values);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *v = json_loadb(p, n, JSON_DECODE_ANY, &je);
+	if (!v)
+		mw_err_set(err, MW_E_INVALID, "Invalid %s: %s (line %d, column %d)", what, je.text,
+			   je.line, je.column);
+	return v;
 }
 
 int mw_json_str_append(struct mw_buf *b, const char *s)

@@ -46,6 +46,9 @@ static const struct mw_setting defaults[] = {
 	INT("max-json-depth", "64", 2, 1000, "deepest JSON nesting accepted in a request"),
 	INT("max-json-values", "2000000", 1000, 1000000000,
 	    "most values (numbers, strings, lists, objects) in a JSON request body"),
+	SIZE("max-response-bytes", "33554432", 4096, 1ll << 40,
+	     "largest JSON answer in bytes: a search or listing ends its page early (next_page_token), "
+	     "a larger single entity is an error"),
 	INT("max-connections", "4096", 16, 1000000, "open client connections at most"),
 	SIZE("max-response-memory", "1073741824", 1 << 20, 1ll << 40,
 	     "answer bodies held in memory for clients still reading them, in all (503 above)"),

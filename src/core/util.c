@@ -302,6 +302,17 @@ bool mw_str_eq_nocase(const char *a, const char *b)
 	return strcasecmp(a, b) == 0;
 }
 
+const char *mw_uri_prefix(const char *uri, const char *prefix)
+{
+	if (!uri)
+		return NULL;
+	const char *colon = strchr(prefix, ':');
+	size_t sl = colon ? (size_t)(colon - prefix) : 0, n = strlen(prefix);
+	if (strncasecmp(uri, prefix, sl) || strncmp(uri + sl, prefix + sl, n - sl))
+		return NULL;
+	return uri + n;
+}
+
 /* ----------------------------------------------------------- histograms */
 
 const double mw_latency_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ struct mw_registry {
 	struct mw_store *store;
 	struct mw_blob *blob;
 	bool local_sources;
+	size_t max_bytes; /* a search answer's budget (max-response-bytes), 0: none */
 };
 
 int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_registry **out,
@@ -63,6 +65,11 @@ void mw_registry_free(struct mw_registry *r)
 void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
 {
 	r->local_sources = allow;
+}
+
+void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes)
+{
+	r->max_bytes = max_bytes;
 }
 
 /* ================================================================ limits */
@@ -304,9 +311,17 @@ static int get_audit(const struct mw_call *call, json_t *req, bool native, struc
 	json_t *ev = json_object_get(req, "evidence");
 	if (ev && !json_is_null(ev)) {
 		if (json_is_string(ev)) {
-			/* a JSON document sent as a string (CLI --evidence, form fields) */
-			json_error_t je;
-			json_t *parsed = json_loads(json_string_value(ev), JSON_DECODE_ANY, &je);
+			/* a JSON document sent as a string (CLI --evidence, form fields):
+			 * its size is checked before it is parsed */
+			if (json_string_length(ev) > MAX_EVIDENCE)
+				return mw_err_set(err, MW_E_INVALID,
+						  "Evidence is over the limit of %d bytes: link to large "
+						  "reports instead of embedding them.",
+						  MAX_EVIDENCE);
+			struct mw_err ignored = {0}; /* not JSON: kept as the string it is */
+			json_t *parsed =
+				mw_json_parse_text(json_string_value(ev), json_string_length(ev),
+						   MW_JSON_TEXT_DEPTH, "evidence", &ignored);
 			if (parsed && (json_is_object(parsed) || json_is_array(parsed))) {
 				*evidence_text = mw_json_dump(parsed, NULL);
 			} else {
@@ -535,6 +550,19 @@ static int mv_get_json(struct mw_registry *r, const char *name, int64_t v, json_
 	return rc;
 }
 
+/* The shapes of listed records, as mw_page_json's shape (search.h). */
+static json_t *rm_shape(const void *rec, void *ud)
+{
+	(void)ud;
+	return rm_json(rec);
+}
+
+static json_t *mv_shape(const void *rec, void *ud)
+{
+	(void)ud;
+	return mv_json(rec);
+}
+
 static int by_alias_json(struct mw_registry *r, const char *name, const char *alias, json_t **out,
 			 struct mw_err *err)
 {
@@ -632,17 +660,19 @@ static int rm_search(struct mw_registry *r, json_t *req, json_t **resp, bool leg
 	struct mw_registered_model *m = NULL;
 	size_t n = 0;
 	bool more = false;
+	struct mw_page_json pj; /* the answer within its budget, built while the store reads */
+	mw_page_json_init(&pj, rm_shape, "registered model", "registered_models", 0, r->max_bytes,
+			  true);
+	p.take = mw_page_json_take;
+	p.ud = &pj;
 	if (!rc)
 		rc = mw_store_rm_search(r->store, &f, o, no, prompt_rule(&f), &p, a, &m, &n, &more,
 					err);
-	if (!rc) {
-		json_t *out = json_object(), *arr = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, rm_json(&m[i]));
-		set_arr(out, "registered_models", arr);
-		mw_page_set_next(out, &p, more);
+	json_t *out = json_object();
+	if ((rc = mw_page_json_finish(&pj, rc, out, "registered_models", &p, more)))
+		json_decref(out);
+	else
 		*resp = out;
-	}
 	mw_arena_free(a);
 	return rc;
 }
@@ -673,15 +703,18 @@ int mw_registry_mv_search(struct mw_registry *r, const struct mw_call *call, jso
 	struct mw_model_version *m = NULL;
 	size_t n = 0;
 	bool more = false;
+	struct mw_page_json pj;
+	mw_page_json_init(&pj, mv_shape, "model version", "model_versions", 0, r->max_bytes, true);
+	p.take = mw_page_json_take;
+	p.ud = &pj;
 	if (!rc)
 		rc = mw_store_mv_search(r->store, &f, o, no, prompt_rule(&f), &p, a, &m, &n, &more,
 					err);
-	if (!rc) {
-		json_t *out = json_object();
-		set_arr(out, "model_versions", mvs_json(m, n));
-		mw_page_set_next(out, &p, more);
+	json_t *out = json_object();
+	if ((rc = mw_page_json_finish(&pj, rc, out, "model_versions", &p, more)))
+		json_decref(out);
+	else
 		*resp = out;
-	}
 	mw_arena_free(a);
 	return rc;
 }
@@ -866,8 +899,11 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call,
 
 /* ================================================================ aliases */
 
+/* Set or move an alias.  native: with the reason and evidence, and *mv gets
+ * the version the alias now points to, read in the same write job as the
+ * move (a concurrent move cannot change what this one answers). */
 static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *req, bool native,
-		     struct mw_err *err)
+		     json_t **mv, struct mw_err *err)
 {
 	const char *name = NULL, *alias = NULL;
 	int64_t v = 0;
@@ -880,9 +916,20 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
-	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err), name,
-			     v, alias, err);
+	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
+		if (!mv) {
+			rc = mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err);
+		} else {
+			struct mw_arena *a = mw_arena_new(8192);
+			struct mw_alias_move m;
+			rc = mw_store_rm_move_alias(r->store, name, alias, v, false, &au, a, &m,
+						    err);
+			if (!rc)
+				*mv = mv_json(&m.version);
+			mw_arena_free(a);
+		}
+		rc = reg_err(rc, name, v, alias, err);
+	}
 	free(evidence);
 	return rc;
 }
@@ -891,7 +938,7 @@ int mw_registry_rm_set_alias(struct mw_registry *r, const struct mw_call *call, 
 			     json_t **resp,
 			     struct mw_err *err)
 {
-	int rc = alias_set(r, call, req, false, err);
+	int rc = alias_set(r, call, req, false, NULL, err);
 	if (rc)
 		return rc;
 	*resp = ok_empty();
@@ -901,10 +948,9 @@ int mw_registry_rm_set_alias(struct mw_registry *r, const struct mw_call *call, 
 int mw_registry_alias_set(struct mw_registry *r, const struct mw_call *call, json_t *req,
 			  json_t **resp, struct mw_err *err)
 {
-	int rc = alias_set(r, call, req, true, err);
 	json_t *mv = NULL;
-	if (rc || (rc = by_alias_json(r, json_string_value(json_object_get(req, "name")),
-				      json_string_value(json_object_get(req, "alias")), &mv, err)))
+	int rc = alias_set(r, call, req, true, &mv, err);
+	if (rc)
 		return rc;
 	*resp = json_pack("{s:o}", "model_version", mv);
 	return 0;
@@ -965,6 +1011,15 @@ int mw_registry_rm_get_by_alias(struct mw_registry *r, const struct mw_call *cal
 	return 0;
 }
 
+static json_t *version_or_null(int64_t v)
+{
+	return v ? version_str(v) : json_null();
+}
+
+/* Roll an alias back in one write job: the store finds the previous version,
+ * moves the alias and records the event in the same job, so the answer's
+ * from_version and to_version are the event's, however many rollbacks and
+ * moves run at once. */
 int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json_t *req,
 			 json_t **resp, struct mw_err *err)
 {
@@ -978,47 +1033,41 @@ int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json
 	char *evidence = NULL;
 	if ((rc = get_audit(call, req, true, &au, &evidence, err)))
 		return rc;
-	struct mw_alias_state st;
-	rc = reg_err(mw_store_rm_alias_state(r->store, name, alias, &st, err), name, 0, alias, err);
-	if (rc) {
-		free(evidence); /* the model itself does not exist */
-		return rc;
-	}
-	char from[32] = "";
-	if (st.current)
-		snprintf(from, sizeof from, "%lld", (long long)st.current);
-	if (!st.previous) {
-		/* an alias that exists but has nowhere to go back to: a bad request */
-		int code = st.current ? MW_E_INVALID : MW_E_NOT_FOUND;
-		free(evidence);
-		if (!st.events)
-			return mw_err_set(err, code,
-					  "Alias '%s' of model '%s' has no history: it was never set.",
-					  alias, name);
-		if (st.current)
-			return mw_err_set(err, code,
-					  "Alias '%s' of model '%s' has no earlier version to roll back "
-					  "to: it points to version %lld, and no version it pointed to "
-					  "before that still exists.",
-					  alias, name, (long long)st.current);
-		return mw_err_set(err, MW_E_NOT_FOUND,
-				  "Alias '%s' of model '%s' is not set, and none of the versions it "
-				  "pointed to still exists.",
-				  alias, name);
-	}
-	rc = reg_err(mw_store_rm_set_alias(r->store, name, alias, st.previous, true, &au, err),
-		     name, st.previous, alias, err);
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_alias_move m;
+	rc = mw_store_rm_move_alias(r->store, name, alias, 0, true, &au, a, &m, err);
 	free(evidence);
-	json_t *mv = NULL;
-	if (rc || (rc = by_alias_json(r, name, alias, &mv, err)))
-		return rc;
-	json_t *o = json_object();
-	json_object_set_new(o, "alias", json_string(alias));
-	json_object_set_new(o, "from_version", *from ? json_string(from) : json_null());
-	json_object_set(o, "to_version", json_object_get(mv, "version"));
-	json_object_set_new(o, "model_version", mv);
-	*resp = o;
-	return 0;
+	if ((rc == -MW_E_NOT_FOUND || rc == -MW_E_INVALID) && err->detail == MW_STORE_ALIAS) {
+		/* an alias that has nowhere to go back to: why, as the job found it */
+		const struct mw_alias_state *st = &m.state;
+		if (!st->events)
+			rc = mw_err_set(err, MW_E_NOT_FOUND,
+					"Alias '%s' of model '%s' has no history: it was never set.",
+					alias, name);
+		else if (st->current)
+			rc = mw_err_set(err, MW_E_INVALID,
+					"Alias '%s' of model '%s' has no earlier version to roll back "
+					"to: it points to version %lld, and no version it pointed to "
+					"before that still exists.",
+					alias, name, (long long)st->current);
+		else
+			rc = mw_err_set(err, MW_E_NOT_FOUND,
+					"Alias '%s' of model '%s' is not set, and none of the versions it "
+					"pointed to still exists.",
+					alias, name);
+	} else {
+		rc = reg_err(rc, name, 0, alias, err);
+	}
+	if (!rc) {
+		json_t *o = json_object();
+		json_object_set_new(o, "alias", json_string(alias));
+		json_object_set_new(o, "from_version", version_or_null(m.from_version));
+		json_object_set_new(o, "to_version", version_str(m.to_version));
+		json_object_set_new(o, "model_version", mv_json(&m.version));
+		*resp = o;
+	}
+	mw_arena_free(a);
+	return rc;
 }
 
 int mw_registry_history(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -1166,9 +1215,10 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 int mw_registry_parse_uri(const char *uri, char **name, char **ref, struct mw_err *err)
 {
 	*name = *ref = NULL;
-	if (!uri || strncmp(uri, "models:/", 8))
-		return mw_err_set(err, MW_E_INVALID, "'%.200s' is not a models:/ URI", uri ? uri : "");
-	const char *p = uri + 8;
+	const char *p = mw_uri_prefix(uri, "models:/");
+	if (!p)
+		return mw_err_set(err, MW_E_INVALID, "'%.200s' is not a models:/ URI",
+				  uri ? uri : "");
 	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
 	if (at && (!slash || at > slash) && at > p && at[1]) {
 		*name = mw_xstrndup(p, (size_t)(at - p));
@@ -1239,7 +1289,7 @@ static int wrap_path_err(const char *src, int rc, struct mw_err *err)
 static int artifacts_uri_path(const char *src, const char *uri, char **out, struct mw_err *err)
 {
 	*out = NULL;
-	if (strncmp(uri, "mlflow-artifacts:", 17))
+	if (!mw_uri_prefix(uri, "mlflow-artifacts:"))
 		return 0;
 	return wrap_path_err(src, mw_art_uri_to_path(uri, out, err), err);
 }
@@ -1287,7 +1337,7 @@ static char *dup_or_null(const char *s)
 static int source_runs(struct mw_registry *r, const char *src, struct source *out,
 		       struct mw_err *err)
 {
-	const char *p = src + strlen("runs:/");
+	const char *p = mw_uri_prefix(src, "runs:/");
 	const char *slash = strchr(p, '/');
 	size_t idn = slash ? (size_t)(slash - p) : strlen(p);
 	if (!is_run_id(p, idn))
@@ -1343,7 +1393,7 @@ static int source_logged_model(struct mw_registry *r, const char *src, const cha
 static int source_model_version(struct mw_registry *r, const char *src, struct source *out,
 				struct mw_err *err)
 {
-	const char *p = src + strlen("models:/");
+	const char *p = mw_uri_prefix(src, "models:/");
 	const char *at = strrchr(p, '@'), *slash = strrchr(p, '/');
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_model_version mv = {0};
@@ -1550,21 +1600,22 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 			  struct mw_err *err)
 {
 	memset(out, 0, sizeof *out);
-	if (!strncmp(src, "runs:/", 6))
+	const char *rest, *p;
+	/* schemes compare without case (RFC 3986): FILE:///etc is a file URI too */
+	if (mw_uri_prefix(src, "runs:/"))
 		return source_runs(r, src, out, err);
-	if (!strncmp(src, "models:/", 8)) {
-		const char *rest = src + 8;
+	if ((rest = mw_uri_prefix(src, "models:/"))) {
 		if (is_model_id(rest))
 			return source_logged_model(r, src, rest, out, err);
 		return source_model_version(r, src, out, err);
 	}
-	if (!strncmp(src, "mlflow-artifacts:", 17)) {
+	if (mw_uri_prefix(src, "mlflow-artifacts:")) {
 		int rc = artifacts_uri_path(src, src, &out->pin, err);
 		if (!rc && !*out->pin)
 			rc = bad_source(src, "it names the whole artifact store", err);
 		return rc;
 	}
-	if (!strncmp(src, "http://", 7) || !strncmp(src, "https://", 8)) {
+	if (mw_uri_prefix(src, "http://") || mw_uri_prefix(src, "https://")) {
 		if (!strstr(src, "/mlflow-artifacts/artifacts"))
 			return 0; /* another web location: recorded, not pinned */
 		int rc = wrap_path_err(src, mw_art_uri_to_path(src, &out->pin, err), err);
@@ -1572,11 +1623,10 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 			rc = bad_source(src, "it names the whole artifact store", err);
 		return rc;
 	}
-	if (!strncmp(src, "file:", 5)) {
-		const char *p = src + 5;
+	if ((p = mw_uri_prefix(src, "file:"))) {
 		if (!strncmp(p, "//", 2)) {
 			p += 2;
-			if (!strncmp(p, "localhost/", 10))
+			if (!strncasecmp(p, "localhost/", 10)) /* host names have no case either */
 				p += 9;
 			else if (*p != '/')
 				return bad_source(src, "file URIs must name a local path", err);
@@ -1608,8 +1658,8 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 		return 0; /* s3://, gs://, dbfs:/ ...: recorded verbatim, not pinned */
 	if (strchr(src, '%')) {
 		/* a plain path is taken literally; refuse what looks like an escape */
-		for (const char *p = strchr(src, '%'); p; p = strchr(p + 1, '%'))
-			if (hexval(p[1]) >= 0 && p[1] && hexval(p[2]) >= 0)
+		for (const char *q = strchr(src, '%'); q; q = strchr(q + 1, '%'))
+			if (hexval(q[1]) >= 0 && q[1] && hexval(q[2]) >= 0)
 				return bad_source(src, "percent-escapes are only decoded in file:// URIs",
 						  err);
 	}
@@ -1676,8 +1726,9 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		rc = mw_err_set(err, MW_E_INVALID,
 				"run_id '%.100s' does not match the run of source '%.300s' (%s).",
 				run_id, source, s.run_id);
-	if (!rc && model_id && s.model_id && strcmp(model_id, s.model_id) &&
-	    !strncmp(source, "models:/m-", 10))
+	const char *mrest = mw_uri_prefix(source, "models:/");
+	if (!rc && model_id && s.model_id && strcmp(model_id, s.model_id) && mrest &&
+	    !strncmp(mrest, "m-", 2))
 		rc = mw_err_set(err, MW_E_INVALID,
 				"model_id '%.100s' does not match the logged model of source '%.300s'.",
 				model_id, source);

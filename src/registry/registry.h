@@ -48,6 +48,11 @@ void mw_registry_free(struct mw_registry *r);
  * their own files); a server refuses them by default, because they would let
  * any client read the server's filesystem. */
 void mw_registry_allow_local_sources(struct mw_registry *r, bool allow);
+/* The largest answer of a search page in bytes (0, the default: no limit;
+ * the server sets max-response-bytes): a page ends early, with a
+ * next_page_token, when its next entity would pass it, and an entity larger
+ * than it alone is MW_E_TOO_LARGE. */
+void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes);
 
 typedef int (*mw_registry_op)(struct mw_registry *r, const struct mw_call *call, json_t *req,
 	     json_t **resp,

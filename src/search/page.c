@@ -6,6 +6,12 @@
  * clients.  Decoding never trusts it: it is length-capped before decoding,
  * must be a JSON object whose "offset" is a non-negative integer, and any
  * other shape is MW_E_INVALID ("Invalid page token").
+ *
+ * Answers in bytes: mw_page_json keeps a listing's answer within the
+ * max-response-bytes budget while the backend reads it (struct mw_page's
+ * take).  Its sizes are exact: each entity is measured as the dump will
+ * write it (mw_json_size), and the envelope reserves room for the longest
+ * next_page_token, so the answer the client receives is at most the budget.
  */
 #include "search/search.h"
 
@@ -61,8 +67,8 @@ int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p, s
 				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
 				  "between 1 and %lld.",
 				  (long long)mr, (long long)max);
+	memset(p, 0, sizeof *p);
 	p->max_results = mr;
-	p->offset = 0;
 	const char *tok = NULL;
 	if ((rc = mw_req_str(req, "page_token", false, 0, &tok, err)))
 		return rc;
@@ -71,11 +77,71 @@ int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p, s
 	return 0;
 }
 
-void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more)
+/* ------------------------------------------------------------ answers in bytes */
+
+/* ,"next_page_token":"<base64 of {"offset":N}>": at most 20 + 40 bytes. */
+#define TOKEN_RESERVE 64
+
+void mw_page_json_init(struct mw_page_json *pj, json_t *(*shape)(const void *rec, void *ud),
+		       const char *what, const char *field, size_t extra, size_t max_bytes,
+		       bool paged)
 {
-	if (!more)
-		return;
-	char *tok = mw_page_token_encode(p->offset + p->max_results);
-	json_object_set_new(resp, "next_page_token", json_string(tok));
-	free(tok);
+	memset(pj, 0, sizeof *pj);
+	pj->shape = shape;
+	pj->what = what;
+	pj->max_bytes = max_bytes;
+	pj->paged = paged;
+	pj->arr = json_array();
+	/* {"field":[...]} plus the other members and a token */
+	pj->bytes = 2 + strlen(field) + 5 + extra + (paged ? TOKEN_RESERVE : 0);
+	pj->next = -1;
+}
+
+int mw_page_json_take(void *ud, const void *rec, int64_t row, struct mw_err *err)
+{
+	struct mw_page_json *pj = ud;
+	json_t *j = pj->shape(rec, pj->shape_ud);
+	if (!pj->max_bytes) {
+		json_array_append_new(pj->arr, j);
+		return 0;
+	}
+	size_t n = json_array_size(pj->arr);
+	size_t size = mw_json_size(j) + (n ? 1 : 0);
+	if (pj->bytes + size <= pj->max_bytes) {
+		json_array_append_new(pj->arr, j);
+		pj->bytes += size;
+		return 0;
+	}
+	json_decref(j);
+	if (!n)
+		return mw_err_set(err, MW_E_TOO_LARGE,
+				  "One %s is %zu bytes in JSON, more than the answer limit of %zu bytes "
+				  "(--max-response-bytes): it cannot be sent",
+				  pj->what, size, pj->max_bytes);
+	if (!pj->paged)
+		return mw_err_set(err, MW_E_TOO_LARGE,
+				  "The answer would be larger than the limit of %zu bytes "
+				  "(--max-response-bytes) after %zu entries, and this listing has no "
+				  "page token to continue from",
+				  pj->max_bytes, n);
+	pj->next = row;
+	return MW_PAGE_FULL;
+}
+
+int mw_page_json_finish(struct mw_page_json *pj, int rc, json_t *out, const char *field,
+			const struct mw_page *p, bool more)
+{
+	if (!rc) {
+		if (json_array_size(pj->arr))
+			json_object_set(out, field, pj->arr);
+		if (more) {
+			char *tok = mw_page_token_encode(
+				pj->next >= 0 ? pj->next : p->offset + p->max_results);
+			json_object_set_new(out, "next_page_token", json_string(tok));
+			free(tok);
+		}
+	}
+	json_decref(pj->arr);
+	pj->arr = NULL;
+	return rc;
 }

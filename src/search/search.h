@@ -77,11 +77,23 @@ struct mw_order {
 /* Which lifecycle stages a listing shows (MLflow's ViewType). */
 enum mw_view { MW_VIEW_ACTIVE = 1, MW_VIEW_DELETED = 2, MW_VIEW_ALL = 3 };
 
-/* A page request: offset-based, encoded for clients as an opaque token. */
+/* A page request: offset-based, encoded for clients as an opaque token.
+ *
+ * A page is bounded in count (max_results) and, when take is set, in what
+ * the caller makes of it: a backend offers each record to take (ud, the
+ * record, row = its offset in the whole listing) as soon as it has read it,
+ * before it reads the next row.  take returns 0 to keep the record,
+ * MW_PAGE_FULL to end the page before it (the backend stops reading and
+ * reports *more; the next page starts at that row), or a negative error,
+ * which the backend returns.  So a listing never reads more than its answer
+ * can hold (mw_page_json below is the take of every answer). */
 struct mw_page {
 	int64_t max_results;
 	int64_t offset;
+	int (*take)(void *ud, const void *rec, int64_t row, struct mw_err *err);
+	void *ud;
 };
+#define MW_PAGE_FULL 1
 
 /* ------------------------------------------------------------ parsing */
 
@@ -104,7 +116,39 @@ int mw_page_token_decode(const char *tok, int64_t *offset, struct mw_err *err);
 /* max_results (default def, 1..max, else MW_E_INVALID) and page_token of a
  * request message into a page. */
 int mw_page_from_req(json_t *req, int64_t def, int64_t max, struct mw_page *p, struct mw_err *err);
-/* Add next_page_token to a response when more results follow. */
-void mw_page_set_next(json_t *resp, const struct mw_page *p, bool more);
+
+/* ------------------------------------------------------------ answers in bytes */
+
+/* An answer's page built record by record within a byte budget (the
+ * max-response-bytes setting), as a struct mw_page's take: each record is
+ * shaped into JSON and kept while the whole answer (its envelope, the
+ * entities and a next_page_token) stays within max_bytes; the first record
+ * that would pass it ends the page (its row is where the next page starts).
+ * A first record that alone passes the budget is MW_E_TOO_LARGE, never
+ * truncated; without paging (a listing whose protocol has no page token) a
+ * page that would end early is MW_E_TOO_LARGE too.  max_bytes 0: no budget.
+ * Usage: mw_page_json_init, p.take = mw_page_json_take, p.ud = &pj, the
+ * listing, then mw_page_json_finish (which also frees what is left when the
+ * listing failed: call it on every path). */
+struct mw_page_json {
+	json_t *(*shape)(const void *rec, void *ud); /* a record's JSON, a new reference */
+	void *shape_ud;                              /* shape's ud (NULL unless set after init) */
+	const char *what;                            /* what a record is ("run"), for messages */
+	size_t max_bytes;
+	bool paged;   /* false: no next page to offer (ending early is an error) */
+	json_t *arr;  /* the records kept, shaped */
+	size_t bytes; /* the answer so far: envelope, entities and separators */
+	int64_t next; /* the row that did not fit, -1: none */
+};
+/* extra: bytes of the answer's other members (e.g. ,"root_uri":"...") */
+void mw_page_json_init(struct mw_page_json *pj, json_t *(*shape)(const void *rec, void *ud),
+		       const char *what, const char *field, size_t extra, size_t max_bytes,
+		       bool paged);
+int mw_page_json_take(void *ud, const void *rec, int64_t row, struct mw_err *err);
+/* Put the records into out[field] (left out when there are none) and, when
+ * more follow, next_page_token; rc is the listing's result, returned (out
+ * untouched on error).  Releases the records either way. */
+int mw_page_json_finish(struct mw_page_json *pj, int rc, json_t *out, const char *field,
+			const struct mw_page *p, bool more);
 
 #endif

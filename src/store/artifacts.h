@@ -47,14 +47,19 @@ struct mw_art_file {
 
 /* ------------------------------------------------------------ calls */
 
+/* A new path must keep the manifest a tree: a file where one of its
+ * directories would go, or files below it, make the put MW_E_INVALID with
+ * detail MW_STORE_ARTIFACT (checked inside the write). */
 int mw_store_art_put(struct mw_store *s, const char *path, const char *digest, uint64_t size,
 		     int64_t now_ms, bool *replaced, struct mw_err *err);
 int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *out,
 		     struct mw_err *err);
-/* The direct children of dir ("" = the root), sorted by name.  A directory
- * that does not exist has no children (no error). */
-int mw_store_art_list(struct mw_store *s, const char *dir, struct mw_arena *a,
-		      struct mw_art_child **out, size_t *n, struct mw_err *err);
+/* A page of the direct children of dir ("" = the root), sorted by name
+ * (search.h: max_results, offset, take); *more when others follow.  A
+ * directory that does not exist has no children (no error). */
+int mw_store_art_list(struct mw_store *s, const char *dir, const struct mw_page *page,
+		      struct mw_arena *a, struct mw_art_child **out, size_t *n, bool *more,
+		      struct mw_err *err);
 /* Every file under dir with its digest, sorted by path. */
 int mw_store_art_tree(struct mw_store *s, const char *dir, struct mw_arena *a,
 		      struct mw_art_file **out, size_t *n, struct mw_err *err);

@@ -108,6 +108,9 @@ struct mw_store_registry_ops {
 	int (*rm_delete_tag)(struct mw_store *, const char *, const char *, struct mw_err *);
 	int (*rm_set_alias)(struct mw_store *, const char *, const char *, int64_t, bool,
 			    const struct mw_audit *, struct mw_err *);
+	int (*rm_move_alias)(struct mw_store *, const char *, const char *, int64_t, bool,
+			     const struct mw_audit *, struct mw_arena *, struct mw_alias_move *,
+			     struct mw_err *);
 	int (*rm_delete_alias)(struct mw_store *, const char *, const char *,
 			       const struct mw_audit *, struct mw_err *);
 	int (*rm_get_by_alias)(struct mw_store *, const char *, const char *, struct mw_arena *,
@@ -148,8 +151,8 @@ struct mw_store_artifacts_ops {
 	int (*art_put)(struct mw_store *, const char *, const char *, uint64_t, int64_t, bool *,
 		       struct mw_err *);
 	int (*art_get)(struct mw_store *, const char *, struct mw_art_entry *, struct mw_err *);
-	int (*art_list)(struct mw_store *, const char *, struct mw_arena *, struct mw_art_child **,
-			size_t *, struct mw_err *);
+	int (*art_list)(struct mw_store *, const char *, const struct mw_page *, struct mw_arena *,
+			struct mw_art_child **, size_t *, bool *, struct mw_err *);
 	int (*art_tree)(struct mw_store *, const char *, struct mw_arena *, struct mw_art_file **,
 			size_t *, struct mw_err *);
 	int (*art_delete)(struct mw_store *, const char *, int64_t, int *, struct mw_err *);

@@ -154,13 +154,6 @@ int mw_store_rm_delete_tag(struct mw_store *s, const char *name, const char *key
  * nothing. */
 int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
 			  bool rollback, const struct mw_audit *a, struct mw_err *err);
-/* Audited MW_EVENT_ALIAS_DELETED; deleting an alias that is not set is fine. */
-int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
-			     const struct mw_audit *a, struct mw_err *err);
-/* The version an alias points to (MW_E_NOT_FOUND, MW_STORE_ALIAS: not set). */
-int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias,
-			     struct mw_arena *a, struct mw_model_version *out, struct mw_err *err);
-
 /* Where an alias could roll back to: its history replayed as a stack (a set
  * pushes, a rollback pops back to its target), previous the newest entry
  * below current that still exists (0 when none), events the number of sets
@@ -172,6 +165,34 @@ struct mw_alias_state {
 };
 int mw_store_rm_alias_state(struct mw_store *s, const char *name, const char *alias,
 			    struct mw_alias_state *out, struct mw_err *err);
+/* What an alias move did, exactly as its promotion event records it. */
+struct mw_alias_move {
+	int64_t from_version;            /* where the alias was (0: not set) */
+	int64_t to_version;              /* where it is now */
+	bool changed;                    /* false: it was there already (nothing recorded) */
+	struct mw_alias_state state;     /* the alias as the move found it (set for rollbacks,
+					  * also when there was nowhere to roll back to) */
+	struct mw_model_version version; /* the version it points to now (in the arena) */
+};
+/* Move an alias in one write job, which reads where it is, decides where it
+ * goes, writes, audits and reads back the version, so concurrent moves each
+ * answer exactly what their event records.  rollback false: to version.
+ * rollback true and version 0: to its previous version as
+ * mw_store_rm_alias_state computes it, inside the job; with nowhere to go,
+ * MW_E_NOT_FOUND (never set, or not set and none of its versions exists) or
+ * MW_E_INVALID (set, nothing earlier exists), detail MW_STORE_ALIAS, with
+ * out->state saying which.  rollback true and a version: only if that is the
+ * previous version (else MW_E_CONFLICT, detail MW_STORE_ALIAS).  Audited as
+ * mw_store_rm_set_alias. */
+int mw_store_rm_move_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
+			   bool rollback, const struct mw_audit *a, struct mw_arena *ar,
+			   struct mw_alias_move *out, struct mw_err *err);
+/* Audited MW_EVENT_ALIAS_DELETED; deleting an alias that is not set is fine. */
+int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
+			     const struct mw_audit *a, struct mw_err *err);
+/* The version an alias points to (MW_E_NOT_FOUND, MW_STORE_ALIAS: not set). */
+int mw_store_rm_get_by_alias(struct mw_store *s, const char *name, const char *alias,
+			     struct mw_arena *a, struct mw_model_version *out, struct mw_err *err);
 
 /* ------------------------------------------------------------ versions */
 

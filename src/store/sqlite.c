@@ -792,10 +792,23 @@ int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, s
 			}
 			void *slot = mw_store_vec_push(&v, a, size);
 			struct mw_err rerr = {0};
-			if (!row(c, st, a, slot, &rerr))
+			if (!row(c, st, a, slot, &rerr)) {
 				v.n--; /* e.g. a row deleted meanwhile */
+				continue;
+			}
+			int t = p->take ? p->take(p->ud, slot, p->offset + seen - 1, err) : 0;
+			/* the answer is full: this row starts the next page */
+			if (t == MW_PAGE_FULL) {
+				v.n--;
+				*more = true;
+				break;
+			}
+			if (t) {
+				rc = t;
+				break;
+			}
 		}
-		if (r != SQLITE_ROW && r != SQLITE_DONE)
+		if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
 			rc = sqi_sqerr(c, err, "search");
 		sqlite3_finalize(st);
 		if (!rc) {

@@ -11,6 +11,10 @@
  *
  * Nothing is replaced silently: a put that changes a path's digest, and every
  * delete, first copies the old row to artifact_history with the time it ended.
+ *
+ * A path is a file or a directory, never both: a put of a new path is
+ * refused when a file sits where one of its directories goes or when files
+ * lie below it (check_shape, inside the put's job).
  */
 #include "store/sqlite_int.h"
 
@@ -72,6 +76,52 @@ static int record_history(struct conn *c, const char *path, int64_t now, const c
 	return sqi_step_done(c, st, err);
 }
 
+static const char SQL_ART_BELOW[] =
+	"SELECT path FROM artifacts WHERE path > ? AND path < ? ORDER BY path LIMIT 1";
+
+/* A new file at path must not make the manifest ambiguous: no file may sit
+ * where one of its directories goes ("a/b" a file, then "a/b/c"), and no
+ * file may be below it (it is a directory: "a/b/c", then "a/b").  Checked in
+ * the put's own job, so two uploads cannot both pass.  MW_E_INVALID with
+ * detail MW_STORE_ARTIFACT, naming the other path. */
+static int check_shape(struct conn *c, const char *path, struct mw_err *err)
+{
+	sqlite3_stmt *st;
+	size_t n = strlen(path);
+	for (size_t i = 1; i < n; i++) {
+		if (path[i] != '/')
+			continue;
+		if (!(st = sqi_prep(c, SQL_ART_GET, err)))
+			return -err->code;
+		sqlite3_bind_text(st, 1, path, (int)i, SQLITE_STATIC);
+		bool file = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+		if (file)
+			return mw_store_err(err, MW_E_INVALID, MW_STORE_ARTIFACT,
+					    "'%.300s' cannot be written: '%.*s' is a file, not a "
+					    "directory",
+					    path, (int)(i < 300 ? i : 300), path);
+	}
+	char *lo, *hi;
+	range_of(path, &lo, &hi);
+	int rc = 0;
+	if (!(st = sqi_prep(c, SQL_ART_BELOW, err))) {
+		rc = -err->code;
+	} else {
+		sqi_bind_text(st, 1, lo);
+		sqi_bind_text(st, 2, hi);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rc = mw_store_err(err, MW_E_INVALID, MW_STORE_ARTIFACT,
+					  "'%.300s' cannot be written as a file: it is a directory "
+					  "(it holds '%.300s')",
+					  path, sqi_col_text(st, 0));
+		sqlite3_reset(st);
+	}
+	free(lo);
+	free(hi);
+	return rc;
+}
+
 static int put_entry(struct conn *c, const char *path, const char *digest, uint64_t size,
 		     int64_t now, bool *replaced, struct mw_err *err)
 {
@@ -90,6 +140,8 @@ static int put_entry(struct conn *c, const char *path, const char *digest, uint6
 	if (same)
 		return 0;
 	int rc;
+	if (!exists && (rc = check_shape(c, path, err))) /* a new path: is its place free? */
+		return rc;
 	if (exists && (rc = record_history(c, path, now, "replaced", err)))
 		return rc;
 	if (!(st = sqi_prep(c, SQL_ART_INSERT, err)))
@@ -146,8 +198,9 @@ static int sqa_art_get(struct mw_store *store, const char *path, struct mw_art_e
 
 /* ------------------------------------------------------------ list */
 
-static int sqa_art_list(struct mw_store *store, const char *dir, struct mw_arena *a,
-			struct mw_art_child **out, size_t *n, struct mw_err *err)
+static int sqa_art_list(struct mw_store *store, const char *dir, const struct mw_page *p,
+			struct mw_arena *a, struct mw_art_child **out, size_t *n, bool *more,
+			struct mw_err *err)
 {
 	char *lo, *hi;
 	range_of(dir, &lo, &hi);
@@ -161,7 +214,9 @@ static int sqa_art_list(struct mw_store *store, const char *dir, struct mw_arena
 	struct mw_store_vec v = {0};
 	char *cursor = mw_xstrdup(lo);
 	int rc = 0;
-	for (int guard = 0; guard < 1000000; guard++) {
+	*more = false;
+	/* one seek per child: the rows before the page's offset are walked, not kept */
+	for (int64_t row = 0;; row++) {
 		sqlite3_stmt *st = sqi_prep(c, SQL_ART_NEXT, err);
 		if (!st) {
 			rc = -err->code;
@@ -173,25 +228,41 @@ static int sqa_art_list(struct mw_store *store, const char *dir, struct mw_arena
 			sqlite3_reset(st);
 			break;
 		}
+		if (row - p->offset == p->max_results) {
+			sqlite3_reset(st);
+			*more = true;
+			break;
+		}
 		const char *path = sqi_col_text(st, 0);
 		const char *rest = path + plen;
 		const char *slash = strchr(rest, '/');
-		struct mw_art_child *f = mw_store_vec_push(&v, a, sizeof *f);
+		struct mw_art_child child = {0};
 		free(cursor);
 		if (slash) {
 			size_t cl = (size_t)(slash - rest);
-			f->name = mw_arena_strndup(a, rest, cl);
-			f->is_dir = true;
+			child.name = row < p->offset ? "" : mw_arena_strndup(a, rest, cl);
+			child.is_dir = true;
 			/* jump past everything below this child directory */
 			size_t len = plen + cl + 2;
 			cursor = mw_xmalloc(len);
 			snprintf(cursor, len, "%.*s0", (int)(plen + cl), path);
 		} else {
-			f->name = mw_arena_strdup(a, rest);
-			f->size = (uint64_t)sqlite3_column_int64(st, 1);
+			child.name = row < p->offset ? "" : mw_arena_strdup(a, rest);
+			child.size = (uint64_t)sqlite3_column_int64(st, 1);
 			cursor = mw_xstrdup(path);
 		}
 		sqlite3_reset(st);
+		if (row < p->offset)
+			continue;
+		struct mw_art_child *f = mw_store_vec_push(&v, a, sizeof *f);
+		*f = child;
+		int t = p->take ? p->take(p->ud, f, row, err) : 0;
+		if (t) { /* the answer is full (this child starts the next page), or failed */
+			v.n--;
+			*more = t == MW_PAGE_FULL;
+			rc = t == MW_PAGE_FULL ? 0 : t;
+			break;
+		}
 	}
 	free(cursor);
 	sqi_rd_end(store, c);

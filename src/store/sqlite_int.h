@@ -116,8 +116,10 @@ void sqi_qb_page(struct qb *q, const struct mw_page *p);
 void sqi_qb_view(struct qb *q, const char *col, enum mw_view v);
 /* Run a built query (max_results + 1 rows) and collect a page of records:
  * row fills the zeroed element (size bytes) it is given from the current row
- * and returns false to skip it (e.g. a row deleted meanwhile); *out (in the
- * arena), *n and *more (a last extra row) get the page.  Frees q. */
+ * and returns false to skip it (e.g. a row deleted meanwhile); each record is
+ * then offered to the page's take (search.h), which may end the page before
+ * it; *out (in the arena), *n and *more (a last extra row, or a page ended
+ * by take) get the page.  Frees q. */
 int sqi_qb_rows(struct mw_store *store, struct qb *q, const struct mw_page *p, struct mw_arena *a,
 		size_t size,
 		bool (*row)(struct conn *c, sqlite3_stmt *st, struct mw_arena *a, void *slot,

@@ -773,18 +773,24 @@ static int alias_prev(struct conn *c, int64_t rm_id, const char *alias, int64_t 
 
 struct alias_arg {
 	const char *name, *alias;
-	int64_t version;
+	int64_t version; /* with rollback, 0: the previous version */
 	bool rollback;
 	const struct mw_audit *au;
+	struct mw_arena *ar;       /* out's version record; NULL: no out */
+	struct mw_alias_move *out; /* may be NULL */
 };
 
+/* Every step of a move in this one job: where the alias is, where it goes
+ * (a rollback's previous version is computed here, not before), the write,
+ * its event, and the version read back, so the caller's answer is what the
+ * event records whatever other moves run around it. */
 static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 {
 	struct alias_arg *a = p;
-	int64_t id = 0, cur = 0;
+	int64_t id = 0, cur = 0, to = a->version;
 	int rc = rm_lookup(c, a->name, &id, err);
-	if (!rc)
-		rc = mv_require(c, id, a->name, a->version, NULL, NULL, err);
+	if (!rc && (to || !a->rollback)) /* a rollback to 0 finds its version below */
+		rc = mv_require(c, id, a->name, to, NULL, NULL, err);
 	if (!rc)
 		rc = alias_current(c, id, a->alias, &cur, err);
 	if (rc)
@@ -794,27 +800,45 @@ static int job_set_alias(struct conn *c, void *p, struct mw_err *err)
 		int nev;
 		if ((rc = alias_prev(c, id, a->alias, cur, &prev, &nev, err)))
 			return rc;
-		if (prev != a->version)
+		if (a->out)
+			a->out->state = (struct mw_alias_state){.current = cur,
+								.previous = prev,
+								.events = nev};
+		if (!to && !prev)
+			return mw_store_err(err, cur ? MW_E_INVALID : MW_E_NOT_FOUND,
+					    MW_STORE_ALIAS,
+					    "alias '%.200s' of '%.200s' has nowhere to roll back to",
+					    a->alias, a->name);
+		if (!to)
+			to = prev; /* alive: alias_prev only returns live versions */
+		else if (prev != to)
 			return mw_store_err(err, MW_E_CONFLICT, MW_STORE_ALIAS,
 					    "alias '%.200s' of '%.200s' moved", a->alias, a->name);
 	}
-	if (cur == a->version)
-		return 0; /* already there: a replayed request changes nothing */
-	sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_SET, err);
-	if (!st)
-		return -err->code;
-	sqlite3_bind_int64(st, 1, id);
-	sqi_bind_text(st, 2, a->alias);
-	sqlite3_bind_int64(st, 3, a->version);
-	if ((rc = sqi_step_done(c, st, err)))
-		return rc;
-	struct event ev = {.kind = a->rollback ? MW_EVENT_ROLLBACK : MW_EVENT_ALIAS_SET,
-			   .target = a->alias,
-			   .from_version = cur,
-			   .to_version = a->version,
-			   .reason = a->au ? a->au->reason : NULL,
-			   .evidence = a->au ? a->au->evidence : NULL};
-	return add_event(c, id, &ev, a->au, err);
+	if (cur != to) { /* already there: a replayed request changes nothing */
+		sqlite3_stmt *st = sqi_prep(c, SQL_ALIAS_SET, err);
+		if (!st)
+			return -err->code;
+		sqlite3_bind_int64(st, 1, id);
+		sqi_bind_text(st, 2, a->alias);
+		sqlite3_bind_int64(st, 3, to);
+		if ((rc = sqi_step_done(c, st, err)))
+			return rc;
+		struct event ev = {.kind = a->rollback ? MW_EVENT_ROLLBACK : MW_EVENT_ALIAS_SET,
+				   .target = a->alias,
+				   .from_version = cur,
+				   .to_version = to,
+				   .reason = a->au ? a->au->reason : NULL,
+				   .evidence = a->au ? a->au->evidence : NULL};
+		if ((rc = add_event(c, id, &ev, a->au, err)))
+			return rc;
+	}
+	if (!a->out)
+		return 0;
+	a->out->from_version = cur;
+	a->out->to_version = to;
+	a->out->changed = cur != to;
+	return mv_load(c, id, a->name, to, a->ar, &a->out->version, err);
 }
 
 static int sqr_rm_set_alias(struct mw_store *store, const char *name, const char *alias,
@@ -823,6 +847,21 @@ static int sqr_rm_set_alias(struct mw_store *store, const char *name, const char
 {
 	struct alias_arg a = {.name = name, .alias = alias, .version = version,
 			      .rollback = rollback, .au = au};
+	return sqi_submit(store, job_set_alias, &a, err);
+}
+
+static int sqr_rm_move_alias(struct mw_store *store, const char *name, const char *alias,
+			     int64_t version, bool rollback, const struct mw_audit *au,
+			     struct mw_arena *ar, struct mw_alias_move *out, struct mw_err *err)
+{
+	memset(out, 0, sizeof *out);
+	struct alias_arg a = {.name = name,
+			      .alias = alias,
+			      .version = version,
+			      .rollback = rollback,
+			      .au = au,
+			      .ar = ar,
+			      .out = out};
 	return sqi_submit(store, job_set_alias, &a, err);
 }
 
@@ -1516,6 +1555,7 @@ const struct mw_store_registry_ops mw_sqlite_registry_ops = {
 	.rm_set_tag = sqr_rm_set_tag,
 	.rm_delete_tag = sqr_rm_delete_tag,
 	.rm_set_alias = sqr_rm_set_alias,
+	.rm_move_alias = sqr_rm_move_alias,
 	.rm_delete_alias = sqr_rm_delete_alias,
 	.rm_get_by_alias = sqr_rm_get_by_alias,
 	.rm_alias_state = sqr_rm_alias_state,

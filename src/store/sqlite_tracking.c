@@ -1036,10 +1036,25 @@ static int input_link(struct conn *c, const char *type, const char *source, cons
 	return sqi_step_done(c, st, err);
 }
 
+static int lm_exists(struct conn *c, const char *id, struct mw_err *err);
+
+/* Every logged model a run names as input or output exists (and is not
+ * deleted), checked in the job that links them: MW_E_NOT_FOUND, detail
+ * MW_STORE_LOGGED_MODEL, and nothing of the request is written. */
+static int models_exist(struct conn *c, const struct mw_model_ref *m, size_t n, struct mw_err *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = lm_exists(c, m[i].model_id, err);
+	return rc;
+}
+
 static int job_log_inputs(struct conn *c, void *p, struct mw_err *err)
 {
 	struct inputs_arg *a = p;
 	int rc = run_require_active(c, a->id, err);
+	if (!rc)
+		rc = models_exist(c, a->m, a->nm, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_EXP, err);
@@ -1111,6 +1126,8 @@ static int job_log_outputs(struct conn *c, void *p, struct mw_err *err)
 {
 	struct inputs_arg *a = p;
 	int rc = run_require_active(c, a->id, err);
+	if (!rc)
+		rc = models_exist(c, a->m, a->nm, err);
 	for (size_t i = 0; i < a->nm && !rc; i++) {
 		sqlite3_stmt *st = sqi_prep(c, SQL_OUTPUT_SET, err);
 		if (!st)
@@ -1345,7 +1362,15 @@ static int sq_metric_history(struct mw_store *store, const char *id, const char 
 				*more = true;
 				break;
 			}
-			metric_cols(st, 0, a, mw_store_vec_push(&v, a, sizeof **out));
+			struct mw_metric *m = mw_store_vec_push(&v, a, sizeof **out);
+			metric_cols(st, 0, a, m);
+			int t = p->take ? p->take(p->ud, m, p->offset + (int64_t)v.n - 1, err) : 0;
+			if (t) { /* the answer is full (this point starts the next page), or failed */
+				v.n--;
+				*more = t == MW_PAGE_FULL;
+				rc = t == MW_PAGE_FULL ? 0 : t;
+				break;
+			}
 		}
 		sqlite3_reset(st);
 		*out = v.v;

@@ -363,10 +363,11 @@ int mw_store_art_get(struct mw_store *s, const char *path, struct mw_art_entry *
 {
 	A(art_get, path, out, err);
 }
-int mw_store_art_list(struct mw_store *s, const char *dir, struct mw_arena *a,
-		      struct mw_art_child **out, size_t *n, struct mw_err *err)
+int mw_store_art_list(struct mw_store *s, const char *dir, const struct mw_page *page,
+		      struct mw_arena *a, struct mw_art_child **out, size_t *n, bool *more,
+		      struct mw_err *err)
 {
-	A(art_list, dir, a, out, n, err);
+	A(art_list, dir, page, a, out, n, more, err);
 }
 int mw_store_art_tree(struct mw_store *s, const char *dir, struct mw_arena *a,
 		      struct mw_art_file **out, size_t *n, struct mw_err *err)
@@ -439,6 +440,12 @@ int mw_store_rm_set_alias(struct mw_store *s, const char *name, const char *alia
 			  bool rollback, const struct mw_audit *a, struct mw_err *err)
 {
 	R(rm_set_alias, name, alias, version, rollback, a, err);
+}
+int mw_store_rm_move_alias(struct mw_store *s, const char *name, const char *alias, int64_t version,
+			   bool rollback, const struct mw_audit *a, struct mw_arena *ar,
+			   struct mw_alias_move *out, struct mw_err *err)
+{
+	R(rm_move_alias, name, alias, version, rollback, a, ar, out, err);
 }
 int mw_store_rm_delete_alias(struct mw_store *s, const char *name, const char *alias,
 			     const struct mw_audit *a, struct mw_err *err)

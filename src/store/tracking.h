@@ -182,7 +182,10 @@ int mw_store_run_log_batch(struct mw_store *s, const char *run_id, const struct 
 int mw_store_run_delete_tag(struct mw_store *s, const char *run_id, const char *key,
 			    struct mw_err *err);
 /* Datasets are found or created per experiment (name, digest); an input
- * already linked to the run is not linked twice. */
+ * already linked to the run is not linked twice.  A model input or output
+ * must name a logged model that exists and is not deleted, checked inside
+ * the write: else MW_E_NOT_FOUND with detail MW_STORE_LOGGED_MODEL, and
+ * nothing of the call is written. */
 int mw_store_run_log_inputs(struct mw_store *s, const char *run_id,
 			    const struct mw_dataset_input *d, size_t nd,
 			    const struct mw_model_ref *models, size_t nmodels, struct mw_err *err);

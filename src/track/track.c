@@ -20,6 +20,7 @@ struct mw_track {
 	struct mw_store *store;
 	char *artifact_root;
 	bool truncate;
+	size_t max_bytes; /* an answer's budget (max-response-bytes), 0: none */
 };
 
 int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct mw_track **out,
@@ -30,6 +31,7 @@ int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct m
 	t->store = store;
 	t->artifact_root = mw_xstrdup(o && o->artifact_root ? o->artifact_root : "mlflow-artifacts:/");
 	t->truncate = o ? o->truncate_long_values : true;
+	t->max_bytes = o ? o->max_response_bytes : 0;
 	*out = t;
 	return 0;
 }
@@ -381,16 +383,63 @@ static int tag_err(struct mw_track *t, int rc, const char *what, const char *id,
 			  id);
 }
 
-/* A page of records as {field: [...]} plus next_page_token. */
-static json_t *page_json(const char *field, json_t *arr, const struct mw_page *p, bool more)
+/* A page of records as {field: [...]} (no next_page_token: the histories
+ * that cannot page). */
+static json_t *page_json(const char *field, json_t *arr)
 {
 	json_t *out = json_object();
 	if (json_array_size(arr))
 		json_object_set_new(out, field, arr);
 	else
 		json_decref(arr);
-	mw_page_set_next(out, p, more);
 	return out;
+}
+
+/* The shapes of listed records, as mw_page_json's shape. */
+static json_t *exp_shape(const void *r, void *ud)
+{
+	(void)ud;
+	return mw_track_experiment_json(r);
+}
+
+static json_t *run_shape(const void *r, void *ud)
+{
+	(void)ud;
+	return mw_track_run_json(r);
+}
+
+static json_t *metric_shape(const void *r, void *ud)
+{
+	(void)ud;
+	return mw_track_metric_json(r);
+}
+
+static json_t *lm_shape(const void *r, void *ud)
+{
+	(void)ud;
+	return mw_track_logged_model_json(r);
+}
+
+/* A search page within the answer budget: p's take builds the answer's
+ * entities while the store reads them (search.h). */
+static void budget_page(struct mw_track *t, struct mw_page *p, struct mw_page_json *pj,
+			json_t *(*shape)(const void *, void *), const char *what, const char *field)
+{
+	mw_page_json_init(pj, shape, what, field, 0, t->max_bytes, true);
+	p->take = mw_page_json_take;
+	p->ud = pj;
+}
+
+/* {field: [...], next_page_token?} from a budget page, or the error. */
+static int budget_finish(struct mw_page_json *pj, int rc, const char *field,
+			 const struct mw_page *p, bool more, json_t **resp)
+{
+	json_t *out = json_object();
+	if ((rc = mw_page_json_finish(pj, rc, out, field, p, more)))
+		json_decref(out);
+	else
+		*resp = out;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- paging */
@@ -451,6 +500,20 @@ static int get_search(json_t *req, enum mw_search_entity ent, struct mw_arena *a
 
 /* ================================================================ experiments */
 
+/* One rule for an experiment tag's value, wherever it is set (create,
+ * set-experiment-tag): over 5000 characters is refused, never truncated, as
+ * MLflow's _validate_experiment_tag does (--truncate-long-values is about run
+ * params and tags only, as MLFLOW_TRUNCATE_LONG_VALUES is). */
+static int check_exp_tag_value(const char *value, struct mw_err *err)
+{
+	size_t n = value ? mw_utf8_chars(value) : 0;
+	if (n > MAX_EXP_TAG_VALUE)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Experiment tag value is %zu characters long, over the limit of %d.",
+				  n, MAX_EXP_TAG_VALUE);
+	return 0;
+}
+
 int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			struct mw_err *err)
 {
@@ -466,9 +529,13 @@ int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *
 				  mw_utf8_chars(name), MAX_EXP_NAME);
 	struct mw_kv *tags;
 	size_t nt;
-	if ((rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_EXP_TAG_VALUE, true, &tags,
-			  &nt, err)))
+	if ((rc = get_kvs(t, req, "tags", "tag", MAX_KEY, 0, true, &tags, &nt, err)))
 		return rc;
+	for (size_t i = 0; i < nt; i++)
+		if ((rc = check_exp_tag_value(tags[i].value, err))) {
+			free(tags);
+			return rc;
+		}
 	char id[32];
 	rc = mw_store_exp_create(t->store, name, loc, t->artifact_root, tags, nt, mw_now_ms(), id,
 				 err);
@@ -527,14 +594,11 @@ static int exp_search(struct mw_track *t, json_t *req, json_t **resp, bool legac
 	struct mw_experiment *e = NULL;
 	size_t n = 0;
 	bool more = false;
+	struct mw_page_json pj;
+	budget_page(t, &p, &pj, exp_shape, "experiment", "experiments");
 	if (!rc)
 		rc = mw_store_exp_search(t->store, &f, o, no, v, &p, a, &e, &n, &more, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, mw_track_experiment_json(&e[i]));
-		*resp = page_json("experiments", arr, &p, more);
-	}
+	rc = budget_finish(&pj, rc, "experiments", &p, more, resp);
 	mw_arena_free(a);
 	return rc;
 }
@@ -603,10 +667,8 @@ int mw_track_exp_set_tag(struct mw_track *t, const struct mw_call *call, json_t 
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_key("tag", key, err);
-	if (!rc && value && mw_utf8_chars(value) > MAX_EXP_TAG_VALUE)
-		rc = mw_err_set(err, MW_E_INVALID,
-				"Experiment tag value is %zu characters long, over the limit of %d.",
-				mw_utf8_chars(value), MAX_EXP_TAG_VALUE);
+	if (!rc)
+		rc = check_exp_tag_value(value, err);
 	if (rc || (rc = exp_err(t, mw_store_exp_set_tag(t->store, id, key, value ? value : "", err),
 				id, NULL, err)))
 		return rc;
@@ -1009,8 +1071,10 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 		rc = mw_req_str(req, "model_json", true, 0, &mj, err);
 	if (rc)
 		return rc;
-	json_error_t je;
-	json_t *model = json_loads(mj, 0, &je);
+	/* counted before it is built, like a body (a 32 MiB string of "0," is 16M values) */
+	json_t *model = mw_json_parse_text(mj, strlen(mj), MW_JSON_TEXT_DEPTH, "model_json", err);
+	if (!model && err->code == MW_E_TOO_LARGE)
+		return -MW_E_TOO_LARGE;
 	if (!json_is_object(model)) {
 		json_decref(model);
 		return mw_err_set(err, MW_E_INVALID, "Malformed model info. \n %.200s \n is not a valid JSON object.", mj);
@@ -1037,8 +1101,11 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 	}
 	json_t *hist = NULL;
 	for (size_t i = 0; i < run.ntags; i++)
-		if (!strcmp(run.tags[i].key, "mlflow.log-model.history"))
-			hist = json_loads(run.tags[i].value, 0, &je);
+		if (!strcmp(run.tags[i].key, "mlflow.log-model.history")) {
+			struct mw_err ignored = {0}; /* a damaged history starts again */
+			hist = mw_json_parse_text(run.tags[i].value, strlen(run.tags[i].value),
+						  MW_JSON_TEXT_DEPTH, "history", &ignored);
+		}
 	if (!json_is_array(hist)) {
 		json_decref(hist);
 		hist = json_array();
@@ -1055,6 +1122,27 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 		return rc;
 	*resp = ok_empty();
 	return 0;
+}
+
+/* A model input or output refused because its logged model does not exist
+ * (or was deleted): which one, read back on this error path for MLflow's
+ * words (logged models are never removed, only marked deleted). */
+static int model_ref_err(struct mw_track *t, int rc, const struct mw_model_ref *m, size_t n,
+			 struct mw_err *err)
+{
+	if (rc != -MW_E_NOT_FOUND || err->detail != MW_STORE_LOGGED_MODEL)
+		return rc;
+	struct mw_arena *a = mw_arena_new(4096);
+	for (size_t i = 0; i < n; i++) {
+		struct mw_logged_model lm;
+		struct mw_err e = {0};
+		if (mw_store_lm_get(t->store, m[i].model_id, a, &lm, &e) == -MW_E_NOT_FOUND) {
+			rc = mw_track_not_found(rc, m[i].model_id, err);
+			break;
+		}
+	}
+	mw_arena_free(a);
+	return rc;
 }
 
 static int check_len(const char *what, const char *s, size_t max, struct mw_err *err)
@@ -1119,8 +1207,10 @@ int mw_track_run_log_inputs(struct mw_track *t, const struct mw_call *call, json
 		else
 			rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err);
 	}
-	if (!rc)
-		rc = run_err(t, mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err), id, err);
+	if (!rc) {
+		rc = mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err);
+		rc = model_ref_err(t, run_err(t, rc, id, err), mr, nm, err);
+	}
 	for (size_t i = 0; i < nd; i++)
 		free(d[i].tags);
 	free(d);
@@ -1154,8 +1244,10 @@ int mw_track_run_log_outputs(struct mw_track *t, const struct mw_call *call, jso
 		else if (!(rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err)))
 			rc = mw_req_int64(e, "step", false, &mr[i].step, NULL, err);
 	}
-	if (!rc)
-		rc = run_err(t, mw_store_run_log_outputs(t->store, id, mr, nm, err), id, err);
+	if (!rc) {
+		rc = mw_store_run_log_outputs(t->store, id, mr, nm, err);
+		rc = model_ref_err(t, run_err(t, rc, id, err), mr, nm, err);
+	}
 	free(mr);
 	if (rc)
 		return rc;
@@ -1219,15 +1311,12 @@ int mw_track_run_search(struct mw_track *t, const struct mw_call *call, json_t *
 	struct mw_run *runs = NULL;
 	size_t n = 0;
 	bool more = false;
+	struct mw_page_json pj;
+	budget_page(t, &p, &pj, run_shape, "run", "runs");
 	if (!rc && nexp) /* no experiments: no runs */
 		rc = mw_store_run_search(t->store, exps, nexp, &f, o, no, v, &p, a, &runs, &n,
 					 &more, err);
-	if (!rc) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, mw_track_run_json(&runs[i]));
-		*resp = page_json("runs", arr, &p, more);
-	}
+	rc = budget_finish(&pj, rc, "runs", &p, more, resp);
 	free(exps);
 	mw_arena_free(a);
 	return rc;
@@ -1248,11 +1337,12 @@ int mw_track_metric_history(struct mw_track *t, const struct mw_call *call, json
 	struct mw_arena *a = mw_arena_new(65536);
 	struct mw_metric *m = NULL;
 	size_t n = 0;
-	bool more;
+	bool more = false;
+	struct mw_page_json pj;
+	budget_page(t, &p, &pj, metric_shape, "metric point", "metrics");
 	rc = run_err(t, mw_store_metric_history(t->store, id, key, &p, a, &m, &n, &more, err), id,
 		     err);
-	if (!rc)
-		*resp = page_json("metrics", mw_track_metrics_json(m, n), &p, more);
+	rc = budget_finish(&pj, rc, "metrics", &p, more, resp);
 	mw_arena_free(a);
 	return rc;
 }
@@ -1334,7 +1424,7 @@ int mw_track_metric_history_bulk_interval(struct mw_track *t, const struct mw_ca
 	}
 	free(ids);
 	if (!rc)
-		*resp = page_json("metrics", mw_track_metrics_json(m, nm), NULL, false);
+		*resp = page_json("metrics", mw_track_metrics_json(m, nm));
 	mw_arena_free(ar);
 	return rc;
 }
@@ -1361,7 +1451,7 @@ int mw_track_metric_history_bulk(struct mw_track *t, const struct mw_call *call,
 		rc = mw_store_metric_history_bulk(t->store, ids, n, key, max, a, &m, &nm, err);
 	free(ids);
 	if (!rc)
-		*resp = page_json("metrics", mw_track_metrics_json(m, nm), NULL, false);
+		*resp = page_json("metrics", mw_track_metrics_json(m, nm));
 	mw_arena_free(a);
 	return rc;
 }
@@ -1598,15 +1688,12 @@ int mw_track_lm_search(struct mw_track *t, const struct mw_call *call, json_t *r
 	struct mw_logged_model *models = NULL;
 	size_t n = 0;
 	bool more = false;
+	struct mw_page_json pj;
+	budget_page(t, &p, &pj, lm_shape, "logged model", "models");
 	if (!rc)
 		rc = mw_store_lm_search(t->store, exps, nexp, &f, o, no, &p, a, &models, &n, &more,
 					err);
-	if (!rc) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, mw_track_logged_model_json(&models[i]));
-		*resp = page_json("models", arr, &p, more);
-	}
+	rc = budget_finish(&pj, rc, "models", &p, more, resp);
 	free(exps);
 	mw_arena_free(a);
 	return rc;

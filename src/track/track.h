@@ -49,6 +49,11 @@ struct mw_track;
 struct mw_track_opts {
 	const char *artifact_root;   /* default "mlflow-artifacts:/" */
 	bool truncate_long_values;   /* MLflow's MLFLOW_TRUNCATE_LONG_VALUES */
+	/* The largest answer of a search or history page in bytes (0: no limit;
+	 * the max-response-bytes setting): a page ends early, with a
+	 * next_page_token, when its next entity would pass it, and an entity
+	 * larger than it alone is MW_E_TOO_LARGE. */
+	size_t max_response_bytes;
 };
 
 int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct mw_track **out,

@@ -192,6 +192,26 @@ def test_experiment_tag_value_limit(mw):
         assert_error(r, 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_experiment_tag_value_is_one_rule(mw):
+    """experiments/create and set-experiment-tag apply the same rule to a tag's
+    value: over 5000 characters is refused (MLflow's _validate_experiment_tag),
+    never truncated, and the experiment is not created."""
+    name = unique("tagrule")
+    r = mw.post("experiments/create",
+                {"name": name, "tags": [{"key": "long", "value": "v" * 5001}]})
+    created = assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"]
+    assert_error(mw.get("experiments/get-by-name", {"experiment_name": name}), 404,
+                 "RESOURCE_DOES_NOT_EXIST")
+    eid = mw.create_experiment(name, tags=[{"key": "ok", "value": "v" * 5000}])
+    assert kv(mw.get_experiment(eid)["tags"])["ok"] == "v" * 5000
+    r = mw.post("experiments/set-experiment-tag",
+                {"experiment_id": eid, "key": "long", "value": "v" * 5001})
+    assert assert_error(r, 400, "INVALID_PARAMETER_VALUE")["message"] == created
+    # characters, not bytes
+    eid = mw.create_experiment(unique("tagrule"), tags=[{"key": "u", "value": "\u00e9" * 5000}])
+    assert kv(mw.get_experiment(eid)["tags"])["u"] == "\u00e9" * 5000
+
+
 def test_search_filters_and_order(mw):
     prefix = unique("srch")
     names = [f"{prefix}-b", f"{prefix}-a", f"{prefix}-C"]

@@ -568,6 +568,39 @@ def test_outputs_and_model_inputs(mw, exp, run):
     assert_error(mw.post("runs/outputs", {"run_id": rid(run)}), 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_outputs_and_inputs_name_logged_models_that_exist(mw, exp, run):
+    """A model input or output must name a logged model that exists (and is not
+    deleted): 404 RESOURCE_DOES_NOT_EXIST in MLflow's words for a missing
+    logged model, checked in the write, and nothing of the request is kept."""
+    ghost = "m-" + "0" * 32
+    e = assert_error(mw.post("runs/outputs", {"run_id": rid(run),
+                                              "models": [{"model_id": ghost, "step": 0}]}),
+                     404, "RESOURCE_DOES_NOT_EXIST")
+    assert e["message"] == f"Logged model with ID '{ghost}' not found."
+    ds = {"name": "d", "digest": "x", "source_type": "local", "source": "/d"}
+    assert_error(mw.post("runs/log-inputs", {"run_id": rid(run), "datasets": [{"dataset": ds}],
+                                             "models": [{"model_id": ghost}]}),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    got = mw.get_run(rid(run))
+    assert not got.get("inputs", {}).get("dataset_inputs")  # all or nothing
+    assert not got.get("inputs", {}).get("model_inputs")
+    assert not got.get("outputs", {}).get("model_outputs")
+    # a deleted logged model is not there either
+    mid = assert_ok(mw.post("logged-models", {"experiment_id": exp, "name": "gone"}))["model"][
+        "info"]["model_id"]
+    assert_ok(mw.delete(f"logged-models/{mid}"))
+    assert_error(mw.post("runs/outputs", {"run_id": rid(run),
+                                          "models": [{"model_id": mid, "step": 0}]}),
+                 404, "RESOURCE_DOES_NOT_EXIST")
+    # the first missing one of several is named
+    live = assert_ok(mw.post("logged-models", {"experiment_id": exp, "name": "live"}))["model"][
+        "info"]["model_id"]
+    e = assert_error(mw.post("runs/log-inputs", {"run_id": rid(run), "models": [
+        {"model_id": live}, {"model_id": ghost}]}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert ghost in e["message"]
+    assert_ok(mw.post("runs/log-inputs", {"run_id": rid(run), "models": [{"model_id": live}]}))
+
+
 def test_every_endpoint_under_ajax_prefix(mw):
     """The UI prefix serves the same handlers as /api/2.0/mlflow/."""
     def P(path, body):

@@ -576,6 +576,177 @@ static void test_json_dump_double(void **state)
 	json_decref(v);
 }
 
+/* mw_json_size is exact: the length of the dump for every kind of value,
+ * strings with every escape, UTF-8, reals of every magnitude, nesting. */
+static uint64_t rnd_state = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static json_t *rnd_string(void)
+{
+	static const char *pieces[] = {"a",    "Z",        "\"",           "\\",
+				       "/",    "\n",       "\t",           "\r",
+				       "\b",   "\f",       "\x01",         "\x1f",
+				       "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
+				       " ",    "0"};
+	char buf[256];
+	size_t n = 0, k = rnd() % 24;
+	for (size_t i = 0; i < k; i++) {
+		const char *p = pieces[rnd() % (sizeof pieces / sizeof *pieces)];
+		size_t l = strlen(p);
+		memcpy(buf + n, p, l);
+		n += l;
+	}
+	if (rnd() % 8 == 0)
+		return json_stringn("a\0b", 3); /* jansson strings may hold NUL */
+	return json_stringn(buf, n);
+}
+
+static json_t *rnd_value(int depth)
+{
+	switch (rnd() % (depth > 3 ? 6 : 8)) {
+	case 0:
+		return json_null();
+	case 1:
+		return json_boolean(rnd() % 2);
+	case 2: {
+		int64_t v = (int64_t)rnd();
+		return json_integer(rnd() % 2 ? v : v % 1000);
+	}
+	case 3: {
+		double d;
+		uint64_t bits = rnd();
+		memcpy(&d, &bits, sizeof d);
+		if (!isfinite(d))
+			d = 1.5;
+		static const double specials[] = {0.0,
+						  -0.0,
+						  1.0,
+						  1e20,
+						  1e21,
+						  1e22,
+						  1e-7,
+						  0.1,
+						  123456789012345678.0,
+						  5e-324,
+						  1.7976931348623157e308,
+						  -2.5e-5,
+						  100.0};
+		if (rnd() % 2)
+			d = specials[rnd() % (sizeof specials / sizeof *specials)];
+		return json_real(d);
+	}
+	case 4:
+	case 5:
+		return rnd_string();
+	case 6: {
+		json_t *a = json_array();
+		for (size_t i = rnd() % 5; i > 0; i--)
+			json_array_append_new(a, rnd_value(depth + 1));
+		return a;
+	}
+	default: {
+		json_t *o = json_object();
+		for (size_t i = rnd() % 5; i > 0; i--) {
+			json_t *k = rnd_string();
+			char key[300];
+			snprintf(key, sizeof key, "%s%zu", json_string_value(k), i);
+			json_decref(k);
+			json_object_set_new(o, key, rnd_value(depth + 1));
+		}
+		return o;
+	}
+	}
+}
+
+static void test_json_size(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		json_t *v = rnd_value(0);
+		size_t len = 0;
+		char *s = mw_json_dump(v, &len);
+		if (mw_json_size(v) != len)
+			fail_msg("mw_json_size %zu, dump %zu: %s", mw_json_size(v), len, s);
+		free(s);
+		json_decref(v);
+	}
+}
+
+static void test_json_dump_max(void **state)
+{
+	(void)state;
+	json_t *v = json_pack("{s:s,s:[i,i,i]}", "name", "x\ny", "n", 1, 2, 3);
+	size_t len = 0, full = mw_json_size(v);
+	char *s = mw_json_dump_max(v, full, &len);
+	assert_non_null(s);
+	assert_int_equal(len, full);
+	assert_string_equal(s, "{\"name\":\"x\\ny\",\"n\":[1,2,3]}");
+	free(s);
+	assert_null(mw_json_dump_max(v, full - 1, &len)); /* one byte short: nothing */
+	json_decref(v);
+}
+
+static void test_json_parse_text(void **state)
+{
+	struct mw_err err = {0};
+	(void)state;
+	json_t *v = mw_json_parse_text("{\"a\":[1,2]}", 11, 64, "model", &err);
+	assert_non_null(v);
+	json_decref(v);
+	v = mw_json_parse_text("[1]", 3, 64, "model", &err); /* any value: callers check */
+	assert_true(json_is_array(v));
+	json_decref(v);
+	assert_null(mw_json_parse_text("[[[1]]]", 7, 2, "model", &err));
+	assert_int_equal(err.code, MW_E_INVALID);
+	assert_non_null(strstr(err.msg, "model"));
+	assert_null(mw_json_parse_text("{", 1, 64, "model", &err));
+	assert_int_equal(err.code, MW_E_INVALID);
+	/* counted before it is built */
+	mw_json_set_max_values(1000);
+	size_t n = 5000;
+	char *big = malloc(2 * n + 2);
+	big[0] = '[';
+	for (size_t i = 0; i < n; i++) {
+		big[1 + 2 * i] = '0';
+		big[2 + 2 * i] = i + 1 < n ? ',' : ']';
+	}
+	assert_null(mw_json_parse_text(big, 2 * n + 1, 64, "model", &err));
+	assert_int_equal(err.code, MW_E_TOO_LARGE);
+	/* and so is the inner document of a double-encoded body */
+	json_t *str = json_stringn(big, 2 * n + 1);
+	char *body = json_dumps(str, JSON_ENCODE_ANY);
+	json_decref(str);
+	assert_null(mw_json_parse_body(body, strlen(body), 64, &err));
+	assert_int_equal(err.code, MW_E_TOO_LARGE);
+	free(body);
+	free(big);
+	mw_json_set_max_values(2000000);
+}
+
+static void test_uri_prefix(void **state)
+{
+	(void)state;
+	assert_string_equal(mw_uri_prefix("file:///etc", "file:"), "///etc");
+	assert_string_equal(mw_uri_prefix("FILE:///etc", "file:"), "///etc");
+	assert_string_equal(mw_uri_prefix("File:///etc", "file:"), "///etc");
+	assert_string_equal(mw_uri_prefix("Models:/m/1", "models:/"), "m/1");
+	assert_string_equal(mw_uri_prefix("MLFLOW-ARTIFACTS://h:1/p", "mlflow-artifacts://"),
+			    "h:1/p");
+	assert_null(mw_uri_prefix("models:m/1", "models:/")); /* after the scheme: exact */
+	assert_null(mw_uri_prefix("modelz:/m", "models:/"));
+	assert_null(mw_uri_prefix("fil", "file:"));
+	assert_null(mw_uri_prefix("", "file:"));
+	assert_null(mw_uri_prefix(NULL, "file:"));
+	assert_null(mw_uri_prefix("/etc/file:", "file:"));
+}
+
 /* ------------------------------------------------------------ request getters */
 
 static json_t *req(const char *s)
@@ -1364,6 +1535,10 @@ int main(void)
 		cmocka_unit_test(test_json_reject),
 		cmocka_unit_test(test_json_double_encoded),
 		cmocka_unit_test(test_json_dump_double),
+		cmocka_unit_test(test_json_size),
+		cmocka_unit_test(test_json_dump_max),
+		cmocka_unit_test(test_json_parse_text),
+		cmocka_unit_test(test_uri_prefix),
 		cmocka_unit_test(test_req_str),
 		cmocka_unit_test(test_req_int64),
 		cmocka_unit_test(test_req_double),

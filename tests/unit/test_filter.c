@@ -737,6 +737,92 @@ static void bad_token(const char *json_text, const char *raw)
 	free(t);
 }
 
+/* An answer page within a byte budget: exact sizes, the envelope reserved,
+ * the first entity that would pass the budget ends the page, a lone entity
+ * over the budget is an error, and a listing without tokens cannot end early. */
+static json_t *str_shape(const void *rec, void *ud)
+{
+	(void)ud;
+	return json_pack("{s:s}", "k", (const char *)rec);
+}
+
+static void test_page_json(void **state)
+{
+	(void)state;
+	struct mw_err err = {0};
+	char v[200];
+	memset(v, 'x', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	/* {"k":"x...x"} is 207 bytes; the envelope {"items":[]} (12) + token reserve (64) */
+	struct mw_page p = {.max_results = 100, .offset = 10};
+	struct mw_page_json pj;
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 76 + 207 * 3 + 2, true);
+	int rc = 0;
+	int64_t row = 10;
+	for (; row < 20 && !(rc = mw_page_json_take(&pj, v, row, &err)); row++)
+		;
+	assert_int_equal(rc, MW_PAGE_FULL);
+	assert_int_equal(row, 13);
+	assert_int_equal(json_array_size(pj.arr), 3);
+	json_t *out = json_object();
+	assert_int_equal(mw_page_json_finish(&pj, 0, out, "items", &p, true), 0);
+	int64_t next = 0;
+	assert_int_equal(mw_page_token_decode(json_string_value(
+						      json_object_get(out, "next_page_token")),
+					      &next, &err),
+			 0);
+	assert_int_equal(next, 13);
+	/* the whole answer, token included, is within the budget */
+	assert_true(mw_json_size(out) <= 76 + 207 * 3 + 2);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 3);
+	json_decref(out);
+
+	/* one byte less: two fit */
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 76 + 207 * 3 + 1, true);
+	for (row = 0; row < 10 && !mw_page_json_take(&pj, v, row, &err); row++)
+		;
+	assert_int_equal(row, 2);
+	out = json_object();
+	assert_int_equal(mw_page_json_finish(&pj, 0, out, "items", &p, true), 0);
+	json_decref(out);
+
+	/* a first entity over the budget alone is an error, never truncated */
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 200, true);
+	assert_int_equal(mw_page_json_take(&pj, v, 0, &err), -MW_E_TOO_LARGE);
+	assert_non_null(strstr(err.msg, "item"));
+	assert_non_null(strstr(err.msg, "max-response-bytes"));
+	out = json_object();
+	assert_int_equal(mw_page_json_finish(&pj, -MW_E_TOO_LARGE, out, "items", &p, false),
+			 -MW_E_TOO_LARGE);
+	assert_int_equal(json_object_size(out), 0);
+	json_decref(out);
+
+	/* no page token to offer: ending early is an error too */
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 12 + 207 * 2 + 1, false);
+	assert_int_equal(mw_page_json_take(&pj, v, 0, &err), 0);
+	assert_int_equal(mw_page_json_take(&pj, v, 1, &err), 0);
+	assert_int_equal(mw_page_json_take(&pj, v, 2, &err), -MW_E_TOO_LARGE);
+	out = json_object();
+	mw_page_json_finish(&pj, -MW_E_TOO_LARGE, out, "items", &p, false);
+	json_decref(out);
+
+	/* no budget: everything is kept; the last page has no token */
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 0, true);
+	for (row = 0; row < 50; row++)
+		assert_int_equal(mw_page_json_take(&pj, v, row, &err), 0);
+	out = json_object();
+	assert_int_equal(mw_page_json_finish(&pj, 0, out, "items", &p, false), 0);
+	assert_int_equal(json_array_size(json_object_get(out, "items")), 50);
+	assert_null(json_object_get(out, "next_page_token"));
+	json_decref(out);
+	/* nothing kept: the field is left out */
+	mw_page_json_init(&pj, str_shape, "item", "items", 0, 1000, true);
+	out = json_object();
+	assert_int_equal(mw_page_json_finish(&pj, 0, out, "items", &p, false), 0);
+	assert_int_equal(json_object_size(out), 0);
+	json_decref(out);
+}
+
 static void test_page_token_bad(void **state)
 {
 	char big[600];
@@ -787,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_other, setup, teardown),
 		cmocka_unit_test(test_page_token),
 		cmocka_unit_test(test_page_token_bad),
+		cmocka_unit_test(test_page_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -484,6 +484,71 @@ static void test_aliases_history_and_rollback(void **state)
 	FAILS(MW_E_NOT_FOUND, mw_store_rm_history(f->s, "nope", A, &h, &n, E));
 }
 
+/* A move reads, decides, writes, audits and reads back in one job: its
+ * answer is its event, and a rollback finds the previous version itself. */
+static void test_move_alias(void **state)
+{
+	struct fx *f = *state;
+	create_model(f->s, "m");
+	for (int i = 0; i < 4; i++)
+		create_version(f->s, "m", NULL, NULL);
+	struct mw_audit a = audit("ops", "ship");
+	struct mw_alias_move m;
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 1, false, &a, A, &m, E));
+	assert_int_equal(m.from_version, 0);
+	assert_int_equal(m.to_version, 1);
+	assert_true(m.changed);
+	assert_int_equal(m.version.version, 1);
+	assert_string_equal(m.version.name, "m");
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 3, false, &a, A, &m, E));
+	assert_int_equal(m.from_version, 1);
+	assert_int_equal(m.version.version, 3);
+	assert_int_equal(m.version.naliases, 1);
+	/* the same again: nothing changes, nothing is recorded */
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 3, false, &a, A, &m, E));
+	assert_false(m.changed);
+	assert_int_equal(m.from_version, 3);
+	assert_int_equal(m.to_version, 3);
+	/* a rollback to 0: the previous version, found inside the job */
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 0, true, &a, A, &m, E));
+	assert_int_equal(m.from_version, 3);
+	assert_int_equal(m.to_version, 1);
+	assert_int_equal(m.version.version, 1);
+	assert_int_equal(m.state.current, 3);
+	assert_int_equal(m.state.previous, 1);
+	/* nowhere further back: INVALID, and the state says why */
+	FAILS_ON(MW_E_INVALID, MW_STORE_ALIAS,
+		 mw_store_rm_move_alias(f->s, "m", "champion", 0, true, &a, A, &m, E));
+	assert_int_equal(m.state.current, 1);
+	assert_int_equal(m.state.previous, 0);
+	assert_true(m.state.events > 0);
+	/* never set: NOT_FOUND with no events */
+	FAILS_ON(MW_E_NOT_FOUND, MW_STORE_ALIAS,
+		 mw_store_rm_move_alias(f->s, "m", "never", 0, true, &a, A, &m, E));
+	assert_int_equal(m.state.events, 0);
+	/* a guarded rollback to a version that is not the previous one */
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 4, false, &a, A, &m, E));
+	FAILS_ON(MW_E_CONFLICT, MW_STORE_ALIAS,
+		 mw_store_rm_move_alias(f->s, "m", "champion", 3, true, &a, A, &m, E));
+	OK(mw_store_rm_move_alias(f->s, "m", "champion", 1, true, &a, A, &m, E));
+	assert_int_equal(m.from_version, 4);
+	FAILS_ON(MW_E_NOT_FOUND, MW_STORE_VERSION,
+		 mw_store_rm_move_alias(f->s, "m", "champion", 99, false, &a, A, &m, E));
+	FAILS_ON(MW_E_NOT_FOUND, MW_STORE_MODEL,
+		 mw_store_rm_move_alias(f->s, "nope", "champion", 0, true, &a, A, &m, E));
+	/* every answer above is an event: sets 1, 3, 4 and rollbacks 3->1, 4->1 */
+	struct mw_promotion_event *h = NULL;
+	size_t n = 0;
+	OK(mw_store_rm_history(f->s, "m", A, &h, &n, E));
+	assert_int_equal(n, 5);
+	assert_string_equal(h[2].kind, "rollback");
+	assert_int_equal(h[2].from_version, 3);
+	assert_int_equal(h[2].to_version, 1);
+	assert_string_equal(h[4].kind, "rollback");
+	assert_int_equal(h[4].from_version, 4);
+	assert_int_equal(h[4].to_version, 1);
+}
+
 /* ------------------------------------------------------------ stages */
 
 static void test_transitions_and_latest(void **state)
@@ -714,6 +779,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_from_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aliases_history_and_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_alias, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions_and_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cards, setup, teardown),

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "store/backend.h"
+#include "store/artifacts.h"
 #include "store/store.h"
 #include "store/tracking.h"
 #include "track/track.h"
@@ -425,7 +426,7 @@ static void log_metric(struct mw_store *s, const char *run, const char *key, dou
 static json_t *history(struct mw_store *s, const char *run, const char *key, int64_t max,
 		       int64_t off, bool *more)
 {
-	struct mw_page p = { max, off };
+	struct mw_page p = {.max_results = max, .offset = off};
 	json_t *h = NULL;
 	bool m = true;
 
@@ -590,7 +591,7 @@ static void test_experiments(void **state)
 	json_decref(e);
 
 	/* search: active experiments, paged */
-	struct mw_page pg = { 2, 0 };
+	struct mw_page pg = {.max_results = 2, .offset = 0};
 	json_t *out = NULL;
 	bool more = false;
 	OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
@@ -668,7 +669,7 @@ static void test_experiment_delete_restore(void **state)
 	}
 
 	/* runs of the deleted experiment show up under the DELETED view only */
-	struct mw_page pg = { 100, 0 };
+	struct mw_page pg = {.max_results = 100, .offset = 0};
 	json_t *out = NULL;
 	bool more;
 	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
@@ -1204,7 +1205,7 @@ static void test_metric_history_paging(void **state)
 	assert_int_equal(json_array_size(h), 0);
 	assert_false(more);
 	json_decref(h);
-	struct mw_page pg = { 10, 0 };
+	struct mw_page pg = {.max_results = 10, .offset = 0};
 	FAILS(MW_E_NOT_FOUND, history_j(f->s, "nope", "h", &pg, &h, &more, E));
 
 	/* bulk and sampled views of the same points */
@@ -1246,7 +1247,7 @@ static void test_run_search(void **state)
 	static const char *lr[] = { "0.1", "0.1", "0.2", "0.1", "0.1" };
 	static const char *team[] = { "ml-core", "ml-infra", "data", "ml-core", "ml-x" };
 	const char *exps[1];
-	struct mw_page pg = { 100, 0 };
+	struct mw_page pg = {.max_results = 100, .offset = 0};
 	json_t *out;
 	bool more;
 
@@ -1291,7 +1292,7 @@ static void test_run_search(void **state)
 	assert_string_equal(run_at(out, 1), r[1]);
 	json_decref(out);
 	/* paging through the same search */
-	struct mw_page p1 = { 1, 0 }, p2 = { 1, 1 };
+	struct mw_page p1 = {.max_results = 1, .offset = 0}, p2 = {.max_results = 1, .offset = 1};
 	OK(run_search_j(f->s, exps, 1, &flt, &desc, 1, MW_VIEW_ACTIVE, &p1, &out, &more, E));
 	assert_int_equal(nruns(out), 1);
 	assert_string_equal(run_at(out, 0), r[3]);
@@ -1392,7 +1393,7 @@ static void expect_order(struct mw_store *s, const char *exp, const struct mw_fi
 			 const struct mw_order *o, char ids[][33], const int *want, size_t n)
 {
 	const char *exps[] = { exp };
-	struct mw_page pg = { 100, 0 };
+	struct mw_page pg = {.max_results = 100, .offset = 0};
 	json_t *out = NULL;
 	bool more;
 
@@ -1405,6 +1406,84 @@ static void expect_order(struct mw_store *s, const char *exp, const struct mw_fi
 			fail_msg("order %s %s: position %zu is not run %d", o ? o->key : "-",
 				 o && o->asc ? "ASC" : "DESC", i, want[i]);
 	json_decref(out);
+}
+
+/* A page's take (search.h) sees each record as soon as it is read, with its
+ * row in the whole listing; MW_PAGE_FULL ends the page before that record
+ * (more: the next page starts at its row), an error ends the listing. */
+struct taker {
+	int64_t rows[64];
+	size_t n;
+	size_t refuse_at; /* the nth record offered (0-based) is refused */
+	int refuse_with;
+};
+
+static int take_some(void *ud, const void *rec, int64_t row, struct mw_err *err)
+{
+	struct taker *t = ud;
+	assert_non_null(rec);
+	t->rows[t->n] = row;
+	if (t->n++ == t->refuse_at)
+		return t->refuse_with < 0 ? mw_err_set(err, -t->refuse_with, "no more")
+					  : t->refuse_with;
+	return 0;
+}
+
+static void test_page_take(void **state)
+{
+	struct fx *f = *state;
+	char exp[32], r[10][33];
+	const char *exps[1];
+	json_t *out;
+	bool more;
+
+	new_exp(f->s, "take-exp", exp);
+	exps[0] = exp;
+	for (int i = 0; i < 10; i++)
+		new_run_at(f->s, exp, 1000 + i, NULL, 0, r[i]);
+	/* the 4th record of a page from row 2 does not fit: 3 runs, more, rows 2..5 seen */
+	struct taker t = {.refuse_at = 3, .refuse_with = MW_PAGE_FULL};
+	struct mw_page pg = {.max_results = 100, .offset = 2, .take = take_some, .ud = &t};
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	assert_int_equal(nruns(out), 3);
+	assert_true(more);
+	assert_int_equal(t.n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(t.rows[i], 2 + (int64_t)i);
+	assert_string_equal(run_at(out, 0), r[7]); /* start_time DESC from row 2 */
+	json_decref(out);
+	/* the next page starts at the refused row */
+	t = (struct taker){.refuse_at = 100};
+	pg.offset = 5;
+	OK(run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	assert_int_equal(nruns(out), 5);
+	assert_false(more);
+	assert_string_equal(run_at(out, 0), r[4]);
+	json_decref(out);
+	/* an error from take is the listing's */
+	t = (struct taker){.refuse_at = 0, .refuse_with = -MW_E_TOO_LARGE};
+	pg.offset = 0;
+	FAILS(MW_E_TOO_LARGE,
+	      run_search_j(f->s, exps, 1, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	/* experiments and metric histories page the same way */
+	t = (struct taker){.refuse_at = 1, .refuse_with = MW_PAGE_FULL};
+	OK(exp_search_j(f->s, NULL, NULL, 0, MW_VIEW_ACTIVE, &pg, &out, &more, E));
+	assert_true(more);
+	assert_int_equal(t.n, 2);
+	json_decref(out);
+	struct mw_metric m[6];
+	for (int i = 0; i < 6; i++)
+		m[i] = (struct mw_metric){.key = "h", .value = i, .timestamp = 1, .step = i};
+	OK(log_batch(f->s, r[0], m, 6, NULL, 0, NULL, 0, E));
+	t = (struct taker){.refuse_at = 2, .refuse_with = MW_PAGE_FULL};
+	pg.offset = 1;
+	OK(history_j(f->s, r[0], "h", &pg, &out, &more, E));
+	assert_int_equal(json_array_size(out), 2);
+	assert_true(more);
+	assert_int_equal(t.rows[2], 3); /* the next page starts at step 3 */
+	json_decref(out);
+	t = (struct taker){.refuse_at = 0, .refuse_with = -MW_E_TOO_LARGE};
+	FAILS(MW_E_TOO_LARGE, history_j(f->s, r[0], "h", &pg, &out, &more, E));
 }
 
 static void test_run_search_order_special(void **state)
@@ -1446,7 +1525,83 @@ static void test_run_search_order_special(void **state)
 	expect_order(f->s, exp, NULL, &st, r, want_st, 5);
 }
 
+/* ------------------------------------------------------------ artifact manifests */
+
+#define DIGEST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DIGEST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* A path is a file or a directory, never both; the listing pages. */
+static void test_artifact_paths_are_a_tree(void **state)
+{
+	struct fx *f = *state;
+	OK(mw_store_art_put(f->s, "r/a/b", DIGEST_A, 1, 1000, NULL, E));
+	/* a file where a directory would go */
+	struct mw_err e = {0};
+	assert_int_equal(mw_store_art_put(f->s, "r/a/b/c", DIGEST_A, 1, 1000, NULL, &e),
+			 -MW_E_INVALID);
+	assert_int_equal(e.detail, MW_STORE_ARTIFACT);
+	assert_non_null(strstr(e.msg, "'r/a/b' is a file"));
+	FAILS(MW_E_INVALID, mw_store_art_put(f->s, "r/a/b/c/d/e", DIGEST_A, 1, 1000, NULL, E));
+	/* a file where files lie below */
+	OK(mw_store_art_put(f->s, "r/x/y/z", DIGEST_A, 1, 1000, NULL, E));
+	memset(&e, 0, sizeof e);
+	assert_int_equal(mw_store_art_put(f->s, "r/x/y", DIGEST_A, 1, 1000, NULL, &e),
+			 -MW_E_INVALID);
+	assert_non_null(strstr(e.msg, "r/x/y/z"));
+	FAILS(MW_E_INVALID, mw_store_art_put(f->s, "r/x", DIGEST_A, 1, 1000, NULL, E));
+	/* neighbours with a common prefix are not below: "r/x/y2", "r/x/y.txt", "r/a/bc" */
+	OK(mw_store_art_put(f->s, "r/x/y2", DIGEST_A, 1, 1000, NULL, E));
+	OK(mw_store_art_put(f->s, "r/x/y.txt", DIGEST_A, 1, 1000, NULL, E));
+	OK(mw_store_art_put(f->s, "r/a/bc", DIGEST_A, 1, 1000, NULL, E));
+	/* replacing a file is still fine */
+	bool replaced = false;
+	OK(mw_store_art_put(f->s, "r/a/b", DIGEST_B, 2, 2000, &replaced, E));
+	assert_true(replaced);
+	/* once the file is gone the place is free for a directory */
+	int removed = 0;
+	OK(mw_store_art_delete(f->s, "r/a/b", 3000, &removed, E));
+	OK(mw_store_art_put(f->s, "r/a/b/c", DIGEST_A, 1, 3000, NULL, E));
+	/* every child once; a listing pages by offset */
+	struct mw_art_child *c = NULL;
+	size_t n = 0;
+	bool more = true;
+	struct mw_page pg = {.max_results = 100, .offset = 0};
+	OK(mw_store_art_list(f->s, "r/x", &pg, A, &c, &n, &more, E));
+	assert_int_equal(n, 3);
+	assert_false(more);
+	/* in manifest (byte) order: "y.txt" < "y/..." < "y2" */
+	assert_string_equal(c[0].name, "y.txt");
+	assert_string_equal(c[1].name, "y");
+	assert_true(c[1].is_dir);
+	assert_string_equal(c[2].name, "y2");
+	pg = (struct mw_page){.max_results = 1, .offset = 1};
+	OK(mw_store_art_list(f->s, "r/x", &pg, A, &c, &n, &more, E));
+	assert_int_equal(n, 1);
+	assert_true(more);
+	assert_string_equal(c[0].name, "y");
+	pg = (struct mw_page){.max_results = 5, .offset = 2};
+	OK(mw_store_art_list(f->s, "r/x", &pg, A, &c, &n, &more, E));
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_string_equal(c[0].name, "y2");
+}
+
 /* ------------------------------------------------------------ inputs, outputs */
+
+/* A logged model with the given id in the Default experiment. */
+static void new_logged_model(struct mw_store *s, const char *mid)
+{
+	char path[80];
+	snprintf(path, sizeof path, "models/%s/artifacts", mid);
+	struct mw_lm_create cr = {.model_id = mid,
+				  .experiment_id = "0",
+				  .name = "m",
+				  .artifact_path = path,
+				  .status = "LOGGED_MODEL_READY",
+				  .now_ms = 1000};
+	struct mw_logged_model m;
+	OK(mw_store_lm_create(s, &cr, A, &m, E));
+}
 
 static void test_inputs_outputs(void **state)
 {
@@ -1461,10 +1616,20 @@ static void test_inputs_outputs(void **state)
 				      .source = "/data/train.csv", .schema = "{\"cols\":[]}",
 				      .profile = "{\"rows\":3}", .tags = dtags, .ntags = 1 };
 	struct mw_model_ref min = { "m-11111111111111111111111111111111", 0 };
+	struct mw_model_ref mout = {"m-22222222222222222222222222222222", 3};
+	/* a model input or output must name a logged model: nothing is written */
+	FAILS(MW_E_NOT_FOUND, mw_store_run_log_inputs(f->s, id, &d, 1, &min, 1, E));
+	FAILS(MW_E_NOT_FOUND, mw_store_run_log_outputs(f->s, id, &mout, 1, E));
+	r = get_run(f->s, id);
+	assert_null(jget(r, "inputs.dataset_inputs"));
+	assert_null(jget(r, "inputs.model_inputs"));
+	assert_null(jget(r, "outputs.model_outputs"));
+	json_decref(r);
+	new_logged_model(f->s, min.model_id);
+	new_logged_model(f->s, mout.model_id);
 	OK(mw_store_run_log_inputs(f->s, id, &d, 1, &min, 1, E));
 	/* logging the same input again does not duplicate it */
 	OK(mw_store_run_log_inputs(f->s, id, &d, 1, &min, 1, E));
-	struct mw_model_ref mout = { "m-22222222222222222222222222222222", 3 };
 	OK(mw_store_run_log_outputs(f->s, id, &mout, 1, E));
 	mout.step = 4;
 	OK(mw_store_run_log_outputs(f->s, id, &mout, 1, E));
@@ -1504,7 +1669,7 @@ static void test_inputs_outputs(void **state)
 
 	/* searchable by dataset fields */
 	const char *exps[] = { "0" };
-	struct mw_page pg = { 10, 0 };
+	struct mw_page pg = {.max_results = 10, .offset = 0};
 	struct mw_clause c = { .kind = MW_KEY_DATASET, .key = "digest", .cmp = MW_CMP_EQ,
 			       .str = "abc" };
 	struct mw_filter flt = { &c, 1 };
@@ -1620,7 +1785,7 @@ static void test_logged_models(void **state)
 
 	/* search */
 	const char *exps[] = { exp };
-	struct mw_page pg = { 10, 0 };
+	struct mw_page pg = {.max_results = 10, .offset = 0};
 	OK(lm_search_j(f->s, exps, 1, NULL, NULL, 0, &pg, &out, &more, E));
 	assert_int_equal(json_array_size(json_object_get(out, "models")), 1);
 	json_decref(out);
@@ -1828,7 +1993,7 @@ static void test_reopen(void **state)
 	char exp[32], id[33];
 	json_t *r, *e = NULL, *out = NULL;
 	bool more;
-	struct mw_page pg = { 100, 0 };
+	struct mw_page pg = {.max_results = 100, .offset = 0};
 
 	int v1 = mw_store_schema_version(f->s);
 	new_exp(f->s, "durable", exp);
@@ -2010,7 +2175,7 @@ static void test_missing_domain(void **state)
 	struct mw_logged_model *lm = NULL;
 	size_t n = 0;
 	bool more;
-	struct mw_page pg = {10, 0};
+	struct mw_page pg = {.max_results = 10, .offset = 0};
 	const char *exps[] = {"0"};
 	assert_int_equal(mw_store_lm_search(f->s, exps, 1, NULL, NULL, 0, &pg, A, &lm, &n, &more,
 					    &err),
@@ -2038,6 +2203,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metric_history_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_search_order_special, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_take, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_artifact_paths_are_a_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inputs_outputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logged_models, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
