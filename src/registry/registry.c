@@ -392,7 +392,8 @@ static json_t *mv_json(const struct mw_model_version *v)
 	set_str(o, "run_id", v->run_id);
 	set_str(o, "run_link", v->run_link);
 	set_str(o, "status", v->status);
-	set_str(o, "status_message", v->status_message);
+	/* status_message: never (see mw_registry_mv_create); the note is in
+	 * the lineage (native API) */
 	if (v->files) {
 		size_t n = strlen(ARTIFACTS_URI) + strlen(v->files) + 1;
 		char *loc = mw_xmalloc(n);
@@ -1677,8 +1678,10 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 	size_t nt = 0;
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
-		rc = mw_req_str(req, "source", true, 0, &source, err);
-	if (!rc && mw_utf8_chars(source) > MAX_SOURCE)
+		rc = mw_req_str(req, "source", false, 0, &source, err);
+	if (!rc && source && !*source)
+		source = NULL; /* MLflow 1.x: a version without a source (no files) */
+	if (!rc && source && mw_utf8_chars(source) > MAX_SOURCE)
 		rc = mw_err_set(err, MW_E_INVALID, "Source is over the limit of %d characters.",
 				MAX_SOURCE);
 	if (!rc)
@@ -1720,13 +1723,13 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		return rc;
 	}
 	json_decref(rm);
-	struct source s;
-	rc = resolve_source(r, source, &s, err);
+	struct source s = {0};
+	rc = source ? resolve_source(r, source, &s, err) : 0;
 	if (!rc && run_id && s.run_id && strcmp(run_id, s.run_id))
 		rc = mw_err_set(err, MW_E_INVALID,
 				"run_id '%.100s' does not match the run of source '%.300s' (%s).",
 				run_id, source, s.run_id);
-	const char *mrest = mw_uri_prefix(source, "models:/");
+	const char *mrest = source ? mw_uri_prefix(source, "models:/") : NULL;
 	if (!rc && model_id && s.model_id && strcmp(model_id, s.model_id) && mrest &&
 	    !strncmp(mrest, "m-", 2))
 		rc = mw_err_set(err, MW_E_INVALID,
@@ -1748,11 +1751,16 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 			.status = "READY",
 			.pin_prefix = s.pin,
 			.pin_root = PIN_ROOT,
+			/* mw's note on the version (the native API shows it;
+			 * MLflow's shape never does: MLflow leaves status_message
+			 * empty on every version it creates) */
 			.status_message =
-				s.pin ? NULL
-				      : "the source is outside mw's artifact store: its "
-					"files were not pinned, and the version resolves to "
-					"the source itself",
+				!source ? "registered without a source (an MLflow 1.x "
+					  "client may do so): the version has no files"
+				: s.pin ? NULL
+					: "the source is outside mw's artifact store: its "
+					  "files were not pinned, and the version resolves to "
+					  "the source itself",
 			.status_message_no_files = "no artifacts were found at the source when the "
 						   "version was created",
 			.now_ms = mw_now_ms(),
@@ -2003,6 +2011,8 @@ int mw_registry_lineage(struct mw_registry *r, const struct mw_call *call, json_
 	json_t *mv = mv_json(&rec);
 	json_t *out = json_object();
 	json_object_set_new(out, "model_version", mv);
+	if (rec.status_message) /* mw's note on how the version was registered */
+		json_object_set_new(out, "registration_note", json_string(rec.status_message));
 
 	/* the run, its code and its datasets */
 	const char *run_id = json_string_value(json_object_get(mv, "run_id"));

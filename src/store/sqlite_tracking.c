@@ -772,7 +772,9 @@ static const char SQL_RUN_STAGE[] =
 static int job_run_set_deleted(struct conn *c, void *p, struct mw_err *err)
 {
 	struct run_upd_arg *a = p;
-	int rc = run_exists(c, a->id, err);
+	/* deleting is for active runs only (MLflow refuses a second delete);
+	 * restoring a run that is not deleted changes nothing */
+	int rc = a->flag ? run_require_active(c, a->id, err) : run_exists(c, a->id, err);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = sqi_prep(c, SQL_RUN_STAGE, err);

@@ -166,6 +166,8 @@ int mw_store_run_update(struct mw_store *s, const char *run_id, const char *stat
 			int64_t end_time, const char *run_name, const struct mw_kv *tags,
 			size_t ntags, struct mw_arena *a, struct mw_run_info *out,
 			struct mw_err *err);
+/* Deleting a run that is not active is MW_E_INVALID (detail RUN); restoring
+ * an active run changes nothing. */
 int mw_store_run_set_deleted(struct mw_store *s, const char *run_id, bool deleted, int64_t now_ms,
 			     struct mw_err *err);
 /* Atomic: all or nothing.  Params are immutable (the same value again is

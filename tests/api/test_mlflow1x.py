@@ -61,3 +61,83 @@ def test_registry_workflow_under_preview_prefix(mw, prefix):
 def test_unknown_endpoint_under_preview_prefix_is_mlflow_shaped(mw):
     for prefix in PREVIEW:
         assert_error(mw.get("nothing/here", prefix=prefix), 404, "ENDPOINT_NOT_FOUND")
+
+
+# ---- where 1.x and 2.x servers differ, a client of either works -------------
+
+@pytest.mark.parametrize("prefix", PREVIEW[:1] + ["/api/2.0/mlflow/"])
+def test_version_without_source_is_a_version_with_no_files(mw, prefix):
+    """MLflow 1.x accepts model-versions/create without a source."""
+    name = unique("nosrc")
+    assert_ok(mw.post("registered-models/create", {"name": name}, prefix=prefix))
+    mv = assert_ok(mw.post("model-versions/create", {"name": name}, prefix=prefix))[
+        "model_version"]
+    assert mv["version"] == "1" and mv["status"] == "READY"
+    # nothing MLflow would leave out: no source, no status_message, no files
+    assert "source" not in mv and "status_message" not in mv
+    assert "storage_location" not in mv
+    # clearly marked, in the native API
+    lin = assert_ok(mw.get(f"/api/mw/models/{name}/versions/1/lineage"))
+    assert "without a source" in lin["registration_note"]
+    assert "files" in lin["registration_note"]
+    # an empty source is no source too; versions go on counting
+    mv2 = assert_ok(mw.post("model-versions/create", {"name": name, "source": ""},
+                            prefix=prefix))["model_version"]
+    assert mv2["version"] == "2" and "source" not in mv2
+
+
+def test_no_version_ever_carries_status_message(mw, tmp_path):
+    """MLflow leaves status_message empty on every version it creates: not for
+    an external source, not for a source without files either."""
+    name = unique("nomsg")
+    assert_ok(mw.post("registered-models/create", {"name": name}))
+    run = mw.create_run("0")["info"]
+    for src in ("s3://bucket/models/m", f"runs:/{run['run_id']}/nothing-here"):
+        mv = assert_ok(mw.post("model-versions/create", {"name": name, "source": src}))[
+            "model_version"]
+        assert "status_message" not in mv, src
+        got = assert_ok(mw.get("model-versions/get", {"name": name,
+                                                      "version": mv["version"]}))
+        assert "status_message" not in got["model_version"]
+        listed = assert_ok(mw.get("model-versions/search", {"filter": f"name='{name}'"}))
+        assert all("status_message" not in v for v in listed["model_versions"])
+
+
+@pytest.mark.parametrize("prefix", PREVIEW[:1] + ["/api/2.0/mlflow/"])
+def test_deleting_a_deleted_run_is_mlflows_error(mw, prefix):
+    rid = mw.create_run("0")["info"]["run_id"]
+    assert_ok(mw.post("runs/delete", {"run_id": rid}, prefix=prefix))
+    r = mw.post("runs/delete", {"run_id": rid}, prefix=prefix)
+    body = assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    assert body["message"] == (f"The run {rid} must be in the 'active' state. "
+                               "Current state is deleted.")
+    # restore, then delete again works; restoring an active run changes nothing
+    assert_ok(mw.post("runs/restore", {"run_id": rid}, prefix=prefix))
+    assert_ok(mw.post("runs/restore", {"run_id": rid}, prefix=prefix))
+    assert_ok(mw.post("runs/delete", {"run_id": rid}, prefix=prefix))
+    assert mw.get_run(rid)["info"]["lifecycle_stage"] == "deleted"
+
+
+@pytest.mark.parametrize("status", ["NOT_A_STATUS", 99, 0])
+def test_unknown_run_status_is_ignored_like_mlflow(mw, status):
+    """MLflow parses with unknown values ignored: the rest of the update holds."""
+    rid = mw.create_run("0")["info"]["run_id"]
+    info = assert_ok(mw.post("runs/update", {"run_id": rid, "status": status,
+                                             "run_name": "renamed", "end_time": 1234}))[
+        "run_info"]
+    assert info["status"] == "RUNNING" and info["run_name"] == "renamed"
+    assert info["end_time"] == 1234
+    # a wrong type is still an error
+    assert_error(mw.post("runs/update", {"run_id": rid, "status": ["FINISHED"]}), 400,
+                 "INVALID_PARAMETER_VALUE")
+
+
+def test_unknown_keys_in_log_inputs_are_ignored(mw):
+    rid = mw.create_run("0")["info"]["run_id"]
+    ds = {"name": "d", "digest": "abc", "source_type": "local", "source": "/tmp/d",
+          "a_future_field": {"x": 1}}
+    assert_ok(mw.post("runs/log-inputs", {"run_id": rid, "a_new_key": [1, 2],
+                                          "datasets": [{"dataset": ds, "tags": [],
+                                                        "extra": True}]}))
+    run = mw.get_run(rid)
+    assert [d["dataset"]["name"] for d in run["inputs"]["dataset_inputs"]] == ["d"]

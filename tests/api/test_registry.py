@@ -451,17 +451,25 @@ def test_mv_sources(mw, model):
     # other schemes are recorded, not pinned
     mv = mv_create(mw, model, "s3://bucket/models/fraud")
     assert mv["status"] == "READY" and "storage_location" not in mv
-    assert "not pinned" in mv["status_message"]
+    assert "status_message" not in mv  # MLflow never sets it; mw's note is native
+    assert "not pinned" in lineage_note(mw, model, mv["version"])
     assert assert_ok(mw.get("model-versions/get-download-uri",
                             {"name": model, "version": mv["version"]}))["artifact_uri"] == \
         "s3://bucket/models/fraud"
+
+
+def lineage_note(mw, model, version):
+    """mw's note on how a version was registered (native API only)."""
+    return assert_ok(mw.get(f"/api/mw/models/{model}/versions/{version}/lineage")).get(
+        "registration_note")
 
 
 def test_mv_source_without_files(mw, model):
     run = mw.create_run("0")["info"]
     mv = mv_create(mw, model, f"runs:/{run['run_id']}/model")
     assert mv["status"] == "READY"
-    assert mv["status_message"] == \
+    assert "status_message" not in mv
+    assert lineage_note(mw, model, mv["version"]) == \
         "no artifacts were found at the source when the version was created"
     assert mv["manifest_digest"] == hashlib.sha256(b"").hexdigest()
 
@@ -505,14 +513,14 @@ def test_mv_create_errors(mw, model):
                                                    "model_id": "m-" + "1" * 32}), 404, MISSING)
     assert_error(mw.post("model-versions/create", {"name": model, "source": f"models:/{model}/9"}),
                  404, MISSING)
-    assert_error(mw.post("model-versions/create", {"name": model}), 400, INVALID)
-    assert_error(mw.post("model-versions/create", {"name": model, "source": ""}), 400, INVALID)
+    # (no source, or an empty one, is MLflow 1.x's version without files: test_mlflow1x)
     assert_error(mw.post("model-versions/create", {"source": src}), 400, INVALID)
     assert_error(mw.post("model-versions/create", {"name": model, "source": src,
                                                    "run_id": "b" * 32}), 400, INVALID)
     assert_error(mw.post("model-versions/create", {"name": model, "source": src,
                                                    "tags": [{"key": "k", "value": "v" * 5001}]}),
                  400, INVALID)
+    assert_error(mw.post("model-versions/create", {"name": model, "source": 7}), 400, INVALID)
     assert "latest_versions" not in rm_get(mw, model)
 
 
