@@ -30,9 +30,12 @@ static const char USAGE[] =
 static const char ABOUT[] =
 	"Move files in and out of mw's artifact store.  DEST and SOURCE are artifact paths\n"
 	"(\"0/<run>/artifacts/model\") or URIs: runs:/<run>/<path>, models:/<name>/<version>,\n"
-	"models:/<name>@<alias>, mlflow-artifacts:/<path>.  With --run-id, DEST is relative to\n"
-	"that run's artifact root.  Directories are uploaded and downloaded recursively.\n"
-	"Every download is checked against the SHA-256 the store keeps for the file.";
+	"models:/<name>/<stage>, models:/<name>/latest, models:/<name>@<alias>,\n"
+	"mlflow-artifacts:/<path>.  With --run-id, DEST is relative to that run's artifact\n"
+	"root.  Directories are uploaded and downloaded recursively: a model's files land\n"
+	"directly in LOCAL_DIR (as MLflow does), any other path's last part is kept\n"
+	"(runs:/<run>/model -> LOCAL_DIR/model/).  Every download is checked against the\n"
+	"SHA-256 the store keeps for the file.";
 
 /* ------------------------------------------------------------ progress */
 
@@ -191,38 +194,24 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 			snprintf(uri, n, "%s%s", au ? au : "", slash && slash[1] ? slash : "");
 		}
 	} else if ((m = mw_uri_prefix(src, "models:/"))) {
-		const char *at = strchr(m, '@'), *slash = strchr(m, '/');
-		char *name = NULL, *version = NULL;
-		if (at) {
-			name = mw_xstrndup(m, (size_t)(at - m));
-			json_object_set_new(req, "name", json_string(name));
-			json_object_set_new(req, "alias", json_string(at + 1));
-			rc = mw_client_request(cl, "GET", "registered-models/alias", req, &resp, err);
-			if (!rc) {
-				const char *v = json_string_value(json_object_get(
-					json_object_get(resp, "model_version"), "version"));
-				version = mw_xstrdup(v ? v : "");
-			}
-			json_decref(resp);
-			resp = NULL;
-		} else if (slash) {
-			name = mw_xstrndup(m, (size_t)(slash - m));
-			version = mw_xstrdup(slash + 1);
-		} else {
-			rc = mw_err_set(err, MW_E_INVALID,
-					"'%s': use models:/<name>/<version> or models:/<name>@<alias>", src);
-		}
+		/* any reference MLflow takes: a version, a stage, latest, @alias */
+		char *name = NULL, *ref = NULL;
+		json_t *mv = NULL;
+		rc = mw_cli_model_uri(src, false, &name, &ref, err);
+		if (!rc)
+			rc = mw_cli_model_version(cl, name, ref, &mv, err);
 		if (!rc) {
 			json_object_clear(req);
 			json_object_set_new(req, "name", json_string(name));
-			json_object_set_new(req, "version", json_string(version));
+			json_object_set(req, "version", json_object_get(mv, "version"));
 			rc = mw_client_call(cl, "model-versions/get-download-uri", req, &resp, err);
 			const char *au = json_string_value(json_object_get(resp, "artifact_uri"));
 			if (!rc)
 				uri = mw_xstrdup(au ? au : "");
 		}
+		json_decref(mv);
 		free(name);
-		free(version);
+		free(ref);
 	} else if (mw_uri_prefix(src, "mlflow-artifacts:")) {
 		uri = mw_xstrdup(src);
 	}
@@ -744,9 +733,17 @@ int cmd_artifacts(int argc, char **argv)
 			const char *dir = npos > 2 ? pos[2] : ".";
 			const char *base = strrchr(path, '/');
 			base = base ? base + 1 : path;
+			/* a model's files go straight into DIR (as MLflow does): the
+			 * path must not move with an alias; a run's path keeps its
+			 * last part (DIR/model/...) */
+			if (mw_uri_prefix(pos[1], "models:/"))
+				base = "";
 			size_t n = strlen(dir) + strlen(base) + 2;
 			char *local = mw_xmalloc(n);
-			snprintf(local, n, "%s/%s", dir, *base ? base : "artifacts");
+			if (*base || mw_uri_prefix(pos[1], "models:/"))
+				snprintf(local, n, "%s%s%s", dir, *base ? "/" : "", base);
+			else
+				snprintf(local, n, "%s/artifacts", dir);
 			rc = download_tree(cl, path, local, report, 0, &err);
 			free(local);
 		} else if (!rc) {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* ------------------------------------------------------------ options */
@@ -528,6 +529,100 @@ int mw_client_native(struct mw_client *c, const char *method, const char *path,
 		return remote_call(c, path, method, req, resp, err);
 	struct mw_call call = {.user = cli_user(), .request_id = ""};
 	return local(c->ctx->registry, &call, req, resp, err);
+}
+
+/* ------------------------------------------------------------ model references */
+
+/* The highest version of a name, or of its versions in one stage. */
+static int latest_version(struct mw_client *c, const char *name, const char *stage, json_t **mv,
+			  struct mw_err *err)
+{
+	json_t *req = json_pack("{s:s}", "name", name), *resp = NULL;
+	if (stage)
+		json_object_set_new(req, "stages", json_pack("[s]", stage));
+	int rc = mw_client_request(c, "GET", "registered-models/get-latest-versions", req, &resp,
+				   err);
+	json_decref(req);
+	if (rc)
+		return rc;
+	json_t *best = NULL;
+	int64_t bv = 0;
+	json_t *list = json_object_get(resp, "model_versions");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		int64_t v;
+		const char *vs =
+			json_string_value(json_object_get(json_array_get(list, i), "version"));
+		if (vs && !mw_parse_int64(vs, &v) && v > bv) {
+			bv = v;
+			best = json_array_get(list, i);
+		}
+	}
+	if (best)
+		*mv = json_incref(best);
+	else
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "registered model '%.100s' has no version%s%.40s",
+				name, stage ? " in stage " : "", stage ? stage : "");
+	json_decref(resp);
+	return rc;
+}
+
+int mw_cli_model_version(struct mw_client *c, const char *name, const char *ref, json_t **mv,
+			 struct mw_err *err)
+{
+	*mv = NULL;
+	int64_t v;
+	if (!ref || !*ref)
+		return mw_err_set(err, MW_E_INVALID, "no version, alias or stage of '%.100s' named",
+				  name);
+	if (ref[0] != '@' && mw_parse_int64(ref, &v))
+		return latest_version(c, name, strcasecmp(ref, "latest") ? ref : NULL, mv, err);
+	json_t *req = ref[0] == '@' ? json_pack("{s:s,s:s}", "name", name, "alias", ref + 1)
+				    : json_pack("{s:s,s:s}", "name", name, "version", ref);
+	json_t *resp = NULL;
+	int rc = mw_client_request(c, "GET",
+				   ref[0] == '@' ? "registered-models/alias" : "model-versions/get",
+				   req, &resp, err);
+	json_decref(req);
+	json_t *got = json_object_get(resp, "model_version");
+	if (!rc && !json_is_object(got))
+		rc = mw_err_set(err, MW_E_INTERNAL, "the registry's answer for '%.100s' has no version",
+				name);
+	if (!rc)
+		*mv = json_incref(got);
+	json_decref(resp);
+	return rc;
+}
+
+int mw_cli_model_uri(const char *uri, bool allow_bare, char **name, char **ref,
+		     struct mw_err *err)
+{
+	*name = *ref = NULL;
+	const char *m = mw_uri_prefix(uri, "models:/");
+	if (!m)
+		return mw_err_set(err, MW_E_INVALID, "'%.200s' is not a models:/ URI", uri);
+	const char *at = strchr(m, '@'), *slash = strrchr(m, '/');
+	if (at && (!slash || slash < at)) {
+		*name = mw_xstrndup(m, (size_t)(at - m));
+		*ref = mw_xstrdup(at);
+	} else if (slash) {
+		*name = mw_xstrndup(m, (size_t)(slash - m));
+		*ref = mw_xstrdup(slash + 1);
+	} else if (allow_bare && *m && strncmp(m, "m-", 2)) {
+		*name = mw_xstrdup(m);
+		*ref = mw_xstrdup("");
+		return 0;
+	}
+	if (!*name || !**name || !*ref || !(*ref)[0] || !strcmp(*ref, "@") ||
+	    !strncmp(m, "m-", 2)) {
+		free(*name);
+		free(*ref);
+		*name = *ref = NULL;
+		return mw_err_set(err, MW_E_INVALID,
+				  "'%.200s': use models:/<name>/<version>, models:/<name>/<stage>, "
+				  "models:/<name>/latest or models:/<name>@<alias>",
+				  uri);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ option values, paging */

@@ -56,47 +56,15 @@ static int ident_of(json_t *mv, const char *name, struct mw_model_ident *out, st
 	return 0;
 }
 
-/* The highest version of a name, or of its versions in one stage. */
-static int latest(struct remote *r, const char *name, const char *stage, struct mw_model_ident *out,
-		  struct mw_err *err)
+/* What a reference names on the server (mw_cli_model_version). */
+static int ref_ident(struct remote *r, const char *name, const char *ref,
+		     struct mw_model_ident *out, struct mw_err *err)
 {
-	json_t *req = json_pack("{s:s}", "name", name), *resp = NULL;
-	if (stage)
-		json_object_set_new(req, "stages", json_pack("[s]", stage));
-	int rc = mw_client_request(r->cl, "GET", "registered-models/get-latest-versions", req,
-				   &resp, err);
-	json_decref(req);
-	if (rc)
-		return rc;
-	json_t *best = NULL;
-	int64_t bv = 0;
-	json_t *list = json_object_get(resp, "model_versions");
-	for (size_t i = 0; i < json_array_size(list); i++) {
-		int64_t v;
-		const char *vs =
-			json_string_value(json_object_get(json_array_get(list, i), "version"));
-		if (vs && !mw_parse_int64(vs, &v) && v > bv) {
-			bv = v;
-			best = json_array_get(list, i);
-		}
-	}
-	rc = best ? ident_of(best, name, out, err)
-		  : mw_err_set(err, MW_E_NOT_FOUND,
-			       "registered model '%.100s' has no version%s%.40s", name,
-			       stage ? " in stage " : "", stage ? stage : "");
-	json_decref(resp);
-	return rc;
-}
-
-static int by_alias(struct remote *r, const char *name, const char *alias,
-		    struct mw_model_ident *out, struct mw_err *err)
-{
-	json_t *req = json_pack("{s:s,s:s}", "name", name, "alias", alias), *resp = NULL;
-	int rc = mw_client_request(r->cl, "GET", "registered-models/alias", req, &resp, err);
-	json_decref(req);
+	json_t *mv = NULL;
+	int rc = mw_cli_model_version(r->cl, name, ref, &mv, err);
 	if (!rc)
-		rc = ident_of(json_object_get(resp, "model_version"), name, out, err);
-	json_decref(resp);
+		rc = ident_of(mv, name, out, err);
+	json_decref(mv);
 	return rc;
 }
 
@@ -104,27 +72,21 @@ static int remote_resolve(struct mw_model_source *src, const char *name, const c
 			  const char *default_alias, struct mw_model_ident *out, struct mw_err *err)
 {
 	struct remote *r = (struct remote *)src;
-	int64_t v;
 	int rc;
 	pthread_mutex_lock(&r->mu);
 	if (!ref || !*ref) {
-		rc = default_alias && *default_alias ? by_alias(r, name, default_alias, out, err)
-						     : -MW_E_NOT_FOUND;
+		rc = -MW_E_NOT_FOUND;
+		if (default_alias && *default_alias) {
+			char at[300];
+			snprintf(at, sizeof at, "@%.290s", default_alias);
+			rc = ref_ident(r, name, at, out, err);
+		}
 		if (rc == -MW_E_NOT_FOUND) { /* no such alias: the latest version */
 			mw_err_clear(err);
-			rc = latest(r, name, NULL, out, err);
+			rc = ref_ident(r, name, "latest", out, err);
 		}
-	} else if (ref[0] == '@') {
-		rc = by_alias(r, name, ref + 1, out, err);
-	} else if (!mw_parse_int64(ref, &v)) {
-		json_t *req = json_pack("{s:s,s:s}", "name", name, "version", ref), *resp = NULL;
-		rc = mw_client_request(r->cl, "GET", "model-versions/get", req, &resp, err);
-		if (!rc)
-			rc = ident_of(json_object_get(resp, "model_version"), name, out, err);
-		json_decref(req);
-		json_decref(resp);
 	} else {
-		rc = latest(r, name, strcasecmp(ref, "latest") ? ref : NULL, out, err);
+		rc = ref_ident(r, name, ref, out, err);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return rc;

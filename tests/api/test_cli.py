@@ -211,3 +211,12 @@ def test_every_table_command_has_help_and_a_doc_page():
         if usage:
             with open(doc, encoding="utf-8") as f:
                 assert usage in f.read(), f"docs/cli/{name}.md does not show: {usage}"
+
+
+def test_cli_docs_show_the_help_the_binary_prints():
+    """Every help block in docs/cli/*.md is exactly what `mw ... --help` prints
+    (scripts/cli_docs.py rewrites them; run it after changing an option)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "cli_docs.py"),
+                        "--check", "--mw", mw_bin()], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "run scripts/cli_docs.py:\n" + p.stdout + p.stderr

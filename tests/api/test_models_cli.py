@@ -307,3 +307,42 @@ def test_log_a_model_directory(mode, tmp_path):
     (bare / "model.json").write_bytes(b"{}")
     p = mode.run("log", "logged", str(bare), check=False)
     assert p.returncode == 2 and "MLmodel" in p.stderr
+
+
+def test_download_by_every_model_uri(mode, tmp_path):
+    """models:/NAME/VERSION, /STAGE (any case), /latest and @ALIAS all download, and the
+    files land directly in the target directory (the path never moves with an alias)."""
+    mode.seed()
+    s = mode.server()
+    assert_ok(s.post("registered-models/alias", {"name": "fraud", "alias": "champion",
+                                                 "version": "2"}))
+    assert_ok(s.post("model-versions/transition-stage", {"name": "fraud", "version": "1",
+                                                         "stage": "Production",
+                                                         "archive_existing_versions": False}))
+
+    def download(uri, dest):
+        args = ["artifacts", "download", uri, str(dest)]
+        if mode.kind == "uri":
+            return cli(*args, env_extra={"MW_URI": s.url}, check=False)
+        if s.proc is not None and s.proc.poll() is None:
+            s.stop()
+        return cli(*args, "--data-dir", str(tmp_path / "cli-data"), check=False,
+                   env_extra=store_env(tmp_path / "cli-data"))
+
+    for i, uri in enumerate(["models:/fraud/3", "models:/fraud/Production",
+                             "models:/fraud/production", "models:/fraud/latest",
+                             "models:/fraud@champion"]):
+        dest = tmp_path / f"dl{i}"
+        p = download(uri, dest)
+        assert p.returncode == 0, (uri, p.stderr)
+        got = {str(f.relative_to(dest)): f.read_bytes() for f in dest.rglob("*") if f.is_file()}
+        assert got == FILES, (uri, sorted(got))
+    for bad, code in [("models:/fraud/Staging", 1), ("models:/fraud@nobody", 1),
+                      ("models:/fraud/9", 1), ("models:/fraud", 1)]:
+        p = download(bad, tmp_path / "bad")
+        assert p.returncode == code, (bad, p.stdout, p.stderr)
+        assert p.stderr.strip(), bad
+    # a run's path keeps its last part, as MLflow does
+    p = download(f"runs:/{mode.run_id}/model", tmp_path / "byrun")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "byrun" / "model" / "MLmodel").read_bytes() == FILES["MLmodel"]
