@@ -706,7 +706,7 @@ int cmd_artifacts(int argc, char **argv)
 	struct mw_err err = {0};
 	struct mw_client *cl;
 	if (mw_client_open(cmd_opt(opts, nopts, "uri"), cmd_opt(opts, nopts, "data-dir"), &cl, &err)) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	int rc = 0;
@@ -759,7 +759,7 @@ int cmd_artifacts(int argc, char **argv)
 		}
 	}
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 	} else if (as_json) {
 		cmd_print_json(stdout, report);
 	} else if (ls) {
@@ -813,7 +813,7 @@ int cmd_fsck(int argc, char **argv)
 	struct mw_err err = {0};
 	struct mw_client *cl;
 	if (mw_client_open(cmd_opt(opts, nopts, "uri"), cmd_opt(opts, nopts, "data-dir"), &cl, &err)) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	json_t *report = NULL, *req = json_object();
@@ -822,7 +822,7 @@ int cmd_fsck(int argc, char **argv)
 	json_decref(req);
 	int ret = 1;
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 	} else {
 		bool ok = json_is_true(json_object_get(report, "ok"));
 		if (cmd_flag(opts, nopts, "json")) {
@@ -873,14 +873,14 @@ int cmd_gc(int argc, char **argv)
 	int64_t grace = 3600;
 	const char *g = cmd_opt(opts, nopts, "grace");
 	if (g && (mw_parse_int64(g, &grace) || grace < 0)) {
-		fprintf(stderr, "mw: --grace must be a number of seconds\n");
+		cmd_error(MW_E_INVALID, "--grace must be a number of seconds");
 		return 2;
 	}
 	bool dry = cmd_flag(opts, nopts, "dry-run");
 	struct mw_err err = {0};
 	struct mw_client *cl;
 	if (mw_client_open(cmd_opt(opts, nopts, "uri"), cmd_opt(opts, nopts, "data-dir"), &cl, &err)) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	json_t *report = NULL;
@@ -889,7 +889,7 @@ int cmd_gc(int argc, char **argv)
 				   : mw_art_gc(mw_client_art(cl), grace * 1000, dry, &report, &err);
 	json_decref(req);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 	} else if (cmd_flag(opts, nopts, "json")) {
 		cmd_print_json(stdout, report);
 	} else {

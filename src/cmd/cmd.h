@@ -162,6 +162,13 @@ int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir
 void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *const *cells,
 	       size_t nrows);
 void cmd_print_json(FILE *f, json_t *v);
+/* Errors.  When the command line holds --json (cmd_parse notices), an error
+ * is also printed on stdout as a JSON object in the API's shape,
+ * {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "..."}, for scripts
+ * that parse the output; the message always goes to stderr as "mw: ...".
+ * cmd_fail prints err and returns 1 (the exit status of a failed command). */
+void cmd_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cmd_fail(const struct mw_err *err);
 /* Shared options of commands that use a client. */
 /* The longest URL the CLI sends (a GET's query string holds the request). */
 #define MW_CLI_URL_MAX ((size_t)1 << 20)

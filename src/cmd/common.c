@@ -17,6 +17,7 @@
 #include "app/app.h"
 
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,41 @@ void cmd_usage(FILE *f, struct cmd_opt *opts, size_t nopts, const char *usage, c
 	fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
 }
 
+/* --json on the command line: errors are printed as JSON too (cmd_error). */
+static bool json_errors;
+
+void cmd_error(int code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "mw: %s\n", msg);
+	if (json_errors) {
+		json_t *o = json_pack("{s:s,s:s}", "error_code", mw_err_name(code ? code : MW_E_INTERNAL),
+				      "message", msg);
+		char *t = json_dumps(o, JSON_INDENT(2));
+		fprintf(stdout, "%s\n", t ? t : "{}");
+		fflush(stdout);
+		free(t);
+		json_decref(o);
+	}
+}
+
+int cmd_fail(const struct mw_err *err)
+{
+	cmd_error(err->code, "%s", err->msg);
+	return 1;
+}
+
 int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const char **pos,
 	      size_t maxpos, size_t *npos, const char *usage, const char *about)
 {
 	*npos = 0;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			json_errors = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -67,7 +99,7 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 				if (strlen(opts[k].name) == nl && !strncmp(opts[k].name, name, nl))
 					o = &opts[k];
 			if (!o) {
-				fprintf(stderr, "mw: unknown option '%s'\n", a);
+				cmd_error(MW_E_INVALID, "unknown option '%s'", a);
 				cmd_usage(stderr, opts, nopts, usage, NULL);
 				return -1;
 			}
@@ -77,12 +109,14 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 				} else if (i + 1 < argc) {
 					o->value = argv[++i];
 				} else {
-					fprintf(stderr, "mw: option '--%s' needs a value\n", o->name);
+					cmd_error(MW_E_INVALID, "option '--%s' needs a value",
+						  o->name);
 					return -1;
 				}
 			} else {
 				if (eq) {
-					fprintf(stderr, "mw: option '--%s' takes no value\n", o->name);
+					cmd_error(MW_E_INVALID, "option '--%s' takes no value",
+						  o->name);
 					return -1;
 				}
 				o->value = "1";
@@ -96,7 +130,7 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 	}
 	return 0;
 too_many:
-	fprintf(stderr, "mw: too many arguments\n");
+	cmd_error(MW_E_INVALID, "too many arguments");
 	cmd_usage(stderr, opts, nopts, usage, NULL);
 	return -1;
 }
@@ -188,7 +222,7 @@ int cmd_settings_parse_ex(struct mw_settings *set, int argc, char **argv,
 		if (!rc && mw_log_parse_level(mw_settings_get(set, "log-level"), &lvl))
 			rc = mw_err_set(&err, MW_E_INVALID, "unknown log level"); /* validated: never */
 		if (rc) {
-			fprintf(stderr, "mw: %s\n", err.msg);
+			cmd_fail(&err);
 			rc = -1;
 		} else {
 			mw_log_set_level(lvl);
@@ -639,7 +673,7 @@ int cmd_max(const char *max, int64_t def, int64_t *limit)
 {
 	*limit = def;
 	if (max && (mw_parse_int64(max, limit) || *limit < 1)) {
-		fprintf(stderr, "mw: --max must be a positive number\n");
+		cmd_error(MW_E_INVALID, "--max must be a positive number");
 		return -1;
 	}
 	return 0;

@@ -46,7 +46,7 @@ static int experiments_list(struct mw_client *cl, struct cmd_opt *opts, size_t n
 		return 2;
 	const char *vt = cmd_view_type(cmd_opt(opts, nopts, "view"));
 	if (!vt) {
-		fprintf(stderr, "mw: --view must be active, deleted or all\n");
+		cmd_error(MW_E_INVALID, "--view must be active, deleted or all");
 		return 2;
 	}
 	json_t *req = json_pack("{s:s}", "view_type", vt), *all = NULL;
@@ -57,7 +57,7 @@ static int experiments_list(struct mw_client *cl, struct cmd_opt *opts, size_t n
 	int rc = mw_client_collect(cl, "experiments/search", req, "experiments", limit, &all, &err);
 	json_decref(req);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	if (as_json) {
@@ -86,7 +86,7 @@ static int experiments_change(struct mw_client *cl, const char *sub, const char 
 	int rc = mw_client_call(cl, path, req, &resp, &err);
 	json_decref(req);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	if (as_json)
@@ -129,7 +129,7 @@ int cmd_experiments(int argc, char **argv)
 	struct mw_err err = {0};
 	struct mw_client *cl;
 	if (mw_client_open(cmd_opt(opts, nopts, "uri"), cmd_opt(opts, nopts, "data-dir"), &cl, &err)) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	bool as_json = cmd_flag(opts, nopts, "json");

@@ -14,7 +14,7 @@ int cmd_help(int argc, char **argv)
 				char *av[] = {argv[1], "--help", NULL};
 				return t[i].fn(2, av);
 			}
-		fprintf(stderr, "mw: no help for '%s': not a command\n", argv[1]);
+		cmd_error(MW_E_INVALID, "no help for '%s': not a command", argv[1]);
 		return 2;
 	}
 	printf("mw %s - Millwright, the model factory in one binary\n\n"

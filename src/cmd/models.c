@@ -40,7 +40,7 @@ static void fmt_time(json_t *o, const char *k, char out[32])
 
 static int fail(struct mw_err *err)
 {
-	fprintf(stderr, "mw: %s\n", err->msg);
+	cmd_fail(err);
 	return 1;
 }
 
@@ -307,7 +307,7 @@ static int get_limit(struct cmd_opt *opts, size_t nopts, int64_t def, int64_t *o
 	*out = def;
 	const char *m = cmd_opt(opts, nopts, "max");
 	if (m && (mw_parse_int64(m, out) || *out < 1)) {
-		fprintf(stderr, "mw: --max must be a positive number\n");
+		cmd_error(MW_E_INVALID, "--max must be a positive number");
 		return 2;
 	}
 	return 0;
@@ -531,14 +531,14 @@ static int run_log(struct cmd_opt *opts, size_t nopts, const char **pos, size_t 
 	(void)npos;
 	struct stat st;
 	if (stat(pos[1], &st) || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "mw: %s is not a directory\n", pos[1]);
+		cmd_error(MW_E_INVALID, "%s is not a directory", pos[1]);
 		return 2;
 	}
 	char *mlmodel = mw_fs_join(pos[1], "MLmodel");
 	bool has_mlmodel = !stat(mlmodel, &st) && S_ISREG(st.st_mode) && st.st_size > 0;
 	free(mlmodel);
 	if (!has_mlmodel) {
-		fprintf(stderr, "mw: %s has no MLmodel file: log an MLflow model directory\n", pos[1]);
+		cmd_error(MW_E_INVALID, "%s has no MLmodel file: log an MLflow model directory", pos[1]);
 		return 2;
 	}
 	struct ctx x;
@@ -628,7 +628,7 @@ static int add_audit(struct cmd_opt *opts, size_t nopts, json_t *req)
 		json_t *j = json_loads(ev, JSON_DECODE_ANY, &je);
 		if (!j || (!json_is_object(j) && !json_is_array(j))) {
 			json_decref(j);
-			fprintf(stderr, "mw: --evidence must be a JSON object or array (%s)\n",
+			cmd_error(MW_E_INVALID, "--evidence must be a JSON object or array (%s)",
 				j ? "got a scalar" : je.text);
 			return 2;
 		}
@@ -945,7 +945,7 @@ static int read_card_file(const char *file, json_t **out)
 {
 	FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
 	if (!f) {
-		fprintf(stderr, "mw: cannot open %s\n", file);
+		cmd_error(MW_E_NOT_FOUND, "cannot open %s", file);
 		return 1;
 	}
 	struct mw_buf b;
@@ -955,7 +955,7 @@ static int read_card_file(const char *file, json_t **out)
 	int rc = 0;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		if (mw_buf_append(&b, chunk, n)) {
-			fprintf(stderr, "mw: %s is larger than %u bytes\n", file, MAX_CARD_FILE);
+			cmd_error(MW_E_INVALID, "%s is larger than %u bytes", file, MAX_CARD_FILE);
 			rc = 1;
 			break;
 		}
@@ -965,7 +965,7 @@ static int read_card_file(const char *file, json_t **out)
 		json_error_t je;
 		json_t *j = json_loadb(b.data, b.len, 0, &je);
 		if (!json_is_object(j)) {
-			fprintf(stderr, "mw: %s: a model card is a JSON object (%s, line %d)\n", file,
+			cmd_error(MW_E_INVALID, "%s: a model card is a JSON object (%s, line %d)", file,
 				j ? "not an object" : je.text, je.line);
 			json_decref(j);
 			rc = 1;

@@ -53,7 +53,7 @@ static int parse_count(const char *v, const char *what, int64_t *out)
 	if (!v)
 		return 0;
 	if (mw_parse_int64(v, out) || *out < 0) {
-		fprintf(stderr, "mw: %s must be a whole number >= 0\n", what);
+		cmd_error(MW_E_INVALID, "%s must be a whole number >= 0", what);
 		return -1;
 	}
 	return 0;
@@ -120,7 +120,7 @@ int cmd_predictions(int argc, char **argv)
 		return 2;
 	bool follow = cmd_flag(opts, no, "follow");
 	if (!tail && (follow || cmd_opt(opts, no, "lines"))) {
-		fprintf(stderr, "mw: --lines and --follow are for `mw predictions tail`\n");
+		cmd_error(MW_E_INVALID, "--lines and --follow are for `mw predictions tail`");
 		return 2;
 	}
 	const char *dir = cmd_opt(opts, no, "data-dir");
@@ -141,7 +141,7 @@ int cmd_predictions(int argc, char **argv)
 	if (rc == -MW_E_IO && !err.code)
 		return 1; /* stdout went away */
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	return 0;

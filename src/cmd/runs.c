@@ -187,7 +187,7 @@ static int runs_search(struct mw_client *cl, struct cmd_opt *opts, size_t nopts,
 	} else {
 		exps = json_array();
 		if (all_experiments(cl, exps, &err)) {
-			fprintf(stderr, "mw: %s\n", err.msg);
+			cmd_fail(&err);
 			json_decref(exps);
 			return 1;
 		}
@@ -201,7 +201,7 @@ static int runs_search(struct mw_client *cl, struct cmd_opt *opts, size_t nopts,
 	int rc = mw_client_collect(cl, "runs/search", req, "runs", limit, &all, &err);
 	json_decref(req);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	if (as_json) {
@@ -223,7 +223,7 @@ static int runs_show(struct mw_client *cl, const char *run_id, bool as_json)
 	int rc = mw_client_call(cl, "runs/get", req, &resp, &err);
 	json_decref(req);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	if (as_json)
@@ -269,13 +269,13 @@ int cmd_runs(int argc, char **argv)
 		return 2;
 	const char *vt = cmd_view_type(cmd_opt(opts, nopts, "view"));
 	if (!vt) {
-		fprintf(stderr, "mw: --view must be active, deleted or all\n");
+		cmd_error(MW_E_INVALID, "--view must be active, deleted or all");
 		return 2;
 	}
 	struct mw_err err = {0};
 	struct mw_client *cl;
 	if (mw_client_open(cmd_opt(opts, nopts, "uri"), cmd_opt(opts, nopts, "data-dir"), &cl, &err)) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	bool as_json = cmd_flag(opts, nopts, "json");

@@ -119,7 +119,7 @@ static int serve_run(struct mw_settings *set, const char *model, const char *nam
 	}
 	remote_close(&r);
 	if (rc)
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 	return rc ? 1 : 0;
 }
 
@@ -151,7 +151,7 @@ int cmd_serve(int argc, char **argv)
 	if (prc)
 		ret = prc > 0 ? 0 : 2;
 	else if (npos != 1) {
-		fprintf(stderr, "mw: mw serve needs one MODEL\n");
+		cmd_error(MW_E_INVALID, "mw serve needs one MODEL");
 		ret = 2;
 	} else
 		ret = serve_run(set, pos[0], cmd_opt(extra, 2, "name"), cmd_opt(extra, 2, "uri"));
@@ -397,7 +397,7 @@ int cmd_predict(int argc, char **argv)
 	int rc = predict_run(pos[0], input, dir ? dir : "./mw-data", cmd_opt(opts, no, "uri"),
 			     cmd_flag(opts, no, "json"), &err);
 	if (rc) {
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 		return 1;
 	}
 	return 0;

@@ -36,7 +36,7 @@ static int run(struct mw_settings *set, int64_t start_ms)
 	struct mw_err err = {0};
 	int rc = mw_app_run(app, &err);
 	if (rc)
-		fprintf(stderr, "mw: %s\n", err.msg);
+		cmd_fail(&err);
 	mw_app_free(app);
 	return rc ? 1 : 0;
 }

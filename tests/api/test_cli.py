@@ -220,3 +220,26 @@ def test_cli_docs_show_the_help_the_binary_prints():
     p = subprocess.run(["/usr/bin/python3", os.path.join(root, "scripts", "cli_docs.py"),
                         "--check", "--mw", mw_bin()], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, "run scripts/cli_docs.py:\n" + p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("args,code,status", [
+    (["runs", "show", "0123456789abcdef0123456789abcdef"], "RESOURCE_DOES_NOT_EXIST", 1),
+    (["experiments", "list", "--bogus"], "INVALID_PARAMETER_VALUE", 2),
+    (["models", "show", "no-such-model"], "RESOURCE_DOES_NOT_EXIST", 1),
+    (["artifacts", "download", "models:/no-such-model/1", "/nonexistent-dir"],
+     "RESOURCE_DOES_NOT_EXIST", 1),
+    (["runs", "search", "--filter", "metrics.x >>> 1"], "INVALID_PARAMETER_VALUE", 1),
+])
+def test_json_errors_are_json(mw, args, code, status):
+    """With --json a failure prints the API's error object on stdout (for scripts)
+    and the message on stderr (for people); the exit status is unchanged."""
+    env = {"MW_URI": mw.url}
+    p = cli(*args, "--json", check=False, env_extra=env)
+    assert p.returncode == status, (p.stdout, p.stderr)
+    body = json.loads(p.stdout)
+    assert body["error_code"] == code, body
+    assert body["message"] and body["message"] in p.stderr
+    # without --json: no JSON, the message on stderr only
+    p = cli(*args, check=False, env_extra=env)
+    assert p.returncode == status and not p.stdout.strip().startswith("{")
+    assert p.stderr.startswith("mw: ")
