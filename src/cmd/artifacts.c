@@ -10,6 +10,8 @@
  */
 #include "cmd/cmd.h"
 
+#include "registry/registry.h"
+
 #include "art/art.h"
 
 #include <curl/curl.h>
@@ -197,7 +199,7 @@ static int resolve(struct mw_client *cl, const char *src, char **path, struct mw
 		/* any reference MLflow takes: a version, a stage, latest, @alias */
 		char *name = NULL, *ref = NULL;
 		json_t *mv = NULL;
-		rc = mw_cli_model_uri(src, false, &name, &ref, err);
+		rc = mw_registry_parse_uri(src, &name, &ref, err);
 		if (!rc)
 			rc = mw_cli_model_version(cl, name, ref, &mv, err);
 		if (!rc) {

@@ -105,12 +105,6 @@ int mw_client_request(struct mw_client *c, const char *method, const char *path,
  * MW_E_NOT_FOUND when the model, alias, version or stage has none. */
 int mw_cli_model_version(struct mw_client *c, const char *name, const char *ref, json_t **mv,
 			 struct mw_err *err);
-/* A models:/ URI split: models:/<name>@<alias> gives ref "@alias",
- * models:/<name>/<version|stage|latest> that part; *name and *ref are
- * malloc'd.  MW_E_INVALID for models:/<name> alone (without allow_bare),
- * an empty name or reference, or a logged model id (m-...). */
-int mw_cli_model_uri(const char *uri, bool allow_bare, char **name, char **ref,
-		     struct mw_err *err);
 /* Call a route by method and full path ("/api/mw/models/fraud/history",
  * "/api/2.0/mlflow/registered-models/alias"; segments already escaped with
  * mw_client_escape): over HTTP when remote, else local(registry, req) in

@@ -627,38 +627,6 @@ int mw_cli_model_version(struct mw_client *c, const char *name, const char *ref,
 	return rc;
 }
 
-int mw_cli_model_uri(const char *uri, bool allow_bare, char **name, char **ref,
-		     struct mw_err *err)
-{
-	*name = *ref = NULL;
-	const char *m = mw_uri_prefix(uri, "models:/");
-	if (!m)
-		return mw_err_set(err, MW_E_INVALID, "'%.200s' is not a models:/ URI", uri);
-	const char *at = strchr(m, '@'), *slash = strrchr(m, '/');
-	if (at && (!slash || slash < at)) {
-		*name = mw_xstrndup(m, (size_t)(at - m));
-		*ref = mw_xstrdup(at);
-	} else if (slash) {
-		*name = mw_xstrndup(m, (size_t)(slash - m));
-		*ref = mw_xstrdup(slash + 1);
-	} else if (allow_bare && *m && strncmp(m, "m-", 2)) {
-		*name = mw_xstrdup(m);
-		*ref = mw_xstrdup("");
-		return 0;
-	}
-	if (!*name || !**name || !*ref || !(*ref)[0] || !strcmp(*ref, "@") ||
-	    !strncmp(m, "m-", 2)) {
-		free(*name);
-		free(*ref);
-		*name = *ref = NULL;
-		return mw_err_set(err, MW_E_INVALID,
-				  "'%.200s': use models:/<name>/<version>, models:/<name>/<stage>, "
-				  "models:/<name>/latest or models:/<name>@<alias>",
-				  uri);
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------ option values, paging */
 
 const char *cmd_view_type(const char *view)
