@@ -1147,6 +1147,30 @@ static int in_stage(struct mw_registry *r, const char *name, const char *stage_i
 	return rc;
 }
 
+/* Whether a model's alias ever existed (its promotion history names it):
+ * 1 yes, 0 no, or an error. */
+static int had_alias(struct mw_registry *r, const char *name, const char *alias,
+		     struct mw_arena *a, struct mw_err *err)
+{
+	struct mw_promotion_event *ev = NULL;
+	size_t n = 0;
+	struct mw_err e2 = {0};
+	int rc = mw_store_rm_history(r->store, name, a, &ev, &n, &e2);
+	if (rc == -MW_E_NOT_FOUND)
+		return 0; /* no such model: the caller's lookup says so */
+	if (rc) {
+		*err = e2;
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].target && !strcmp(ev[i].target, alias) &&
+		    (!strcmp(ev[i].kind, MW_EVENT_ALIAS_SET) ||
+		     !strcmp(ev[i].kind, MW_EVENT_ALIAS_DELETED) ||
+		     !strcmp(ev[i].kind, MW_EVENT_ROLLBACK)))
+			return 1;
+	return 0;
+}
+
 int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
 			const char *default_alias, struct mw_registry_pin *out,
 			struct mw_err *err)
@@ -1170,9 +1194,19 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 		}
 		via = "default-alias";
 		found = !rc;
-		if (rc)
-			ref = "latest";
 		rc = 0;
+		if (!found && (rc = had_alias(r, name, default_alias, a, err)) == 0)
+			ref = "latest"; /* never promoted: its latest version */
+		if (rc == 1)
+			rc = mw_err_set(err, MW_E_NOT_FOUND,
+					"Registered model '%.100s' has no alias '%.100s' any more (it was "
+					"deleted, or went with its version): promote a version to serve "
+					"its default (it never falls back to an unpromoted version).",
+					name, default_alias);
+		if (rc) {
+			mw_arena_free(a);
+			return rc;
+		}
 	}
 	if (found) {
 		/* resolved through the default alias above */

@@ -132,7 +132,11 @@ void mw_registry_pin_release(struct mw_registry_pin *p);
  *   "@champion"    the version an alias points to;
  *   "Production"   the latest version in a stage (MLflow's stage names, any case);
  *   "latest"       the highest version number;
- *   NULL or ""     default_alias when it is set and exists, else "latest".
+ *   NULL or ""     default_alias when it is set and exists, else "latest" --
+ *                  but only for a model that never had that alias: once it
+ *                  had one (its history names it), a missing default alias
+ *                  is MW_E_NOT_FOUND, never a silent fall back to the
+ *                  latest, unpromoted version.
  * MW_E_NOT_FOUND (with MLflow's wording) when the model, alias, stage or
  * version does not exist. */
 int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
