@@ -133,6 +133,8 @@ static int registry_init(struct mw_app *app, void **state, struct mw_err *err)
 	if (!rc) {
 		mw_registry_allow_local_sources(CTX(app)->registry,
 						mw_settings_bool(SET(app), "allow-local-sources"));
+		mw_registry_check_models(CTX(app)->registry,
+					 mw_settings_bool(SET(app), "check-models"));
 		mw_registry_set_max_response(CTX(app)->registry,
 					     (size_t)mw_settings_int(SET(app),
 								     "max-response-bytes"));

@@ -89,6 +89,8 @@ static const struct mw_setting defaults[] = {
 	BOOL("prediction-log", "true", "log every prediction to <data-dir>/logs (true/false)"),
 	BOOL("allow-local-sources", "false",
 	     "let model-versions/create read a local directory on the server (trusted clients only)"),
+	BOOL("check-models", "true",
+	     "refuse a model version whose MLmodel could never serve (empty, not YAML, no flavor mw serves, a missing file)"),
 	INT("prediction-log-queue", "10000", 1, 10000000,
 	    "records waiting for the prediction log before drops"),
 };

@@ -26,6 +26,7 @@
 #include "registry/registry.h"
 
 #include "art/art.h"
+#include "mlmodel/mlmodel.h"
 #include "store/registry.h"
 #include "track/track.h"
 
@@ -44,6 +45,7 @@ struct mw_registry {
 	struct mw_blob *blob;
 	bool local_sources;
 	size_t max_bytes; /* a search answer's budget (max-response-bytes), 0: none */
+	bool check_models; /* refuse versions whose MLmodel could never serve */
 };
 
 int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_registry **out,
@@ -53,6 +55,7 @@ int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_regi
 	struct mw_registry *r = mw_xcalloc(1, sizeof *r);
 	r->store = store;
 	r->blob = blob;
+	r->check_models = true;
 	*out = r;
 	return 0;
 }
@@ -65,6 +68,11 @@ void mw_registry_free(struct mw_registry *r)
 void mw_registry_allow_local_sources(struct mw_registry *r, bool allow)
 {
 	r->local_sources = allow;
+}
+
+void mw_registry_check_models(struct mw_registry *r, bool check)
+{
+	r->check_models = check;
 }
 
 void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes)
@@ -1701,6 +1709,114 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 	return source_local(r, src, src, out, err);
 }
 
+/* ================================================================ register what serves */
+
+/* The files of a source about to be pinned, for mw_mlmodel_check. */
+struct tree_view {
+	struct mw_art_file *f;
+	size_t n;
+};
+
+static int tree_has(void *ctx, const char *rel)
+{
+	struct tree_view *t = ctx;
+	size_t rl = strlen(rel);
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->f[i].path;
+		if (!strcmp(p, rel))
+			return MW_MLMODEL_FILE;
+		if (!strncmp(p, rel, rl) && p[rl] == '/')
+			return MW_MLMODEL_DIR;
+	}
+	return MW_MLMODEL_NONE;
+}
+
+/* A blob's bytes (at most max; *n the size), malloc'd. */
+static int read_blob(struct mw_registry *r, const char *digest, size_t max, char **out, size_t *n,
+		     struct mw_err *err)
+{
+	int fd = -1;
+	uint64_t size = 0;
+	int rc = mw_blob_open_fd(r->blob, digest, &fd, &size, err);
+	if (rc)
+		return rc;
+	if (size > max) {
+		close(fd);
+		return mw_err_set(err, MW_E_INVALID, "MLmodel is larger than %zu bytes", max);
+	}
+	char *buf = mw_xmalloc((size_t)size + 1);
+	size_t got = 0;
+	while (got < size) {
+		ssize_t k = read(fd, buf + got, (size_t)size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			close(fd);
+			free(buf);
+			return mw_err_set(err, MW_E_IO, "cannot read a blob of the model's files");
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	buf[got] = 0;
+	*out = buf;
+	*n = got;
+	return 0;
+}
+
+/* The MLmodel of the files under prefix in the artifact manifest (*mlmodel,
+ * NULL when there is none).  With check, an MLmodel that could never serve
+ * (empty, not YAML, no flavor mw serves, a flavor's file missing) is
+ * MW_E_INVALID with the reason. */
+static int model_files_mlmodel(struct mw_registry *r, const char *prefix, bool check,
+			       json_t **mlmodel, struct mw_err *err)
+{
+	*mlmodel = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct tree_view t = {0};
+	int rc = mw_store_art_tree(r->store, prefix, a, &t.f, &t.n, err);
+	const char *digest = NULL;
+	for (size_t i = 0; !rc && i < t.n; i++)
+		if (!strcmp(t.f[i].path, "MLmodel"))
+			digest = t.f[i].digest;
+	if (rc || !digest) {
+		mw_arena_free(a);
+		return rc; /* not an MLflow model directory: nothing to check */
+	}
+	char *text = NULL;
+	size_t n = 0;
+	json_t *doc = NULL;
+	rc = read_blob(r, digest, MW_MLMODEL_MAX_BYTES, &text, &n, err);
+	if (!rc)
+		rc = mw_mlmodel_parse(text, n, &doc, err);
+	if (!rc && check)
+		rc = mw_mlmodel_check(doc, tree_has, &t, err);
+	free(text);
+	mw_arena_free(a);
+	if (rc) {
+		json_decref(doc);
+		return rc;
+	}
+	*mlmodel = doc;
+	return 0;
+}
+
+/* Refuse at registration what could never serve (issue 10): the MLmodel is
+ * read from the very files about to be pinned. */
+static int check_servable(struct mw_registry *r, const char *source, const char *prefix,
+			  struct mw_err *err)
+{
+	json_t *doc = NULL;
+	int rc = model_files_mlmodel(r, prefix, true, &doc, err);
+	json_decref(doc);
+	if (rc == -MW_E_INVALID) {
+		char msg[sizeof err->msg + 256];
+		snprintf(msg, sizeof msg, "Cannot register '%.200s': %s", source, err->msg);
+		rc = mw_err_set(err, MW_E_INVALID, "%s", msg);
+	}
+	return rc;
+}
+
 /* ================================================================ model versions */
 
 int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, json_t *req,
@@ -1769,6 +1885,8 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		rc = mw_err_set(err, MW_E_INVALID,
 				"model_id '%.100s' does not match the logged model of source '%.300s'.",
 				model_id, source);
+	if (!rc && s.pin && r->check_models)
+		rc = check_servable(r, source, s.pin, err);
 	json_t *mv = NULL;
 	if (!rc) {
 		struct mw_mv_create c = {

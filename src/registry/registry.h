@@ -53,6 +53,11 @@ void mw_registry_allow_local_sources(struct mw_registry *r, bool allow);
  * next_page_token, when its next entity would pass it, and an entity larger
  * than it alone is MW_E_TOO_LARGE. */
 void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes);
+/* Check, at model-versions/create, that a source's MLmodel (when it has one)
+ * could serve: it parses, has an xgboost, sklearn or python_function flavor,
+ * and names only files the source has (mw_mlmodel_check); MW_E_INVALID
+ * otherwise, before any version exists.  On by default. */
+void mw_registry_check_models(struct mw_registry *r, bool check);
 
 typedef int (*mw_registry_op)(struct mw_registry *r, const struct mw_call *call, json_t *req,
 	     json_t **resp,

@@ -74,7 +74,7 @@ def test_models_usage_errors():
     assert p.returncode == 2
 
 
-FILES = {"MLmodel": b"flavors: {}\n", "model.pkl": b"\x00\x01\x02weights"}
+FILES = {"MLmodel": b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n", "model.pkl": b"\x00\x01\x02weights"}
 
 
 @pytest.fixture(params=["uri", "data-dir"])
@@ -247,7 +247,8 @@ def test_register(mode, tmp_path):
     assert out["model_version"]["run_id"] == mode.run_id
     src = tmp_path / "local-model"
     (src / "sub").mkdir(parents=True)
-    (src / "MLmodel").write_bytes(b"local")
+    mlm = b"flavors:\n  python_function:\n    loader_module: mymodel\n"
+    (src / "MLmodel").write_bytes(mlm)
     (src / "sub" / "w.bin").write_bytes(b"\xff" * 100)
     p = mode.run("register", "newmodel", str(src), check=mode.kind == "data-dir")
     if mode.kind == "uri":
@@ -256,7 +257,8 @@ def test_register(mode, tmp_path):
         return
     assert "registered newmodel version 3" in p.stdout
     out = json.loads(mode.run("lineage", "newmodel", "3", "--json").stdout)
-    assert {a["path"]: a["size"] for a in out["artifacts"]} == {"MLmodel": 5, "sub/w.bin": 100}
+    assert {a["path"]: a["size"] for a in out["artifacts"]} == {"MLmodel": len(mlm),
+                                                                   "sub/w.bin": 100}
     # the files are served by the server afterwards
     s = mode.server()
     uri = assert_ok(s.get("model-versions/get-download-uri",

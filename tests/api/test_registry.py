@@ -113,7 +113,7 @@ def model(mw):
     return rm_create(mw)["name"]
 
 
-FILES = {"MLmodel": b"flavors:\n  python_function: {}\n", "model.pkl": bytes(range(256)) * 4,
+FILES = {"MLmodel": b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n", "model.pkl": bytes(range(256)) * 4,
          "sub/conda.yaml": b"name: env\n"}
 
 
@@ -838,7 +838,7 @@ def test_mlflow3_wire_trace(mw):
     assert MODEL_ID.match(mid)
     assert_ok(mw.post("runs/outputs", {"run_id": rid, "models": [{"model_id": mid, "step": 0}]}))
     # 5.5 upload the model files
-    files = {"MLmodel": b"artifact_path: model\nflavors: {}\n", "model.pkl": b"\x80\x04pickle",
+    files = {"MLmodel": b"artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n", "model.pkl": b"\x80\x04pickle",
              "conda.yaml": b"deps: []\n", "python_env.yaml": b"python: 3\n",
              "requirements.txt": b"scikit-learn\n"}
     art = lm["artifact_uri"][len("mlflow-artifacts:/"):]
@@ -1157,3 +1157,49 @@ def test_registry_survives_restart(mw_factory):
     assert len(assert_ok(native(srv, "GET", "fraud", "history"))["events"]) == 1
     assert assert_ok(native(srv, "GET", "fraud", "versions/1/card"))["card"] == {"owner": "o"}
     assert mv_create(srv, "fraud", f"runs:/{run['run_id']}/model")["version"] == "2"
+
+
+# ---- register what serves (issue 10 item 3) ---------------------------------
+
+UNSERVABLE = [
+    ({"MLmodel": b""}, "MLmodel is empty"),
+    ({"MLmodel": b"   \n# nothing\n"}, "MLmodel is empty"),
+    ({"MLmodel": b"local"}, "not a YAML mapping"),
+    ({"MLmodel": b"flavors: [unclosed\n  : :"}, "not valid YAML"),
+    ({"MLmodel": b"artifact_path: model\n"}, "no flavors"),
+    ({"MLmodel": b"flavors:\n  pytorch:\n    model_data: data\n"}, "(pytorch) are none mw can serve"),
+    ({"MLmodel": b"flavors:\n  xgboost:\n    data: model.json\n    model_format: json\n"},
+     "'model.json', which is not among the model's files"),
+    ({"MLmodel": b"flavors:\n  sklearn:\n    pickled_model: ../../../etc/passwd\n",
+      "model.pkl": b"x"}, "no '..'"),
+    ({"MLmodel": b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
+                 b"    model_path: /etc/passwd\n"}, "no '/' at the start"),
+]
+
+
+@pytest.mark.parametrize("files,why", UNSERVABLE)
+def test_a_version_that_could_never_serve_is_refused(mw, model, files, why):
+    run = run_with_files(mw, files)
+    body = assert_error(mw.post("model-versions/create", {
+        "name": model, "source": f"runs:/{run['run_id']}/model"}), 400, INVALID)
+    assert why in body["message"], body["message"]
+    assert "Cannot register" in body["message"]
+    # nothing was created, and the next good version is version 1
+    assert "latest_versions" not in rm_get(mw, model)
+    good = run_with_files(mw, FILES)
+    assert mv_create(mw, model, f"runs:/{good['run_id']}/model")["version"] == "1"
+
+
+def test_sources_without_an_mlmodel_are_not_checked(mw, model):
+    """A plain model file, or a directory without MLmodel, registers as before
+    (mw serves plain directories; MLflow checks nothing)."""
+    run = run_with_files(mw, {"model.json": b"{}"})
+    assert mv_create(mw, model, f"runs:/{run['run_id']}/model")["status"] == "READY"
+
+
+def test_check_models_off_registers_anything(mw_factory, tmp_path):
+    srv = mw_factory(data_dir=tmp_path / "d", extra_args=["--check-models", "false"])
+    name = unique("unchecked")
+    assert_ok(srv.post("registered-models/create", {"name": name}))
+    run = run_with_files(srv, {"MLmodel": b"flavors:\n  pytorch: {}\n"})
+    assert mv_create(srv, name, f"runs:/{run['run_id']}/model")["version"] == "1"

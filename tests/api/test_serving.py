@@ -1093,19 +1093,21 @@ def test_corrupt_model_at_load_time(zoo):
     assert_close(v2_outputs(v2_infer(srv, other, v2_body(X2)))[0], booster_predict(booster, X2),
                  "other model after a corrupt load")
     assert srv.proc.poll() is None
-    # not a model at all: an MLmodel without a flavor mw serves
-    name2 = unique("noflavor")
-    register(srv, name2, {"MLmodel": b"flavors:\n  onnx:\n    data: model.onnx\n",
-                          "model.onnx": b"\x08\x01"})
-    r = v2_infer(srv, name2, v2_body(X))
-    assert 400 <= r.status_code < 600 and r.status_code != 404, r.text
-    v2_error(r, r.status_code)
-    # an MLmodel that is not YAML
-    name3 = unique("badyaml")
-    register(srv, name3, {"MLmodel": b"flavors: [unclosed\n  : :", "model.json": b"{}"})
-    r = v2_infer(srv, name3, v2_body(X))
-    assert 400 <= r.status_code < 600 and r.status_code != 404, r.text
-    v2_error(r, r.status_code)
+    # not a model at all, or an MLmodel that is not YAML: refused at registration,
+    # with the reason, before any version exists (issue 10: register what serves)
+    for files, why in [({"MLmodel": b"flavors:\n  onnx:\n    data: model.onnx\n",
+                         "model.onnx": b"\x08\x01"}, "none mw can serve"),
+                       ({"MLmodel": b"flavors: [unclosed\n  : :", "model.json": b"{}"},
+                        "not valid YAML")]:
+        name2 = unique("unservable")
+        run = srv.create_run("0")["info"]
+        for p, data in files.items():
+            put_art(srv, f"0/{run['run_id']}/artifacts/model/{p}", data)
+        assert_ok(srv.post("registered-models/create", {"name": name2}))
+        r = srv.post("model-versions/create", {"name": name2,
+                                               "source": f"runs:/{run['run_id']}/model"})
+        assert r.status_code == 400 and why in r.json()["message"], r.text
+        v2_error(v2_infer(srv, name2, v2_body(X)), 404)
     assert srv.proc.poll() is None
 
 
