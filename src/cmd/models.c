@@ -641,6 +641,8 @@ static int set_alias(struct ctx *x, const char *name, const char *alias, const c
 		     struct cmd_opt *opts, size_t nopts)
 {
 	json_t *req = json_pack("{s:s,s:s,s:s}", "name", name, "alias", alias, "version", version);
+	if (cmd_flag(opts, nopts, "force"))
+		json_object_set_new(req, "force", json_true());
 	int rc = add_audit(opts, nopts, req);
 	if (rc) {
 		json_decref(req);
@@ -1068,20 +1070,24 @@ static struct sub subs[] = {
 	  {"experiment-id", "ID", "the new run's experiment (default 0, Default)", NULL, false},
 	  {"artifact-path", "P", "where under the run's artifacts (default model)", NULL, false},
 	  {"description", "TEXT", "version description", NULL, false}}},
-	{"alias", "mw models alias NAME ALIAS VERSION [--reason R] [--evidence JSON] [--json]\n"
+	{"alias", "mw models alias NAME ALIAS VERSION [--force] [--reason R] [--evidence JSON] [--json]\n"
 		  "   or: mw models alias NAME ALIAS --delete [--reason R]",
-	 "Point ALIAS (e.g. champion) at VERSION, or delete it; audited in the history.", -1,
-	 run_alias,
+	 "Point ALIAS (e.g. champion) at VERSION, or delete it; audited in the history.  A move\n"
+	 "to a version whose MLmodel signature (inputs, outputs) differs from the current one's\n"
+	 "is refused, with the difference, unless --force.",
+	 -1, run_alias,
 	 {CMD_CLIENT_OPTS, AUDIT_OPTS,
-	  {"delete", NULL, "delete the alias instead", NULL, false}}},
+	  {"delete", NULL, "delete the alias instead", NULL, false},
+	  {"force", NULL, "move even when the signature changes", NULL, false}}},
 	{"promote",
-	 "mw models promote NAME VERSION [--alias A | --stage S [--archive-existing]] [--reason R] [--evidence JSON]",
+	 "mw models promote NAME VERSION [--alias A [--force] | --stage S [--archive-existing]] [--reason R] [--evidence JSON]",
 	 "Promote VERSION: point an alias at it (default --alias champion), or move it to a\n"
 	 "stage (None, Staging, Production, Archived); --archive-existing archives the versions\n"
 	 "that were in that stage.  Audited, with reason and evidence, in the history.",
 	 2, run_promote,
 	 {CMD_CLIENT_OPTS, AUDIT_OPTS,
 	  {"alias", "A", "alias to point at VERSION (default champion)", NULL, false},
+	  {"force", NULL, "with --alias: move even when the signature changes", NULL, false},
 	  {"stage", "S", "stage to move VERSION to", NULL, false},
 	  {"archive-existing", NULL, "with --stage Staging/Production: archive the others", NULL,
 	   false}}},

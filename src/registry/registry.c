@@ -906,7 +906,160 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	return 0;
 }
 
+/* ================================================================ register what serves */
+
+/* The files of a source about to be pinned, for mw_mlmodel_check. */
+struct tree_view {
+	struct mw_art_file *f;
+	size_t n;
+};
+
+static int tree_has(void *ctx, const char *rel)
+{
+	struct tree_view *t = ctx;
+	size_t rl = strlen(rel);
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->f[i].path;
+		if (!strcmp(p, rel))
+			return MW_MLMODEL_FILE;
+		if (!strncmp(p, rel, rl) && p[rl] == '/')
+			return MW_MLMODEL_DIR;
+	}
+	return MW_MLMODEL_NONE;
+}
+
+/* A blob's bytes (at most max; *n the size), malloc'd. */
+static int read_blob(struct mw_registry *r, const char *digest, size_t max, char **out, size_t *n,
+		     struct mw_err *err)
+{
+	int fd = -1;
+	uint64_t size = 0;
+	int rc = mw_blob_open_fd(r->blob, digest, &fd, &size, err);
+	if (rc)
+		return rc;
+	if (size > max) {
+		close(fd);
+		return mw_err_set(err, MW_E_INVALID, "MLmodel is larger than %zu bytes", max);
+	}
+	char *buf = mw_xmalloc((size_t)size + 1);
+	size_t got = 0;
+	while (got < size) {
+		ssize_t k = read(fd, buf + got, (size_t)size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			close(fd);
+			free(buf);
+			return mw_err_set(err, MW_E_IO, "cannot read a blob of the model's files");
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	buf[got] = 0;
+	*out = buf;
+	*n = got;
+	return 0;
+}
+
+/* The MLmodel of the files under prefix in the artifact manifest (*mlmodel,
+ * NULL when there is none).  With check, an MLmodel that could never serve
+ * (empty, not YAML, no flavor mw serves, a flavor's file missing) is
+ * MW_E_INVALID with the reason. */
+static int model_files_mlmodel(struct mw_registry *r, const char *prefix, bool check,
+			       json_t **mlmodel, struct mw_err *err)
+{
+	*mlmodel = NULL;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct tree_view t = {0};
+	int rc = mw_store_art_tree(r->store, prefix, a, &t.f, &t.n, err);
+	const char *digest = NULL;
+	for (size_t i = 0; !rc && i < t.n; i++)
+		if (!strcmp(t.f[i].path, "MLmodel"))
+			digest = t.f[i].digest;
+	if (rc || !digest) {
+		mw_arena_free(a);
+		return rc; /* not an MLflow model directory: nothing to check */
+	}
+	char *text = NULL;
+	size_t n = 0;
+	json_t *doc = NULL;
+	rc = read_blob(r, digest, MW_MLMODEL_MAX_BYTES, &text, &n, err);
+	if (!rc)
+		rc = mw_mlmodel_parse(text, n, &doc, err);
+	if (!rc && check)
+		rc = mw_mlmodel_check(doc, tree_has, &t, err);
+	free(text);
+	mw_arena_free(a);
+	if (rc) {
+		json_decref(doc);
+		return rc;
+	}
+	*mlmodel = doc;
+	return 0;
+}
+
+/* Refuse at registration what could never serve (issue 10): the MLmodel is
+ * read from the very files about to be pinned. */
+static int check_servable(struct mw_registry *r, const char *source, const char *prefix,
+			  struct mw_err *err)
+{
+	json_t *doc = NULL;
+	int rc = model_files_mlmodel(r, prefix, true, &doc, err);
+	json_decref(doc);
+	if (rc == -MW_E_INVALID) {
+		char msg[sizeof err->msg + 256];
+		snprintf(msg, sizeof msg, "Cannot register '%.200s': %s", source, err->msg);
+		rc = mw_err_set(err, MW_E_INVALID, "%s", msg);
+	}
+	return rc;
+}
+
 /* ================================================================ aliases */
+
+/* The signature of a pinned version's MLmodel (NULL: none, or no MLmodel). */
+static json_t *version_signature(struct mw_registry *r, const struct mw_model_version *v)
+{
+	if (!v->files)
+		return NULL;
+	json_t *doc = NULL;
+	struct mw_err e = {0};
+	if (model_files_mlmodel(r, v->files, false, &doc, &e))
+		return NULL; /* unreadable now: nothing to compare */
+	json_t *sig = mw_mlmodel_signature(doc);
+	json_decref(doc);
+	return sig;
+}
+
+/* Moving an alias must not change the serving contract silently: when the
+ * version it points to now and the new one have different signatures (the
+ * MLmodel's inputs and outputs), the move is refused unless forced, and the
+ * difference is shown. */
+static int check_contract(struct mw_registry *r, const char *name, const char *alias, int64_t v,
+			  struct mw_err *err)
+{
+	struct mw_arena *a = mw_arena_new(8192);
+	struct mw_model_version cur, next;
+	struct mw_err e = {0};
+	int rc = 0;
+	if (mw_store_rm_get_by_alias(r->store, name, alias, a, &cur, &e) || cur.version == v ||
+	    mw_store_mv_get(r->store, name, v, a, &next, &e)) {
+		mw_arena_free(a); /* a new alias, the same version, or an error the move reports */
+		return 0;
+	}
+	json_t *before = version_signature(r, &cur), *after = version_signature(r, &next);
+	char *diff = mw_mlmodel_signature_diff(before, after);
+	if (diff)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Moving alias '%.100s' of model '%.100s' from version %lld to %lld would "
+				"change what it serves: %.600s. Set force (mw models alias --force) to "
+				"move it anyway.",
+				alias, name, (long long)cur.version, (long long)v, diff);
+	free(diff);
+	json_decref(before);
+	json_decref(after);
+	mw_arena_free(a);
+	return rc;
+}
 
 /* Set or move an alias.  native: with the reason and evidence, and *mv gets
  * the version the alias now points to, read in the same write job as the
@@ -921,6 +1074,11 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 		rc = get_alias(req, &alias, err);
 	if (!rc)
 		rc = get_version(req, &v, err);
+	bool force = false, given = false;
+	if (!rc)
+		rc = mw_req_bool(req, "force", &force, &given, err);
+	if (!rc && !force)
+		rc = check_contract(r, name, alias, v, err);
 	if (rc)
 		return rc;
 	struct mw_audit au;
@@ -1707,114 +1865,6 @@ static int resolve_source(struct mw_registry *r, const char *src, struct source 
 						  err);
 	}
 	return source_local(r, src, src, out, err);
-}
-
-/* ================================================================ register what serves */
-
-/* The files of a source about to be pinned, for mw_mlmodel_check. */
-struct tree_view {
-	struct mw_art_file *f;
-	size_t n;
-};
-
-static int tree_has(void *ctx, const char *rel)
-{
-	struct tree_view *t = ctx;
-	size_t rl = strlen(rel);
-	for (size_t i = 0; i < t->n; i++) {
-		const char *p = t->f[i].path;
-		if (!strcmp(p, rel))
-			return MW_MLMODEL_FILE;
-		if (!strncmp(p, rel, rl) && p[rl] == '/')
-			return MW_MLMODEL_DIR;
-	}
-	return MW_MLMODEL_NONE;
-}
-
-/* A blob's bytes (at most max; *n the size), malloc'd. */
-static int read_blob(struct mw_registry *r, const char *digest, size_t max, char **out, size_t *n,
-		     struct mw_err *err)
-{
-	int fd = -1;
-	uint64_t size = 0;
-	int rc = mw_blob_open_fd(r->blob, digest, &fd, &size, err);
-	if (rc)
-		return rc;
-	if (size > max) {
-		close(fd);
-		return mw_err_set(err, MW_E_INVALID, "MLmodel is larger than %zu bytes", max);
-	}
-	char *buf = mw_xmalloc((size_t)size + 1);
-	size_t got = 0;
-	while (got < size) {
-		ssize_t k = read(fd, buf + got, (size_t)size - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			close(fd);
-			free(buf);
-			return mw_err_set(err, MW_E_IO, "cannot read a blob of the model's files");
-		}
-		got += (size_t)k;
-	}
-	close(fd);
-	buf[got] = 0;
-	*out = buf;
-	*n = got;
-	return 0;
-}
-
-/* The MLmodel of the files under prefix in the artifact manifest (*mlmodel,
- * NULL when there is none).  With check, an MLmodel that could never serve
- * (empty, not YAML, no flavor mw serves, a flavor's file missing) is
- * MW_E_INVALID with the reason. */
-static int model_files_mlmodel(struct mw_registry *r, const char *prefix, bool check,
-			       json_t **mlmodel, struct mw_err *err)
-{
-	*mlmodel = NULL;
-	struct mw_arena *a = mw_arena_new(8192);
-	struct tree_view t = {0};
-	int rc = mw_store_art_tree(r->store, prefix, a, &t.f, &t.n, err);
-	const char *digest = NULL;
-	for (size_t i = 0; !rc && i < t.n; i++)
-		if (!strcmp(t.f[i].path, "MLmodel"))
-			digest = t.f[i].digest;
-	if (rc || !digest) {
-		mw_arena_free(a);
-		return rc; /* not an MLflow model directory: nothing to check */
-	}
-	char *text = NULL;
-	size_t n = 0;
-	json_t *doc = NULL;
-	rc = read_blob(r, digest, MW_MLMODEL_MAX_BYTES, &text, &n, err);
-	if (!rc)
-		rc = mw_mlmodel_parse(text, n, &doc, err);
-	if (!rc && check)
-		rc = mw_mlmodel_check(doc, tree_has, &t, err);
-	free(text);
-	mw_arena_free(a);
-	if (rc) {
-		json_decref(doc);
-		return rc;
-	}
-	*mlmodel = doc;
-	return 0;
-}
-
-/* Refuse at registration what could never serve (issue 10): the MLmodel is
- * read from the very files about to be pinned. */
-static int check_servable(struct mw_registry *r, const char *source, const char *prefix,
-			  struct mw_err *err)
-{
-	json_t *doc = NULL;
-	int rc = model_files_mlmodel(r, prefix, true, &doc, err);
-	json_decref(doc);
-	if (rc == -MW_E_INVALID) {
-		char msg[sizeof err->msg + 256];
-		snprintf(msg, sizeof msg, "Cannot register '%.200s': %s", source, err->msg);
-		rc = mw_err_set(err, MW_E_INVALID, "%s", msg);
-	}
-	return rc;
 }
 
 /* ================================================================ model versions */

@@ -1203,3 +1203,49 @@ def test_check_models_off_registers_anything(mw_factory, tmp_path):
     assert_ok(srv.post("registered-models/create", {"name": name}))
     run = run_with_files(srv, {"MLmodel": b"flavors:\n  pytorch: {}\n"})
     assert mv_create(srv, name, f"runs:/{run['run_id']}/model")["version"] == "1"
+
+
+# ---- an alias move never changes the contract silently (issue 10 item 6) -----
+
+def _sig_files(inputs, outputs):
+    ml = ("flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
+          "    model_path: model.pkl\nsignature:\n"
+          f"  inputs: '{json.dumps(inputs)}'\n  outputs: '{json.dumps(outputs)}'\n")
+    return {"MLmodel": ml.encode(), "model.pkl": b"\x80\x04pickle"}
+
+
+def test_alias_move_to_another_signature_is_refused_unless_forced(mw, model):
+    cols = [{"name": "a", "type": "double"}, {"name": "b", "type": "double"}]
+    labels = [{"type": "long"}]
+    probs = [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 2]}}]
+    v = {}
+    for k, files in (("one", _sig_files(cols, labels)), ("same", _sig_files(cols, labels)),
+                     ("probs", _sig_files(cols, probs)), ("fewer", _sig_files(cols[:1], labels))):
+        run = run_with_files(mw, files)
+        v[k] = mv_create(mw, model, f"runs:/{run['run_id']}/model")["version"]
+    assert_ok(mw.post("registered-models/alias", {"name": model, "alias": "champion",
+                                                   "version": v["one"]}))
+    # the same signature moves freely
+    assert_ok(mw.post("registered-models/alias", {"name": model, "alias": "champion",
+                                                   "version": v["same"]}))
+    # [n] labels -> [n, 2] probabilities: refused, with the difference
+    for path, body in (("registered-models/alias", {}),
+                       (f"/api/mw/models/{model}/aliases", {"reason": "r"})):
+        body.update({"name": model, "alias": "champion", "version": v["probs"]})
+        err = assert_error(mw.post(path, body), 400, INVALID)
+        assert "outputs[0]" in err["message"] and "[-1,2]" in err["message"], err
+        assert "force" in err["message"]
+    err = assert_error(mw.post("registered-models/alias", {
+        "name": model, "alias": "champion", "version": v["fewer"]}), 400, INVALID)
+    assert "inputs: 2 columns before, 1 after" in err["message"], err
+    got = assert_ok(mw.get("registered-models/alias", {"name": model, "alias": "champion"}))
+    assert got["model_version"]["version"] == v["same"]
+    # forced: moved, audited as any move
+    assert_ok(mw.post(f"/api/mw/models/{model}/aliases", {
+        "alias": "champion", "version": v["probs"], "force": True, "reason": "new contract"}))
+    got = assert_ok(mw.get("registered-models/alias", {"name": model, "alias": "champion"}))
+    assert got["model_version"]["version"] == v["probs"]
+    # a new alias, and a rollback, are not contract changes to refuse
+    assert_ok(mw.post("registered-models/alias", {"name": model, "alias": "challenger",
+                                                   "version": v["fewer"]}))
+    assert_ok(mw.post(f"/api/mw/models/{model}/rollback", {"alias": "champion"}))
