@@ -319,7 +319,8 @@ static void pend_ready(void *ud, struct mw_served *m, int rc, const struct mw_er
 		mw_served_release(m);
 		ready_answer(p.d, rc, err);
 	} else if (rc) {
-		complete_error(p.d, p.proto, err && err->code ? err->code : -rc, err ? err->msg : "");
+		complete_error(p.d, p.proto, err && err->code ? err->code : -rc,
+			       err ? err->msg : "");
 	} else if (p.kind == PEND_INFER) {
 		infer_loaded(p.ctx, p.d, p.proto, m);
 	} else {
@@ -428,8 +429,7 @@ static void v2_model(struct mw_http_req *req, struct mw_http_resp *resp, void *u
 	struct mw_served *m = NULL;
 	struct mw_http_deferred *d = mw_http_defer(req);
 	int rc;
-	if (acquire_deferred(ctx, d, V2, PEND_META, req->cap[0], cap_version(req), &m, &rc,
-			     &err)) {
+	if (acquire_deferred(ctx, d, V2, PEND_META, req->cap[0], cap_version(req), &m, &rc, &err)) {
 		if (rc != MW_SERVE_PENDING)
 			complete_error(d, V2, err.code ? err.code : -rc, err.msg);
 		return;

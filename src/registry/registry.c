@@ -757,8 +757,9 @@ int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, jso
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_registered_model rm;
 	if (!rc)
-		rc = reg_err(bumped(r, mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(call),
-						mw_now_ms(), a, &rm, err)),
+		rc = reg_err(bumped(r,
+				    mw_store_rm_create(r->store, name, desc, tags, nt,
+						       owner_of(call), mw_now_ms(), a, &rm, err)),
 			     name, 0, NULL, err);
 	free(tags);
 	if (!rc)
@@ -837,8 +838,8 @@ int mw_registry_rm_delete(struct mw_registry *r, const struct mw_call *call, jso
 {
 	const char *name = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = reg_err(bumped(r, mw_store_rm_delete(r->store, name, mw_now_ms(), err)), name, 0, NULL,
-				err)))
+	if (rc || (rc = reg_err(bumped(r, mw_store_rm_delete(r->store, name, mw_now_ms(), err)),
+				name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -935,12 +936,13 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
 		if (!mv) {
-			rc = bumped(r, mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err));
+			rc = bumped(r, mw_store_rm_set_alias(r->store, name, alias, v, false, &au,
+							     err));
 		} else {
 			struct mw_arena *a = mw_arena_new(8192);
 			struct mw_alias_move m;
-			rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, v, false, &au, a, &m,
-						    err));
+			rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, v, false, &au,
+							      a, &m, err));
 			if (!rc)
 				*mv = mv_json(&m.version);
 			mw_arena_free(a);
@@ -985,8 +987,8 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(bumped(r, mw_store_rm_delete_alias(r->store, name, alias, &au, err)), name, 0,
-			     alias, err);
+		rc = reg_err(bumped(r, mw_store_rm_delete_alias(r->store, name, alias, &au, err)),
+			     name, 0, alias, err);
 	free(evidence);
 	return rc;
 }
@@ -1776,7 +1778,8 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		};
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(bumped(r, mw_store_mv_create(r->store, &c, a, &rec, err)), name, 0, NULL, err);
+		rc = reg_err(bumped(r, mw_store_mv_create(r->store, &c, a, &rec, err)), name, 0,
+			     NULL, err);
 		if (!rc)
 			mv = mv_json(&rec);
 		mw_arena_free(a);
@@ -1855,8 +1858,8 @@ int mw_registry_mv_delete(struct mw_registry *r, const struct mw_call *call, jso
 	char reason[96];
 	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)v);
 	if (!(rc = get_audit(call, req, false, &au, &evidence, err)))
-		rc = reg_err(bumped(r, mw_store_mv_delete(r->store, name, v, &au, reason, err)), name, v, NULL,
-			     err);
+		rc = reg_err(bumped(r, mw_store_mv_delete(r->store, name, v, &au, reason, err)),
+			     name, v, NULL, err);
 	free(evidence);
 	if (rc)
 		return rc;
@@ -1901,8 +1904,8 @@ static int transition(struct mw_registry *r, const struct mw_call *call, json_t 
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
 		rc = reg_err(bumped(r, mw_store_mv_transition(r->store, name, v, stage,
-						    archives ? "Archived" : NULL, reason, &au, a,
-						    &rec, err)),
+							      archives ? "Archived" : NULL, reason,
+							      &au, a, &rec, err)),
 			     name, v, NULL, err);
 		if (!rc)
 			mv = mv_json(&rec);

@@ -393,8 +393,9 @@ static struct mw_served *evict_lru(struct mw_serve *s, bool python_only)
 			struct mw_served *m = i < e->nversions ? e->versions[i] : e->current;
 			if (!m || !evictable(e, m) || (python_only && !m->py_workers))
 				continue;
-			if (!best || __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) <
-					     __atomic_load_n(&best->last_used_ns, __ATOMIC_RELAXED)) {
+			if (!best ||
+			    __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) <
+				    __atomic_load_n(&best->last_used_ns, __ATOMIC_RELAXED)) {
 				best = m;
 				best_e = e;
 			}
@@ -442,11 +443,12 @@ int svi_admit(struct mw_serve *s, const char *name, const char *version, int wor
 			s->n_load_refused++;
 			pthread_mutex_unlock(&s->mu);
 			if (over_n)
-				return mw_err_set(err, MW_E_UNAVAILABLE,
-						  "cannot load %.100s/%.30s: %d model versions are "
-						  "loaded (max-loaded-versions %d) and none can be "
-						  "unloaded now (each is bound or has requests in flight)",
-						  name, version, live + s->reserved, max_n);
+				return mw_err_set(
+					err, MW_E_UNAVAILABLE,
+					"cannot load %.100s/%.30s: %d model versions are "
+					"loaded (max-loaded-versions %d) and none can be "
+					"unloaded now (each is bound or has requests in flight)",
+					name, version, live + s->reserved, max_n);
 			return mw_err_set(err, MW_E_UNAVAILABLE,
 					  "cannot load %.100s/%.30s: %d python workers run "
 					  "(max-python-workers %d) and no python version can be "
@@ -479,9 +481,11 @@ static void unload_idle(struct mw_serve *s)
 		struct mw_served *v = NULL;
 		for (struct svi_entry *e = s->entries; e && !v; e = e->next)
 			for (size_t i = 0; i <= e->nversions && !v; i++) {
-				struct mw_served *m = i < e->nversions ? e->versions[i] : e->current;
+				struct mw_served *m =
+					i < e->nversions ? e->versions[i] : e->current;
 				if (m && evictable(e, m) &&
-				    now - __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) > idle &&
+				    now - __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) >
+					    idle &&
 				    entry_detach(e, m))
 					v = m;
 			}
@@ -617,8 +621,9 @@ static void run_job(struct mw_serve *s, struct svi_job *j, const char *bind)
 			/* a model that cannot load makes the endpoint unavailable, not the
 			 * request bad */
 			char msg[sizeof err.msg];
-			snprintf(msg, sizeof msg, "model %.100s version %.30s cannot be loaded: %.300s",
-				 j->name, id.version ? id.version : "?", err.msg);
+			snprintf(msg, sizeof msg,
+				 "model %.100s version %.30s cannot be loaded: %.300s", j->name,
+				 id.version ? id.version : "?", err.msg);
 			rc = mw_err_set(&err, MW_E_UNAVAILABLE, "%s", msg);
 		}
 	} else {
@@ -1018,7 +1023,6 @@ static void *house_main(void *p)
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
-
 
 /* ================================================================ public */
 

@@ -67,7 +67,7 @@ struct mw_served {
 	struct mw_infer *head, *tail;
 	int qlen;
 	size_t qrows;
-	size_t qbytes;           /* input bytes queued (counted in the server's too) */
+	size_t qbytes; /* input bytes queued (counted in the server's too) */
 	bool stopping;
 	bool busy;               /* the batcher is computing a batch */
 	int inlined, inline_max; /* requests computed on their own thread now; the cap */
@@ -142,14 +142,14 @@ struct mw_serve {
 	pthread_t loaders[2];
 	int nloaders;
 	/* validation against the source's generation */
-	uint64_t validated_gen;  /* atomic: the generation the entries were checked at */
-	bool validating;         /* a thread is re-resolving */
-	bool revalidate_again;   /* a load raced with a change: check again */
-	bool swap_now;           /* ask housekeeping to check defaults now */
+	uint64_t validated_gen; /* atomic: the generation the entries were checked at */
+	bool validating;        /* a thread is re-resolving */
+	bool revalidate_again;  /* a load raced with a change: check again */
+	bool swap_now;          /* ask housekeeping to check defaults now */
 	/* caps */
-	int reserved;            /* loads admitted and not finished */
-	int python_workers;      /* atomic: workers of live python versions + reserved */
-	size_t queue_bytes;      /* atomic: input bytes queued in every version */
+	int reserved;       /* loads admitted and not finished */
+	int python_workers; /* atomic: workers of live python versions + reserved */
+	size_t queue_bytes; /* atomic: input bytes queued in every version */
 	uint64_t last_idle_check_ns;
 	unsigned long long n_evict_cap, n_evict_idle, n_load_refused, n_revalidations,
 		n_load_timeouts;
