@@ -24,6 +24,34 @@
  * and its error is kept for the status endpoints.  The same loop serves every
  * source, so a replica following a remote registry swaps exactly like a
  * server reading its own.
+ *
+ * Loading.  A version that is not loaded is loaded by one of two loader
+ * threads owned by the server: a request queues a job for its (name,
+ * version), or joins the one queued, and waits as a waiter
+ * (mw_serve_acquire_async: the HTTP layer suspends the connection; the
+ * blocking mw_serve_acquire waits on a condition variable).  The loader
+ * answers every waiter of the job once, outside the lock; the housekeeping
+ * thread answers 503 to a waiter still waiting after infer-timeout-ms (the
+ * load goes on).  So no HTTP thread ever waits for a model to load.
+ *
+ * Validation.  When the source has a generation (the registry source: the
+ * registry's write counter), every acquire compares it with the generation
+ * the entries were last checked at (one atomic load each).  When it moved,
+ * one thread re-resolves every loaded version (the others wait for it):
+ * an explicitly requested version whose version or pinned digest no longer
+ * resolves is dropped, and so is a default that no longer resolves or whose
+ * own identity is gone (a default that resolves to another, still existing,
+ * version keeps serving while the hot swap loads the new one, which the
+ * check asks for at once).  A load that resolved before a change and lands
+ * after it marks the entries for another check.  Remote sources have no
+ * generation: the poll notices moves and deletions of defaults.
+ *
+ * Caps.  Before a runtime loads, svi_admit makes room under max_loaded
+ * (versions alive, retiring ones included) and max_python_workers by
+ * unloading the least recently used version that no request holds and that
+ * is not a bound name's default; none: the load fails with 503.  The
+ * housekeeping thread unloads versions unused for idle_unload_ms.  A
+ * request for an unloaded version loads it again.
  */
 #include "serve/serve_int.h"
 
@@ -859,7 +887,8 @@ int mw_serve_bind(struct mw_serve *s, const char *name, const char *ref, struct 
  * path, and swap it in under the lock.  When the default no longer resolves
  * at all (the model, its versions or the bound alias are gone), it stops
  * serving: for a source without a generation this poll is how a deletion is
- * noticed. */
+ * noticed.  A bound name that serves nothing is loaded again (a load failure
+ * is retried after 30 s), so `mw serve` comes back when its alias does. */
 static void check_aliases(struct mw_serve *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -868,9 +897,14 @@ static void check_aliases(struct mw_serve *s)
 		n++;
 	char **names = mw_xcalloc(n + 1, sizeof *names);
 	size_t k = 0;
-	for (struct svi_entry *e = s->entries; e; e = e->next)
+	for (struct svi_entry *e = s->entries; e; e = e->next) {
 		if (!e->from_dir && e->current && !e->loading)
 			names[k++] = mw_xstrdup(e->name);
+		else if (e->bound && !e->from_dir && !e->current && !s->stopping &&
+			 !job_find(s, e->name, NULL) &&
+			 (!e->last_error || mw_mono_ns() - e->failed_at_ns > 30000000000ull))
+			job_start(s, e->name, NULL); /* a bound name serving nothing: try again */
+	}
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < k; i++) {
 		pthread_mutex_lock(&s->mu);
@@ -1396,7 +1430,7 @@ int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 		"# TYPE mw_serve_revalidations_total counter\n"
 		"mw_serve_revalidations_total %llu\n",
 		__atomic_load_n(&s->live, __ATOMIC_RELAXED),
-		__atomic_load_n(&s->python_workers, __ATOMIC_RELAXED) - 0, njobs,
+		__atomic_load_n(&s->python_workers, __ATOMIC_RELAXED), njobs,
 		__atomic_load_n(&s->queue_bytes, __ATOMIC_RELAXED), s->n_evict_cap, s->n_evict_idle,
 		s->n_load_refused, s->n_load_timeouts, s->n_revalidations);
 	for (int part = 0; part < 10; part++) {
