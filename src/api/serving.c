@@ -8,7 +8,10 @@
  * parser, mw_rows_from_json/csv), submitted to the model's batcher, and
  * the connection is suspended (mw_http_defer) until the batch completes; the
  * completion callback encodes the answer in the protocol's format and
- * resumes the connection.  No thread waits for a batch.
+ * resumes the connection.  No thread waits for a batch, nor for a model to
+ * load: a request (inference, V2 metadata or ready) whose model is not
+ * loaded yet is suspended the same way, and the loader's callback
+ * (mw_serve_acquire_async) goes on with it when the load ends.
  *
  * Errors: V2 answers {"error": "..."}; /invocations answers MLflow's
  * {"error_code", "message"}.  Status: bad input 400, unknown model or version
@@ -228,27 +231,32 @@ static void job_done(struct mw_infer *inf, void *ud)
 	mw_http_complete(d, &resp);
 }
 
-/* Decode, submit, defer.  name/version identify the model. */
-static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_http_resp *resp,
-		  enum proto p, const char *name, const char *version)
+/* Answer a deferred request with an error. */
+static void complete_error(struct mw_http_deferred *d, enum proto p, int code, const char *msg)
 {
+	struct mw_http_resp r = {0};
+	proto_error(p, &r, code, msg);
+	mw_http_complete(d, &r);
+}
+
+/* The model is loaded: decode, submit; the batch's callback completes d. */
+static void infer_loaded(struct mw_api_ctx *ctx, struct mw_http_deferred *d, enum proto p,
+			 struct mw_served *m)
+{
+	struct mw_http_req *req = mw_http_deferred_req(d);
 	struct mw_err err = {0};
-	struct mw_served *m = NULL;
-	int rc = mw_serve_acquire(ctx->serve, name, version, &m, &err);
-	if (rc) {
-		proto_error(p, resp, err.code ? err.code : -rc, err.msg);
-		return;
-	}
 	struct mw_v2_request in;
-	rc = decode(ctx, req, m, p, &in, &err);
+	int rc = decode(ctx, req, m, p, &in, &err);
 	if (rc) {
-		proto_error(p, resp, err.code ? err.code : -rc, err.msg);
+		struct mw_http_resp r = {0};
+		proto_error(p, &r, err.code ? err.code : -rc, err.msg);
 		const char *ct = mw_http_header(req, "Content-Type");
 		if (p == INVOCATIONS && ct && strncasecmp(ct, "text/csv", 8) &&
 		    strncasecmp(ct, "application/json", 16))
-			resp->status = 415; /* as MLflow's scoring server answers */
+			r.status = 415; /* as MLflow's scoring server answers */
 		mw_served_release(m);
 		mw_v2_request_release(&in);
+		mw_http_complete(d, &r);
 		return;
 	}
 	struct job *j = mw_xcalloc(1, sizeof *j);
@@ -278,18 +286,80 @@ static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_htt
 	j->inf.cols = in.rows.cols;
 	j->inf.done = job_done;
 	j->inf.ud = j;
-	j->d = mw_http_defer(req);
+	j->d = d;
 	if ((rc = mw_served_submit(m, &j->inf, &err))) {
-		struct mw_http_resp r2 = {0};
-		proto_error(p, &r2, err.code ? err.code : -rc, err.msg);
 		mw_served_release(m);
 		free(j->x);
 		free(j->id);
 		free(j->request_id);
-		struct mw_http_deferred *d = j->d;
 		free(j);
-		mw_http_complete(d, &r2);
+		complete_error(d, p, err.code ? err.code : -rc, err.msg);
 	}
+}
+
+/* A request whose model is being loaded: its connection stays suspended and
+ * no thread waits; the loader's callback goes on with it. */
+enum pend_kind { PEND_INFER, PEND_META, PEND_READY };
+struct pend {
+	struct mw_api_ctx *ctx;
+	struct mw_http_deferred *d;
+	enum proto proto;
+	enum pend_kind kind;
+};
+
+static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m);
+static void ready_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err);
+
+static void pend_ready(void *ud, struct mw_served *m, int rc, const struct mw_err *err)
+{
+	struct pend *pd = ud;
+	struct pend p = *pd;
+	free(pd);
+	if (p.kind == PEND_READY) {
+		mw_served_release(m);
+		ready_answer(p.d, rc, err);
+	} else if (rc) {
+		complete_error(p.d, p.proto, err && err->code ? err->code : -rc,
+			       err ? err->msg : "");
+	} else if (p.kind == PEND_INFER) {
+		infer_loaded(p.ctx, p.d, p.proto, m);
+	} else {
+		meta_loaded(p.d, m);
+	}
+}
+
+/* Acquire the model without blocking this thread; the request is deferred
+ * from the start (completed at once when the model is loaded and the batch
+ * runs inline).  0: m holds a reference and the caller goes on with d;
+ * otherwise d is being or has been answered. */
+static int acquire_deferred(struct mw_api_ctx *ctx, struct mw_http_deferred *d, enum proto p,
+			    enum pend_kind kind, const char *name, const char *version,
+			    struct mw_served **m, int *rc_out, struct mw_err *err)
+{
+	struct pend *pd = mw_xcalloc(1, sizeof *pd);
+	*pd = (struct pend){ctx, d, p, kind};
+	int rc = mw_serve_acquire_async(ctx->serve, name, version, pend_ready, pd, m, err);
+	*rc_out = rc;
+	if (rc == MW_SERVE_PENDING)
+		return 1; /* pd belongs to the callback */
+	free(pd);
+	return rc ? 1 : 0;
+}
+
+/* Decode, submit, defer.  name/version identify the model. */
+static void infer(struct mw_api_ctx *ctx, struct mw_http_req *req, enum proto p, const char *name,
+		  const char *version)
+{
+	struct mw_err err = {0};
+	struct mw_served *m = NULL;
+	struct mw_http_deferred *d = mw_http_defer(req);
+	int rc;
+	if (acquire_deferred(ctx, d, p, PEND_INFER, name, version, &m, &rc, &err)) {
+		if (rc != MW_SERVE_PENDING)
+			complete_error(d, p, err.code ? err.code : -rc, err.msg);
+		return;
+	}
+	infer_loaded(ctx, d, p, m);
 }
 
 /* ------------------------------------------------------------ V2 routes */
@@ -301,7 +371,8 @@ static const char *cap_version(struct mw_http_req *req)
 
 static void v2_infer(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
-	infer(ud, req, resp, V2, req->cap[0], cap_version(req));
+	(void)resp; /* answered through the deferred request */
+	infer(ud, req, V2, req->cap[0], cap_version(req));
 }
 
 static void v2_live(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -332,42 +403,72 @@ static void v2_server(struct mw_http_req *req, struct mw_http_resp *resp, void *
 	mw_http_resp_set(resp, 200, "application/json", s, n);
 }
 
-static void v2_model(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m)
 {
-	struct mw_api_ctx *ctx = ud;
 	struct mw_err err = {0};
-	struct mw_served *m = NULL;
-	int rc = mw_serve_acquire(ctx->serve, req->cap[0], cap_version(req), &m, &err);
+	struct mw_http_resp r = {0};
 	json_t *meta = NULL;
-	if (!rc)
-		rc = mw_served_describe(m, &meta, &err);
+	int rc = mw_served_describe(m, &meta, &err);
 	if (rc) {
-		proto_error(V2, resp, err.code ? err.code : -rc, err.msg);
+		proto_error(V2, &r, err.code ? err.code : -rc, err.msg);
 	} else {
 		size_t n;
 		char *s = mw_json_dump(meta, &n);
-		mw_http_resp_set(resp, 200, "application/json", s, n);
+		mw_http_resp_set(&r, 200, "application/json", s, n);
 	}
 	json_decref(meta);
 	mw_served_release(m);
+	mw_http_complete(d, &r);
+}
+
+static void v2_model(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	(void)resp; /* answered through the deferred request */
+	struct mw_api_ctx *ctx = ud;
+	struct mw_err err = {0};
+	struct mw_served *m = NULL;
+	struct mw_http_deferred *d = mw_http_defer(req);
+	int rc;
+	if (acquire_deferred(ctx, d, V2, PEND_META, req->cap[0], cap_version(req), &m, &rc, &err)) {
+		if (rc != MW_SERVE_PENDING)
+			complete_error(d, V2, err.code ? err.code : -rc, err.msg);
+		return;
+	}
+	meta_loaded(d, m);
+}
+
+static void ready_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err)
+{
+	struct mw_http_resp r = {0};
+	if (rc && err && (err->code == MW_E_NOT_FOUND || -rc == MW_E_NOT_FOUND)) {
+		proto_error(V2, &r, MW_E_NOT_FOUND, err->msg);
+	} else {
+		json_t *o = json_pack("{s:s,s:b}", "name", mw_http_deferred_req(d)->cap[0], "ready",
+				      rc == 0);
+		size_t n;
+		char *s = mw_json_dump(o, &n);
+		json_decref(o);
+		mw_http_resp_set(&r, rc ? 503 : 200, "application/json", s, n);
+	}
+	mw_http_complete(d, &r);
 }
 
 static void v2_model_ready(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
+	(void)resp; /* answered through the deferred request */
 	struct mw_api_ctx *ctx = ud;
 	struct mw_err err = {0};
 	struct mw_served *m = NULL;
-	int rc = mw_serve_acquire(ctx->serve, req->cap[0], cap_version(req), &m, &err);
-	if (rc && (err.code == MW_E_NOT_FOUND || -rc == MW_E_NOT_FOUND)) {
-		proto_error(V2, resp, MW_E_NOT_FOUND, err.msg);
+	struct mw_http_deferred *d = mw_http_defer(req);
+	int rc;
+	if (acquire_deferred(ctx, d, V2, PEND_READY, req->cap[0], cap_version(req), &m, &rc,
+			     &err)) {
+		if (rc != MW_SERVE_PENDING)
+			ready_answer(d, rc, &err);
 		return;
 	}
-	json_t *o = json_pack("{s:s,s:b}", "name", req->cap[0], "ready", rc == 0);
-	size_t n;
-	char *s = mw_json_dump(o, &n);
-	json_decref(o);
-	mw_http_resp_set(resp, rc ? 503 : 200, "application/json", s, n);
 	mw_served_release(m);
+	ready_answer(d, 0, NULL);
 }
 
 static void models_list(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -385,7 +486,8 @@ static void models_list(struct mw_http_req *req, struct mw_http_resp *resp, void
 
 static void inv_named(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
-	infer(ud, req, resp, INVOCATIONS, req->cap[0], cap_version(req));
+	(void)resp; /* answered through the deferred request */
+	infer(ud, req, INVOCATIONS, req->cap[0], cap_version(req));
 }
 
 static void inv_default(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -397,7 +499,7 @@ static void inv_default(struct mw_http_req *req, struct mw_http_resp *resp, void
 			    "/models/<name>/invocations");
 		return;
 	}
-	infer(ctx, req, resp, INVOCATIONS, ctx->default_model, NULL);
+	infer(ctx, req, INVOCATIONS, ctx->default_model, NULL);
 }
 
 static void ping(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)

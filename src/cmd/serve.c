@@ -59,6 +59,10 @@ static const char *const serve_flags[] = {
 	"alias-poll-ms",
 	"prediction-log",
 	"prediction-log-queue",
+	"max-loaded-versions",
+	"max-python-workers",
+	"model-idle-unload",
+	"max-queue-bytes",
 };
 
 static const char serve_usage[] = "mw serve MODEL [options]";

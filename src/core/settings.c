@@ -93,6 +93,17 @@ static const struct mw_setting defaults[] = {
 	     "refuse a model version whose MLmodel could never serve (empty, not YAML, no flavor mw serves, a missing file)"),
 	INT("prediction-log-queue", "10000", 1, 10000000,
 	    "records waiting for the prediction log before drops"),
+	INT("max-loaded-versions", "64", 0, 100000,
+	    "inference: most model versions loaded at once; past it the least recently used "
+	    "one is unloaded (0 = no cap)"),
+	INT("max-python-workers", "32", 0, 65536,
+	    "inference: most python worker processes across loaded model versions; past it the "
+	    "least recently used python version is unloaded (0 = no cap)"),
+	DUR("model-idle-unload", "0", "s", 0, 31536000,
+	    "inference: unload a model version nobody asked for in this many seconds (0 = never)"),
+	SIZE("max-queue-bytes", "268435456", 0, 1ll << 40,
+	     "inference: input bytes (rows x features x 4) queued across all models before 503 "
+	     "(0 = no cap)"),
 };
 
 #define NSET (sizeof defaults / sizeof *defaults)

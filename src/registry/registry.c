@@ -46,6 +46,7 @@ struct mw_registry {
 	bool local_sources;
 	size_t max_bytes; /* a search answer's budget (max-response-bytes), 0: none */
 	bool check_models; /* refuse versions whose MLmodel could never serve */
+	uint64_t gen;      /* the generation: starts at 1, see mw_registry_generation */
 };
 
 int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_registry **out,
@@ -56,6 +57,7 @@ int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_regi
 	r->store = store;
 	r->blob = blob;
 	r->check_models = true;
+	r->gen = 1;
 	*out = r;
 	return 0;
 }
@@ -78,6 +80,21 @@ void mw_registry_check_models(struct mw_registry *r, bool check)
 void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes)
 {
 	r->max_bytes = max_bytes;
+}
+
+/* The generation (mw_registry_generation): bumped after every write that may
+ * have changed what a reference resolves to, whether or not it reports
+ * success (a commit whose answer failed still counts; a spurious bump only
+ * costs readers a re-resolve). */
+static int bumped(struct mw_registry *r, int rc)
+{
+	__atomic_add_fetch(&r->gen, 1, __ATOMIC_RELEASE);
+	return rc;
+}
+
+uint64_t mw_registry_generation(struct mw_registry *r)
+{
+	return __atomic_load_n(&r->gen, __ATOMIC_ACQUIRE);
 }
 
 /* ================================================================ limits */
@@ -749,8 +766,9 @@ int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, jso
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_registered_model rm;
 	if (!rc)
-		rc = reg_err(mw_store_rm_create(r->store, name, desc, tags, nt, owner_of(call),
-						mw_now_ms(), a, &rm, err),
+		rc = reg_err(bumped(r,
+				    mw_store_rm_create(r->store, name, desc, tags, nt,
+						       owner_of(call), mw_now_ms(), a, &rm, err)),
 			     name, 0, NULL, err);
 	free(tags);
 	if (!rc)
@@ -783,7 +801,7 @@ int mw_registry_rm_rename(struct mw_registry *r, const struct mw_call *call, jso
 		return rc;
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_registered_model m;
-	rc = mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), a, &m, err);
+	rc = bumped(r, mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), a, &m, err));
 	rc = reg_err(rc, rc == -MW_E_EXISTS ? new_name : name, 0, NULL, err);
 	if (!rc)
 		rm = rm_json(&m);
@@ -829,8 +847,8 @@ int mw_registry_rm_delete(struct mw_registry *r, const struct mw_call *call, jso
 {
 	const char *name = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = reg_err(mw_store_rm_delete(r->store, name, mw_now_ms(), err), name, 0, NULL,
-				err)))
+	if (rc || (rc = reg_err(bumped(r, mw_store_rm_delete(r->store, name, mw_now_ms(), err)),
+				name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1085,12 +1103,13 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
 		if (!mv) {
-			rc = mw_store_rm_set_alias(r->store, name, alias, v, false, &au, err);
+			rc = bumped(r, mw_store_rm_set_alias(r->store, name, alias, v, false, &au,
+							     err));
 		} else {
 			struct mw_arena *a = mw_arena_new(8192);
 			struct mw_alias_move m;
-			rc = mw_store_rm_move_alias(r->store, name, alias, v, false, &au, a, &m,
-						    err);
+			rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, v, false, &au,
+							      a, &m, err));
 			if (!rc)
 				*mv = mv_json(&m.version);
 			mw_arena_free(a);
@@ -1135,8 +1154,8 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 	struct mw_audit au;
 	char *evidence = NULL;
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(mw_store_rm_delete_alias(r->store, name, alias, &au, err), name, 0,
-			     alias, err);
+		rc = reg_err(bumped(r, mw_store_rm_delete_alias(r->store, name, alias, &au, err)),
+			     name, 0, alias, err);
 	free(evidence);
 	return rc;
 }
@@ -1202,7 +1221,7 @@ int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json
 		return rc;
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_alias_move m;
-	rc = mw_store_rm_move_alias(r->store, name, alias, 0, true, &au, a, &m, err);
+	rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, 0, true, &au, a, &m, err));
 	free(evidence);
 	if ((rc == -MW_E_NOT_FOUND || rc == -MW_E_INVALID) && err->detail == MW_STORE_ALIAS) {
 		/* an alias that has nowhere to go back to: why, as the job found it */
@@ -1969,7 +1988,8 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		};
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(mw_store_mv_create(r->store, &c, a, &rec, err), name, 0, NULL, err);
+		rc = reg_err(bumped(r, mw_store_mv_create(r->store, &c, a, &rec, err)), name, 0,
+			     NULL, err);
 		if (!rc)
 			mv = mv_json(&rec);
 		mw_arena_free(a);
@@ -2048,8 +2068,8 @@ int mw_registry_mv_delete(struct mw_registry *r, const struct mw_call *call, jso
 	char reason[96];
 	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)v);
 	if (!(rc = get_audit(call, req, false, &au, &evidence, err)))
-		rc = reg_err(mw_store_mv_delete(r->store, name, v, &au, reason, err), name, v, NULL,
-			     err);
+		rc = reg_err(bumped(r, mw_store_mv_delete(r->store, name, v, &au, reason, err)),
+			     name, v, NULL, err);
 	free(evidence);
 	if (rc)
 		return rc;
@@ -2093,9 +2113,9 @@ static int transition(struct mw_registry *r, const struct mw_call *call, json_t 
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(mw_store_mv_transition(r->store, name, v, stage,
-						    archives ? "Archived" : NULL, reason, &au, a,
-						    &rec, err),
+		rc = reg_err(bumped(r, mw_store_mv_transition(r->store, name, v, stage,
+							      archives ? "Archived" : NULL, reason,
+							      &au, a, &rec, err)),
 			     name, v, NULL, err);
 		if (!rc)
 			mv = mv_json(&rec);

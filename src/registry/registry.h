@@ -147,6 +147,13 @@ void mw_registry_pin_release(struct mw_registry_pin *p);
 int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
 			const char *default_alias, struct mw_registry_pin *out,
 			struct mw_err *err);
+/* The registry's generation: a counter bumped after every write that can
+ * change what a reference resolves to (a model created, renamed or deleted, a
+ * version created or deleted, an alias set, moved or deleted, a stage
+ * transition).  Equal generations mean every resolve answers as before (for
+ * writes through this registry object; another process writing the same
+ * store is not seen).  One atomic load; thread-safe. */
+uint64_t mw_registry_generation(struct mw_registry *r);
 /* A models:/ URI into a name and a reference for mw_registry_resolve:
  * models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest and
  * models:/NAME@ALIAS (name and ref malloc'd).  MW_E_INVALID otherwise

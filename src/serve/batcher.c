@@ -6,7 +6,9 @@
  * rows are queued or the first has waited max_delay_us, takes whole requests
  * up to max_batch_rows (at least one), runs the runtime once for the batch
  * and completes every request with its own rows.  A full queue is refused
- * at submit (503); a request that waited past its timeout is failed instead
+ * at submit (503), and so is a request whose inputs would take the queued
+ * input bytes of the whole server (every version's, rows x cols x 4) past
+ * max_queue_bytes; a request that waited past its timeout is failed instead
  * of computed; a stopping version fails what is queued with 503.
  *
  * Completion (finish) updates the version's counters and histograms, hands
@@ -172,6 +174,9 @@ static void *batcher_main(void *p)
 		last->next = NULL;
 		m->qlen -= n;
 		m->qrows -= rows;
+		size_t bytes = rows * m->nfeat * sizeof(float);
+		m->qbytes -= bytes;
+		__atomic_fetch_sub(&m->s->queue_bytes, bytes, __ATOMIC_RELAXED);
 		bool stopping = m->stopping;
 		m->busy = true;
 		pthread_mutex_unlock(&m->mu);
@@ -276,6 +281,17 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 				  "model %s/%s is overloaded: %d requests are queued (max-queue)",
 				  m->name, m->version, m->b.max_queue);
 	}
+	size_t bytes = inf->rows * inf->cols * sizeof(float), cap = m->s->o.max_queue_bytes;
+	size_t now = __atomic_add_fetch(&m->s->queue_bytes, bytes, __ATOMIC_RELAXED);
+	if (cap && now > cap) {
+		__atomic_fetch_sub(&m->s->queue_bytes, bytes, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&m->mu);
+		__atomic_fetch_add(&m->n_rejected, 1, __ATOMIC_RELAXED);
+		return mw_err_set(err, MW_E_UNAVAILABLE,
+				  "the server is overloaded: %zu bytes of inputs are queued and this "
+				  "request's %zu would pass max-queue-bytes (%zu)",
+				  now - bytes, bytes, cap);
+	}
 	if (m->tail)
 		m->tail->next = inf;
 	else
@@ -283,6 +299,7 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 	m->tail = inf;
 	m->qlen++;
 	m->qrows += inf->rows;
+	m->qbytes += bytes;
 	if (m->qlen == 1 || m->qrows >= (size_t)m->b.max_batch_rows)
 		pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);

@@ -8,6 +8,10 @@
  * histograms, its response cache and its batcher thread.  Runtimes get
  * absolute paths (python workers may run in another directory).
  *
+ * Caps: once the runtime is known and before it loads, svi_admit (serve.c)
+ * makes room under max-loaded-versions and max-python-workers and reserves
+ * a slot; svi_load ends the reservation when the load does.
+ *
  * The result holds one reference; svi_destroy is for a version whose last
  * reference is gone (serve.c retires it from its housekeeping thread, never
  * from the batcher, which may be the thread that dropped the reference).
@@ -20,8 +24,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* *admitted: the python workers reserved by svi_admit, -1 when not admitted. */
 static int load_abs(struct mw_serve *s, const char *name, const char *version, const char *digest,
-		    const char *dir, struct mw_served **out, struct mw_err *err)
+		    const char *dir, int *admitted, struct mw_served **out, struct mw_err *err)
 {
 	json_t *mlmodel = NULL;
 	struct stat st;
@@ -47,6 +52,13 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		.timeout_ms = s->o.batching.timeout_ms > 0 ? s->o.batching.timeout_ms : 30000,
 		.pool = s->pool,
 	};
+	int workers = rt == &mw_rt_python ? spec.workers : 0;
+	if ((rc = svi_admit(s, name, version, workers, err))) {
+		free(file);
+		json_decref(mlmodel);
+		return rc;
+	}
+	*admitted = workers;
 	void *model = NULL;
 	uint64_t t0 = mw_mono_ns();
 	rc = rt->load(&spec, &model, err);
@@ -94,6 +106,8 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 	m->nfeat = nf;
 	m->nout = no;
 	m->refs = 1;
+	m->py_workers = *admitted; /* counted in the server's python_workers until destroyed */
+	m->last_used_ns = mw_mono_ns();
 	m->b = s->o.batching;
 	if (m->b.max_batch_rows < 1)
 		m->b.max_batch_rows = 1;
@@ -108,6 +122,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 	mw_hist_init(&m->h_batch, rows_b, 12);
 	__atomic_fetch_add(&s->live, 1, __ATOMIC_RELAXED); /* svi_destroy decrements */
 	if ((rc = svi_batcher_start(m, err))) {
+		m->py_workers = 0; /* svi_load gives the reservation back */
 		svi_destroy(m);
 		return rc;
 	}
@@ -125,7 +140,10 @@ int svi_load(struct mw_serve *s, const char *name, const char *version, const ch
 	if (!dir)
 		return mw_err_set(err, MW_E_NOT_FOUND, "cannot open model %s: %s", dir_in,
 				  strerror(errno));
-	int rc = load_abs(s, name, version, digest, dir, out, err);
+	int admitted = -1;
+	int rc = load_abs(s, name, version, digest, dir, &admitted, out, err);
+	if (admitted >= 0)
+		svi_unreserve(s, admitted, rc == 0);
 	free(dir);
 	return rc;
 }
@@ -136,6 +154,7 @@ void svi_destroy(struct mw_served *m)
 	if (m->model)
 		m->rt->unload(m->model);
 	mw_info("serve: unloaded %s/%s", m->name, m->version);
+	__atomic_fetch_sub(&m->s->python_workers, m->py_workers, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&m->s->live, 1, __ATOMIC_RELAXED);
 	svi_cache_free(m->cache);
 	json_decref(m->meta);

@@ -24,6 +24,34 @@
  * and its error is kept for the status endpoints.  The same loop serves every
  * source, so a replica following a remote registry swaps exactly like a
  * server reading its own.
+ *
+ * Loading.  A version that is not loaded is loaded by one of two loader
+ * threads owned by the server: a request queues a job for its (name,
+ * version), or joins the one queued, and waits as a waiter
+ * (mw_serve_acquire_async: the HTTP layer suspends the connection; the
+ * blocking mw_serve_acquire waits on a condition variable).  The loader
+ * answers every waiter of the job once, outside the lock; the housekeeping
+ * thread answers 503 to a waiter still waiting after infer-timeout-ms (the
+ * load goes on).  So no HTTP thread ever waits for a model to load.
+ *
+ * Validation.  When the source has a generation (the registry source: the
+ * registry's write counter), every acquire compares it with the generation
+ * the entries were last checked at (one atomic load each).  When it moved,
+ * one thread re-resolves every loaded version (the others wait for it):
+ * an explicitly requested version whose version or pinned digest no longer
+ * resolves is dropped, and so is a default that no longer resolves or whose
+ * own identity is gone (a default that resolves to another, still existing,
+ * version keeps serving while the hot swap loads the new one, which the
+ * check asks for at once).  A load that resolved before a change and lands
+ * after it marks the entries for another check.  Remote sources have no
+ * generation: the poll notices moves and deletions of defaults.
+ *
+ * Caps.  Before a runtime loads, svi_admit makes room under max_loaded
+ * (versions alive, retiring ones included) and max_python_workers by
+ * unloading the least recently used version that no request holds and that
+ * is not a bound name's default; none: the load fails with 503.  The
+ * housekeeping thread unloads versions unused for idle_unload_ms.  A
+ * request for an unloaded version loads it again.
  */
 #include "serve/serve_int.h"
 
@@ -185,107 +213,635 @@ static void pick(struct mw_serve *s, const char *name, const char *version, stru
 	out->version = version && *version ? version : NULL;
 }
 
-int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
-		     struct mw_served **out, struct mw_err *err)
+/* ================================================================ validation */
+
+/* validated_gen when the entries must be checked again whatever the source's
+ * generation is (a load raced with a change). */
+#define GEN_RECHECK UINT64_MAX
+
+static bool has_generation(const struct mw_serve *s)
+{
+	return s->source && s->source->ops->generation;
+}
+
+static uint64_t source_generation(struct mw_serve *s)
+{
+	return has_generation(s) ? s->source->ops->generation(s->source) : 0;
+}
+
+/* Under s->mu: a version resolved at generation gen0 is being put in place;
+ * when the source changed since, the entries are checked again. */
+static void note_generation(struct mw_serve *s, uint64_t gen0)
+{
+	if (has_generation(s) && source_generation(s) != gen0) {
+		s->revalidate_again = true;
+		__atomic_store_n(&s->validated_gen, GEN_RECHECK, __ATOMIC_RELEASE);
+	}
+}
+
+/* Under s->mu: detach m from entry e (the entry's reference goes to the
+ * caller). */
+static bool entry_detach(struct svi_entry *e, struct mw_served *m)
+{
+	if (e->current == m) {
+		e->current = NULL;
+		return true;
+	}
+	for (size_t i = 0; i < e->nversions; i++)
+		if (e->versions[i] == m) {
+			e->versions[i] = e->versions[--e->nversions];
+			return true;
+		}
+	return false;
+}
+
+static struct svi_job *job_find(struct mw_serve *s, const char *name, const char *version);
+static void job_start(struct mw_serve *s, const char *name, const char *version);
+
+struct check {
+	char *name, *bind;
+	struct mw_served *m; /* a reference */
+	bool is_default;
+	bool drop;
+};
+
+/* Whether the loaded version c->m is still what it stands for. */
+static void check_one(struct mw_serve *s, struct check *c)
+{
+	struct mw_model_ident id = {0};
+	struct mw_err err = {0};
+	int rc;
+	if (c->is_default) {
+		rc = resolve_default(s, c->name, c->bind, &id, &err);
+		if (!rc && same_ident(c->m, &id)) {
+			mw_model_ident_release(&id);
+			return;
+		}
+		if (rc && err.code != MW_E_NOT_FOUND) { /* cannot tell now: keep it */
+			mw_model_ident_release(&id);
+			return;
+		}
+		if (!rc) {
+			/* the default names another version now (an alias moved): keep
+			 * serving this one while the swap loads the other, when this one
+			 * itself is still registered with the same content */
+			mw_model_ident_release(&id);
+			memset(&err, 0, sizeof err);
+			rc = resolve_version(s, c->name, c->m->version, &id, &err);
+			if (!rc && same_ident(c->m, &id)) {
+				mw_model_ident_release(&id);
+				pthread_mutex_lock(&s->mu);
+				s->swap_now = true;
+				pthread_cond_broadcast(&s->cv);
+				pthread_mutex_unlock(&s->mu);
+				return;
+			}
+		}
+		c->drop = true;
+	} else {
+		rc = resolve_version(s, c->name, c->m->version, &id, &err);
+		c->drop = (rc && err.code == MW_E_NOT_FOUND) || (!rc && !same_ident(c->m, &id));
+	}
+	mw_model_ident_release(&id);
+}
+
+/* The source's generation moved: re-resolve every loaded version of the
+ * source and drop those whose identity is gone (a deleted model or version,
+ * a name re-registered with other files, a renamed model).  One thread at a
+ * time; others wait for it, so a request after a delete never finds the
+ * deleted version. */
+static void revalidate(struct mw_serve *s)
+{
+	uint64_t g = source_generation(s);
+	pthread_mutex_lock(&s->mu);
+	while (s->validating && !s->stopping)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->stopping || __atomic_load_n(&s->validated_gen, __ATOMIC_ACQUIRE) == g) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	s->validating = true;
+	s->revalidate_again = false;
+	s->n_revalidations++;
+	size_t n = 0, k = 0;
+	for (struct svi_entry *e = s->entries; e; e = e->next)
+		n += (e->current ? 1 : 0) + e->nversions;
+	struct check *cs = mw_xcalloc(n + 1, sizeof *cs);
+	for (struct svi_entry *e = s->entries; e; e = e->next) {
+		if (e->from_dir)
+			continue;
+		for (size_t i = 0; i <= e->nversions; i++) {
+			struct mw_served *m = i < e->nversions ? e->versions[i] : e->current;
+			if (!m)
+				continue;
+			served_ref(m);
+			cs[k].name = mw_xstrdup(e->name);
+			cs[k].bind = e->bind ? mw_xstrdup(e->bind) : NULL;
+			cs[k].m = m;
+			cs[k].is_default = m == e->current;
+			k++;
+		}
+		set_error(e, NULL, NULL); /* the registry changed: a failed load may work now */
+	}
+	pthread_mutex_unlock(&s->mu);
+
+	for (size_t i = 0; i < k; i++)
+		check_one(s, &cs[i]);
+
+	struct mw_served **rel = mw_xcalloc(k + 1, sizeof *rel);
+	size_t nrel = 0;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < k; i++) {
+		if (!cs[i].drop)
+			continue;
+		struct svi_entry *e = entry_find(s, cs[i].name);
+		if (e && entry_detach(e, cs[i].m)) {
+			rel[nrel++] = cs[i].m; /* the entry's reference */
+			mw_info("serve: %s/%s no longer resolves to what was loaded; dropped",
+				cs[i].name, cs[i].m->version);
+		}
+	}
+	/* names that no longer serve anything are forgotten; a bound name loads
+	 * what its binding names now */
+	for (struct svi_entry *e = s->entries, *next; e; e = next) {
+		next = e->next;
+		if (e->from_dir || e->current || e->nversions)
+			continue;
+		if (!e->bound) {
+			if (!job_find(s, e->name, NULL))
+				entry_drop(s, e);
+		} else if (!job_find(s, e->name, NULL)) {
+			job_start(s, e->name, NULL);
+		}
+	}
+	__atomic_store_n(&s->validated_gen, s->revalidate_again ? GEN_RECHECK : g,
+			 __ATOMIC_RELEASE);
+	s->validating = false;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < nrel; i++)
+		mw_served_release(rel[i]);
+	for (size_t i = 0; i < k; i++) {
+		mw_served_release(cs[i].m);
+		free(cs[i].name);
+		free(cs[i].bind);
+	}
+	free(rel);
+	free(cs);
+}
+
+/* The hot path's check: one atomic load (and the source's) when nothing
+ * changed. */
+static inline void maybe_revalidate(struct mw_serve *s)
+{
+	if (has_generation(s) && s->source->ops->generation(s->source) !=
+					 __atomic_load_n(&s->validated_gen, __ATOMIC_ACQUIRE))
+		revalidate(s);
+}
+
+/* ================================================================ caps and eviction */
+
+/* Under s->mu: whether m may be unloaded now: no request holds it (the
+ * entry's is its only reference) and it is not a bound name's default. */
+static bool evictable(const struct svi_entry *e, const struct mw_served *m)
+{
+	if (e->bound && m == e->current)
+		return false;
+	return __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) == 1;
+}
+
+/* Under s->mu: the least recently used evictable version (python ones only
+ * when python_only), detached from its entry; NULL when there is none. */
+static struct mw_served *evict_lru(struct mw_serve *s, bool python_only)
+{
+	struct mw_served *best = NULL;
+	struct svi_entry *best_e = NULL;
+	for (struct svi_entry *e = s->entries; e; e = e->next)
+		for (size_t i = 0; i <= e->nversions; i++) {
+			struct mw_served *m = i < e->nversions ? e->versions[i] : e->current;
+			if (!m || !evictable(e, m) || (python_only && !m->py_workers))
+				continue;
+			if (!best ||
+			    __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) <
+				    __atomic_load_n(&best->last_used_ns, __ATOMIC_RELAXED)) {
+				best = m;
+				best_e = e;
+			}
+		}
+	if (best)
+		entry_detach(best_e, best);
+	return best;
+}
+
+/* Unload a version detached from its entry whose entry reference was the
+ * last: nobody else can reach it, so it is destroyed here. */
+static void unload_now(struct mw_served *m)
+{
+	__atomic_store_n(&m->refs, 0, __ATOMIC_RELEASE);
+	svi_destroy(m);
+}
+
+static void reap(struct mw_serve *s);
+
+int svi_admit(struct mw_serve *s, const char *name, const char *version, int workers,
+	      struct mw_err *err)
+{
+	int max_n = s->o.max_loaded, max_w = s->o.max_python_workers;
+	if (max_w > 0 && workers > max_w)
+		return mw_err_set(err, MW_E_UNAVAILABLE,
+				  "cannot load %.100s/%.30s: it needs %d python workers "
+				  "(python-workers) and max-python-workers is %d",
+				  name, version, workers, max_w);
+	if (max_n > 0 || max_w > 0)
+		reap(s); /* versions already retired count no more */
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		int live = __atomic_load_n(&s->live, __ATOMIC_RELAXED);
+		int pw = __atomic_load_n(&s->python_workers, __ATOMIC_RELAXED);
+		bool over_n = max_n > 0 && live + s->reserved + 1 > max_n;
+		bool over_w = max_w > 0 && workers > 0 && pw + workers > max_w;
+		if (!over_n && !over_w) {
+			s->reserved++;
+			__atomic_fetch_add(&s->python_workers, workers, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&s->mu);
+			return 0;
+		}
+		struct mw_served *v = evict_lru(s, !over_n);
+		if (!v) {
+			s->n_load_refused++;
+			pthread_mutex_unlock(&s->mu);
+			if (over_n)
+				return mw_err_set(
+					err, MW_E_UNAVAILABLE,
+					"cannot load %.100s/%.30s: %d model versions are "
+					"loaded (max-loaded-versions %d) and none can be "
+					"unloaded now (each is bound or has requests in flight)",
+					name, version, live + s->reserved, max_n);
+			return mw_err_set(err, MW_E_UNAVAILABLE,
+					  "cannot load %.100s/%.30s: %d python workers run "
+					  "(max-python-workers %d) and no python version can be "
+					  "unloaded now (each is bound or has requests in flight)",
+					  name, version, pw, max_w);
+		}
+		s->n_evict_cap++;
+		pthread_mutex_unlock(&s->mu);
+		mw_info("serve: unloading %s/%s, the least recently used, to make room for %s/%s",
+			v->name, v->version, name, version);
+		unload_now(v);
+	}
+}
+
+void svi_unreserve(struct mw_serve *s, int workers, bool loaded)
+{
+	pthread_mutex_lock(&s->mu);
+	s->reserved--;
+	if (!loaded)
+		__atomic_fetch_sub(&s->python_workers, workers, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Housekeeping: unload versions nobody asked for in idle_unload_ms. */
+static void unload_idle(struct mw_serve *s)
+{
+	uint64_t now = mw_mono_ns(), idle = (uint64_t)s->o.idle_unload_ms * 1000000ull;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		struct mw_served *v = NULL;
+		for (struct svi_entry *e = s->entries; e && !v; e = e->next)
+			for (size_t i = 0; i <= e->nversions && !v; i++) {
+				struct mw_served *m =
+					i < e->nversions ? e->versions[i] : e->current;
+				if (m && evictable(e, m) &&
+				    now - __atomic_load_n(&m->last_used_ns, __ATOMIC_RELAXED) >
+					    idle &&
+				    entry_detach(e, m))
+					v = m;
+			}
+		if (v)
+			s->n_evict_idle++;
+		pthread_mutex_unlock(&s->mu);
+		if (!v)
+			return;
+		mw_info("serve: unloading %s/%s: unused for %lld s (model-idle-unload)", v->name,
+			v->version, (long long)(s->o.idle_unload_ms / 1000));
+		unload_now(v);
+	}
+}
+
+/* ================================================================ loading */
+
+/* A request waiting for a load. */
+struct svi_waiter {
+	mw_serve_ready_fn ready;
+	void *ud;
+	uint64_t deadline_ns; /* 0: waits however long the load takes */
+	struct svi_waiter *next;
+};
+
+/* A load of one (name, version) (version NULL: the name's default), run by a
+ * loader thread; requests for it while it is queued or running join it. */
+struct svi_job {
+	char *name;
+	char *version;
+	bool running;
+	struct svi_waiter *waiters;
+	struct svi_job *next;
+};
+
+static bool opt_eq(const char *a, const char *b)
+{
+	return a ? b && !strcmp(a, b) : !b;
+}
+
+static struct svi_job *job_find(struct mw_serve *s, const char *name, const char *version)
+{
+	for (struct svi_job *j = s->jobs; j; j = j->next)
+		if (!strcmp(j->name, name) && opt_eq(j->version, version))
+			return j;
+	return NULL;
+}
+
+/* Under s->mu: queue a job (at the end: first come, first loaded). */
+static void job_start(struct mw_serve *s, const char *name, const char *version)
+{
+	struct svi_job *j = mw_xcalloc(1, sizeof *j);
+	j->name = mw_xstrdup(name);
+	j->version = version ? mw_xstrdup(version) : NULL;
+	struct svi_job **pp = &s->jobs;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = j;
+	pthread_cond_signal(&s->jobs_cv);
+}
+
+static void job_unlink(struct mw_serve *s, struct svi_job *j)
+{
+	for (struct svi_job **pp = &s->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			return;
+		}
+}
+
+static void job_free(struct svi_job *j)
+{
+	free(j->name);
+	free(j->version);
+	free(j);
+}
+
+static void fail_waiters(struct svi_waiter *w, int code, const char *msg)
+{
+	while (w) {
+		struct svi_waiter *next = w->next;
+		struct mw_err err = {0};
+		int rc = mw_err_set(&err, code, "%s", msg);
+		w->ready(w->ud, NULL, rc, &err);
+		free(w);
+		w = next;
+	}
+}
+
+/* A loader thread runs job j (taken off the queue, running): resolve, load
+ * (or find the identity loaded already), put it in place, answer the
+ * waiters. */
+static void run_job(struct mw_serve *s, struct svi_job *j, const char *bind)
+{
+	bool want_default = !j->version;
+	uint64_t gen0 = source_generation(s);
+	struct mw_model_ident id = {0};
+	struct mw_err err = {0};
+	struct mw_served *m = NULL; /* the job's reference */
+	int rc = want_default ? resolve_default(s, j->name, bind, &id, &err)
+			      : resolve_version(s, j->name, j->version, &id, &err);
+	if (!rc) { /* loaded already under another reference? */
+		pthread_mutex_lock(&s->mu);
+		struct svi_entry *e = entry_find(s, j->name);
+		for (size_t i = 0; e && i <= e->nversions && !m; i++) {
+			struct mw_served *c = i < e->nversions ? e->versions[i] : e->current;
+			if (c && same_ident(c, &id)) {
+				served_ref(c);
+				m = c;
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	bool reused = m != NULL;
+	if (!rc && !m)
+		rc = load_ident(s, j->name, &id, &m, &err);
+
+	pthread_mutex_lock(&s->mu);
+	job_unlink(s, j);
+	struct svi_waiter *w = j->waiters;
+	j->waiters = NULL;
+	struct mw_served *drop = NULL;
+	if (rc) {
+		int code = err.code ? err.code : -rc;
+		struct svi_entry *e = entry_find(s, j->name);
+		if (want_default && code != MW_E_NOT_FOUND) {
+			e = entry_get(s, j->name);
+			set_error(e, &id, err.msg); /* the default failed to load */
+		}
+		if (code == MW_E_NOT_FOUND && e && !e->current && !e->nversions && !e->bound &&
+		    !e->from_dir)
+			entry_drop(s, e); /* remember nothing of names that do not exist */
+		if (code != MW_E_NOT_FOUND && code != MW_E_UNAVAILABLE) {
+			/* a model that cannot load makes the endpoint unavailable, not the
+			 * request bad */
+			char msg[sizeof err.msg];
+			snprintf(msg, sizeof msg,
+				 "model %.100s version %.30s cannot be loaded: %.300s", j->name,
+				 id.version ? id.version : "?", err.msg);
+			rc = mw_err_set(&err, MW_E_UNAVAILABLE, "%s", msg);
+		}
+	} else {
+		__atomic_store_n(&m->last_used_ns, mw_mono_ns(), __ATOMIC_RELAXED);
+		struct svi_entry *e = s->stopping ? NULL : entry_get(s, j->name);
+		bool placed = false;
+		if (e && want_default && !e->current) {
+			if (reused)
+				entry_detach(e, m); /* it moves from the versions to the default */
+			e->current = m;
+			set_error(e, NULL, NULL);
+			placed = !reused;
+		} else if (e && !reused) {
+			e->versions =
+				mw_xrealloc(e->versions, (e->nversions + 1) * sizeof *e->versions);
+			e->versions[e->nversions++] = m;
+			placed = true;
+		}
+		if (!placed)
+			drop = m; /* the job's reference (the entry has its own) */
+		note_generation(s, gen0);
+		for (struct svi_waiter *x = w; x; x = x->next)
+			served_ref(m);
+	}
+	pthread_mutex_unlock(&s->mu);
+	while (w) {
+		struct svi_waiter *next = w->next;
+		w->ready(w->ud, rc ? NULL : m, rc, &err);
+		free(w);
+		w = next;
+	}
+	mw_served_release(drop);
+	mw_model_ident_release(&id);
+	job_free(j);
+}
+
+static void *loader_main(void *p)
+{
+	struct mw_serve *s = p;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct svi_job *j = NULL;
+		while (!s->stopping) {
+			for (j = s->jobs; j && j->running; j = j->next)
+				;
+			if (j)
+				break;
+			pthread_cond_wait(&s->jobs_cv, &s->mu);
+		}
+		if (s->stopping)
+			break;
+		j->running = true;
+		struct svi_entry *e = entry_find(s, j->name);
+		char *bind = e && e->bind ? mw_xstrdup(e->bind) : NULL;
+		pthread_mutex_unlock(&s->mu);
+		run_job(s, j, bind);
+		free(bind);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* deadline: whether the wait ends at infer-timeout-ms (requests) or not
+ * (mw_serve_acquire: the CLI and bindings wait for the load). */
+static int acquire(struct mw_serve *s, const char *name, const char *version,
+		   mw_serve_ready_fn ready, void *ud, bool deadline, struct mw_served **out,
+		   struct mw_err *err)
 {
 	struct pick p;
 	pick(s, name, version, &p);
 	bool want_default = !p.version;
+	maybe_revalidate(s);
 	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		if (s->stopping) {
-			pthread_mutex_unlock(&s->mu);
-			return mw_err_set(err, MW_E_UNAVAILABLE, "the server is shutting down");
-		}
-		struct svi_entry *e = entry_find(s, name);
-		if (!e && (!s->source || s->o.bound_only)) {
-			pthread_mutex_unlock(&s->mu);
-			return mw_err_set(err, MW_E_NOT_FOUND, "no model named '%s' is served", name);
-		}
-		if (!e)
-			e = entry_get(s, name);
-		struct mw_served *hit = NULL;
-		if (want_default)
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_UNAVAILABLE, "the server is shutting down");
+	}
+	struct svi_entry *e = entry_find(s, name);
+	if (!e && (!s->source || s->o.bound_only)) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_NOT_FOUND, "no model named '%s' is served", name);
+	}
+	struct mw_served *hit = NULL;
+	if (e && want_default)
+		hit = e->current;
+	else if (e) {
+		for (size_t i = 0; i < e->nversions && !hit; i++)
+			if (!strcmp(e->versions[i]->version, p.version))
+				hit = e->versions[i];
+		if (!hit && e->current && !strcmp(e->current->version, p.version))
 			hit = e->current;
-		else {
-			for (size_t i = 0; i < e->nversions; i++)
-				if (!strcmp(e->versions[i]->version, p.version))
-					hit = e->versions[i];
-			if (!hit && e->current && !strcmp(e->current->version, p.version))
-				hit = e->current;
-		}
-		if (hit) {
-			served_ref(hit);
-			pthread_mutex_unlock(&s->mu);
-			*out = hit;
-			return 0;
-		}
-		if (e->from_dir || !s->source) {
-			pthread_mutex_unlock(&s->mu);
-			return mw_err_set(err, MW_E_NOT_FOUND, "model '%s' has no version '%s'",
-					  name, p.version ? p.version : "");
-		}
-		if (want_default && !e->current && e->last_error &&
-		    mw_mono_ns() - e->failed_at_ns < 5000000000ull) {
-			/* it failed to load moments ago: answer that, do not reload per request */
-			int rc = mw_err_set(err, MW_E_UNAVAILABLE,
-					    "model %.100s version %.30s cannot be loaded: %.300s", name,
-					    e->failed_version ? e->failed_version : "?", e->last_error);
-			pthread_mutex_unlock(&s->mu);
-			return rc;
-		}
-		if (e->loading) { /* someone else is loading this name: wait */
-			pthread_cond_wait(&s->cv, &s->mu);
-			continue;
-		}
-		e->loading = true;
-		char *bind = e->bind ? mw_xstrdup(e->bind) : NULL;
+	}
+	if (hit) {
+		served_ref(hit);
 		pthread_mutex_unlock(&s->mu);
-
-		struct mw_model_ident id = {0};
-		struct mw_served *m = NULL;
-		int rc = want_default ? resolve_default(s, name, bind, &id, err)
-				      : resolve_version(s, name, p.version, &id, err);
-		free(bind);
-		if (!rc)
-			rc = load_ident(s, name, &id, &m, err);
-
-		pthread_mutex_lock(&s->mu);
-		e->loading = false;
-		pthread_cond_broadcast(&s->cv);
-		if (rc) {
-			int code = err->code ? err->code : -rc;
-			if (want_default && code != MW_E_NOT_FOUND)
-				set_error(e, &id, err->msg); /* the default failed to load */
-			if (code == MW_E_NOT_FOUND && !e->current && !e->nversions && !e->bound &&
-			    !e->from_dir)
-				entry_drop(s, e); /* remember nothing of names that do not exist */
-			pthread_mutex_unlock(&s->mu);
-			if (code != MW_E_NOT_FOUND && code != MW_E_UNAVAILABLE) {
-				/* a model that cannot load makes the endpoint unavailable, not the
-				 * request bad */
-				char msg[sizeof err->msg];
-				snprintf(msg, sizeof msg,
-					 "model %.100s version %.30s cannot be loaded: %.300s",
-					 name, id.version ? id.version : "?", err->msg);
-				rc = mw_err_set(err, MW_E_UNAVAILABLE, "%s", msg);
-			}
-			mw_model_ident_release(&id);
-			return rc;
-		}
-		set_error(e, NULL, NULL);
-		if (want_default && !e->current) {
-			e->current = m; /* the entry's reference */
-		} else {
-			e->versions = mw_xrealloc(e->versions, (e->nversions + 1) * sizeof *e->versions);
-			e->versions[e->nversions++] = m;
-		}
-		mw_model_ident_release(&id);
-		served_ref(m);
-		pthread_mutex_unlock(&s->mu);
-		*out = m;
+		__atomic_store_n(&hit->last_used_ns, mw_mono_ns(), __ATOMIC_RELAXED);
+		*out = hit;
 		return 0;
 	}
+	if ((e && e->from_dir) || !s->source) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_NOT_FOUND, "model '%s' has no version '%s'", name,
+				  p.version ? p.version : "");
+	}
+	int64_t v;
+	if (p.version && (mw_parse_int64(p.version, &v) || v < 1)) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_NOT_FOUND,
+				  "registered model '%.100s' has no version '%.40s' (versions are "
+				  "numbers)",
+				  name, p.version);
+	}
+	if (want_default && e && !e->current && e->last_error &&
+	    mw_mono_ns() - e->failed_at_ns < 5000000000ull) {
+		/* it failed to load moments ago: answer that, do not reload per request */
+		int rc = mw_err_set(err, MW_E_UNAVAILABLE,
+				    "model %.100s version %.30s cannot be loaded: %.300s", name,
+				    e->failed_version ? e->failed_version : "?", e->last_error);
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	struct svi_job *j = job_find(s, name, p.version);
+	if (!j) {
+		job_start(s, name, p.version);
+		j = job_find(s, name, p.version);
+	}
+	struct svi_waiter *w = mw_xcalloc(1, sizeof *w);
+	w->ready = ready;
+	w->ud = ud;
+	int64_t to = s->o.batching.timeout_ms;
+	w->deadline_ns = deadline && to > 0 ? mw_mono_ns() + (uint64_t)to * 1000000ull : 0;
+	w->next = j->waiters;
+	j->waiters = w;
+	pthread_mutex_unlock(&s->mu);
+	return MW_SERVE_PENDING;
+}
+
+int mw_serve_acquire_async(struct mw_serve *s, const char *name, const char *version,
+			   mw_serve_ready_fn ready, void *ud, struct mw_served **out,
+			   struct mw_err *err)
+{
+	return acquire(s, name, version, ready, ud, true, out, err);
+}
+
+/* mw_serve_acquire: waits for its load on a condition variable. */
+struct sync_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	struct mw_served *m;
+	int rc;
+	struct mw_err err;
+};
+
+static void sync_ready(void *ud, struct mw_served *m, int rc, const struct mw_err *err)
+{
+	struct sync_wait *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->m = m;
+	w->rc = rc;
+	if (rc && err)
+		w->err = *err;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
+		     struct mw_served **out, struct mw_err *err)
+{
+	struct sync_wait *w = mw_xcalloc(1, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	int rc = acquire(s, name, version, sync_ready, w, false, out, err);
+	if (rc == MW_SERVE_PENDING) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->done)
+			pthread_cond_wait(&w->cv, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+		rc = w->rc;
+		if (rc)
+			*err = w->err;
+		else
+			*out = w->m;
+	}
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+	return rc;
 }
 
 int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
@@ -328,7 +884,11 @@ int mw_serve_bind(struct mw_serve *s, const char *name, const char *ref, struct 
 
 /* Hot swap: re-resolve the default of every name that serves one; when it
  * names another identity, load and warm that version here, off the request
- * path, and swap it in under the lock. */
+ * path, and swap it in under the lock.  When the default no longer resolves
+ * at all (the model, its versions or the bound alias are gone), it stops
+ * serving: for a source without a generation this poll is how a deletion is
+ * noticed.  A bound name that serves nothing is loaded again (a load failure
+ * is retried after 30 s), so `mw serve` comes back when its alias does. */
 static void check_aliases(struct mw_serve *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -337,9 +897,14 @@ static void check_aliases(struct mw_serve *s)
 		n++;
 	char **names = mw_xcalloc(n + 1, sizeof *names);
 	size_t k = 0;
-	for (struct svi_entry *e = s->entries; e; e = e->next)
+	for (struct svi_entry *e = s->entries; e; e = e->next) {
 		if (!e->from_dir && e->current && !e->loading)
 			names[k++] = mw_xstrdup(e->name);
+		else if (e->bound && !e->from_dir && !e->current && !s->stopping &&
+			 !job_find(s, e->name, NULL) &&
+			 (!e->last_error || mw_mono_ns() - e->failed_at_ns > 30000000000ull))
+			job_start(s, e->name, NULL); /* a bound name serving nothing: try again */
+	}
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < k; i++) {
 		pthread_mutex_lock(&s->mu);
@@ -361,10 +926,12 @@ static void check_aliases(struct mw_serve *s)
 		e->loading = true;
 		pthread_mutex_unlock(&s->mu);
 
+		uint64_t gen0 = source_generation(s);
 		struct mw_model_ident id = {0};
 		struct mw_err err = {0};
 		struct mw_served *m = NULL;
 		int rc = resolve_default(s, names[i], bind, &id, &err);
+		bool gone = rc && err.code == MW_E_NOT_FOUND;
 		bool changed = !rc && !same_ident(cur, &id);
 		if (changed && recent && !strcmp(failed.version, id.version) &&
 		    !strcmp(failed.digest, id.digest))
@@ -381,12 +948,18 @@ static void check_aliases(struct mw_serve *s)
 		e->loading = false;
 		pthread_cond_broadcast(&s->cv);
 		struct mw_served *old = NULL;
-		if (changed && rc) {
+		if (gone && e->current == cur) {
+			old = cur; /* the entry's reference */
+			e->current = NULL;
+			mw_info("serve: %s no longer resolves (%s); it stops serving", names[i],
+				err.msg);
+		} else if (changed && rc) {
 			set_error(e, &id, err.msg);
 		} else if (changed) {
 			set_error(e, NULL, NULL);
 			old = e->current;
 			e->current = m; /* atomic for requests: they take it under this lock */
+			note_generation(s, gen0);
 			mw_info("serve: %s now serves version %s", names[i], id.version);
 		}
 		pthread_mutex_unlock(&s->mu);
@@ -413,6 +986,25 @@ static void reap(struct mw_serve *s)
 	}
 }
 
+/* Under s->mu: take the waiters whose wait passed its deadline. */
+static struct svi_waiter *take_expired(struct mw_serve *s, uint64_t now)
+{
+	struct svi_waiter *out = NULL;
+	for (struct svi_job *j = s->jobs; j; j = j->next)
+		for (struct svi_waiter **pp = &j->waiters; *pp;) {
+			struct svi_waiter *w = *pp;
+			if (w->deadline_ns && now >= w->deadline_ns) {
+				*pp = w->next;
+				w->next = out;
+				out = w;
+				s->n_load_timeouts++;
+			} else {
+				pp = &w->next;
+			}
+		}
+	return out;
+}
+
 static void *house_main(void *p)
 {
 	struct mw_serve *s = p;
@@ -425,10 +1017,31 @@ static void *house_main(void *p)
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
-		if (s->o.poll_ms > 0 && s->source && mw_mono_ns() >= next_poll) {
+		uint64_t now = mw_mono_ns();
+		struct svi_waiter *late = take_expired(s, now);
+		if (late) {
+			pthread_mutex_unlock(&s->mu);
+			char msg[200];
+			snprintf(msg, sizeof msg,
+				 "the model is still loading after %lld ms (infer-timeout-ms): try "
+				 "again shortly",
+				 (long long)s->o.batching.timeout_ms);
+			fail_waiters(late, MW_E_UNAVAILABLE, msg);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		if (s->source && (s->swap_now || (s->o.poll_ms > 0 && now >= next_poll))) {
+			s->swap_now = false;
 			pthread_mutex_unlock(&s->mu);
 			check_aliases(s);
 			next_poll = mw_mono_ns() + (uint64_t)s->o.poll_ms * 1000000ull;
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		if (s->o.idle_unload_ms > 0 && now - s->last_idle_check_ns > 1000000000ull) {
+			s->last_idle_check_ns = now;
+			pthread_mutex_unlock(&s->mu);
+			unload_idle(s);
 			pthread_mutex_lock(&s->mu);
 			continue;
 		}
@@ -450,7 +1063,8 @@ static void *house_main(void *p)
 int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
 				struct mw_err *err)
 {
-	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq;
+	long long batch, delay, queue, timeout, cache, ttl, workers, poll, logq, maxv, maxw, idle,
+		qbytes;
 	if (mw_settings_get_int(set, "batch-size", 1, 65536, &batch, err) ||
 	    mw_settings_get_int(set, "batch-delay-us", 0, 10000000, &delay, err) ||
 	    mw_settings_get_int(set, "max-queue", 1, 1000000, &queue, err) ||
@@ -459,7 +1073,11 @@ int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_o
 	    mw_settings_get_int(set, "cache-ttl-ms", 0, 1ll << 40, &ttl, err) ||
 	    mw_settings_get_int(set, "python-workers", 1, 256, &workers, err) ||
 	    mw_settings_get_int(set, "alias-poll-ms", 0, 3600000, &poll, err) ||
-	    mw_settings_get_int(set, "prediction-log-queue", 1, 10000000, &logq, err))
+	    mw_settings_get_int(set, "prediction-log-queue", 1, 10000000, &logq, err) ||
+	    mw_settings_get_int(set, "max-loaded-versions", 0, 100000, &maxv, err) ||
+	    mw_settings_get_int(set, "max-python-workers", 0, 65536, &maxw, err) ||
+	    mw_settings_get_int(set, "model-idle-unload", 0, 31536000, &idle, err) ||
+	    mw_settings_get_int(set, "max-queue-bytes", 0, 1ll << 40, &qbytes, err))
 		return -err->code;
 	const char *pl = mw_settings_get(set, "prediction-log");
 	bool log_on = pl && strcmp(pl, "false") && strcmp(pl, "0") && strcmp(pl, "off");
@@ -483,6 +1101,10 @@ int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_o
 		o->log_dir = o->log_dir_buf;
 	}
 	o->log_queue = (int)logq;
+	o->max_loaded = (int)maxv;
+	o->max_python_workers = (int)maxw;
+	o->idle_unload_ms = idle * 1000;
+	o->max_queue_bytes = (size_t)qbytes;
 	return 0;
 }
 
@@ -496,6 +1118,8 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 								 : NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->jobs_cv, NULL);
+	s->validated_gen = source_generation(s); /* nothing loaded: nothing to check */
 	if (o->log_dir && *o->log_dir) {
 		int rc = svi_predlog_open(o->log_dir, o->log_queue, &s->log, err);
 		if (rc) {
@@ -515,8 +1139,29 @@ int mw_serve_new(const struct mw_serve_opts *o, struct mw_serve **out, struct mw
 		return mw_err_set(err, MW_E_INTERNAL, "cannot start the model housekeeping thread");
 	}
 	s->house_started = true;
+	for (int i = 0; i < (int)(sizeof s->loaders / sizeof *s->loaders); i++) {
+		if (pthread_create(&s->loaders[i], NULL, loader_main, s)) {
+			mw_serve_free(s);
+			return mw_err_set(err, MW_E_INTERNAL, "cannot start a model loader thread");
+		}
+		s->nloaders++;
+	}
 	*out = s;
 	return 0;
+}
+
+/* Under s->mu: take every waiter of every job. */
+static struct svi_waiter *take_all_waiters(struct mw_serve *s)
+{
+	struct svi_waiter *out = NULL;
+	for (struct svi_job *j = s->jobs; j; j = j->next)
+		while (j->waiters) {
+			struct svi_waiter *w = j->waiters;
+			j->waiters = w->next;
+			w->next = out;
+			out = w;
+		}
+	return out;
 }
 
 void mw_serve_stop(struct mw_serve *s)
@@ -524,6 +1169,8 @@ void mw_serve_stop(struct mw_serve *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->jobs_cv);
+	struct svi_waiter *waiting = take_all_waiters(s);
 	for (struct svi_entry *e = s->entries; e; e = e->next) {
 		if (e->current)
 			svi_batcher_stop(e->current);
@@ -531,6 +1178,7 @@ void mw_serve_stop(struct mw_serve *s)
 			svi_batcher_stop(e->versions[i]);
 	}
 	pthread_mutex_unlock(&s->mu);
+	fail_waiters(waiting, MW_E_UNAVAILABLE, "the server is shutting down");
 }
 
 void mw_serve_free(struct mw_serve *s)
@@ -540,9 +1188,19 @@ void mw_serve_free(struct mw_serve *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->jobs_cv);
+	struct svi_waiter *waiting = take_all_waiters(s);
 	pthread_mutex_unlock(&s->mu);
+	fail_waiters(waiting, MW_E_UNAVAILABLE, "the server is shutting down");
 	if (s->house_started)
 		pthread_join(s->house, NULL);
+	for (int i = 0; i < s->nloaders; i++) /* a load in progress finishes first */
+		pthread_join(s->loaders[i], NULL);
+	while (s->jobs) { /* queued, never run (their waiters were answered) */
+		struct svi_job *j = s->jobs;
+		s->jobs = j->next;
+		job_free(j);
+	}
 	/* drop the entries' references; retired versions fail what is queued */
 	struct svi_entry *e = s->entries;
 	s->entries = NULL;
@@ -575,6 +1233,7 @@ void mw_serve_free(struct mw_serve *s)
 	free(s->obs);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->jobs_cv);
 	free(s->python);
 	free(s->default_alias);
 	free(s);
@@ -626,6 +1285,7 @@ int mw_served_describe(struct mw_served *m, json_t **out, struct mw_err *err)
 
 json_t *mw_serve_list(struct mw_serve *s)
 {
+	maybe_revalidate(s);
 	json_t *a = json_array();
 	pthread_mutex_lock(&s->mu);
 	for (struct svi_entry *e = s->entries; e; e = e->next) {
@@ -703,6 +1363,9 @@ static int render_one(struct mw_buf *b, struct mw_served *m, int part)
 	case 7:
 		bad |= mw_buf_printf(b, "mw_model_loaded{%s,runtime=\"%s\"} 1\n", l, m->rt->name);
 		break;
+	case 9:
+		bad |= mw_buf_printf(b, "mw_model_queue_bytes{%s} %zu\n", l, m->qbytes);
+		break;
 	}
 	return bad;
 }
@@ -727,9 +1390,50 @@ int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 		"# HELP mw_model_loaded Loaded model versions.\n# TYPE mw_model_loaded gauge\n",
 		"# HELP mw_model_errors_total Failed inference requests by error code.\n"
 		"# TYPE mw_model_errors_total counter\n",
+		"# HELP mw_model_queue_bytes Input bytes of the requests waiting for a batch.\n"
+		"# TYPE mw_model_queue_bytes gauge\n",
 	};
 	pthread_mutex_lock(&s->mu);
-	for (int part = 0; part < 9; part++) {
+	int njobs = 0;
+	for (struct svi_job *j = s->jobs; j; j = j->next)
+		njobs++;
+	bad |= mw_buf_printf(
+		out,
+		"# HELP mw_serve_loaded_versions Model versions loaded (unloading ones included).\n"
+		"# TYPE mw_serve_loaded_versions gauge\n"
+		"mw_serve_loaded_versions %d\n"
+		"# HELP mw_serve_python_workers Worker processes of loaded python versions.\n"
+		"# TYPE mw_serve_python_workers gauge\n"
+		"mw_serve_python_workers %d\n"
+		"# HELP mw_serve_load_queue Model loads queued or running.\n"
+		"# TYPE mw_serve_load_queue gauge\n"
+		"mw_serve_load_queue %d\n"
+		"# HELP mw_serve_queue_bytes Input bytes of queued requests, every version's "
+		"(max-queue-bytes).\n"
+		"# TYPE mw_serve_queue_bytes gauge\n"
+		"mw_serve_queue_bytes %zu\n"
+		"# HELP mw_serve_evictions_total Versions unloaded to make room (cap) or unused "
+		"(idle).\n"
+		"# TYPE mw_serve_evictions_total counter\n"
+		"mw_serve_evictions_total{reason=\"cap\"} %llu\n"
+		"mw_serve_evictions_total{reason=\"idle\"} %llu\n"
+		"# HELP mw_serve_loads_refused_total Loads refused: a cap was reached and nothing "
+		"could be unloaded.\n"
+		"# TYPE mw_serve_loads_refused_total counter\n"
+		"mw_serve_loads_refused_total %llu\n"
+		"# HELP mw_serve_load_wait_timeouts_total Requests answered 503 while their model "
+		"was still loading.\n"
+		"# TYPE mw_serve_load_wait_timeouts_total counter\n"
+		"mw_serve_load_wait_timeouts_total %llu\n"
+		"# HELP mw_serve_revalidations_total Times the loaded versions were re-resolved "
+		"after the registry changed.\n"
+		"# TYPE mw_serve_revalidations_total counter\n"
+		"mw_serve_revalidations_total %llu\n",
+		__atomic_load_n(&s->live, __ATOMIC_RELAXED),
+		__atomic_load_n(&s->python_workers, __ATOMIC_RELAXED), njobs,
+		__atomic_load_n(&s->queue_bytes, __ATOMIC_RELAXED), s->n_evict_cap, s->n_evict_idle,
+		s->n_load_refused, s->n_load_timeouts, s->n_revalidations);
+	for (int part = 0; part < 10; part++) {
 		bad |= mw_buf_puts(out, heads[part]);
 		for (struct svi_entry *e = s->entries; e; e = e->next) {
 			if (e->current)

@@ -55,6 +55,13 @@ void mw_model_ident_release(struct mw_model_ident *id);
  *   fetch    the files of a resolved version in a local directory (*dir,
  *            malloc'd), complete before it is returned and never changed
  *            afterwards (the same identity gives the same directory).
+ *   generation  optional (NULL, or 0 returned: unknown): a number that
+ *            changes whenever a resolve might answer differently than before
+ *            (the registry source returns mw_registry_generation).  The
+ *            server re-resolves its loaded versions when it changes, so a
+ *            deleted or replaced version stops answering at once; without
+ *            it only the alias poll (poll_ms) notices changes.  Called on
+ *            every request: it must be cheap (one atomic load).
  *   free     release the source. */
 struct mw_model_source;
 struct mw_model_source_ops {
@@ -63,6 +70,7 @@ struct mw_model_source_ops {
 		       const char *default_alias, struct mw_model_ident *out, struct mw_err *err);
 	int (*fetch)(struct mw_model_source *src, const struct mw_model_ident *id, char **dir,
 		     struct mw_err *err);
+	uint64_t (*generation)(struct mw_model_source *src);
 	void (*free)(struct mw_model_source *src);
 };
 struct mw_model_source {
@@ -250,13 +258,24 @@ struct mw_serve_opts {
 	/* the prediction log: <log_dir>/predictions-*.jsonl (NULL = off) */
 	const char *log_dir;
 	int log_queue;
+	/* Caps on what stays loaded (0: no cap).  Past a cap the least recently
+	 * used version that is not a bound name's default and has no request in
+	 * flight is unloaded first; when none can be, the load fails with
+	 * MW_E_UNAVAILABLE. */
+	int max_loaded;         /* loaded versions */
+	int max_python_workers; /* worker processes of loaded python versions */
+	int64_t idle_unload_ms; /* unload versions unused this long (0: never) */
+	/* Input bytes (rows x cols x 4) of requests queued across every version
+	 * before submit refuses with MW_E_UNAVAILABLE (0: no cap). */
+	size_t max_queue_bytes;
 	char log_dir_buf[4096]; /* storage for log_dir (mw_serve_opts_from_settings) */
 };
 
 /* The serving options of a settings table (batch-size, batch-delay-us,
  * max-queue, infer-timeout-ms, cache-bytes, cache-ttl-ms, python,
  * python-workers, default-alias, alias-poll-ms, prediction-log (into
- * <data-dir>/logs), prediction-log-queue).  No source, not bound_only.
+ * <data-dir>/logs), prediction-log-queue, max-loaded-versions,
+ * max-python-workers, model-idle-unload, max-queue-bytes).  No source, not bound_only.
  * Strings point into set, which must outlive o. */
 int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
 				struct mw_err *err);
@@ -273,10 +292,31 @@ void mw_serve_free(struct mw_serve *s);
 
 /* A loaded version of a model: version NULL or "" = the name's default (its
  * binding, else the default alias if set, else the latest version), else a
- * version number.  Loads through the source on first use; the caller holds a
- * reference until mw_served_release. */
+ * version number.  Loads through the source on first use (on the server's
+ * loader threads; this call waits for the load); the caller holds a
+ * reference until mw_served_release.
+ *
+ * Validation: when the source has a generation and it changed since the
+ * last check, every loaded version is re-resolved first (one thread does it,
+ * others wait): a version whose model, version or pinned content is gone is
+ * dropped (MW_E_NOT_FOUND at once for a deleted one; new content loads
+ * anew).  When nothing changed this costs one atomic load. */
 int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 		     struct mw_served **out, struct mw_err *err);
+
+/* The same without waiting for a load (for the HTTP layer: no thread waits
+ * for a model to load).  0: loaded, *out holds a reference.  MW_SERVE_PENDING:
+ * the version is being loaded; ready(ud, m, rc, err) will run exactly once,
+ * from a loader thread (or the housekeeping thread when the wait passes the
+ * infer timeout, or mw_serve_stop's thread): rc 0 with m holding a reference
+ * for the callee to release, or a negative MW_E_* with err (m NULL; 503 for
+ * a timeout, a cap or shutting down).  ready must not call back into this
+ * server's acquire.  Negative: failed now, ready will not run. */
+#define MW_SERVE_PENDING 1
+typedef void (*mw_serve_ready_fn)(void *ud, struct mw_served *m, int rc, const struct mw_err *err);
+int mw_serve_acquire_async(struct mw_serve *s, const char *name, const char *version,
+			   mw_serve_ready_fn ready, void *ud, struct mw_served **out,
+			   struct mw_err *err);
 /* Serve a local model directory (or file) under a name and version label
  * ("1" when NULL), replacing what the name served (mw serve ./dir). */
 int mw_serve_add_dir(struct mw_serve *s, const char *name, const char *version, const char *dir,
@@ -303,7 +343,8 @@ void mw_served_schema(const struct mw_served *m, struct mw_rows_schema *out);
 
 /* Queue a request.  0: done will run exactly once, on a batcher thread, or
  * at once on this thread for a cache hit or an inline run.  Non-zero:
- * rejected now (queue full, shutting down), done will not run.
+ * rejected now (queue full, the server's queued input bytes past
+ * max_queue_bytes, shutting down), done will not run.
  *
  * Inline runs: when the runtime allows it (inline_ok), batching has no delay
  * (max_delay_us 0: the caller asked for no waiting), the version's queue is

@@ -67,6 +67,7 @@ struct mw_served {
 	struct mw_infer *head, *tail;
 	int qlen;
 	size_t qrows;
+	size_t qbytes; /* input bytes queued (counted in the server's too) */
 	bool stopping;
 	bool busy;               /* the batcher is computing a batch */
 	int inlined, inline_max; /* requests computed on their own thread now; the cap */
@@ -77,6 +78,8 @@ struct mw_served {
 	unsigned long long n_err_code[MW_E__COUNT];
 	struct mw_hist h_queue, h_compute, h_total, h_batch;
 	struct mw_served *retire_next;
+	uint64_t last_used_ns; /* last acquired (relaxed atomic), for eviction */
+	int py_workers;        /* worker processes counted in the server's python_workers */
 };
 
 /* loader.c: load the model directory dir (made absolute first) with its
@@ -86,6 +89,16 @@ int svi_load(struct mw_serve *s, const char *name, const char *version, const ch
 	     const char *dir, struct mw_served **out, struct mw_err *err);
 /* Stop the batcher (failing what is queued), unload, free. */
 void svi_destroy(struct mw_served *m);
+
+/* serve.c: called by the loader once the runtime is known, before it loads:
+ * make room under the caps (max_loaded, max_python_workers) by unloading
+ * least recently used versions, and reserve a slot and the python workers
+ * (workers: 0 for other runtimes).  MW_E_UNAVAILABLE when nothing can be
+ * unloaded.  svi_unreserve gives the reservation back after the load (the
+ * workers move to the loaded version, or back when it failed). */
+int svi_admit(struct mw_serve *s, const char *name, const char *version, int workers,
+	      struct mw_err *err);
+void svi_unreserve(struct mw_serve *s, int workers, bool loaded);
 
 /* batcher.c */
 int svi_batcher_start(struct mw_served *m, struct mw_err *err);
@@ -103,6 +116,7 @@ struct svi_observer {
 };
 
 struct svi_entry;
+struct svi_job;
 
 struct mw_serve {
 	struct mw_serve_opts o;
@@ -120,6 +134,25 @@ struct mw_serve {
 	size_t nobs;
 	struct mw_predlog *log; /* the first observer, NULL when off */
 	struct mw_pool *pool;   /* one thread per CPU, for large batches (rt_xgboost) */
+
+	/* loading (serve.c): a queue of jobs, one per (name, version), run by the
+	 * loader threads; requests wait on a job as waiters */
+	struct svi_job *jobs;
+	pthread_cond_t jobs_cv;
+	pthread_t loaders[2];
+	int nloaders;
+	/* validation against the source's generation */
+	uint64_t validated_gen; /* atomic: the generation the entries were checked at */
+	bool validating;        /* a thread is re-resolving */
+	bool revalidate_again;  /* a load raced with a change: check again */
+	bool swap_now;          /* ask housekeeping to check defaults now */
+	/* caps */
+	int reserved;       /* loads admitted and not finished */
+	int python_workers; /* atomic: workers of live python versions + reserved */
+	size_t queue_bytes; /* atomic: input bytes queued in every version */
+	uint64_t last_idle_check_ns;
+	unsigned long long n_evict_cap, n_evict_idle, n_load_refused, n_revalidations,
+		n_load_timeouts;
 };
 
 /* Hand a completed request to every observer (batcher.c, before done). */

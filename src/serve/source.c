@@ -6,7 +6,9 @@
  * versions, aliases, stages, "latest" and the default alias mean what they
  * mean everywhere else in mw) and materialises a version's pinned files with
  * mw_art_materialise: hard links to the blobs, no copy.  It never reads the
- * store: the registry and the artifact module own those rules.
+ * store: the registry and the artifact module own those rules.  Its
+ * generation is the registry's (mw_registry_generation), so the server
+ * re-resolves what it has loaded after every registry write.
  *
  * The directory cache: a version's files live in
  * <root>/<safe name>/<version>-<12 hex of the manifest digest>/.  The name
@@ -166,6 +168,11 @@ static int reg_fetch(struct mw_model_source *src, const struct mw_model_ident *i
 	return mw_model_dir(rs->root, id, reg_fill, &f, dir, err);
 }
 
+static uint64_t reg_generation(struct mw_model_source *src)
+{
+	return mw_registry_generation(((struct reg_source *)src)->reg);
+}
+
 static void reg_free(struct mw_model_source *src)
 {
 	struct reg_source *rs = (struct reg_source *)src;
@@ -177,6 +184,7 @@ static const struct mw_model_source_ops reg_ops = {
 	.kind = "registry",
 	.resolve = reg_resolve,
 	.fetch = reg_fetch,
+	.generation = reg_generation,
 	.free = reg_free,
 };
 

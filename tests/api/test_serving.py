@@ -1161,3 +1161,45 @@ def test_asking_for_a_future_version_does_not_block_the_swap(zoo):
     wait_for(lambda: v2_outputs(v2_infer(srv, name, v2_body(X)))[1]["model_version"] == "2",
              timeout=5, what="the default to follow champion to version 2")
     assert_close(v2_outputs(v2_infer(srv, name, v2_body(X)))[0], booster_predict(b2, X), "v2")
+
+
+# ------------------------------------------------------------------ the default never falls back
+
+def test_default_never_falls_back_to_an_unpromoted_version(zoo):
+    """Issue 10: deleting the champion's version (or the champion alias) makes the
+    name's default answer 404, never the latest unpromoted version; a model that was
+    never promoted serves its latest."""
+    booster, _, nf = model_of(zoo, "reg")
+    srv = zoo.srv
+    X = rows_for(nf, 2, seed=71)
+    files = xgb_files(booster, "json")
+    # never promoted: the latest version
+    plain = unique("sv-plain")
+    register(srv, plain, files, alias=None)
+    register(srv, plain, files, alias=None, create=False)
+    r = v2_infer(srv, plain, v2_body(X))
+    assert r.status_code == 200 and r.headers.get("X-MW-Model-Version") == "2", r.text
+    # promoted, then its version deleted: 404, not version 2
+    name = unique("sv-champ-del")
+    register(srv, name, files)                       # 1, champion
+    register(srv, name, files, alias=None, create=False)  # 2, unpromoted
+    r = v2_infer(srv, name, v2_body(X))
+    assert r.status_code == 200 and r.headers.get("X-MW-Model-Version") == "1", r.text
+    assert_ok(srv.delete("model-versions/delete", {"name": name, "version": "1"}))
+    msg = v2_error(v2_infer(srv, name, v2_body(X)), 404)
+    assert "champion" in msg and "promote" in msg
+    msg = inv_error(inv_post(srv, f"/models/{q(name)}/invocations", {"inputs": jrows(X)}), 404)
+    assert "champion" in msg
+    # version 2 by number still answers
+    r = v2_infer(srv, name, v2_body(X), version="2")
+    assert r.status_code == 200, r.text
+    # promoted again: served again
+    set_alias(srv, name, 2)
+    wait_for(lambda: v2_infer(srv, name, v2_body(X)).status_code == 200, timeout=10,
+             what="the default served after promotion")
+    # the alias deleted on purpose, on a name never loaded: 404 as well
+    other = unique("sv-champ-gone")
+    register(srv, other, files)
+    register(srv, other, files, alias=None, create=False)
+    assert_ok(srv.delete("registered-models/alias", {"name": other, "alias": "champion"}))
+    v2_error(v2_infer(srv, other, v2_body(X)), 404)

@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_error, assert_ok, unique
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
-FILES = {"MLmodel": b"flavors:\n  python_function: {}\n", "model.pkl": b"\x80\x04pickle"}
+FILES = {"MLmodel": b"flavors:\n  python_function: {loader_module: mlflow.sklearn}\n", "model.pkl": b"\x80\x04pickle"}
 
 
 @pytest.fixture

@@ -107,7 +107,8 @@ static json_t *op(struct fx *f, mw_registry_op fn, json_t *req)
 
 static void make_versions(struct fx *f, int n)
 {
-	upload(f, "0/r1/artifacts/model/MLmodel", "flavors: {}\n");
+	upload(f, "0/r1/artifacts/model/MLmodel",
+	       "flavors: {xgboost: {data: model.json, model_format: json}}\n");
 	upload(f, "0/r1/artifacts/model/model.json", "{}");
 	json_decref(op(f, mw_registry_rm_create, json_pack("{s:s}", "name", "fraud")));
 	for (int i = 0; i < n; i++)
@@ -207,7 +208,7 @@ static char *slurp(const char *path)
 static void test_materialise_pinned_files(void **state)
 {
 	struct fx *f = *state;
-	upload(f, "0/r1/artifacts/model/MLmodel", "flavors: {}\n");
+	upload(f, "0/r1/artifacts/model/MLmodel", "flavors: {python_function: {loader_module: m}}\n");
 	upload(f, "0/r1/artifacts/model/sub/weights.bin", "0123456789");
 	json_decref(op(f, mw_registry_rm_create, json_pack("{s:s}", "name", "fraud")));
 	json_decref(op(f, mw_registry_mv_create,
@@ -223,7 +224,7 @@ static void test_materialise_pinned_files(void **state)
 	snprintf(path, sizeof path, "%s/MLmodel", dest);
 	char *text = slurp(path);
 	assert_non_null(text);
-	assert_string_equal(text, "flavors: {}\n");
+	assert_string_equal(text, "flavors: {python_function: {loader_module: m}}\n");
 	free(text);
 	snprintf(path, sizeof path, "%s/sub/weights.bin", dest);
 	text = slurp(path);

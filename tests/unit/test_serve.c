@@ -38,13 +38,18 @@
 
 /* ------------------------------------------------------------ a fake source */
 
-/* Versions 1..3 of model "m"; "@champion" names `champion`; version v's
- * leaves are (-v, v).  Counts its calls. */
+/* Versions 1..3 of model "m" (1..maxv when maxv is set: the others are
+ * deleted); "@champion" names `champion`; version v's leaves are
+ * (-(v + 10 epoch), v + 10 epoch), and its digest changes with epoch (the
+ * name registered again with other files).  Counts its calls.  With
+ * fake_gen_ops it has a generation, gen. */
 struct fake {
 	struct mw_model_source base;
 	char root[128];
 	int champion;
 	int resolves, fetches;
+	int maxv, epoch;
+	uint64_t gen;
 };
 
 static int fake_resolve(struct mw_model_source *src, const char *name, const char *ref,
@@ -64,14 +69,19 @@ static int fake_resolve(struct mw_model_source *src, const char *name, const cha
 		v = 3;
 	else
 		v = (int)strtol(ref, NULL, 10);
-	if (v < 1 || v > 3)
+	int maxv = __atomic_load_n(&f->maxv, __ATOMIC_RELAXED);
+	if (v < 1 || v > (maxv ? maxv : 3))
 		return mw_err_set(err, MW_E_NOT_FOUND, "no version %s", ref);
 	memset(out, 0, sizeof *out);
 	out->name = strdup(name);
 	char vs[16];
 	snprintf(vs, sizeof vs, "%d", v);
 	out->version = strdup(vs);
-	snprintf(out->digest, sizeof out->digest, "%064d", v);
+	memset(out->digest, '0', 64);
+	char d4[16];
+	unsigned w = (unsigned)(v + 100 * __atomic_load_n(&f->epoch, __ATOMIC_RELAXED)) % 10000u;
+	snprintf(d4, sizeof d4, "%04u", w);
+	memcpy(out->digest, d4, 4);
 	return 0;
 }
 
@@ -88,7 +98,10 @@ static int fake_fetch(struct mw_model_source *src, const struct mw_model_ident *
 {
 	struct fake *f = (struct fake *)src;
 	__atomic_fetch_add(&f->fetches, 1, __ATOMIC_RELAXED);
-	int v = (int)strtol(id->version, NULL, 10);
+	char d4[5];
+	memcpy(d4, id->digest, 4);
+	d4[4] = 0;
+	int w = (int)strtol(d4, NULL, 10), v = w % 100 + 10 * (w / 100);
 	return mw_model_dir(f->root, id, fill, &v, dir, err);
 }
 
@@ -101,6 +114,17 @@ static const struct mw_model_source_ops fake_ops = {.kind = "fake",
 						    .resolve = fake_resolve,
 						    .fetch = fake_fetch,
 						    .free = fake_free};
+
+static uint64_t fake_generation(struct mw_model_source *src)
+{
+	return __atomic_load_n(&((struct fake *)src)->gen, __ATOMIC_ACQUIRE);
+}
+
+static const struct mw_model_source_ops fake_gen_ops = {.kind = "fake",
+							.resolve = fake_resolve,
+							.fetch = fake_fetch,
+							.generation = fake_generation,
+							.free = fake_free};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -244,6 +268,151 @@ static void test_bound_only(void **state)
 	s = new_serve(&f.base, 0, true, 0);
 	assert_int_equal(mw_serve_bind(s, "m", "7", &err), -MW_E_NOT_FOUND);
 	assert_false(mw_serve_ready(s));
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+/* The source's generation moves: what is loaded is re-resolved before the
+ * next request, deleted versions are gone at once and new content loads;
+ * while it stays, requests never resolve. */
+static void test_generation_revalidates(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_gen_ops, .champion = 1, .gen = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 0, false, 0); /* no poll */
+	const float pos[2] = {1, 0};
+	char v[16];
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "a", v, sizeof v), 1.5f, 1e-6);
+	assert_float_equal(predict(s, "m", "2", pos, 1, "b", v, sizeof v), 2.5f, 1e-6);
+	int resolves = f.resolves;
+	for (int i = 0; i < 50; i++)
+		predict(s, "m", i % 2 ? "2" : NULL, pos, 1, "c", v, sizeof v);
+	assert_int_equal(f.resolves, resolves); /* nothing changed: no resolve */
+
+	/* versions 2 and 3 deleted: without a new generation nothing is asked */
+	__atomic_store_n(&f.maxv, 1, __ATOMIC_RELAXED);
+	assert_float_equal(predict(s, "m", "2", pos, 1, "d", v, sizeof v), 2.5f, 1e-6);
+	__atomic_add_fetch(&f.gen, 1, __ATOMIC_RELEASE);
+	struct mw_served *m = NULL;
+	struct mw_err err = {0};
+	assert_int_equal(mw_serve_acquire(s, "m", "2", &m, &err), -MW_E_NOT_FOUND);
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "e", v, sizeof v), 1.5f, 1e-6);
+
+	/* registered again with other files: same version, new digest */
+	__atomic_store_n(&f.epoch, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f.gen, 1, __ATOMIC_RELEASE);
+	assert_float_equal(predict(s, "m", NULL, pos, 1, "f", v, sizeof v), 11.5f, 1e-6);
+	assert_string_equal(v, "1");
+	assert_float_equal(predict(s, "m", "1", pos, 1, "g", v, sizeof v), 11.5f, 1e-6);
+
+	/* the model deleted: 404, and the name is forgotten */
+	__atomic_store_n(&f.maxv, -1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f.gen, 1, __ATOMIC_RELEASE);
+	assert_int_equal(mw_serve_acquire(s, "m", NULL, &m, &err), -MW_E_NOT_FOUND);
+	json_t *list = mw_serve_list(s);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+struct ready_seen {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls, rc;
+	struct mw_served *m;
+};
+
+static void on_ready(void *ud, struct mw_served *m, int rc, const struct mw_err *err)
+{
+	(void)err;
+	struct ready_seen *r = ud;
+	pthread_mutex_lock(&r->mu);
+	r->calls++;
+	r->rc = rc;
+	r->m = m;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* mw_serve_acquire_async: pending, then ready exactly once with the version;
+ * loaded versions come back at once; a version that does not exist is
+ * answered through ready too. */
+static void test_acquire_async(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_gen_ops, .champion = 1, .gen = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 0, false, 0);
+	struct ready_seen r[3];
+	for (int i = 0; i < 3; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		pthread_mutex_init(&r[i].mu, NULL);
+		pthread_cond_init(&r[i].cv, NULL);
+	}
+	struct mw_served *m = NULL;
+	struct mw_err err = {0};
+	/* two requests for one version join one load */
+	assert_int_equal(mw_serve_acquire_async(s, "m", "3", on_ready, &r[0], &m, &err),
+			 MW_SERVE_PENDING);
+	assert_int_equal(mw_serve_acquire_async(s, "m", "3", on_ready, &r[1], &m, &err),
+			 MW_SERVE_PENDING);
+	assert_int_equal(mw_serve_acquire_async(s, "m", "7", on_ready, &r[2], &m, &err),
+			 MW_SERVE_PENDING);
+	for (int i = 0; i < 3; i++) {
+		pthread_mutex_lock(&r[i].mu);
+		while (!r[i].calls)
+			pthread_cond_wait(&r[i].cv, &r[i].mu);
+		pthread_mutex_unlock(&r[i].mu);
+	}
+	sleep_ms(20);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(r[i].calls, 1);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[1].rc, 0);
+	assert_ptr_equal(r[0].m, r[1].m);
+	assert_string_equal(mw_served_version(r[0].m), "3");
+	assert_int_equal(f.fetches, 1);
+	assert_int_equal(r[2].rc, -MW_E_NOT_FOUND);
+	assert_null(r[2].m);
+	mw_served_release(r[0].m);
+	mw_served_release(r[1].m);
+	assert_int_equal(mw_serve_acquire_async(s, "m", "3", on_ready, &r[0], &m, &err), 0);
+	assert_string_equal(mw_served_version(m), "3");
+	mw_served_release(m);
+	for (int i = 0; i < 3; i++) {
+		pthread_mutex_destroy(&r[i].mu);
+		pthread_cond_destroy(&r[i].cv);
+	}
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+/* max_loaded: the least recently used version is unloaded for a new one */
+static void test_max_loaded(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_gen_ops, .champion = 1, .gen = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve_opts o = {.source = &f.base, .default_alias = "champion", .max_loaded = 2};
+	o.batching.max_batch_rows = 64;
+	o.batching.max_queue = 16;
+	o.batching.timeout_ms = 5000;
+	struct mw_serve *s = NULL;
+	OK(mw_serve_new(&o, &s, E));
+	const float pos[2] = {1, 0};
+	char v[16];
+	static const char *order[] = {"1", "2", "3", "1", "3", "2"};
+	static const int fetched[] = {1, 2, 3, 4, 4, 5};
+	for (int i = 0; i < 6; i++) {
+		float want = 0.5f + (float)strtol(order[i], NULL, 10);
+		assert_float_equal(predict(s, "m", order[i], pos, 1, "a", v, sizeof v), want, 1e-6);
+		assert_int_equal(f.fetches, fetched[i]);
+	}
 	mw_serve_free(s);
 	rm_tree(f.root);
 }
@@ -436,6 +605,9 @@ int main(void)
 	mw_log_set_level(MW_LOG_WARN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source_default_explicit_and_swap),
+		cmocka_unit_test(test_generation_revalidates),
+		cmocka_unit_test(test_acquire_async),
+		cmocka_unit_test(test_max_loaded),
 		cmocka_unit_test(test_bound_only),
 		cmocka_unit_test(test_observers_see_every_completed_request),
 		cmocka_unit_test(test_model_dir_is_filled_once),
