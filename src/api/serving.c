@@ -299,7 +299,7 @@ static void infer_loaded(struct mw_api_ctx *ctx, struct mw_http_deferred *d, enu
 
 /* A request whose model is being loaded: its connection stays suspended and
  * no thread waits; the loader's callback goes on with it. */
-enum pend_kind { PEND_INFER, PEND_META, PEND_READY };
+enum pend_kind { PEND_INFER, PEND_META, PEND_READY, PEND_LOAD };
 struct pend {
 	struct mw_api_ctx *ctx;
 	struct mw_http_deferred *d;
@@ -309,6 +309,7 @@ struct pend {
 
 static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m);
 static void ready_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err);
+static void load_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err);
 
 static void pend_ready(void *ud, struct mw_served *m, int rc, const struct mw_err *err)
 {
@@ -318,6 +319,9 @@ static void pend_ready(void *ud, struct mw_served *m, int rc, const struct mw_er
 	if (p.kind == PEND_READY) {
 		mw_served_release(m);
 		ready_answer(p.d, rc, err);
+	} else if (p.kind == PEND_LOAD) {
+		mw_served_release(m);
+		load_answer(p.d, rc, err);
 	} else if (rc) {
 		complete_error(p.d, p.proto, err && err->code ? err->code : -rc,
 			       err ? err->msg : "");
@@ -482,6 +486,91 @@ static void models_list(struct mw_http_req *req, struct mw_http_resp *resp, void
 	mw_http_resp_set(resp, 200, "application/json", s, n);
 }
 
+/* ------------------------------------------------------------ V2 repository extension */
+
+/* The most entries an index lists. */
+#define MAX_INDEX 10000
+
+static void json_answer(struct mw_http_resp *resp, int status, json_t *o)
+{
+	size_t n;
+	char *s = mw_json_dump(o, &n);
+	json_decref(o);
+	mw_http_resp_set(resp, status, "application/json", s, n);
+}
+
+/* POST /v2/repository/index {"ready": bool}: what the server serves and could
+ * serve; GET /v2/models: the same as {"models": [...]}. */
+static void repo_index(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct mw_api_ctx *ctx = ud;
+	bool ready_only = false;
+	if (req->body_len) {
+		struct mw_err err = {0};
+		json_t *b = mw_json_parse_body(req->body, req->body_len, ctx->max_json_depth, &err);
+		json_t *r = json_object_get(b, "ready");
+		if (!b || !json_is_object(b) || (r && !json_is_boolean(r))) {
+			json_decref(b);
+			proto_error(V2, resp, MW_E_INVALID,
+				    b ? "the index request is {\"ready\": true|false}" : err.msg);
+			return;
+		}
+		ready_only = json_is_true(r);
+		json_decref(b);
+	}
+	json_answer(resp, 200, mw_serve_index(ctx->serve, ready_only, MAX_INDEX));
+}
+
+static void v2_models(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	(void)req;
+	struct mw_api_ctx *ctx = ud;
+	json_answer(resp, 200,
+		    json_pack("{s:o}", "models", mw_serve_index(ctx->serve, false, MAX_INDEX)));
+}
+
+static void load_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err)
+{
+	struct mw_http_resp r = {0};
+	if (rc)
+		proto_error(V2, &r, err && err->code ? err->code : -rc, err ? err->msg : "");
+	else
+		json_answer(&r, 200,
+			    json_pack("{s:s,s:b}", "name", mw_http_deferred_req(d)->cap[0], "load",
+				      1));
+	mw_http_complete(d, &r);
+}
+
+/* POST /v2/repository/models/{name}/load: load the name's default (answered
+ * when it is loaded, or failed to). */
+static void repo_load(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	(void)resp; /* answered through the deferred request */
+	struct mw_api_ctx *ctx = ud;
+	struct mw_err err = {0};
+	struct mw_served *m = NULL;
+	struct mw_http_deferred *d = mw_http_defer(req);
+	int rc;
+	if (acquire_deferred(ctx, d, V2, PEND_LOAD, req->cap[0], NULL, &m, &rc, &err)) {
+		if (rc != MW_SERVE_PENDING)
+			load_answer(d, rc, &err);
+		return;
+	}
+	mw_served_release(m);
+	load_answer(d, 0, NULL);
+}
+
+static void repo_unload(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct mw_api_ctx *ctx = ud;
+	struct mw_err err = {0};
+	int rc = mw_serve_unload(ctx->serve, req->cap[0], &err);
+	if (rc)
+		proto_error(V2, resp, err.code ? err.code : -rc, err.msg);
+	else
+		json_answer(resp, 200, json_pack("{s:s,s:b}", "name", req->cap[0], "unload", 1));
+}
+
 /* ------------------------------------------------------------ MLflow scoring */
 
 static void inv_named(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -531,6 +620,12 @@ static struct mw_route routes[] = {
 	 .auth = MW_AUTH_INFERENCE},
 	{.method = "GET", V2R("/v2/models/{name}/versions/{version}"), .fn = v2_model,
 	 .name = "/v2/models/:name/versions/:version", .auth = MW_AUTH_INFERENCE},
+	{.method = "GET", V2R("/v2/models"), .fn = v2_models, .auth = MW_AUTH_READ},
+	{.method = "POST", V2R("/v2/repository/index"), .fn = repo_index, .auth = MW_AUTH_READ},
+	{.method = "POST", V2R("/v2/repository/models/{name}/load"), .fn = repo_load,
+	 .name = "/v2/repository/models/:name/load", .auth = MW_AUTH_ADMIN},
+	{.method = "POST", V2R("/v2/repository/models/{name}/unload"), .fn = repo_unload,
+	 .name = "/v2/repository/models/:name/unload", .auth = MW_AUTH_ADMIN},
 	{.method = "POST", INV("/invocations"), .fn = inv_default, .auth = MW_AUTH_INFERENCE},
 	{.method = "GET", INV("/ping"), .fn = ping, .auth = MW_AUTH_OPEN},
 	{.method = "POST", INV("/models/{name}/invocations"), .fn = inv_named,

@@ -790,11 +790,135 @@ static int acquire(struct mw_serve *s, const char *name, const char *version,
 	return MW_SERVE_PENDING;
 }
 
+/* ================================================================ references */
+
+/* A request may name a version by reference instead of number: "@champion"
+ * or "champion" (an alias), a stage ("Production", any case), "latest", or
+ * the model as NAME@ALIAS.  The reference resolves through the source to a
+ * version number, which is then served like any explicitly named version
+ * (loaded once, shared by every reference to it).  What a reference
+ * resolved to is remembered while the source's generation stands (a registry
+ * write forgets it), or for poll_ms (at least 1 s) with a source that has no
+ * generation. */
+struct svi_refmemo {
+	char *name, *ref, *version;
+	uint64_t gen, at_ns;
+	struct svi_refmemo *next;
+};
+
+#define MAX_REFMEMO 1024
+
+static void refmemo_clear(struct mw_serve *s)
+{
+	struct svi_refmemo *m = s->refs;
+	while (m) {
+		struct svi_refmemo *next = m->next;
+		free(m->name);
+		free(m->ref);
+		free(m->version);
+		free(m);
+		m = next;
+	}
+	s->refs = NULL;
+	s->nrefs = 0;
+}
+
+static bool is_number(const char *v)
+{
+	int64_t n;
+	return !mw_parse_int64(v, &n) && n >= 1;
+}
+
+/* name and version as the request gave them -> *name2 and *version2 (malloc'd), with
+ * the version a number, or NULL for the name's default. */
+static int resolve_ref(struct mw_serve *s, const char *name, const char *version, char **name2,
+		       char **version2, struct mw_err *err)
+{
+	*name2 = *version2 = NULL;
+	char *ref = NULL;
+	const char *at = strrchr(name, '@');
+	if ((!version || !*version) && at && at > name && at[1]) {
+		*name2 = mw_xstrndup(name, (size_t)(at - name));
+		ref = mw_xstrdup(at);
+	} else {
+		*name2 = mw_xstrdup(name);
+		static const char *named[] = {"latest", "none", "staging", "production",
+					      "archived"};
+		bool plain = version && *version && version[0] == '@';
+		for (size_t i = 0; version && !plain && i < sizeof named / sizeof *named; i++)
+			plain = mw_str_eq_nocase(version, named[i]);
+		if (version && *version && !is_number(version)) {
+			size_t n = strlen(version) + 2;
+			ref = mw_xmalloc(n);
+			snprintf(ref, n, "%s%s", plain ? "" : "@", version); /* else an alias */
+		} else if (version && *version) {
+			*version2 = mw_xstrdup(version);
+		}
+	}
+	if (!ref)
+		return 0;
+	if (!s->source) {
+		int rc = mw_err_set(err, MW_E_NOT_FOUND, "model '%.100s' has no version '%.100s'",
+				    *name2, ref);
+		free(ref);
+		return rc;
+	}
+	uint64_t gen = source_generation(s), now = mw_mono_ns();
+	uint64_t ttl = (uint64_t)(s->o.poll_ms > 1000 ? s->o.poll_ms : 1000) * 1000000ull;
+	pthread_mutex_lock(&s->mu);
+	for (struct svi_refmemo *m = s->refs; m; m = m->next)
+		if (!strcmp(m->name, *name2) && !strcmp(m->ref, ref) &&
+		    (has_generation(s) ? m->gen == gen : now - m->at_ns < ttl)) {
+			*version2 = mw_xstrdup(m->version);
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	if (*version2) {
+		free(ref);
+		return 0;
+	}
+	struct mw_model_ident id = {0};
+	int rc = s->source->ops->resolve(s->source, *name2, ref, NULL, &id, err);
+	if (!rc) {
+		*version2 = mw_xstrdup(id.version);
+		pthread_mutex_lock(&s->mu);
+		if (s->nrefs >= MAX_REFMEMO)
+			refmemo_clear(s);
+		struct svi_refmemo *m = mw_xcalloc(1, sizeof *m);
+		m->name = mw_xstrdup(*name2);
+		m->ref = ref;
+		ref = NULL;
+		m->version = mw_xstrdup(id.version);
+		m->gen = gen;
+		m->at_ns = now;
+		m->next = s->refs;
+		s->refs = m;
+		s->nrefs++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	mw_model_ident_release(&id);
+	free(ref);
+	return rc;
+}
+
+static int acquire_ref(struct mw_serve *s, const char *name, const char *version,
+		       mw_serve_ready_fn ready, void *ud, bool deadline, struct mw_served **out,
+		       struct mw_err *err)
+{
+	char *n2 = NULL, *v2 = NULL;
+	int rc = resolve_ref(s, name, version, &n2, &v2, err);
+	if (!rc)
+		rc = acquire(s, n2, v2, ready, ud, deadline, out, err);
+	free(n2);
+	free(v2);
+	return rc;
+}
+
 int mw_serve_acquire_async(struct mw_serve *s, const char *name, const char *version,
 			   mw_serve_ready_fn ready, void *ud, struct mw_served **out,
 			   struct mw_err *err)
 {
-	return acquire(s, name, version, ready, ud, true, out, err);
+	return acquire_ref(s, name, version, ready, ud, true, out, err);
 }
 
 /* mw_serve_acquire: waits for its load on a condition variable. */
@@ -826,7 +950,7 @@ int mw_serve_acquire(struct mw_serve *s, const char *name, const char *version,
 	struct sync_wait *w = mw_xcalloc(1, sizeof *w);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	int rc = acquire(s, name, version, sync_ready, w, false, out, err);
+	int rc = acquire_ref(s, name, version, sync_ready, w, false, out, err);
 	if (rc == MW_SERVE_PENDING) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->done)
@@ -1231,6 +1355,7 @@ void mw_serve_free(struct mw_serve *s)
 	svi_predlog_close(s->log);
 	mw_pool_free(s->pool); /* after every version is unloaded: none runs on it now */
 	free(s->obs);
+	refmemo_clear(s);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->jobs_cv);
@@ -1303,6 +1428,76 @@ json_t *mw_serve_list(struct mw_serve *s)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return a;
+}
+
+json_t *mw_serve_index(struct mw_serve *s, bool ready_only, size_t max)
+{
+	maybe_revalidate(s);
+	json_t *out = json_array();
+	json_t *seen = json_object();
+	pthread_mutex_lock(&s->mu);
+	for (struct svi_entry *e = s->entries; e && json_array_size(out) < max; e = e->next) {
+		bool loading = job_find(s, e->name, NULL) != NULL;
+		const char *state = e->current ? "READY" : loading ? "LOADING" : "UNAVAILABLE";
+		json_object_set_new(seen, e->name, json_true());
+		if (ready_only && !e->current)
+			continue;
+		json_t *o = json_pack("{s:s,s:s}", "name", e->name, "state", state);
+		if (e->current)
+			json_object_set_new(o, "version", json_string(e->current->version));
+		else if (e->last_error)
+			json_object_set_new(o, "reason", json_string(e->last_error));
+		else if (!loading)
+			json_object_set_new(o, "reason", json_string("not loaded"));
+		json_array_append_new(out, o);
+	}
+	pthread_mutex_unlock(&s->mu);
+	json_t *names = NULL;
+	struct mw_err err = {0};
+	if (!ready_only && !s->o.bound_only && s->source && s->source->ops->list &&
+	    json_array_size(out) < max &&
+	    !s->source->ops->list(s->source, max - json_array_size(out), &names, &err)) {
+		for (size_t i = 0; i < json_array_size(names) && json_array_size(out) < max; i++) {
+			const char *n = json_string_value(json_array_get(names, i));
+			if (!n || json_object_get(seen, n))
+				continue;
+			json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "name", n, "state",
+							     "UNAVAILABLE", "reason", "not loaded"));
+		}
+	}
+	json_decref(names);
+	json_decref(seen);
+	return out;
+}
+
+int mw_serve_unload(struct mw_serve *s, const char *name, struct mw_err *err)
+{
+	pthread_mutex_lock(&s->mu);
+	struct svi_entry *e = entry_find(s, name);
+	if (!e || (!e->current && !e->nversions)) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_NOT_FOUND, "model '%.200s' is not loaded", name);
+	}
+	if (e->bound || e->from_dir) {
+		pthread_mutex_unlock(&s->mu);
+		return mw_err_set(err, MW_E_INVALID,
+				  "model '%.200s' is what this server was started to serve: it is "
+				  "not unloaded on request",
+				  name);
+	}
+	struct mw_served *cur = e->current, **vs = e->versions;
+	size_t nv = e->nversions;
+	e->current = NULL;
+	e->versions = NULL;
+	e->nversions = 0;
+	entry_drop(s, e);
+	pthread_mutex_unlock(&s->mu);
+	mw_info("serve: %s unloaded on request", name);
+	mw_served_release(cur);
+	for (size_t i = 0; i < nv; i++)
+		mw_served_release(vs[i]);
+	free(vs);
+	return 0;
 }
 
 bool mw_serve_ready(struct mw_serve *s)

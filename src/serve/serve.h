@@ -62,6 +62,8 @@ void mw_model_ident_release(struct mw_model_ident *id);
  *            deleted or replaced version stops answering at once; without
  *            it only the alias poll (poll_ms) notices changes.  Called on
  *            every request: it must be cheap (one atomic load).
+ *   list     optional: the names of the models it holds (*names, a new JSON
+ *            array of strings, at most max), for the V2 repository index.
  *   free     release the source. */
 struct mw_model_source;
 struct mw_model_source_ops {
@@ -71,6 +73,7 @@ struct mw_model_source_ops {
 	int (*fetch)(struct mw_model_source *src, const struct mw_model_ident *id, char **dir,
 		     struct mw_err *err);
 	uint64_t (*generation)(struct mw_model_source *src);
+	int (*list)(struct mw_model_source *src, size_t max, json_t **names, struct mw_err *err);
 	void (*free)(struct mw_model_source *src);
 };
 struct mw_model_source {
@@ -354,6 +357,17 @@ void mw_served_schema(const struct mw_served *m, struct mw_rows_schema *out);
  * own: no hand-off to the batcher thread and back.  Otherwise, and so under
  * a load the CPUs cannot keep up with, requests queue and batch as usual. */
 int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *err);
+
+/* The V2 repository index: every model the server serves now and, when the
+ * source can list them, every model it could serve (at most max in all), as
+ * [{name, version?, state, reason?}] with state "READY" (its default is
+ * loaded), "LOADING", or "UNAVAILABLE" (not loaded: reason says why, e.g.
+ * "not loaded" or the last load error).  ready_only: READY ones only. */
+json_t *mw_serve_index(struct mw_serve *s, bool ready_only, size_t max);
+/* Unload every loaded version of a name (requests in flight finish first).
+ * MW_E_NOT_FOUND when nothing of it is loaded; MW_E_INVALID for a name bound
+ * on purpose (mw serve's model, a directory). */
+int mw_serve_unload(struct mw_serve *s, const char *name, struct mw_err *err);
 
 /* Names of every model the server serves now, and whether each is ready. */
 json_t *mw_serve_list(struct mw_serve *s);

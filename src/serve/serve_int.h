@@ -153,6 +153,11 @@ struct mw_serve {
 	uint64_t last_idle_check_ns;
 	unsigned long long n_evict_cap, n_evict_idle, n_load_refused, n_revalidations,
 		n_load_timeouts;
+	/* references a request named (an alias, a stage, latest) and the version
+	 * each resolved to, kept while the source's generation stands (or, for a
+	 * source without one, for poll_ms) */
+	struct svi_refmemo *refs;
+	size_t nrefs;
 };
 
 /* Hand a completed request to every observer (batcher.c, before done). */

@@ -173,6 +173,42 @@ static uint64_t reg_generation(struct mw_model_source *src)
 	return mw_registry_generation(((struct reg_source *)src)->reg);
 }
 
+static int reg_list(struct mw_model_source *src, size_t max, json_t **names, struct mw_err *err)
+{
+	struct reg_source *rs = (struct reg_source *)src;
+	*names = json_array();
+	char *token = NULL;
+	int rc = 0;
+	while (!rc && json_array_size(*names) < max) {
+		json_t *req = json_pack("{s:I}", "max_results",
+					(json_int_t)(max - json_array_size(*names) < 1000
+							     ? max - json_array_size(*names)
+							     : 1000));
+		if (token)
+			json_object_set_new(req, "page_token", json_string(token));
+		json_t *resp = NULL;
+		rc = mw_registry_rm_search(rs->reg, &mw_call_system, req, &resp, err);
+		json_decref(req);
+		free(token);
+		token = NULL;
+		json_t *list = json_object_get(resp, "registered_models");
+		for (size_t i = 0; !rc && i < json_array_size(list); i++)
+			json_array_append(*names, json_object_get(json_array_get(list, i), "name"));
+		const char *next = json_string_value(json_object_get(resp, "next_page_token"));
+		if (next && *next)
+			token = mw_xstrdup(next);
+		json_decref(resp);
+		if (!token)
+			break;
+	}
+	free(token);
+	if (rc) {
+		json_decref(*names);
+		*names = NULL;
+	}
+	return rc;
+}
+
 static void reg_free(struct mw_model_source *src)
 {
 	struct reg_source *rs = (struct reg_source *)src;
@@ -185,6 +221,7 @@ static const struct mw_model_source_ops reg_ops = {
 	.resolve = reg_resolve,
 	.fetch = reg_fetch,
 	.generation = reg_generation,
+	.list = reg_list,
 	.free = reg_free,
 };
 

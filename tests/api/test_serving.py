@@ -1203,3 +1203,90 @@ def test_default_never_falls_back_to_an_unpromoted_version(zoo):
     register(srv, other, files, alias=None, create=False)
     assert_ok(srv.delete("registered-models/alias", {"name": other, "alias": "champion"}))
     v2_error(v2_infer(srv, other, v2_body(X)), 404)
+
+
+# ------------------------------------------------------------------ inference by reference
+
+def test_inference_by_alias_stage_and_latest(zoo):
+    """Issue 10: /v2/models/NAME/versions/ALIAS (or @ALIAS, a stage, latest) and
+    NAME@ALIAS for /invocations answer from what the reference names now, without
+    looking up its number first; moves are followed at once."""
+    srv = zoo.srv
+    a, b = train_reg(seed=301, trees=5), train_reg(seed=302, trees=7)
+    nf = a.num_features()
+    X = rows_for(nf, 3, seed=303)
+    name = unique("sv-byref")
+    register(srv, name, xgb_files(a, "json"))                         # 1, champion
+    register(srv, name, xgb_files(b, "json"), alias="challenger", create=False)  # 2
+    assert_ok(srv.post("model-versions/transition-stage", {
+        "name": name, "version": "2", "stage": "Staging", "archive_existing_versions": False}))
+    ra, rb = booster_predict(a, X), booster_predict(b, X)
+    for ref, want, ver in [("challenger", rb, "2"), ("@challenger", rb, "2"),
+                           ("champion", ra, "1"), ("Staging", rb, "2"), ("staging", rb, "2"),
+                           ("latest", rb, "2"), ("1", ra, "1")]:
+        r = v2_infer(srv, name, v2_body(X), version=ref)
+        got, out = v2_outputs(r)
+        assert out["model_version"] == ver, (ref, out)
+        assert_close(got, want, ref)
+        meta = srv.session.get(f"{srv.url}/v2/models/{q(name)}/versions/{q(ref)}", timeout=30)
+        assert meta.status_code == 200 and meta.json()["name"] == name, (ref, meta.text)
+    for path in (f"/models/{q(name + '@challenger')}/invocations",
+                 f"/models/{q(name)}/versions/challenger/invocations"):
+        r = inv_post(srv, path, {"inputs": jrows(X)})
+        assert r.status_code == 200, (path, r.text)
+        assert_close(inv_predictions(r), rb, path)
+    # the alias moves: the very next request follows it
+    set_alias(srv, name, 1, alias="challenger")
+    got, out = v2_outputs(v2_infer(srv, name, v2_body(X), version="challenger"))
+    assert out["model_version"] == "1"
+    assert_close(got, ra, "after the move")
+    # unknown references are 404 in each protocol's format
+    v2_error(v2_infer(srv, name, v2_body(X), version="nobody"), 404)
+    v2_error(v2_infer(srv, name, v2_body(X), version="Production"), 404)
+    inv_error(inv_post(srv, f"/models/{q(name + '@nobody')}/invocations",
+                       {"inputs": jrows(X)}), 404)
+
+
+# ------------------------------------------------------------------ V2 repository extension
+
+def test_repository_extension_lists_loads_and_unloads(zoo):
+    """The advertised model_repository extension works: the index lists loaded models
+    and every registered one, load and unload change what is loaded; GET /v2/models
+    lists the same."""
+    srv = zoo.srv
+    meta = srv.session.get(srv.url + "/v2", timeout=30).json()
+    assert "model_repository" in meta["extensions"]
+    booster = train_reg(seed=401, trees=4)
+    name = unique("sv-repo")
+    register(srv, name, xgb_files(booster, "json"))
+
+    def index(body=None):
+        r = srv.session.post(srv.url + "/v2/repository/index",
+                             data=json.dumps(body) if body is not None else b"", timeout=30)
+        assert r.status_code == 200, r.text
+        return {e["name"]: e for e in strict_json(r)}
+
+    idx = index()
+    assert idx[name]["state"] == "UNAVAILABLE" and idx[name]["reason"] == "not loaded"
+    assert name not in index({"ready": True})
+    # load: answered once loaded; then READY with its version
+    r = srv.session.post(f"{srv.url}/v2/repository/models/{q(name)}/load", timeout=60)
+    assert r.status_code == 200 and strict_json(r) == {"name": name, "load": True}, r.text
+    assert index({"ready": True})[name] == {"name": name, "state": "READY", "version": "1"}
+    listed = srv.session.get(srv.url + "/v2/models", timeout=30).json()["models"]
+    assert any(m["name"] == name and m["state"] == "READY" for m in listed)
+    # unload: gone from the loaded ones; a request loads it again
+    r = srv.session.post(f"{srv.url}/v2/repository/models/{q(name)}/unload", timeout=30)
+    assert r.status_code == 200 and strict_json(r) == {"name": name, "unload": True}, r.text
+    assert index()[name]["state"] == "UNAVAILABLE"
+    v2_error(srv.session.post(f"{srv.url}/v2/repository/models/{q(name)}/unload", timeout=30),
+             404)
+    X = rows_for(booster.num_features(), 2, seed=402)
+    assert_close(v2_outputs(v2_infer(srv, name, v2_body(X)))[0], booster_predict(booster, X),
+                 "after unload")
+    # unknown models and bad index requests
+    v2_error(srv.session.post(f"{srv.url}/v2/repository/models/no-such-model/load",
+                              timeout=30), 404)
+    v2_error(srv.session.post(srv.url + "/v2/repository/index", data=b'{"ready": "yes"}',
+                              timeout=30), 400)
+    v2_error(srv.session.post(srv.url + "/v2/repository/index", data=b"{", timeout=30), 400)
