@@ -386,13 +386,29 @@ static void v2_live(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 	mw_http_resp_text(resp, 200, "application/json", "{\"live\":true}");
 }
 
+static void json_answer(struct mw_http_resp *resp, int status, json_t *o);
+
 static void v2_ready(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	(void)req;
 	struct mw_api_ctx *ctx = ud;
 	bool ok = mw_serve_ready(ctx->serve);
-	mw_http_resp_text(resp, ok ? 200 : 503, "application/json",
-			  ok ? "{\"ready\":true}" : "{\"ready\":false}");
+	struct mw_serve_source_status st;
+	mw_serve_source_status(ctx->serve, &st);
+	json_t *o = json_pack("{s:b}", "ready", ok);
+	/* a replica says whether it can see its registry (it keeps serving what
+	 * it has either way); the server's own registry always answers */
+	if (st.kind && strcmp(st.kind, "registry")) {
+		json_t *src = json_pack("{s:s,s:b}", "kind", st.kind, "reachable", st.reachable);
+		if (!st.reachable) {
+			json_object_set_new(src, "error", json_string(st.error));
+			json_object_set_new(src, "unreachable_since_ms", json_integer(st.since_ms));
+		}
+		if (st.last_ok_ms)
+			json_object_set_new(src, "last_answer_ms", json_integer(st.last_ok_ms));
+		json_object_set_new(o, "model_source", src);
+	}
+	json_answer(resp, ok ? 200 : 503, o);
 }
 
 static void v2_server(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)

@@ -1013,6 +1013,46 @@ int mw_serve_bind(struct mw_serve *s, const char *name, const char *ref, struct 
  * serving: for a source without a generation this poll is how a deletion is
  * noticed.  A bound name that serves nothing is loaded again (a load failure
  * is retried after 30 s), so `mw serve` comes back when its alias does. */
+/* After a poll's resolve: an answer (a version, or "no such model") means the
+ * source is reachable; anything else (cannot connect, 5xx, I/O) means it is
+ * not, and the versions loaded keep serving.  Logged once per change. */
+static void note_source(struct mw_serve *s, int rc, const struct mw_err *err)
+{
+	bool down = rc && err->code != MW_E_NOT_FOUND && err->code != MW_E_INVALID;
+	pthread_mutex_lock(&s->mu);
+	bool was = s->source_down;
+	s->source_down = down;
+	if (down) {
+		s->n_source_failures++;
+		snprintf(s->source_error, sizeof s->source_error, "%.250s", err->msg);
+		if (!was)
+			s->source_down_since_ms = mw_now_ms();
+	} else {
+		s->source_ok_ms = mw_now_ms();
+		s->source_error[0] = 0;
+		s->source_down_since_ms = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (down && !was)
+		mw_warn("serve: the model source (%s) is unreachable; the loaded versions keep "
+			"serving: %s",
+			s->source->ops->kind, err->msg);
+	else if (!down && was)
+		mw_info("serve: the model source (%s) answers again", s->source->ops->kind);
+}
+
+void mw_serve_source_status(struct mw_serve *s, struct mw_serve_source_status *out)
+{
+	memset(out, 0, sizeof *out);
+	out->kind = s->source ? s->source->ops->kind : NULL;
+	pthread_mutex_lock(&s->mu);
+	out->reachable = !s->source_down;
+	snprintf(out->error, sizeof out->error, "%s", s->source_error);
+	out->since_ms = s->source_down_since_ms;
+	out->last_ok_ms = s->source_ok_ms;
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void check_aliases(struct mw_serve *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -1055,6 +1095,7 @@ static void check_aliases(struct mw_serve *s)
 		struct mw_err err = {0};
 		struct mw_served *m = NULL;
 		int rc = resolve_default(s, names[i], bind, &id, &err);
+		note_source(s, rc, &err);
 		bool gone = rc && err.code == MW_E_NOT_FOUND;
 		bool changed = !rc && !same_ident(cur, &id);
 		if (changed && recent && !strcmp(failed.version, id.version) &&
@@ -1628,6 +1669,18 @@ int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 		__atomic_load_n(&s->python_workers, __ATOMIC_RELAXED), njobs,
 		__atomic_load_n(&s->queue_bytes, __ATOMIC_RELAXED), s->n_evict_cap, s->n_evict_idle,
 		s->n_load_refused, s->n_load_timeouts, s->n_revalidations);
+	if (s->source)
+		bad |= mw_buf_printf(
+			out,
+			"# HELP mw_serve_source_reachable Whether the model source answered the last "
+			"alias poll (0: unreachable; the loaded versions keep serving).\n"
+			"# TYPE mw_serve_source_reachable gauge\n"
+			"mw_serve_source_reachable %d\n"
+			"# HELP mw_serve_source_failures_total Alias polls the model source did not "
+			"answer.\n"
+			"# TYPE mw_serve_source_failures_total counter\n"
+			"mw_serve_source_failures_total %llu\n",
+			s->source_down ? 0 : 1, s->n_source_failures);
 	for (int part = 0; part < 10; part++) {
 		bad |= mw_buf_puts(out, heads[part]);
 		for (struct svi_entry *e = s->entries; e; e = e->next) {

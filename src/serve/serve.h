@@ -369,6 +369,18 @@ json_t *mw_serve_index(struct mw_serve *s, bool ready_only, size_t max);
  * on purpose (mw serve's model, a directory). */
 int mw_serve_unload(struct mw_serve *s, const char *name, struct mw_err *err);
 
+/* Whether the model source answered the alias poll: a replica following a
+ * remote registry keeps serving its last good versions while the registry
+ * is unreachable, and says so here (and in its metrics and log). */
+struct mw_serve_source_status {
+	const char *kind;   /* the source's kind ("registry", "remote"), NULL: none */
+	bool reachable;     /* the last poll got an answer (true before any poll) */
+	char error[256];    /* why not, when not */
+	int64_t since_ms;   /* unreachable since (Unix ms), 0 when reachable */
+	int64_t last_ok_ms; /* the last answer (Unix ms), 0: none yet */
+};
+void mw_serve_source_status(struct mw_serve *s, struct mw_serve_source_status *out);
+
 /* Names of every model the server serves now, and whether each is ready. */
 json_t *mw_serve_list(struct mw_serve *s);
 bool mw_serve_ready(struct mw_serve *s);

@@ -158,6 +158,11 @@ struct mw_serve {
 	 * source without one, for poll_ms) */
 	struct svi_refmemo *refs;
 	size_t nrefs;
+	/* whether the source answered the last poll (mw_serve_source_status) */
+	bool source_down;
+	char source_error[256];
+	int64_t source_down_since_ms, source_ok_ms;
+	unsigned long long n_source_failures;
 };
 
 /* Hand a completed request to every observer (batcher.c, before done). */

@@ -997,3 +997,46 @@ def test_mw_predict_alias_remote(two_versions, tmp_path):
                                  "--uri", srv.url))
     assert out["version"] == "2"
     assert_close(out["predictions"], refs["2"], "mw predict models:/name@champion")
+
+
+def test_replica_says_when_its_registry_is_unreachable(two_versions, serve_factory):
+    """Issue 10: a replica keeps serving its last good version while its registry
+    is down, and says so in /v2/health/ready, its log and a metric; when the
+    registry is back it says that too."""
+    srv, name, X, refs = two_versions
+    rep = serve_factory(f"models:/{name}@champion", extra=["--alias-poll-ms", "100"],
+                        env={"MW_URI": srv.url})
+
+    def ready():
+        r = requests.get(rep.url + "/v2/health/ready", timeout=10)
+        assert r.status_code == 200, r.text  # still ready: it serves what it has
+        return strict_json(r)
+
+    body = ready()
+    assert body["ready"] is True and body["model_source"]["kind"] == "remote"
+    wait_for(lambda: ready()["model_source"]["reachable"], timeout=10, what="a first answer")
+    srv.kill9()
+    src = wait_for(lambda: (lambda s: s if not s["reachable"] else None)(
+        ready()["model_source"]), timeout=10, what="the replica to notice")
+    assert src["error"] and src["unreachable_since_ms"] > 0, src
+    r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
+    assert_close(inv_predictions(r), refs["2"], "served while the registry is down")
+    text = metrics(rep)
+    assert metric(text, "mw_serve_source_reachable") == 0
+    assert metric(text, "mw_serve_source_failures_total") >= 1
+    assert "unreachable" in rep.stderr_text()
+    # the registry back on its address: the replica says so
+    port = int(srv.url.rsplit(":", 1)[1])
+    back = subprocess.Popen([mw_bin(), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--data-dir", str(srv.data_dir), "--log-level", "warn"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, **store_env(srv.data_dir)})
+    try:
+        wait_for(lambda: ready()["model_source"]["reachable"], timeout=20,
+                 what="the replica to see its registry again")
+        assert metric(metrics(rep), "mw_serve_source_reachable") == 1
+        assert "answers again" in rep.stderr_text()
+    finally:
+        back.terminate()
+        back.wait(10)
