@@ -19,8 +19,11 @@ BLOCK = re.compile(r"^```\n(usage: mw [^\n]*\n.*?)^```\n", re.S | re.M)
 
 
 def command_words(usage_line):
+    """The command words of "usage: mw a b ARG" or "mw a b ARG": [a, b]."""
+    parts = usage_line.split()
+    parts = parts[parts.index("mw") + 1:] if "mw" in parts else []
     words = []
-    for w in usage_line.split()[2:]:
+    for w in parts:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", w):
             break
         words.append(w)
@@ -52,6 +55,10 @@ def main():
 
         def repl(m):
             words = command_words(m.group(1).splitlines()[0])
+            subs = {tuple(command_words(ln.split("or: ", 1)[1])[1:2])
+                    for ln in m.group(1).splitlines() if ln.lstrip().startswith("or: ")}
+            if subs - {tuple(words[1:2])}:  # a whole group's usage: the group's help
+                words = words[:1]
             want = help_text(a.mw, words)
             if want != m.group(1):
                 stale.append(f"docs/cli/{name}: mw {' '.join(words)} --help")

@@ -42,6 +42,50 @@ void cmd_usage(FILE *f, struct cmd_opt *opts, size_t nopts, const char *usage, c
 	fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
 }
 
+/* The lines of a multi-command usage text ("mw runs list ...\n   or: mw runs
+ * search ...\n      continued") for one subcommand, as a usage text of its
+ * own (malloc'd), or NULL when none is about sub: `mw runs search --help`
+ * shows the usage of search, not of the whole group. */
+static char *usage_of(const char *usage, const char *sub)
+{
+	size_t n = strlen(usage), sl = strlen(sub);
+	char *out = mw_xmalloc(n + 1);
+	size_t k = 0;
+	bool keep = false, any = false;
+	for (const char *p = usage; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+		const char *t = p;
+		while (*t == ' ')
+			t++;
+		bool head = !strncmp(t, "or: ", 4) || p == usage;
+		if (head) {
+			const char *mw = strstr(t, "mw ");
+			const char *w = mw ? strchr(mw + 3, ' ') : NULL; /* after "mw <cmd>" */
+			keep = w && !strncmp(w + 1, sub, sl) && (w[1 + sl] == ' ' || w[1 + sl] == '\n' ||
+							       !w[1 + sl] || w[1 + sl] == '|');
+			if (keep && !any && !strncmp(t, "or: ", 4)) { /* first kept: drop "or: " */
+				p = t + 4;
+				len = e ? (size_t)(e - p) + 1 : strlen(p);
+			}
+		}
+		if (keep) {
+			memcpy(out + k, p, len);
+			k += len;
+			any = true;
+		}
+		p += len;
+	}
+	while (k && out[k - 1] == '\n')
+		k--;
+	out[k] = 0;
+	if (!any) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* --json on the command line: errors are printed as JSON too (cmd_error). */
 static bool json_errors;
 
@@ -80,7 +124,9 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			cmd_usage(stdout, opts, nopts, usage, about);
+			char *own = *npos ? usage_of(usage, pos[0]) : NULL;
+			cmd_usage(stdout, opts, nopts, own ? own : usage, about);
+			free(own);
 			return 1;
 		}
 		if (!strcmp(a, "--")) {

@@ -243,3 +243,21 @@ def test_json_errors_are_json(mw, args, code, status):
     p = cli(*args, check=False, env_extra=env)
     assert p.returncode == status and not p.stdout.strip().startswith("{")
     assert p.stderr.startswith("mw: ")
+
+
+@pytest.mark.parametrize("cmd,sub,others", [
+    ("runs", "show", ["mw runs list", "mw runs search"]),
+    ("runs", "search", ["mw runs show"]),
+    ("experiments", "create", ["mw experiments list", "mw experiments delete"]),
+    ("artifacts", "download", ["mw artifacts upload", "mw artifacts ls"]),
+    ("models", "alias", ["mw models list"]),
+])
+def test_each_subcommand_help_shows_its_own_usage(cmd, sub, others):
+    out = cli(cmd, sub, "--help").stdout
+    assert out.startswith(f"usage: mw {cmd} {sub}"), out
+    usage = out.split("\n\n", 1)[0]
+    for o in others:
+        assert o not in usage, (o, usage)
+    # the group's help still shows every form
+    group = cli(cmd, "--help").stdout
+    assert f"mw {cmd} {sub}" in group
