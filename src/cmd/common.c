@@ -62,8 +62,9 @@ static char *usage_of(const char *usage, const char *sub)
 		if (head) {
 			const char *mw = strstr(t, "mw ");
 			const char *w = mw ? strchr(mw + 3, ' ') : NULL; /* after "mw <cmd>" */
-			keep = w && !strncmp(w + 1, sub, sl) && (w[1 + sl] == ' ' || w[1 + sl] == '\n' ||
-							       !w[1 + sl] || w[1 + sl] == '|');
+			keep = w && !strncmp(w + 1, sub, sl) &&
+			       (w[1 + sl] == ' ' || w[1 + sl] == '\n' || !w[1 + sl] ||
+				w[1 + sl] == '|');
 			if (keep && !any && !strncmp(t, "or: ", 4)) { /* first kept: drop "or: " */
 				p = t + 4;
 				len = e ? (size_t)(e - p) + 1 : strlen(p);
@@ -98,8 +99,8 @@ void cmd_error(int code, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "mw: %s\n", msg);
 	if (json_errors) {
-		json_t *o = json_pack("{s:s,s:s}", "error_code", mw_err_name(code ? code : MW_E_INTERNAL),
-				      "message", msg);
+		json_t *o = json_pack("{s:s,s:s}", "error_code",
+				      mw_err_name(code ? code : MW_E_INTERNAL), "message", msg);
 		char *t = json_dumps(o, JSON_INDENT(2));
 		fprintf(stdout, "%s\n", t ? t : "{}");
 		fflush(stdout);
@@ -640,8 +641,9 @@ static int latest_version(struct mw_client *c, const char *name, const char *sta
 	if (best)
 		*mv = json_incref(best);
 	else
-		rc = mw_err_set(err, MW_E_NOT_FOUND, "registered model '%.100s' has no version%s%.40s",
-				name, stage ? " in stage " : "", stage ? stage : "");
+		rc = mw_err_set(err, MW_E_NOT_FOUND,
+				"registered model '%.100s' has no version%s%.40s", name,
+				stage ? " in stage " : "", stage ? stage : "");
 	json_decref(resp);
 	return rc;
 }
@@ -665,8 +667,8 @@ int mw_cli_model_version(struct mw_client *c, const char *name, const char *ref,
 	json_decref(req);
 	json_t *got = json_object_get(resp, "model_version");
 	if (!rc && !json_is_object(got))
-		rc = mw_err_set(err, MW_E_INTERNAL, "the registry's answer for '%.100s' has no version",
-				name);
+		rc = mw_err_set(err, MW_E_INTERNAL,
+				"the registry's answer for '%.100s' has no version", name);
 	if (!rc)
 		*mv = json_incref(got);
 	json_decref(resp);

@@ -538,7 +538,8 @@ static int run_log(struct cmd_opt *opts, size_t nopts, const char **pos, size_t 
 	bool has_mlmodel = !stat(mlmodel, &st) && S_ISREG(st.st_mode) && st.st_size > 0;
 	free(mlmodel);
 	if (!has_mlmodel) {
-		cmd_error(MW_E_INVALID, "%s has no MLmodel file: log an MLflow model directory", pos[1]);
+		cmd_error(MW_E_INVALID, "%s has no MLmodel file: log an MLflow model directory",
+			  pos[1]);
 		return 2;
 	}
 	struct ctx x;
@@ -629,7 +630,7 @@ static int add_audit(struct cmd_opt *opts, size_t nopts, json_t *req)
 		if (!j || (!json_is_object(j) && !json_is_array(j))) {
 			json_decref(j);
 			cmd_error(MW_E_INVALID, "--evidence must be a JSON object or array (%s)",
-				j ? "got a scalar" : je.text);
+				  j ? "got a scalar" : je.text);
 			return 2;
 		}
 		json_object_set_new(req, "evidence", j);
@@ -967,8 +968,8 @@ static int read_card_file(const char *file, json_t **out)
 		json_error_t je;
 		json_t *j = json_loadb(b.data, b.len, 0, &je);
 		if (!json_is_object(j)) {
-			cmd_error(MW_E_INVALID, "%s: a model card is a JSON object (%s, line %d)", file,
-				j ? "not an object" : je.text, je.line);
+			cmd_error(MW_E_INVALID, "%s: a model card is a JSON object (%s, line %d)",
+				  file, j ? "not an object" : je.text, je.line);
 			json_decref(j);
 			rc = 1;
 		} else {
@@ -1033,50 +1034,64 @@ static int run_card(struct cmd_opt *opts, size_t nopts, const char **pos, size_t
 	 NULL, false}
 
 static struct sub subs[] = {
-	{"list", "mw models list [--filter F] [--order-by EXPR] [--max N] [--json]",
+	{"list",
+	 "mw models list [--filter F] [--order-by EXPR] [--max N] [--json]",
 	 "List registered models: name, latest version, aliases, last update.  Filters use\n"
 	 "MLflow's grammar: --filter \"name LIKE 'fraud%'\", --filter \"tags.team = 'risk'\".",
-	 0, run_list,
+	 0,
+	 run_list,
 	 {CMD_CLIENT_OPTS,
 	  {"filter", "FILTER", "MLflow search filter (name, tags.<key>)", NULL, false},
 	  {"order-by", "EXPR", "e.g. \"name ASC\" or \"last_updated_timestamp DESC\"", NULL, false},
 	  {"max", "N", "at most N models (default 1000)", NULL, false}}},
-	{"show", "mw models show NAME [--version V] [--json]",
+	{"show",
+	 "mw models show NAME [--version V] [--json]",
 	 "Show a model with its aliases and versions; with --version, one version and its model\n"
 	 "card.",
-	 1, run_show,
+	 1,
+	 run_show,
 	 {CMD_CLIENT_OPTS, {"version", "V", "show this version and its model card", NULL, false}}},
-	{"versions", "mw models versions NAME [--max N] [--json]",
-	 "List the versions of a model, newest first.", 1, run_versions,
+	{"versions",
+	 "mw models versions NAME [--max N] [--json]",
+	 "List the versions of a model, newest first.",
+	 1,
+	 run_versions,
 	 {CMD_CLIENT_OPTS, {"max", "N", "at most N versions", NULL, false}}},
-	{"register", "mw models register NAME SOURCE [--run-id ID] [--model-id ID] [--description D] [--json]",
+	{"register",
+	 "mw models register NAME SOURCE [--run-id ID] [--model-id ID] [--description D] [--json]",
 	 "Register SOURCE as a new version of NAME (the model is created when missing).  SOURCE\n"
 	 "is runs:/<run_id>/<path>, models:/<m-id>, models:/<name>/<version>,\n"
 	 "mlflow-artifacts:/<path>, or - with --data-dir only - a local directory, whose files\n"
 	 "are copied into the data directory.  The version pins the files it names.",
-	 2, run_register,
+	 2,
+	 run_register,
 	 {CMD_CLIENT_OPTS,
 	  {"run-id", "ID", "the run that produced the model (lineage)", NULL, false},
 	  {"model-id", "ID", "the MLflow 3 logged model (m-...)", NULL, false},
 	  {"description", "TEXT", "version description", NULL, false}}},
-	{"log", "mw models log NAME DIR [--run-id ID | --experiment-id ID] [--artifact-path P] [--description D] [--json]",
+	{"log",
+	 "mw models log NAME DIR [--run-id ID | --experiment-id ID] [--artifact-path P] [--description D] [--json]",
 	 "Upload a local MLflow model directory (with its MLmodel) as a run's artifacts\n"
 	 "(runs:/<run>/model, MLflow's layout; a new run in the Default experiment or\n"
 	 "--experiment-id unless --run-id names one) and register it as a new version of NAME,\n"
 	 "in one command, with progress.  Files are streamed and SHA-256 hashed.",
-	 2, run_log,
+	 2,
+	 run_log,
 	 {CMD_CLIENT_OPTS,
 	  {"run-id", "ID", "log to this run instead of a new one", NULL, false},
 	  {"experiment-id", "ID", "the new run's experiment (default 0, Default)", NULL, false},
 	  {"artifact-path", "P", "where under the run's artifacts (default model)", NULL, false},
 	  {"description", "TEXT", "version description", NULL, false}}},
-	{"alias", "mw models alias NAME ALIAS VERSION [--force] [--reason R] [--evidence JSON] [--json]\n"
-		  "   or: mw models alias NAME ALIAS --delete [--reason R]",
+	{"alias",
+	 "mw models alias NAME ALIAS VERSION [--force] [--reason R] [--evidence JSON] [--json]\n"
+	 "   or: mw models alias NAME ALIAS --delete [--reason R]",
 	 "Point ALIAS (e.g. champion) at VERSION, or delete it; audited in the history.  A move\n"
 	 "to a version whose MLmodel signature (inputs, outputs) differs from the current one's\n"
 	 "is refused, with the difference, unless --force.",
-	 -1, run_alias,
-	 {CMD_CLIENT_OPTS, AUDIT_OPTS,
+	 -1,
+	 run_alias,
+	 {CMD_CLIENT_OPTS,
+	  AUDIT_OPTS,
 	  {"delete", NULL, "delete the alias instead", NULL, false},
 	  {"force", NULL, "move even when the signature changes", NULL, false}}},
 	{"promote",
@@ -1084,29 +1099,42 @@ static struct sub subs[] = {
 	 "Promote VERSION: point an alias at it (default --alias champion), or move it to a\n"
 	 "stage (None, Staging, Production, Archived); --archive-existing archives the versions\n"
 	 "that were in that stage.  Audited, with reason and evidence, in the history.",
-	 2, run_promote,
-	 {CMD_CLIENT_OPTS, AUDIT_OPTS,
+	 2,
+	 run_promote,
+	 {CMD_CLIENT_OPTS,
+	  AUDIT_OPTS,
 	  {"alias", "A", "alias to point at VERSION (default champion)", NULL, false},
 	  {"force", NULL, "with --alias: move even when the signature changes", NULL, false},
 	  {"stage", "S", "stage to move VERSION to", NULL, false},
 	  {"archive-existing", NULL, "with --stage Staging/Production: archive the others", NULL,
 	   false}}},
-	{"rollback", "mw models rollback NAME ALIAS [--reason R] [--evidence JSON] [--json]",
-	 "Re-point ALIAS to the version it pointed to before (repeat to go further back).", 2,
-	 run_rollback, {CMD_CLIENT_OPTS, AUDIT_OPTS}},
-	{"history", "mw models history NAME [--json]",
+	{"rollback",
+	 "mw models rollback NAME ALIAS [--reason R] [--evidence JSON] [--json]",
+	 "Re-point ALIAS to the version it pointed to before (repeat to go further back).",
+	 2,
+	 run_rollback,
+	 {CMD_CLIENT_OPTS, AUDIT_OPTS}},
+	{"history",
+	 "mw models history NAME [--json]",
 	 "The promotion history: every alias move, rollback, stage transition and deletion,\n"
 	 "with who, when, from, to, reason and evidence.",
-	 1, run_history, {CMD_CLIENT_OPTS}},
-	{"lineage", "mw models lineage NAME VERSION [--json]",
+	 1,
+	 run_history,
+	 {CMD_CLIENT_OPTS}},
+	{"lineage",
+	 "mw models lineage NAME VERSION [--json]",
 	 "The chain behind a version: run, code commit, params, metrics, datasets, logged model\n"
 	 "and the pinned files with their SHA-256.",
-	 2, run_lineage, {CMD_CLIENT_OPTS}},
-	{"card", "mw models card NAME VERSION [--set FILE] [--json]",
+	 2,
+	 run_lineage,
+	 {CMD_CLIENT_OPTS}},
+	{"card",
+	 "mw models card NAME VERSION [--set FILE] [--json]",
 	 "Show a version's model card, or replace it with the JSON object in FILE (- = stdin).\n"
 	 "Fields: intended_use, training_data, evaluation_data, slice_metrics (object or\n"
 	 "array), failure_modes, latency_profile, cost_profile, owner, markdown.",
-	 2, run_card,
+	 2,
+	 run_card,
 	 {CMD_CLIENT_OPTS, {"set", "FILE", "write the card from a JSON file", NULL, false}}},
 };
 

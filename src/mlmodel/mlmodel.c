@@ -68,7 +68,8 @@ static int build_map(yaml_parser_t *p, json_t **out, int depth, struct mw_err *e
 		}
 		if (k.type != YAML_SCALAR_EVENT) {
 			yaml_event_delete(&k);
-			rc = mw_err_set(err, MW_E_INVALID, "MLmodel has a mapping key that is not text");
+			rc = mw_err_set(err, MW_E_INVALID,
+					"MLmodel has a mapping key that is not text");
 			break;
 		}
 		char *key = mw_xstrndup((const char *)k.data.scalar.value, k.data.scalar.length);
@@ -97,11 +98,13 @@ static int build_map(yaml_parser_t *p, json_t **out, int depth, struct mw_err *e
 static int build(yaml_parser_t *p, yaml_event_t *ev, json_t **out, int depth, struct mw_err *err)
 {
 	if (depth > MAX_DEPTH)
-		return mw_err_set(err, MW_E_INVALID, "MLmodel nests deeper than %d levels", MAX_DEPTH);
+		return mw_err_set(err, MW_E_INVALID, "MLmodel nests deeper than %d levels",
+				  MAX_DEPTH);
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
 		*out = json_stringn((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		return *out ? 0 : mw_err_set(err, MW_E_INVALID, "MLmodel holds text that is not UTF-8");
+		return *out ? 0
+			    : mw_err_set(err, MW_E_INVALID, "MLmodel holds text that is not UTF-8");
 	case YAML_ALIAS_EVENT:
 		return mw_err_set(err, MW_E_INVALID, "MLmodel uses YAML aliases, which mw refuses");
 	case YAML_SEQUENCE_START_EVENT:
@@ -204,8 +207,8 @@ static int check_field(json_t *flavors, const char *flavor, const char *field, i
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return mw_err_set(err, MW_E_INVALID, "MLmodel's %s flavor has a %s that is not text",
-				  flavor, field);
+		return mw_err_set(err, MW_E_INVALID,
+				  "MLmodel's %s flavor has a %s that is not text", flavor, field);
 	const char *s = json_string_value(v);
 	if (!strcmp(s, "null") || !strcmp(s, "~"))
 		return 0; /* YAML's null, kept as text by the parser */
@@ -317,8 +320,8 @@ static void part_diff(const char *part, json_t *a, json_t *b, char *out, size_t 
 		spec_text(json_array_get(a, i), x, sizeof x);
 		spec_text(json_array_get(b, i), y, sizeof y);
 		if (strcmp(x, y)) {
-			snprintf(out + l, n - l, "%s%s[%zu]: %s before, %s after", l ? "; " : "", part,
-				 i, x, y);
+			snprintf(out + l, n - l, "%s%s[%zu]: %s before, %s after", l ? "; " : "",
+				 part, i, x, y);
 			return; /* the first difference is enough to tell */
 		}
 	}
@@ -330,13 +333,15 @@ char *mw_mlmodel_signature_diff(json_t *before, json_t *after)
 		return NULL;
 	char out[1024] = "";
 	if (!before || !after) {
-		snprintf(out, sizeof out, "%s", before ? "the new version has no signature"
-						       : "the old version has no signature");
+		snprintf(out, sizeof out, "%s",
+			 before ? "the new version has no signature"
+				: "the old version has no signature");
 		return mw_xstrdup(out);
 	}
 	static const char *parts[] = {"inputs", "outputs"};
 	for (size_t i = 0; i < 2; i++) {
-		json_t *a = json_object_get(before, parts[i]), *b = json_object_get(after, parts[i]);
+		json_t *a = json_object_get(before, parts[i]),
+		       *b = json_object_get(after, parts[i]);
 		if (json_equal(a, b) || (!a && !b))
 			continue;
 		if (!json_is_array(a) || !json_is_array(b)) {

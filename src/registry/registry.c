@@ -1334,8 +1334,8 @@ static int in_stage(struct mw_registry *r, const char *name, const char *stage_i
 
 /* Whether a model's alias ever existed (its promotion history names it):
  * 1 yes, 0 no, or an error. */
-static int had_alias(struct mw_registry *r, const char *name, const char *alias,
-		     struct mw_arena *a, struct mw_err *err)
+static int had_alias(struct mw_registry *r, const char *name, const char *alias, struct mw_arena *a,
+		     struct mw_err *err)
 {
 	struct mw_promotion_event *ev = NULL;
 	size_t n = 0;
@@ -1383,11 +1383,12 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 		if (!found && (rc = had_alias(r, name, default_alias, a, err)) == 0)
 			ref = "latest"; /* never promoted: its latest version */
 		if (rc == 1)
-			rc = mw_err_set(err, MW_E_NOT_FOUND,
-					"Registered model '%.100s' has no alias '%.100s' any more (it was "
-					"deleted, or went with its version): promote a version to serve "
-					"its default (it never falls back to an unpromoted version).",
-					name, default_alias);
+			rc = mw_err_set(
+				err, MW_E_NOT_FOUND,
+				"Registered model '%.100s' has no alias '%.100s' any more (it was "
+				"deleted, or went with its version): promote a version to serve "
+				"its default (it never falls back to an unpromoted version).",
+				name, default_alias);
 		if (rc) {
 			mw_arena_free(a);
 			return rc;

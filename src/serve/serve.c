@@ -1502,8 +1502,9 @@ json_t *mw_serve_index(struct mw_serve *s, bool ready_only, size_t max)
 			const char *n = json_string_value(json_array_get(names, i));
 			if (!n || json_object_get(seen, n))
 				continue;
-			json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "name", n, "state",
-							     "UNAVAILABLE", "reason", "not loaded"));
+			json_array_append_new(out,
+					      json_pack("{s:s,s:s,s:s}", "name", n, "state",
+							"UNAVAILABLE", "reason", "not loaded"));
 		}
 	}
 	json_decref(names);

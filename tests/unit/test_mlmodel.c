@@ -30,9 +30,10 @@ static void test_parse(void **state)
 			       "  python_function: {loader_module: mlflow.xgboost}\nlist: [a, b]\n",
 			       &doc, &err),
 			 0);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(doc, "flavors"), "xgboost"),
-				    "data")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(json_object_get(doc, "flavors"),
+								    "xgboost"),
+						    "data")),
 			    "m.json");
 	assert_int_equal(json_array_size(json_object_get(doc, "list")), 2);
 	json_decref(doc);

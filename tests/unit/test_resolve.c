@@ -208,7 +208,8 @@ static char *slurp(const char *path)
 static void test_materialise_pinned_files(void **state)
 {
 	struct fx *f = *state;
-	upload(f, "0/r1/artifacts/model/MLmodel", "flavors: {python_function: {loader_module: m}}\n");
+	upload(f, "0/r1/artifacts/model/MLmodel",
+	       "flavors: {python_function: {loader_module: m}}\n");
 	upload(f, "0/r1/artifacts/model/sub/weights.bin", "0123456789");
 	json_decref(op(f, mw_registry_rm_create, json_pack("{s:s}", "name", "fraud")));
 	json_decref(op(f, mw_registry_mv_create,
