@@ -45,14 +45,14 @@ static void finish(struct mw_served *m, struct mw_infer *inf)
 {
 	inf->t_end_ns = mw_mono_ns();
 	double total = (double)(inf->t_end_ns - inf->t_enqueue_ns) / 1e9;
-	mw_hist_observe(&m->h_total, total);
+	mw_hist_observe(&m->c->h_total, total);
 	if (inf->rc) {
 		int code = inf->err.code > 0 && inf->err.code < MW_E__COUNT ? inf->err.code
 									    : MW_E_INTERNAL;
-		__atomic_fetch_add(&m->n_err, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&m->n_err_code[code], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->c->n_err, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->c->n_err_code[code], 1, __ATOMIC_RELAXED);
 	} else
-		__atomic_fetch_add(&m->n_ok, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->c->n_ok, 1, __ATOMIC_RELAXED);
 	svi_observe(m->s, m, inf);
 	inf->done(inf, inf->ud);
 }
@@ -108,15 +108,15 @@ static void run_batch(struct mw_served *m, struct mw_infer *batch)
 	uint64_t t0 = mw_mono_ns();
 	int rc = m->rt->predict(m->model, x, nrows, cols, y, &err);
 	uint64_t t1 = mw_mono_ns();
-	mw_hist_observe(&m->h_compute, (double)(t1 - t0) / 1e9);
-	mw_hist_observe(&m->h_batch, (double)nrows);
-	__atomic_fetch_add(&m->n_batches, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&m->n_rows, nrows, __ATOMIC_RELAXED);
+	mw_hist_observe(&m->c->h_compute, (double)(t1 - t0) / 1e9);
+	mw_hist_observe(&m->c->h_batch, (double)nrows);
+	__atomic_fetch_add(&m->c->n_batches, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->c->n_rows, nrows, __ATOMIC_RELAXED);
 	size_t off = 0;
 	for (struct mw_infer *i = live; i;) {
 		struct mw_infer *next = i->next;
 		i->t_start_ns = t0;
-		mw_hist_observe(&m->h_queue, (double)(t0 - i->t_enqueue_ns) / 1e9);
+		mw_hist_observe(&m->c->h_queue, (double)(t0 - i->t_enqueue_ns) / 1e9);
 		if (rc) {
 			i->rc = rc;
 			i->err = err;
@@ -250,7 +250,7 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 			inf->cached = true;
 			inf->ycols = m->nout;
 			inf->t_start_ns = inf->t_enqueue_ns;
-			__atomic_fetch_add(&m->n_cache_hits, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&m->c->n_cache_hits, 1, __ATOMIC_RELAXED);
 			finish(m, inf);
 			return 0;
 		}
@@ -276,7 +276,7 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 	}
 	if (m->qlen >= m->b.max_queue) {
 		pthread_mutex_unlock(&m->mu);
-		__atomic_fetch_add(&m->n_rejected, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->c->n_rejected, 1, __ATOMIC_RELAXED);
 		return mw_err_set(err, MW_E_UNAVAILABLE,
 				  "model %s/%s is overloaded: %d requests are queued (max-queue)",
 				  m->name, m->version, m->b.max_queue);
@@ -286,7 +286,7 @@ int mw_served_submit(struct mw_served *m, struct mw_infer *inf, struct mw_err *e
 	if (cap && now > cap) {
 		__atomic_fetch_sub(&m->s->queue_bytes, bytes, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&m->mu);
-		__atomic_fetch_add(&m->n_rejected, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->c->n_rejected, 1, __ATOMIC_RELAXED);
 		return mw_err_set(err, MW_E_UNAVAILABLE,
 				  "the server is overloaded: %zu bytes of inputs are queued and this "
 				  "request's %zu would pass max-queue-bytes (%zu)",

@@ -115,11 +115,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		m->b.max_queue = 1024;
 	if (m->b.cache_bytes)
 		m->cache = svi_cache_new(m->b.cache_bytes, m->b.cache_ttl_ms);
-	static const double rows_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
-	mw_hist_init(&m->h_queue, mw_latency_buckets, mw_latency_nbuckets);
-	mw_hist_init(&m->h_compute, mw_latency_buckets, mw_latency_nbuckets);
-	mw_hist_init(&m->h_total, mw_latency_buckets, mw_latency_nbuckets);
-	mw_hist_init(&m->h_batch, rows_b, 12);
+	m->c = svi_counters_get(s, name, version);
 	__atomic_fetch_add(&s->live, 1, __ATOMIC_RELAXED); /* svi_destroy decrements */
 	if ((rc = svi_batcher_start(m, err))) {
 		m->py_workers = 0; /* svi_load gives the reservation back */
@@ -157,6 +153,7 @@ void svi_destroy(struct mw_served *m)
 	__atomic_fetch_sub(&m->s->python_workers, m->py_workers, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&m->s->live, 1, __ATOMIC_RELAXED);
 	svi_cache_free(m->cache);
+	svi_counters_put(m->s, m->c);
 	json_decref(m->meta);
 	free(m->name);
 	free(m->version);

@@ -790,6 +790,73 @@ static int acquire(struct mw_serve *s, const char *name, const char *version,
 	return MW_SERVE_PENDING;
 }
 
+/* ================================================================ counters */
+
+#define MAX_COUNTERS 4096
+
+struct svi_counters *svi_counters_get(struct mw_serve *s, const char *name, const char *version)
+{
+	static const double rows_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+	pthread_mutex_lock(&s->mu);
+	struct svi_counters *c = s->counters;
+	while (c && (strcmp(c->name, name) || strcmp(c->version, version)))
+		c = c->next;
+	if (!c) {
+		if (s->ncounters >= MAX_COUNTERS) { /* forget the longest unused */
+			struct svi_counters **victim = NULL;
+			for (struct svi_counters **pp = &s->counters; *pp; pp = &(*pp)->next)
+				if (!(*pp)->users &&
+				    (!victim || (*pp)->unused_since < (*victim)->unused_since))
+					victim = pp;
+			if (victim) {
+				struct svi_counters *v = *victim;
+				*victim = v->next;
+				free(v->name);
+				free(v->version);
+				free(v);
+				s->ncounters--;
+			}
+		}
+		c = mw_xcalloc(1, sizeof *c);
+		c->name = mw_xstrdup(name);
+		c->version = mw_xstrdup(version);
+		mw_hist_init(&c->h_queue, mw_latency_buckets, mw_latency_nbuckets);
+		mw_hist_init(&c->h_compute, mw_latency_buckets, mw_latency_nbuckets);
+		mw_hist_init(&c->h_total, mw_latency_buckets, mw_latency_nbuckets);
+		mw_hist_init(&c->h_batch, rows_b, 12);
+		c->next = s->counters;
+		s->counters = c;
+		s->ncounters++;
+	}
+	c->users++;
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
+void svi_counters_put(struct mw_serve *s, struct svi_counters *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (--c->users == 0)
+		c->unused_since = mw_mono_ns();
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void counters_free(struct mw_serve *s)
+{
+	struct svi_counters *c = s->counters;
+	while (c) {
+		struct svi_counters *next = c->next;
+		free(c->name);
+		free(c->version);
+		free(c);
+		c = next;
+	}
+	s->counters = NULL;
+	s->ncounters = 0;
+}
+
 /* ================================================================ references */
 
 /* A request may name a version by reference instead of number: "@champion"
@@ -1397,6 +1464,7 @@ void mw_serve_free(struct mw_serve *s)
 	mw_pool_free(s->pool); /* after every version is unloaded: none runs on it now */
 	free(s->obs);
 	refmemo_clear(s);
+	counters_free(s);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->jobs_cv);
@@ -1563,15 +1631,15 @@ static int render_one(struct mw_buf *b, struct mw_served *m, int part)
 	switch (part) {
 	case 0:
 		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"ok\"} %llu\n", l,
-				     __atomic_load_n(&m->n_ok, __ATOMIC_RELAXED));
+				     __atomic_load_n(&m->c->n_ok, __ATOMIC_RELAXED));
 		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"error\"} %llu\n", l,
-				     __atomic_load_n(&m->n_err, __ATOMIC_RELAXED));
+				     __atomic_load_n(&m->c->n_err, __ATOMIC_RELAXED));
 		bad |= mw_buf_printf(b, "mw_model_requests_total{%s,result=\"rejected\"} %llu\n", l,
-				     __atomic_load_n(&m->n_rejected, __ATOMIC_RELAXED));
+				     __atomic_load_n(&m->c->n_rejected, __ATOMIC_RELAXED));
 		break;
 	case 8:
 		for (int c = 1; c < MW_E__COUNT; c++) {
-			unsigned long long v = __atomic_load_n(&m->n_err_code[c], __ATOMIC_RELAXED);
+			unsigned long long v = __atomic_load_n(&m->c->n_err_code[c], __ATOMIC_RELAXED);
 			if (v)
 				bad |= mw_buf_printf(b,
 						     "mw_model_errors_total{%s,code=\"%s\"} %llu\n",
@@ -1580,22 +1648,22 @@ static int render_one(struct mw_buf *b, struct mw_served *m, int part)
 		break;
 	case 1:
 		bad |= mw_buf_printf(b, "mw_model_cache_hits_total{%s} %llu\n", l,
-				     __atomic_load_n(&m->n_cache_hits, __ATOMIC_RELAXED));
+				     __atomic_load_n(&m->c->n_cache_hits, __ATOMIC_RELAXED));
 		break;
 	case 2:
 		bad |= mw_buf_printf(b, "mw_model_queue_depth{%s} %d\n", l, m->qlen);
 		break;
 	case 3:
-		bad |= mw_hist_render(&m->h_queue, b, "mw_model_queue_seconds", l);
+		bad |= mw_hist_render(&m->c->h_queue, b, "mw_model_queue_seconds", l);
 		break;
 	case 4:
-		bad |= mw_hist_render(&m->h_compute, b, "mw_model_compute_seconds", l);
+		bad |= mw_hist_render(&m->c->h_compute, b, "mw_model_compute_seconds", l);
 		break;
 	case 5:
-		bad |= mw_hist_render(&m->h_total, b, "mw_model_request_seconds", l);
+		bad |= mw_hist_render(&m->c->h_total, b, "mw_model_request_seconds", l);
 		break;
 	case 6:
-		bad |= mw_hist_render(&m->h_batch, b, "mw_model_batch_rows", l);
+		bad |= mw_hist_render(&m->c->h_batch, b, "mw_model_batch_rows", l);
 		break;
 	case 7:
 		bad |= mw_buf_printf(b, "mw_model_loaded{%s,runtime=\"%s\"} 1\n", l, m->rt->name);

@@ -47,6 +47,25 @@ void svi_cache_key(const struct mw_served *m, const struct mw_infer *inf, char k
 bool svi_cache_get(struct svi_cache *c, const char *key, float **y, size_t *n);
 void svi_cache_put(struct svi_cache *c, const char *key, const float *y, size_t n);
 
+/* ------------------------------------------------------------ counters */
+
+/* A version's request counters and histograms.  They outlive the loaded
+ * version: unloading (a cap, idle, a swap) and loading it again continues
+ * the same series, so Prometheus counters never go back.  Kept per (name,
+ * version) in the server, at most MAX_COUNTERS unused ones (the longest
+ * unused go first). */
+struct svi_counters {
+	char *name, *version;
+	int users;             /* loaded versions using them (under the server's mu) */
+	uint64_t unused_since; /* mono ns, when users dropped to 0 */
+	unsigned long long n_ok, n_err, n_rejected, n_cache_hits, n_batches, n_rows;
+	unsigned long long n_err_code[MW_E__COUNT];
+	struct mw_hist h_queue, h_compute, h_total, h_batch;
+	struct svi_counters *next;
+};
+struct svi_counters *svi_counters_get(struct mw_serve *s, const char *name, const char *version);
+void svi_counters_put(struct mw_serve *s, struct svi_counters *c);
+
 /* ------------------------------------------------------------ loaded versions */
 
 struct mw_served {
@@ -74,9 +93,7 @@ struct mw_served {
 	struct mw_batching b;
 	struct svi_cache *cache;
 
-	unsigned long long n_ok, n_err, n_rejected, n_cache_hits, n_batches, n_rows;
-	unsigned long long n_err_code[MW_E__COUNT];
-	struct mw_hist h_queue, h_compute, h_total, h_batch;
+	struct svi_counters *c; /* its counters, kept across unload and reload */
 	struct mw_served *retire_next;
 	uint64_t last_used_ns; /* last acquired (relaxed atomic), for eviction */
 	int py_workers;        /* worker processes counted in the server's python_workers */
@@ -158,6 +175,8 @@ struct mw_serve {
 	 * source without one, for poll_ms) */
 	struct svi_refmemo *refs;
 	size_t nrefs;
+	struct svi_counters *counters; /* every version's, loaded or not (under mu) */
+	size_t ncounters;
 	/* whether the source answered the last poll (mw_serve_source_status) */
 	bool source_down;
 	char source_error[256];

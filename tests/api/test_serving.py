@@ -1290,3 +1290,26 @@ def test_repository_extension_lists_loads_and_unloads(zoo):
     v2_error(srv.session.post(srv.url + "/v2/repository/index", data=b'{"ready": "yes"}',
                               timeout=30), 400)
     v2_error(srv.session.post(srv.url + "/v2/repository/index", data=b"{", timeout=30), 400)
+
+
+def test_counters_survive_unload_and_reload(zoo):
+    """A version's Prometheus counters continue after it is unloaded and loaded
+    again (they never go back, so rate() stays right)."""
+    from test_serving_load import metric, metrics
+    srv = zoo.srv
+    booster = train_reg(seed=501, trees=3)
+    name = unique("sv-counters")
+    register(srv, name, xgb_files(booster, "json"))
+    X = rows_for(booster.num_features(), 1, seed=502)
+    for _ in range(3):
+        assert v2_infer(srv, name, v2_body(X)).status_code == 200
+    assert metric(metrics(srv), "mw_model_requests_total", model=name, version="1",
+                  result="ok") == 3
+    r = srv.session.post(f"{srv.url}/v2/repository/models/{q(name)}/unload", timeout=30)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: metric(metrics(srv), "mw_model_loaded", model=name, version="1") is None,
+             timeout=10, what="the version's series to go with it")
+    assert v2_infer(srv, name, v2_body(X)).status_code == 200
+    text = metrics(srv)
+    assert metric(text, "mw_model_requests_total", model=name, version="1", result="ok") == 4
+    assert metric(text, "mw_model_request_seconds_count", model=name, version="1") == 4
