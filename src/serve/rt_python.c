@@ -605,9 +605,19 @@ static int read_info(struct pymodel *m, json_t *info, struct mw_err *err)
 {
 	json_t *f = json_object_get(info, "features"), *o = json_object_get(info, "outputs");
 	json_t *names = json_object_get(info, "feature_names");
-	if (!json_is_integer(f) || json_integer_value(f) < 0 || json_integer_value(f) > 10000000 ||
-	    !json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 1000000)
+	if (!json_is_integer(f) || json_integer_value(f) < 0 || !json_is_integer(o) ||
+	    json_integer_value(o) < 1)
 		return mw_err_set(err, MW_E_INTERNAL, "python worker described the model badly");
+	if (json_integer_value(f) > (json_int_t)MW_SERVE_MAX_FEATURES ||
+	    json_integer_value(o) > (json_int_t)MW_SERVE_MAX_OUTPUTS ||
+	    json_array_size(names) > MW_SERVE_MAX_FEATURES)
+		return mw_err_set(err, MW_E_INVALID,
+				  "the model has %lld features and %lld outputs per row; mw serves "
+				  "at most %u and %u",
+				  (long long)(json_integer_value(f) ? json_integer_value(f)
+								    : (json_int_t)json_array_size(names)),
+				  (long long)json_integer_value(o), MW_SERVE_MAX_FEATURES,
+				  MW_SERVE_MAX_OUTPUTS);
 	m->features = (size_t)json_integer_value(f);
 	m->outputs = (size_t)json_integer_value(o);
 	bool names_ok = json_is_array(names) && json_array_size(names) > 0;

@@ -1,0 +1,199 @@
+"""Hostile models (issue 9): a model's files stay in its directory, the proxy
+runtime reaches only the upstreams the admin allows, what a runtime reports
+is capped before anything is sized by it, request bodies cost memory in
+proportion to what they hold, and model processes die with the server.
+
+Registered models are uploaded through the artifact proxy as in
+test_serving.py; models that need symlinks (the artifact store has none) are
+local directories given to `mw predict`, which loads them with the same
+loader and runtimes as the server.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import MwServer, free_port, mw_bin, rss_bound_mb, unique
+from test_serving import (MLMODEL_SKLEARN, assert_close, inv_post, inv_predictions,
+                          register, rows_for, sklearn_files, train_logreg, train_reg,
+                          v2_body, v2_infer, write_dir, xgb, xgb_files)
+
+np = pytest.importorskip("numpy", reason="numpy is not installed (Debian python3-numpy)")
+
+MLMODEL_XGB_DATA = """\
+artifact_path: model
+flavors:
+  xgboost:
+    code: null
+    data: {data}
+    model_class: xgboost.core.Booster
+    model_format: json
+mlmodel_version: 2.9.2
+"""
+
+MLMODEL_SK_PICKLE = """\
+artifact_path: model
+flavors:
+  sklearn:
+    code: {code}
+    pickled_model: {data}
+    serialization_format: cloudpickle
+"""
+
+MLMODEL_PYFUNC = """\
+artifact_path: model
+flavors:
+  python_function:
+    loader_module: {loader}
+    data: {data}
+"""
+
+SECRET = "root:x:0:0"  # what /etc/passwd starts with
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    s = MwServer(d / "data", log_dir=d, extra_args=["--python-workers", "1"])
+    s.start()
+    yield s
+    s.stop()
+
+
+def assert_refused(resp, srv, *needles):
+    """A load refused with a client or unavailable error whose text leaks no
+    file content and no absolute path of the server's."""
+    assert resp.status_code in (400, 404, 500, 503), (resp.status_code, resp.text[:500])
+    text = resp.text
+    assert SECRET not in text and "root:" not in text, text
+    assert srv.data_dir not in text and os.path.realpath(srv.data_dir) not in text, text
+    for n in needles:
+        assert n in text, (n, text)
+    return text
+
+
+def reg_model(srv, files):
+    name = unique("hostile")
+    register(srv, name, files)
+    return name
+
+
+@pytest.mark.parametrize("data", ["../../../../../../../../etc/passwd", "/etc/passwd",
+                                  "a/../../model.json", "..", "./../x.json"])
+def test_xgboost_data_path_outside_is_refused(srv, data):
+    name = reg_model(srv, {"MLmodel": MLMODEL_XGB_DATA.format(data=data).encode(),
+                           "model.json": b"{}"})
+    r = v2_infer(srv, name, v2_body(np.zeros((1, 6), dtype=np.float32)))
+    text = assert_refused(r, srv, "leaves the model directory")
+    assert "data path" in text
+
+
+@pytest.mark.parametrize("field", ["data", "code"])
+def test_sklearn_paths_outside_are_refused(srv, field):
+    ml = MLMODEL_SK_PICKLE.format(
+        data="../../../../../../../etc/passwd" if field == "data" else "model.pkl",
+        code="../../../../../../../usr/lib/python3" if field == "code" else "null")
+    files = sklearn_files(train_logreg())
+    files["MLmodel"] = ml.encode()
+    name = reg_model(srv, files)
+    r = inv_post(srv, f"/invocations/{name}", body={"instances": [[0.0] * 4]})
+    if r.status_code == 404:  # no per-name /invocations route: V2
+        r = v2_infer(srv, name, v2_body(np.zeros((1, 4), dtype=np.float32)))
+    assert_refused(r, srv, "leaves the model directory")
+
+
+def test_pyfunc_loader_and_data_outside_are_refused(srv):
+    files = {"MLmodel": MLMODEL_PYFUNC.format(loader="os", data="/etc").encode()}
+    name = reg_model(srv, files)
+    r = v2_infer(srv, name, v2_body(np.zeros((1, 2), dtype=np.float32)))
+    assert_refused(r, srv, "leaves the model directory")
+
+
+def test_missing_model_file_says_so_without_oserror(srv):
+    name = reg_model(srv, {"MLmodel": MLMODEL_XGB_DATA.format(data="nothere.json").encode()})
+    r = v2_infer(srv, name, v2_body(np.zeros((1, 6), dtype=np.float32)))
+    text = assert_refused(r, srv, "cannot read the model file 'nothere.json'")
+    assert "No such file" not in text, text
+
+
+def test_sklearn_normal_layout_still_serves(srv):
+    est = train_logreg()
+    name = reg_model(srv, sklearn_files(est))
+    X = rows_for(est.n_features_in_, 5, seed=7)
+    r = v2_infer(srv, name, v2_body(X))
+    assert r.status_code == 200, r.text[:500]
+    out = r.json()["outputs"][0]
+    got = np.asarray(out["data"], dtype=np.float64).reshape(out["shape"])
+    assert_close(got, est.predict_proba(X.astype(np.float64)), "sklearn after confinement")
+
+
+# ------------------------------------------------------------ symlinks (mw predict)
+
+def predict_dir(d, tmp_path, nfeat=6):
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([[0.0] * nfeat]))
+    p = subprocess.run([mw_bin(), "predict", str(d), "--input", str(rows)],
+                       capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def assert_predict_refused(rc, out, err, d, needle="leaves the model directory"):
+    assert rc != 0, (out, err)
+    assert "root:" not in err and "root:" not in out, err
+    err = err.replace(f"cannot serve {d}:", "")  # the CLI names the directory it was given
+    assert "/etc/passwd" not in err and str(d) not in err and \
+        os.path.realpath(str(d)) not in err, err
+    assert needle in err, err
+
+
+def test_symlinked_model_file_to_etc_passwd(tmp_path):
+    d = tmp_path / "m1"
+    write_dir(d, {"MLmodel": MLMODEL_XGB_DATA.format(data="model.json").encode()})
+    os.symlink("/etc/passwd", d / "model.json")
+    assert_predict_refused(*predict_dir(d, tmp_path), d)
+
+
+def test_symlinked_dir_out(tmp_path):
+    d = tmp_path / "m2"
+    write_dir(d, {"MLmodel": MLMODEL_XGB_DATA.format(data="sub/passwd").encode()})
+    os.symlink("/etc", d / "sub")
+    assert_predict_refused(*predict_dir(d, tmp_path), d)
+
+
+def test_symlinked_pickle_out(tmp_path):
+    d = tmp_path / "m3"
+    files = sklearn_files(train_logreg())
+    (tmp_path / "outside.pkl").write_bytes(files.pop("model.pkl"))
+    write_dir(d, files)
+    os.symlink(tmp_path / "outside.pkl", d / "model.pkl")
+    rc, out, err = predict_dir(d, tmp_path, nfeat=4)
+    assert_predict_refused(rc, out, err, d)
+    assert "outside.pkl" not in err
+
+
+def test_symlinked_mlmodel_and_plain_file(tmp_path):
+    d = tmp_path / "m4"
+    d.mkdir()
+    os.symlink("/etc/passwd", d / "MLmodel")
+    assert_predict_refused(*predict_dir(d, tmp_path), d)
+    e = tmp_path / "m5"
+    e.mkdir()
+    os.symlink("/etc/passwd", e / "model.json")
+    assert_predict_refused(*predict_dir(e, tmp_path), e)
+
+
+def test_symlink_inside_the_directory_is_fine(tmp_path):
+    booster = train_reg(seed=11, trees=3)
+    d = tmp_path / "m6"
+    files = xgb_files(booster)
+    files["real.json"] = files.pop("model.json")
+    write_dir(d, files)
+    os.symlink("real.json", d / "model.json")
+    rc, out, err = predict_dir(d, tmp_path)
+    assert rc == 0, err
