@@ -182,11 +182,13 @@ int mw_serve_model_path(const char *dir, const char *rel, const char *what, bool
 	int rc = 0;
 	if (!real) {
 		if (must_exist || errno != ENOENT)
-			rc = mw_err_set(err, MW_E_INVALID, "cannot read the model file '%s'", shown);
+			rc = mw_err_set(err, MW_E_INVALID, "cannot read the model file '%s'",
+					shown);
 		/* a dangling symlink must not point out either */
 		struct stat st;
 		if (!lstat(joined, &st) && S_ISLNK(st.st_mode))
-			rc = mw_err_set(err, MW_E_INVALID, "cannot read the model file '%s'", shown);
+			rc = mw_err_set(err, MW_E_INVALID, "cannot read the model file '%s'",
+					shown);
 	} else if (!under(root, real)) {
 		rc = mw_err_set(err, MW_E_INVALID,
 				"the model's %s path '%s' leaves the model directory", what, shown);
@@ -282,8 +284,8 @@ static char *find_file(const char *dir, const char *const *endings)
 }
 
 /* The keys of a flavor that name files or directories of the model. */
-static const char *const path_keys[] = {"data",        "model_path", "pickled_model", "code",
-					"python_model", "model_file", "model_data",   NULL};
+static const char *const path_keys[] = {"data",         "model_path", "pickled_model", "code",
+					"python_model", "model_file", "model_data",    NULL};
 
 static bool is_null_text(const char *v)
 {
@@ -311,7 +313,8 @@ static int check_mlmodel_paths(const char *dir, json_t *mlmodel, struct mw_err *
 	const char *fname;
 	json_t *fl;
 	int rc = 0;
-	json_object_foreach (flavors, fname, fl) {
+	json_object_foreach(flavors, fname, fl)
+	{
 		for (const char *const *k = path_keys; *k && !rc; k++)
 			rc = check_value(dir, json_object_get(fl, *k), *k, err);
 		json_t *env = json_object_get(fl, "env");
@@ -319,7 +322,8 @@ static int check_mlmodel_paths(const char *dir, json_t *mlmodel, struct mw_err *
 			rc = check_value(dir, env, "env", err);
 		const char *ek;
 		json_t *ev;
-		json_object_foreach (env, ek, ev) {
+		json_object_foreach(env, ek, ev)
+		{
 			if (!rc)
 				rc = check_value(dir, ev, "env", err);
 		}

@@ -614,8 +614,9 @@ static int read_info(struct pymodel *m, json_t *info, struct mw_err *err)
 		return mw_err_set(err, MW_E_INVALID,
 				  "the model has %lld features and %lld outputs per row; mw serves "
 				  "at most %u and %u",
-				  (long long)(json_integer_value(f) ? json_integer_value(f)
-								    : (json_int_t)json_array_size(names)),
+				  (long long)(json_integer_value(f)
+						      ? json_integer_value(f)
+						      : (json_int_t)json_array_size(names)),
 				  (long long)json_integer_value(o), MW_SERVE_MAX_FEATURES,
 				  MW_SERVE_MAX_OUTPUTS);
 	m->features = (size_t)json_integer_value(f);

@@ -56,7 +56,8 @@ static int load_error(const struct mw_rt_spec *spec, int rc, struct mw_err *err)
 static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *err)
 {
 	if (!spec->file)
-		return mw_err_set(err, MW_E_INVALID, "no XGBoost model file in the model directory");
+		return mw_err_set(err, MW_E_INVALID,
+				  "no XGBoost model file in the model directory");
 	struct mw_xgb *m;
 	int rc = mw_xgb_load_file(spec->file, &m, err);
 	if (rc)

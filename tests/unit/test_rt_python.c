@@ -543,7 +543,10 @@ static void test_load_errors(void **state)
  * opened, and the message shows the path as written, never file content. */
 static void refused(const char *dir, const char *file, json_t *mlmodel, const char *needle)
 {
-	struct mw_rt_spec spec = {.dir = dir, .file = file, .mlmodel = mlmodel, .python = PY,
+	struct mw_rt_spec spec = {.dir = dir,
+				  .file = file,
+				  .mlmodel = mlmodel,
+				  .python = PY,
 				  .workers = 1};
 	struct mw_err err;
 	mw_err_clear(&err);
