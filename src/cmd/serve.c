@@ -59,6 +59,7 @@ static const char *const serve_flags[] = {
 	"alias-poll-ms",
 	"prediction-log",
 	"prediction-log-queue",
+	"proxy-upstreams",
 };
 
 static const char serve_usage[] = "mw serve MODEL [options]";

@@ -91,6 +91,9 @@ static const struct mw_setting defaults[] = {
 	     "let model-versions/create read a local directory on the server (trusted clients only)"),
 	INT("prediction-log-queue", "10000", 1, 10000000,
 	    "records waiting for the prediction log before drops"),
+	STR("proxy-upstreams", "",
+	    "URL prefixes (comma-separated, scheme://host[:port][/path]) that proxy models may "
+	    "send requests to (empty: the proxy runtime refuses every upstream)"),
 };
 
 #define NSET (sizeof defaults / sizeof *defaults)

@@ -197,3 +197,167 @@ def test_symlink_inside_the_directory_is_fine(tmp_path):
     os.symlink("real.json", d / "model.json")
     rc, out, err = predict_dir(d, tmp_path)
     assert rc == 0, err
+
+
+# ------------------------------------------------------------ the proxy runtime
+
+class Stub:
+    """A tiny Open Inference Protocol upstream on 127.0.0.1: row sums of
+    `features` inputs; `hits` counts requests; /redirect/... answers 302."""
+
+    def __init__(self, features=3):
+        self.features = features
+        self.hits = 0
+        stub = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def answer(self, code, body, headers=()):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                stub.hits += 1
+                if self.path.startswith("/redirect/"):
+                    return self.answer(302, {}, [("Location", "http://127.0.0.1:1/x")])
+                self.answer(200, {"name": "m", "inputs": [{"name": "x", "datatype": "FP32",
+                                                           "shape": [-1, stub.features]}],
+                                  "outputs": [{"name": "y", "datatype": "FP32",
+                                               "shape": [-1, 1]}]})
+
+            def do_POST(self):
+                stub.hits += 1
+                n = int(self.headers.get("Content-Length", "0"))
+                req = json.loads(self.rfile.read(n))
+                inp = req["inputs"][0]
+                rows, cols = inp["shape"]
+                d = inp["data"]
+                sums = [sum(d[r * cols:(r + 1) * cols]) for r in range(rows)]
+                self.answer(200, {"outputs": [{"name": "y", "datatype": "FP32",
+                                               "shape": [rows, 1], "data": sums}]})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.th = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.th.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """A server whose allow-list names the stub (under /ok and at its root
+    with another case) and three unreachable upstreams."""
+    stub = Stub()
+    huge = Stub(features=10 ** 12)
+    closed = free_port()
+    import socket
+    silent = socket.socket()  # listens, never accepts: a connect that hangs
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    d = tmp_path_factory.mktemp("proxied")
+    allow = ",".join([f"HTTP://127.0.0.1:{stub.port}/ok/", f"http://localhost:{stub.port}/",
+                      f"http://127.0.0.1:{huge.port}", f"http://127.0.0.1:{closed}",
+                      f"http://no-such-host.invalid:{closed}",
+                      f"http://127.0.0.1:{silent.getsockname()[1]}",
+                      f"http://127.0.0.1:{stub.port}/redirect"])
+    s = MwServer(d / "data", log_dir=d, extra_args=["--proxy-upstreams", allow])
+    s.start()
+    s.stub, s.huge, s.closed, s.silent = stub, huge, closed, silent.getsockname()[1]
+    yield s
+    s.stop()
+    stub.close()
+    huge.close()
+    silent.close()
+
+
+def proxy_model(srv, url, timeout_ms=None):
+    cfg = {"url": url, "model": "m"}
+    if timeout_ms:
+        cfg["timeout_ms"] = timeout_ms
+    return reg_model(srv, {"proxy.json": json.dumps(cfg).encode()})
+
+
+def proxy_infer(srv, name, nfeat=3):
+    X = np.arange(2 * nfeat, dtype=np.float32).reshape(2, nfeat)
+    return v2_infer(srv, name, v2_body(X)), X
+
+
+def test_proxy_refused_without_allow_list(srv):
+    name = proxy_model(srv, "http://127.0.0.1:9/")
+    r, _ = proxy_infer(srv, name)
+    assert_refused(r, srv, "--proxy-upstreams")
+
+
+def test_proxy_allowed_upstream_works(proxied):
+    for url in (f"http://127.0.0.1:{proxied.stub.port}/ok/v1",
+                f"hTTp://LOCALHOST:{proxied.stub.port}",
+                f"http://127.0.0.1:{proxied.stub.port}/ok"):
+        name = proxy_model(proxied, url)
+        r, X = proxy_infer(proxied, name)
+        assert r.status_code == 200, (url, r.text[:500])
+        got = np.asarray(r.json()["outputs"][0]["data"], dtype=np.float64).ravel()
+        assert_close(got, X.sum(axis=1).astype(np.float64), url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:{other}/",             # a loopback port not in the list
+    "http://127.0.0.1:{port}/okay",           # /ok is a segment prefix, not a string prefix
+    "http://127.0.0.1:{port}/ok/../admin",    # dot segments are resolved first
+    "http://127.0.0.1:{port}/",               # the root of an entry limited to /ok
+    "https://127.0.0.1:{port}/ok",            # another scheme
+    "http://user:pw@127.0.0.1:{port}/ok",     # user info
+    "http://127.0.0.1:{port}/ok?x=1",         # a query
+    "ftp://127.0.0.1:{port}/ok",              # not http(s)
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:{port}/ok",
+    "127.0.0.1:{port}/ok",                    # no scheme
+])
+def test_proxy_upstream_not_allowed(proxied, url):
+    u = url.format(port=proxied.stub.port, other=free_port())
+    hits = proxied.stub.hits
+    name = proxy_model(proxied, u)
+    r, _ = proxy_infer(proxied, name)
+    assert_refused(r, proxied)
+    assert "root:" not in r.text
+    assert proxied.stub.hits == hits, "a refused upstream was contacted"
+
+
+def test_proxy_unreachable_upstreams_all_say_the_same(proxied):
+    texts = {}
+    for what, url in (("refused", f"http://127.0.0.1:{proxied.closed}"),
+                      ("bad host", f"http://no-such-host.invalid:{proxied.closed}"),
+                      ("silent", f"http://127.0.0.1:{proxied.silent}")):
+        name = proxy_model(proxied, url, timeout_ms=300)
+        r, _ = proxy_infer(proxied, name)
+        assert r.status_code == 503, (what, r.status_code, r.text[:300])
+        msg = r.json()["error"]
+        assert "upstream unreachable" in msg, (what, msg)
+        # curl's kind of failure must not show: the same words for each
+        texts[what] = msg.replace(url, "URL").replace(url.lower(), "URL")
+    assert len(set(texts.values())) == 1, texts
+
+
+def test_proxy_redirect_not_followed(proxied):
+    name = proxy_model(proxied, f"http://127.0.0.1:{proxied.stub.port}/redirect")
+    r, _ = proxy_infer(proxied, name)
+    assert r.status_code in (400, 503), r.text[:300]
+    assert "302" in r.text, r.text[:300]
+
+
+def test_proxy_upstream_claiming_huge_shapes_is_refused(proxied):
+    name = proxy_model(proxied, f"http://127.0.0.1:{proxied.huge.port}")
+    r, _ = proxy_infer(proxied, name)
+    assert r.status_code in (400, 503), r.text[:300]
+    assert "at most" in r.text, r.text[:300]
+    assert proxied.health() == 200
