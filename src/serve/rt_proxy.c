@@ -39,8 +39,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define PX_META_MAX (1u << 20)       /* bytes of an upstream's model metadata */
-#define PX_ANSWER_MAX (256u << 20)    /* bytes of an upstream's answer to a batch */
+#define PX_META_MAX (1u << 20)     /* bytes of an upstream's model metadata */
+#define PX_ANSWER_MAX (256u << 20) /* bytes of an upstream's answer to a batch */
 
 struct proxy {
 	char *url;     /* base URL, no trailing slash */
@@ -88,8 +88,8 @@ static int call(struct proxy *px, const char *path, const char *body, size_t cap
 	json_error_t je;
 	json_t *v = NULL;
 	if (cc == CURLE_WRITE_ERROR) {
-		rc = mw_err_set(err, MW_E_UNAVAILABLE, "upstream %.300s answered more than %zu bytes",
-				px->url, cap);
+		rc = mw_err_set(err, MW_E_UNAVAILABLE,
+				"upstream %.300s answered more than %zu bytes", px->url, cap);
 	} else if (cc != CURLE_OK) {
 		/* one text whatever curl said: no port-scan oracle */
 		rc = mw_err_set(err, MW_E_UNAVAILABLE, "upstream unreachable: %.300s", px->url);
