@@ -102,9 +102,7 @@ def test_sklearn_paths_outside_are_refused(srv, field):
     files = sklearn_files(train_logreg())
     files["MLmodel"] = ml.encode()
     name = reg_model(srv, files)
-    r = inv_post(srv, f"/invocations/{name}", body={"instances": [[0.0] * 4]})
-    if r.status_code == 404:  # no per-name /invocations route: V2
-        r = v2_infer(srv, name, v2_body(np.zeros((1, 4), dtype=np.float32)))
+    r = inv_post(srv, f"/models/{name}/invocations", body={"instances": [[0.0] * 4]})
     assert_refused(r, srv, "leaves the model directory")
 
 
@@ -361,3 +359,70 @@ def test_proxy_upstream_claiming_huge_shapes_is_refused(proxied):
     assert r.status_code in (400, 503), r.text[:300]
     assert "at most" in r.text, r.text[:300]
     assert proxied.health() == 200
+
+
+# ------------------------------------------------------------ bodies sized by input
+
+def peak_rss_mb(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+BODY = 32 * 1024 * 1024 - 4096  # under the default --max-body of 32 MiB
+
+
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sized")
+    s = MwServer(d / "data", log_dir=d)
+    s.start()
+    s.model = unique("sized")
+    register(s, s.model, xgb_files(train_reg(seed=21, trees=3)))
+    X = rows_for(6, 2, seed=3)
+    assert v2_infer(s, s.model, v2_body(X)).status_code == 200  # loaded
+    yield s
+    s.stop()
+
+
+def post_csv(srv, body):
+    return srv.session.post(srv.url + f"/models/{srv.model}/invocations", data=body,
+                            headers={"Content-Type": "text/csv"}, timeout=120)
+
+
+@pytest.mark.parametrize("shape", ["one line", "header then wide lines", "quoted"])
+def test_csv_of_commas_costs_memory_in_proportion(sized, shape):
+    if shape == "one line":
+        body = b"," * BODY
+    elif shape == "header then wide lines":
+        head = b"age,income,score,tenure,visits,ratio\n"
+        body = head + (b"," * 4094 + b"\n") * ((BODY - len(head)) // 4095)
+    else:
+        body = b'"",' * (BODY // 3)
+    r = post_csv(sized, body)
+    assert r.status_code in (400, 413), r.text[:300]
+    assert "fields" in r.text, r.text[:300]
+    peak = peak_rss_mb(sized)
+    assert peak < rss_bound_mb(300), f"peak RSS {peak:.0f} MB after a {shape} CSV body"
+    assert sized.health() == 200
+
+
+def test_json_with_huge_ignored_arrays_is_bounded(sized):
+    n = (BODY - 200) // 2
+    filler = b"0," * (n - 1) + b"0"
+    row = b"[1,2,3,4,5,6]"
+    bodies = [
+        (f"/models/{sized.model}/invocations",
+         b'{"instances": [' + row + b'], "junk": [' + filler + b"]}"),
+        (f"/v2/models/{sized.model}/infer",
+         b'{"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 6], "data": '
+         + row + b'}], "parameters": {"junk": [' + filler + b"]}}"),
+    ]
+    for path, body in bodies:
+        r = sized.session.post(sized.url + path, data=body,
+                               headers={"Content-Type": "application/json"}, timeout=120)
+        assert r.status_code in (200, 400, 413), (path, r.status_code, r.text[:300])
+        peak = peak_rss_mb(sized)
+        assert peak < rss_bound_mb(300), f"peak RSS {peak:.0f} MB after {path}"
