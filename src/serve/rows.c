@@ -517,8 +517,8 @@ int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, s
 						header[i] = mw_xstrdup(f);
 				}
 				if (!rc)
-					rc = map_columns(sc, (const char *const *)header, ncols, map,
-							 err);
+					rc = map_columns(sc, (const char *const *)header, ncols,
+							 map, err);
 				continue;
 			}
 			ncols = nf;
