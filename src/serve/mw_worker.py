@@ -44,8 +44,10 @@ import json
 import os
 import pickle
 import re
+import select
 import struct
 import sys
+import threading
 import traceback
 import warnings
 
@@ -805,6 +807,15 @@ def handle_predict(m, hdr, payload):
 
 # ------------------------------------------------------------------ main loop
 
+def exit_on_hangup():
+    p = select.poll()
+    p.register(PROTO_IN, 0)  # POLLHUP and POLLERR are always reported
+    while True:
+        for _fd, ev in p.poll():
+            if ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                os._exit(0)
+
+
 def main():
     # stdin held this program; from now on it is /dev/null
     null = os.open(os.devnull, os.O_RDONLY)
@@ -813,6 +824,9 @@ def main():
     sys.dont_write_bytecode = True
     warnings.filterwarnings("ignore", message=".*does not have valid feature names.*")
     warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+    # mw gone (its end of the request pipe closed, even by SIGKILL): exit at
+    # once, even in the middle of a long batch
+    threading.Thread(target=exit_on_hangup, name="mw-hangup", daemon=True).start()
     inp = os.fdopen(PROTO_IN, "rb")
     out = os.fdopen(PROTO_OUT, "wb")
     model = None

@@ -426,3 +426,116 @@ def test_json_with_huge_ignored_arrays_is_bounded(sized):
         assert r.status_code in (200, 400, 413), (path, r.status_code, r.text[:300])
         peak = peak_rss_mb(sized)
         assert peak < rss_bound_mb(300), f"peak RSS {peak:.0f} MB after {path}"
+
+
+# ------------------------------------------------------------ model processes
+
+FORKING_MODEL = '''\
+import os
+import time
+
+import numpy as np
+
+FEATURES = 2
+PIDDIR = {piddir!r}
+
+
+def _note(kind):
+    with open(os.path.join(PIDDIR, "%s-%d" % (kind, os.getpid())), "w") as f:
+        f.write(str(os.getpid()))
+
+
+_note("worker")
+_pid = os.fork()
+if _pid == 0:  # a daemon: its own session, double-forked, sleeping
+    os.setsid()
+    if os.fork() == 0:
+        _note("daemon")
+        time.sleep(600)
+    os._exit(0)
+os.waitpid(_pid, 0)
+
+
+def predict(batch):
+    return np.asarray(batch, dtype=np.float64).sum(axis=1)
+'''
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def noted(piddir, kind=None):
+    return [int(p.name.split("-")[1]) for p in piddir.iterdir()
+            if kind is None or p.name.startswith(kind + "-")]
+
+
+def wait_gone(pids, timeout=4.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if alive(p)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    left = [p for p in pids if alive(p)]
+    for p in left:  # do not leave them behind for the next test
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    return left
+
+
+def forking_server(tmp_path, tag):
+    piddir = tmp_path / f"pids-{tag}"
+    piddir.mkdir()
+    s = MwServer(tmp_path / f"data-{tag}", log_dir=tmp_path,
+                 extra_args=["--python-workers", "1", "--alias-poll-ms", "100"])
+    s.start()
+    name = unique("forking")
+    register(s, name, {"model.py": FORKING_MODEL.format(piddir=str(piddir)).encode()})
+    r, _ = proxy_infer(s, name, nfeat=2)
+    assert r.status_code == 200, r.text[:300]
+    deadline = time.monotonic() + 5
+    while len(noted(piddir, "daemon")) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pids = noted(piddir)
+    assert len(noted(piddir, "daemon")) == 1 and all(alive(p) for p in pids), pids
+    return s, name, piddir, pids
+
+
+@pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
+def test_model_processes_die_with_the_server(tmp_path, how):
+    s, _name, _piddir, pids = forking_server(tmp_path, how.replace(" ", ""))
+    if how == "kill -9":
+        s.kill9()
+    else:
+        s.stop()
+    left = wait_gone(pids)
+    assert not left, f"processes of the model outlived the server ({how}): {left}"
+
+
+def test_version_swap_kills_the_old_versions_processes(tmp_path):
+    s, name, piddir, pids = forking_server(tmp_path, "swap")
+    try:
+        piddir2 = tmp_path / "pids-swap-2"
+        piddir2.mkdir()
+        v2 = register(s, name, {"model.py": FORKING_MODEL.format(piddir=str(piddir2)).encode()},
+                      create=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r, _ = proxy_infer(s, name, nfeat=2)
+            if r.headers.get("x-mw-model-version", r.headers.get("X-Model-Version")) == v2 or \
+                    noted(piddir2, "worker"):
+                break
+            time.sleep(0.05)
+        left = wait_gone(pids, timeout=6.0)
+        assert not left, f"version 1's processes outlived its unload: {left}"
+        assert all(alive(p) for p in noted(piddir2)), "version 2's processes died"
+    finally:
+        s.stop()
+        wait_gone(noted(tmp_path / "pids-swap-2"))
