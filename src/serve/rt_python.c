@@ -1373,8 +1373,13 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 	m->nw = nw;
 	m->w = mw_xcalloc((size_t)nw, sizeof *m->w);
 	for (int i = 0; i < nw; i++) {
-		m->w[i] = (struct worker){.state = W_DEAD, .pid = -1, .req_fd = -1, .rep_fd = -1,
-					  .prog_fd = -1, .life_fd = -1, .slot = i};
+		m->w[i] = (struct worker){.state = W_DEAD,
+					  .pid = -1,
+					  .req_fd = -1,
+					  .rep_fd = -1,
+					  .prog_fd = -1,
+					  .life_fd = -1,
+					  .slot = i};
 	}
 	json_t *req = json_pack("{s:s,s:s,s:s?,s:O?}", "op", "load", "dir", spec->dir, "file",
 				spec->file, "mlmodel", spec->mlmodel);
