@@ -5,7 +5,8 @@
  * pickles).
  *
  * Processes.  load() starts spec->workers (default 2) copies of
- * spec->python (default /usr/bin/python3) with posix_spawn, each as
+ * spec->python (default /usr/bin/python3), each under a guard process
+ * (below; w->pid is the guard's pid), as
  *
  *     python3 -B -c BOOT mw-worker
  *
@@ -22,14 +23,18 @@
  *     3  requests from us
  *     4  replies to us
  *
- * and nothing else: every descriptor we create is O_CLOEXEC, so workers of
- * other models never hold our pipe ends (a dead worker is seen as EOF / EPIPE
- * at once).  Each worker runs in its own process group (terminal signals
- * meant for the server do not reach it; we signal the whole group, so
- * processes a model starts die with it), with the signal mask emptied and
- * the signals a server ignores (SIGPIPE...) set back to default.  A worker
- * exits by itself when its request pipe reaches EOF, so even a server killed
- * with SIGKILL leaves no worker behind once the current batch finishes.
+ * and nothing else: every descriptor we create is O_CLOEXEC and the guard
+ * closes every other one, so workers of other models never hold our pipe
+ * ends (a dead worker is seen as EOF / EPIPE at once).  Each worker runs in
+ * its own process group (terminal signals meant for the server do not reach
+ * it), with the signal mask emptied and every signal back to default.  A
+ * worker exits by itself when its request pipe reaches EOF or hangs up; its
+ * guard kills whatever it started (see "the guard" below), so no model
+ * process outlives its version or the server, even one killed with SIGKILL.
+ *
+ * Confinement: the model files were checked by mlmodel.c; mw_worker.py
+ * checks every path again before it opens, imports or unpickles it.  The
+ * features and outputs a worker reports are capped (MW_SERVE_MAX_*).
  *
  * Protocol (both directions; mw_worker.py repeats it).  One frame:
  *
@@ -74,8 +79,9 @@
  * so EPIPE is an ordinary error even in a process that does not ignore it.
  *
  * unload() refuses new work, waits for batches in flight, stops the
- * supervisor, closes the pipes (workers exit on EOF), sends SIGTERM, then
- * SIGKILL to whatever is left after 2 s, and reaps every worker.
+ * supervisor, closes the pipes (workers exit on EOF), sends SIGTERM (the
+ * guards pass it on), has the guards kill whatever is left after 2 s
+ * (SIGUSR2), and reaps every guard.
  *
  * Limits: the host must be little-endian (checked at compile time); a batch
  * is at most 1 GiB each way; a worker's stderr is not captured (it goes to
@@ -327,10 +333,12 @@ static void status_text(int status, bool have, char *buf, size_t n)
 		snprintf(buf, n, "wait status %d", status);
 }
 
-/* Reap w->pid.  Waits up to grace_ms for the process to exit by itself
- * (peeking with WNOWAIT, so the pid stays ours), then SIGKILLs its process
- * group (what the model started dies too) and collects the status.  Leaves
- * w->pid = -1; never leaves a zombie. */
+/* Reap w->pid (the guard).  Waits up to grace_ms for it to exit by itself
+ * (peeking with WNOWAIT, so the pid stays ours), then has it kill the worker
+ * and everything the model started (SIGUSR2; SIGKILL to the guard if it is
+ * not gone after PY_GUARD_WAIT_MS) and collects the status, which is the
+ * worker's.  Closes the lifeline.  Leaves w->pid = -1; never leaves a
+ * zombie. */
 static void worker_reap(struct worker *w, int grace_ms, int *status, bool *have)
 {
 	*have = false;
