@@ -398,9 +398,15 @@ static void worker_reap(struct worker *w, int grace_ms, int *status, bool *have)
  * guard as its parent (single-threaded, so the "parent thread" never exits
  * before the guard does), checked with getppid() after prctl.
  *
- * The guard is forked from a multithreaded process and never execs: from
- * fork to _exit it makes only async-signal-safe calls (system calls,
- * memset), on data prepared before the fork.  Its descriptors: 3 program,
+ * The guard is forked from a multithreaded process and re-executes the
+ * running binary (/proc/self/exe) as "mw-python-guard" with MW_PY_GUARD=1
+ * in its environment: guard_entry, a constructor of this file, runs it
+ * before main.  So a guard is a small fresh process, not a copy of the
+ * server that would keep the server's old pages alive as the server writes
+ * to them.  Should that exec fail, the forked child runs guard_main itself.
+ * From the fork on, the guard makes only async-signal-safe calls (system
+ * calls, memset) on data prepared before the fork (after the exec it keeps
+ * to the same code).  Its descriptors: 3 program,
  * 4 requests, 5 replies (the worker's ends, closed in the guard once the
  * worker has them), 6 the lifeline, 7 the exec-error pipe; every other
  * descriptor is closed, so no guard holds another worker's pipes. */
@@ -512,6 +518,8 @@ struct spawn_plan {
 
 static _Noreturn void guard_main(const struct spawn_plan *plan)
 {
+	/* the exec'd guard starts with every signal blocked (the server's
+	 * mask at the fork) and dispositions reset by the exec */
 	sigset_t none, waitset;
 	sigemptyset(&none);
 	sigemptyset(&waitset);
@@ -590,6 +598,21 @@ static _Noreturn void guard_main(const struct spawn_plan *plan)
 	_exit(have && WIFEXITED(wst) ? WEXITSTATUS(wst) : 127);
 }
 
+/* A re-executed guard: "mw-python-guard EXE ARGV0 ARGS..." with
+ * MW_PY_GUARD=1, descriptors 3..7 set up by worker_spawn.  glibc passes
+ * argc, argv and envp to ELF constructors. */
+__attribute__((constructor)) static void guard_entry(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	const char *g = getenv("MW_PY_GUARD");
+	if (argc < 3 || !argv || !argv[0] || strcmp(argv[0], "mw-python-guard") || !g ||
+	    strcmp(g, "1"))
+		return;
+	unsetenv("MW_PY_GUARD"); /* the worker does not inherit it */
+	struct spawn_plan plan = {.exe = argv[1], .argv = argv + 2, .envp = environ};
+	guard_main(&plan);
+}
+
 /* The interpreter as execve needs it: a name without '/' is looked up in
  * PATH here, before the fork (execvp is not async-signal-safe). */
 static char *resolve_exe(const char *name)
@@ -622,6 +645,7 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 	int child[3] = {-1, -1, -1}; /* prog read, req read, rep write, above fd 4 */
 	int rc = 0;
 	char *exe = NULL;
+	char **genvp = NULL;
 	if (pipe2(prog, O_CLOEXEC) || pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC) ||
 	    pipe2(life, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
 		rc = mw_err_set(err, MW_E_INTERNAL, "cannot create pipes for a python worker: %s",
@@ -642,9 +666,19 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 	close_fd(&rep[1]);
 
 	exe = resolve_exe(m->python);
-	char *argv[] = {m->python, (char *)"-B", (char *)"-c", (char *)boot, (char *)"mw-worker",
-			NULL};
-	struct spawn_plan plan = {.exe = exe, .argv = argv, .envp = environ};
+	char *gargv[] = {(char *)"mw-python-guard", exe, m->python, (char *)"-B", (char *)"-c",
+			 (char *)boot, (char *)"mw-worker", NULL};
+	struct spawn_plan plan = {.exe = exe, .argv = gargv + 2, .envp = environ};
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	genvp = mw_xcalloc(nenv + 2, sizeof *genvp);
+	size_t ge = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "MW_PY_GUARD=", 12))
+			genvp[ge++] = environ[i];
+	genvp[ge++] = (char *)"MW_PY_GUARD=1";
+	genvp[ge] = NULL;
 	int src[G_NFD] = {child[0], child[1], child[2], life[0], errp[1]};
 	int hi = G_ERR + 1;
 	for (int i = 0; i < G_NFD; i++)
@@ -666,7 +700,8 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 				_exit(127);
 		g_close_from(G_ERR + 1);
 		setpgid(0, 0);
-		guard_main(&plan);
+		execve("/proc/self/exe", gargv, genvp);
+		guard_main(&plan); /* no /proc: the forked copy guards */
 	}
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -707,6 +742,7 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 	}
 out:
 	free(exe);
+	free(genvp);
 	for (int i = 0; i < 2; i++) {
 		close_fd(&prog[i]);
 		close_fd(&req[i]);
