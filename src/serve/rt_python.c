@@ -666,8 +666,14 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 	close_fd(&rep[1]);
 
 	exe = resolve_exe(m->python);
-	char *gargv[] = {(char *)"mw-python-guard", exe, m->python, (char *)"-B", (char *)"-c",
-			 (char *)boot, (char *)"mw-worker", NULL};
+	char *gargv[] = {(char *)"mw-python-guard",
+			 exe,
+			 m->python,
+			 (char *)"-B",
+			 (char *)"-c",
+			 (char *)boot,
+			 (char *)"mw-worker",
+			 NULL};
 	struct spawn_plan plan = {.exe = exe, .argv = gargv + 2, .envp = environ};
 	size_t nenv = 0;
 	while (environ[nenv])
