@@ -220,6 +220,8 @@ static char *setting_help(const struct mw_setting *s)
 	char *h = mw_xmalloc(n);
 	if (s->secret)
 		snprintf(h, n, "%s (secret; %s by default)", s->help, *s->value ? "set" : "unset");
+	else if (!*s->value)
+		snprintf(h, n, "%s (empty by default)", s->help);
 	else
 		snprintf(h, n, "%s (default %s)", s->help, s->value);
 	return h;

@@ -63,6 +63,7 @@ static const char *const serve_flags[] = {
 	"max-python-workers",
 	"model-idle-unload",
 	"max-queue-bytes",
+	"proxy-upstreams",
 };
 
 static const char serve_usage[] = "mw serve MODEL [options]";

@@ -108,6 +108,9 @@ static const struct mw_setting defaults[] = {
 	SIZE("max-queue-bytes", "268435456", 0, 1ll << 40,
 	     "inference: input bytes (rows x features x 4) queued across all models before 503 "
 	     "(0 = no cap)"),
+	STR("proxy-upstreams", "",
+	    "URL prefixes (comma-separated, scheme://host[:port][/path]) that proxy models may "
+	    "send requests to (empty: the proxy runtime refuses every upstream)"),
 };
 
 #define NSET (sizeof defaults / sizeof *defaults)

@@ -51,6 +51,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		.workers = s->o.python_workers > 0 ? s->o.python_workers : 2,
 		.timeout_ms = s->o.batching.timeout_ms > 0 ? s->o.batching.timeout_ms : 30000,
 		.pool = s->pool,
+		.proxy_allow = s->o.proxy_allow,
 	};
 	int workers = rt == &mw_rt_python ? spec.workers : 0;
 	if ((rc = svi_admit(s, name, version, workers, err))) {
@@ -71,8 +72,16 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		rt->unload(model);
 		return rc;
 	}
-	size_t nf = (size_t)json_integer_value(json_object_get(meta, "features"));
-	size_t no = (size_t)json_integer_value(json_object_get(meta, "outputs_per_row"));
+	json_int_t jnf = json_integer_value(json_object_get(meta, "features"));
+	json_int_t jno = json_integer_value(json_object_get(meta, "outputs_per_row"));
+	if (jnf > (json_int_t)MW_SERVE_MAX_FEATURES || jno > (json_int_t)MW_SERVE_MAX_OUTPUTS) {
+		json_decref(meta); /* capped before anything is sized by them */
+		rt->unload(model);
+		return mw_err_set(err, MW_E_INVALID,
+				  "%s/%s: the model has more than %u features or %u outputs per row",
+				  name, version, MW_SERVE_MAX_FEATURES, MW_SERVE_MAX_OUTPUTS);
+	}
+	size_t nf = jnf > 0 ? (size_t)jnf : 0, no = jno > 0 ? (size_t)jno : 0;
 	if (!nf || !no) {
 		json_decref(meta);
 		rt->unload(model);

@@ -43,8 +43,11 @@ import importlib.util
 import json
 import os
 import pickle
+import re
+import select
 import struct
 import sys
+import threading
 import traceback
 import warnings
 
@@ -67,6 +70,59 @@ def describe_exc(e):
     msg = str(e).strip()
     name = type(e).__name__
     return "%s: %s" % (name, msg) if msg else name
+
+
+# ------------------------------------------------------------------ confinement
+#
+# Every file a model names (MLmodel paths: data, model_path, pickled_model,
+# code; the module file; the pickle) must stay inside the model directory:
+# no absolute path, no '..' component, and its realpath under the realpath of
+# the directory.  mw checks the same in C before it starts a worker; this is
+# the check right before the file is opened, imported or unpickled.  Errors
+# name the path as the model wrote it, never its content or an absolute path.
+
+def show(rel):
+    out = []
+    for ch in rel[:100]:
+        out.append(ch if " " <= ch < "\x7f" and ch not in "\\'" else "\\x%02x" % (ord(ch) & 0xff))
+    return "".join(out) + ("..." if len(rel) > 100 else "")
+
+
+def under(root, real):
+    return real == root or real.startswith(root.rstrip("/") + "/")
+
+
+def confined(model_dir, rel, what, must_exist=True):
+    """The resolved path of rel (as the model wrote it) inside model_dir."""
+    if not isinstance(rel, str) or not rel:
+        raise WorkerError("the model's %s path is empty" % what)
+    if rel.startswith("/") or "\0" in rel or ".." in rel.split("/"):
+        raise WorkerError("the model's %s path '%s' leaves the model directory"
+                          % (what, show(rel)))
+    root = os.path.realpath(model_dir)
+    real = os.path.realpath(os.path.join(root, rel))
+    if not under(root, real):
+        raise WorkerError("the model's %s path '%s' leaves the model directory"
+                          % (what, show(rel)))
+    if must_exist and not os.path.exists(real):
+        raise WorkerError("cannot read the model file '%s'" % show(rel))
+    return real
+
+
+def confined_abs(model_dir, path):
+    """An absolute path mw chose (the model file) inside model_dir."""
+    root = os.path.realpath(model_dir)
+    real = os.path.realpath(path)
+    rel = os.path.relpath(path, model_dir) if path.startswith(model_dir) else \
+        os.path.basename(path)
+    if not under(root, real):
+        raise WorkerError("the model's file '%s' leaves the model directory" % show(rel))
+    if not os.path.isfile(real):
+        raise WorkerError("cannot read the model file '%s'" % show(rel))
+    return real
+
+
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 # ------------------------------------------------------------------ frames
@@ -328,28 +384,37 @@ def parse_signature(mlmodel):
 
 # ------------------------------------------------------------------ loaders
 
-def load_pickle(path, fmt=None):
+def open_model_file(path, rel):
+    try:
+        return open(path, "rb")
+    except OSError:
+        raise WorkerError("cannot read the model file '%s'" % show(rel))
+
+
+def load_pickle(path, fmt=None, rel=None):
+    rel = rel or os.path.basename(path)
     if path.endswith(".joblib") or fmt == "joblib":
         import joblib
-        return joblib.load(path)
+        with open_model_file(path, rel) as f:
+            return joblib.load(f)
     if fmt == "cloudpickle":
         try:
             import cloudpickle
         except ImportError:
             cloudpickle = None
         if cloudpickle is not None:
-            with open(path, "rb") as f:
+            with open_model_file(path, rel) as f:
                 return cloudpickle.load(f)
         # cloudpickle writes standard pickles; plain pickle reads those of
         # importable classes (every sklearn estimator)
-    with open(path, "rb") as f:
+    with open_model_file(path, rel) as f:
         return pickle.load(f)
 
 
 def load_module_file(path):
     spec = importlib.util.spec_from_file_location("mw_user_model", path)
     if spec is None or spec.loader is None:
-        raise WorkerError("cannot import %s" % path)
+        raise WorkerError("cannot import %s" % show(os.path.basename(path)))
     mod = importlib.util.module_from_spec(spec)
     sys.modules["mw_user_model"] = mod
     d = os.path.dirname(os.path.abspath(path))
@@ -364,7 +429,7 @@ def load_module_file(path):
 def add_code_path(model_dir, flavor):
     code = flavor.get("code") if isinstance(flavor, dict) else None
     if isinstance(code, str) and code:
-        p = os.path.join(model_dir, code)
+        p = confined(model_dir, code, "code", must_exist=False)
         if os.path.isdir(p) and p not in sys.path:
             sys.path.insert(0, p)
 
@@ -521,19 +586,19 @@ def load_mlflow(m, model_dir, mlmodel):
     # installed (mlflow.sklearn's pyfunc would call predict, not predict_proba).
     if isinstance(sk, dict) and sk.get("pickled_model"):
         add_code_path(model_dir, sk)
-        path = os.path.join(model_dir, sk["pickled_model"])
+        path = confined(model_dir, sk["pickled_model"], "pickled_model")
         fmt = sk.get("serialization_format") or "cloudpickle"
         if fmt not in ("pickle", "cloudpickle"):
             raise WorkerError("unsupported sklearn serialization_format %r" % fmt, "unsupported")
         m.flavor = "sklearn"
         m.source = sk["pickled_model"]
-        setup_sklearn(m, load_pickle(path, fmt))
+        setup_sklearn(m, load_pickle(path, fmt, sk["pickled_model"]))
         return
     if isinstance(xg, dict) and xg.get("data"):
         add_code_path(model_dir, xg)
         m.flavor = "xgboost"
         m.source = xg["data"]
-        setup_xgboost(m, os.path.join(model_dir, xg["data"]), xg)
+        setup_xgboost(m, confined(model_dir, xg["data"], "data"), xg)
         return
     if isinstance(pf, dict):
         loader = pf.get("loader_module")
@@ -544,6 +609,9 @@ def load_mlflow(m, model_dir, mlmodel):
                                   if not have_module("mlflow") else
                                   "python_function model without loader_module", "unsupported")
             raise WorkerError("python_function flavor without loader_module")
+        if not MODULE_NAME.match(loader):
+            raise WorkerError("the model's loader_module '%s' is not a module name"
+                              % show(loader))
         if loader.split(".")[0] == "mlflow" and not have_module("mlflow"):
             raise WorkerError("the model's loader_module %s needs mlflow, which is not installed, "
                               "and the model has no sklearn or xgboost flavor to fall back to"
@@ -552,7 +620,11 @@ def load_mlflow(m, model_dir, mlmodel):
         if model_dir not in sys.path:
             sys.path.insert(0, model_dir)
         data = pf.get("data") or pf.get("model_path")
-        path = os.path.join(model_dir, data) if isinstance(data, str) else model_dir
+        if isinstance(data, str):
+            path = confined(model_dir, data,
+                            "data" if pf.get("data") else "model_path", must_exist=False)
+        else:
+            path = os.path.realpath(model_dir)
         mod = importlib.import_module(loader)
         fn = getattr(mod, "_load_pyfunc", None)
         if not callable(fn):
@@ -577,14 +649,15 @@ def pick_file(model_dir):
     names = sorted(os.listdir(model_dir))
     py = [n for n in names if n.endswith(".py")]
     if len(py) == 1:
-        return os.path.join(model_dir, py[0])
+        return confined(model_dir, py[0], "model file")
     for n in ("model.pkl", "model.pickle", "model.joblib"):
         if n in names:
-            return os.path.join(model_dir, n)
+            return confined(model_dir, n, "model file")
     pk = [n for n in names if n.endswith((".pkl", ".pickle", ".joblib"))]
     if len(pk) == 1:
-        return os.path.join(model_dir, pk[0])
-    raise WorkerError("%s has no MLmodel file, no single .py module and no single pickle" % model_dir)
+        return confined(model_dir, pk[0], "model file")
+    raise WorkerError("the model directory has no MLmodel file, no single .py module and no "
+                      "single pickle")
 
 
 def load_model(hdr):
@@ -596,9 +669,11 @@ def load_model(hdr):
     if os.path.isfile(model_dir) and not file:
         file, model_dir = model_dir, os.path.dirname(model_dir) or "."
     if not os.path.isdir(model_dir):
-        raise WorkerError("model directory %s does not exist" % model_dir)
+        raise WorkerError("the model directory does not exist")
     if file and not os.path.isabs(file):
-        file = os.path.join(model_dir, file)
+        file = confined(model_dir, file, "model file")
+    elif file:
+        file = confined_abs(model_dir, file)
     m = Model()
     if file and file.endswith(".py"):
         m.flavor = None
@@ -608,7 +683,7 @@ def load_model(hdr):
     if isinstance(mlmodel, dict):
         mlmodel = untype(mlmodel)
     else:
-        path = os.path.join(model_dir, "MLmodel")
+        path = confined(model_dir, "MLmodel", "MLmodel", must_exist=False)
         mlmodel = read_mlmodel(path) if os.path.isfile(path) else None
     if mlmodel is not None:
         load_mlflow(m, model_dir, mlmodel)
@@ -626,6 +701,16 @@ def load_model(hdr):
     return m, None
 
 
+def scrub(msg, model_dir):
+    """msg without the model directory's absolute path (the data directory's
+    layout is nobody's business)."""
+    if isinstance(model_dir, str) and model_dir:
+        for d in {os.path.realpath(model_dir), model_dir.rstrip("/")}:
+            if len(d) > 1:
+                msg = msg.replace(d + "/", "").replace(d, ".")
+    return msg
+
+
 def handle_load(hdr):
     try:
         m, mlmodel = load_model(hdr)
@@ -633,7 +718,7 @@ def handle_load(hdr):
     except WorkerError as e:
         raise WorkerError("cannot load model: %s" % e, e.code)
     except Exception as e:  # the model's own code: any exception is a load error
-        raise WorkerError("cannot load model: %s" % describe_exc(e))
+        raise WorkerError("cannot load model: %s" % scrub(describe_exc(e), hdr.get("dir")))
     # what the model knows wins; the signature fills the gaps
     if not m.features and features:
         m.features = features
@@ -722,6 +807,15 @@ def handle_predict(m, hdr, payload):
 
 # ------------------------------------------------------------------ main loop
 
+def exit_on_hangup():
+    p = select.poll()
+    p.register(PROTO_IN, 0)  # POLLHUP and POLLERR are always reported
+    while True:
+        for _fd, ev in p.poll():
+            if ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                os._exit(0)
+
+
 def main():
     # stdin held this program; from now on it is /dev/null
     null = os.open(os.devnull, os.O_RDONLY)
@@ -730,6 +824,9 @@ def main():
     sys.dont_write_bytecode = True
     warnings.filterwarnings("ignore", message=".*does not have valid feature names.*")
     warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+    # mw gone (its end of the request pipe closed, even by SIGKILL): exit at
+    # once, even in the middle of a long batch
+    threading.Thread(target=exit_on_hangup, name="mw-hangup", daemon=True).start()
     inp = os.fdopen(PROTO_IN, "rb")
     out = os.fdopen(PROTO_OUT, "wb")
     model = None

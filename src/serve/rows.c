@@ -19,7 +19,12 @@
  * "" for a quote.  The first line is a header when none of its fields is a
  * number; a first line that mixes numbers and other text is an error (a
  * header or a row with a typo: mw does not guess).  CSV is parsed straight
- * into floats, never into an intermediate tree.
+ * into floats, never into an intermediate tree, and nothing is allocated per
+ * cell: a line is a list of spans of the body (at most the header's columns
+ * are kept after the first line, at most MW_SERVE_MAX_FEATURES fields on any
+ * line), each cell copied into one scratch buffer when it is read: a body
+ * costs its floats plus the first line's spans (24 bytes a field) and header
+ * names, however it is cut.
  *
  * Every size is capped: at most MW_ROWS_MAX_CELLS values in all.
  */
@@ -343,66 +348,108 @@ int mw_rows_from_json(const struct mw_rows_schema *sc, json_t *body, struct mw_r
 
 /* ------------------------------------------------------------ CSV */
 
-struct csv_line {
-	char **f; /* fields, unquoted (malloc'd) */
-	size_t n, alloc;
+/* A CSV line as spans of the body: nothing is allocated per field (a body of
+ * commas is millions of fields).  Fields are copied one at a time into tmp
+ * when their text is needed. */
+struct span {
+	const char *p; /* the field's text; for a quoted field, inside the quotes */
+	size_t n;
+	bool quoted; /* "" in it stands for a quote */
 };
 
-static void line_clear(struct csv_line *l)
+struct csv_line {
+	struct span *f;
+	size_t n;     /* fields on the line (all of them, counted) */
+	size_t alloc; /* spans stored: the first min(n, alloc) */
+	struct mw_buf tmp;
+};
+
+/* The most fields a line may have: the header may name more columns than
+ * the model has features, but not more than a model could have. */
+#define CSV_MAX_FIELDS MW_SERVE_MAX_FEATURES
+
+static void line_release(struct csv_line *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->f[i]);
-	l->n = 0;
+	free(l->f);
+	mw_buf_release(&l->tmp);
+	memset(l, 0, sizeof *l);
 }
 
-/* Split the line [q, le) into fields. */
-static int split_line(const char *q, const char *le, struct csv_line *l, struct mw_err *err)
+/* Split the line [q, le) into spans, storing at most keep of them (the rest
+ * are only counted). */
+static int split_line(const char *q, const char *le, struct csv_line *l, size_t keep,
+		      struct mw_err *err)
 {
-	line_clear(l);
+	l->n = 0;
 	while (q <= le) {
+		struct span sp = {.p = q, .n = 0, .quoted = false};
 		const char *c = q;
-		char *f;
 		if (c < le && *c == '"') { /* quoted field, "" is a quote */
-			struct mw_buf b;
-			mw_buf_init(&b, MW_ROWS_MAX_FIELD);
 			c++;
-			int rc = 0;
-			while (c < le && !rc) {
-				if (*c == '"' && c + 1 < le && c[1] == '"') {
-					rc = mw_buf_append(&b, "\"", 1);
+			sp.p = c;
+			sp.quoted = true;
+			while (c < le) {
+				if (*c == '"' && c + 1 < le && c[1] == '"')
 					c += 2;
-				} else if (*c == '"') {
-					c++;
+				else if (*c == '"')
 					break;
-				} else {
-					rc = mw_buf_append(&b, c++, 1);
-				}
+				else
+					c++;
 			}
-			if (rc) {
-				mw_buf_release(&b);
+			sp.n = (size_t)(c - sp.p);
+			if (sp.n > 2 * (size_t)MW_ROWS_MAX_FIELD)
 				return mw_err_set(err, MW_E_TOO_LARGE,
 						  "a CSV field is longer than %u bytes",
 						  (unsigned)MW_ROWS_MAX_FIELD);
-			}
-			f = mw_buf_detach(&b, NULL);
-			mw_buf_release(&b);
+			if (c < le)
+				c++; /* the closing quote */
 			const char *comma = memchr(c, ',', (size_t)(le - c));
 			q = comma ? comma + 1 : le + 1;
 		} else {
 			const char *comma = memchr(c, ',', (size_t)(le - c));
 			const char *fe = comma ? comma : le;
-			f = mw_xstrndup(c, (size_t)(fe - c));
+			sp.n = (size_t)(fe - c);
 			q = fe + 1;
 		}
-		if (l->n == l->alloc) {
-			l->alloc = l->alloc ? l->alloc * 2 : 16;
-			l->f = mw_xrealloc(l->f, l->alloc * sizeof *l->f);
-		}
-		l->f[l->n++] = f;
-		if (l->n > MW_ROWS_MAX_CELLS)
+		if (l->n >= CSV_MAX_FIELDS)
 			return mw_err_set(err, MW_E_TOO_LARGE, "a CSV line has more than %u fields",
-					  (unsigned)MW_ROWS_MAX_CELLS);
+					  (unsigned)CSV_MAX_FIELDS);
+		if (l->n < keep) {
+			if (l->n == l->alloc) {
+				size_t na = l->alloc ? l->alloc * 2 : 16;
+				if (na > keep)
+					na = keep;
+				l->f = mw_xrealloc(l->f, na * sizeof *l->f);
+				l->alloc = na;
+			}
+			l->f[l->n] = sp;
+		}
+		l->n++;
 	}
+	return 0;
+}
+
+/* Field i's text, NUL-terminated, in l->tmp (valid until the next call). */
+static int field(struct csv_line *l, size_t i, const char **out, struct mw_err *err)
+{
+	const struct span *sp = &l->f[i];
+	mw_buf_reset(&l->tmp);
+	int rc = 0;
+	if (!sp->quoted) {
+		rc = mw_buf_append(&l->tmp, sp->p, sp->n);
+	} else {
+		for (size_t k = 0; k < sp->n && !rc; k++) {
+			rc = mw_buf_append(&l->tmp, sp->p + k, 1);
+			if (sp->p[k] == '"')
+				k++; /* "" */
+		}
+	}
+	if (!rc)
+		rc = mw_buf_append(&l->tmp, "", 1);
+	if (rc)
+		return mw_err_set(err, MW_E_TOO_LARGE, "a CSV field is longer than %u bytes",
+				  (unsigned)MW_ROWS_MAX_FIELD);
+	*out = l->tmp.data;
 	return 0;
 }
 
@@ -422,6 +469,7 @@ int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, s
 	size_t *map = mw_xcalloc(nf ? nf : 1, sizeof *map);
 	float *x = NULL;
 	struct csv_line l = {0};
+	mw_buf_init(&l.tmp, (size_t)MW_ROWS_MAX_FIELD + 1);
 	int rc = 0;
 	while (p < end && !rc) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -433,29 +481,44 @@ int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, s
 			le--;
 		if (le == q)
 			continue; /* a blank line */
-		if ((rc = split_line(q, le, &l, err)))
+		/* after the first line, a line with more fields than the columns
+		 * is an error: only that many spans are kept */
+		if ((rc = split_line(q, le, &l, first ? CSV_MAX_FIELDS : ncols, err)))
 			break;
 		if (first) {
 			first = false;
 			size_t nums = 0, text = 0, bad = 0;
-			for (size_t i = 0; i < l.n; i++) {
-				if (is_number(l.f[i]))
+			for (size_t i = 0; !rc && i < l.n; i++) {
+				const char *f;
+				if ((rc = field(&l, i, &f, err)))
+					break;
+				if (is_number(f))
 					nums++;
-				else if (*l.f[i] && !text++)
+				else if (*f && !text++)
 					bad = i;
 			}
+			if (rc)
+				break;
 			if (text && nums) {
+				const char *f = "";
+				(void)field(&l, bad, &f, err);
 				rc = mw_err_set(err, MW_E_INVALID,
 						"line %zu, column %zu: '%.80s' is not a number (a header "
 						"line holds no numbers, a row only numbers)",
-						lineno, bad + 1, l.f[bad]);
+						lineno, bad + 1, f);
 				break;
 			}
-			if (text) { /* the header */
-				header = l.f;
+			if (text) { /* the header: its names are kept */
 				ncols = l.n;
-				l = (struct csv_line){0};
-				rc = map_columns(sc, (const char *const *)header, ncols, map, err);
+				header = mw_xcalloc(ncols, sizeof *header);
+				for (size_t i = 0; !rc && i < ncols; i++) {
+					const char *f;
+					if (!(rc = field(&l, i, &f, err)))
+						header[i] = mw_xstrdup(f);
+				}
+				if (!rc)
+					rc = map_columns(sc, (const char *const *)header, ncols,
+							 map, err);
 				continue;
 			}
 			ncols = nf;
@@ -481,12 +544,13 @@ int mw_rows_from_csv(const struct mw_rows_schema *sc, const char *p, size_t n, s
 				       .row = lineno,
 				       .col = map[i] + 1,
 				       .name = header ? header[map[i]] : NULL};
-			rc = cell_text(l.f[map[i]], &a, &x[rows * nf + i], err);
+			const char *f;
+			if (!(rc = field(&l, map[i], &f, err)))
+				rc = cell_text(f, &a, &x[rows * nf + i], err);
 		}
 		rows++;
 	}
-	line_clear(&l);
-	free(l.f);
+	line_release(&l);
 	if (header) {
 		for (size_t i = 0; i < ncols; i++)
 			free(header[i]);

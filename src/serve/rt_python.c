@@ -5,7 +5,8 @@
  * pickles).
  *
  * Processes.  load() starts spec->workers (default 2) copies of
- * spec->python (default /usr/bin/python3) with posix_spawn, each as
+ * spec->python (default /usr/bin/python3), each under a guard process
+ * (below; w->pid is the guard's pid), as
  *
  *     python3 -B -c BOOT mw-worker
  *
@@ -22,14 +23,18 @@
  *     3  requests from us
  *     4  replies to us
  *
- * and nothing else: every descriptor we create is O_CLOEXEC, so workers of
- * other models never hold our pipe ends (a dead worker is seen as EOF / EPIPE
- * at once).  Each worker runs in its own process group (terminal signals
- * meant for the server do not reach it; we signal the whole group, so
- * processes a model starts die with it), with the signal mask emptied and
- * the signals a server ignores (SIGPIPE...) set back to default.  A worker
- * exits by itself when its request pipe reaches EOF, so even a server killed
- * with SIGKILL leaves no worker behind once the current batch finishes.
+ * and nothing else: every descriptor we create is O_CLOEXEC and the guard
+ * closes every other one, so workers of other models never hold our pipe
+ * ends (a dead worker is seen as EOF / EPIPE at once).  Each worker runs in
+ * its own process group (terminal signals meant for the server do not reach
+ * it), with the signal mask emptied and every signal back to default.  A
+ * worker exits by itself when its request pipe reaches EOF or hangs up; its
+ * guard kills whatever it started (see "the guard" below), so no model
+ * process outlives its version or the server, even one killed with SIGKILL.
+ *
+ * Confinement: the model files were checked by mlmodel.c; mw_worker.py
+ * checks every path again before it opens, imports or unpickles it.  The
+ * features and outputs a worker reports are capped (MW_SERVE_MAX_*).
  *
  * Protocol (both directions; mw_worker.py repeats it).  One frame:
  *
@@ -74,8 +79,9 @@
  * so EPIPE is an ordinary error even in a process that does not ignore it.
  *
  * unload() refuses new work, waits for batches in flight, stops the
- * supervisor, closes the pipes (workers exit on EOF), sends SIGTERM, then
- * SIGKILL to whatever is left after 2 s, and reaps every worker.
+ * supervisor, closes the pipes (workers exit on EOF), sends SIGTERM (the
+ * guards pass it on), has the guards kill whatever is left after 2 s
+ * (SIGUSR2), and reaps every guard.
  *
  * Limits: the host must be little-endian (checked at compile time); a batch
  * is at most 1 GiB each way; a worker's stderr is not captured (it goes to
@@ -90,10 +96,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -119,6 +126,8 @@ extern char **environ;
 #define PY_BACKOFF_MIN_MS 100
 #define PY_BACKOFF_MAX_MS 5000
 #define PY_CHILD_FD_MIN 10        /* child pipe ends live above 0..4 until dup2 */
+#define PY_GUARD_WAIT_MS 3000     /* a guard's cleanup takes at most ~2 s */
+#define PY_EXEC_WAIT_MS 10000     /* for the worker's exec to succeed or fail */
 
 /* The bootstrap: read the program from stdin, drop '' (the server's working
  * directory) from sys.path so no stray numpy.py there can shadow a module,
@@ -135,6 +144,7 @@ struct worker {
 	int req_fd;         /* our end of the worker's fd 3 (non-blocking) */
 	int rep_fd;         /* our end of the worker's fd 4 (non-blocking) */
 	int prog_fd;        /* our end of the worker's stdin, until the program is sent */
+	int life_fd;        /* the guard's lifeline: EOF when we close it or die */
 	int slot;
 	uint64_t seq;       /* request ids on this process */
 	pid_t kill_pid;     /* under mu: a restart in progress that unload may cut short */
@@ -323,10 +333,12 @@ static void status_text(int status, bool have, char *buf, size_t n)
 		snprintf(buf, n, "wait status %d", status);
 }
 
-/* Reap w->pid.  Waits up to grace_ms for the process to exit by itself
- * (peeking with WNOWAIT, so the pid stays ours), then SIGKILLs its process
- * group (what the model started dies too) and collects the status.  Leaves
- * w->pid = -1; never leaves a zombie. */
+/* Reap w->pid (the guard).  Waits up to grace_ms for it to exit by itself
+ * (peeking with WNOWAIT, so the pid stays ours), then has it kill the worker
+ * and everything the model started (SIGUSR2; SIGKILL to the guard if it is
+ * not gone after PY_GUARD_WAIT_MS) and collects the status, which is the
+ * worker's.  Closes the lifeline.  Leaves w->pid = -1; never leaves a
+ * zombie. */
 static void worker_reap(struct worker *w, int grace_ms, int *status, bool *have)
 {
 	*have = false;
@@ -346,23 +358,296 @@ static void worker_reap(struct worker *w, int grace_ms, int *status, bool *have)
 			break;
 		sleep_ms(2);
 	}
-	kill(-w->pid, SIGKILL);
-	kill(w->pid, SIGKILL);
-	pid_t r;
-	while ((r = waitpid(w->pid, status, 0)) < 0 && errno == EINTR)
-		;
+	/* the guard kills the worker and everything it started, then exits
+	 * with the worker's status; if the guard itself does not go in time, it
+	 * is killed (what it guarded still dies: the worker by its death signal,
+	 * the guard's lifeline is closed below) */
+	kill(w->pid, SIGUSR2);
+	end = deadline_after(PY_GUARD_WAIT_MS);
+	pid_t r = 0;
+	for (;;) {
+		r = waitpid(w->pid, status, WNOHANG);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 0 || ms_left(end) == 0)
+			break;
+		sleep_ms(2);
+	}
+	if (r == 0) {
+		kill(w->pid, SIGKILL);
+		while ((r = waitpid(w->pid, status, 0)) < 0 && errno == EINTR)
+			;
+	}
 	*have = r == w->pid;
 	w->pid = -1;
+	close_fd(&w->life_fd);
 }
 
-/* Start one worker process; on success its fds are open and the program
- * and load request are not yet sent. */
+/* ------------------------------------------------------------ the guard
+ *
+ * Every worker runs under a guard: a child of the server forked without
+ * exec, which forks the worker and then only waits.  The guard is a child
+ * subreaper (PR_SET_CHILD_SUBREAPER), so whatever the model starts, even a
+ * process that calls setsid and double-forks, stays its descendant; when the
+ * worker exits, when the server asks (SIGUSR2), or when the server is gone
+ * (its lifeline pipe reaches EOF: the server closed it or died, even by
+ * SIGKILL), the guard kills the worker's process group and every process
+ * left under it, reaps them all and exits with the worker's status (the
+ * same exit code, or killed by the same signal).  SIGTERM is passed on to
+ * the worker's group.  The worker has PR_SET_PDEATHSIG = SIGKILL with the
+ * guard as its parent (single-threaded, so the "parent thread" never exits
+ * before the guard does), checked with getppid() after prctl.
+ *
+ * The guard is forked from a multithreaded process and re-executes the
+ * running binary (/proc/self/exe) as "mw-python-guard" with MW_PY_GUARD=1
+ * in its environment: guard_entry, a constructor of this file, runs it
+ * before main.  So a guard is a small fresh process, not a copy of the
+ * server that would keep the server's old pages alive as the server writes
+ * to them.  Should that exec fail, the forked child runs guard_main itself.
+ * From the fork on, the guard makes only async-signal-safe calls (system
+ * calls, memset) on data prepared before the fork (after the exec it keeps
+ * to the same code).  Its descriptors: 3 program,
+ * 4 requests, 5 replies (the worker's ends, closed in the guard once the
+ * worker has them), 6 the lifeline, 7 the exec-error pipe; every other
+ * descriptor is closed, so no guard holds another worker's pipes. */
+
+#define G_PROG 3
+#define G_REQ 4
+#define G_REP 5
+#define G_LIFE 6
+#define G_ERR 7
+#define G_NFD 5
+
+static volatile sig_atomic_t g_term, g_die;
+
+static void g_on_term(int sig)
+{
+	(void)sig;
+	g_term = 1;
+}
+
+static void g_on_die(int sig)
+{
+	(void)sig;
+	g_die = 1;
+}
+
+static void g_on_chld(int sig)
+{
+	(void)sig;
+}
+
+static void g_handle(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+static void g_all_default(void)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			g_handle(sig, SIG_DFL);
+}
+
+static void g_report(int e)
+{
+	ssize_t k = write(G_ERR, &e, sizeof e);
+	(void)k;
+}
+
+static void g_close_from(int lo)
+{
+	if (close_range((unsigned)lo, ~0u, 0) == 0)
+		return;
+	struct rlimit rl;
+	rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	if (max > 65536)
+		max = 65536;
+	for (int fd = lo; (rlim_t)fd < max; fd++)
+		close(fd);
+}
+
+/* Kill and reap every process under the guard (orphans are re-parented to
+ * it) until none is left; at most about 2 s. */
+static void g_kill_all(pid_t worker, int *wst, bool *have)
+{
+	kill(-worker, SIGKILL);
+	kill(worker, SIGKILL);
+	for (int round = 0; round < 400; round++) {
+		int st;
+		pid_t r;
+		while ((r = waitpid(-1, &st, WNOHANG)) > 0)
+			if (r == worker) {
+				*wst = st;
+				*have = true;
+			}
+		if (r < 0 && errno == ECHILD)
+			return;
+		int fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			char buf[4096];
+			ssize_t n = read(fd, buf, sizeof buf - 1);
+			close(fd);
+			for (ssize_t i = 0; i < n;) {
+				long p = 0;
+				while (i < n && buf[i] >= '0' && buf[i] <= '9')
+					p = p * 10 + (buf[i++] - '0');
+				while (i < n && (buf[i] < '0' || buf[i] > '9'))
+					i++;
+				if (p > 1) {
+					kill((pid_t)-p, SIGKILL); /* its group, if it leads one */
+					kill((pid_t)p, SIGKILL);
+				}
+			}
+		}
+		struct timespec ts = {0, 5000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* What the guard needs, prepared before the fork. */
+struct spawn_plan {
+	const char *exe;
+	char *const *argv;
+	char *const *envp;
+};
+
+static _Noreturn void guard_main(const struct spawn_plan *plan)
+{
+	/* the exec'd guard starts with every signal blocked (the server's
+	 * mask at the fork) and dispositions reset by the exec */
+	sigset_t none, waitset;
+	sigemptyset(&none);
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGCHLD);
+	sigaddset(&waitset, SIGTERM);
+	sigaddset(&waitset, SIGUSR2);
+	g_all_default();
+	g_handle(SIGPIPE, SIG_IGN);
+	g_handle(SIGHUP, SIG_IGN);
+	g_handle(SIGINT, SIG_IGN);
+	g_handle(SIGQUIT, SIG_IGN);
+	g_handle(SIGTERM, g_on_term);
+	g_handle(SIGUSR2, g_on_die);
+	g_handle(SIGCHLD, g_on_chld);
+	sigprocmask(SIG_SETMASK, &waitset, NULL); /* delivered only inside ppoll */
+	prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L);
+	pid_t self = getpid();
+	pid_t w = fork();
+	if (w < 0) {
+		g_report(errno);
+		_exit(127);
+	}
+	if (w == 0) { /* the worker */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, (long)SIGKILL, 0L, 0L, 0L);
+		if (getppid() != self)
+			_exit(127); /* the guard is already gone */
+		g_all_default();
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(G_PROG, 0) < 0 || dup2(2, 1) < 0 || dup2(G_REQ, 3) < 0 ||
+		    dup2(G_REP, 4) < 0) {
+			g_report(errno);
+			_exit(127);
+		}
+		close(G_REP);
+		close(G_LIFE);
+		fcntl(G_ERR, F_SETFD, FD_CLOEXEC);
+		execve(plan->exe, plan->argv, plan->envp);
+		g_report(errno);
+		_exit(127);
+	}
+	setpgid(w, w); /* also here: no window where kill(-w) misses it */
+	close(G_PROG);
+	close(G_REQ);
+	close(G_REP);
+	close(G_ERR);
+	int wst = 0;
+	bool have = false;
+	for (;;) {
+		int st;
+		pid_t r;
+		while ((r = waitpid(-1, &st, WNOHANG)) > 0)
+			if (r == w) {
+				wst = st;
+				have = true;
+			}
+		if (have || g_die)
+			break;
+		if (g_term) {
+			g_term = 0;
+			kill(-w, SIGTERM);
+		}
+		struct pollfd pfd = {.fd = G_LIFE, .events = POLLIN};
+		if (ppoll(&pfd, 1, NULL, &none) > 0)
+			break; /* EOF: the server closed the lifeline or is gone */
+	}
+	g_kill_all(w, &wst, &have);
+	if (have && WIFSIGNALED(wst)) {
+		int sig = WTERMSIG(wst);
+		struct rlimit nocore = {0, 0};
+		setrlimit(RLIMIT_CORE, &nocore);
+		g_handle(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		kill(self, sig);
+	}
+	_exit(have && WIFEXITED(wst) ? WEXITSTATUS(wst) : 127);
+}
+
+/* A re-executed guard: "mw-python-guard EXE ARGV0 ARGS..." with
+ * MW_PY_GUARD=1, descriptors 3..7 set up by worker_spawn.  glibc passes
+ * argc, argv and envp to ELF constructors. */
+__attribute__((constructor)) static void guard_entry(int argc, char **argv, char **envp)
+{
+	(void)envp;
+	const char *g = getenv("MW_PY_GUARD");
+	if (argc < 3 || !argv || !argv[0] || strcmp(argv[0], "mw-python-guard") || !g ||
+	    strcmp(g, "1"))
+		return;
+	unsetenv("MW_PY_GUARD"); /* the worker does not inherit it */
+	struct spawn_plan plan = {.exe = argv[1], .argv = argv + 2, .envp = environ};
+	guard_main(&plan);
+}
+
+/* The interpreter as execve needs it: a name without '/' is looked up in
+ * PATH here, before the fork (execvp is not async-signal-safe). */
+static char *resolve_exe(const char *name)
+{
+	if (strchr(name, '/'))
+		return mw_xstrdup(name);
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *c = path; *c;) {
+		size_t n = strcspn(c, ":");
+		char buf[4096];
+		int k = snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? c : ".", name);
+		if (k > 0 && (size_t)k < sizeof buf && access(buf, X_OK) == 0)
+			return mw_xstrdup(buf);
+		c += n;
+		if (*c == ':')
+			c++;
+	}
+	return mw_xstrdup(name); /* execve fails with ENOENT, reported as such */
+}
+
+/* Start one worker process (under its guard, whose pid is w->pid); on
+ * success its fds are open and the program and load request are not yet
+ * sent. */
 static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 {
 	int prog[2] = {-1, -1}, req[2] = {-1, -1}, rep[2] = {-1, -1};
+	int life[2] = {-1, -1}, errp[2] = {-1, -1};
 	int child[3] = {-1, -1, -1}; /* prog read, req read, rep write, above fd 4 */
 	int rc = 0;
-	if (pipe2(prog, O_CLOEXEC) || pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) {
+	char *exe = NULL;
+	char **genvp = NULL;
+	if (pipe2(prog, O_CLOEXEC) || pipe2(req, O_CLOEXEC) || pipe2(rep, O_CLOEXEC) ||
+	    pipe2(life, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
 		rc = mw_err_set(err, MW_E_INTERNAL, "cannot create pipes for a python worker: %s",
 				strerror(errno));
 		goto out;
@@ -380,39 +665,73 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 	close_fd(&req[0]);
 	close_fd(&rep[1]);
 
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	/* dup2 clears FD_CLOEXEC on the copy: exactly 0..4 survive exec */
-	posix_spawn_file_actions_adddup2(&fa, child[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, 2, 1);
-	posix_spawn_file_actions_adddup2(&fa, child[1], 3);
-	posix_spawn_file_actions_adddup2(&fa, child[2], 4);
-	sigset_t none, dfl;
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	static const int reset[] = {SIGPIPE, SIGHUP, SIGINT, SIGQUIT, SIGTERM,
-				    SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ};
-	for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
-		sigaddset(&dfl, reset[i]);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					      POSIX_SPAWN_SETPGROUP);
-	char *argv[] = {m->python, (char *)"-B", (char *)"-c", (char *)boot, (char *)"mw-worker",
-			NULL};
-	pid_t pid = -1;
-	int e = posix_spawnp(&pid, m->python, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (e) {
+	exe = resolve_exe(m->python);
+	char *gargv[] = {(char *)"mw-python-guard",
+			 exe,
+			 m->python,
+			 (char *)"-B",
+			 (char *)"-c",
+			 (char *)boot,
+			 (char *)"mw-worker",
+			 NULL};
+	struct spawn_plan plan = {.exe = exe, .argv = gargv + 2, .envp = environ};
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	genvp = mw_xcalloc(nenv + 2, sizeof *genvp);
+	size_t ge = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "MW_PY_GUARD=", 12))
+			genvp[ge++] = environ[i];
+	genvp[ge++] = (char *)"MW_PY_GUARD=1";
+	genvp[ge] = NULL;
+	int src[G_NFD] = {child[0], child[1], child[2], life[0], errp[1]};
+	int hi = G_ERR + 1;
+	for (int i = 0; i < G_NFD; i++)
+		if (src[i] >= hi)
+			hi = src[i] + 1;
+
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* no server handler runs in the child */
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* the guard: descriptors to 3..7, everything else closed */
+		int tmp[G_NFD];
+		for (int i = 0; i < G_NFD; i++)
+			if ((tmp[i] = fcntl(src[i], F_DUPFD, hi)) < 0)
+				_exit(127);
+		for (int i = 0; i < G_NFD; i++)
+			if (dup2(tmp[i], G_PROG + i) < 0)
+				_exit(127);
+		g_close_from(G_ERR + 1);
+		setpgid(0, 0);
+		execve("/proc/self/exe", gargv, genvp);
+		guard_main(&plan); /* no /proc: the forked copy guards */
+	}
+	int fork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close_fd(&life[0]);
+	close_fd(&errp[1]);
+	if (pid < 0) {
+		rc = mw_err_set(err, MW_E_INTERNAL, "cannot start python worker '%s': %s",
+				m->python, strerror(fork_errno));
+		goto out;
+	}
+	w->pid = pid;
+	w->life_fd = life[1];
+	life[1] = -1;
+	/* the exec's outcome: EOF once the worker runs python, else its errno */
+	int e = 0, eno = 0;
+	if (fcntl(errp[0], F_SETFL, O_NONBLOCK) == 0 &&
+	    io_read(errp[0], &e, sizeof e, deadline_after(PY_EXEC_WAIT_MS), &eno) == IO_OK) {
+		int st;
+		bool have;
+		worker_reap(w, PY_EXIT_WAIT_MS, &st, &have);
 		rc = mw_err_set(err, MW_E_INTERNAL, "cannot start python worker '%s': %s",
 				m->python, strerror(e));
 		goto out;
 	}
-	w->pid = pid;
 	w->prog_fd = prog[1];
 	w->req_fd = req[1];
 	w->rep_fd = rep[0];
@@ -428,10 +747,14 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 		worker_reap(w, 0, &st, &have);
 	}
 out:
+	free(exe);
+	free(genvp);
 	for (int i = 0; i < 2; i++) {
 		close_fd(&prog[i]);
 		close_fd(&req[i]);
 		close_fd(&rep[i]);
+		close_fd(&life[i]);
+		close_fd(&errp[i]);
 	}
 	for (int i = 0; i < 3; i++)
 		close_fd(&child[i]);
@@ -605,9 +928,20 @@ static int read_info(struct pymodel *m, json_t *info, struct mw_err *err)
 {
 	json_t *f = json_object_get(info, "features"), *o = json_object_get(info, "outputs");
 	json_t *names = json_object_get(info, "feature_names");
-	if (!json_is_integer(f) || json_integer_value(f) < 0 || json_integer_value(f) > 10000000 ||
-	    !json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 1000000)
+	if (!json_is_integer(f) || json_integer_value(f) < 0 || !json_is_integer(o) ||
+	    json_integer_value(o) < 1)
 		return mw_err_set(err, MW_E_INTERNAL, "python worker described the model badly");
+	if (json_integer_value(f) > (json_int_t)MW_SERVE_MAX_FEATURES ||
+	    json_integer_value(o) > (json_int_t)MW_SERVE_MAX_OUTPUTS ||
+	    json_array_size(names) > MW_SERVE_MAX_FEATURES)
+		return mw_err_set(err, MW_E_INVALID,
+				  "the model has %lld features and %lld outputs per row; mw serves "
+				  "at most %u and %u",
+				  (long long)(json_integer_value(f)
+						      ? json_integer_value(f)
+						      : (json_int_t)json_array_size(names)),
+				  (long long)json_integer_value(o), MW_SERVE_MAX_FEATURES,
+				  MW_SERVE_MAX_OUTPUTS);
 	m->features = (size_t)json_integer_value(f);
 	m->outputs = (size_t)json_integer_value(o);
 	bool names_ok = json_is_array(names) && json_array_size(names) > 0;
@@ -991,9 +1325,10 @@ static void stop_all(struct pymodel *m)
 				continue;
 			int st;
 			pid_t r = waitpid(w->pid, &st, WNOHANG);
-			if (r == w->pid || (r < 0 && errno == ECHILD))
+			if (r == w->pid || (r < 0 && errno == ECHILD)) {
 				w->pid = -1;
-			else
+				close_fd(&w->life_fd);
+			} else
 				alive++;
 		}
 		if (!alive)
@@ -1001,7 +1336,7 @@ static void stop_all(struct pymodel *m)
 		if (!termed && ms_left(term_at) == 0) {
 			for (int i = 0; i < m->nw; i++)
 				if (m->w[i].pid > 0)
-					kill(-m->w[i].pid, SIGTERM);
+					kill(m->w[i].pid, SIGTERM); /* the guard passes it on */
 			termed = true;
 		}
 		if (ms_left(kill_at) == 0)
@@ -1041,7 +1376,7 @@ static void py_unload(void *model)
 	m->closing = true;
 	for (int i = 0; i < m->nw; i++) /* cut short a restart that is loading */
 		if (m->w[i].kill_pid > 0)
-			kill(-m->w[i].kill_pid, SIGKILL);
+			kill(m->w[i].kill_pid, SIGUSR2); /* its guard kills it */
 	pthread_cond_broadcast(&m->cv);
 	while (m->active > 0)
 		pthread_cond_wait(&m->cv, &m->mu);
@@ -1088,8 +1423,13 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 	m->nw = nw;
 	m->w = mw_xcalloc((size_t)nw, sizeof *m->w);
 	for (int i = 0; i < nw; i++) {
-		m->w[i] = (struct worker){.state = W_DEAD, .pid = -1, .req_fd = -1, .rep_fd = -1,
-					  .prog_fd = -1, .slot = i};
+		m->w[i] = (struct worker){.state = W_DEAD,
+					  .pid = -1,
+					  .req_fd = -1,
+					  .rep_fd = -1,
+					  .prog_fd = -1,
+					  .life_fd = -1,
+					  .slot = i};
 	}
 	json_t *req = json_pack("{s:s,s:s,s:s?,s:O?}", "op", "load", "dir", spec->dir, "file",
 				spec->file, "mlmodel", spec->mlmodel);

@@ -20,14 +20,56 @@ struct xm {
 	struct mw_pool *pool;
 };
 
+/* The model file as the model names it: relative to its directory. */
+static const char *rel_of(const struct mw_rt_spec *spec)
+{
+	size_t n = strlen(spec->dir);
+	if (!strncmp(spec->file, spec->dir, n) && spec->file[n] == '/')
+		return spec->file + n + 1;
+	const char *slash = strrchr(spec->file, '/');
+	return slash ? slash + 1 : spec->file;
+}
+
+/* A load error without the absolute path (the data directory's layout is
+ * nobody's business) and without why a file could not be opened. */
+static int load_error(const struct mw_rt_spec *spec, int rc, struct mw_err *err)
+{
+	const char *rel = rel_of(spec);
+	if (rc == -MW_E_IO || rc == -MW_E_NOT_FOUND)
+		return mw_err_set(err, MW_E_INVALID, "cannot read the model file '%.200s'", rel);
+	char msg[sizeof err->msg];
+	size_t k = 0, fl = strlen(spec->file);
+	for (const char *c = err->msg; *c && k + 1 < sizeof msg;) {
+		if (fl && !strncmp(c, spec->file, fl)) {
+			k += (size_t)snprintf(msg + k, sizeof msg - k, "'%.200s'", rel);
+			if (k >= sizeof msg)
+				k = sizeof msg - 1;
+			c += fl;
+		} else {
+			msg[k++] = *c++;
+		}
+	}
+	msg[k] = 0;
+	return mw_err_set(err, -rc, "%s", msg);
+}
+
 static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *err)
 {
 	if (!spec->file)
-		return mw_err_set(err, MW_E_INVALID, "no XGBoost model file in %s", spec->dir);
+		return mw_err_set(err, MW_E_INVALID,
+				  "no XGBoost model file in the model directory");
 	struct mw_xgb *m;
 	int rc = mw_xgb_load_file(spec->file, &m, err);
 	if (rc)
-		return rc;
+		return load_error(spec, rc, err);
+	size_t nf = mw_xgb_num_features(m), no = mw_xgb_num_outputs(m, false);
+	if (nf > MW_SERVE_MAX_FEATURES || no > MW_SERVE_MAX_OUTPUTS) {
+		mw_xgb_free(m);
+		return mw_err_set(err, MW_E_INVALID,
+				  "the model has %zu features and %zu outputs per row; mw serves at "
+				  "most %u and %u",
+				  nf, no, MW_SERVE_MAX_FEATURES, MW_SERVE_MAX_OUTPUTS);
+	}
 	struct xm *x = mw_xmalloc(sizeof *x);
 	x->m = m;
 	x->pool = spec->pool;

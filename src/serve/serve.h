@@ -109,6 +109,9 @@ struct mw_rt_spec {
 	int workers;              /* python worker processes */
 	int64_t timeout_ms;       /* per-batch compute timeout */
 	const char *upstream;     /* proxy: upstream base URL */
+	/* proxy: the upstreams a proxy.json may name (--proxy-upstreams: URL
+	 * prefixes, comma-separated; NULL or "" refuses every upstream) */
+	const char *proxy_allow;
 	/* The server's parallel-for pool (borrowed; outlives every loaded model),
 	 * for runtimes that split a large batch across cores; NULL: one thread. */
 	struct mw_pool *pool;
@@ -130,6 +133,24 @@ struct mw_rt_ops {
 		       struct mw_err *err);
 	void (*unload)(void *model);
 };
+
+/* Caps on what any runtime may report for one row, checked before anything
+ * is sized by them (a hostile upstream or worker cannot make the server
+ * allocate by claiming 10^12 features). */
+#define MW_SERVE_MAX_FEATURES (1u << 20)
+#define MW_SERVE_MAX_OUTPUTS (1u << 16)
+
+/* A file a model names (rel: as written in its MLmodel, proxy.json, ...)
+ * inside the model directory dir (mlmodel.c).  Refused with MW_E_INVALID
+ * "the model's <what> path 'rel' leaves the model directory" when rel is
+ * absolute, has a '..' component, or resolves (symlinks followed) outside
+ * realpath(dir); "cannot read the model file 'rel'" when it does not resolve
+ * and must_exist (or is a dangling symlink).  Messages show rel escaped and
+ * truncated, never an absolute path, a file's content or strerror.  *out:
+ * the resolved absolute path (malloc'd), or NULL when the file does not
+ * exist and !must_exist. */
+int mw_serve_model_path(const char *dir, const char *rel, const char *what, bool must_exist,
+			char **out, struct mw_err *err);
 
 extern const struct mw_rt_ops mw_rt_xgboost;
 extern const struct mw_rt_ops mw_rt_python;
@@ -256,6 +277,9 @@ struct mw_serve_opts {
 	struct mw_batching batching;
 	const char *python;        /* default /usr/bin/python3 */
 	int python_workers;
+	/* the proxy runtime's allow-list of upstream URL prefixes
+	 * (--proxy-upstreams, comma-separated; NULL/"": none allowed) */
+	const char *proxy_allow;
 	int64_t poll_ms;           /* alias watch interval (0 = no watching) */
 	const char *default_alias; /* version used when none is named ("champion") */
 	/* the prediction log: <log_dir>/predictions-*.jsonl (NULL = off) */

@@ -212,6 +212,25 @@ static void test_caps(void **state)
 	struct mw_rows_schema one = positional(1);
 	assert_int_equal(mw_rows_from_csv(&one, big, strlen(big), &t, &err), -MW_E_TOO_LARGE);
 	free(big);
+	/* a line of more fields than a model may have features: refused, and
+	 * without a cell's worth of memory each */
+	n = (size_t)MW_SERVE_MAX_FEATURES + 1;
+	char *commas = malloc(n + 1);
+	memset(commas, ',', n);
+	commas[n] = 0;
+	assert_int_equal(mw_rows_from_csv(&one, commas, n, &t, &err), -MW_E_TOO_LARGE);
+	assert_non_null(strstr(err.msg, "fields"));
+	/* after the first line, a long line is counted, not stored */
+	struct mw_rows_schema sc = named();
+	memcpy(commas, "a,b,c\n", 6);
+	assert_int_equal(mw_rows_from_csv(&sc, commas, 1000, &t, &err), -MW_E_INVALID);
+	assert_non_null(strstr(err.msg, "line 2 has 995 fields, expected 3"));
+	free(commas);
+	/* quoted names and cells are read from spans of the body */
+	t = csv_ok(&sc, "c,\"b\",a\n3,\"2\",1\n");
+	const float want[] = {1, 2, 3};
+	expect(&t, 1, want);
+	free(t.x);
 }
 
 int main(void)

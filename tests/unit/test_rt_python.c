@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -537,6 +538,62 @@ static void test_load_errors(void **state)
 	assert_no_children();
 }
 
+/* The worker's own confinement (mw_worker.py checks again what mlmodel.c
+ * checked): paths out of the model directory are refused before anything is
+ * opened, and the message shows the path as written, never file content. */
+static void refused(const char *dir, const char *file, json_t *mlmodel, const char *needle)
+{
+	struct mw_rt_spec spec = {.dir = dir,
+				  .file = file,
+				  .mlmodel = mlmodel,
+				  .python = PY,
+				  .workers = 1};
+	struct mw_err err;
+	mw_err_clear(&err);
+	void *m = NULL;
+	int rc = mw_rt_python.load(&spec, &m, &err);
+	if (rc != -MW_E_INVALID || !strstr(err.msg, needle) || strstr(err.msg, "root:") ||
+	    strstr(err.msg, root))
+		fail_msg("load %s: rc %d: %s", dir, rc, err.msg);
+	assert_null(m);
+	assert_no_children();
+}
+
+static void test_confinement(void **state)
+{
+	(void)state;
+	char dir[300], other[300], link[700];
+	path_of(dir, sizeof dir, "lr");
+	static const char *const bad[] = {"../lr/model.pkl", "/etc/passwd", "a/../../x.pkl", ".."};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		json_t *ml = json_pack("{s:{s:{s:s,s:s}}}", "flavors", "sklearn", "pickled_model",
+				       bad[i], "serialization_format", "pickle");
+		refused(dir, NULL, ml, "leaves the model directory");
+		json_decref(ml);
+	}
+	json_t *ml = json_pack("{s:{s:{s:s,s:s}}}", "flavors", "python_function", "loader_module",
+			       "../../x", "data", "model.pkl");
+	refused(dir, NULL, ml, "is not a module name");
+	json_decref(ml);
+	ml = json_pack("{s:{s:{s:s,s:s}}}", "flavors", "sklearn", "pickled_model", "model.pkl",
+		       "code", "../../../usr/lib");
+	refused(dir, NULL, ml, "leaves the model directory");
+	json_decref(ml);
+	/* an absolute model file out of the directory */
+	refused(dir, "/etc/passwd", NULL, "leaves the model directory");
+	/* a directory whose only pickle is a symlink out of it */
+	path_of(other, sizeof other, "escape");
+	assert_int_equal(mkdir(other, 0755), 0);
+	snprintf(link, sizeof link, "%s/model.pkl", other);
+	assert_int_equal(symlink("/etc/passwd", link), 0);
+	refused(other, NULL, NULL, "leaves the model directory");
+	/* a missing pickle: no OS error text */
+	ml = json_pack("{s:{s:{s:s,s:s}}}", "flavors", "sklearn", "pickled_model", "nothere.pkl",
+		       "serialization_format", "pickle");
+	refused(dir, NULL, ml, "cannot read the model file 'nothere.pkl'");
+	json_decref(ml);
+}
+
 /* ------------------------------------------------------------ plain module */
 
 static void module_expect(const float *x, size_t rows, const float *y)
@@ -765,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_xgboost_flavor),
 		cmocka_unit_test(test_pyfunc_loader),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_confinement),
 		cmocka_unit_test(test_module),
 		cmocka_unit_test(test_crash_restart),
 		cmocka_unit_test(test_hang_timeout),
