@@ -1,9 +1,8 @@
 /*
  * mlmodel.c - MLflow MLmodel files (YAML) as JSON, and the choice of runtime.
  *
- * libyaml's event parser builds a jansson tree: mappings -> objects,
- * sequences -> arrays, scalars -> strings (no type guessing: callers read
- * what they need).  Aliases and anchors are refused.  The runtime choice:
+ * The YAML is parsed by the mlmodel module (mw_mlmodel_parse), the same
+ * parser the registry checks versions with.  The runtime choice:
  * an xgboost flavor saved as JSON or UBJSON is evaluated natively; an
  * xgboost flavor in another format, sklearn, python_function, a .py module
  * or a pickle go to the python runtime.
@@ -18,6 +17,8 @@
  */
 #include "serve/serve_int.h"
 
+#include "mlmodel/mlmodel.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -25,98 +26,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <yaml.h>
-
-#define MAX_DEPTH 64
-
-static int build(yaml_parser_t *p, yaml_event_t *first, json_t **out, int depth,
-		 struct mw_err *err);
-
-static int next(yaml_parser_t *p, yaml_event_t *ev, struct mw_err *err)
-{
-	if (!yaml_parser_parse(p, ev))
-		return mw_err_set(err, MW_E_INVALID, "MLmodel is not valid YAML: %s (line %zu)",
-				  p->problem ? p->problem : "?", p->problem_mark.line + 1);
-	return 0;
-}
-
-static int build(yaml_parser_t *p, yaml_event_t *ev, json_t **out, int depth, struct mw_err *err)
-{
-	if (depth > MAX_DEPTH)
-		return mw_err_set(err, MW_E_INVALID, "MLmodel nests deeper than %d levels", MAX_DEPTH);
-	int rc = 0;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		*out = json_stringn((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		if (!*out)
-			return mw_err_set(err, MW_E_INVALID, "MLmodel holds a value that is not UTF-8");
-		return 0;
-	case YAML_ALIAS_EVENT:
-		return mw_err_set(err, MW_E_INVALID, "MLmodel uses YAML aliases, which mw refuses");
-	case YAML_SEQUENCE_START_EVENT: {
-		json_t *a = json_array();
-		for (;;) {
-			yaml_event_t e;
-			if ((rc = next(p, &e, err)))
-				break;
-			if (e.type == YAML_SEQUENCE_END_EVENT) {
-				yaml_event_delete(&e);
-				break;
-			}
-			json_t *v = NULL;
-			rc = build(p, &e, &v, depth + 1, err);
-			yaml_event_delete(&e);
-			if (rc)
-				break;
-			json_array_append_new(a, v);
-		}
-		if (rc)
-			json_decref(a);
-		else
-			*out = a;
-		return rc;
-	}
-	case YAML_MAPPING_START_EVENT: {
-		json_t *o = json_object();
-		for (;;) {
-			yaml_event_t k;
-			if ((rc = next(p, &k, err)))
-				break;
-			if (k.type == YAML_MAPPING_END_EVENT) {
-				yaml_event_delete(&k);
-				break;
-			}
-			if (k.type != YAML_SCALAR_EVENT) {
-				yaml_event_delete(&k);
-				rc = mw_err_set(err, MW_E_INVALID, "MLmodel has a non-scalar mapping key");
-				break;
-			}
-			char *key = mw_xstrndup((const char *)k.data.scalar.value, k.data.scalar.length);
-			yaml_event_delete(&k);
-			yaml_event_t v;
-			if ((rc = next(p, &v, err))) {
-				free(key);
-				break;
-			}
-			json_t *val = NULL;
-			rc = build(p, &v, &val, depth + 1, err);
-			yaml_event_delete(&v);
-			if (!rc && json_object_set_new(o, key, val))
-				rc = mw_err_set(err, MW_E_INVALID, "MLmodel has a key that is not UTF-8");
-			free(key);
-			if (rc)
-				break;
-		}
-		if (rc)
-			json_decref(o);
-		else
-			*out = o;
-		return rc;
-	}
-	default:
-		return mw_err_set(err, MW_E_INVALID, "unexpected YAML structure in MLmodel");
-	}
-}
 
 /* rel as text for a message: printable ASCII as is, the rest as \xNN,
  * at most about 100 characters. */
@@ -224,35 +133,15 @@ int mw_mlmodel_load(const char *path, json_t **out, struct mw_err *err)
 		return mw_err_set(err, MW_E_INVALID,
 				  "the model's MLmodel is not a regular file of at most 1 MiB");
 	}
-	yaml_parser_t p;
-	yaml_parser_initialize(&p);
-	yaml_parser_set_input_file(&p, f);
-	int rc = 0;
-	json_t *doc = NULL;
-	for (bool done = false; !done && !rc;) {
-		yaml_event_t ev;
-		if ((rc = next(&p, &ev, err)))
-			break;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (!doc)
-				rc = build(&p, &ev, &doc, 0, err);
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
+	char *text = mw_xmalloc((size_t)st.st_size + 1);
+	size_t n = fread(text, 1, (size_t)st.st_size, f);
+	bool bad = ferror(f);
 	fclose(f);
-	if (!rc && !json_is_object(doc)) {
-		rc = mw_err_set(err, MW_E_INVALID, "the model's MLmodel is not a YAML mapping");
-	}
+	int rc = bad ? mw_err_set(err, MW_E_INVALID, "cannot read the model file 'MLmodel'") : 0;
+	json_t *doc = NULL;
+	if (!rc)
+		rc = mw_mlmodel_parse(text, n, &doc, err); /* the one MLmodel parser */
+	free(text);
 	if (rc) {
 		json_decref(doc);
 		return rc;

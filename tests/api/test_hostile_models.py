@@ -60,10 +60,31 @@ SECRET = "root:x:0:0"  # what /etc/passwd starts with
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     d = tmp_path_factory.mktemp("hostile")
-    s = MwServer(d / "data", log_dir=d, extra_args=["--python-workers", "1"])
+    # --check-models false: registration lets hostile models through, so that
+    # what is tested here is the second line, confinement at load time
+    s = MwServer(d / "data", log_dir=d,
+                 extra_args=["--python-workers", "1", "--check-models", "false"])
     s.start()
     yield s
     s.stop()
+
+
+@pytest.mark.parametrize("data", ["../../../../../../../../etc/passwd", "/etc/passwd",
+                                  "a/../../model.json", "..", "./../x.json"])
+def test_escaping_paths_are_refused_at_registration_first(mw, data):
+    """The first line: by default such a version is never registered."""
+    run = mw.create_run("0")["info"]
+    files = {"MLmodel": MLMODEL_XGB_DATA.format(data=data).encode(), "model.json": b"{}"}
+    for p, b in files.items():
+        r = mw.session.put(f"{mw.url}/api/2.0/mlflow-artifacts/artifacts/0/{run['run_id']}"
+                           f"/artifacts/model/{p}", data=b, timeout=30)
+        assert r.status_code == 200, r.text
+    name = unique("hostile-reg")
+    assert mw.post("registered-models/create", {"name": name}).status_code == 200
+    r = mw.post("model-versions/create", {"name": name,
+                                          "source": f"runs:/{run['run_id']}/model"})
+    assert r.status_code == 400 and "relative paths inside its directory" in r.text, r.text
+    assert SECRET not in r.text
 
 
 def assert_refused(resp, srv, *needles):
