@@ -486,9 +486,15 @@ def as_list_of_str(v):
     return out or None
 
 
-def setup_sklearn(m, obj):
+PREDICT_METHODS = ("predict", "predict_proba")
+
+
+def setup_sklearn(m, obj, method="predict"):
     """sklearn estimators (and anything that looks like one: predict,
-    optionally predict_proba and classes_)."""
+    optionally predict_proba and classes_).  method is what MLflow's pyfunc
+    would call: predict (its default: a classifier's labels), or
+    predict_proba when the model was logged with pyfunc_predict_fn
+    (python_function's predict_fn in MLmodel)."""
     m.kind = "sklearn"
     m.obj = obj
     m.dtype = np.float64
@@ -507,7 +513,10 @@ def setup_sklearn(m, obj):
         if classes.ndim != 1:
             raise WorkerError("multi-output classifiers are not supported", "unsupported")
         m.classes = classes.tolist()
-        if hasattr(obj, "predict_proba"):
+        if method == "predict_proba":
+            if not callable(getattr(obj, "predict_proba", None)):
+                raise WorkerError("the model's predict_fn is predict_proba, which %s does not "
+                                  "have" % type(obj).__name__, "unsupported")
             m.method = "predict_proba"
             m.outputs = len(m.classes)
         else:
@@ -525,7 +534,7 @@ def setup_sklearn(m, obj):
             m.outputs = 1
 
 
-def setup_xgboost(m, path, flavor):
+def setup_xgboost(m, path, flavor, method="predict"):
     import xgboost
     model_class = flavor.get("model_class") if isinstance(flavor, dict) else None
     if isinstance(model_class, str) and model_class.rsplit(".", 1)[-1] != "Booster":
@@ -534,7 +543,7 @@ def setup_xgboost(m, path, flavor):
             raise WorkerError("unknown xgboost model_class %s" % model_class, "unsupported")
         obj = cls()
         obj.load_model(path)
-        setup_sklearn(m, obj)
+        setup_sklearn(m, obj, method)
         m.kind = "xgboost-sklearn"
         m.dtype = np.float32
         return
@@ -582,8 +591,15 @@ def load_mlflow(m, model_dir, mlmodel):
     sk = flavors.get("sklearn")
     xg = flavors.get("xgboost")
     pf = flavors.get("python_function")
+    # the method MLflow's pyfunc calls: predict, unless the model was logged
+    # with pyfunc_predict_fn (recorded as python_function's predict_fn)
+    method = pf.get("predict_fn") if isinstance(pf, dict) else None
+    method = method if isinstance(method, str) and method else "predict"
+    if method not in PREDICT_METHODS:
+        raise WorkerError("the model's predict_fn '%s' is not one mw serves (%s)"
+                          % (show(method), ", ".join(PREDICT_METHODS)), "unsupported")
     # Native flavors first: their outputs do not depend on whether mlflow is
-    # installed (mlflow.sklearn's pyfunc would call predict, not predict_proba).
+    # installed, and are what mlflow's pyfunc returns (predict, or predict_fn).
     if isinstance(sk, dict) and sk.get("pickled_model"):
         add_code_path(model_dir, sk)
         path = confined(model_dir, sk["pickled_model"], "pickled_model")
@@ -592,13 +608,13 @@ def load_mlflow(m, model_dir, mlmodel):
             raise WorkerError("unsupported sklearn serialization_format %r" % fmt, "unsupported")
         m.flavor = "sklearn"
         m.source = sk["pickled_model"]
-        setup_sklearn(m, load_pickle(path, fmt, sk["pickled_model"]))
+        setup_sklearn(m, load_pickle(path, fmt, sk["pickled_model"]), method)
         return
     if isinstance(xg, dict) and xg.get("data"):
         add_code_path(model_dir, xg)
         m.flavor = "xgboost"
         m.source = xg["data"]
-        setup_xgboost(m, confined(model_dir, xg["data"], "data"), xg)
+        setup_xgboost(m, confined(model_dir, xg["data"], "data"), xg, method)
         return
     if isinstance(pf, dict):
         loader = pf.get("loader_module")

@@ -13,12 +13,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a prediction answers, as MLflow's pyfunc would for the same model: the
+ * booster's output for a Booster or a regressor (the model's objective
+ * transform: probabilities for binary:logistic, ...); for an XGBClassifier
+ * (MLmodel's model_class) its predict, the class labels, or its
+ * predict_proba when the model was logged with pyfunc_predict_fn
+ * predict_proba (python_function's predict_fn): one column per class, [1-p,
+ * p] for a binary model. */
+enum out_mode { OUT_RAW, OUT_LABEL, OUT_PROBA };
+
 /* A loaded model and the server's pool, which splits large batches across
  * cores (mw_xgb_predict_pool decides when that pays). */
 struct xm {
 	struct mw_xgb *m;
 	struct mw_pool *pool;
+	enum out_mode mode;
+	size_t raw_no, no; /* outputs per row of the booster, and answered */
+	bool softmax;      /* multi:softmax: the booster's output is the label */
 };
+
+static const char *flavor_str(json_t *mlmodel, const char *flavor, const char *field)
+{
+	return json_string_value(
+		json_object_get(json_object_get(json_object_get(mlmodel, "flavors"), flavor), field));
+}
+
+static int out_mode_of(const struct mw_rt_spec *spec, struct xm *x, struct mw_err *err)
+{
+	const char *cls = flavor_str(spec->mlmodel, "xgboost", "model_class");
+	const char *fn = flavor_str(spec->mlmodel, "python_function", "predict_fn");
+	const char *base = cls ? strrchr(cls, '.') : NULL;
+	base = base ? base + 1 : cls;
+	bool classifier = base && (!strcmp(base, "XGBClassifier") || !strcmp(base, "XGBRFClassifier"));
+	x->softmax = !strcmp(mw_xgb_objective(x->m), "multi:softmax");
+	x->raw_no = mw_xgb_num_outputs(x->m, false);
+	x->mode = OUT_RAW;
+	x->no = x->raw_no;
+	if (fn && strcmp(fn, "predict") && strcmp(fn, "predict_proba"))
+		return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+				  "the model's predict_fn '%.60s' is not one mw serves (predict, "
+				  "predict_proba)",
+				  fn);
+	if (!classifier)
+		return 0;
+	if (fn && !strcmp(fn, "predict_proba")) {
+		if (x->softmax)
+			return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+					  "predict_proba of a multi:softmax model: its booster "
+					  "answers labels only");
+		x->mode = OUT_PROBA;
+		x->no = x->raw_no == 1 ? 2 : x->raw_no;
+	} else {
+		x->mode = OUT_LABEL;
+		x->no = 1;
+	}
+	return 0;
+}
 
 /* The model file as the model names it: relative to its directory. */
 static const char *rel_of(const struct mw_rt_spec *spec)
@@ -70,9 +120,14 @@ static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *
 				  "most %u and %u",
 				  nf, no, MW_SERVE_MAX_FEATURES, MW_SERVE_MAX_OUTPUTS);
 	}
-	struct xm *x = mw_xmalloc(sizeof *x);
+	struct xm *x = mw_xcalloc(1, sizeof *x);
 	x->m = m;
 	x->pool = spec->pool;
+	if ((rc = out_mode_of(spec, x, err))) {
+		mw_xgb_free(m);
+		free(x);
+		return rc;
+	}
 	*model = x;
 	return 0;
 }
@@ -80,8 +135,9 @@ static int xgb_load(const struct mw_rt_spec *spec, void **model, struct mw_err *
 static int xgb_describe(void *model, json_t **out, struct mw_err *err)
 {
 	(void)err;
-	struct mw_xgb *m = ((struct xm *)model)->m;
-	size_t nf = mw_xgb_num_features(m), no = mw_xgb_num_outputs(m, false);
+	const struct xm *x = model;
+	struct mw_xgb *m = x->m;
+	size_t nf = mw_xgb_num_features(m), no = x->no;
 	json_t *o = json_pack("{s:[{s:s,s:s,s:[i,I]}],s:[{s:s,s:s,s:[i,I]}],s:I,s:I,s:s,s:s}",
 			      "inputs", "name", "input-0", "datatype", "FP32", "shape", -1,
 			      (json_int_t)nf, "outputs", "name", "output-0", "datatype", "FP32",
@@ -95,6 +151,10 @@ static int xgb_describe(void *model, json_t **out, struct mw_err *err)
 			json_array_append_new(a, json_string(names[i] ? names[i] : ""));
 		json_object_set_new(o, "feature_names", a);
 	}
+	json_object_set_new(o, "answers",
+			    json_string(x->mode == OUT_LABEL   ? "labels"
+					: x->mode == OUT_PROBA ? "class probabilities"
+							       : "the booster's output"));
 	*out = o;
 	return 0;
 }
@@ -103,7 +163,31 @@ static int xgb_predict(void *model, const float *x, size_t rows, size_t cols, fl
 		       struct mw_err *err)
 {
 	struct xm *xm = model;
-	return mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, y, false, err);
+	if (xm->mode == OUT_RAW)
+		return mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, y, false, err);
+	float *raw = mw_xmalloc((rows ? rows : 1) * xm->raw_no * sizeof *raw);
+	int rc = mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, raw, false, err);
+	for (size_t r = 0; !rc && r < rows; r++) {
+		const float *p = raw + r * xm->raw_no;
+		if (xm->mode == OUT_PROBA && xm->raw_no == 1) { /* XGBClassifier: [1-p, p] */
+			y[r * 2] = 1.0f - p[0];
+			y[r * 2 + 1] = p[0];
+		} else if (xm->mode == OUT_PROBA) {
+			memcpy(y + r * xm->raw_no, p, xm->raw_no * sizeof *p);
+		} else if (xm->softmax) { /* the booster's output is the label */
+			y[r] = p[0];
+		} else if (xm->raw_no == 1) { /* XGBClassifier.predict: p > 0.5 */
+			y[r] = p[0] > 0.5f ? 1.0f : 0.0f;
+		} else { /* the most probable class, the first of equals */
+			size_t best = 0;
+			for (size_t k = 1; k < xm->raw_no; k++)
+				if (p[k] > p[best])
+					best = k;
+			y[r] = (float)best;
+		}
+	}
+	free(raw);
+	return rc;
 }
 
 static void xgb_unload(void *model)

@@ -149,7 +149,8 @@ def test_sklearn_normal_layout_still_serves(srv):
     assert r.status_code == 200, r.text[:500]
     out = r.json()["outputs"][0]
     got = np.asarray(out["data"], dtype=np.float64).reshape(out["shape"])
-    assert_close(got, est.predict_proba(X.astype(np.float64)), "sklearn after confinement")
+    assert_close(got, est.predict(X.astype(np.float64)).astype(np.float64),
+                 "sklearn after confinement")
 
 
 # ------------------------------------------------------------ symlinks (mw predict)

@@ -70,7 +70,7 @@ flavors:
       virtualenv: python_env.yaml
     loader_module: mlflow.sklearn
     model_path: model.pkl
-    predict_fn: predict
+    predict_fn: {predict_fn}
     python_version: 3.11.2
   sklearn:
     code: null
@@ -94,9 +94,12 @@ def xgb_files(booster, fmt="json"):
             "conda.yaml": b"name: mlflow-env\ndependencies:\n  - python=3.11\n"}
 
 
-def sklearn_files(est):
+def sklearn_files(est, predict_fn="predict"):
+    """An MLflow sklearn model directory; predict_fn as mlflow.sklearn.log_model's
+    pyfunc_predict_fn records it."""
     import sklearn
-    return {"MLmodel": MLMODEL_SKLEARN.format(ver=sklearn.__version__).encode(),
+    return {"MLmodel": MLMODEL_SKLEARN.format(ver=sklearn.__version__,
+                                              predict_fn=predict_fn).encode(),
             "model.pkl": pickle.dumps(est, protocol=4)}
 
 
@@ -641,23 +644,37 @@ def test_invocations_default_route_in_server(zoo):
 
 # ------------------------------------------------------------------ sklearn through the python runtime
 
-def test_sklearn_logistic_regression_predict_proba(zoo):
+def test_sklearn_classifier_answers_labels_like_mlflow_pyfunc(zoo):
+    """MLflow's pyfunc calls predict: a classifier answers its labels."""
     name = zoo.names["logreg"]
     X = np.random.RandomState(23).randn(25, 4).astype(np.float32)
-    ref = zoo.logreg.predict_proba(X.astype(np.float64))
+    ref = zoo.logreg.predict(X.astype(np.float64)).astype(np.float64)
     r = v2_infer(zoo.srv, name, v2_body(X))
     python_runtime_guard(r)
     got, out = v2_outputs(r)
-    assert out["outputs"][0]["shape"] == [25, 3]
-    assert_close(got, ref, "LogisticRegression.predict_proba over V2")
+    assert out["outputs"][0]["shape"] == [25]
+    assert_close(got, ref, "LogisticRegression.predict over V2")
     r = inv_post(zoo.srv, f"/models/{q(name)}/invocations",
                  body={"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": jrows(X)}})
-    assert_close(inv_predictions(r), ref, "LogisticRegression.predict_proba over /invocations")
+    assert_close(inv_predictions(r), ref, "LogisticRegression.predict over /invocations")
     r = inv_post(zoo.srv, f"/models/{q(name)}/invocations", data=csv_text(X, list("abcd")),
                  content_type="text/csv")
     assert_close(inv_predictions(r), ref, "LogisticRegression over CSV")
     meta = assert_ok(zoo.srv.get(f"/v2/models/{q(name)}"))
     assert meta["inputs"][0]["shape"][-1] == 4
+
+
+def test_sklearn_predict_proba_when_logged_with_it(zoo):
+    """A model logged with pyfunc_predict_fn='predict_proba' answers probabilities,
+    one column per class, as MLflow's pyfunc does."""
+    name = unique("sv-proba")
+    register(zoo.srv, name, sklearn_files(zoo.logreg, predict_fn="predict_proba"))
+    X = np.random.RandomState(25).randn(7, 4).astype(np.float32)
+    r = v2_infer(zoo.srv, name, v2_body(X))
+    python_runtime_guard(r)
+    got, out = v2_outputs(r)
+    assert out["outputs"][0]["shape"] == [7, 3]
+    assert_close(got, zoo.logreg.predict_proba(X.astype(np.float64)), "predict_proba")
 
 
 def test_sklearn_random_forest_predict(zoo):
@@ -1313,3 +1330,51 @@ def test_counters_survive_unload_and_reload(zoo):
     text = metrics(srv)
     assert metric(text, "mw_model_requests_total", model=name, version="1", result="ok") == 4
     assert metric(text, "mw_model_request_seconds_count", model=name, version="1") == 4
+
+
+# ------------------------------------------------------------------ one output contract
+
+def xgb_classifier_files(clf, fmt, predict_fn=None):
+    """An XGBClassifier as mlflow.xgboost.log_model saves it (model_class
+    XGBClassifier), in fmt (json/ubj: the native runtime; xgb, the old binary
+    format MLflow defaults to: XGBoost in the python runtime)."""
+    import tempfile
+    name = "model." + fmt
+    with tempfile.TemporaryDirectory() as d:  # as MLflow saves it: clf.save_model
+        clf.save_model(f"{d}/{name}")
+        with open(f"{d}/{name}", "rb") as f:
+            raw = f.read()
+    pf = f"    predict_fn: {predict_fn}\n" if predict_fn else ""
+    ml = (f"artifact_path: model\nflavors:\n  python_function:\n    data: {name}\n"
+          f"    loader_module: mlflow.xgboost\n{pf}    python_version: 3.11.2\n"
+          f"  xgboost:\n    code: null\n    data: {name}\n"
+          f"    model_class: xgboost.sklearn.XGBClassifier\n    model_format: {fmt}\n"
+          f"    xgb_version: {xgb.__version__}\n")
+    return {"MLmodel": ml.encode(), name: bytes(raw)}
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_native_and_python_runtimes_answer_what_mlflow_pyfunc_does(zoo, classes):
+    """The same XGBClassifier answers the same in both runtimes, and what MLflow's
+    pyfunc answers: predict's labels by default, predict_proba's columns when logged
+    with pyfunc_predict_fn='predict_proba'."""
+    rs = np.random.RandomState(600 + classes)
+    X = rs.randn(300, 5).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) if classes == 2 else \
+        np.digitize(X[:, 0], [-0.5, 0.5])
+    clf = xgb.XGBClassifier(n_estimators=12, max_depth=3, random_state=0).fit(X, y)
+    Xt = rs.randn(40, 5).astype(np.float32)
+    labels = clf.predict(Xt).astype(np.float64)
+    proba = clf.predict_proba(Xt).astype(np.float64)
+    assert proba.shape == (40, classes)
+    for fmt, runtime in (("json", "xgboost"), ("xgb", "python")):
+        for predict_fn, want in ((None, labels), ("predict_proba", proba)):
+            name = unique(f"sv-clf-{fmt}")
+            register(zoo.srv, name, xgb_classifier_files(clf, fmt, predict_fn))
+            r = v2_infer(zoo.srv, name, v2_body(Xt))
+            python_runtime_guard(r)
+            got, out = v2_outputs(r)
+            meta = assert_ok(zoo.srv.get(f"/v2/models/{q(name)}"))
+            assert meta["platform"] == runtime, meta
+            assert got.size == want.size, (fmt, predict_fn, got.shape, want.shape)
+            assert_close(got.reshape(want.shape), want, f"{fmt} {predict_fn or 'predict'}")

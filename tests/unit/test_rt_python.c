@@ -70,11 +70,11 @@ static const char gen_py[] =
 	"        doc['signature'] = signature\n"
 	"    with open(os.path.join(p, 'MLmodel'), 'w') as f:\n"
 	"        yaml.safe_dump(doc, f, default_flow_style=False)\n"
-	"def sk_flavors(fmt):\n"
+	"def sk_flavors(fmt, predict_fn='predict'):\n"
 	"    import sklearn\n"
 	"    return {'python_function': {'env': {'conda': 'conda.yaml', 'virtualenv': 'python_env.yaml'},\n"
 	"                                'loader_module': 'mlflow.sklearn', 'model_path': 'model.pkl',\n"
-	"                                'predict_fn': 'predict', 'python_version': '3.11.7'},\n"
+	"                                'predict_fn': predict_fn, 'python_version': '3.11.7'},\n"
 	"            'sklearn': {'code': None, 'pickled_model': 'model.pkl',\n"
 	"                        'serialization_format': fmt, 'sklearn_version': sklearn.__version__}}\n"
 	"names = ['feature_%d_with_a_rather_long_descriptive_name' % i for i in range(F)]\n"
@@ -83,7 +83,8 @@ static const char gen_py[] =
 	"lr = LogisticRegression(max_iter=1000).fit(X.astype(np.float64), yc)\n"
 	"p = mkdir('lr')\n"
 	"pickle.dump(lr, open(os.path.join(p, 'model.pkl'), 'wb'))\n"
-	"mlmodel(p, sk_flavors('cloudpickle'), {'inputs': sig_in, 'outputs': json.dumps(\n"
+	"# logged with pyfunc_predict_fn='predict_proba': MLflow's pyfunc answers probabilities\n"
+	"mlmodel(p, sk_flavors('cloudpickle', 'predict_proba'), {'inputs': sig_in, 'outputs': json.dumps(\n"
 	"    [{'type': 'tensor', 'tensor-spec': {'dtype': 'int64', 'shape': [-1]}}])})\n"
 	"with open(os.path.join(p, 'sig_in.json'), 'w') as f:\n"
 	"    f.write(sig_in)\n"
@@ -444,7 +445,9 @@ static void test_mlmodel_json(void **state)
 	void *m = load_ok("lr", NULL, ml, 1, 0);
 	json_decref(ml);
 	json_t *d = describe(m);
-	assert_int_equal(json_integer_value(json_object_get(d, "outputs_per_row")), 3);
+	/* no python_function predict_fn: MLflow's pyfunc calls predict, the labels */
+	assert_int_equal(json_integer_value(json_object_get(d, "outputs_per_row")), 1);
+	assert_string_equal(json_string_value(json_object_get(d, "method")), "predict");
 	check_names(json_object_get(d, "feature_names"), LONG_NAME, NF);
 	json_decref(d);
 	mw_rt_python.unload(m);
