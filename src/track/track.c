@@ -463,7 +463,13 @@ static int get_view(json_t *req, const char *field, enum mw_view *out, struct mw
 		if (mw_str_eq_nocase(s, "ACTIVE_ONLY") || !strcmp(s, "1")) { *out = MW_VIEW_ACTIVE; return 0; }
 		if (mw_str_eq_nocase(s, "DELETED_ONLY") || !strcmp(s, "2")) { *out = MW_VIEW_DELETED; return 0; }
 		if (mw_str_eq_nocase(s, "ALL") || !strcmp(s, "3")) { *out = MW_VIEW_ALL; return 0; }
+		/* MLflow parses requests with unknown fields ignored, which drops an
+		 * enum name it does not know: the default view */
+		if (!mw_parse_int64(s, &(int64_t){0}))
+			goto bad; /* a number outside the (closed) enum is an error there */
+		return 0;
 	}
+bad:
 	return mw_err_set(err, MW_E_INVALID,
 			  "Invalid value for parameter '%s': expected ACTIVE_ONLY, DELETED_ONLY or ALL.",
 			  field);
@@ -698,17 +704,20 @@ int mw_track_exp_delete_tag(struct mw_track *t, const struct mw_call *call, json
 static const char *run_statuses[] = {"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"};
 
 /* The run status of an update.  MLflow parses requests with unknown fields
- * and unknown enum values ignored: a status it does not know (a name, or a
- * number outside the enum) is a status not given, and the update changes
- * the rest. */
+ * ignored, which drops an enum name it does not know: such a status is a
+ * status not given, and the update changes the rest (a number outside the
+ * enum stays an error). */
 static int get_status(json_t *req, const char **out, struct mw_err *err)
 {
 	json_t *v = json_object_get(req, "status");
 	if (json_is_integer(v)) {
 		int64_t i = json_integer_value(v);
-		if (i >= 1 && i <= 5)
+		if (i >= 1 && i <= 5) {
 			*out = run_statuses[i - 1];
-		return 0;
+			return 0;
+		}
+		/* a number outside the (closed) enum: an error, as protobuf's parser says */
+		return mw_err_set(err, MW_E_INVALID, "Invalid run status %lld.", (long long)i);
 	}
 	const char *s = NULL;
 	int rc = mw_req_str(req, "status", false, 0, &s, err);

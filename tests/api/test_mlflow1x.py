@@ -118,7 +118,7 @@ def test_deleting_a_deleted_run_is_mlflows_error(mw, prefix):
     assert mw.get_run(rid)["info"]["lifecycle_stage"] == "deleted"
 
 
-@pytest.mark.parametrize("status", ["NOT_A_STATUS", 99, 0])
+@pytest.mark.parametrize("status", ["NOT_A_STATUS", "finished_later"])
 def test_unknown_run_status_is_ignored_like_mlflow(mw, status):
     """MLflow parses with unknown values ignored: the rest of the update holds."""
     rid = mw.create_run("0")["info"]["run_id"]
@@ -127,9 +127,21 @@ def test_unknown_run_status_is_ignored_like_mlflow(mw, status):
         "run_info"]
     assert info["status"] == "RUNNING" and info["run_name"] == "renamed"
     assert info["end_time"] == 1234
-    # a wrong type is still an error
-    assert_error(mw.post("runs/update", {"run_id": rid, "status": ["FINISHED"]}), 400,
-                 "INVALID_PARAMETER_VALUE")
+    # a wrong type, or a number outside the enum, is still an error
+    for bad in (["FINISHED"], 99, 0):
+        assert_error(mw.post("runs/update", {"run_id": rid, "status": bad}), 400,
+                     "INVALID_PARAMETER_VALUE")
+
+
+def test_unknown_view_type_names_are_the_default_view(mw):
+    eid = mw.create_experiment()
+    live = mw.create_run(eid)["info"]["run_id"]
+    gone = mw.create_run(eid)["info"]["run_id"]
+    assert_ok(mw.post("runs/delete", {"run_id": gone}))
+    found = assert_ok(mw.post("runs/search", {"experiment_ids": [eid],
+                                              "run_view_type": "SOMETIMES"}))
+    assert [r["info"]["run_id"] for r in found["runs"]] == [live]
+    assert_ok(mw.post("experiments/search", {"view_type": "NEVER_HEARD_OF"}))
 
 
 def test_unknown_keys_in_log_inputs_are_ignored(mw):

@@ -56,7 +56,8 @@ def slow_sklearn_files(seed, seconds=LOAD_SECONDS):
     rs = np.random.RandomState(seed)
     X = rs.randn(50, 3)
     est = LinearRegression().fit(X, X @ np.array([1.0, -2.0, seed]))
-    return est, {"MLmodel": MLMODEL_SKLEARN.format(ver=sklearn.__version__).encode(),
+    return est, {"MLmodel": MLMODEL_SKLEARN.format(ver=sklearn.__version__,
+                                                   predict_fn="predict").encode(),
                  "model.pkl": pickle.dumps(_SlowPickle(est, seconds), protocol=4)}
 
 
