@@ -1040,3 +1040,32 @@ def test_replica_says_when_its_registry_is_unreachable(two_versions, serve_facto
     finally:
         back.terminate()
         back.wait(10)
+
+
+@pytest.mark.parametrize("via", ["uri", "data-dir"])
+def test_mw_serve_and_predict_take_every_models_uri(two_versions, serve_factory, tmp_path, via):
+    """models:/NAME/STAGE (any case) and models:/NAME/latest work for mw serve and
+    mw predict, through a server or on a data directory."""
+    srv, name, X, refs = two_versions
+    assert_ok(srv.post("model-versions/transition-stage", {
+        "name": name, "version": "1", "stage": "Production", "archive_existing_versions": False}))
+    env = {"MW_URI": srv.url} if via == "uri" else {}
+    extra = [] if via == "uri" else ["--data-dir", str(srv.data_dir)]
+    if via == "data-dir":
+        srv.stop()
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps({"instances": jrows(X)}))
+    for uri, want in ((f"models:/{name}/Production", "1"), (f"models:/{name}/production", "1"),
+                      (f"models:/{name}/latest", "2")):
+        p = subprocess.run([mw_bin(), "predict", uri, "--input", str(rows), "--json", *extra],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **env, **store_env(srv.data_dir)})
+        assert p.returncode == 0, (uri, p.stderr)
+        out = json.loads(p.stdout)
+        assert out["version"] == want, (uri, out)
+        assert_close(np.asarray(out["predictions"], dtype=np.float64), refs[want], uri)
+    if via == "uri":
+        rep = serve_factory(f"models:/{name}/Production", env=env)
+        r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
+        assert r.headers.get("X-MW-Model-Version") == "1"
+        assert_close(inv_predictions(r), refs["1"], "mw serve models:/name/Production")
