@@ -35,9 +35,9 @@ static const char ABOUT[] =
 	"models:/<name>/<stage>, models:/<name>/latest, models:/<name>@<alias>,\n"
 	"mlflow-artifacts:/<path>.  With --run-id, DEST is relative to that run's artifact\n"
 	"root.  Directories are uploaded and downloaded recursively: a model's files land\n"
-	"directly in LOCAL_DIR (as MLflow does), any other path's last part is kept\n"
-	"(runs:/<run>/model -> LOCAL_DIR/model/).  Every download is checked against the\n"
-	"SHA-256 the store keeps for the file.";
+	"directly in LOCAL_DIR (./<name> when LOCAL_DIR is not given), any other path's\n"
+	"last part is kept (runs:/<run>/model -> LOCAL_DIR/model/).  Every download is\n"
+	"checked against the SHA-256 the store keeps for the file.";
 
 /* ------------------------------------------------------------ progress */
 
@@ -732,7 +732,23 @@ int cmd_artifacts(int argc, char **argv)
 	} else {
 		rc = resolve(cl, npos > 1 ? pos[1] : "", &path, &err);
 		if (!rc && down) {
-			const char *dir = npos > 2 ? pos[2] : ".";
+			/* a model without LOCAL_DIR goes to ./<name> (never straight into
+			 * the working directory, over whatever files are there) */
+			char *own = NULL;
+			if (npos <= 2 && mw_uri_prefix(pos[1], "models:/")) {
+				char *mn = NULL, *mr = NULL;
+				struct mw_err e2 = {0};
+				if (!mw_registry_parse_uri(pos[1], &mn, &mr, &e2)) {
+					for (char *c = mn; *c; c++)
+						if (*c == '/')
+							*c = '_';
+					own = mn;
+					mn = NULL;
+				}
+				free(mn);
+				free(mr);
+			}
+			const char *dir = own ? own : npos > 2 ? pos[2] : ".";
 			const char *base = strrchr(path, '/');
 			base = base ? base + 1 : path;
 			/* a model's files go straight into DIR (as MLflow does): the
@@ -748,6 +764,7 @@ int cmd_artifacts(int argc, char **argv)
 				snprintf(local, n, "%s/artifacts", dir);
 			rc = download_tree(cl, path, local, report, 0, &err);
 			free(local);
+			free(own);
 		} else if (!rc) {
 			json_t *listing = NULL;
 			rc = list_dir(cl, path, &listing, &err);

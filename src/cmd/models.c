@@ -216,7 +216,6 @@ static void print_version(json_t *v)
 	field("version", jstr(v, "version"));
 	field("stage", jstr(v, "current_stage"));
 	field("status", jstr(v, "status"));
-	field("status_message", jstr(v, "status_message"));
 	char *al = aliases_text(json_object_get(v, "aliases"));
 	field("aliases", al);
 	free(al);
@@ -514,7 +513,23 @@ static int run_register(struct cmd_opt *opts, size_t nopts, const char **pos, si
 			printf("registered %s version %s\n", jstr(v, "name"), jstr(v, "version"));
 			field("pinned at", jstr(v, "storage_location"));
 			field("manifest", jstr(v, "manifest_digest"));
-			field("note", jstr(v, "status_message"));
+			/* mw's note on the registration (no source, not pinned ...) */
+			char *rest = NULL, *path = NULL;
+			const char *ver = jstr(v, "version");
+			size_t rn = strlen(ver ? ver : "") + 32;
+			rest = mw_xmalloc(rn);
+			snprintf(rest, rn, "versions/%s/lineage", ver ? ver : "");
+			path = native_path(jstr(v, "name"), rest);
+			json_t *lq = json_pack("{s:s,s:s}", "name", jstr(v, "name"), "version",
+					       ver ? ver : ""),
+			       *lin = NULL;
+			struct mw_err e2 = {0};
+			if (!mw_client_native(x.cl, "GET", path, mw_registry_lineage, lq, &lin, &e2))
+				field("note", jstr(lin, "registration_note"));
+			json_decref(lq);
+			json_decref(lin);
+			free(path);
+			free(rest);
 		}
 		json_decref(req);
 		json_decref(resp);

@@ -26,6 +26,7 @@
  */
 #include "cmd/cmd.h"
 
+#include "registry/registry.h"
 #include "serve/serve.h"
 
 #include <pthread.h>
@@ -68,6 +69,39 @@ static int ref_ident(struct remote *r, const char *name, const char *ref,
 	return rc;
 }
 
+/* Whether the server's promotion history of a model names an alias (it was
+ * set once): the same rule as mw_registry_resolve, so a replica never falls
+ * back to the latest version of a model that had its default alias.  A
+ * history that cannot be read counts as "had it" (never fall back blind). */
+static bool had_alias(struct remote *r, const char *name, const char *alias, struct mw_err *err)
+{
+	char *en = mw_client_escape(name);
+	size_t n = strlen(en) + 40;
+	char *path = mw_xmalloc(n);
+	snprintf(path, n, "/api/mw/models/%s/history", en);
+	free(en);
+	json_t *req = json_pack("{s:s}", "name", name), *resp = NULL;
+	struct mw_err e2 = {0};
+	int rc = mw_client_native(r->cl, "GET", path, mw_registry_history, req, &resp, &e2);
+	free(path);
+	json_decref(req);
+	bool had = rc != 0;
+	if (rc && e2.code == MW_E_NOT_FOUND)
+		had = false; /* no such model: the latest says so */
+	json_t *ev = json_object_get(resp, "events");
+	for (size_t i = 0; !had && i < json_array_size(ev); i++) {
+		json_t *e = json_array_get(ev, i);
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		const char *target = json_string_value(json_object_get(e, "target"));
+		had = kind && target && !strcmp(target, alias) &&
+		      (!strcmp(kind, "alias_set") || !strcmp(kind, "alias_deleted") ||
+		       !strcmp(kind, "rollback"));
+	}
+	json_decref(resp);
+	(void)err;
+	return had;
+}
+
 static int remote_resolve(struct mw_model_source *src, const char *name, const char *ref,
 			  const char *default_alias, struct mw_model_ident *out, struct mw_err *err)
 {
@@ -81,7 +115,14 @@ static int remote_resolve(struct mw_model_source *src, const char *name, const c
 			snprintf(at, sizeof at, "@%.290s", default_alias);
 			rc = ref_ident(r, name, at, out, err);
 		}
-		if (rc == -MW_E_NOT_FOUND) { /* no such alias: the latest version */
+		if (rc == -MW_E_NOT_FOUND && default_alias && *default_alias &&
+		    had_alias(r, name, default_alias, err))
+			rc = mw_err_set(err, MW_E_NOT_FOUND,
+					"Registered model '%.100s' has no alias '%.100s' any more: "
+					"promote a version to serve its default (it never falls back "
+					"to an unpromoted version).",
+					name, default_alias);
+		else if (rc == -MW_E_NOT_FOUND) { /* never promoted: the latest version */
 			mw_err_clear(err);
 			rc = ref_ident(r, name, "latest", out, err);
 		}

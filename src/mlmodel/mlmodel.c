@@ -5,7 +5,8 @@
  * The YAML tree is built from libyaml's events by one recursive function
  * bounded by MAX_DEPTH; every event is deleted on every path.  Signatures
  * are stored by MLflow as JSON text inside the YAML (inputs: '[{"name": ...,
- * "type": ...}]'), so they are decoded with jansson, with the same depth cap.
+ * "type": ...}]'), so they are decoded with jansson (its own nesting limit;
+ * the text is inside the 1 MiB MLmodel).
  */
 #include "mlmodel/mlmodel.h"
 

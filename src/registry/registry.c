@@ -1332,28 +1332,22 @@ static int in_stage(struct mw_registry *r, const char *name, const char *stage_i
 	return rc;
 }
 
-/* Whether a model's alias ever existed (its promotion history names it):
- * 1 yes, 0 no, or an error. */
-static int had_alias(struct mw_registry *r, const char *name, const char *alias, struct mw_arena *a,
-		     struct mw_err *err)
+/* Whether a model's alias was ever set (its promotion history names it):
+ * 1 yes, 0 no, or an error.  One indexed query, not the whole history. */
+static int had_alias(struct mw_registry *r, const char *name, const char *alias,
+		     struct mw_arena *a, struct mw_err *err)
 {
-	struct mw_promotion_event *ev = NULL;
-	size_t n = 0;
+	(void)a;
+	struct mw_alias_state st;
 	struct mw_err e2 = {0};
-	int rc = mw_store_rm_history(r->store, name, a, &ev, &n, &e2);
+	int rc = mw_store_rm_alias_state(r->store, name, alias, &st, &e2);
 	if (rc == -MW_E_NOT_FOUND)
 		return 0; /* no such model: the caller's lookup says so */
 	if (rc) {
 		*err = e2;
 		return rc;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (ev[i].target && !strcmp(ev[i].target, alias) &&
-		    (!strcmp(ev[i].kind, MW_EVENT_ALIAS_SET) ||
-		     !strcmp(ev[i].kind, MW_EVENT_ALIAS_DELETED) ||
-		     !strcmp(ev[i].kind, MW_EVENT_ROLLBACK)))
-			return 1;
-	return 0;
+	return st.events > 0;
 }
 
 int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref,
@@ -1396,7 +1390,7 @@ int mw_registry_resolve(struct mw_registry *r, const char *name, const char *ref
 	}
 	if (found) {
 		/* resolved through the default alias above */
-	} else if (!ref || !*ref || !strcmp(ref, "latest")) {
+	} else if (!ref || !*ref || mw_str_eq_nocase(ref, "latest")) {
 		via = "latest";
 		rc = latest_version(r, name, &v, err);
 		if (!rc && !v)

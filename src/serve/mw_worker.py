@@ -525,6 +525,9 @@ def setup_sklearn(m, obj, method="predict"):
             if classes.dtype.kind not in "biuf":
                 m.label_index = {c: i for i, c in enumerate(m.classes)}
     else:
+        if method == "predict_proba":
+            raise WorkerError("the model's predict_fn is predict_proba, but %s is not a "
+                              "classifier" % type(obj).__name__, "unsupported")
         n_out = getattr(obj, "n_outputs_", None)
         if isinstance(n_out, (int, np.integer)) and n_out > 0:
             m.outputs = int(n_out)

@@ -10,6 +10,7 @@
 
 #include "xgb/xgb.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,11 +58,9 @@ static int out_mode_of(const struct mw_rt_spec *spec, struct xm *x, struct mw_er
 	if (!classifier)
 		return 0;
 	if (fn && !strcmp(fn, "predict_proba")) {
-		if (x->softmax)
-			return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
-					  "predict_proba of a multi:softmax model: its booster "
-					  "answers labels only");
 		x->mode = OUT_PROBA;
+		if (x->softmax) /* the probabilities are the softmax of the margins */
+			x->raw_no = mw_xgb_num_outputs(x->m, true);
 		x->no = x->raw_no == 1 ? 2 : x->raw_no;
 	} else {
 		x->mode = OUT_LABEL;
@@ -165,11 +164,21 @@ static int xgb_predict(void *model, const float *x, size_t rows, size_t cols, fl
 	struct xm *xm = model;
 	if (xm->mode == OUT_RAW)
 		return mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, y, false, err);
+	bool margins = xm->softmax && xm->mode == OUT_PROBA;
 	float *raw = mw_xmalloc((rows ? rows : 1) * xm->raw_no * sizeof *raw);
-	int rc = mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, raw, false, err);
+	int rc = mw_xgb_predict_pool(xm->m, xm->pool, x, rows, cols, raw, margins, err);
 	for (size_t r = 0; !rc && r < rows; r++) {
 		const float *p = raw + r * xm->raw_no;
-		if (xm->mode == OUT_PROBA && xm->raw_no == 1) { /* XGBClassifier: [1-p, p] */
+		if (margins) { /* multi:softmax's predict_proba: softmax of the margins */
+			float mx = p[0];
+			for (size_t k = 1; k < xm->raw_no; k++)
+				mx = p[k] > mx ? p[k] : mx;
+			double sum = 0;
+			for (size_t k = 0; k < xm->raw_no; k++)
+				sum += exp((double)p[k] - mx);
+			for (size_t k = 0; k < xm->raw_no; k++)
+				y[r * xm->raw_no + k] = (float)(exp((double)p[k] - mx) / sum);
+		} else if (xm->mode == OUT_PROBA && xm->raw_no == 1) { /* XGBClassifier: [1-p, p] */
 			y[r * 2] = 1.0f - p[0];
 			y[r * 2 + 1] = p[0];
 		} else if (xm->mode == OUT_PROBA) {

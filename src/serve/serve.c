@@ -932,20 +932,35 @@ static int resolve_ref(struct mw_serve *s, const char *name, const char *version
 	}
 	uint64_t gen = source_generation(s), now = mw_mono_ns();
 	uint64_t ttl = (uint64_t)(s->o.poll_ms > 1000 ? s->o.poll_ms : 1000) * 1000000ull;
+	char *stale = NULL; /* what it resolved to last, however long ago */
 	pthread_mutex_lock(&s->mu);
 	for (struct svi_refmemo *m = s->refs; m; m = m->next)
-		if (!strcmp(m->name, *name2) && !strcmp(m->ref, ref) &&
-		    (has_generation(s) ? m->gen == gen : now - m->at_ns < ttl)) {
-			*version2 = mw_xstrdup(m->version);
-			break;
+		if (!strcmp(m->name, *name2) && !strcmp(m->ref, ref)) {
+			if (has_generation(s) ? m->gen == gen : now - m->at_ns < ttl)
+				*version2 = mw_xstrdup(m->version);
+			else if (!stale)
+				stale = mw_xstrdup(m->version);
+			if (*version2)
+				break;
 		}
 	pthread_mutex_unlock(&s->mu);
 	if (*version2) {
+		free(stale);
 		free(ref);
 		return 0;
 	}
 	struct mw_model_ident id = {0};
 	int rc = s->source->ops->resolve(s->source, *name2, ref, NULL, &id, err);
+	if (rc && stale && err->code != MW_E_NOT_FOUND && err->code != MW_E_INVALID) {
+		/* the source does not answer (a replica's registry is down): keep
+		 * serving what the reference named last, as the default does */
+		mw_err_clear(err);
+		*version2 = stale;
+		stale = NULL;
+		free(ref);
+		return 0;
+	}
+	free(stale);
 	if (!rc) {
 		*version2 = mw_xstrdup(id.version);
 		pthread_mutex_lock(&s->mu);
@@ -1169,6 +1184,18 @@ static void check_aliases(struct mw_serve *s)
 		    !strcmp(failed.digest, id.digest))
 			changed = false; /* that one failed moments ago */
 		if (changed) {
+			/* already loaded as an explicit version (a request named it,
+			 * e.g. by reference): that copy becomes the default too */
+			pthread_mutex_lock(&s->mu);
+			struct svi_entry *le = entry_find(s, names[i]);
+			for (size_t j = 0; le && !m && j < le->nversions; j++)
+				if (same_ident(le->versions[j], &id)) {
+					m = le->versions[j];
+					served_ref(m);
+				}
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (changed && !m) {
 			mw_info("serve: %s moved from version %s to %s; loading", names[i],
 				cur->version, id.version);
 			rc = load_ident(s, names[i], &id, &m, &err);
@@ -1177,10 +1204,17 @@ static void check_aliases(struct mw_serve *s)
 					names[i], id.version, names[i], cur->version, err.msg);
 		}
 		pthread_mutex_lock(&s->mu);
-		e->loading = false;
+		/* the entry may have been dropped (unloaded on request, or no longer
+		 * resolving) or its default replaced while the lock was not held:
+		 * look it up again, and change nothing that is not still ours */
+		e = entry_find(s, names[i]);
+		if (e)
+			e->loading = false;
 		pthread_cond_broadcast(&s->cv);
 		struct mw_served *old = NULL;
-		if (gone && e->current == cur) {
+		if (!e || e->current != cur) {
+			old = m; /* loaded for an entry that moved on: not used */
+		} else if (gone) {
 			old = cur; /* the entry's reference */
 			e->current = NULL;
 			mw_info("serve: %s no longer resolves (%s); it stops serving", names[i],
@@ -1547,13 +1581,17 @@ json_t *mw_serve_index(struct mw_serve *s, bool ready_only, size_t max)
 	pthread_mutex_lock(&s->mu);
 	for (struct svi_entry *e = s->entries; e && json_array_size(out) < max; e = e->next) {
 		bool loading = job_find(s, e->name, NULL) != NULL;
-		const char *state = e->current ? "READY" : loading ? "LOADING" : "UNAVAILABLE";
+		/* ready: its default, or a version asked for by number or reference */
+		struct mw_served *shown = e->current ? e->current
+					  : e->nversions ? e->versions[0]
+							 : NULL;
+		const char *state = shown ? "READY" : loading ? "LOADING" : "UNAVAILABLE";
 		json_object_set_new(seen, e->name, json_true());
-		if (ready_only && !e->current)
+		if (ready_only && !shown)
 			continue;
 		json_t *o = json_pack("{s:s,s:s}", "name", e->name, "state", state);
-		if (e->current)
-			json_object_set_new(o, "version", json_string(e->current->version));
+		if (shown)
+			json_object_set_new(o, "version", json_string(shown->version));
 		else if (e->last_error)
 			json_object_set_new(o, "reason", json_string(e->last_error));
 		else if (!loading)
@@ -1752,12 +1790,19 @@ int mw_serve_render_metrics(struct mw_serve *s, struct mw_buf *out)
 			s->source_down ? 0 : 1, s->n_source_failures);
 	for (int part = 0; part < 10; part++) {
 		bad |= mw_buf_puts(out, heads[part]);
+		/* each (name, version) once, however many loaded copies share its
+		 * counters (a series twice would break the scrape) */
+		unsigned long long mark = ++s->render_mark;
 		for (struct svi_entry *e = s->entries; e; e = e->next) {
-			if (e->current)
+			if (e->current && e->current->c->mark != mark) {
+				e->current->c->mark = mark;
 				bad |= render_one(out, e->current, part);
+			}
 			for (size_t i = 0; i < e->nversions; i++)
-				if (e->versions[i] != e->current)
+				if (e->versions[i]->c->mark != mark) {
+					e->versions[i]->c->mark = mark;
 					bad |= render_one(out, e->versions[i], part);
+				}
 		}
 	}
 	pthread_mutex_unlock(&s->mu);

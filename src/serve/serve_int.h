@@ -61,6 +61,7 @@ struct svi_counters {
 	unsigned long long n_ok, n_err, n_rejected, n_cache_hits, n_batches, n_rows;
 	unsigned long long n_err_code[MW_E__COUNT];
 	struct mw_hist h_queue, h_compute, h_total, h_batch;
+	unsigned long long mark; /* rendering: printed in this pass (under mu) */
 	struct svi_counters *next;
 };
 struct svi_counters *svi_counters_get(struct mw_serve *s, const char *name, const char *version);
@@ -177,6 +178,7 @@ struct mw_serve {
 	size_t nrefs;
 	struct svi_counters *counters; /* every version's, loaded or not (under mu) */
 	size_t ncounters;
+	unsigned long long render_mark;
 	/* whether the source answered the last poll (mw_serve_source_status) */
 	bool source_down;
 	char source_error[256];

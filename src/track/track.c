@@ -728,6 +728,14 @@ static int get_status(json_t *req, const char **out, struct mw_err *err)
 			*out = run_statuses[i];
 			return 0;
 		}
+	int64_t n;
+	if (!mw_parse_int64(s, &n)) { /* a number as text, as protobuf's parser reads it */
+		if (n >= 1 && n <= 5) {
+			*out = run_statuses[n - 1];
+			return 0;
+		}
+		return mw_err_set(err, MW_E_INVALID, "Invalid run status %lld.", (long long)n);
+	}
 	return 0;
 }
 

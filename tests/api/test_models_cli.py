@@ -344,6 +344,23 @@ def test_download_by_every_model_uri(mode, tmp_path):
         p = download(bad, tmp_path / "bad")
         assert p.returncode == code, (bad, p.stdout, p.stderr)
         assert p.stderr.strip(), bad
+    # without LOCAL_DIR a model goes to ./<name>, never over the working directory
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "MLmodel").write_bytes(b"mine")
+    args = ["artifacts", "download", "models:/fraud@champion"]
+    env = dict(os.environ)
+    env.pop("MW_URI", None)
+    if mode.kind == "uri":
+        env["MW_URI"] = s.url
+    else:
+        args += ["--data-dir", str(tmp_path / "cli-data")]
+        env.update(store_env(tmp_path / "cli-data"))
+    p = subprocess.run([mw_bin(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert (cwd / "MLmodel").read_bytes() == b"mine"
+    assert (cwd / "fraud" / "MLmodel").read_bytes() == FILES["MLmodel"]
     # a run's path keeps its last part, as MLflow does
     p = download(f"runs:/{mode.run_id}/model", tmp_path / "byrun")
     assert p.returncode == 0, p.stderr

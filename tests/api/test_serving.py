@@ -1353,8 +1353,8 @@ def xgb_classifier_files(clf, fmt, predict_fn=None):
     return {"MLmodel": ml.encode(), name: bytes(raw)}
 
 
-@pytest.mark.parametrize("classes", [2, 3])
-def test_native_and_python_runtimes_answer_what_mlflow_pyfunc_does(zoo, classes):
+@pytest.mark.parametrize("classes,objective", [(2, None), (3, None), (3, "multi:softmax")])
+def test_native_and_python_runtimes_answer_what_mlflow_pyfunc_does(zoo, classes, objective):
     """The same XGBClassifier answers the same in both runtimes, and what MLflow's
     pyfunc answers: predict's labels by default, predict_proba's columns when logged
     with pyfunc_predict_fn='predict_proba'."""
@@ -1362,7 +1362,8 @@ def test_native_and_python_runtimes_answer_what_mlflow_pyfunc_does(zoo, classes)
     X = rs.randn(300, 5).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) if classes == 2 else \
         np.digitize(X[:, 0], [-0.5, 0.5])
-    clf = xgb.XGBClassifier(n_estimators=12, max_depth=3, random_state=0).fit(X, y)
+    kw = {"objective": objective} if objective else {}
+    clf = xgb.XGBClassifier(n_estimators=12, max_depth=3, random_state=0, **kw).fit(X, y)
     Xt = rs.randn(40, 5).astype(np.float32)
     labels = clf.predict(Xt).astype(np.float64)
     proba = clf.predict_proba(Xt).astype(np.float64)

@@ -1014,6 +1014,8 @@ def test_replica_says_when_its_registry_is_unreachable(two_versions, serve_facto
 
     body = ready()
     assert body["ready"] is True and body["model_source"]["kind"] == "remote"
+    assert v2_outputs(v2_infer(rep, name, v2_body(X), version="champion"))[1][
+        "model_version"] == "2"  # resolved while the registry answers
     wait_for(lambda: ready()["model_source"]["reachable"], timeout=10, what="a first answer")
     srv.kill9()
     src = wait_for(lambda: (lambda s: s if not s["reachable"] else None)(
@@ -1021,6 +1023,10 @@ def test_replica_says_when_its_registry_is_unreachable(two_versions, serve_facto
     assert src["error"] and src["unreachable_since_ms"] > 0, src
     r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
     assert_close(inv_predictions(r), refs["2"], "served while the registry is down")
+    # a reference resolved before the outage keeps answering from what it named
+    time.sleep(1.1)  # past the reference's memo (max(--alias-poll-ms, 1 s))
+    got, out = v2_outputs(v2_infer(rep, name, v2_body(X), version="champion"))
+    assert out["model_version"] == "2"
     text = metrics(rep)
     assert metric(text, "mw_serve_source_reachable") == 0
     assert metric(text, "mw_serve_source_failures_total") >= 1
@@ -1069,3 +1075,26 @@ def test_mw_serve_and_predict_take_every_models_uri(two_versions, serve_factory,
         r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
         assert r.headers.get("X-MW-Model-Version") == "1"
         assert_close(inv_predictions(r), refs["1"], "mw serve models:/name/Production")
+
+
+def test_replica_default_never_falls_back_to_latest(two_versions, serve_factory):
+    """A replica following a model's default (`mw serve models:/NAME`) stops serving
+    when the champion alias is deleted; it never swaps to the latest, unpromoted
+    version (the same rule as mw server's)."""
+    srv, name, X, refs = two_versions
+    set_alias(srv, name, 1)  # champion -> 1; the latest is 2
+    rep = serve_factory(f"models:/{name}", extra=["--alias-poll-ms", "100"],
+                        env={"MW_URI": srv.url})
+    r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
+    assert r.headers.get("X-MW-Model-Version") == "1"
+    assert_ok(srv.delete("registered-models/alias", {"name": name, "alias": "champion"}))
+
+    def stopped():
+        r = inv_post(rep, "/invocations", body={"instances": jrows(X)})
+        assert r.headers.get("X-MW-Model-Version") != "2", "fell back to the latest version"
+        return r.status_code in (404, 503)
+    wait_for(stopped, timeout=10, what="the replica to stop serving its default")
+    for _ in range(5):  # and it stays so: no fall back on later polls
+        assert not inv_post(rep, "/invocations",
+                            body={"instances": jrows(X)}).headers.get("X-MW-Model-Version")
+        time.sleep(0.1)

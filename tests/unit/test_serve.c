@@ -50,6 +50,7 @@ struct fake {
 	int resolves, fetches;
 	int maxv, epoch;
 	uint64_t gen;
+	int slow; /* fetch takes 400 ms */
 };
 
 static int fake_resolve(struct mw_model_source *src, const char *name, const char *ref,
@@ -98,6 +99,10 @@ static int fake_fetch(struct mw_model_source *src, const struct mw_model_ident *
 {
 	struct fake *f = (struct fake *)src;
 	__atomic_fetch_add(&f->fetches, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&f->slow, __ATOMIC_RELAXED)) {
+		struct timespec ts = {0, 400000000L};
+		nanosleep(&ts, NULL);
+	}
 	char d4[5];
 	memcpy(d4, id->digest, 4);
 	d4[4] = 0;
@@ -600,10 +605,77 @@ static void test_model_dir_is_filled_once(void **state)
 	rm_tree(root);
 }
 
+/* An unload on request while the poll loads the name's new default: the poll
+ * must notice the entry is gone (ASan: no use after free), and what it loaded
+ * is released. */
+static void test_unload_during_swap(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_ops, .champion = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 20, false, 0);
+	const float pos[2] = {1, 0};
+	char v[16];
+	predict(s, "m", NULL, pos, 1, "a", v, sizeof v);
+	int fetches = __atomic_load_n(&f.fetches, __ATOMIC_RELAXED);
+	__atomic_store_n(&f.slow, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&f.champion, 2, __ATOMIC_RELAXED);
+	for (int i = 0; i < 400 && __atomic_load_n(&f.fetches, __ATOMIC_RELAXED) == fetches; i++)
+		sleep_ms(5);
+	OK(mw_serve_unload(s, "m", E)); /* while the poll loads version 2 */
+	sleep_ms(700);
+	json_t *idx = mw_serve_index(s, true, 100);
+	assert_int_equal(json_array_size(idx), 0); /* nothing of m was put back */
+	json_decref(idx);
+	__atomic_store_n(&f.slow, 0, __ATOMIC_RELAXED);
+	predict(s, "m", NULL, pos, 1, "b", v, sizeof v); /* loads again on request */
+	assert_string_equal(v, "2");
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
+/* A version loaded by name first (a request by number or reference), then
+ * made the default by an alias move: one loaded copy, one series. */
+static void test_default_reuses_a_loaded_version(void **state)
+{
+	(void)state;
+	struct fake f = {.base.ops = &fake_ops, .champion = 1};
+	snprintf(f.root, sizeof f.root, "/tmp/mw-test-serve-XXXXXX");
+	assert_non_null(mkdtemp(f.root));
+	struct mw_serve *s = new_serve(&f.base, 20, false, 0);
+	const float pos[2] = {1, 0};
+	char v[16];
+	predict(s, "m", NULL, pos, 1, "a", v, sizeof v);
+	predict(s, "m", "2", pos, 1, "b", v, sizeof v);
+	assert_int_equal(__atomic_load_n(&f.fetches, __ATOMIC_RELAXED), 2);
+	__atomic_store_n(&f.champion, 2, __ATOMIC_RELAXED);
+	for (int i = 0; i < 500; i++) {
+		predict(s, "m", NULL, pos, 1, "d", v, sizeof v);
+		if (!strcmp(v, "2"))
+			break;
+		sleep_ms(10);
+	}
+	assert_string_equal(v, "2");
+	assert_int_equal(__atomic_load_n(&f.fetches, __ATOMIC_RELAXED), 2); /* not loaded again */
+	struct mw_buf b;
+	mw_buf_init(&b, 1 << 20);
+	assert_int_equal(mw_serve_render_metrics(s, &b), 0);
+	size_t n = 0;
+	for (const char *p = b.data; (p = strstr(p, "mw_model_loaded{model=\"m\",version=\"2\"")); p++)
+		n++;
+	assert_int_equal(n, 1);
+	mw_buf_release(&b);
+	mw_serve_free(s);
+	rm_tree(f.root);
+}
+
 int main(void)
 {
 	mw_log_set_level(MW_LOG_WARN);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unload_during_swap),
+		cmocka_unit_test(test_default_reuses_a_loaded_version),
 		cmocka_unit_test(test_source_default_explicit_and_swap),
 		cmocka_unit_test(test_generation_revalidates),
 		cmocka_unit_test(test_acquire_async),
