@@ -175,7 +175,6 @@ static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
 	int rc = mw_serve_opts_from_settings(SET(app), &svo, err);
 	if (rc)
 		return rc;
-	svo.proxy_allow = mw_settings_get(SET(app), "proxy-upstreams"); /* rt_proxy's allow-list */
 	struct serve_state *st = mw_xcalloc(1, sizeof *st);
 	const struct mw_app_model *one = mw_app_model(app);
 	if (one) {

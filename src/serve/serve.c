@@ -1358,6 +1358,7 @@ int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_o
 	o->python_workers = (int)workers;
 	o->poll_ms = poll;
 	o->default_alias = mw_settings_get(set, "default-alias");
+	o->proxy_allow = mw_settings_get(set, "proxy-upstreams"); /* rt_proxy's allow-list */
 	if (log_on) {
 		const char *dir = mw_settings_get(set, "data-dir");
 		int n = snprintf(o->log_dir_buf, sizeof o->log_dir_buf, "%s/logs", dir ? dir : ".");

@@ -302,7 +302,8 @@ struct mw_serve_opts {
  * max-queue, infer-timeout-ms, cache-bytes, cache-ttl-ms, python,
  * python-workers, default-alias, alias-poll-ms, prediction-log (into
  * <data-dir>/logs), prediction-log-queue, max-loaded-versions,
- * max-python-workers, model-idle-unload, max-queue-bytes).  No source, not bound_only.
+ * max-python-workers, model-idle-unload, max-queue-bytes, proxy-upstreams).  No source,
+ * not bound_only.
  * Strings point into set, which must outlive o. */
 int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_opts *o,
 				struct mw_err *err);
