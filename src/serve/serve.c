@@ -1137,6 +1137,8 @@ void mw_serve_source_status(struct mw_serve *s, struct mw_serve_source_status *o
 
 static void check_aliases(struct mw_serve *s)
 {
+	size_t nanswered = 0, nfail = 0; /* this poll's resolves, for note_source */
+	struct mw_err fail_err = {0};
 	pthread_mutex_lock(&s->mu);
 	size_t n = 0;
 	for (struct svi_entry *e = s->entries; e; e = e->next)
@@ -1177,7 +1179,12 @@ static void check_aliases(struct mw_serve *s)
 		struct mw_err err = {0};
 		struct mw_served *m = NULL;
 		int rc = resolve_default(s, names[i], bind, &id, &err);
-		note_source(s, rc, &err);
+		if (rc && err.code != MW_E_NOT_FOUND && err.code != MW_E_INVALID) {
+			nfail++;
+			fail_err = err;
+		} else {
+			nanswered++; /* a version, or "no such model": the source answers */
+		}
 		bool gone = rc && err.code == MW_E_NOT_FOUND;
 		bool changed = !rc && !same_ident(cur, &id);
 		if (changed && recent && !strcmp(failed.version, id.version) &&
@@ -1237,6 +1244,11 @@ static void check_aliases(struct mw_serve *s)
 		free(names[i]);
 	}
 	free(names);
+	/* one verdict per poll: reachable when anything answered */
+	if (nanswered)
+		note_source(s, 0, &fail_err);
+	else if (nfail)
+		note_source(s, -MW_E_UNAVAILABLE, &fail_err);
 }
 
 static void reap(struct mw_serve *s)
