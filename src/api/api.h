@@ -14,6 +14,7 @@
 #include "http/http.h"
 #include "store/store.h"
 #include "art/art.h"
+#include "auth/auth.h"
 #include "blob/blob.h"
 #include "registry/registry.h"
 #include "serve/serve.h"
@@ -29,6 +30,8 @@ struct mw_api_ctx {
 	struct mw_store *store;
 	struct mw_http_server *http;
 	struct mw_settings *settings;
+	struct mw_authn *auth;           /* NULL unless --auth */
+	bool auth_open_health;           /* --auth-open-health */
 	int max_json_depth;
 	int64_t start_ms;
 };
@@ -43,6 +46,11 @@ void mw_api_artifacts_register(struct mw_api_ctx *ctx, struct mw_http_server *ht
 /* Inference: Open Inference Protocol (/v2/...), MLflow scoring
  * (/invocations, /models/<name>/invocations, /ping). */
 void mw_api_serving_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
+/* Authentication (--auth, api/auth.c): the filter that checks credentials
+ * and route classes (add after identity), and the users and token routes
+ * (MLflow's /api/2.0/mlflow/users/..., /api/mw/tokens). */
+int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void *ud);
+void mw_api_auth_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* /health, /version, /metrics, /api/mw/config. */
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* An error in the request's format (mw_http_req_errfmt), MLflow's where

@@ -32,7 +32,7 @@
  * hook; the app stops them all, newest first, before any module's stop.
  *
  * Compositions (app/modules.c): mw_app_server() for `mw server` (store, blob,
- * track, art, registry, serve, http, idle trim), mw_app_local() for the
+ * track, art, registry, serve, http, auth (with --auth), idle trim), mw_app_local() for the
  * CLI's local mode (store, blob, track, art, registry), and mw_app_one_model()
  * for `mw serve` and `mw predict` ({serve, bind, http}, with store, blob, art
  * and registry in front when a models:/ URI resolves in --data-dir); see
@@ -118,8 +118,8 @@ int mw_app_add_worker(struct mw_app *app, const char *name, int64_t period_ms, m
 
 /* The standard rows (app/modules.c) and the compositions built from them. */
 extern const struct mw_app_module mw_app_store, mw_app_blob, mw_app_track, mw_app_art,
-	mw_app_registry, mw_app_serve, mw_app_bind, mw_app_http, mw_app_trim;
-/* `mw server`: store, blob, track, art, registry, serve, http, trim. */
+	mw_app_registry, mw_app_serve, mw_app_bind, mw_app_http, mw_app_auth, mw_app_trim;
+/* `mw server`: store, blob, track, art, registry, serve, http, auth, trim. */
 const struct mw_app_module *const *mw_app_server(size_t *n);
 /* The CLI without a server: store, blob, track, art, registry (no HTTP). */
 const struct mw_app_module *const *mw_app_local(size_t *n);

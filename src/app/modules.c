@@ -17,6 +17,7 @@
 #include "app/app.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,6 +370,61 @@ const struct mw_app_module mw_app_http = {.name = "http",
 					  .stop = http_stop,
 					  .fini = http_fini};
 
+/* ------------------------------------------------------------ auth */
+
+/* With --auth: the auth object over the store, the first admin from
+ * --admin-password when no user exists, the authentication filter (after
+ * identity, so it has the last word on call.user) and the users and token
+ * routes.  Without it, nothing: every route stays open, as before. */
+static int auth_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	(void)state;
+	struct mw_api_ctx *ctx = CTX(app);
+	if (!mw_settings_bool(SET(app), "auth"))
+		return 0;
+	if (!ctx->store || !ctx->http)
+		return mw_err_set(err, MW_E_INTERNAL, "auth: needs the store and http rows");
+	int rc = mw_auth_new(ctx->store, &ctx->auth, err);
+	if (rc)
+		return rc;
+	const char *pw = mw_settings_get(SET(app), "admin-password");
+	bool created = false;
+	if (pw && *pw)
+		rc = mw_auth_ensure_admin(ctx->auth, pw, &created, err);
+	if (rc) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "--admin-password: %.400s", err->msg);
+		rc = mw_err_set(err, err->code, "%s", msg);
+		mw_auth_free(ctx->auth);
+		ctx->auth = NULL;
+		return rc;
+	}
+	if (created)
+		mw_info("auth: created user 'admin' (an admin) from --admin-password");
+	ctx->auth_open_health = mw_settings_bool(SET(app), "auth-open-health");
+	mw_http_add_filter(ctx->http, "auth", mw_api_auth_filter, ctx);
+	mw_info("auth: on (Bearer tokens and Basic passwords; health routes %s)",
+		ctx->auth_open_health ? "open" : "closed");
+	return 0;
+}
+
+static void auth_routes(struct mw_app *app, void *state, struct mw_http_server *http)
+{
+	(void)state;
+	if (CTX(app)->auth)
+		mw_api_auth_register(CTX(app), http);
+}
+
+static void auth_fini(struct mw_app *app, void *state)
+{
+	(void)state;
+	mw_auth_free(CTX(app)->auth);
+	CTX(app)->auth = NULL;
+}
+
+const struct mw_app_module mw_app_auth = {
+	.name = "auth", .init = auth_init, .routes = auth_routes, .fini = auth_fini};
+
 /* ------------------------------------------------------------ idle trim */
 
 /* After two quiet seconds (no request answered, none in flight) the store
@@ -424,7 +480,7 @@ const struct mw_app_module mw_app_trim = {
 
 static const struct mw_app_module *const server_modules[] = {
 	&mw_app_store, &mw_app_blob,  &mw_app_track, &mw_app_art,
-	&mw_app_registry, &mw_app_serve, &mw_app_http, &mw_app_trim,
+	&mw_app_registry, &mw_app_serve, &mw_app_http, &mw_app_auth, &mw_app_trim,
 };
 
 static const struct mw_app_module *const local_modules[] = {

@@ -41,6 +41,8 @@ enum mw_errcode {
 	MW_E_IO,               /* INTERNAL_ERROR, 500 (disk, database) */
 	MW_E_NOT_IMPLEMENTED,  /* NOT_IMPLEMENTED, 501 */
 	MW_E_UNAVAILABLE,      /* TEMPORARILY_UNAVAILABLE, 503 */
+	MW_E_UNAUTHENTICATED,  /* UNAUTHENTICATED, 401 (no or wrong credentials) */
+	MW_E_PERMISSION_DENIED, /* PERMISSION_DENIED, 403 */
 	MW_E__COUNT
 };
 

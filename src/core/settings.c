@@ -108,6 +108,15 @@ static const struct mw_setting defaults[] = {
 	SIZE("max-queue-bytes", "268435456", 0, 1ll << 40,
 	     "inference: input bytes (rows x features x 4) queued across all models before 503 "
 	     "(0 = no cap)"),
+	BOOL("auth", "false",
+	     "require authentication (Bearer token or Basic user:password) on every route but "
+	     "the open ones (true/false)"),
+	SECRET("admin-password", "",
+	       "with --auth: create user 'admin' (an admin) with this password at start when no "
+	       "user exists (8 to 1024 bytes)"),
+	BOOL("auth-open-health", "true",
+	     "with --auth: /health, /version, /metrics, /ping and the V2 health routes answer "
+	     "without credentials (false: they need a user too)"),
 	STR("proxy-upstreams", "",
 	    "URL prefixes (comma-separated, scheme://host[:port][/path]) that proxy models may "
 	    "send requests to (empty: the proxy runtime refuses every upstream)"),

@@ -1222,6 +1222,23 @@ int mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 
 /* ------------------------------------------------------------ request helpers */
 
+const char *mw_http_client_addr(struct mw_http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return "";
+	char buf[INET6_ADDRSTRLEN] = "";
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+			  sizeof buf);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  buf, sizeof buf);
+	return mw_arena_strdup(req->arena, buf);
+}
+
 const char *mw_http_header(struct mw_http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);

@@ -37,7 +37,8 @@
 #define MW_HTTP_MAX_CAPTURES 4 /* per pattern; more is refused at start-up */
 
 /* Who may call a route.  Every route declares one (MW_AUTH_UNSET is refused
- * at start-up); nothing enforces them yet: an authentication filter will. */
+ * at start-up); the authentication filter (api/auth.c, with --auth) enforces
+ * them: OPEN passes, ADMIN needs an admin, the others any verified user. */
 enum mw_auth {
 	MW_AUTH_UNSET = 0,
 	MW_AUTH_OPEN,      /* anyone, unauthenticated too: health, version, metrics */
@@ -83,6 +84,9 @@ struct mw_http_req {
 	/* false: call.user is only what the client claims (X-MW-User or a Basic
 	 * user name); an authentication filter sets it once it has checked. */
 	bool user_verified;
+	/* The authentication filter's record of the verified caller (struct
+	 * mw_principal, api/auth.c, in the arena); NULL when none. */
+	const void *principal;
 	void *conn;                    /* internal */
 };
 
@@ -245,6 +249,9 @@ struct mw_http_req *mw_http_deferred_req(struct mw_http_deferred *d);
 
 /* Request helpers */
 const char *mw_http_header(struct mw_http_req *req, const char *name);
+/* The client's address as text ("127.0.0.1", "::1"), in the request's arena;
+ * "" when unknown. */
+const char *mw_http_client_addr(struct mw_http_req *req);
 typedef void (*mw_http_kv_cb)(void *ctx, const char *key, const char *value);
 void mw_http_query_each(struct mw_http_req *req, mw_http_kv_cb cb, void *ctx);
 const char *mw_http_query(struct mw_http_req *req, const char *key);

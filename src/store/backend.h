@@ -6,7 +6,7 @@
  * mw_store_backend: its URI scheme, open/close/trim, its write handle with
  * the transaction hooks the group-commit writer (writer.c) drives, plain SQL
  * hooks and its numbered migrations for the migration runner (migrate.c),
- * and one ops struct per domain (tracking, registry, artifacts; NULL for a
+ * and one ops struct per domain (tracking, registry, artifacts, auth; NULL for a
  * domain it lacks) that the public mw_store_* calls dispatch to.  Callers
  * never change when a backend is added.
  */
@@ -15,6 +15,7 @@
 
 #include "store/store.h"
 #include "store/artifacts.h"
+#include "store/auth.h"
 #include "store/registry.h"
 #include "store/tracking.h"
 
@@ -228,6 +229,25 @@ struct mw_store_migrations {
 int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *sql, void *tx,
 		     const struct mw_store_migrations *m, int *version, struct mw_err *err);
 
+struct mw_store_auth_ops {
+	int (*user_create)(struct mw_store *, const char *, const char *, bool, int64_t, int64_t *,
+			   struct mw_err *);
+	int (*user_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_user *,
+			struct mw_err *);
+	int (*user_count)(struct mw_store *, int64_t *, struct mw_err *);
+	int (*user_set_password)(struct mw_store *, const char *, const char *, struct mw_err *);
+	int (*user_set_admin)(struct mw_store *, const char *, bool, struct mw_err *);
+	int (*user_delete)(struct mw_store *, const char *, struct mw_err *);
+	int (*token_create)(struct mw_store *, int64_t, const char *, const char *, int64_t, int64_t,
+			    int64_t *, struct mw_err *);
+	int (*token_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_token *,
+			 struct mw_err *);
+	int (*token_list)(struct mw_store *, int64_t, struct mw_arena *, struct mw_token **,
+			  size_t *, struct mw_err *);
+	int (*token_revoke)(struct mw_store *, int64_t, int64_t, int64_t, char[65], struct mw_err *);
+	int (*token_touch)(struct mw_store *, int64_t, int64_t, struct mw_err *);
+};
+
 /* ------------------------------------------------------------ a backend */
 
 /* Everything the store needs to know about one backend.  store.c picks it by
@@ -255,6 +275,7 @@ struct mw_store_backend {
 	const struct mw_store_tracking_ops *tracking;
 	const struct mw_store_registry_ops *registry;
 	const struct mw_store_artifacts_ops *artifacts;
+	const struct mw_store_auth_ops *auth;
 };
 
 extern const struct mw_store_backend mw_store_sqlite;

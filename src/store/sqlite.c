@@ -432,6 +432,16 @@ static const char *const migrations[] = {
 	"ALTER TABLE model_versions RENAME COLUMN storage_location TO pinned_files;"
 	"UPDATE model_versions SET pinned_files = substr(pinned_files, 19)"
 	" WHERE substr(pinned_files, 1, 18) = 'mlflow-artifacts:/';",
+
+	/* 5: auth: users and API tokens (hashes only; sqlite_auth.c) */
+	"CREATE TABLE auth_users ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+	" pw_hash TEXT NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+	"CREATE TABLE auth_tokens ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, user_id INTEGER NOT NULL, name TEXT NOT NULL,"
+	" hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, expires_at INTEGER,"
+	" last_used_at INTEGER, revoked_at INTEGER);"
+	"CREATE INDEX auth_tokens_user ON auth_tokens (user_id, id);",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */
@@ -835,4 +845,5 @@ const struct mw_store_backend mw_store_sqlite = {
 	.tracking = &mw_sqlite_tracking_ops,
 	.registry = &mw_sqlite_registry_ops,
 	.artifacts = &mw_sqlite_artifacts_ops,
+	.auth = &mw_sqlite_auth_ops,
 };

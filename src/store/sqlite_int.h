@@ -66,6 +66,7 @@ int sqi_kv_rows(struct conn *c, const char *sql, const char *id, int64_t iid, st
 extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops;   /* sqlite_tracking.c */
 extern const struct mw_store_registry_ops mw_sqlite_registry_ops;   /* sqlite_registry.c */
 extern const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops; /* sqlite_artifacts.c */
+extern const struct mw_store_auth_ops mw_sqlite_auth_ops;           /* sqlite_auth.c */
 
 /* ------------------------------------------------------------ shared by domains
  * (sqlite_artifacts.c) */

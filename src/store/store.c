@@ -528,3 +528,57 @@ int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, 
 {
 	R(mv_get_card, name, version, a, out, err);
 }
+
+#define AU(op, ...) DOMAIN(auth, op, __VA_ARGS__)
+
+int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_hash, bool admin,
+			 int64_t now_ms, int64_t *id, struct mw_err *err)
+{
+	AU(user_create, name, pw_hash, admin, now_ms, id, err);
+}
+int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a,
+		      struct mw_user *out, struct mw_err *err)
+{
+	AU(user_get, name, a, out, err);
+}
+int mw_store_user_count(struct mw_store *s, int64_t *n, struct mw_err *err)
+{
+	AU(user_count, n, err);
+}
+int mw_store_user_set_password(struct mw_store *s, const char *name, const char *pw_hash,
+			       struct mw_err *err)
+{
+	AU(user_set_password, name, pw_hash, err);
+}
+int mw_store_user_set_admin(struct mw_store *s, const char *name, bool admin, struct mw_err *err)
+{
+	AU(user_set_admin, name, admin, err);
+}
+int mw_store_user_delete(struct mw_store *s, const char *name, struct mw_err *err)
+{
+	AU(user_delete, name, err);
+}
+int mw_store_token_create(struct mw_store *s, int64_t user_id, const char *name, const char *hash,
+			  int64_t now_ms, int64_t expires_ms, int64_t *id, struct mw_err *err)
+{
+	AU(token_create, user_id, name, hash, now_ms, expires_ms, id, err);
+}
+int mw_store_token_get(struct mw_store *s, const char *hash, struct mw_arena *a,
+		       struct mw_token *out, struct mw_err *err)
+{
+	AU(token_get, hash, a, out, err);
+}
+int mw_store_token_list(struct mw_store *s, int64_t user_id, struct mw_arena *a,
+			struct mw_token **out, size_t *n, struct mw_err *err)
+{
+	AU(token_list, user_id, a, out, n, err);
+}
+int mw_store_token_revoke(struct mw_store *s, int64_t id, int64_t user_id, int64_t now_ms,
+			  char hash[65], struct mw_err *err)
+{
+	AU(token_revoke, id, user_id, now_ms, hash, err);
+}
+int mw_store_token_touch(struct mw_store *s, int64_t id, int64_t now_ms, struct mw_err *err)
+{
+	AU(token_touch, id, now_ms, err);
+}

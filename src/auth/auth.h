@@ -1,0 +1,112 @@
+/*
+ * auth.h - authentication: users with passwords, API tokens, the checks the
+ * request pipeline makes, and the failed-login limiter.
+ *
+ * Passwords are hashed with OpenSSL's scrypt (EVP_PBE_scrypt, N=2^15, r=8,
+ * p=1, 16 random bytes of salt, 32 bytes of hash), stored as
+ * "scrypt$N$r$p$<salt b64>$<hash b64>"; verification recomputes with the
+ * stored parameters and compares in constant time (CRYPTO_memcmp).  A user
+ * name that does not exist still costs one scrypt, so timing does not tell
+ * names apart.
+ *
+ * API tokens are 32 bytes from the CSPRNG shown once as "mw_<base64url>";
+ * the store keeps their SHA-256 (hex) only.  A token may expire and may be
+ * revoked; revocation is effective on the next request.
+ *
+ * The cache.  Verified credentials are remembered in a 1024-slot table keyed
+ * by a SHA-256 (a token's hash; for Basic credentials the hash of a
+ * per-process random key, the user name and the password, so the table
+ * never holds a password), so a request with known credentials costs no SQL
+ * and no scrypt.  Revoking a token evicts it; changing a user (password,
+ * admin flag, deletion) empties the table.  A cached token's expiry is
+ * checked on every hit, and its last-used time is written at most once a
+ * minute.
+ *
+ * The limiter.  More than 10 failed logins from one client address within a
+ * minute refuse that address (MW_E_LIMIT, with the seconds to wait) until
+ * the minute ends; addresses live in a fixed table of 4096 slots (a full
+ * table reuses the oldest slot).
+ *
+ * Errors: MW_E_UNAUTHENTICATED (no or wrong credentials), MW_E_PERMISSION_
+ * DENIED (not allowed), MW_E_LIMIT, and the store's.  Thread-safe.
+ */
+#ifndef MW_AUTH_H
+#define MW_AUTH_H
+
+#include "core/core.h"
+#include "store/auth.h"
+#include "store/store.h"
+
+#define MW_AUTH_FAIL_LIMIT 10  /* failed logins per address per window */
+#define MW_AUTH_FAIL_WINDOW_MS 60000
+#define MW_AUTH_CACHE_SLOTS 1024
+#define MW_AUTH_TOKEN_PREFIX "mw_"
+
+/* A verified caller. */
+struct mw_principal {
+	int64_t user_id;
+	char user[256];
+	bool admin;
+	int64_t token_id; /* 0 when Basic */
+};
+
+struct mw_authn;
+
+int mw_auth_new(struct mw_store *store, struct mw_authn **out, struct mw_err *err);
+void mw_auth_free(struct mw_authn *a);
+
+/* Password hashing: *out (malloc'd) gets the encoding above. */
+int mw_auth_hash_password(const char *password, char **out, struct mw_err *err);
+/* True when password matches the encoding (a malformed encoding never does). */
+bool mw_auth_verify_password(const char *password, const char *encoded);
+/* "mw_<base64url of 32 random bytes>" into out (64 bytes is enough). */
+int mw_auth_token_new(char out[64], struct mw_err *err);
+/* SHA-256 hex of a token's text (what the store keeps). */
+void mw_auth_token_hash(const char *token, char hex[65]);
+
+/* Check credentials: a bearer token, or Basic user and password.  0 and *p
+ * filled, or MW_E_UNAUTHENTICATED (any wrong credential, never which part). */
+int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_principal *p,
+			struct mw_err *err);
+int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *password,
+			struct mw_principal *p, struct mw_err *err);
+
+/* The limiter: mw_auth_limited answers the seconds to wait (0: go on);
+ * mw_auth_failed records one failure. */
+int mw_auth_limited(struct mw_authn *a, const char *addr);
+void mw_auth_failed(struct mw_authn *a, const char *addr);
+
+/* Users.  The caller p decides: create, set admin and delete need an admin;
+ * get and set password need an admin or the user itself (p may be NULL:
+ * the operator on the data directory, mw auth). */
+int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			const char *password, bool admin, struct mw_err *err);
+int mw_auth_user_get(struct mw_authn *a, const struct mw_principal *p, const char *name,
+		     struct mw_arena *ar, struct mw_user *out, struct mw_err *err);
+int mw_auth_user_set_password(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			      const char *password, struct mw_err *err);
+int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			   bool admin, struct mw_err *err);
+int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			struct mw_err *err);
+/* Create user "admin" (an admin) with password when no user exists yet;
+ * *created tells whether it did. */
+int mw_auth_ensure_admin(struct mw_authn *a, const char *password, bool *created,
+			 struct mw_err *err);
+
+/* Tokens of the caller p (or of user `owner` when p is NULL, for mw auth).
+ * expires_in_s 0: never.  text gets the token, shown once. */
+int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const char *owner,
+			 const char *name, int64_t expires_in_s, char text[64],
+			 struct mw_token *out, struct mw_err *err);
+/* The caller's tokens (an admin with all: everyone's; p NULL: everyone's). */
+int mw_auth_token_list(struct mw_authn *a, const struct mw_principal *p, bool all,
+		       struct mw_arena *ar, struct mw_token **out, size_t *n, struct mw_err *err);
+/* Revoke: the caller's own token, or any when p is an admin or NULL. */
+int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64_t id,
+			 struct mw_err *err);
+
+/* Validation of names and passwords (MW_E_INVALID). */
+int mw_auth_check_name(const char *name, struct mw_err *err);
+
+#endif
