@@ -21,6 +21,7 @@ static const struct mw_cmd commands[] = {
 	{"predictions", cmd_predictions, "read or follow the prediction log as JSON lines"},
 	{"fsck", cmd_fsck, "re-hash every blob and check every artifact against its blob"},
 	{"gc", cmd_gc, "remove blobs nothing references any more, after a grace period"},
+	{"auth", cmd_auth, "authentication: the first admin, API tokens (create, list, revoke)"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "show help for mw or for one command"},
 };

@@ -145,6 +145,7 @@ static int native_post(struct mw_client *cl, const char *path, json_t *req, json
 	char *payload = mw_json_dump(req, NULL);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	cmd_curl_auth(curl);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_buf);
@@ -249,6 +250,7 @@ static int list_dir(struct mw_client *cl, const char *dir, json_t **out, struct 
 	struct mw_buf body;
 	mw_buf_init(&body, 256u << 20);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	cmd_curl_auth(curl);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_buf);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -325,6 +327,7 @@ static void current_digest(struct mw_client *cl, const char *path, char out[65])
 	char *url = url_of(cl, curl, path);
 	struct etag et = {""};
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	cmd_curl_auth(curl);
 	curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &et);
@@ -382,6 +385,7 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 		struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
 		hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
 		curl_easy_setopt(curl, CURLOPT_URL, url);
+		cmd_curl_auth(curl);
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 		struct reading rd = {f, mw_sha256_new()};
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_file);
@@ -549,6 +553,7 @@ static int download_file(struct mw_client *cl, const char *path, const char *loc
 		char *url = url_of(cl, curl, path);
 		struct etag et = {""};
 		curl_easy_setopt(curl, CURLOPT_URL, url);
+		cmd_curl_auth(curl);
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, dl_write);
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &d);
 		curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024); /* fewer, larger writes */

@@ -36,6 +36,7 @@ int cmd_predictions(int argc, char **argv);
 
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_auth(int argc, char **argv);
 
 /* ------------------------------------------------------------ options */
 
@@ -90,8 +91,15 @@ void mw_client_close(struct mw_client *c);
 const char *mw_client_uri(struct mw_client *c);
 /* The artifact store of a local-mode client (NULL when remote). */
 struct mw_art *mw_client_art(struct mw_client *c);
+/* The metadata store of a local-mode client (NULL when remote). */
+struct mw_store *mw_client_store(struct mw_client *c);
 /* Who the CLI acts as: MW_USER, else USER, else "cli". */
 const char *mw_client_user(void);
+/* Credentials for a libcurl handle (a CURL *) from the environment, as
+ * MLflow's clients read them: MLFLOW_TRACKING_TOKEN as a Bearer token, else
+ * MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD as Basic; none set:
+ * nothing.  Every request the CLI sends to a server goes through it. */
+void cmd_curl_auth(void *curl);
 /* Call an MLflow endpoint ("runs/search") with a request message. */
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
 		   struct mw_err *err);

@@ -350,12 +350,32 @@ struct mw_art *mw_client_art(struct mw_client *c)
 	return c->ctx ? c->ctx->art : NULL;
 }
 
+struct mw_store *mw_client_store(struct mw_client *c)
+{
+	return c->ctx ? c->ctx->store : NULL;
+}
+
 const char *mw_client_user(void)
 {
 	const char *u = getenv("MW_USER");
 	if (!u || !*u)
 		u = getenv("USER");
 	return u && *u ? u : "cli";
+}
+
+void cmd_curl_auth(void *curl)
+{
+	const char *tok = getenv("MLFLOW_TRACKING_TOKEN");
+	const char *u = getenv("MLFLOW_TRACKING_USERNAME");
+	const char *pw = getenv("MLFLOW_TRACKING_PASSWORD");
+	if (tok && *tok) {
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, tok);
+	} else if (u && *u && pw) {
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, u);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, pw);
+	}
 }
 
 static const char *cli_user(void)
@@ -523,6 +543,7 @@ static int remote_call(struct mw_client *c, const char *path, const char *method
 		(void)!mw_buf_printf(&url, "%s/api/2.0/mlflow/%s", c->uri, path);
 	char *payload = NULL;
 	curl_easy_reset(c->curl);
+	cmd_curl_auth(c->curl);
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	char user_hdr[300];
 	snprintf(user_hdr, sizeof user_hdr, "X-MW-User: %.256s", cli_user());

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_ok, mw_bin, store_env, unique
 
 COMMANDS = ["server", "version", "help", "experiments", "runs", "serve", "predict",
-            "predictions"]
+            "predictions", "auth"]
 
 
 def cli(*args, env_extra=None, check=True, timeout=30):
@@ -45,7 +45,8 @@ def test_every_command_answers_help(command):
 @pytest.mark.parametrize("sub", [["experiments", "list"], ["experiments", "create"],
                                  ["experiments", "delete"], ["runs", "list"], ["runs", "show"],
                                  ["runs", "search"], ["predictions", "read"],
-                                 ["predictions", "tail"]])
+                                 ["predictions", "tail"], ["auth", "init"],
+                                 ["auth", "token"]])
 def test_subcommands_answer_help(sub):
     p = cli(*sub, "--help")
     assert (p.stdout + p.stderr).strip()
