@@ -30,8 +30,8 @@ struct mw_api_ctx {
 	struct mw_store *store;
 	struct mw_http_server *http;
 	struct mw_settings *settings;
-	struct mw_authn *auth;           /* NULL unless --auth */
-	bool auth_open_health;           /* --auth-open-health */
+	struct mw_authn *auth; /* NULL unless --auth */
+	bool auth_open_health; /* --auth-open-health */
 	int max_json_depth;
 	int64_t start_ms;
 };

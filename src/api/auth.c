@@ -37,8 +37,9 @@ static const char *const roles_user[] = {"user", NULL};
 
 static bool health_path(const char *p)
 {
-	static const char *const open[] = {"/health", "/version", "/metrics", "/ping",
-					   "/v2/health/live", "/v2/health/ready", "/v2", "/v2/"};
+	static const char *const open[] =
+		{"/health",         "/version",         "/metrics", "/ping",
+		 "/v2/health/live", "/v2/health/ready", "/v2",      "/v2/"};
 	for (size_t i = 0; i < sizeof open / sizeof *open; i++)
 		if (!strcmp(p, open[i]))
 			return true;
@@ -125,7 +126,7 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->user_verified = true;
 	req->principal = p;
 	if (cls == MW_AUTH_ADMIN && !p->admin)
-		return refuse(req, resp, MW_E_PERMISSION_DENIED, "this needs an admin");
+		return refuse(req, resp, MW_E_DENIED, "this needs an admin");
 	return 0;
 }
 
@@ -304,9 +305,11 @@ static void tokens_revoke(struct mw_http_req *req, struct mw_http_resp *resp, vo
 	mw_api_reply(req, resp, rc, rc ? NULL : json_object(), &err);
 }
 
-#define R(m, p, f, a, b)                                                                        \
-	{.method = m, .pattern = p, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW, .body = b,   \
-	 .max_body = (b) == MW_BODY_BUFFERED ? 65536 : 0}
+#define R(m, p, f, a, b)                                                                   \
+	{                                                                                  \
+		.method = m, .pattern = p, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW, \
+		.body = b, .max_body = (b) == MW_BODY_BUFFERED ? 65536 : 0                 \
+	}
 #define BUF MW_BODY_BUFFERED
 #define NONE MW_BODY_NONE
 

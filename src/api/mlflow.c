@@ -105,8 +105,10 @@ int mw_api_status(int code)
 	case MW_E_CONFLICT: return 409;
 	case MW_E_TOO_LARGE: return 413;
 	case MW_E_LIMIT: return 429;
-	case MW_E_UNAUTHENTICATED: return 401;
-	case MW_E_PERMISSION_DENIED: return 403;
+	case MW_E_UNAUTHENTICATED:
+		return 401;
+	case MW_E_DENIED:
+		return 403;
 	case MW_E_NOT_IMPLEMENTED: return 501;
 	case MW_E_UNAVAILABLE: return 503;
 	default: return 500;

@@ -422,8 +422,10 @@ static void auth_fini(struct mw_app *app, void *state)
 	CTX(app)->auth = NULL;
 }
 
-const struct mw_app_module mw_app_auth = {
-	.name = "auth", .init = auth_init, .routes = auth_routes, .fini = auth_fini};
+const struct mw_app_module mw_app_auth = {.name = "auth",
+					  .init = auth_init,
+					  .routes = auth_routes,
+					  .fini = auth_fini};
 
 /* ------------------------------------------------------------ idle trim */
 
@@ -479,8 +481,8 @@ const struct mw_app_module mw_app_trim = {
 /* ------------------------------------------------------------ compositions */
 
 static const struct mw_app_module *const server_modules[] = {
-	&mw_app_store, &mw_app_blob,  &mw_app_track, &mw_app_art,
-	&mw_app_registry, &mw_app_serve, &mw_app_http, &mw_app_auth, &mw_app_trim,
+	&mw_app_store, &mw_app_blob, &mw_app_track, &mw_app_art,  &mw_app_registry,
+	&mw_app_serve, &mw_app_http, &mw_app_auth,  &mw_app_trim,
 };
 
 static const struct mw_app_module *const local_modules[] = {

@@ -52,8 +52,8 @@ struct mw_authn {
 
 /* ------------------------------------------------------------ hashing */
 
-static int scrypt(const char *pw, const unsigned char *salt, size_t saltlen, uint64_t n,
-		  uint64_t r, uint64_t p, unsigned char *out, size_t outlen)
+static int scrypt(const char *pw, const unsigned char *salt, size_t saltlen, uint64_t n, uint64_t r,
+		  uint64_t p, unsigned char *out, size_t outlen)
 {
 	return EVP_PBE_scrypt(pw, strlen(pw), salt, saltlen, n, r, p, SCRYPT_MAXMEM, out, outlen) ==
 			       1
@@ -211,8 +211,8 @@ static int cache_get(struct mw_authn *a, const unsigned char key[32], struct mw_
 	return r;
 }
 
-static void cache_put(struct mw_authn *a, const unsigned char key[32],
-		      const struct mw_principal *p, int64_t expires_ms)
+static void cache_put(struct mw_authn *a, const unsigned char key[32], const struct mw_principal *p,
+		      int64_t expires_ms)
 {
 	pthread_mutex_lock(&a->cmu);
 	struct cache_slot *s = &a->cache[slot_of(key)];
@@ -295,7 +295,8 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 	struct mw_err e2;
 	int rc = mw_store_token_get(a->store, hex, ar, &t, &e2);
 	int64_t now = mw_now_ms();
-	if (rc == -MW_E_NOT_FOUND || (!rc && (t.revoked_ms || (t.expires_ms && t.expires_ms <= now))))
+	if (rc == -MW_E_NOT_FOUND ||
+	    (!rc && (t.revoked_ms || (t.expires_ms && t.expires_ms <= now))))
 		rc = unauth(err);
 	else if (rc)
 		rc = mw_err_set(err, e2.code, "%s", e2.msg);
@@ -362,8 +363,7 @@ static size_t addr_hash(const char *s)
 }
 
 /* The slot of addr (claimed when create), under lmu; NULL when absent. */
-static struct limit_slot *limit_slot(struct mw_authn *a, const char *addr, int64_t now,
-				     bool create)
+static struct limit_slot *limit_slot(struct mw_authn *a, const char *addr, int64_t now, bool create)
 {
 	size_t h = addr_hash(addr);
 	struct limit_slot *victim = NULL;
@@ -439,15 +439,14 @@ static int check_password(const char *pw, struct mw_err *err)
 static int need_admin(const struct mw_principal *p, struct mw_err *err)
 {
 	if (p && !p->admin)
-		return mw_err_set(err, MW_E_PERMISSION_DENIED, "this needs an admin");
+		return mw_err_set(err, MW_E_DENIED, "this needs an admin");
 	return 0;
 }
 
 static int need_self_or_admin(const struct mw_principal *p, const char *name, struct mw_err *err)
 {
 	if (p && !p->admin && strcmp(p->user, name))
-		return mw_err_set(err, MW_E_PERMISSION_DENIED,
-				  "only an admin or the user itself may do this");
+		return mw_err_set(err, MW_E_DENIED, "only an admin or the user itself may do this");
 	return 0;
 }
 

@@ -27,8 +27,8 @@
  * the minute ends; addresses live in a fixed table of 4096 slots (a full
  * table reuses the oldest slot).
  *
- * Errors: MW_E_UNAUTHENTICATED (no or wrong credentials), MW_E_PERMISSION_
- * DENIED (not allowed), MW_E_LIMIT, and the store's.  Thread-safe.
+ * Errors: MW_E_UNAUTHENTICATED (no or wrong credentials), MW_E_DENIED
+ * (not allowed, PERMISSION_DENIED), MW_E_LIMIT, and the store's.  Thread-safe.
  */
 #ifndef MW_AUTH_H
 #define MW_AUTH_H
@@ -37,7 +37,7 @@
 #include "store/auth.h"
 #include "store/store.h"
 
-#define MW_AUTH_FAIL_LIMIT 10  /* failed logins per address per window */
+#define MW_AUTH_FAIL_LIMIT 10 /* failed logins per address per window */
 #define MW_AUTH_FAIL_WINDOW_MS 60000
 #define MW_AUTH_CACHE_SLOTS 1024
 #define MW_AUTH_TOKEN_PREFIX "mw_"

@@ -36,7 +36,7 @@ static void print_tokens(json_t *arr)
 {
 	size_t n = json_array_size(arr);
 	const char **cells = mw_xcalloc(n * 6 + 1, sizeof *cells);
-	char (*buf)[4][32] = mw_xcalloc(n + 1, sizeof *buf);
+	char(*buf)[4][32] = mw_xcalloc(n + 1, sizeof *buf);
 	for (size_t i = 0; i < n; i++) {
 		json_t *t = json_array_get(arr, i);
 		snprintf(buf[i][0], 32, "%lld",
@@ -52,7 +52,8 @@ static void print_tokens(json_t *arr)
 		cells[i * 6 + 4] = e ? buf[i][2] : "never";
 		cells[i * 6 + 5] = json_object_get(t, "revoked_at") ? "revoked" : "live";
 	}
-	static const char *hdr[] = {"ID", "USER", "NAME", "CREATED (UTC)", "EXPIRES (UTC)", "STATE"};
+	static const char *hdr[] = {"ID",   "USER", "NAME", "CREATED (UTC)", "EXPIRES (UTC)",
+				    "STATE"};
 	cmd_table(stdout, hdr, 6, cells, n);
 	free(cells);
 	free(buf);
@@ -61,8 +62,8 @@ static void print_tokens(json_t *arr)
 static json_t *token_json(const struct mw_token *t)
 {
 	json_t *o = json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)t->id, "user",
-			      t->user ? t->user : "", "name", t->name ? t->name : "",
-			      "created_at", (json_int_t)t->created_ms);
+			      t->user ? t->user : "", "name", t->name ? t->name : "", "created_at",
+			      (json_int_t)t->created_ms);
 	if (t->expires_ms)
 		json_object_set_new(o, "expires_at", json_integer(t->expires_ms));
 	if (t->last_used_ms)
@@ -240,13 +241,15 @@ int cmd_auth(int argc, char **argv)
 	bool token = npos >= 2 && !strcmp(pos[0], "token");
 	const char *sub = token ? pos[1] : "";
 	bool needs_arg = !strcmp(sub, "create") || !strcmp(sub, "revoke");
-	if (!init && !(token && ((needs_arg && npos == 3) || (!strcmp(sub, "list") && npos == 2)))) {
+	if (!init &&
+	    !(token && ((needs_arg && npos == 3) || (!strcmp(sub, "list") && npos == 2)))) {
 		cmd_usage(stderr, opts, nopts, USAGE, NULL);
 		return 2;
 	}
 	if (init && cmd_opt(opts, nopts, "uri")) {
-		cmd_error(MW_E_INVALID, "mw auth init works on a data directory (--data-dir), not a "
-					"server");
+		cmd_error(MW_E_INVALID,
+			  "mw auth init works on a data directory (--data-dir), not a "
+			  "server");
 		return 2;
 	}
 	struct mw_err err = {0};

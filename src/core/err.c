@@ -50,8 +50,10 @@ const char *mw_err_name(int code)
 	case MW_E_IO: return "INTERNAL_ERROR";
 	case MW_E_NOT_IMPLEMENTED: return "NOT_IMPLEMENTED";
 	case MW_E_UNAVAILABLE: return "TEMPORARILY_UNAVAILABLE";
-	case MW_E_UNAUTHENTICATED: return "UNAUTHENTICATED";
-	case MW_E_PERMISSION_DENIED: return "PERMISSION_DENIED";
+	case MW_E_UNAUTHENTICATED:
+		return "UNAUTHENTICATED";
+	case MW_E_DENIED:
+		return "PERMISSION_DENIED";
 	default: return "INTERNAL_ERROR";
 	}
 }

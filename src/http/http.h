@@ -82,7 +82,8 @@ struct mw_http_req {
 	 * request. */
 	struct mw_call call;
 	/* false: call.user is only what the client claims (X-MW-User or a Basic
-	 * user name); an authentication filter sets it once it has checked. */
+	 * user name); the authentication filter (--auth) sets it once it has
+	 * checked. */
 	bool user_verified;
 	/* The authentication filter's record of the verified caller (struct
 	 * mw_principal, api/auth.c, in the arena); NULL when none. */
@@ -209,7 +210,8 @@ void mw_http_add_filter(struct mw_http_server *s, const char *name, mw_http_filt
  *  identity: X-MW-User, else the user name of a Basic Authorization header,
  *    becomes call.user, unverified (user_verified stays false); no claim
  *    leaves "anonymous", and so do Basic credentials that are not base64 of
- *    "user:password" (nothing is authenticated yet).  An X-MW-User that
+ *    "user:password" (nothing is authenticated here; with --auth the
+ *    authentication filter, api/auth.c, runs after it and has the last word).  An X-MW-User that
  *    cannot be a user name (over 255 bytes, not UTF-8, control characters)
  *    is rejected with 400 rather than silently dropped. */
 int mw_http_filter_request_id(struct mw_http_req *req, struct mw_http_resp *resp, void *ud);

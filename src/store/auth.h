@@ -28,10 +28,10 @@ struct mw_user {
 struct mw_token {
 	int64_t id;
 	int64_t user_id;
-	const char *user;  /* the owner's name */
-	bool admin;        /* the owner's admin flag */
+	const char *user; /* the owner's name */
+	bool admin;       /* the owner's admin flag */
 	const char *name;
-	const char *hash;  /* SHA-256 hex of the token text */
+	const char *hash; /* SHA-256 hex of the token text */
 	int64_t created_ms;
 	int64_t expires_ms;   /* 0: never */
 	int64_t last_used_ms; /* 0: never used */
@@ -40,8 +40,8 @@ struct mw_token {
 
 int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_hash, bool admin,
 			 int64_t now_ms, int64_t *id, struct mw_err *err);
-int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a,
-		      struct mw_user *out, struct mw_err *err);
+int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a, struct mw_user *out,
+		      struct mw_err *err);
 int mw_store_user_count(struct mw_store *s, int64_t *n, struct mw_err *err);
 int mw_store_user_set_password(struct mw_store *s, const char *name, const char *pw_hash,
 			       struct mw_err *err);

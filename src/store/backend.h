@@ -238,13 +238,14 @@ struct mw_store_auth_ops {
 	int (*user_set_password)(struct mw_store *, const char *, const char *, struct mw_err *);
 	int (*user_set_admin)(struct mw_store *, const char *, bool, struct mw_err *);
 	int (*user_delete)(struct mw_store *, const char *, struct mw_err *);
-	int (*token_create)(struct mw_store *, int64_t, const char *, const char *, int64_t, int64_t,
-			    int64_t *, struct mw_err *);
+	int (*token_create)(struct mw_store *, int64_t, const char *, const char *, int64_t,
+			    int64_t, int64_t *, struct mw_err *);
 	int (*token_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_token *,
 			 struct mw_err *);
 	int (*token_list)(struct mw_store *, int64_t, struct mw_arena *, struct mw_token **,
 			  size_t *, struct mw_err *);
-	int (*token_revoke)(struct mw_store *, int64_t, int64_t, int64_t, char[65], struct mw_err *);
+	int (*token_revoke)(struct mw_store *, int64_t, int64_t, int64_t, char[65],
+			    struct mw_err *);
 	int (*token_touch)(struct mw_store *, int64_t, int64_t, struct mw_err *);
 };
 

@@ -26,8 +26,8 @@ static const char SQL_USER_DEL_TOKENS[] =
 static const char SQL_USER_DEL[] = "DELETE FROM auth_users WHERE name = ?";
 static const char SQL_TOKEN_INSERT[] =
 	"INSERT INTO auth_tokens (user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
-#define TOKEN_COLS                                                                            \
-	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"           \
+#define TOKEN_COLS                                                                           \
+	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"          \
 	" coalesce(t.expires_at, 0), coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0)" \
 	" FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id"
 static const char SQL_TOKEN_BY_HASH[] = TOKEN_COLS " WHERE t.hash = ?";
@@ -160,7 +160,9 @@ static int job_user_update(struct conn *c, void *p, struct mw_err *err)
 static int sqa_user_set_password(struct mw_store *s, const char *name, const char *pw_hash,
 				 struct mw_err *err)
 {
-	struct named_arg a = {.sql = SQL_USER_SET_PW, .name = name, .text = pw_hash,
+	struct named_arg a = {.sql = SQL_USER_SET_PW,
+			      .name = name,
+			      .text = pw_hash,
 			      .use_text = true};
 	return sqi_submit(s, job_user_update, &a, err);
 }
@@ -224,9 +226,8 @@ static int job_token_create(struct conn *c, void *p, struct mw_err *err)
 	return rc;
 }
 
-static int sqa_token_create(struct mw_store *s, int64_t user_id, const char *name,
-			    const char *hash, int64_t now, int64_t expires, int64_t *id,
-			    struct mw_err *err)
+static int sqa_token_create(struct mw_store *s, int64_t user_id, const char *name, const char *hash,
+			    int64_t now, int64_t expires, int64_t *id, struct mw_err *err)
 {
 	struct token_arg t = {.user_id = user_id,
 			      .name = name,
@@ -309,7 +310,8 @@ static int job_token_revoke(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 1, t->id);
 	int rc = 0;
 	int64_t revoked = 0;
-	if (sqlite3_step(st) == SQLITE_ROW && (!t->user_id || sqlite3_column_int64(st, 0) == t->user_id)) {
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (!t->user_id || sqlite3_column_int64(st, 0) == t->user_id)) {
 		const char *h = sqi_col_text(st, 1);
 		if (t->out_hash)
 			snprintf(t->out_hash, 65, "%s", h ? h : "");

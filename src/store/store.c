@@ -536,8 +536,8 @@ int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_ha
 {
 	AU(user_create, name, pw_hash, admin, now_ms, id, err);
 }
-int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a,
-		      struct mw_user *out, struct mw_err *err)
+int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a, struct mw_user *out,
+		      struct mw_err *err)
 {
 	AU(user_get, name, a, out, err);
 }
