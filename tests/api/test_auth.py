@@ -256,3 +256,38 @@ def test_admin_password_too_short_stops_the_start(tmp_path):
     with pytest.raises(RuntimeError) as e:
         s.start()
     assert "admin-password" in str(e.value) and "short" not in str(e.value).split("stderr:")[1]
+
+
+def test_health_closed_when_asked(tmp_path):
+    """--auth-open-health false: the health routes need a user too (the server is
+    started by hand: MwServer waits for an open /health)."""
+    import time
+    from conftest import free_port
+    port = free_port()
+    env = dict(os.environ, MW_ADMIN_PASSWORD=ADMIN_PW)
+    env.pop("MW_URI", None)
+    log = open(tmp_path / "mw.log", "wb")
+    proc = subprocess.Popen([mw_bin(), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--data-dir", str(tmp_path / "d"), "--auth", "true",
+                             "--auth-open-health", "false"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        r = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = requests.get(url + "/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert r is not None, "mw did not answer"
+        for path in ("/health", "/metrics", "/version", "/v2/health/ready"):
+            r = requests.get(url + path, timeout=10)
+            assert r.status_code == 401, (path, r.status_code, r.text)
+            r = requests.get(url + path, headers=basic("admin", ADMIN_PW), timeout=30)
+            assert r.status_code == 200, (path, r.status_code, r.text)
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+        log.close()

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "store/store.h"
@@ -36,8 +36,10 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	snprintf(f->dir, sizeof f->dir, "/tmp/mw-test-auth-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!mkdtemp(f->dir)) {
+		free(f);
 		return -1;
+	}
 	struct mw_store_opts o = {.data_dir = f->dir, .read_conns = 2, .max_batch = 0};
 	struct mw_err err = {0};
 	if (mw_store_open(&o, &f->s, &err))
@@ -200,7 +202,8 @@ static void test_tokens(void **state)
 	assert_int_equal(mw_auth_token_create(f->a, &bob, NULL, "short", 1, t3, &tk3, &err), 0);
 	assert_int_equal(mw_auth_check_token(f->a, t3, &p, &err), 0);
 	assert_string_equal(p.user, "bob");
-	usleep(1100 * 1000);
+	struct timespec ts = {.tv_sec = 1, .tv_nsec = 100 * 1000 * 1000};
+	nanosleep(&ts, NULL);
 	assert_int_equal(mw_auth_check_token(f->a, t3, &p, &err), -MW_E_UNAUTHENTICATED);
 	assert_int_equal(mw_auth_token_create(f->a, &bob, NULL, "neg", -1, t3, &tk3, &err),
 			 -MW_E_INVALID);
