@@ -32,6 +32,8 @@ struct cache_slot {
 	struct mw_principal p;
 	int64_t expires_ms; /* 0: never */
 	int64_t touched_ms;
+	int64_t checked_ms; /* when the store last confirmed it */
+	char stamp[65];     /* Basic: SHA-256 of the stored password hash */
 };
 
 struct limit_slot {
@@ -48,6 +50,7 @@ struct mw_authn {
 	pthread_mutex_t lmu;
 	struct limit_slot limit[LIMIT_SLOTS];
 	char *dummy_hash; /* verified against for unknown users */
+	int64_t ttl_ms;   /* MW_AUTH_CACHE_TTL_MS, or a test's */
 };
 
 /* ------------------------------------------------------------ hashing */
@@ -160,6 +163,7 @@ int mw_auth_new(struct mw_store *store, struct mw_authn **out, struct mw_err *er
 		free(a);
 		return rc;
 	}
+	a->ttl_ms = MW_AUTH_CACHE_TTL_MS;
 	pthread_mutex_init(&a->cmu, NULL);
 	pthread_mutex_init(&a->lmu, NULL);
 	*out = a;
@@ -180,16 +184,22 @@ void mw_auth_free(struct mw_authn *a)
 
 /* ------------------------------------------------------------ the cache */
 
+void mw_auth_set_cache_ttl(struct mw_authn *a, int64_t ttl_ms)
+{
+	a->ttl_ms = ttl_ms;
+}
+
 static size_t slot_of(const unsigned char key[32])
 {
 	return ((size_t)key[0] << 8 | key[1]) % MW_AUTH_CACHE_SLOTS;
 }
 
-/* A cached principal for key: 1 (and *p), 0 (not cached), or -1 (cached but
- * expired: evicted).  *touch is set when the last-used time should be
- * written now. */
+/* A cached principal for key: 1 (and *p), 2 (and *p and stamp: cached, but
+ * older than MW_AUTH_CACHE_TTL_MS, so the store must confirm it), 0 (not
+ * cached), or -1 (cached but expired: evicted).  *touch is set when the
+ * last-used time should be written now. */
 static int cache_get(struct mw_authn *a, const unsigned char key[32], struct mw_principal *p,
-		     bool *touch)
+		     bool *touch, char stamp[65])
 {
 	int64_t now = mw_now_ms();
 	int r = 0;
@@ -204,7 +214,9 @@ static int cache_get(struct mw_authn *a, const unsigned char key[32], struct mw_
 			*touch = s->p.token_id && now - s->touched_ms >= TOUCH_EVERY_MS;
 			if (*touch)
 				s->touched_ms = now;
-			r = 1;
+			r = now - s->checked_ms >= a->ttl_ms ? 2 : 1;
+			if (stamp)
+				memcpy(stamp, s->stamp, 65);
 		}
 	}
 	pthread_mutex_unlock(&a->cmu);
@@ -212,7 +224,7 @@ static int cache_get(struct mw_authn *a, const unsigned char key[32], struct mw_
 }
 
 static void cache_put(struct mw_authn *a, const unsigned char key[32], const struct mw_principal *p,
-		      int64_t expires_ms)
+		      int64_t expires_ms, const char *stamp)
 {
 	pthread_mutex_lock(&a->cmu);
 	struct cache_slot *s = &a->cache[slot_of(key)];
@@ -220,7 +232,8 @@ static void cache_put(struct mw_authn *a, const unsigned char key[32], const str
 	memcpy(s->key, key, 32);
 	s->p = *p;
 	s->expires_ms = expires_ms;
-	s->touched_ms = mw_now_ms();
+	s->touched_ms = s->checked_ms = mw_now_ms();
+	snprintf(s->stamp, sizeof s->stamp, "%s", stamp ? stamp : "");
 	pthread_mutex_unlock(&a->cmu);
 }
 
@@ -279,10 +292,10 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 	unsigned char key[32];
 	hex_to_key(hex, key);
 	bool touch = false;
-	int c = cache_get(a, key, p, &touch);
+	int c = cache_get(a, key, p, &touch, NULL);
 	if (c < 0)
 		return unauth(err);
-	if (c > 0) {
+	if (c == 1) { /* (2: the store confirms it below, as for a miss) */
 		if (touch) {
 			struct mw_err e2;
 			if (mw_store_token_touch(a->store, p->token_id, mw_now_ms(), &e2))
@@ -304,7 +317,7 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 		rc = unauth(err);
 	if (!rc) {
 		principal_set(p, t.user_id, t.user, t.admin, t.id);
-		cache_put(a, key, p, t.expires_ms);
+		cache_put(a, key, p, t.expires_ms, NULL);
 		if (mw_store_token_touch(a->store, t.id, now, &e2))
 			mw_warn("auth: cannot record a token's use: %s", e2.msg);
 	}
@@ -331,13 +344,21 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 	unsigned char key[32];
 	basic_key(a, user, password, key);
 	bool touch = false;
-	if (cache_get(a, key, p, &touch) > 0)
+	char stamp[65] = "", now_stamp[65] = "";
+	int c = cache_get(a, key, p, &touch, stamp);
+	if (c == 1)
 		return 0;
 	struct mw_arena *ar = mw_arena_new(1024);
 	struct mw_user u;
 	struct mw_err e2;
 	int rc = mw_store_user_get(a->store, user, ar, &u, &e2);
-	if (rc == -MW_E_NOT_FOUND) {
+	if (!rc)
+		mw_sha256_hex(u.pw_hash, strlen(u.pw_hash), now_stamp);
+	if (!rc && c == 2 && CRYPTO_memcmp(stamp, now_stamp, 64) == 0) {
+		/* stale entry, same user and password hash: no scrypt again */
+		principal_set(p, u.id, u.name, u.admin, 0);
+		cache_put(a, key, p, 0, now_stamp);
+	} else if (rc == -MW_E_NOT_FOUND) {
 		(void)mw_auth_verify_password(password, a->dummy_hash); /* same time as a user */
 		rc = unauth(err);
 	} else if (rc) {
@@ -346,7 +367,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 		rc = unauth(err);
 	} else {
 		principal_set(p, u.id, u.name, u.admin, 0);
-		cache_put(a, key, p, 0);
+		cache_put(a, key, p, 0, now_stamp);
 	}
 	mw_arena_free(ar);
 	return rc;

@@ -20,7 +20,10 @@
  * and no scrypt.  Revoking a token evicts it; changing a user (password,
  * admin flag, deletion) empties the table.  A cached token's expiry is
  * checked on every hit, and its last-used time is written at most once a
- * minute.
+ * minute.  An entry older than MW_AUTH_CACHE_TTL_MS is confirmed with the
+ * store again (a token: read again; Basic: the user's stored hash compared
+ * with the one it was verified against, no scrypt), so changes made by
+ * another process (mw auth on the data directory) apply within that time.
  *
  * The limiter.  More than 10 failed logins from one client address within a
  * minute refuse that address (MW_E_LIMIT, with the seconds to wait) until
@@ -40,6 +43,7 @@
 #define MW_AUTH_FAIL_LIMIT 10 /* failed logins per address per window */
 #define MW_AUTH_FAIL_WINDOW_MS 60000
 #define MW_AUTH_CACHE_SLOTS 1024
+#define MW_AUTH_CACHE_TTL_MS 10000 /* a cached credential is re-confirmed after this */
 #define MW_AUTH_TOKEN_PREFIX "mw_"
 
 /* A verified caller. */
@@ -54,6 +58,10 @@ struct mw_authn;
 
 int mw_auth_new(struct mw_store *store, struct mw_authn **out, struct mw_err *err);
 void mw_auth_free(struct mw_authn *a);
+
+/* How long a cached credential is used before the store confirms it again
+ * (default MW_AUTH_CACHE_TTL_MS; tests shorten it). */
+void mw_auth_set_cache_ttl(struct mw_authn *a, int64_t ttl_ms);
 
 /* Password hashing: *out (malloc'd) gets the encoding above. */
 int mw_auth_hash_password(const char *password, char **out, struct mw_err *err);

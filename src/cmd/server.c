@@ -16,6 +16,7 @@
 #include "app/app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] = "mw server [options]";
@@ -46,6 +47,9 @@ int cmd_server(int argc, char **argv)
 	int64_t start_ms = mw_now_ms();
 	struct mw_settings *set = mw_settings_new();
 	int prc = cmd_settings_parse(set, argc, argv, usage, about);
+	/* the settings hold a copy: nothing the server starts (python model
+	 * workers inherit the environment) sees the admin's password */
+	unsetenv("MW_ADMIN_PASSWORD");
 	int ret = prc == 0 ? run(set, start_ms) : prc > 0 ? 0 : 2;
 	mw_settings_free(set);
 	return ret;

@@ -210,6 +210,40 @@ static void test_tokens(void **state)
 	mw_arena_free(ar);
 }
 
+/* Changes made by another process (mw auth on the data directory while a
+ * server runs) reach a cached credential once the entry is older than the
+ * cache's TTL. */
+static void test_cache_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct mw_err err = {0};
+	bool created = false;
+	assert_int_equal(mw_auth_ensure_admin(f->a, "admin-password-1", &created, &err), 0);
+	struct mw_authn *other = NULL; /* the other process */
+	assert_int_equal(mw_auth_new(f->s, &other, &err), 0);
+	mw_auth_set_cache_ttl(f->a, 200);
+	char text[64];
+	struct mw_token t;
+	assert_int_equal(mw_auth_token_create(other, NULL, "admin", "ci", 0, text, &t, &err), 0);
+	struct mw_principal p;
+	assert_int_equal(mw_auth_check_token(f->a, text, &p, &err), 0);
+	assert_int_equal(mw_auth_check_basic(f->a, "admin", "admin-password-1", &p, &err), 0);
+	assert_int_equal(mw_auth_token_revoke(other, NULL, t.id, &err), 0);
+	assert_int_equal(mw_auth_user_set_admin(other, NULL, "admin", false, &err), 0);
+	assert_int_equal(mw_auth_check_token(f->a, text, &p, &err), 0); /* still cached */
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	assert_int_equal(mw_auth_check_token(f->a, text, &p, &err), -MW_E_UNAUTHENTICATED);
+	assert_int_equal(mw_auth_check_basic(f->a, "admin", "admin-password-1", &p, &err), 0);
+	assert_false(p.admin); /* confirmed with the store: the new flag */
+	assert_int_equal(mw_auth_user_set_password(other, NULL, "admin", "changed-pw-1", &err), 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(mw_auth_check_basic(f->a, "admin", "admin-password-1", &p, &err),
+			 -MW_E_UNAUTHENTICATED);
+	assert_int_equal(mw_auth_check_basic(f->a, "admin", "changed-pw-1", &p, &err), 0);
+	mw_auth_free(other);
+}
+
 static void test_limiter(void **state)
 {
 	struct fx *f = *state;
@@ -237,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_token_format),
 		cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limiter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
