@@ -226,21 +226,6 @@ static void users_delete(struct mw_http_req *req, struct mw_http_resp *resp, voi
 	json_decref(m);
 }
 
-static json_t *token_json(const struct mw_token *t)
-{
-	json_t *o = json_pack("{s:I,s:s,s:I}", "id", (json_int_t)t->id, "name",
-			      t->name ? t->name : "", "created_at", (json_int_t)t->created_ms);
-	if (t->user)
-		json_object_set_new(o, "user", json_string(t->user));
-	if (t->expires_ms)
-		json_object_set_new(o, "expires_at", json_integer(t->expires_ms));
-	if (t->last_used_ms)
-		json_object_set_new(o, "last_used_at", json_integer(t->last_used_ms));
-	if (t->revoked_ms)
-		json_object_set_new(o, "revoked_at", json_integer(t->revoked_ms));
-	return o;
-}
-
 static void tokens_create(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
@@ -263,7 +248,7 @@ static void tokens_create(struct mw_http_req *req, struct mw_http_resp *resp, vo
 	if (!rc) {
 		t.name = name;
 		t.user = who(req)->user;
-		out = token_json(&t);
+		out = mw_auth_token_json(&t);
 		json_object_set_new(out, "token", json_string(text));
 		out = json_pack("{s:o}", "token", out);
 	}
@@ -285,7 +270,7 @@ static void tokens_list(struct mw_http_req *req, struct mw_http_resp *resp, void
 	if (!rc) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, token_json(&t[i]));
+			json_array_append_new(arr, mw_auth_token_json(&t[i]));
 		out = json_pack("{s:o}", "tokens", arr);
 	}
 	mw_api_reply(req, resp, rc, out, &err);

@@ -623,3 +623,18 @@ int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64
 		cache_evict_token(a, id);
 	return rc;
 }
+
+json_t *mw_auth_token_json(const struct mw_token *t)
+{
+	json_t *o = json_pack("{s:I,s:s,s:I}", "id", (json_int_t)t->id, "name",
+			      t->name ? t->name : "", "created_at", (json_int_t)t->created_ms);
+	if (t->user)
+		json_object_set_new(o, "user", json_string(t->user));
+	if (t->expires_ms)
+		json_object_set_new(o, "expires_at", json_integer(t->expires_ms));
+	if (t->last_used_ms)
+		json_object_set_new(o, "last_used_at", json_integer(t->last_used_ms));
+	if (t->revoked_ms)
+		json_object_set_new(o, "revoked_at", json_integer(t->revoked_ms));
+	return o;
+}

@@ -114,6 +114,11 @@ int mw_auth_token_list(struct mw_authn *a, const struct mw_principal *p, bool al
 int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64_t id,
 			 struct mw_err *err);
 
+/* A token as the API and the CLI show it (never its text or hash): {id,
+ * user, name, created_at, expires_at?, last_used_at?, revoked_at?}, times in
+ * ms since the Unix epoch.  A new reference. */
+json_t *mw_auth_token_json(const struct mw_token *t);
+
 /* Validation of names and passwords (MW_E_INVALID). */
 int mw_auth_check_name(const char *name, struct mw_err *err);
 

@@ -230,6 +230,22 @@ static int place(struct writer *w, const char *dir, const char *file, struct mw_
 	return mw_fs_fsync_dir(dir, err);
 }
 
+/* place, then hold the new blob through the writer's descriptor; the writer
+ * is freed either way. */
+static int place_held(struct writer *w, const char *dir, const char *file, void **hold,
+		      struct mw_err *err)
+{
+	int rc = place(w, dir, file, err);
+	if (rc) {
+		writer_free(w, true);
+		return rc;
+	}
+	*hold = hold_new(w->fd);
+	w->fd = -1;
+	writer_free(w, false);
+	return 0;
+}
+
 /* Commit: the bytes become the blob, unless the blob exists with the same
  * verified content.  Either way the result is held (see the top). */
 static int local_commit(void *wp, char digest[65], uint64_t *size, void **hold, struct mw_err *err)
@@ -253,17 +269,8 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, void **hold, 
 			writer_free(w, true);
 			return rc;
 		}
-		if (fd < 0) {
-			int rc = place(w, dir, file, err);
-			if (rc) {
-				writer_free(w, true);
-				return rc;
-			}
-			*hold = hold_new(w->fd);
-			w->fd = -1;
-			writer_free(w, false);
-			return 0;
-		}
+		if (fd < 0)
+			return place_held(w, dir, file, hold, err);
 		/* waits while a removal decides about this blob */
 		if (flock(fd, LOCK_SH)) {
 			int rc = mw_fs_error(errno, "lock blob", err);
@@ -293,16 +300,9 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, void **hold, 
 		mw_warn("blob %.12s was corrupt on disk (%llu bytes hash to %.12s); replaced by "
 			"verified bytes",
 			digest, (unsigned long long)n, hex);
-		rc = place(w, dir, file, err);
+		rc = place_held(w, dir, file, hold, err);
 		close(fd);
-		if (rc) {
-			writer_free(w, true);
-			return rc;
-		}
-		*hold = hold_new(w->fd);
-		w->fd = -1;
-		writer_free(w, false);
-		return 0;
+		return rc;
 	}
 	writer_free(w, true);
 	return mw_err_set(err, MW_E_IO, "blob %.12s kept changing while it was committed", digest);

@@ -59,20 +59,6 @@ static void print_tokens(json_t *arr)
 	free(buf);
 }
 
-static json_t *token_json(const struct mw_token *t)
-{
-	json_t *o = json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)t->id, "user",
-			      t->user ? t->user : "", "name", t->name ? t->name : "", "created_at",
-			      (json_int_t)t->created_ms);
-	if (t->expires_ms)
-		json_object_set_new(o, "expires_at", json_integer(t->expires_ms));
-	if (t->last_used_ms)
-		json_object_set_new(o, "last_used_at", json_integer(t->last_used_ms));
-	if (t->revoked_ms)
-		json_object_set_new(o, "revoked_at", json_integer(t->revoked_ms));
-	return o;
-}
-
 /* The token commands in local mode, on the data directory's store. */
 static int token_local(struct mw_client *cl, const char *sub, const char *arg, const char *user,
 		       int64_t expires, bool all, json_t **resp, struct mw_err *err)
@@ -89,7 +75,7 @@ static int token_local(struct mw_client *cl, const char *sub, const char *arg, c
 		if (!rc) {
 			t.user = user;
 			t.name = arg;
-			json_t *o = token_json(&t);
+			json_t *o = mw_auth_token_json(&t);
 			json_object_set_new(o, "token", json_string(text));
 			*resp = json_pack("{s:o}", "token", o);
 		}
@@ -102,7 +88,7 @@ static int token_local(struct mw_client *cl, const char *sub, const char *arg, c
 		if (!rc) {
 			json_t *arr = json_array();
 			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, token_json(&t[i]));
+				json_array_append_new(arr, mw_auth_token_json(&t[i]));
 			*resp = json_pack("{s:o}", "tokens", arr);
 		}
 		mw_arena_free(ar);

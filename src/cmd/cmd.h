@@ -164,6 +164,9 @@ int mw_cli_download(struct mw_client *cl, const char *src, const char *local_dir
 void cmd_table(FILE *f, const char *const *header, size_t ncols, const char *const *cells,
 	       size_t nrows);
 void cmd_print_json(FILE *f, json_t *v);
+/* A listing (takes all): {"<key>": all} as JSON with --json, else print(all),
+ * a table.  Returns 0, the exit status. */
+int cmd_print_list(const char *key, json_t *all, bool as_json, void (*print)(json_t *all));
 /* Errors.  When the command line holds --json (cmd_parse notices), an error
  * is also printed on stdout as a JSON object in the API's shape,
  * {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "..."}, for scripts

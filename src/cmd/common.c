@@ -330,6 +330,19 @@ void cmd_print_json(FILE *f, json_t *v)
 	free(s);
 }
 
+int cmd_print_list(const char *key, json_t *all, bool as_json, void (*print)(json_t *all))
+{
+	if (as_json) {
+		json_t *o = json_pack("{s:O}", key, all);
+		cmd_print_json(stdout, o);
+		json_decref(o);
+	} else {
+		print(all);
+	}
+	json_decref(all);
+	return 0;
+}
+
 /* ------------------------------------------------------------ client */
 
 struct mw_client {

@@ -60,15 +60,7 @@ static int experiments_list(struct mw_client *cl, struct cmd_opt *opts, size_t n
 		cmd_fail(&err);
 		return 1;
 	}
-	if (as_json) {
-		json_t *o = json_pack("{s:O}", "experiments", all);
-		cmd_print_json(stdout, o);
-		json_decref(o);
-	} else {
-		print_experiments(all);
-	}
-	json_decref(all);
-	return 0;
+	return cmd_print_list("experiments", all, as_json, print_experiments);
 }
 
 /* mw experiments create|delete|restore NAME-OR-ID */

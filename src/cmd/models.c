@@ -255,38 +255,6 @@ static int open_client(struct cmd_opt *opts, size_t nopts, struct ctx *x)
 }
 
 /* Follow page tokens of a search endpoint; returns the concatenated list. */
-static int search_all(struct ctx *x, const char *path, const char *key, json_t *base,
-		      int64_t limit, int64_t page_max, json_t **out)
-{
-	json_t *all = json_array();
-	char *tok = NULL;
-	int rc = 0;
-	do {
-		json_t *req = json_deep_copy(base), *resp = NULL;
-		int64_t left = limit - (int64_t)json_array_size(all);
-		json_object_set_new(req, "max_results", json_integer(left < page_max ? left : page_max));
-		if (tok)
-			json_object_set_new(req, "page_token", json_string(tok));
-		rc = mw_client_call(x->cl, path, req, &resp, &x->err);
-		json_decref(req);
-		free(tok);
-		tok = NULL;
-		if (rc)
-			break;
-		json_array_extend(all, json_object_get(resp, key));
-		const char *t = jstr(resp, "next_page_token");
-		tok = t ? mw_xstrdup(t) : NULL;
-		json_decref(resp);
-	} while (tok && (int64_t)json_array_size(all) < limit);
-	free(tok);
-	if (rc) {
-		json_decref(all);
-		return rc;
-	}
-	*out = all;
-	return 0;
-}
-
 static int model_versions(struct ctx *x, const char *name, int64_t limit, json_t **out)
 {
 	char *q = quote(name);
@@ -296,20 +264,10 @@ static int model_versions(struct ctx *x, const char *name, int64_t limit, json_t
 	json_t *base = json_pack("{s:s,s:[s]}", "filter", f, "order_by", "version_number DESC");
 	free(q);
 	free(f);
-	int rc = search_all(x, "model-versions/search", "model_versions", base, limit, 10000, out);
+	int rc = mw_client_collect(x->cl, "model-versions/search", base, "model_versions", limit, out,
+				   &x->err);
 	json_decref(base);
 	return rc;
-}
-
-static int get_limit(struct cmd_opt *opts, size_t nopts, int64_t def, int64_t *out)
-{
-	*out = def;
-	const char *m = cmd_opt(opts, nopts, "max");
-	if (m && (mw_parse_int64(m, out) || *out < 1)) {
-		cmd_error(MW_E_INVALID, "--max must be a positive number");
-		return 2;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------ subcommands */
@@ -328,40 +286,19 @@ static int run_list(struct cmd_opt *opts, size_t nopts, const char **pos, size_t
 	(void)pos;
 	(void)npos;
 	int64_t limit;
-	int rc = get_limit(opts, nopts, 1000, &limit);
+	int rc = cmd_max(cmd_opt(opts, nopts, "max"), 1000, &limit) ? 2 : 0;
 	struct ctx x;
 	if (rc || (rc = open_client(opts, nopts, &x)))
 		return rc;
-	json_t *base = json_object(), *order = json_array();
+	json_t *base = json_pack("{s:o}", "order_by", cmd_split_list(cmd_opt(opts, nopts, "order-by")));
 	if (cmd_opt(opts, nopts, "filter"))
 		json_object_set_new(base, "filter", json_string(cmd_opt(opts, nopts, "filter")));
-	const char *ob = cmd_opt(opts, nopts, "order-by");
-	if (ob) {
-		char *copy = mw_xstrdup(ob);
-		for (char *s = copy, *e; s; s = e) {
-			e = strchr(s, ',');
-			if (e)
-				*e++ = 0;
-			while (*s == ' ')
-				s++;
-			if (*s)
-				json_array_append_new(order, json_string(s));
-		}
-		free(copy);
-	}
-	json_object_set_new(base, "order_by", order);
 	json_t *all = NULL;
-	if (search_all(&x, "registered-models/search", "registered_models", base, limit, 1000,
-		       &all)) {
+	if (mw_client_collect(x.cl, "registered-models/search", base, "registered_models", limit,
+			      &all, &x.err))
 		rc = fail(&x.err);
-	} else if (x.json) {
-		json_t *o = json_pack("{s:o}", "registered_models", all);
-		cmd_print_json(stdout, o);
-		json_decref(o);
-	} else {
-		print_models(all);
-		json_decref(all);
-	}
+	else
+		rc = cmd_print_list("registered_models", all, x.json, print_models);
 	json_decref(base);
 	mw_client_close(x.cl);
 	return rc;
@@ -454,7 +391,7 @@ static int run_versions(struct cmd_opt *opts, size_t nopts, const char **pos, si
 {
 	(void)npos;
 	int64_t limit;
-	int rc = get_limit(opts, nopts, 100000, &limit);
+	int rc = cmd_max(cmd_opt(opts, nopts, "max"), 100000, &limit) ? 2 : 0;
 	struct ctx x;
 	if (rc || (rc = open_client(opts, nopts, &x)))
 		return rc;

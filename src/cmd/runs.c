@@ -204,15 +204,7 @@ static int runs_search(struct mw_client *cl, struct cmd_opt *opts, size_t nopts,
 		cmd_fail(&err);
 		return 1;
 	}
-	if (as_json) {
-		json_t *o = json_pack("{s:O}", "runs", all);
-		cmd_print_json(stdout, o);
-		json_decref(o);
-	} else {
-		print_runs(all);
-	}
-	json_decref(all);
-	return 0;
+	return cmd_print_list("runs", all, as_json, print_runs);
 }
 
 /* mw runs show RUN */

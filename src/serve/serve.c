@@ -794,6 +794,13 @@ static int acquire(struct mw_serve *s, const char *name, const char *version,
 
 #define MAX_COUNTERS 4096
 
+static void counters_destroy(struct svi_counters *c)
+{
+	free(c->name);
+	free(c->version);
+	free(c);
+}
+
 struct svi_counters *svi_counters_get(struct mw_serve *s, const char *name, const char *version)
 {
 	static const double rows_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
@@ -811,9 +818,7 @@ struct svi_counters *svi_counters_get(struct mw_serve *s, const char *name, cons
 			if (victim) {
 				struct svi_counters *v = *victim;
 				*victim = v->next;
-				free(v->name);
-				free(v->version);
-				free(v);
+				counters_destroy(v);
 				s->ncounters--;
 			}
 		}
@@ -848,9 +853,7 @@ static void counters_free(struct mw_serve *s)
 	struct svi_counters *c = s->counters;
 	while (c) {
 		struct svi_counters *next = c->next;
-		free(c->name);
-		free(c->version);
-		free(c);
+		counters_destroy(c);
 		c = next;
 	}
 	s->counters = NULL;
@@ -909,18 +912,10 @@ static int resolve_ref(struct mw_serve *s, const char *name, const char *version
 		ref = mw_xstrdup(at);
 	} else {
 		*name2 = mw_xstrdup(name);
-		static const char *named[] = {"latest", "none", "staging", "production",
-					      "archived"};
-		bool plain = version && *version && version[0] == '@';
-		for (size_t i = 0; version && !plain && i < sizeof named / sizeof *named; i++)
-			plain = mw_str_eq_nocase(version, named[i]);
-		if (version && *version && !is_number(version)) {
-			size_t n = strlen(version) + 2;
-			ref = mw_xmalloc(n);
-			snprintf(ref, n, "%s%s", plain ? "" : "@", version); /* else an alias */
-		} else if (version && *version) {
+		if (version && *version && !is_number(version))
+			ref = mw_xstrdup(version); /* "@alias", a stage, latest, or an alias */
+		else if (version && *version)
 			*version2 = mw_xstrdup(version);
-		}
 	}
 	if (!ref)
 		return 0;
@@ -951,6 +946,15 @@ static int resolve_ref(struct mw_serve *s, const char *name, const char *version
 	}
 	struct mw_model_ident id = {0};
 	int rc = s->source->ops->resolve(s->source, *name2, ref, NULL, &id, err);
+	if (rc == -MW_E_INVALID && ref[0] != '@') {
+		/* not a stage (the source knows their names): an alias */
+		size_t n = strlen(ref) + 2;
+		char *at_ref = mw_xmalloc(n);
+		snprintf(at_ref, n, "@%s", ref);
+		mw_err_clear(err);
+		rc = s->source->ops->resolve(s->source, *name2, at_ref, NULL, &id, err);
+		free(at_ref);
+	}
 	if (rc && stale && err->code != MW_E_NOT_FOUND && err->code != MW_E_INVALID) {
 		/* the source does not answer (a replica's registry is down): keep
 		 * serving what the reference named last, as the default does */
