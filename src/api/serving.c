@@ -308,6 +308,15 @@ struct pend {
 };
 
 static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m);
+/* Answer a JSON object (taken) with a status. */
+static void json_answer(struct mw_http_resp *resp, int status, json_t *o)
+{
+	size_t n;
+	char *s = mw_json_dump(o, &n);
+	json_decref(o);
+	mw_http_resp_set(resp, status, "application/json", s, n);
+}
+
 static void ready_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err);
 static void load_answer(struct mw_http_deferred *d, int rc, const struct mw_err *err);
 
@@ -386,8 +395,6 @@ static void v2_live(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 	mw_http_resp_text(resp, 200, "application/json", "{\"live\":true}");
 }
 
-static void json_answer(struct mw_http_resp *resp, int status, json_t *o);
-
 static void v2_ready(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	(void)req;
@@ -417,10 +424,7 @@ static void v2_server(struct mw_http_req *req, struct mw_http_resp *resp, void *
 	(void)ud;
 	json_t *o = json_pack("{s:s,s:s,s:[s,s]}", "name", "millwright", "version", MW_VERSION,
 			      "extensions", "binary_tensor_data", "model_repository");
-	size_t n;
-	char *s = mw_json_dump(o, &n);
-	json_decref(o);
-	mw_http_resp_set(resp, 200, "application/json", s, n);
+	json_answer(resp, 200, o);
 }
 
 static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m)
@@ -432,9 +436,7 @@ static void meta_loaded(struct mw_http_deferred *d, struct mw_served *m)
 	if (rc) {
 		proto_error(V2, &r, err.code ? err.code : -rc, err.msg);
 	} else {
-		size_t n;
-		char *s = mw_json_dump(meta, &n);
-		mw_http_resp_set(&r, 200, "application/json", s, n);
+		json_answer(&r, 200, json_incref(meta));
 	}
 	json_decref(meta);
 	mw_served_release(m);
@@ -465,10 +467,7 @@ static void ready_answer(struct mw_http_deferred *d, int rc, const struct mw_err
 	} else {
 		json_t *o = json_pack("{s:s,s:b}", "name", mw_http_deferred_req(d)->cap[0], "ready",
 				      rc == 0);
-		size_t n;
-		char *s = mw_json_dump(o, &n);
-		json_decref(o);
-		mw_http_resp_set(&r, rc ? 503 : 200, "application/json", s, n);
+		json_answer(&r, rc ? 503 : 200, o);
 	}
 	mw_http_complete(d, &r);
 }
@@ -496,10 +495,7 @@ static void models_list(struct mw_http_req *req, struct mw_http_resp *resp, void
 	(void)req;
 	struct mw_api_ctx *ctx = ud;
 	json_t *o = json_pack("{s:o}", "models", mw_serve_list(ctx->serve));
-	size_t n;
-	char *s = mw_json_dump(o, &n);
-	json_decref(o);
-	mw_http_resp_set(resp, 200, "application/json", s, n);
+	json_answer(resp, 200, o);
 }
 
 /* ------------------------------------------------------------ V2 repository extension */
@@ -507,13 +503,6 @@ static void models_list(struct mw_http_req *req, struct mw_http_resp *resp, void
 /* The most entries an index lists. */
 #define MAX_INDEX 10000
 
-static void json_answer(struct mw_http_resp *resp, int status, json_t *o)
-{
-	size_t n;
-	char *s = mw_json_dump(o, &n);
-	json_decref(o);
-	mw_http_resp_set(resp, status, "application/json", s, n);
-}
 
 /* POST /v2/repository/index {"ready": bool}: what the server serves and could
  * serve; GET /v2/models: the same as {"models": [...]}. */
