@@ -991,6 +991,10 @@ static int acquire_ref(struct mw_serve *s, const char *name, const char *version
 		       mw_serve_ready_fn ready, void *ud, bool deadline, struct mw_served **out,
 		       struct mw_err *err)
 {
+	bool no_version = !version || !*version;
+	const char *at = no_version ? strrchr(name, '@') : NULL;
+	if ((no_version || is_number(version)) && !(at && at > name && at[1]))
+		return acquire(s, name, version, ready, ud, deadline, out, err); /* no reference */
 	char *n2 = NULL, *v2 = NULL;
 	int rc = resolve_ref(s, name, version, &n2, &v2, err);
 	if (!rc)
