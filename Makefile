@@ -99,6 +99,7 @@ bench: deps-bench
 	./bench/registry.sh build-release
 	./bench/xgb.sh build-release
 	./bench/serving.sh build-release
+	./bench/auth.sh build-release
 
 # C sources formatting and linting apply to.
 FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/fuzz/*.c \

@@ -108,6 +108,7 @@ struct opts {
 	long settle_ms;         /* spawn: wait after ready before reading RSS */
 	char **cmd;             /* spawn, exec: argv after "--" */
 	bool quiet;
+	const char *header;     /* one extra request header line, "Name: value" */
 };
 
 static struct opts O = {
@@ -600,6 +601,8 @@ static int http_do(struct conn *c, const char *method, const char *path,
 		   "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: mw-loadgen\r\n"
 		   "Accept: application/json\r\n",
 		   method, path, O.port);
+	if (O.header)
+		buf_printf(&c->out, "%s\r\n", O.header);
 	if (body || strcmp(method, "GET") != 0)
 		buf_printf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
 			   body_len);
@@ -1366,6 +1369,7 @@ static void usage(FILE *f)
 		"  --io-timeout-ms MS   socket send/receive timeout (default 30000)\n"
 		"  --log FILE           child's stdout/stderr (spawn)\n"
 		"  --settle-ms MS       wait after ready before reading VmRSS (spawn; 200)\n"
+		"  --header 'N: V'      one extra header on every request (e.g. Authorization)\n"
 		"  --repeat N           runs of the command (exec; default 5)\n"
 		"Output: key=value lines on stdout.  Connects to 127.0.0.1 only.\n",
 		MAX_CONNS);
@@ -1412,7 +1416,7 @@ int main(int argc, char **argv)
 	enum { OPT_PORT = 256, OPT_MODE, OPT_CONNS, OPT_REQUESTS, OPT_DURATION, OPT_METHOD,
 	       OPT_PATH, OPT_BODY, OPT_BODY_FILE, OPT_BATCH, OPT_KEYS, OPT_EXP, OPT_NAME,
 	       OPT_RUNS, OPT_PAGES, OPT_MAXRES, OPT_FILTER, OPT_ORDER, OPT_TIMEOUT,
-	       OPT_IOTIMEOUT, OPT_LOG, OPT_REPEAT, OPT_PROBE, OPT_HOST, OPT_SETTLE };
+	       OPT_IOTIMEOUT, OPT_LOG, OPT_REPEAT, OPT_PROBE, OPT_HOST, OPT_SETTLE, OPT_HEADER };
 	static const struct option lopts[] = {
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "host", required_argument, NULL, OPT_HOST },
@@ -1439,6 +1443,7 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, OPT_REPEAT },
 		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "settle-ms", required_argument, NULL, OPT_SETTLE },
+		{ "header", required_argument, NULL, OPT_HEADER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1512,6 +1517,13 @@ int main(int argc, char **argv)
 		case OPT_REPEAT: O.repeat = (int)parse_long(optarg, "--repeat", 1, 100000); break;
 		case OPT_SETTLE:
 			O.settle_ms = parse_long(optarg, "--settle-ms", 0, 60000);
+			break;
+		case OPT_HEADER:
+			if (!strchr(optarg, ':') || strpbrk(optarg, "\r\n")) {
+				fprintf(stderr, "loadgen: --header wants one 'Name: value' line\n");
+				return 2;
+			}
+			O.header = optarg;
 			break;
 		case 'q': O.quiet = true; break;
 		case 'h': usage(stdout); return 0;
