@@ -170,6 +170,15 @@ struct serve_state {
 	struct mw_model_source *own; /* the registry source, made here */
 };
 
+/* The alias-move check's view of a version's shapes (registry.h). */
+static int registry_shapes(void *ud, const char *name, int64_t version, bool load, json_t **out,
+			   struct mw_err *err)
+{
+	char v[24];
+	snprintf(v, sizeof v, "%lld", (long long)version);
+	return mw_serve_shapes(ud, name, v, load, out, err);
+}
+
 static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
 {
 	struct mw_serve_opts svo;
@@ -193,6 +202,8 @@ static int serve_init(struct mw_app *app, void **state, struct mw_err *err)
 		free(st);
 		return rc;
 	}
+	if (st->own) /* the registry's versions are served here: it may ask their shapes */
+		mw_registry_set_shapes(CTX(app)->registry, registry_shapes, CTX(app)->serve);
 	*state = st;
 	return 0;
 }
@@ -212,6 +223,8 @@ static void serve_quiesce(struct mw_app *app, void *state)
 static void serve_fini(struct mw_app *app, void *state)
 {
 	struct serve_state *st = state;
+	if (st->own)
+		mw_registry_set_shapes(CTX(app)->registry, NULL, NULL);
 	mw_serve_free(CTX(app)->serve); /* stops, waits for the batchers, unloads */
 	CTX(app)->serve = NULL;
 	if (st->own)

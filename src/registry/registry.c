@@ -47,6 +47,8 @@ struct mw_registry {
 	size_t max_bytes; /* a search answer's budget (max-response-bytes), 0: none */
 	bool check_models; /* refuse versions whose MLmodel could never serve */
 	uint64_t gen;      /* the generation: starts at 1, see mw_registry_generation */
+	mw_registry_shapes_fn shapes; /* shapes seen at load (optional) */
+	void *shapes_ud;
 };
 
 int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_registry **out,
@@ -60,6 +62,12 @@ int mw_registry_new(struct mw_store *store, struct mw_blob *blob, struct mw_regi
 	r->gen = 1;
 	*out = r;
 	return 0;
+}
+
+void mw_registry_set_shapes(struct mw_registry *r, mw_registry_shapes_fn fn, void *ud)
+{
+	r->shapes = fn;
+	r->shapes_ud = ud;
 }
 
 void mw_registry_free(struct mw_registry *r)
@@ -1048,10 +1056,16 @@ static json_t *version_signature(struct mw_registry *r, const struct mw_model_ve
 	return sig;
 }
 
-/* Moving an alias must not change the serving contract silently: when the
- * version it points to now and the new one have different signatures (the
- * MLmodel's inputs and outputs), the move is refused unless forced, and the
- * difference is shown. */
+/* Moving an alias must not change the serving contract silently.  When both
+ * versions' MLmodels declare a signature, they are compared; when only one
+ * does, the move would drop or add a declared contract, which is a change
+ * too.  When neither does and this process serves the registry's models
+ * (mw_registry_set_shapes) with the current target loaded, the shapes it
+ * serves are compared with the new version's, which is loaded now (warming
+ * it for the traffic the move sends it); a new version that does not load
+ * refuses the move, since the alias is being served.  A current target that
+ * is not loaded here is not compared (nothing is loaded only to check).  A
+ * refused move can be forced; the difference is shown. */
 static int check_contract(struct mw_registry *r, const char *name, const char *alias, int64_t v,
 			  struct mw_err *err)
 {
@@ -1065,13 +1079,29 @@ static int check_contract(struct mw_registry *r, const char *name, const char *a
 		return 0;
 	}
 	json_t *before = version_signature(r, &cur), *after = version_signature(r, &next);
-	char *diff = mw_mlmodel_signature_diff(before, after);
+	const char *what = "what it serves";
+	char *diff = NULL;
+	if ((before || after) || !r->shapes) {
+		diff = mw_mlmodel_signature_diff(before, after);
+	} else {
+		if (!r->shapes(r->shapes_ud, name, cur.version, false, &before, &e)) {
+			if (r->shapes(r->shapes_ud, name, v, true, &after, &e)) {
+				char m[sizeof e.msg + 64];
+				snprintf(m, sizeof m, "version %lld does not load (%.500s)",
+					 (long long)v, e.msg);
+				diff = mw_xstrdup(m);
+			} else {
+				diff = mw_mlmodel_signature_diff(before, after);
+				what = "the shapes it serves";
+			}
+		}
+	}
 	if (diff)
 		rc = mw_err_set(err, MW_E_INVALID,
 				"Moving alias '%.100s' of model '%.100s' from version %lld to %lld would "
-				"change what it serves: %.600s. Set force (mw models alias --force) to "
+				"change %s: %.600s. Set force (mw models alias --force) to "
 				"move it anyway.",
-				alias, name, (long long)cur.version, (long long)v, diff);
+				alias, name, (long long)cur.version, (long long)v, what, diff);
 	free(diff);
 	json_decref(before);
 	json_decref(after);

@@ -58,6 +58,16 @@ void mw_registry_set_max_response(struct mw_registry *r, size_t max_bytes);
  * and names only files the source has (mw_mlmodel_check); MW_E_INVALID
  * otherwise, before any version exists.  On by default. */
 void mw_registry_check_models(struct mw_registry *r, bool check);
+/* The shapes a version shows once loaded, for the alias-move contract check
+ * when its MLmodel has no signature: fn(ud, name, version, load, out, err)
+ * fills *out with {"inputs": [{name, type, shape}], "outputs": [...]} (a new
+ * reference); load false: only when the version is loaded now (else it
+ * fails), true: loading it if needed (else the reason it does not load).
+ * Set by a process that serves models itself (mw server wires its serving
+ * module); without it, versions without a signature are not compared. */
+typedef int (*mw_registry_shapes_fn)(void *ud, const char *name, int64_t version, bool load,
+				     json_t **out, struct mw_err *err);
+void mw_registry_set_shapes(struct mw_registry *r, mw_registry_shapes_fn fn, void *ud);
 
 typedef int (*mw_registry_op)(struct mw_registry *r, const struct mw_call *call, json_t *req,
 	     json_t **resp,

@@ -1572,6 +1572,66 @@ int mw_served_describe(struct mw_served *m, json_t **out, struct mw_err *err)
 	return 0;
 }
 
+/* V2 tensors [{name, datatype, shape}] as signature columns [{name, type, shape}]. */
+static json_t *as_columns(json_t *tensors)
+{
+	json_t *cols = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach(tensors, i, t)
+	{
+		json_t *c = json_object();
+		static const char *const keys[][2] = {
+			{"name", "name"}, {"datatype", "type"}, {"shape", "shape"}};
+		for (size_t k = 0; k < 3; k++) {
+			json_t *v = json_object_get(t, keys[k][0]);
+			if (v)
+				json_object_set(c, keys[k][1], v);
+		}
+		json_array_append_new(cols, c);
+	}
+	return cols;
+}
+
+/* The version of name loaded now, with a reference, or NULL. */
+static struct mw_served *loaded_ref(struct mw_serve *s, const char *name, const char *version)
+{
+	struct mw_served *m = NULL;
+	pthread_mutex_lock(&s->mu);
+	struct svi_entry *e = entry_find(s, name);
+	if (e && e->current && !strcmp(e->current->version, version))
+		m = e->current;
+	for (size_t i = 0; e && !m && i < e->nversions; i++)
+		if (!strcmp(e->versions[i]->version, version))
+			m = e->versions[i];
+	if (m)
+		served_ref(m);
+	pthread_mutex_unlock(&s->mu);
+	return m;
+}
+
+int mw_serve_shapes(struct mw_serve *s, const char *name, const char *version, bool load,
+		    json_t **out, struct mw_err *err)
+{
+	struct mw_served *m = NULL;
+	json_t *d = NULL;
+	int rc = 0;
+	if (load)
+		rc = mw_serve_acquire(s, name, version, &m, err);
+	else if (!(m = loaded_ref(s, name, version)))
+		rc = mw_err_set(err, MW_E_NOT_FOUND, "%s/%s is not loaded", name, version);
+	if (!rc)
+		rc = mw_served_describe(m, &d, err);
+	if (m)
+		mw_served_release(m);
+	if (rc)
+		return rc;
+	*out = json_pack("{s:o,s:o}", "inputs", as_columns(json_object_get(d, "inputs")),
+			 "outputs", as_columns(json_object_get(d, "outputs")));
+	json_decref(d);
+	return 0;
+}
+
 json_t *mw_serve_list(struct mw_serve *s)
 {
 	maybe_revalidate(s);

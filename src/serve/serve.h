@@ -362,6 +362,14 @@ const char *mw_served_version(const struct mw_served *m);
 const char *mw_served_runtime(const struct mw_served *m);
 /* {name, versions, platform, inputs, outputs, ...} (V2 model metadata) */
 int mw_served_describe(struct mw_served *m, json_t **out, struct mw_err *err);
+/* The shapes version `version` of name shows once loaded: {"inputs":
+ * [{name, type, shape}], "outputs": [...]}, the V2 metadata's tensors in the
+ * form MLmodel signatures take (mw_mlmodel_signature_diff compares them).  A
+ * new reference in *out.  load: loaded now when it is not yet (waiting for
+ * it), else the reason it does not load; !load: MW_E_NOT_FOUND when it is
+ * not loaded now. */
+int mw_serve_shapes(struct mw_serve *s, const char *name, const char *version, bool load,
+		    json_t **out, struct mw_err *err);
 size_t mw_served_num_features(const struct mw_served *m);
 size_t mw_served_num_outputs(const struct mw_served *m);
 /* Feature names from the model (NULL when none). */
