@@ -1091,6 +1091,7 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_reset(st);
 	if (v < 1)
 		return mw_err_set(err, MW_E_INTERNAL, "cannot number a new version of %s", cr->name);
+	sqi_audit_resource(c, "%s/%lld", cr->name, (long long)v);
 
 	char *dst = NULL, manifest[65] = {0};
 	const char *status_message = cr->status_message;
