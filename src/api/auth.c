@@ -126,6 +126,7 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->call.roles = p->admin ? roles_admin : roles_user;
 	req->user_verified = true;
 	req->call.verified = true;
+	p->request_id = req->call.request_id;
 	req->principal = p;
 	if (cls == MW_AUTH_ADMIN && !p->admin)
 		return refuse(req, resp, MW_E_DENIED, "this needs an admin");

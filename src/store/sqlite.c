@@ -84,6 +84,7 @@ static void conn_close(struct conn *c)
 	sqlite3_close_v2(c->db);
 	free(c->audit_before);
 	free(c->audit_resource);
+	free(c->audit_after);
 	free(c);
 }
 

@@ -42,6 +42,12 @@ void sqi_audit_before(struct conn *c, const char *json)
 	c->audit_before = json ? mw_xstrdup(json) : NULL;
 }
 
+void sqi_audit_after(struct conn *c, const char *json)
+{
+	free(c->audit_after);
+	c->audit_after = json ? mw_xstrdup(json) : NULL;
+}
+
 void sqi_audit_resource(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -59,7 +65,8 @@ void sqi_audit_clear(struct conn *c)
 {
 	free(c->audit_before);
 	free(c->audit_resource);
-	c->audit_before = c->audit_resource = NULL;
+	free(c->audit_after);
+	c->audit_before = c->audit_resource = c->audit_after = NULL;
 }
 
 int sqi_audit_append(void *tx, const struct mw_audit_rec *rec, struct mw_err *err)
@@ -92,7 +99,7 @@ int sqi_audit_append(void *tx, const struct mw_audit_rec *rec, struct mw_err *er
 		     : c->audit_resource ? c->audit_resource
 					 : "";
 	e.before = rec->before ? rec->before : c->audit_before;
-	e.after = rec->after;
+	e.after = rec->after ? rec->after : c->audit_after;
 	e.prev_hash = prev;
 	char hash[65];
 	mw_store_audit_hash(&e, hash);

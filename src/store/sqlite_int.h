@@ -25,6 +25,7 @@ struct conn {
 	 * its audit row (sqi_audit_before); malloc'd, cleared per job. */
 	char *audit_before;
 	char *audit_resource; /* the id a job created (sqi_audit_resource) */
+	char *audit_after;    /* the state a job set (sqi_audit_after) */
 	struct {
 		const char *sql;
 		sqlite3_stmt *st;
@@ -78,6 +79,8 @@ int sqi_audit_append(void *tx, const struct mw_audit_rec *rec, struct mw_err *er
 /* Inside a write job: note json (object text, copied) as the state this
  * job replaced, for its audit row when the record has no before. */
 void sqi_audit_before(struct conn *c, const char *json);
+/* The same for the state it set (a rollback's target version). */
+void sqi_audit_after(struct conn *c, const char *json);
 /* Inside a write job: the id of what it created, for an audit record that
  * names none (copied). */
 void sqi_audit_resource(struct conn *c, const char *fmt, ...)
