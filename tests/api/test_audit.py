@@ -31,6 +31,7 @@ EXEMPT = {
     ("fn", "repo_unload"): "unloads from memory; no stored state changes",
     ("fn", "inv_default"): "inference",
     ("fn", "inv_named"): "inference",
+    ("fn", "v2_infer"): "inference",
 }
 
 
@@ -49,7 +50,7 @@ def state_changing_routes():
         found.add(("auth", m, p))
     for f in ("artifacts.c", "serving.c", "ops.c"):
         text = (api / f).read_text()
-        for m, fn in re.findall(r'\{\s*\.method = "(POST|PUT|PATCH|DELETE)"[^}]*?'
+        for m, fn in re.findall(r'\.method = "(POST|PUT|PATCH|DELETE)"(?:(?!\.method).)*?'
                                 r'\.(?:fn|stream) = &?(\w+)', text, re.S):
             found.add(("fn", fn))
     assert len(found) > 40, found  # the parse found the tables
