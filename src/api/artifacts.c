@@ -39,7 +39,8 @@ static int up_begin(struct mw_http_req *req, void **state, struct mw_http_resp *
 {
 	struct mw_api_ctx *ctx = ud;
 	struct upload *up = mw_xcalloc(1, sizeof *up);
-	up->rc = mw_art_upload_begin(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &up->u, &up->err);
+	up->rc = mw_art_upload_begin(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &up->u,
+				     &up->err);
 	if (up->rc) {
 		error_reply(req, resp, up->rc, &up->err);
 		free(up);

@@ -112,12 +112,12 @@ static json_t *json_or_null(const char *text)
 
 static json_t *entry_json(const struct mw_audit_entry *e)
 {
-	json_t *o = json_pack("{s:I, s:I, s:s, s:b, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq,
-			      "at", (json_int_t)e->at_ms, "user", e->user ? e->user : "",
-			      "verified", e->verified, "request_id",
-			      e->request_id ? e->request_id : "", "action",
-			      e->action ? e->action : "", "kind", e->kind ? e->kind : "",
-			      "resource", e->resource ? e->resource : "");
+	json_t *o =
+		json_pack("{s:I, s:I, s:s, s:b, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq,
+			  "at", (json_int_t)e->at_ms, "user", e->user ? e->user : "", "verified",
+			  e->verified, "request_id", e->request_id ? e->request_id : "", "action",
+			  e->action ? e->action : "", "kind", e->kind ? e->kind : "", "resource",
+			  e->resource ? e->resource : "");
 	json_object_set_new(o, "before", json_or_null(e->before));
 	json_object_set_new(o, "after", json_or_null(e->after));
 	json_object_set_new(o, "hash", json_string(e->hash ? e->hash : ""));

@@ -6,12 +6,11 @@
  *
  * Query message (every field optional; numbers may be strings, as in a query
  * string): since, until (ms since the epoch, or UTC as
- * "2025-01-31", "2025-01-31T12:00Z" or "2025-01-31T12:00:00.000Z"), user, action ("alias.set", or a prefix "alias.*"),
- * resource (a kind, an id or "kind/id"), max_results (1..1000, default
- * 100), page_token (from the previous answer).  Answer: {"entries": [...],
- * "next_page_token"?}; an entry is {seq, at, user, verified, request_id,
- * action, kind, resource, before, after, hash} with before and after as the
- * JSON objects they hold (null when none).
+ * "2025-01-31", "2025-01-31T12:00Z" or "2025-01-31T12:00:00.000Z"), user, action ("alias.set", or a
+ * prefix "alias.*"), resource (a kind, an id or "kind/id"), max_results (1..1000, default 100),
+ * page_token (from the previous answer).  Answer: {"entries": [...], "next_page_token"?}; an entry
+ * is {seq, at, user, verified, request_id, action, kind, resource, before, after, hash} with before
+ * and after as the JSON objects they hold (null when none).
  */
 #ifndef MW_AUDIT_H
 #define MW_AUDIT_H

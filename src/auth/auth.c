@@ -576,8 +576,8 @@ int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const 
 	if (!rc) {
 		struct mw_audit_rec ar;
 		struct mw_store_bound sb;
-		rc = mw_store_user_delete(audited(a, p, &ar, "user.delete", "user", name, &sb), name,
-					  err);
+		rc = mw_store_user_delete(audited(a, p, &ar, "user.delete", "user", name, &sb),
+					  name, err);
 	}
 	cache_clear(a);
 	return rc;

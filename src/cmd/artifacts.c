@@ -912,7 +912,8 @@ int cmd_gc(int argc, char **argv)
 	json_t *req = json_pack("{s:I,s:b}", "grace_seconds", (json_int_t)grace, "dry_run", dry);
 	struct mw_call local_call = {.user = mw_client_user(), .request_id = ""};
 	int rc = mw_client_uri(cl) ? native_post(cl, "/api/mw/gc", req, &report, &err)
-				   : mw_art_gc(mw_client_art(cl), &local_call, grace * 1000, dry, &report, &err);
+				   : mw_art_gc(mw_client_art(cl), &local_call, grace * 1000, dry,
+					       &report, &err);
 	json_decref(req);
 	if (rc) {
 		cmd_fail(&err);

@@ -31,8 +31,9 @@ static int call_audit(struct mw_client *cl, bool verify, json_t *req, json_t **r
 		      struct mw_err *err)
 {
 	if (mw_client_uri(cl))
-		return mw_client_native(cl, "GET", verify ? "/api/mw/audit/verify" : "/api/mw/audit",
-					NULL, req, resp, err);
+		return mw_client_native(cl, "GET",
+					verify ? "/api/mw/audit/verify" : "/api/mw/audit", NULL,
+					req, resp, err);
 	struct mw_call call = {.user = mw_client_user(), .request_id = ""};
 	return verify ? mw_audit_verify(mw_client_store(cl), &call, req, resp, err)
 		      : mw_audit_query(mw_client_store(cl), &call, req, resp, err);
@@ -134,8 +135,9 @@ int cmd_audit(int argc, char **argv)
 {
 	struct cmd_opt opts[] = {
 		CMD_CLIENT_OPTS,
-		{"since", "T", "entries at or after T (ms since the epoch, or UTC 2025-01-31T12:00Z)",
-		 NULL, false},
+		{"since", "T",
+		 "entries at or after T (ms since the epoch, or UTC 2025-01-31T12:00Z)", NULL,
+		 false},
 		{"until", "T", "entries before T", NULL, false},
 		{"user", "U", "entries by this user", NULL, false},
 		{"action", "A", "entries of this action (alias.set), or a prefix (alias.*)", NULL,
@@ -178,7 +180,8 @@ int cmd_audit(int argc, char **argv)
 				cmd_print_json(stdout, resp);
 			else if (ok)
 				printf("audit log intact: %lld rows, hash chain verified\n",
-				       (long long)json_integer_value(json_object_get(resp, "rows")));
+				       (long long)json_integer_value(
+					       json_object_get(resp, "rows")));
 			else
 				printf("AUDIT LOG TAMPERED: the chain breaks at seq %lld\n",
 				       (long long)json_integer_value(

@@ -791,9 +791,9 @@ int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, jso
 	mw_audit_rec_init(&ar, call, "model.create", "model", name);
 	mw_audit_rec_after(&ar, "{s:s*, s:I}", "description", desc, "tags", (json_int_t)nt);
 	if (!rc)
-		rc = reg_err(bumped(r, mw_store_rm_create(audited(r, &ar, &sb), name, desc, tags,
-							  nt, owner_of(call), mw_now_ms(), a, &rm,
-							  err)),
+		rc = reg_err(bumped(r,
+				    mw_store_rm_create(audited(r, &ar, &sb), name, desc, tags, nt,
+						       owner_of(call), mw_now_ms(), a, &rm, err)),
 			     name, 0, NULL, err);
 	mw_audit_rec_release(&ar);
 	free(tags);
@@ -1221,7 +1221,7 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 	mw_audit_rec_after(&ar, "{s:s, s:n}", "alias", alias, "version");
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
 		rc = reg_err(bumped(r, mw_store_rm_delete_alias(audited(r, &ar, &sb), name, alias,
-								 &au, err)),
+								&au, err)),
 			     name, 0, alias, err);
 	mw_audit_rec_release(&ar);
 	free(evidence);

@@ -101,8 +101,7 @@ int mw_store_audit_list(struct mw_store *s, const struct mw_audit_query *q, size
 
 /* Walk the whole chain: *rows gets the rows checked, *bad_seq the first row
  * whose prev_hash or hash does not match (0: the chain is intact). */
-int mw_store_audit_verify(struct mw_store *s, int64_t *rows, int64_t *bad_seq,
-			  struct mw_err *err);
+int mw_store_audit_verify(struct mw_store *s, int64_t *rows, int64_t *bad_seq, struct mw_err *err);
 
 /* The chain hash of an entry: SHA-256 hex over prev_hash and the entry's
  * fields, each length-prefixed (so no two contents hash alike by moving a

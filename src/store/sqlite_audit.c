@@ -23,7 +23,7 @@ static const char SQL_LAST[] = "SELECT seq, hash FROM audit_log ORDER BY seq DES
 static const char SQL_INSERT[] =
 	"INSERT INTO audit_log (seq, at_ms, user_name, verified, request_id, action, kind,"
 	" resource, before, after, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-#define COLS                                                                              \
+#define COLS                                                                                  \
 	"SELECT seq, at_ms, user_name, verified, request_id, action, kind, resource, before," \
 	" after, prev_hash, hash FROM audit_log"
 static const char SQL_LIST[] =
@@ -95,9 +95,7 @@ int sqi_audit_append(void *tx, const struct mw_audit_rec *rec, struct mw_err *er
 	e.request_id = rec->request_id ? rec->request_id : "";
 	e.action = rec->action ? rec->action : "";
 	e.kind = rec->kind ? rec->kind : "";
-	e.resource = rec->resource	? rec->resource
-		     : c->audit_resource ? c->audit_resource
-					 : "";
+	e.resource = rec->resource ? rec->resource : c->audit_resource ? c->audit_resource : "";
 	e.before = rec->before ? rec->before : c->audit_before;
 	e.after = rec->after ? rec->after : c->audit_after;
 	e.prev_hash = prev;
@@ -195,8 +193,7 @@ out:
 	return rc;
 }
 
-static int audit_verify(struct mw_store *store, int64_t *rows, int64_t *bad_seq,
-			struct mw_err *err)
+static int audit_verify(struct mw_store *store, int64_t *rows, int64_t *bad_seq, struct mw_err *err)
 {
 	*rows = 0;
 	*bad_seq = 0;

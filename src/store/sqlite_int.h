@@ -83,8 +83,7 @@ void sqi_audit_before(struct conn *c, const char *json);
 void sqi_audit_after(struct conn *c, const char *json);
 /* Inside a write job: the id of what it created, for an audit record that
  * names none (copied). */
-void sqi_audit_resource(struct conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void sqi_audit_resource(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sqi_audit_clear(struct conn *c);
 
 /* ------------------------------------------------------------ shared by domains

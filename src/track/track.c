@@ -670,8 +670,8 @@ static int exp_set_deleted(struct mw_track *t, const struct mw_call *call, json_
 		return rc;
 	struct mw_audit_rec au;
 	struct mw_store_bound sb;
-	mw_audit_rec_init(&au, call, del ? "experiment.delete" : "experiment.restore",
-			  "experiment", id);
+	mw_audit_rec_init(&au, call, del ? "experiment.delete" : "experiment.restore", "experiment",
+			  id);
 	mw_audit_rec_after(&au, "{s:s}", "lifecycle_stage", del ? "deleted" : "active");
 	rc = mw_store_exp_set_deleted(audited(t, &au, &sb), id, del, mw_now_ms(), err);
 	mw_audit_rec_release(&au);
