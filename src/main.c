@@ -22,6 +22,7 @@ static const struct mw_cmd commands[] = {
 	{"fsck", cmd_fsck, "re-hash every blob and check every artifact against its blob"},
 	{"gc", cmd_gc, "remove blobs nothing references any more, after a grace period"},
 	{"auth", cmd_auth, "authentication: the first admin, API tokens (create, list, revoke)"},
+	{"audit", cmd_audit, "the audit log: who changed what, when (list, export, verify)"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "show help for mw or for one command"},
 };

@@ -39,7 +39,8 @@ static int up_begin(struct mw_http_req *req, void **state, struct mw_http_resp *
 {
 	struct mw_api_ctx *ctx = ud;
 	struct upload *up = mw_xcalloc(1, sizeof *up);
-	up->rc = mw_art_upload_begin(ctx->art, req->ncap ? req->cap[0] : "", &up->u, &up->err);
+	up->rc = mw_art_upload_begin(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &up->u,
+				     &up->err);
 	if (up->rc) {
 		error_reply(req, resp, up->rc, &up->err);
 		free(up);
@@ -227,7 +228,7 @@ static void art_delete(struct mw_http_req *req, struct mw_http_resp *resp, void 
 {
 	struct mw_api_ctx *ctx = ud;
 	struct mw_err err = {0};
-	int rc = mw_art_delete(ctx->art, req->ncap ? req->cap[0] : "", &err);
+	int rc = mw_art_delete(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &err);
 	if (rc)
 		error_reply(req, resp, rc, &err);
 	else
@@ -372,7 +373,7 @@ static void gc(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	json_decref(msg);
 	json_t *out = NULL;
 	if (!rc)
-		rc = mw_art_gc(ctx->art, grace * 1000, dry, &out, &err);
+		rc = mw_art_gc(ctx->art, &req->call, grace * 1000, dry, &out, &err);
 	mw_api_reply(req, resp, rc, out, &err);
 }
 

@@ -97,6 +97,7 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->call.user = "anonymous";
 	req->call.roles = NULL;
 	req->user_verified = false;
+	req->call.verified = false;
 	req->principal = NULL;
 	enum mw_auth cls = req->route->auth;
 	if (cls == MW_AUTH_OPEN && (ctx->auth_open_health || !health_path(req->path)))
@@ -124,6 +125,8 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->call.user = p->user;
 	req->call.roles = p->admin ? roles_admin : roles_user;
 	req->user_verified = true;
+	req->call.verified = true;
+	p->request_id = req->call.request_id;
 	req->principal = p;
 	if (cls == MW_AUTH_ADMIN && !p->admin)
 		return refuse(req, resp, MW_E_DENIED, "this needs an admin");

@@ -1,5 +1,6 @@
 /*
- * ops.c - operator endpoints: /health, /version, /metrics, /api/mw/config.
+ * ops.c - operator endpoints: /health, /version, /metrics, /api/mw/config,
+ * /api/mw/audit and /api/mw/audit/verify (admin).
  *
  * /api/mw/config lists every setting with its resolved value, default,
  * source and type; a secret setting shows "(set)" or "(unset)", never its
@@ -10,6 +11,8 @@
  * and commit latency, and the standard process_* figures read from /proc.
  */
 #include "api/api.h"
+
+#include "audit/audit.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -156,6 +159,30 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 	mw_http_resp_set(resp, 200, "application/json", s, n);
 }
 
+/* GET /api/mw/audit (admin): the audit log, filtered and paged
+ * (audit/audit.h, docs/api/audit.md); GET /api/mw/audit/verify: the chain. */
+static void audit_list(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct mw_api_ctx *ctx = ud;
+	json_t *msg = mw_api_message(ctx, req, NULL, 0, resp);
+	if (!msg)
+		return;
+	json_t *out = NULL;
+	struct mw_err err = {0};
+	int rc = mw_audit_query(ctx->store, &req->call, msg, &out, &err);
+	json_decref(msg);
+	mw_api_reply(req, resp, rc, out, &err);
+}
+
+static void audit_verify(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct mw_api_ctx *ctx = ud;
+	json_t *out = NULL;
+	struct mw_err err = {0};
+	int rc = mw_audit_verify(ctx->store, &req->call, NULL, &out, &err);
+	mw_api_reply(req, resp, rc, out, &err);
+}
+
 /* Errors in MLflow's format, as every non-inference route of mw answers. */
 #define OPS(p, f, a)                                                                         \
 	{.method = "GET", .pattern = p, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW,         \
@@ -166,6 +193,8 @@ static struct mw_route ops_routes[] = {
 	OPS("/version", version, MW_AUTH_OPEN),
 	OPS("/metrics", metrics, MW_AUTH_OPEN), /* scrapers do not log in */
 	OPS("/api/mw/config", config, MW_AUTH_ADMIN),
+	OPS("/api/mw/audit", audit_list, MW_AUTH_ADMIN),
+	OPS("/api/mw/audit/verify", audit_verify, MW_AUTH_ADMIN),
 };
 
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

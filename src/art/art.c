@@ -9,6 +9,7 @@
  */
 #include "art/art.h"
 
+#include "store/audit.h"
 #include "store/tracking.h"
 
 #include <ctype.h>
@@ -26,6 +27,7 @@ struct mw_art {
 
 struct mw_art_upload {
 	struct mw_art *a;
+	const struct mw_call *call;
 	char *path;
 	struct mw_blob_writer *w;
 };
@@ -147,8 +149,8 @@ static bool reserved(const char *path)
 
 /* ------------------------------------------------------------ uploads */
 
-int mw_art_upload_begin(struct mw_art *a, const char *path, struct mw_art_upload **out,
-			struct mw_err *err)
+int mw_art_upload_begin(struct mw_art *a, const struct mw_call *call, const char *path,
+			struct mw_art_upload **out, struct mw_err *err)
 {
 	char *norm;
 	int rc = mw_art_path_normalize(path, false, &norm, err);
@@ -163,6 +165,7 @@ int mw_art_upload_begin(struct mw_art *a, const char *path, struct mw_art_upload
 	}
 	struct mw_art_upload *u = mw_xcalloc(1, sizeof *u);
 	u->a = a;
+	u->call = call;
 	u->path = norm;
 	if ((rc = mw_blob_begin(a->blob, &u->w, err))) {
 		free(norm);
@@ -189,7 +192,13 @@ int mw_art_upload_commit(struct mw_art_upload *u, char digest[65], uint64_t *siz
 	if (!rc) {
 		/* the hold keeps gc away until the manifest references the blob */
 		bool replaced = false;
-		rc = mw_store_art_put(u->a->store, u->path, d, sz, mw_now_ms(), &replaced, err);
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&ar, u->call, "artifact.upload", "artifact", u->path);
+		mw_audit_rec_after(&ar, "{s:s, s:I}", "digest", d, "size", (json_int_t)sz);
+		rc = mw_store_art_put(mw_store_audit_bind(u->a->store, &ar, &sb), u->path, d, sz,
+				      mw_now_ms(), &replaced, err);
+		mw_audit_rec_release(&ar);
 		mw_blob_hold_release(hold);
 		if (!rc && replaced)
 			mw_info("artifact %s replaced (now %.12s); the old entry is kept in history",
@@ -365,7 +374,8 @@ int mw_art_materialise(struct mw_art *a, const char *dir, const char *dest, stru
 	return rc;
 }
 
-int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
+int mw_art_delete(struct mw_art *a, const struct mw_call *call, const char *path,
+		  struct mw_err *err)
 {
 	char *norm;
 	int rc = mw_art_path_normalize(path, false, &norm, err);
@@ -378,7 +388,11 @@ int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err)
 				  path);
 	}
 	int removed = 0;
-	rc = mw_store_art_delete(a->store, norm, mw_now_ms(), &removed, err);
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "artifact.delete", "artifact", norm);
+	rc = mw_store_art_delete(mw_store_audit_bind(a->store, &ar, &sb), norm, mw_now_ms(),
+				 &removed, err);
 	if (rc == -MW_E_NOT_FOUND && err->detail == MW_STORE_ARTIFACT)
 		rc = mw_err_set(err, MW_E_NOT_FOUND, "No artifact at '%s'", norm);
 	free(norm);
@@ -578,8 +592,8 @@ static int gc_sweep(void *ctx, const char *digest, uint64_t size, int64_t mtime)
 	return 0;
 }
 
-int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
-	      struct mw_err *err)
+int mw_art_gc(struct mw_art *a, const struct mw_call *call, int64_t grace_ms, bool dry_run,
+	      json_t **report, struct mw_err *err)
 {
 	struct scan s = {.a = a, .err = err, .now = mw_now_ms(), .grace = grace_ms,
 			 .dry_run = dry_run};
@@ -591,6 +605,19 @@ int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
 	if (!rc && !dry_run)
 		rc = mw_blob_clean_tmp(a->blob, grace_ms, &tmp, err);
 	json_decref(s.referenced);
+	if (!rc && !dry_run) {
+		/* blobs are files, not rows: gc's record follows its sweep, in a
+		 * transaction of its own (a crash between them loses the record,
+		 * never an artifact: only unreferenced blobs were removed) */
+		struct mw_audit_rec ar;
+		mw_audit_rec_init(&ar, call, "ops.gc", "blobs", "");
+		mw_audit_rec_after(&ar, "{s:I, s:I, s:i, s:I}", "removed_blobs",
+				   (json_int_t)s.removed, "removed_bytes",
+				   (json_int_t)s.removed_bytes, "removed_tmp", tmp, "grace_ms",
+				   (json_int_t)grace_ms);
+		rc = mw_store_audit_append(a->store, &ar, err);
+		mw_audit_rec_release(&ar);
+	}
 	if (rc)
 		return rc;
 	*report = json_pack("{s:I,s:I,s:I,s:I,s:i,s:b,s:I}", "removed_blobs",

@@ -51,9 +51,11 @@ int mw_art_path_normalize(const char *in, bool allow_empty, char **out, struct m
  * MW_E_INVALID for other schemes. */
 int mw_art_uri_to_path(const char *uri, char **out, struct mw_err *err);
 
-/* Uploads.  commit and abort free the upload. */
-int mw_art_upload_begin(struct mw_art *a, const char *path, struct mw_art_upload **out,
-			struct mw_err *err);
+/* Uploads.  commit and abort free the upload.  call (NULL: the system's)
+ * is who uploads, for the audit record the commit writes with the manifest
+ * entry; it must live until commit or abort. */
+int mw_art_upload_begin(struct mw_art *a, const struct mw_call *call, const char *path,
+			struct mw_art_upload **out, struct mw_err *err);
 int mw_art_upload_data(struct mw_art_upload *u, const void *p, size_t n, struct mw_err *err);
 /* Stores the blob, then the manifest entry.  digest/size may be NULL. */
 int mw_art_upload_commit(struct mw_art_upload *u, char digest[65], uint64_t *size,
@@ -68,7 +70,8 @@ int mw_art_open(struct mw_art *a, const char *path, int *fd, struct mw_art_entry
  * artifact proxy's listing: MLflow's has no page token, so a listing larger
  * than the answer budget is MW_E_TOO_LARGE). */
 int mw_art_list(struct mw_art *a, const char *dir, json_t **out, struct mw_err *err);
-int mw_art_delete(struct mw_art *a, const char *path, struct mw_err *err);
+int mw_art_delete(struct mw_art *a, const struct mw_call *call, const char *path,
+		  struct mw_err *err);
 
 /* Every file under dir with its digest: [{path (relative to dir), digest,
  * size}], sorted by path; an empty array when there is none. */
@@ -105,7 +108,7 @@ int mw_art_fsck(struct mw_art *a, json_t **report, struct mw_err *err);
  * kept, whatever grace_ms is (so gc with grace 0 is safe next to uploads).
  * dry_run only reports.  Report: {removed_blobs, removed_bytes, kept_young,
  * kept_in_use, removed_tmp, dry_run, grace_ms}. */
-int mw_art_gc(struct mw_art *a, int64_t grace_ms, bool dry_run, json_t **report,
-	      struct mw_err *err);
+int mw_art_gc(struct mw_art *a, const struct mw_call *call, int64_t grace_ms, bool dry_run,
+	      json_t **report, struct mw_err *err);
 
 #endif

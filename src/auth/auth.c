@@ -9,6 +9,8 @@
  */
 #include "auth/auth.h"
 
+#include "store/audit.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -457,6 +459,24 @@ static int check_password(const char *pw, struct mw_err *err)
 	return 0;
 }
 
+/* The audit record of a change made by p (NULL: the process itself, e.g.
+ * mw auth on the data directory or the first admin at start), and the
+ * store bound to it: the change and its record commit together.  Secrets
+ * (passwords, token text or hash) never appear in a record. */
+static struct mw_store *audited(struct mw_authn *a, const struct mw_principal *p,
+				struct mw_audit_rec *ar, const char *action, const char *kind,
+				const char *resource, struct mw_store_bound *sb)
+{
+	struct mw_call c = mw_call_system;
+	mw_audit_rec_init(ar, &c, action, kind, resource);
+	if (p) {
+		ar->user = p->user;
+		ar->verified = true;
+		ar->request_id = p->request_id;
+	}
+	return mw_store_audit_bind(a->store, ar, sb);
+}
+
 static int need_admin(const struct mw_principal *p, struct mw_err *err)
 {
 	if (p && !p->admin)
@@ -484,7 +504,12 @@ int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const 
 	char *h = NULL;
 	if ((rc = mw_auth_hash_password(password, &h, err)))
 		return rc;
-	rc = mw_store_user_create(a->store, name, h, admin, mw_now_ms(), NULL, err);
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	struct mw_store *st = audited(a, p, &ar, "user.create", "user", name, &sb);
+	mw_audit_rec_after(&ar, "{s:b}", "admin", admin);
+	rc = mw_store_user_create(st, name, h, admin, mw_now_ms(), NULL, err);
+	mw_audit_rec_release(&ar);
 	free(h);
 	return rc;
 }
@@ -513,7 +538,12 @@ int mw_auth_user_set_password(struct mw_authn *a, const struct mw_principal *p, 
 	char *h = NULL;
 	if ((rc = mw_auth_hash_password(password, &h, err)))
 		return rc;
-	rc = mw_store_user_set_password(a->store, name, h, err);
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	struct mw_store *st = audited(a, p, &ar, "user.set_password", "user", name, &sb);
+	mw_audit_rec_after(&ar, "{s:b}", "password_changed", 1);
+	rc = mw_store_user_set_password(st, name, h, err);
+	mw_audit_rec_release(&ar);
 	free(h);
 	cache_clear(a);
 	return rc;
@@ -525,8 +555,14 @@ int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, con
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
-	if (!rc)
-		rc = mw_store_user_set_admin(a->store, name, admin, err);
+	if (!rc) {
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		struct mw_store *st = audited(a, p, &ar, "user.set_admin", "user", name, &sb);
+		mw_audit_rec_after(&ar, "{s:b}", "admin", admin);
+		rc = mw_store_user_set_admin(st, name, admin, err);
+		mw_audit_rec_release(&ar);
+	}
 	cache_clear(a);
 	return rc;
 }
@@ -537,8 +573,12 @@ int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const 
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
-	if (!rc)
-		rc = mw_store_user_delete(a->store, name, err);
+	if (!rc) {
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		rc = mw_store_user_delete(audited(a, p, &ar, "user.delete", "user", name, &sb),
+					  name, err);
+	}
 	cache_clear(a);
 	return rc;
 }
@@ -589,7 +629,13 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 		rc = mw_auth_token_new(text, err);
 	if (!rc) {
 		mw_auth_token_hash(text, hex);
-		rc = mw_store_token_create(a->store, uid, name, hex, now, exp, &id, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		struct mw_store *st = audited(a, p, &au, "token.create", "token", NULL, &sb);
+		mw_audit_rec_after(&au, "{s:s, s:I, s:I}", "name", name, "user_id", (json_int_t)uid,
+				   "expires_at", (json_int_t)exp);
+		rc = mw_store_token_create(st, uid, name, hex, now, exp, &id, err);
+		mw_audit_rec_release(&au);
 	}
 	if (!rc && out) {
 		memset(out, 0, sizeof *out);
@@ -618,7 +664,12 @@ int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64
 			 struct mw_err *err)
 {
 	int64_t uid = !p || p->admin ? 0 : p->user_id;
-	int rc = mw_store_token_revoke(a->store, id, uid, mw_now_ms(), NULL, err);
+	char rid[24];
+	snprintf(rid, sizeof rid, "%lld", (long long)id);
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	struct mw_store *st = audited(a, p, &ar, "token.revoke", "token", rid, &sb);
+	int rc = mw_store_token_revoke(st, id, uid, mw_now_ms(), NULL, err);
 	if (!rc)
 		cache_evict_token(a, id);
 	return rc;

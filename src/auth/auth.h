@@ -52,6 +52,10 @@ struct mw_principal {
 	char user[256];
 	bool admin;
 	int64_t token_id; /* 0 when Basic */
+	/* The request it was verified for (set by the request pipeline after
+	 * the check, never cached): the request id of the audit records its
+	 * changes write.  NULL outside a request. */
+	const char *request_id;
 };
 
 struct mw_authn;

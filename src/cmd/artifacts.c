@@ -356,7 +356,8 @@ static int upload_file(struct mw_client *cl, const char *local, const char *dest
 	current_digest(cl, dest, before);
 	if (!mw_client_uri(cl)) {
 		struct mw_art_upload *u;
-		rc = mw_art_upload_begin(mw_client_art(cl), dest, &u, err);
+		struct mw_call local_call = {.user = mw_client_user(), .request_id = ""};
+		rc = mw_art_upload_begin(mw_client_art(cl), &local_call, dest, &u, err);
 		char *buf = mw_xmalloc(1 << 20);
 		uint64_t done = 0;
 		while (!rc) {
@@ -909,8 +910,10 @@ int cmd_gc(int argc, char **argv)
 	}
 	json_t *report = NULL;
 	json_t *req = json_pack("{s:I,s:b}", "grace_seconds", (json_int_t)grace, "dry_run", dry);
+	struct mw_call local_call = {.user = mw_client_user(), .request_id = ""};
 	int rc = mw_client_uri(cl) ? native_post(cl, "/api/mw/gc", req, &report, &err)
-				   : mw_art_gc(mw_client_art(cl), grace * 1000, dry, &report, &err);
+				   : mw_art_gc(mw_client_art(cl), &local_call, grace * 1000, dry,
+					       &report, &err);
 	json_decref(req);
 	if (rc) {
 		cmd_fail(&err);

@@ -37,6 +37,7 @@ int cmd_predictions(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_auth(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* ------------------------------------------------------------ options */
 

@@ -272,6 +272,11 @@ struct mw_call {
 	const char *const *roles;    /* NULL-terminated list, or NULL for none */
 	const char *request_id;      /* "" when there is none */
 	int64_t deadline_ms;         /* wall clock (mw_now_ms); 0 = no deadline */
+	/* true: user was checked (--auth: a token or password), or the process
+	 * itself (mw_call_system, the local CLI); false: only what the client
+	 * claimed (X-MW-User, a Basic user name).  The audit log and the
+	 * promotion history record it beside the user. */
+	bool verified;
 };
 
 /* The call of work the process does on its own behalf (user "system"). */

@@ -27,6 +27,7 @@
 
 #include "art/art.h"
 #include "mlmodel/mlmodel.h"
+#include "store/audit.h"
 #include "store/registry.h"
 #include "track/track.h"
 
@@ -140,6 +141,23 @@ static bool word_char(unsigned char c)
 static const char *user_of(const struct mw_call *call)
 {
 	return call && call->user && *call->user ? call->user : "anonymous";
+}
+
+/* Every write goes through the store bound to its call's audit record
+ * (store/audit.h): the change and its record commit together. */
+static struct mw_store *audited(struct mw_registry *r, struct mw_audit_rec *ar,
+				struct mw_store_bound *sb)
+{
+	return mw_store_audit_bind(r->store, ar, sb);
+}
+
+/* A version's audit resource id, "name/version" (malloc'd). */
+static char *version_id(const char *name, int64_t v)
+{
+	size_t n = strlen(name) + 24;
+	char *s = mw_xmalloc(n);
+	snprintf(s, n, "%s/%lld", name, (long long)v);
+	return s;
 }
 
 /* The user_id recorded on new entities: none for anonymous callers. */
@@ -333,6 +351,7 @@ static int get_audit(const struct mw_call *call, json_t *req, bool native, struc
 	memset(a, 0, sizeof *a);
 	*evidence_text = NULL;
 	a->who = user_of(call);
+	a->verified = call && call->verified;
 	a->now_ms = mw_now_ms();
 	if (!native)
 		return 0;
@@ -491,6 +510,8 @@ static json_t *event_json(const struct mw_promotion_event *e)
 	json_object_set_new(o, "from_stage", str_or_null(e->from_stage));
 	json_object_set_new(o, "to_stage", str_or_null(e->to_stage));
 	json_object_set_new(o, "who", str_or_null(e->who));
+	json_object_set_new(o, "who_verified",
+			    e->who_verified < 0 ? json_null() : json_boolean(e->who_verified));
 	json_object_set_new(o, "at", json_integer(e->at));
 	json_object_set_new(o, "reason", str_or_null(e->reason));
 	json_t *ev = NULL;
@@ -773,11 +794,16 @@ int mw_registry_rm_create(struct mw_registry *r, const struct mw_call *call, jso
 		rc = get_tags(req, &tags, &nt, err);
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_registered_model rm;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "model.create", "model", name);
+	mw_audit_rec_after(&ar, "{s:s*, s:I}", "description", desc, "tags", (json_int_t)nt);
 	if (!rc)
 		rc = reg_err(bumped(r,
-				    mw_store_rm_create(r->store, name, desc, tags, nt,
+				    mw_store_rm_create(audited(r, &ar, &sb), name, desc, tags, nt,
 						       owner_of(call), mw_now_ms(), a, &rm, err)),
 			     name, 0, NULL, err);
+	mw_audit_rec_release(&ar);
 	free(tags);
 	if (!rc)
 		*resp = json_pack("{s:o}", "registered_model", rm_json(&rm));
@@ -809,7 +835,14 @@ int mw_registry_rm_rename(struct mw_registry *r, const struct mw_call *call, jso
 		return rc;
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_registered_model m;
-	rc = bumped(r, mw_store_rm_rename(r->store, name, new_name, mw_now_ms(), a, &m, err));
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "model.rename", "model", name);
+	mw_audit_rec_before(&ar, "{s:s}", "name", name);
+	mw_audit_rec_after(&ar, "{s:s}", "name", new_name);
+	rc = bumped(r, mw_store_rm_rename(audited(r, &ar, &sb), name, new_name, mw_now_ms(), a, &m,
+					  err));
+	mw_audit_rec_release(&ar);
 	rc = reg_err(rc, rc == -MW_E_EXISTS ? new_name : name, 0, NULL, err);
 	if (!rc)
 		rm = rm_json(&m);
@@ -837,9 +870,14 @@ int mw_registry_rm_update(struct mw_registry *r, const struct mw_call *call, jso
 	} else {
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_registered_model m;
-		rc = reg_err(mw_store_rm_update(r->store, name, desc ? desc : "", mw_now_ms(), a,
-						&m, err),
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&ar, call, "model.update", "model", name);
+		mw_audit_rec_after(&ar, "{s:s}", "description", desc ? desc : "");
+		rc = reg_err(mw_store_rm_update(audited(r, &ar, &sb), name, desc ? desc : "",
+						mw_now_ms(), a, &m, err),
 			     name, 0, NULL, err);
+		mw_audit_rec_release(&ar);
 		if (!rc)
 			rm = rm_json(&m);
 		mw_arena_free(a);
@@ -855,8 +893,13 @@ int mw_registry_rm_delete(struct mw_registry *r, const struct mw_call *call, jso
 {
 	const char *name = NULL;
 	int rc = get_name(req, "name", &name, err);
-	if (rc || (rc = reg_err(bumped(r, mw_store_rm_delete(r->store, name, mw_now_ms(), err)),
-				name, 0, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "model.delete", "model", name);
+	rc = bumped(r, mw_store_rm_delete(audited(r, &ar, &sb), name, mw_now_ms(), err));
+	if ((rc = reg_err(rc, name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -910,8 +953,15 @@ int mw_registry_rm_set_tag(struct mw_registry *r, const struct mw_call *call, js
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_tag(key, value, err);
-	if (rc || (rc = reg_err(mw_store_rm_set_tag(r->store, name, key, value ? value : "", err),
-				name, 0, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "model.set_tag", "model", name);
+	mw_audit_rec_after(&ar, "{s:{s:s}}", "tags", key, value ? value : "");
+	rc = mw_store_rm_set_tag(audited(r, &ar, &sb), name, key, value ? value : "", err);
+	mw_audit_rec_release(&ar);
+	if ((rc = reg_err(rc, name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -925,8 +975,15 @@ int mw_registry_rm_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc ||
-	    (rc = reg_err(mw_store_rm_delete_tag(r->store, name, key, err), name, 0, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "model.delete_tag", "model", name);
+	mw_audit_rec_before(&ar, "{s:[s]}", "tags", key);
+	rc = mw_store_rm_delete_tag(audited(r, &ar, &sb), name, key, err);
+	mw_audit_rec_release(&ar);
+	if ((rc = reg_err(rc, name, 0, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1131,15 +1188,19 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "alias.set", "model", name);
+	mw_audit_rec_after(&ar, "{s:s, s:I}", "alias", alias, "version", (json_int_t)v);
+	struct mw_store *st = audited(r, &ar, &sb);
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
 		if (!mv) {
-			rc = bumped(r, mw_store_rm_set_alias(r->store, name, alias, v, false, &au,
-							     err));
+			rc = bumped(r, mw_store_rm_set_alias(st, name, alias, v, false, &au, err));
 		} else {
 			struct mw_arena *a = mw_arena_new(8192);
 			struct mw_alias_move m;
-			rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, v, false, &au,
-							      a, &m, err));
+			rc = bumped(r, mw_store_rm_move_alias(st, name, alias, v, false, &au, a, &m,
+							      err));
 			if (!rc)
 				*mv = mv_json(&m.version);
 			mw_arena_free(a);
@@ -1147,6 +1208,7 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 		rc = reg_err(rc, name, v, alias, err);
 	}
 	free(evidence);
+	mw_audit_rec_release(&ar);
 	return rc;
 }
 
@@ -1183,9 +1245,15 @@ static int alias_delete(struct mw_registry *r, const struct mw_call *call, json_
 		return rc;
 	struct mw_audit au;
 	char *evidence = NULL;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "alias.delete", "model", name);
+	mw_audit_rec_after(&ar, "{s:s, s:n}", "alias", alias, "version");
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err)))
-		rc = reg_err(bumped(r, mw_store_rm_delete_alias(r->store, name, alias, &au, err)),
+		rc = reg_err(bumped(r, mw_store_rm_delete_alias(audited(r, &ar, &sb), name, alias,
+								&au, err)),
 			     name, 0, alias, err);
+	mw_audit_rec_release(&ar);
 	free(evidence);
 	return rc;
 }
@@ -1251,7 +1319,11 @@ int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json
 		return rc;
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_alias_move m;
-	rc = bumped(r, mw_store_rm_move_alias(r->store, name, alias, 0, true, &au, a, &m, err));
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&ar, call, "alias.rollback", "model", name); /* after: the store's */
+	rc = bumped(r, mw_store_rm_move_alias(audited(r, &ar, &sb), name, alias, 0, true, &au, a,
+					      &m, err));
 	free(evidence);
 	if ((rc == -MW_E_NOT_FOUND || rc == -MW_E_INVALID) && err->detail == MW_STORE_ALIAS) {
 		/* an alias that has nowhere to go back to: why, as the job found it */
@@ -2013,8 +2085,14 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		};
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(bumped(r, mw_store_mv_create(r->store, &c, a, &rec, err)), name, 0,
-			     NULL, err);
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&ar, call, "version.create", "version", NULL); /* "name/v" */
+		mw_audit_rec_after(&ar, "{s:s, s:s*, s:s*, s:I}", "model", name, "source", source,
+				   "run_id", c.run_id, "tags", (json_int_t)nt);
+		rc = reg_err(bumped(r, mw_store_mv_create(audited(r, &ar, &sb), &c, a, &rec, err)),
+			     name, 0, NULL, err);
+		mw_audit_rec_release(&ar);
 		if (!rc)
 			mv = mv_json(&rec);
 		mw_arena_free(a);
@@ -2067,9 +2145,16 @@ int mw_registry_mv_update(struct mw_registry *r, const struct mw_call *call, jso
 	} else {
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(mw_store_mv_update(r->store, name, v, desc ? desc : "", mw_now_ms(), a,
-						&rec, err),
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		char *rid = version_id(name, v);
+		mw_audit_rec_init(&ar, call, "version.update", "version", rid);
+		mw_audit_rec_after(&ar, "{s:s}", "description", desc ? desc : "");
+		rc = reg_err(mw_store_mv_update(audited(r, &ar, &sb), name, v, desc ? desc : "",
+						mw_now_ms(), a, &rec, err),
 			     name, v, NULL, err);
+		mw_audit_rec_release(&ar);
+		free(rid);
 		if (!rc)
 			mv = mv_json(&rec);
 		mw_arena_free(a);
@@ -2092,9 +2177,16 @@ int mw_registry_mv_delete(struct mw_registry *r, const struct mw_call *call, jso
 	char *evidence = NULL;
 	char reason[96];
 	snprintf(reason, sizeof reason, "version %lld was deleted", (long long)v);
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	char *rid = version_id(name, v);
+	mw_audit_rec_init(&ar, call, "version.delete", "version", rid);
 	if (!(rc = get_audit(call, req, false, &au, &evidence, err)))
-		rc = reg_err(bumped(r, mw_store_mv_delete(r->store, name, v, &au, reason, err)),
+		rc = reg_err(bumped(r, mw_store_mv_delete(audited(r, &ar, &sb), name, v, &au,
+							  reason, err)),
 			     name, v, NULL, err);
+	mw_audit_rec_release(&ar);
+	free(rid);
 	free(evidence);
 	if (rc)
 		return rc;
@@ -2138,10 +2230,18 @@ static int transition(struct mw_registry *r, const struct mw_call *call, json_t 
 	if (!(rc = get_audit(call, req, native, &au, &evidence, err))) {
 		struct mw_arena *a = mw_arena_new(8192);
 		struct mw_model_version rec;
-		rc = reg_err(bumped(r, mw_store_mv_transition(r->store, name, v, stage,
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		char *rid = version_id(name, v);
+		mw_audit_rec_init(&ar, call, "version.stage", "version", rid);
+		mw_audit_rec_after(&ar, "{s:s, s:b}", "stage", stage, "archive_existing_versions",
+				   archives);
+		rc = reg_err(bumped(r, mw_store_mv_transition(audited(r, &ar, &sb), name, v, stage,
 							      archives ? "Archived" : NULL, reason,
 							      &au, a, &rec, err)),
 			     name, v, NULL, err);
+		mw_audit_rec_release(&ar);
+		free(rid);
 		if (!rc)
 			mv = mv_json(&rec);
 		mw_arena_free(a);
@@ -2196,9 +2296,17 @@ int mw_registry_mv_set_tag(struct mw_registry *r, const struct mw_call *call, js
 		rc = mw_req_str(req, "value", false, 0, &value, err);
 	if (!rc)
 		rc = check_tag(key, value, err);
-	if (rc ||
-	    (rc = reg_err(mw_store_mv_set_tag(r->store, name, v, key, value ? value : "", err),
-			  name, v, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	char *rid = version_id(name, v);
+	mw_audit_rec_init(&ar, call, "version.set_tag", "version", rid);
+	mw_audit_rec_after(&ar, "{s:{s:s}}", "tags", key, value ? value : "");
+	rc = mw_store_mv_set_tag(audited(r, &ar, &sb), name, v, key, value ? value : "", err);
+	mw_audit_rec_release(&ar);
+	free(rid);
+	if ((rc = reg_err(rc, name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -2213,8 +2321,17 @@ int mw_registry_mv_delete_tag(struct mw_registry *r, const struct mw_call *call,
 	int rc = get_name_version(req, &name, &v, err);
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
-	if (rc ||
-	    (rc = reg_err(mw_store_mv_delete_tag(r->store, name, v, key, err), name, v, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	char *rid = version_id(name, v);
+	mw_audit_rec_init(&ar, call, "version.delete_tag", "version", rid);
+	mw_audit_rec_before(&ar, "{s:[s]}", "tags", key);
+	rc = mw_store_mv_delete_tag(audited(r, &ar, &sb), name, v, key, err);
+	mw_audit_rec_release(&ar);
+	free(rid);
+	if ((rc = reg_err(rc, name, v, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -2458,8 +2575,16 @@ int mw_registry_card_put(struct mw_registry *r, const struct mw_call *call, json
 				  "large reports instead of embedding them.",
 				  n, MAX_CARD);
 	}
-	rc = reg_err(mw_store_mv_set_card(r->store, name, v, text, user_of(call), mw_now_ms(), err),
+	struct mw_audit_rec ar;
+	struct mw_store_bound sb;
+	char *rid = version_id(name, v);
+	mw_audit_rec_init(&ar, call, "version.set_card", "version", rid);
+	mw_audit_rec_after(&ar, "{s:I}", "card_bytes", (json_int_t)strlen(text));
+	rc = reg_err(mw_store_mv_set_card(audited(r, &ar, &sb), name, v, text, user_of(call),
+					  mw_now_ms(), err),
 		     name, v, NULL, err);
+	mw_audit_rec_release(&ar);
+	free(rid);
 	free(text);
 	return rc ? rc : card_reply(r, name, v, resp, err);
 }

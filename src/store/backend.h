@@ -15,6 +15,7 @@
 
 #include "store/store.h"
 #include "store/artifacts.h"
+#include "store/audit.h"
 #include "store/auth.h"
 #include "store/registry.h"
 #include "store/tracking.h"
@@ -180,6 +181,11 @@ struct mw_store_txn {
 	void (*rollback_to)(void *tx);
 	/* Optional: give back cache memory (called only when no job runs). */
 	void (*trim)(void *tx);
+	/* Append rec to the audit log on tx, chained to the last row: run by
+	 * the writer right after a job that carries a record succeeded, inside
+	 * the job's savepoint (store/audit.h).  NULL: the backend has no audit
+	 * log, and an audited write fails with MW_E_NOT_IMPLEMENTED. */
+	int (*audit)(void *tx, const struct mw_audit_rec *rec, struct mw_err *err);
 };
 
 struct mw_store_writer;
@@ -187,9 +193,11 @@ struct mw_store_writer;
 struct mw_store_writer *mw_store_writer_new(const struct mw_store_txn *txn, void *tx,
 					    int max_batch);
 /* Run fn in the next group commit; returns once its transaction committed
- * (0) or failed (its error).  MW_E_UNAVAILABLE after drain. */
+ * (0) or failed (its error).  audit (may be NULL) is appended to the audit
+ * log in fn's savepoint once fn succeeded (txn->audit).  MW_E_UNAVAILABLE
+ * after drain. */
 int mw_store_writer_submit(struct mw_store_writer *w, mw_store_job_fn fn, void *arg,
-			   struct mw_err *err);
+			   const struct mw_audit_rec *audit, struct mw_err *err);
 /* Refuse new jobs and wait until every queued one is done. */
 void mw_store_writer_drain(struct mw_store_writer *w);
 /* Drains, then frees (NULL is fine). */
@@ -228,6 +236,12 @@ struct mw_store_migrations {
  * (MW_E_IO).  *version gets the version reached. */
 int mw_store_migrate(const struct mw_store_txn *txn, const struct mw_store_sql *sql, void *tx,
 		     const struct mw_store_migrations *m, int *version, struct mw_err *err);
+
+struct mw_store_audit_ops {
+	int (*list)(struct mw_store *, const struct mw_audit_query *, size_t, struct mw_arena *,
+		    struct mw_audit_entry **, size_t *, bool *, struct mw_err *);
+	int (*verify)(struct mw_store *, int64_t *, int64_t *, struct mw_err *);
+};
 
 struct mw_store_auth_ops {
 	int (*user_create)(struct mw_store *, const char *, const char *, bool, int64_t, int64_t *,
@@ -277,6 +291,7 @@ struct mw_store_backend {
 	const struct mw_store_registry_ops *registry;
 	const struct mw_store_artifacts_ops *artifacts;
 	const struct mw_store_auth_ops *auth;
+	const struct mw_store_audit_ops *audit;
 };
 
 extern const struct mw_store_backend mw_store_sqlite;
@@ -289,7 +304,8 @@ int mw_store_open_backend(const struct mw_store_backend *b, const struct mw_stor
 			  struct mw_store **out, struct mw_err *err);
 /* The backend's handle of an open store. */
 void *mw_store_impl(struct mw_store *s);
-/* Run fn on the write handle in the store's next group commit (see writer.c). */
+/* Run fn on the write handle in the store's next group commit (see writer.c),
+ * with the audit record bound to s (mw_store_audit_bind), if any. */
 int mw_store_submit(struct mw_store *s, mw_store_job_fn fn, void *arg, struct mw_err *err);
 
 /* A growing array in an arena, for rows of unknown count: push returns a

@@ -93,6 +93,9 @@ struct mw_promotion_event {
 	const char *from_stage; /* NULL: none (also below) */
 	const char *to_stage;
 	const char *who;
+	/* 1: who was authenticated; 0: only claimed (no --auth); -1: not
+	 * recorded (events from before migration 7) */
+	int who_verified;
 	int64_t at;
 	const char *reason;
 	const char *evidence; /* JSON text as given */
@@ -107,6 +110,7 @@ struct mw_model_card {
 /* Who did a registry change, why, and with what evidence (promotion history). */
 struct mw_audit {
 	const char *who;      /* NULL or "": not known */
+	bool verified;        /* who was authenticated (struct mw_call's verified) */
 	const char *reason;   /* may be NULL */
 	const char *evidence; /* JSON text (object or array), may be NULL */
 	int64_t now_ms;

@@ -82,6 +82,9 @@ static void conn_close(struct conn *c)
 		if (c->cache[i].st)
 			sqlite3_finalize(c->cache[i].st);
 	sqlite3_close_v2(c->db);
+	free(c->audit_before);
+	free(c->audit_resource);
+	free(c->audit_after);
 	free(c);
 }
 
@@ -257,6 +260,7 @@ static const struct mw_store_txn sqlite_txn = {
 	.release = tx_release,
 	.rollback_to = tx_rollback_to,
 	.trim = tx_trim,
+	.audit = sqi_audit_append,
 };
 
 /* A job on the write connection, through the neutral writer (writer.c). */
@@ -268,6 +272,7 @@ struct tramp {
 static int trampoline(void *tx, void *p, struct mw_err *err)
 {
 	struct tramp *t = p;
+	sqi_audit_clear(tx); /* nothing noted by an earlier job */
 	return t->fn(tx, t->arg, err);
 }
 
@@ -442,6 +447,26 @@ static const char *const migrations[] = {
 	" hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, expires_at INTEGER,"
 	" last_used_at INTEGER, revoked_at INTEGER);"
 	"CREATE INDEX auth_tokens_user ON auth_tokens (user_id, id);",
+
+	/* 6: placeholder for helper A's migration (authorisation); the lead
+	 * renumbers on merge */
+	"SELECT 1;",
+
+	/* 7: the audit log (sqlite_audit.c, store/audit.h): append-only by
+	 * trigger and hash-chained; the promotion history records whether its
+	 * "who" was verified */
+	"CREATE TABLE audit_log ("
+	" seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, user_name TEXT NOT NULL,"
+	" verified INTEGER NOT NULL, request_id TEXT NOT NULL, action TEXT NOT NULL,"
+	" kind TEXT NOT NULL, resource TEXT NOT NULL, before TEXT, after TEXT,"
+	" prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+	"CREATE INDEX audit_log_at ON audit_log (at_ms);"
+	"CREATE INDEX audit_log_user ON audit_log (user_name, seq);"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+	"ALTER TABLE promotion_events ADD COLUMN who_verified INTEGER;",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */
@@ -846,4 +871,5 @@ const struct mw_store_backend mw_store_sqlite = {
 	.registry = &mw_sqlite_registry_ops,
 	.artifacts = &mw_sqlite_artifacts_ops,
 	.auth = &mw_sqlite_auth_ops,
+	.audit = &mw_sqlite_audit_ops,
 };

@@ -221,6 +221,8 @@ static int job_token_create(struct conn *c, void *p, struct mw_err *err)
 	else
 		sqlite3_bind_null(st, 5);
 	int rc = sqi_step_done(c, st, err);
+	if (!rc)
+		sqi_audit_resource(c, "%lld", (long long)sqlite3_last_insert_rowid(c->db));
 	if (!rc && t->out_id)
 		*t->out_id = sqlite3_last_insert_rowid(c->db);
 	return rc;

@@ -21,6 +21,11 @@
 
 struct conn {
 	sqlite3 *db;
+	/* The write connection only: the state a job noted as replaced, for
+	 * its audit row (sqi_audit_before); malloc'd, cleared per job. */
+	char *audit_before;
+	char *audit_resource; /* the id a job created (sqi_audit_resource) */
+	char *audit_after;    /* the state a job set (sqi_audit_after) */
 	struct {
 		const char *sql;
 		sqlite3_stmt *st;
@@ -67,6 +72,19 @@ extern const struct mw_store_tracking_ops mw_sqlite_tracking_ops;   /* sqlite_tr
 extern const struct mw_store_registry_ops mw_sqlite_registry_ops;   /* sqlite_registry.c */
 extern const struct mw_store_artifacts_ops mw_sqlite_artifacts_ops; /* sqlite_artifacts.c */
 extern const struct mw_store_auth_ops mw_sqlite_auth_ops;           /* sqlite_auth.c */
+extern const struct mw_store_audit_ops mw_sqlite_audit_ops;         /* sqlite_audit.c */
+
+/* The audit hook of the writer (struct mw_store_txn.audit, sqlite_audit.c). */
+int sqi_audit_append(void *tx, const struct mw_audit_rec *rec, struct mw_err *err);
+/* Inside a write job: note json (object text, copied) as the state this
+ * job replaced, for its audit row when the record has no before. */
+void sqi_audit_before(struct conn *c, const char *json);
+/* The same for the state it set (a rollback's target version). */
+void sqi_audit_after(struct conn *c, const char *json);
+/* Inside a write job: the id of what it created, for an audit record that
+ * names none (copied). */
+void sqi_audit_resource(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sqi_audit_clear(struct conn *c);
 
 /* ------------------------------------------------------------ shared by domains
  * (sqlite_artifacts.c) */

@@ -112,10 +112,12 @@ static const char SQL_ALIAS_EVENTS[] =
 
 static const char SQL_EVENT_INSERT[] =
 	"INSERT INTO promotion_events (rm_id, kind, target, from_version, to_version, from_stage,"
-	" to_stage, who, at, reason, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	" to_stage, who, at, reason, evidence, who_verified)"
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char SQL_EVENTS[] =
 	"SELECT id, kind, target, from_version, to_version, from_stage, to_stage, who, at,"
-	" reason, evidence FROM promotion_events WHERE rm_id = ? ORDER BY id";
+	" reason, evidence, coalesce(who_verified, -1) FROM promotion_events WHERE rm_id = ?"
+	" ORDER BY id";
 
 static const char SQL_CARD_SET[] =
 	"INSERT INTO model_cards (rm_id, version, card, updated, updated_by) VALUES (?, ?, ?, ?, ?)"
@@ -277,7 +279,32 @@ static int add_event(struct conn *c, int64_t rm_id, const struct event *e, const
 	sqlite3_bind_int64(st, 9, a ? a->now_ms : mw_now_ms());
 	sqi_bind_text(st, 10, e->reason);
 	sqi_bind_text(st, 11, e->evidence);
-	return sqi_step_done(c, st, err);
+	if (a && a->who && *a->who)
+		sqlite3_bind_int(st, 12, a->verified ? 1 : 0);
+	else
+		sqlite3_bind_null(st, 12);
+	int rc = sqi_step_done(c, st, err);
+	if (!rc) {
+		/* the job's audit row shows the move (the last event of a job is
+		 * its own; earlier ones are versions archived on the way) */
+		json_t *b = json_object(), *t = json_object();
+		if (e->from_version > 0)
+			json_object_set_new(b, "version", json_integer(e->from_version));
+		if (e->from_stage)
+			json_object_set_new(b, "stage", json_string(e->from_stage));
+		if (e->to_version > 0)
+			json_object_set_new(t, "version", json_integer(e->to_version));
+		if (e->to_stage)
+			json_object_set_new(t, "stage", json_string(e->to_stage));
+		char *bs = mw_json_dump(b, NULL), *ts = mw_json_dump(t, NULL);
+		sqi_audit_before(c, bs);
+		sqi_audit_after(c, ts);
+		free(bs);
+		free(ts);
+		json_decref(b);
+		json_decref(t);
+	}
+	return rc;
 }
 
 /* ================================================================ records */
@@ -1006,6 +1033,7 @@ static int sqr_rm_history(struct mw_store *store, const char *name, struct mw_ar
 			e->at = sqlite3_column_int64(st, 8);
 			e->reason = sqi_col_dup(a, st, 9);
 			e->evidence = sqi_col_dup(a, st, 10);
+			e->who_verified = sqlite3_column_int(st, 11);
 		}
 		sqlite3_reset(st);
 		*out = v.v;
@@ -1091,6 +1119,7 @@ static int job_mv_create(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_reset(st);
 	if (v < 1)
 		return mw_err_set(err, MW_E_INTERNAL, "cannot number a new version of %s", cr->name);
+	sqi_audit_resource(c, "%s/%lld", cr->name, (long long)v);
 
 	char *dst = NULL, manifest[65] = {0};
 	const char *status_message = cr->status_message;

@@ -355,6 +355,7 @@ static int job_exp_create(struct conn *c, void *p, struct mw_err *err)
 		return rc;
 	int64_t id = sqlite3_last_insert_rowid(c->db);
 	snprintf(a->id_out, 32, "%lld", (long long)id);
+	sqi_audit_resource(c, "%lld", (long long)id);
 	char *loc;
 	if (a->loc && *a->loc) {
 		loc = mw_xstrdup(a->loc);

@@ -21,6 +21,11 @@
  * commit that fails turns every job of the group that had succeeded into a
  * failure with the commit's error, after a rollback.
  *
+ * Audit.  A job may carry an audit record (store/audit.h): once the job
+ * succeeded the writer appends it through the backend's audit hook inside
+ * the job's savepoint, so the change and its record commit together or not
+ * at all, and the hash chain is extended by one writer at a time.
+ *
  * Invariants: a job lives on its submitter's stack until done is set under
  * the lock (the submitter waits for exactly that); after drain, submit
  * refuses with MW_E_UNAVAILABLE and nothing is left queued.
@@ -33,6 +38,7 @@
 struct job {
 	mw_store_job_fn fn;
 	void *arg;
+	const struct mw_audit_rec *audit;
 	struct mw_err err;
 	int rc;
 	bool done;
@@ -112,6 +118,11 @@ static void run_batch(struct mw_store_writer *w, struct job *batch, int n)
 			continue;
 		}
 		j->rc = j->fn(w->tx, j->arg, &j->err);
+		/* the change's audit row, in the change's own savepoint: both or neither */
+		if (!j->rc && j->audit)
+			j->rc = t->audit ? t->audit(w->tx, j->audit, &j->err)
+					 : mw_err_set(&j->err, MW_E_NOT_IMPLEMENTED,
+						      "this store backend has no audit log");
 		if (j->rc && !single)
 			t->rollback_to(w->tx);
 		if (!single)
@@ -136,9 +147,9 @@ static void run_batch(struct mw_store_writer *w, struct job *batch, int n)
 }
 
 int mw_store_writer_submit(struct mw_store_writer *w, mw_store_job_fn fn, void *arg,
-			   struct mw_err *err)
+			   const struct mw_audit_rec *audit, struct mw_err *err)
 {
-	struct job j = {.fn = fn, .arg = arg};
+	struct job j = {.fn = fn, .arg = arg, .audit = audit};
 	pthread_mutex_lock(&w->mu);
 	if (w->stopping) {
 		pthread_mutex_unlock(&w->mu);

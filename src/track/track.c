@@ -11,6 +11,8 @@
  */
 #include "track/track.h"
 
+#include "store/audit.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,14 @@ struct mw_track {
 	bool truncate;
 	size_t max_bytes; /* an answer's budget (max-response-bytes), 0: none */
 };
+
+/* Every write goes through the store bound to its call's audit record
+ * (store/audit.h): the change and its record commit together. */
+static struct mw_store *audited(struct mw_track *t, struct mw_audit_rec *au,
+				struct mw_store_bound *sb)
+{
+	return mw_store_audit_bind(t->store, au, sb);
+}
 
 int mw_track_new(struct mw_store *store, const struct mw_track_opts *o, struct mw_track **out,
 		 struct mw_err *err)
@@ -543,8 +553,14 @@ int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *
 			return rc;
 		}
 	char id[32];
-	rc = mw_store_exp_create(t->store, name, loc, t->artifact_root, tags, nt, mw_now_ms(), id,
-				 err);
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "experiment.create", "experiment", NULL);
+	mw_audit_rec_after(&au, "{s:s, s:s*, s:I}", "name", name, "artifact_location", loc, "tags",
+			   (json_int_t)nt);
+	rc = mw_store_exp_create(audited(t, &au, &sb), name, loc, t->artifact_root, tags, nt,
+				 mw_now_ms(), id, err);
+	mw_audit_rec_release(&au);
 	free(tags);
 	if (rc)
 		return exp_err(t, rc, NULL, name, err);
@@ -631,20 +647,35 @@ int mw_track_exp_update(struct mw_track *t, const struct mw_call *call, json_t *
 	if (!rc && mw_utf8_chars(name) > MAX_EXP_NAME)
 		rc = mw_err_set(err, MW_E_INVALID, "Experiment name is over the limit of %d characters.",
 				MAX_EXP_NAME);
-	if (rc || (rc = exp_err(t, mw_store_exp_rename(t->store, id, name, mw_now_ms(), err), id,
-				name, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "experiment.rename", "experiment", id);
+	mw_audit_rec_after(&au, "{s:s}", "name", name);
+	rc = mw_store_exp_rename(audited(t, &au, &sb), id, name, mw_now_ms(), err);
+	mw_audit_rec_release(&au);
+	if ((rc = exp_err(t, rc, id, name, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
 }
 
-static int exp_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
-			   struct mw_err *err)
+static int exp_set_deleted(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, bool del, struct mw_err *err)
 {
 	const char *id = NULL;
 	int rc = get_exp_id(req, "experiment_id", true, &id, err);
-	if (rc || (rc = exp_err(t, mw_store_exp_set_deleted(t->store, id, del, mw_now_ms(), err),
-				id, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, del ? "experiment.delete" : "experiment.restore", "experiment",
+			  id);
+	mw_audit_rec_after(&au, "{s:s}", "lifecycle_stage", del ? "deleted" : "active");
+	rc = mw_store_exp_set_deleted(audited(t, &au, &sb), id, del, mw_now_ms(), err);
+	mw_audit_rec_release(&au);
+	if ((rc = exp_err(t, rc, id, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -653,13 +684,13 @@ static int exp_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 int mw_track_exp_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			struct mw_err *err)
 {
-	return exp_set_deleted(t, req, resp, true, err);
+	return exp_set_deleted(t, call, req, resp, true, err);
 }
 
 int mw_track_exp_restore(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			 struct mw_err *err)
 {
-	return exp_set_deleted(t, req, resp, false, err);
+	return exp_set_deleted(t, call, req, resp, false, err);
 }
 
 int mw_track_exp_set_tag(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
@@ -675,8 +706,15 @@ int mw_track_exp_set_tag(struct mw_track *t, const struct mw_call *call, json_t 
 		rc = check_key("tag", key, err);
 	if (!rc)
 		rc = check_exp_tag_value(value, err);
-	if (rc || (rc = exp_err(t, mw_store_exp_set_tag(t->store, id, key, value ? value : "", err),
-				id, NULL, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "experiment.set_tag", "experiment", id);
+	mw_audit_rec_after(&au, "{s:{s:s}}", "tags", key, value ? value : "");
+	rc = mw_store_exp_set_tag(audited(t, &au, &sb), id, key, value ? value : "", err);
+	mw_audit_rec_release(&au);
+	if ((rc = exp_err(t, rc, id, NULL, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -690,7 +728,12 @@ int mw_track_exp_delete_tag(struct mw_track *t, const struct mw_call *call, json
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
 	if (!rc) {
-		rc = mw_store_exp_delete_tag(t->store, id, key, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "experiment.delete_tag", "experiment", id);
+		mw_audit_rec_before(&au, "{s:[s]}", "tags", key);
+		rc = mw_store_exp_delete_tag(audited(t, &au, &sb), id, key, err);
+		mw_audit_rec_release(&au);
 		rc = tag_err(t, exp_err(t, rc, id, NULL, err), "experiment", id, key, err);
 	}
 	if (rc)
@@ -812,7 +855,14 @@ int mw_track_run_create(struct mw_track *t, const struct mw_call *call, json_t *
 	};
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_run run;
-	rc = exp_err(t, mw_store_run_create(t->store, &rcr, a, &run, err), exp, NULL, err);
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "run.create", "run", id);
+	mw_audit_rec_after(&au, "{s:s, s:s*, s:s, s:I}", "experiment_id", exp, "run_name", name,
+			   "status", "RUNNING", "tags", (json_int_t)nt);
+	rc = exp_err(t, mw_store_run_create(audited(t, &au, &sb), &rcr, a, &run, err), exp, NULL,
+		     err);
+	mw_audit_rec_release(&au);
 	free(tags);
 	if (!rc)
 		*resp = json_pack("{s:o}", "run", mw_track_run_json(&run));
@@ -857,23 +907,36 @@ int mw_track_run_update(struct mw_track *t, const struct mw_call *call, json_t *
 	struct mw_kv tag = {"mlflow.runName", nm};
 	struct mw_arena *a = mw_arena_new(4096);
 	struct mw_run_info info;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "run.update", "run", id);
+	mw_audit_rec_after(&au, "{s:s*, s:o?, s:s*}", "status", status, "end_time",
+			   has_end ? json_integer(end) : NULL, "run_name", nm);
 	rc = run_err(t,
-		     mw_store_run_update(t->store, id, status, has_end ? end : -1, nm, &tag,
-					 nm ? 1 : 0, a, &info, err),
+		     mw_store_run_update(audited(t, &au, &sb), id, status, has_end ? end : -1, nm,
+					 &tag, nm ? 1 : 0, a, &info, err),
 		     id, err);
+	mw_audit_rec_release(&au);
 	if (!rc)
 		*resp = json_pack("{s:o}", "run_info", mw_track_run_info_json(&info));
 	mw_arena_free(a);
 	return rc;
 }
 
-static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool del,
-			   struct mw_err *err)
+static int run_set_deleted(struct mw_track *t, const struct mw_call *call, json_t *req,
+			   json_t **resp, bool del, struct mw_err *err)
 {
 	const char *id = NULL;
 	int rc = get_run_id(req, &id, err);
-	if (rc || (rc = run_err(t, mw_store_run_set_deleted(t->store, id, del, mw_now_ms(), err),
-				id, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, del ? "run.delete" : "run.restore", "run", id);
+	mw_audit_rec_after(&au, "{s:s}", "lifecycle_stage", del ? "deleted" : "active");
+	rc = mw_store_run_set_deleted(audited(t, &au, &sb), id, del, mw_now_ms(), err);
+	mw_audit_rec_release(&au);
+	if ((rc = run_err(t, rc, id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -882,13 +945,13 @@ static int run_set_deleted(struct mw_track *t, json_t *req, json_t **resp, bool 
 int mw_track_run_delete(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			struct mw_err *err)
 {
-	return run_set_deleted(t, req, resp, true, err);
+	return run_set_deleted(t, call, req, resp, true, err);
 }
 
 int mw_track_run_restore(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			 struct mw_err *err)
 {
-	return run_set_deleted(t, req, resp, false, err);
+	return run_set_deleted(t, call, req, resp, false, err);
 }
 
 /* One metric message into m (strings borrowed from e). */
@@ -929,10 +992,16 @@ int mw_track_run_log_metric(struct mw_track *t, const struct mw_call *call, json
 	int rc = get_run_id(req, &id, err);
 	if (!rc)
 		rc = parse_metric(req, &m, err);
-	if (rc ||
-	    (rc = run_err(t,
-			  mw_store_run_log_batch(t->store, id, &m, 1, NULL, 0, NULL, 0, NULL, err),
-			  id, err)))
+	if (rc)
+		return rc;
+	/* ingest is summarised: which metric, not its value (docs/api/audit.md) */
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "run.log_metric", "run", id);
+	mw_audit_rec_after(&au, "{s:I, s:[s]}", "metrics", (json_int_t)1, "keys", m.key);
+	rc = mw_store_run_log_batch(audited(t, &au, &sb), id, &m, 1, NULL, 0, NULL, 0, NULL, err);
+	mw_audit_rec_release(&au);
+	if ((rc = run_err(t, rc, id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -940,8 +1009,8 @@ int mw_track_run_log_metric(struct mw_track *t, const struct mw_call *call, json
 
 /* One param or tag of a run: {run_id, key, value}, checked like log-batch.
  * (The store renames the run when the tag is mlflow.runName.) */
-static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
-		   struct mw_err *err)
+static int log_one(struct mw_track *t, const struct mw_call *call, json_t *req, bool is_tag,
+		   json_t **resp, struct mw_err *err)
 {
 	const char *id = NULL;
 	struct mw_kv kv = {0};
@@ -962,8 +1031,14 @@ static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
 		kv.value = "";
 	/* the run-name tag is the run's name, as in MLflow */
 	const char *run_name = is_tag && !strcmp(kv.key, "mlflow.runName") ? kv.value : NULL;
-	rc = mw_store_run_log_batch(t->store, id, NULL, 0, is_tag ? NULL : &kv, is_tag ? 0 : 1,
-				    is_tag ? &kv : NULL, is_tag ? 1 : 0, run_name, err);
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, is_tag ? "run.set_tag" : "run.log_param", "run", id);
+	mw_audit_rec_after(&au, "{s:{s:s}}", is_tag ? "tags" : "params", kv.key, kv.value);
+	rc = mw_store_run_log_batch(audited(t, &au, &sb), id, NULL, 0, is_tag ? NULL : &kv,
+				    is_tag ? 0 : 1, is_tag ? &kv : NULL, is_tag ? 1 : 0, run_name,
+				    err);
+	mw_audit_rec_release(&au);
 	if ((rc = param_err(t, rc, id, &kv, is_tag ? 0 : 1, err)))
 		return rc;
 	*resp = ok_empty();
@@ -973,13 +1048,13 @@ static int log_one(struct mw_track *t, json_t *req, bool is_tag, json_t **resp,
 int mw_track_run_log_param(struct mw_track *t, const struct mw_call *call, json_t *req,
 			   json_t **resp, struct mw_err *err)
 {
-	return log_one(t, req, false, resp, err);
+	return log_one(t, call, req, false, resp, err);
 }
 
 int mw_track_run_set_tag(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			 struct mw_err *err)
 {
-	return log_one(t, req, true, resp, err);
+	return log_one(t, call, req, true, resp, err);
 }
 
 int mw_track_run_delete_tag(struct mw_track *t, const struct mw_call *call, json_t *req,
@@ -990,7 +1065,12 @@ int mw_track_run_delete_tag(struct mw_track *t, const struct mw_call *call, json
 	if (!rc)
 		rc = mw_req_str(req, "key", true, 0, &key, err);
 	if (!rc) {
-		rc = mw_store_run_delete_tag(t->store, id, key, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "run.delete_tag", "run", id);
+		mw_audit_rec_before(&au, "{s:[s]}", "tags", key);
+		rc = mw_store_run_delete_tag(audited(t, &au, &sb), id, key, err);
+		mw_audit_rec_release(&au);
 		rc = tag_err(t, run_err(t, rc, id, err), "run", id, key, err);
 	}
 	if (rc)
@@ -1067,7 +1147,16 @@ int mw_track_run_log_batch(struct mw_track *t, const struct mw_call *call, json_
 		if (!strcmp(tg[i].key, "mlflow.runName"))
 			run_name = tg[i].value;
 	if (!rc) {
-		rc = mw_store_run_log_batch(t->store, id, m, nm, p, np2, tg, kept, run_name, err);
+		/* one record per request: how many of each, not the points
+		 * (docs/api/audit.md: why ingest is summarised) */
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "run.log_batch", "run", id);
+		mw_audit_rec_after(&au, "{s:I, s:I, s:I}", "metrics", (json_int_t)nm, "params",
+				   (json_int_t)np2, "tags", (json_int_t)kept);
+		rc = mw_store_run_log_batch(audited(t, &au, &sb), id, m, nm, p, np2, tg, kept,
+					    run_name, err);
+		mw_audit_rec_release(&au);
 		rc = param_err(t, rc, id, p, np2, err);
 	}
 	free(m);
@@ -1130,8 +1219,15 @@ int mw_track_run_log_model(struct mw_track *t, const struct mw_call *call, json_
 	json_array_append_new(hist, model);
 	char *hs = json_dumps(hist, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	struct mw_kv tag = {"mlflow.log-model.history", hs};
-	rc = run_err(t, mw_store_run_log_batch(t->store, id, NULL, 0, NULL, 0, &tag, 1, NULL, err),
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "run.log_model", "run", id);
+	mw_audit_rec_after(&au, "{s:O?}", "model", json_object_get(model, "artifact_path"));
+	rc = run_err(t,
+		     mw_store_run_log_batch(audited(t, &au, &sb), id, NULL, 0, NULL, 0, &tag, 1,
+					    NULL, err),
 		     id, err);
+	mw_audit_rec_release(&au);
 	free(hs);
 	json_decref(hist);
 	mw_arena_free(a);
@@ -1225,7 +1321,13 @@ int mw_track_run_log_inputs(struct mw_track *t, const struct mw_call *call, json
 			rc = mw_req_str(e, "model_id", true, 0, &mr[i].model_id, err);
 	}
 	if (!rc) {
-		rc = mw_store_run_log_inputs(t->store, id, d, nd, mr, nm, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "run.log_inputs", "run", id);
+		mw_audit_rec_after(&au, "{s:I, s:I}", "datasets", (json_int_t)nd, "models",
+				   (json_int_t)nm);
+		rc = mw_store_run_log_inputs(audited(t, &au, &sb), id, d, nd, mr, nm, err);
+		mw_audit_rec_release(&au);
 		rc = model_ref_err(t, run_err(t, rc, id, err), mr, nm, err);
 	}
 	for (size_t i = 0; i < nd; i++)
@@ -1262,7 +1364,12 @@ int mw_track_run_log_outputs(struct mw_track *t, const struct mw_call *call, jso
 			rc = mw_req_int64(e, "step", false, &mr[i].step, NULL, err);
 	}
 	if (!rc) {
-		rc = mw_store_run_log_outputs(t->store, id, mr, nm, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "run.log_outputs", "run", id);
+		mw_audit_rec_after(&au, "{s:I}", "models", (json_int_t)nm);
+		rc = mw_store_run_log_outputs(audited(t, &au, &sb), id, mr, nm, err);
+		mw_audit_rec_release(&au);
 		rc = model_ref_err(t, run_err(t, rc, id, err), mr, nm, err);
 	}
 	free(mr);
@@ -1536,7 +1643,15 @@ int mw_track_lm_create(struct mw_track *t, const struct mw_call *call, json_t *r
 	};
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_logged_model model;
-	rc = exp_err(t, mw_store_lm_create(t->store, &c, a, &model, err), exp, NULL, err);
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "logged_model.create", "logged_model", id);
+	mw_audit_rec_after(&au, "{s:s, s:s, s:s*, s:I, s:I}", "experiment_id", exp, "name", c.name,
+			   "source_run_id", c.source_run_id, "params", (json_int_t)np, "tags",
+			   (json_int_t)nt);
+	rc = exp_err(t, mw_store_lm_create(audited(t, &au, &sb), &c, a, &model, err), exp, NULL,
+		     err);
+	mw_audit_rec_release(&au);
 	free(params);
 	free(tags);
 	if (!rc)
@@ -1581,7 +1696,13 @@ int mw_track_lm_finalize(struct mw_track *t, const struct mw_call *call, json_t 
 				  status);
 	struct mw_arena *a = mw_arena_new(8192);
 	struct mw_logged_model m;
-	rc = lm_err(mw_store_lm_finalize(t->store, id, status, mw_now_ms(), a, &m, err), id, err);
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "logged_model.finalize", "logged_model", id);
+	mw_audit_rec_after(&au, "{s:s}", "status", status);
+	rc = lm_err(mw_store_lm_finalize(audited(t, &au, &sb), id, status, mw_now_ms(), a, &m, err),
+		    id, err);
+	mw_audit_rec_release(&au);
 	if (!rc)
 		*resp = json_pack("{s:o}", "model", mw_track_logged_model_json(&m));
 	mw_arena_free(a);
@@ -1593,7 +1714,15 @@ int mw_track_lm_delete(struct mw_track *t, const struct mw_call *call, json_t *r
 {
 	const char *id = NULL;
 	int rc = get_model_id(req, &id, err);
-	if (rc || (rc = lm_err(mw_store_lm_delete(t->store, id, err), id, err)))
+	if (rc)
+		return rc;
+	struct mw_audit_rec au;
+	struct mw_store_bound sb;
+	mw_audit_rec_init(&au, call, "logged_model.delete", "logged_model", id);
+	mw_audit_rec_after(&au, "{s:s}", "lifecycle_stage", "deleted");
+	rc = mw_store_lm_delete(audited(t, &au, &sb), id, err);
+	mw_audit_rec_release(&au);
+	if ((rc = lm_err(rc, id, err)))
 		return rc;
 	*resp = ok_empty();
 	return 0;
@@ -1608,9 +1737,16 @@ int mw_track_lm_set_tags(struct mw_track *t, const struct mw_call *call, json_t 
 	int rc = get_model_id(req, &id, err);
 	if (!rc)
 		rc = get_kvs(t, req, "tags", "tag", MAX_KEY, MAX_TAG_VALUE, true, &tags, &nt, err);
-	if (!rc)
-		rc = lm_err(mw_store_lm_set_tags(t->store, id, tags, nt, mw_now_ms(), err), id,
-			    err);
+	if (!rc) {
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "logged_model.set_tags", "logged_model", id);
+		mw_audit_rec_after(&au, "{s:I}", "tags", (json_int_t)nt);
+		rc = lm_err(mw_store_lm_set_tags(audited(t, &au, &sb), id, tags, nt, mw_now_ms(),
+						 err),
+			    id, err);
+		mw_audit_rec_release(&au);
+	}
 	free(tags);
 	if (rc)
 		return rc;
@@ -1630,7 +1766,12 @@ int mw_track_lm_delete_tag(struct mw_track *t, const struct mw_call *call, json_
 	if (!rc)
 		rc = mw_req_str(req, "tag_key", true, 0, &key, err);
 	if (!rc) {
-		rc = mw_store_lm_delete_tag(t->store, id, key, err);
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "logged_model.delete_tag", "logged_model", id);
+		mw_audit_rec_before(&au, "{s:[s]}", "tags", key);
+		rc = mw_store_lm_delete_tag(audited(t, &au, &sb), id, key, err);
+		mw_audit_rec_release(&au);
 		rc = tag_err(t, lm_err(rc, id, err), "logged model", id, key, err);
 	}
 	if (rc)
@@ -1649,8 +1790,15 @@ int mw_track_lm_log_params(struct mw_track *t, const struct mw_call *call, json_
 	if (!rc)
 		rc = get_kvs(t, req, "params", "param", MAX_KEY, MAX_PARAM_VALUE, true, &params, &np,
 			     err);
-	if (!rc)
-		rc = lm_err(mw_store_lm_log_params(t->store, id, params, np, err), id, err);
+	if (!rc) {
+		struct mw_audit_rec au;
+		struct mw_store_bound sb;
+		mw_audit_rec_init(&au, call, "logged_model.log_params", "logged_model", id);
+		mw_audit_rec_after(&au, "{s:I}", "params", (json_int_t)np);
+		rc = lm_err(mw_store_lm_log_params(audited(t, &au, &sb), id, params, np, err), id,
+			    err);
+		mw_audit_rec_release(&au);
+	}
 	free(params);
 	if (rc)
 		return rc;

@@ -88,7 +88,7 @@ static int teardown(void **state)
 static void upload(struct fx *f, const char *path, const char *content)
 {
 	struct mw_art_upload *u = NULL;
-	OK(mw_art_upload_begin(f->art, path, &u, E));
+	OK(mw_art_upload_begin(f->art, NULL, path, &u, E));
 	OK(mw_art_upload_data(u, content, strlen(content), E));
 	OK(mw_art_upload_commit(u, NULL, NULL, E));
 }
