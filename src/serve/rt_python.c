@@ -1671,6 +1671,8 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 	if (m->dir_fd < 0) {
 		int e = errno;
 		model_free(m);
+		if (e == ENOENT || e == ENOTDIR)
+			return mw_err_set(err, MW_E_INVALID, "the model directory does not exist");
 		return mw_err_set(err, MW_E_INVALID, "cannot open the model directory: %s",
 				  strerror(e));
 	}

@@ -442,6 +442,10 @@ static const char *const migrations[] = {
 	" hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, expires_at INTEGER,"
 	" last_used_at INTEGER, revoked_at INTEGER);"
 	"CREATE INDEX auth_tokens_user ON auth_tokens (user_id, id);",
+
+	/* 6: a token's scope: 'full' (what its user may do) or 'inference'
+	 * (serving routes only) */
+	"ALTER TABLE auth_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full';",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */

@@ -291,3 +291,65 @@ def test_health_closed_when_asked(tmp_path):
         proc.terminate()
         assert proc.wait(15) == 0
         log.close()
+
+
+# ------------------------------------------------------------ inference tokens
+
+def test_inference_token_calls_serving_routes_only(srv):
+    inf = new_token(srv, "app", scope="inference")
+    assert inf["scope"] == "inference"
+    assert new_token(srv, "full")["scope"] == "full"
+    h = bearer(inf["token"])
+    # serving routes (and open ones) get past auth: 404/400 for the unknown model
+    for method, path, body, _fmt in ROUTES:
+        r = call(srv, method, path, h, json=body)
+        if path.startswith("/v2/models/"):
+            assert r.status_code not in (401, 403), (path, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (path, r.status_code, r.text)
+            assert "inference token" in r.text
+    for path in ("/invocations", "/v2/models/m/infer"):
+        r = call(srv, "POST", path, h, json={"inputs": []})
+        assert r.status_code not in (401, 403), (path, r.status_code, r.text)
+    assert call(srv, "GET", "/health", h).status_code == 200
+    # it cannot mint itself a full token, nor change anything
+    r = call(srv, "POST", "/api/mw/tokens", h, json={"name": "escalate"})
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    r = call(srv, "POST", MLFLOW + "registered-models/create", h, json={"name": unique("x")})
+    assert r.status_code == 403, r.text
+    listed = assert_ok(call(srv, "GET", "/api/mw/tokens", basic("admin", ADMIN_PW)))["tokens"]
+    assert [x for x in listed if x["id"] == inf["id"]][0]["scope"] == "inference"
+
+
+def test_token_scope_is_checked(srv):
+    r = call(srv, "POST", "/api/mw/tokens", basic("admin", ADMIN_PW),
+             json={"name": "x", "scope": "everything"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+
+
+def test_cli_creates_inference_tokens(srv, tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MW_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
+                        "MLFLOW_TRACKING_PASSWORD")}
+    env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PW)
+    p = subprocess.run([mw_bin(), "auth", "token", "create", "cli-app", "--scope", "inference",
+                        "--json", "--uri", srv.url], capture_output=True, text=True,
+                       timeout=30, env=env, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    import json
+    made = json.loads(p.stdout)["token"]
+    assert made["scope"] == "inference"
+    r = call(srv, "GET", MLFLOW + "experiments/search?max_results=1", bearer(made["token"]))
+    assert r.status_code == 403, r.text
+    # on the data directory too
+    p = subprocess.run([mw_bin(), "auth", "token", "create", "local-app", "--scope",
+                        "inference", "--json", "--data-dir", srv.data_dir],
+                       capture_output=True, text=True, timeout=30,
+                       env={k: v for k, v in env.items() if not k.startswith("MLFLOW_")},
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    tok = json.loads(p.stdout)["token"]["token"]
+    r = call(srv, "GET", MLFLOW + "experiments/search?max_results=1", bearer(tok))
+    assert r.status_code == 403, r.text
+    assert call(srv, "POST", "/v2/models/m/infer", bearer(tok),
+                json={"inputs": []}).status_code not in (401, 403)
