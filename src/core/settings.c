@@ -131,6 +131,12 @@ static const struct mw_setting defaults[] = {
 	BOOL("auth-open-health", "true",
 	     "with --auth: /health, /version, /metrics, /ping and the V2 health routes answer "
 	     "without credentials (false: they need a user too)"),
+	STR("tls-cert", "",
+	    "TLS: certificate chain (PEM file) to serve HTTPS with; needs --tls-key (empty: plain "
+	    "HTTP)"),
+	SECRET("tls-key", "",
+	       "TLS: private key (PEM file) of --tls-cert; its path is not shown in the config "
+	       "view (empty: plain HTTP)"),
 	STR("proxy-upstreams", "",
 	    "URL prefixes (comma-separated, scheme://host[:port][/path]) that proxy models may "
 	    "send requests to (empty: the proxy runtime refuses every upstream)"),
