@@ -339,7 +339,7 @@ def untype(v):
 def read_mlmodel(path):
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
-    if os.environ.get("MW_PY_WORKER_YAML") != "mini":
+    if _LIMITS.get("yaml") != "mini":
         try:
             import yaml
         except ImportError:
@@ -925,6 +925,7 @@ def main():
                     raise WorkerError("model already loaded", "internal")
                 for k, v in (("cpu", hdr.get("cpu_seconds")), ("memory", hdr.get("memory"))):
                     _LIMITS[k] = v if isinstance(v, int) and v > 0 else 0
+                _LIMITS["yaml"] = hdr.get("yaml")
                 model = handle_load(hdr)
                 write_frame(out, {"ok": True, "info": model.info()})
             elif op == "predict":

@@ -1684,6 +1684,10 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 		model_free(m);
 		return mw_err_set(err, MW_E_INVALID, "model path or MLmodel is not valid UTF-8");
 	}
+	/* a test knob of the server's environment, which workers do not see */
+	const char *yk = getenv("MW_PY_WORKER_YAML");
+	if (yk && !strcmp(yk, "mini"))
+		json_object_set_new(req, "yaml", json_string("mini"));
 	m->load_hdr = mw_json_dump(req, &m->load_len);
 	json_decref(req);
 	if (m->load_len > PY_MAX_HEADER) {
