@@ -251,10 +251,10 @@ static void tokens_create(struct mw_http_req *req, struct mw_http_resp *resp, vo
 	if (!rc && sc && !json_is_null(sc))
 		rc = mw_auth_scope_parse(json_string_value(sc), &inference, &err);
 	if (!rc)
-		rc = mw_auth_token_create_scoped(
-			ctx->auth, who(req), NULL, name,
-			json_is_integer(e) ? (int64_t)json_integer_value(e) : 0, inference, text, &t,
-			&err);
+		rc = mw_auth_token_create_scoped(ctx->auth, who(req), NULL, name,
+						 json_is_integer(e) ? (int64_t)json_integer_value(e)
+								    : 0,
+						 inference, text, &t, &err);
 	json_t *out = NULL;
 	if (!rc) {
 		t.name = name;

@@ -310,8 +310,8 @@ static int read_pem(const char *what, const char *path, char **out, struct mw_er
 	if (bad)
 		rc = mw_err_set(err, MW_E_INVALID, "--%s: cannot read '%s'", what, path);
 	else if (n > TLS_PEM_MAX)
-		rc = mw_err_set(err, MW_E_INVALID, "--%s: '%s' is over 1 MiB: not a PEM file",
-				what, path);
+		rc = mw_err_set(err, MW_E_INVALID, "--%s: '%s' is over 1 MiB: not a PEM file", what,
+				path);
 	else if (!memmem(buf, n, "-----BEGIN ", 11))
 		rc = mw_err_set(err, MW_E_INVALID, "--%s: '%s' is not a PEM file", what, path);
 	if (rc) {
@@ -397,10 +397,9 @@ static int http_start(struct mw_app *app, void *state, struct mw_err *err)
 	if (rc)
 		return rc;
 	struct http_state *hs = state;
-	mw_info("mw %s listening on %s://%s:%d (data %s, %d threads, ready in %lld ms)",
-		MW_VERSION, hs && hs->cert ? "https" : "http", mw_settings_get(SET(app), "host"),
-		mw_http_port(http),
-		mw_settings_get(SET(app), "data-dir"), mw_app_threads(app),
+	mw_info("mw %s listening on %s://%s:%d (data %s, %d threads, ready in %lld ms)", MW_VERSION,
+		hs && hs->cert ? "https" : "http", mw_settings_get(SET(app), "host"),
+		mw_http_port(http), mw_settings_get(SET(app), "data-dir"), mw_app_threads(app),
 		(long long)(mw_now_ms() - mw_app_start_ms(app)));
 	return 0;
 }
@@ -589,16 +588,16 @@ static int auth_store_init(struct mw_app *app, void **state, struct mw_err *err)
 	return store_init(app, state, err);
 }
 
-static const struct mw_app_module auth_store = {
-	.name = "auth-store", .init = auth_store_init, .fini = store_fini};
+static const struct mw_app_module auth_store = {.name = "auth-store",
+						.init = auth_store_init,
+						.fini = store_fini};
 static const struct mw_app_module auth_quiet = {.name = "auth",
 						.init = auth_init,
 						.fini = auth_fini};
 
 static const struct mw_app_module *const one_dir[] = {&mw_app_serve, &mw_app_bind};
-static const struct mw_app_module *const one_dir_http[] = {&mw_app_serve, &mw_app_bind,
-							   &auth_store,   &mw_app_http,
-							   &auth_quiet};
+static const struct mw_app_module *const one_dir_http[] = {&mw_app_serve, &mw_app_bind, &auth_store,
+							   &mw_app_http, &auth_quiet};
 static const struct mw_app_module *const one_registry[] = {
 	&mw_app_store, &mw_app_blob, &art_quiet, &registry_quiet, &mw_app_serve, &mw_app_bind,
 };

@@ -578,10 +578,9 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 	return mw_auth_token_create_scoped(a, p, owner, name, expires_in_s, false, text, out, err);
 }
 
-int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p,
-				const char *owner, const char *name, int64_t expires_in_s,
-				bool inference, char text[64], struct mw_token *out,
-				struct mw_err *err)
+int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p, const char *owner,
+				const char *name, int64_t expires_in_s, bool inference,
+				char text[64], struct mw_token *out, struct mw_err *err)
 {
 	if (p && p->inference_only)
 		return mw_err_set(err, MW_E_DENIED, "an inference token cannot create tokens");

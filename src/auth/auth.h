@@ -115,10 +115,9 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 			 struct mw_token *out, struct mw_err *err);
 /* The same with a scope: inference true makes an inference token.  An
  * inference-only caller p cannot create tokens (MW_E_DENIED). */
-int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p,
-				const char *owner, const char *name, int64_t expires_in_s,
-				bool inference, char text[64], struct mw_token *out,
-				struct mw_err *err);
+int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p, const char *owner,
+				const char *name, int64_t expires_in_s, bool inference,
+				char text[64], struct mw_token *out, struct mw_err *err);
 /* "full" or "inference" into *inference; anything else MW_E_INVALID. */
 int mw_auth_scope_parse(const char *scope, bool *inference, struct mw_err *err);
 /* The caller's tokens (an admin with all: everyone's; p NULL: everyone's). */

@@ -55,8 +55,8 @@ static void print_tokens(json_t *arr)
 		cells[i * 7 + 4] = e ? buf[i][2] : "never";
 		cells[i * 7 + 5] = json_object_get(t, "revoked_at") ? "revoked" : "live";
 	}
-	static const char *hdr[] = {"ID",		"USER",	 "NAME", "CREATED (UTC)",
-				    "EXPIRES (UTC)", "STATE", "SCOPE"};
+	static const char *hdr[] = {"ID",    "USER", "NAME", "CREATED (UTC)", "EXPIRES (UTC)",
+				    "STATE", "SCOPE"};
 	cmd_table(stdout, hdr, 7, cells, n);
 	free(cells);
 	free(buf);
@@ -64,8 +64,7 @@ static void print_tokens(json_t *arr)
 
 /* The token commands in local mode, on the data directory's store. */
 static int token_local(struct mw_client *cl, const char *sub, const char *arg, const char *user,
-		       int64_t expires, bool inference, bool all, json_t **resp,
-		       struct mw_err *err)
+		       int64_t expires, bool inference, bool all, json_t **resp, struct mw_err *err)
 {
 	struct mw_authn *a = NULL;
 	int rc = mw_auth_new(mw_client_store(cl), &a, err);
@@ -170,8 +169,8 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 		rc = mw_client_native(cl, method, path, NULL, req, &resp, &err);
 		json_decref(req);
 	} else {
-		rc = token_local(cl, sub, arg, user ? user : "admin", expires, inference, all, &resp,
-				 &err);
+		rc = token_local(cl, sub, arg, user ? user : "admin", expires, inference, all,
+				 &resp, &err);
 	}
 	if (rc)
 		return cmd_fail(&err);
@@ -180,7 +179,9 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 	} else if (!strcmp(sub, "create")) {
 		json_t *t = json_object_get(resp, "token");
 		printf("created %s token %lld '%s' (shown once, keep it):\n%s\n",
-		       json_string_value(json_object_get(t, "scope")) ? json_string_value(json_object_get(t, "scope")) : "full",
+		       json_string_value(json_object_get(t, "scope"))
+			       ? json_string_value(json_object_get(t, "scope"))
+			       : "full",
 		       (long long)json_integer_value(json_object_get(t, "id")),
 		       json_string_value(json_object_get(t, "name")),
 		       json_string_value(json_object_get(t, "token")));

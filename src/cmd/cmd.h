@@ -184,15 +184,17 @@ int cmd_fail(const struct mw_err *err);
 /* Display text the CLI builds (a table cell, a list of aliases): cut there. */
 #define MW_CLI_TEXT_MAX ((size_t)1 << 20)
 
-#define CMD_CLIENT_OPTS                                                                  \
-	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)",   \
-	 NULL, false},                                                                   \
-	{"data-dir", "DIR", "data directory when no server is used (default ./mw-data)", NULL, \
-	 false},                                                                         \
-	{"ca-cert", "FILE",                                                               \
-	 "CA certificate (PEM) that signed an https:// server's (default: env "             \
-	 "MLFLOW_TRACKING_SERVER_CERT_PATH)",                                               \
-	 NULL, false},                                                                   \
-	{"json", NULL, "print JSON instead of a table", NULL, false}
+#define CMD_CLIENT_OPTS                                                                          \
+	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)", NULL, \
+	 false},                                                                                 \
+		{"data-dir", "DIR", "data directory when no server is used (default ./mw-data)", \
+		 NULL, false},                                                                   \
+		{"ca-cert", "FILE",                                                              \
+		 "CA certificate (PEM) that signed an https:// server's (default: env "          \
+		 "MLFLOW_TRACKING_SERVER_CERT_PATH)",                                            \
+		 NULL, false},                                                                   \
+	{                                                                                        \
+		"json", NULL, "print JSON instead of a table", NULL, false                       \
+	}
 
 #endif

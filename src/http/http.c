@@ -1083,16 +1083,18 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 						      (void *)s->o.tls_key_pem};
 	}
 	mhd_last[0] = 0;
-	s->d = MHD_start_daemon(
-		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		notify_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header_bytes, MHD_OPTION_ARRAY,
-		tls_opts, MHD_OPTION_END);
+	s->d = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, ahc, s,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+				&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header_bytes,
+				MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!s->d && tls)
 		return mw_err_set(err, MW_E_INVALID,
 				  "cannot start TLS on %s:%d: the certificate or the key is not valid "

@@ -568,7 +568,8 @@ static int parse_limits(const char *p, struct spawn_plan *plan)
 		if (k < 4)
 			*u[k] = v;
 		else
-			*i2[k - 4] = neg ? -(long long)(v & 0x7fffffffull) : (long long)(v & 0xffffffffull);
+			*i2[k - 4] = neg ? -(long long)(v & 0x7fffffffull)
+					 : (long long)(v & 0xffffffffull);
 		if (k < 5 && *p++ != ',')
 			return -1;
 	}
@@ -1480,20 +1481,19 @@ static bool env_allowed(const char *kv)
 	for (size_t i = 0; i < n; i++)
 		name[i] = (char)(kv[i] >= 'a' && kv[i] <= 'z' ? kv[i] - 32 : kv[i]);
 	name[n] = 0;
-	static const char *const deny[] = {"TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY",
-					   "CREDENTIAL", "AUTH", "COOKIE", "SESSION"};
+	static const char *const deny[] = {"TOKEN",      "PASSWORD", "PASSWD", "SECRET", "KEY",
+					   "CREDENTIAL", "AUTH",     "COOKIE", "SESSION"};
 	for (size_t i = 0; i < sizeof deny / sizeof *deny; i++)
 		if (strstr(name, deny[i]))
 			return false;
-	static const char *const exact[] = {"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR",
-					    "VIRTUAL_ENV", "GOTO_NUM_THREADS",
-					    "VECLIB_MAXIMUM_THREADS"};
+	static const char *const exact[] =
+		{"PATH",   "LANG",        "LANGUAGE",         "TZ",
+		 "TMPDIR", "VIRTUAL_ENV", "GOTO_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"};
 	for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
 		if (!strcmp(name, exact[i]))
 			return true;
-	static const char *const prefix[] = {"LC_",      "PYTHON", "OMP_",  "OPENBLAS_",
-					     "MKL_",     "BLIS_",  "KMP_",  "NUMEXPR_",
-					     "GOMP_"};
+	static const char *const prefix[] = {"LC_",   "PYTHON", "OMP_",     "OPENBLAS_", "MKL_",
+					     "BLIS_", "KMP_",   "NUMEXPR_", "GOMP_"};
 	for (size_t i = 0; i < sizeof prefix / sizeof *prefix; i++)
 		if (!strncmp(name, prefix[i], strlen(prefix[i])))
 			return true;

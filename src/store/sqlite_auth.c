@@ -27,10 +27,10 @@ static const char SQL_USER_DEL[] = "DELETE FROM auth_users WHERE name = ?";
 static const char SQL_TOKEN_INSERT[] =
 	"INSERT INTO auth_tokens (user_id, name, hash, created_at, expires_at, scope)"
 	" VALUES (?, ?, ?, ?, ?, ?)";
-#define TOKEN_COLS                                                                           \
-	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"          \
+#define TOKEN_COLS                                                                            \
+	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"           \
 	" coalesce(t.expires_at, 0), coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0)," \
-	" t.scope = 'inference'"                                                               \
+	" t.scope = 'inference'"                                                              \
 	" FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id"
 static const char SQL_TOKEN_BY_HASH[] = TOKEN_COLS " WHERE t.hash = ?";
 static const char SQL_TOKEN_LIST_USER[] = TOKEN_COLS " WHERE t.user_id = ? ORDER BY t.id";
