@@ -576,10 +576,17 @@ static int parse_limits(const char *p, struct spawn_plan *plan)
 	return *p ? -1 : 0;
 }
 
+/* Soft and hard limit v (0: leave it), never above the hard limit in force
+ * (which an unprivileged server could not raise). */
 static int g_limit(int res, unsigned long long v)
 {
-	struct rlimit rl = {(rlim_t)v, (rlim_t)v};
-	return v ? setrlimit(res, &rl) : 0;
+	if (!v)
+		return 0;
+	struct rlimit rl;
+	if (getrlimit(res, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && (rlim_t)v > rl.rlim_max)
+		v = (unsigned long long)rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	return setrlimit(res, &rl);
 }
 
 /* The worker's confinement, between fork and exec: limits, then the user. */
