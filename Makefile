@@ -16,9 +16,10 @@ RUN_PACKAGES = build-essential cmake pkg-config \
   libmicrohttpd-dev libjansson-dev libyajl-dev libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev \
   python3 python3-numpy python3-sklearn python3-xgboost
 # What the tests add: clang with the sanitizers and libFuzzer, cmocka, pytest,
-# the XGBoost C library (reference predictions), promtool, lint and format.
+# the XGBoost C library (reference predictions), promtool, lint and format,
+# and the openssl command (test_tls.py makes its certificates).
 TEST_PACKAGES = clang libclang-rt-14-dev libcmocka-dev python3-pytest python3-requests libxgboost-dev \
-  prometheus cppcheck clang-tidy clang-format
+  prometheus cppcheck clang-tidy clang-format openssl
 # What the benchmarks add: the load generator and the FastAPI baseline.
 BENCH_PACKAGES = wrk python3-fastapi python3-uvicorn libxgboost-dev
 DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)

@@ -12,7 +12,9 @@
  * wrong credentials answer 401 with WWW-Authenticate: Basic realm="mw";
  * ADMIN routes answer 403 to a user who is not an admin; an address with
  * more than 10 failed logins in the last minute gets 429 with Retry-After
- * (also with right credentials, until the minute ends).  Every answer is in
+ * (also with right credentials, until the minute ends).  An inference token
+ * (scope "inference") passes INFERENCE and OPEN routes only: anything else
+ * answers 403, whatever its user may do.  Every answer is in
  * the route's error format.  Requests no route matches pass (404/405 follow).
  *
  * Routes (MLflow's auth API names, docs/api/auth.md):
@@ -21,7 +23,7 @@
  *   PATCH  /api/2.0/mlflow/users/update-password   {username, password}   admin or self
  *   PATCH  /api/2.0/mlflow/users/update-admin      {username, is_admin}   admin
  *   DELETE /api/2.0/mlflow/users/delete            {username}             admin
- *   POST   /api/mw/tokens                          {name, expires_in_s?}  the caller's
+ *   POST   /api/mw/tokens                {name, expires_in_s?, scope?}    the caller's
  *   GET    /api/mw/tokens[?all=true]                                      the caller's (admin: all)
  *   DELETE /api/mw/tokens/{id}                                            own, or admin any
  */
@@ -128,6 +130,10 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->call.verified = true;
 	p->request_id = req->call.request_id;
 	req->principal = p;
+	if (p->inference_only && cls != MW_AUTH_INFERENCE && cls != MW_AUTH_OPEN)
+		return refuse(req, resp, MW_E_DENIED,
+			      "an inference token may only call the serving routes (predictions); "
+			      "this needs a full token or a password");
 	if (cls == MW_AUTH_ADMIN && !p->admin)
 		return refuse(req, resp, MW_E_DENIED, "this needs an admin");
 	return 0;
@@ -243,10 +249,15 @@ static void tokens_create(struct mw_http_req *req, struct mw_http_resp *resp, vo
 	char text[64] = "";
 	struct mw_token t;
 	const char *name = str_field(m, "name");
+	json_t *sc = json_object_get(m, "scope");
+	bool inference = false;
+	if (!rc && sc && !json_is_null(sc))
+		rc = mw_auth_scope_parse(json_string_value(sc), &inference, &err);
 	if (!rc)
-		rc = mw_auth_token_create(ctx->auth, who(req), NULL, name,
-					  json_is_integer(e) ? (int64_t)json_integer_value(e) : 0,
-					  text, &t, &err);
+		rc = mw_auth_token_create_scoped(ctx->auth, who(req), NULL, name,
+						 json_is_integer(e) ? (int64_t)json_integer_value(e)
+								    : 0,
+						 inference, text, &t, &err);
 	json_t *out = NULL;
 	if (!rc) {
 		t.name = name;

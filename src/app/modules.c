@@ -16,7 +16,9 @@
  */
 #include "app/app.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,11 +304,77 @@ const struct mw_app_module mw_app_bind = {.name = "bind", .init = bind_init, .fi
 
 /* ------------------------------------------------------------ http */
 
+#define TLS_PEM_MAX (1 << 20)
+
+/* The PEM text of --tls-cert / --tls-key (what: the setting, for messages;
+ * the file's content is never part of one). */
+static int read_pem(const char *what, const char *path, char **out, struct mw_err *err)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return mw_err_set(err, MW_E_INVALID, "--%s: cannot read '%s': %s", what, path,
+				  strerror(errno));
+	char *buf = mw_xmalloc(TLS_PEM_MAX + 1);
+	size_t n = fread(buf, 1, TLS_PEM_MAX + 1, f);
+	bool bad = ferror(f);
+	fclose(f);
+	int rc = 0;
+	if (bad)
+		rc = mw_err_set(err, MW_E_INVALID, "--%s: cannot read '%s'", what, path);
+	else if (n > TLS_PEM_MAX)
+		rc = mw_err_set(err, MW_E_INVALID, "--%s: '%s' is over 1 MiB: not a PEM file", what,
+				path);
+	else if (!memmem(buf, n, "-----BEGIN ", 11))
+		rc = mw_err_set(err, MW_E_INVALID, "--%s: '%s' is not a PEM file", what, path);
+	if (rc) {
+		OPENSSL_cleanse(buf, TLS_PEM_MAX + 1);
+		free(buf);
+		return rc;
+	}
+	buf[n] = 0;
+	*out = buf;
+	return 0;
+}
+
+struct http_state {
+	char *cert, *key; /* PEM, or NULL */
+};
+
+static void http_state_free(struct http_state *hs)
+{
+	if (!hs)
+		return;
+	free(hs->cert);
+	if (hs->key) {
+		OPENSSL_cleanse(hs->key, strlen(hs->key));
+		free(hs->key);
+	}
+	free(hs);
+}
+
 static int http_init(struct mw_app *app, void **state, struct mw_err *err)
 {
-	(void)state;
-	(void)err;
+	const char *cert = mw_settings_get(SET(app), "tls-cert");
+	const char *key = mw_settings_get(SET(app), "tls-key");
+	bool has_cert = cert && *cert, has_key = key && *key;
+	if (has_cert != has_key)
+		return mw_err_set(err, MW_E_INVALID,
+				  "TLS needs both --tls-cert and --tls-key (or neither)");
+	struct http_state *hs = mw_xcalloc(1, sizeof *hs);
+	if (has_cert) {
+		int rc = read_pem("tls-cert", cert, &hs->cert, err);
+		if (!rc)
+			rc = read_pem("tls-key", key, &hs->key, err);
+		if (rc) {
+			http_state_free(hs);
+			return rc;
+		}
+	}
+	*state = hs;
 	struct mw_http_opts ho = {
+		.tls_cert_pem = hs->cert,
+		.tls_key_pem = hs->key,
 		.host = mw_settings_get(SET(app), "host"),
 		.port = (int)mw_settings_int(SET(app), "port"),
 		.threads = mw_app_threads(app),
@@ -337,14 +405,14 @@ static void http_routes(struct mw_app *app, void *state, struct mw_http_server *
 
 static int http_start(struct mw_app *app, void *state, struct mw_err *err)
 {
-	(void)state;
 	struct mw_http_server *http = CTX(app)->http;
 	int rc = mw_http_start(http, err);
 	if (rc)
 		return rc;
-	mw_info("mw %s listening on http://%s:%d (data %s, %d threads, ready in %lld ms)",
-		MW_VERSION, mw_settings_get(SET(app), "host"), mw_http_port(http),
-		mw_settings_get(SET(app), "data-dir"), mw_app_threads(app),
+	struct http_state *hs = state;
+	mw_info("mw %s listening on %s://%s:%d (data %s, %d threads, ready in %lld ms)", MW_VERSION,
+		hs && hs->cert ? "https" : "http", mw_settings_get(SET(app), "host"),
+		mw_http_port(http), mw_settings_get(SET(app), "data-dir"), mw_app_threads(app),
 		(long long)(mw_now_ms() - mw_app_start_ms(app)));
 	return 0;
 }
@@ -363,9 +431,9 @@ static void http_stop(struct mw_app *app, void *state)
 
 static void http_fini(struct mw_app *app, void *state)
 {
-	(void)state;
 	mw_http_free(CTX(app)->http);
 	CTX(app)->http = NULL;
+	http_state_free(state);
 }
 
 static int http_check(struct mw_app *app, struct mw_err *err)
@@ -521,20 +589,46 @@ static const struct mw_app_module registry_quiet = {.name = "registry",
 						    .init = registry_init,
 						    .fini = registry_fini};
 
-static const struct mw_app_module *const one_dir_http[] = {&mw_app_serve, &mw_app_bind,
-							   &mw_app_http};
+/* mw serve --auth true: tokens and passwords are checked against the store
+ * of --data-dir / --store-uri, the one mw server keeps its users in when
+ * they share it (a replica of the same deployment).  A model directory needs
+ * no store otherwise: this row opens it only under --auth.  The users and
+ * tokens routes are not served (they are the registry server's). */
+static int auth_store_init(struct mw_app *app, void **state, struct mw_err *err)
+{
+	if (!mw_settings_bool(SET(app), "auth") || CTX(app)->store)
+		return 0;
+	return store_init(app, state, err);
+}
+
+static const struct mw_app_module auth_store = {.name = "auth-store",
+						.init = auth_store_init,
+						.fini = store_fini};
+static const struct mw_app_module auth_quiet = {.name = "auth",
+						.init = auth_init,
+						.fini = auth_fini};
+
+static const struct mw_app_module *const one_dir[] = {&mw_app_serve, &mw_app_bind};
+static const struct mw_app_module *const one_dir_http[] = {&mw_app_serve, &mw_app_bind, &auth_store,
+							   &mw_app_http, &auth_quiet};
+static const struct mw_app_module *const one_registry[] = {
+	&mw_app_store, &mw_app_blob, &art_quiet, &registry_quiet, &mw_app_serve, &mw_app_bind,
+};
 static const struct mw_app_module *const one_registry_http[] = {
 	&mw_app_store, &mw_app_blob, &art_quiet,   &registry_quiet,
-	&mw_app_serve, &mw_app_bind, &mw_app_http,
+	&mw_app_serve, &mw_app_bind, &mw_app_http, &auth_quiet,
 };
+
+#define NMODS(a) (sizeof(a) / sizeof *(a))
 
 const struct mw_app_module *const *mw_app_one_model(const struct mw_app_model *m, bool http,
 						    size_t *n)
 {
 	bool registry = mw_uri_prefix(m->model, "models:/") && !m->source;
-	const struct mw_app_module *const *mods = registry ? one_registry_http : one_dir_http;
-	size_t k = registry ? sizeof one_registry_http / sizeof *one_registry_http
-			    : sizeof one_dir_http / sizeof *one_dir_http;
-	*n = http ? k : k - 1; /* http is last */
-	return mods;
+	if (registry) {
+		*n = http ? NMODS(one_registry_http) : NMODS(one_registry);
+		return http ? one_registry_http : one_registry;
+	}
+	*n = http ? NMODS(one_dir_http) : NMODS(one_dir);
+	return http ? one_dir_http : one_dir;
 }

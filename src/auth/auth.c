@@ -275,13 +275,14 @@ static int unauth(struct mw_err *err)
 }
 
 static void principal_set(struct mw_principal *p, int64_t uid, const char *name, bool admin,
-			  int64_t token_id)
+			  int64_t token_id, bool inference_only)
 {
 	memset(p, 0, sizeof *p);
 	p->user_id = uid;
 	snprintf(p->user, sizeof p->user, "%s", name ? name : "");
 	p->admin = admin;
 	p->token_id = token_id;
+	p->inference_only = inference_only;
 }
 
 int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_principal *p,
@@ -318,7 +319,7 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 	else if (!t.hash || CRYPTO_memcmp(t.hash, hex, 64) != 0) /* the index found it; belt */
 		rc = unauth(err);
 	if (!rc) {
-		principal_set(p, t.user_id, t.user, t.admin, t.id);
+		principal_set(p, t.user_id, t.user, t.admin, t.id, t.inference);
 		cache_put(a, key, p, t.expires_ms, NULL);
 		if (mw_store_token_touch(a->store, t.id, now, &e2))
 			mw_warn("auth: cannot record a token's use: %s", e2.msg);
@@ -358,7 +359,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 		mw_sha256_hex(u.pw_hash, strlen(u.pw_hash), now_stamp);
 	if (!rc && c == 2 && CRYPTO_memcmp(stamp, now_stamp, 64) == 0) {
 		/* stale entry, same user and password hash: no scrypt again */
-		principal_set(p, u.id, u.name, u.admin, 0);
+		principal_set(p, u.id, u.name, u.admin, 0, false);
 		cache_put(a, key, p, 0, now_stamp);
 	} else if (rc == -MW_E_NOT_FOUND) {
 		(void)mw_auth_verify_password(password, a->dummy_hash); /* same time as a user */
@@ -368,7 +369,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 	} else if (!mw_auth_verify_password(password, u.pw_hash)) {
 		rc = unauth(err);
 	} else {
-		principal_set(p, u.id, u.name, u.admin, 0);
+		principal_set(p, u.id, u.name, u.admin, 0, false);
 		cache_put(a, key, p, 0, now_stamp);
 	}
 	mw_arena_free(ar);
@@ -599,10 +600,30 @@ int mw_auth_ensure_admin(struct mw_authn *a, const char *password, bool *created
 
 /* ------------------------------------------------------------ tokens */
 
+int mw_auth_scope_parse(const char *scope, bool *inference, struct mw_err *err)
+{
+	if (scope && !strcmp(scope, "full"))
+		*inference = false;
+	else if (scope && !strcmp(scope, "inference"))
+		*inference = true;
+	else
+		return mw_err_set(err, MW_E_INVALID, "a token's scope is 'full' or 'inference'");
+	return 0;
+}
+
 int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const char *owner,
 			 const char *name, int64_t expires_in_s, char text[64],
 			 struct mw_token *out, struct mw_err *err)
 {
+	return mw_auth_token_create_scoped(a, p, owner, name, expires_in_s, false, text, out, err);
+}
+
+int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p, const char *owner,
+				const char *name, int64_t expires_in_s, bool inference,
+				char text[64], struct mw_token *out, struct mw_err *err)
+{
+	if (p && p->inference_only)
+		return mw_err_set(err, MW_E_DENIED, "an inference token cannot create tokens");
 	if (!name || !*name || strlen(name) > 255 || !mw_utf8_valid(name, strlen(name)))
 		return mw_err_set(err, MW_E_INVALID, "a token's name is 1 to 255 bytes of UTF-8");
 	if (expires_in_s < 0 || expires_in_s > 100ll * 365 * 86400)
@@ -632,9 +653,10 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 		struct mw_audit_rec au;
 		struct mw_store_bound sb;
 		struct mw_store *st = audited(a, p, &au, "token.create", "token", NULL, &sb);
-		mw_audit_rec_after(&au, "{s:s, s:I, s:I}", "name", name, "user_id", (json_int_t)uid,
-				   "expires_at", (json_int_t)exp);
-		rc = mw_store_token_create(st, uid, name, hex, now, exp, &id, err);
+		mw_audit_rec_after(&au, "{s:s, s:I, s:I, s:s}", "name", name, "user_id",
+				   (json_int_t)uid, "expires_at", (json_int_t)exp, "scope",
+				   inference ? "inference" : "full");
+		rc = mw_store_token_create(st, uid, name, hex, now, exp, inference, &id, err);
 		mw_audit_rec_release(&au);
 	}
 	if (!rc && out) {
@@ -644,6 +666,7 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 		out->admin = admin;
 		out->created_ms = now;
 		out->expires_ms = exp;
+		out->inference = inference;
 	}
 	mw_arena_free(ar);
 	if (rc)
@@ -679,6 +702,7 @@ json_t *mw_auth_token_json(const struct mw_token *t)
 {
 	json_t *o = json_pack("{s:I,s:s,s:I}", "id", (json_int_t)t->id, "name",
 			      t->name ? t->name : "", "created_at", (json_int_t)t->created_ms);
+	json_object_set_new(o, "scope", json_string(t->inference ? "inference" : "full"));
 	if (t->user)
 		json_object_set_new(o, "user", json_string(t->user));
 	if (t->expires_ms)

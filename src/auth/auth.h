@@ -11,7 +11,10 @@
  *
  * API tokens are 32 bytes from the CSPRNG shown once as "mw_<base64url>";
  * the store keeps their SHA-256 (hex) only.  A token may expire and may be
- * revoked; revocation is effective on the next request.
+ * revoked; revocation is effective on the next request.  A token has a
+ * scope: "full" (whatever its user may do) or "inference" (only the routes
+ * that call a served model: what an application embedding a model needs,
+ * and nothing that reads or changes the registry).
  *
  * The cache.  Verified credentials are remembered in a 1024-slot table keyed
  * by a SHA-256 (a token's hash; for Basic credentials the hash of a
@@ -56,6 +59,9 @@ struct mw_principal {
 	 * the check, never cached): the request id of the audit records its
 	 * changes write.  NULL outside a request. */
 	const char *request_id;
+	/* an inference token: the request pipeline lets it call MW_AUTH_INFERENCE
+	 * (and open) routes only, whatever its user may do elsewhere */
+	bool inference_only;
 };
 
 struct mw_authn;
@@ -111,6 +117,13 @@ int mw_auth_ensure_admin(struct mw_authn *a, const char *password, bool *created
 int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const char *owner,
 			 const char *name, int64_t expires_in_s, char text[64],
 			 struct mw_token *out, struct mw_err *err);
+/* The same with a scope: inference true makes an inference token.  An
+ * inference-only caller p cannot create tokens (MW_E_DENIED). */
+int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p, const char *owner,
+				const char *name, int64_t expires_in_s, bool inference,
+				char text[64], struct mw_token *out, struct mw_err *err);
+/* "full" or "inference" into *inference; anything else MW_E_INVALID. */
+int mw_auth_scope_parse(const char *scope, bool *inference, struct mw_err *err);
 /* The caller's tokens (an admin with all: everyone's; p NULL: everyone's). */
 int mw_auth_token_list(struct mw_authn *a, const struct mw_principal *p, bool all,
 		       struct mw_arena *ar, struct mw_token **out, size_t *n, struct mw_err *err);
@@ -119,7 +132,7 @@ int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64
 			 struct mw_err *err);
 
 /* A token as the API and the CLI show it (never its text or hash): {id,
- * user, name, created_at, expires_at?, last_used_at?, revoked_at?}, times in
+ * user, name, scope, created_at, expires_at?, last_used_at?, revoked_at?}, times in
  * ms since the Unix epoch.  A new reference. */
 json_t *mw_auth_token_json(const struct mw_token *t);
 

@@ -19,8 +19,8 @@
 #include <string.h>
 
 static const char USAGE[] = "mw auth init [--password P] [--data-dir DIR]\n"
-			    "   or: mw auth token create NAME [--expires-in SECONDS] [--user U] "
-			    "[--json]\n"
+			    "   or: mw auth token create NAME [--expires-in SECONDS] [--scope "
+			    "full|inference] [--user U] [--json]\n"
 			    "   or: mw auth token list [--all] [--json]\n"
 			    "   or: mw auth token revoke ID";
 
@@ -30,38 +30,41 @@ static const char ABOUT[] =
 	"token: API tokens of the caller, in the server named by --uri / MW_URI (credentials\n"
 	"from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD),\n"
 	"or else directly in the data directory (--data-dir, MW_DATA_DIR, default ./mw-data),\n"
-	"where create makes a token for --user (default admin).  A token is shown once.";
+	"where create makes a token for --user (default admin).  A token is shown once.\n"
+	"--scope inference makes a token that may only call the serving routes (predictions).";
 
 static void print_tokens(json_t *arr)
 {
 	size_t n = json_array_size(arr);
-	const char **cells = mw_xcalloc(n * 6 + 1, sizeof *cells);
+	const char **cells = mw_xcalloc(n * 7 + 1, sizeof *cells);
 	char(*buf)[4][32] = mw_xcalloc(n + 1, sizeof *buf);
 	for (size_t i = 0; i < n; i++) {
 		json_t *t = json_array_get(arr, i);
 		snprintf(buf[i][0], 32, "%lld",
 			 (long long)json_integer_value(json_object_get(t, "id")));
-		cells[i * 6 + 0] = buf[i][0];
-		cells[i * 6 + 1] = json_string_value(json_object_get(t, "user"));
-		cells[i * 6 + 2] = json_string_value(json_object_get(t, "name"));
+		cells[i * 7 + 0] = buf[i][0];
+		cells[i * 7 + 1] = json_string_value(json_object_get(t, "user"));
+		cells[i * 7 + 2] = json_string_value(json_object_get(t, "name"));
+		const char *sc = json_string_value(json_object_get(t, "scope"));
+		cells[i * 7 + 6] = sc ? sc : "full";
 		mw_time_fmt(json_integer_value(json_object_get(t, "created_at")), buf[i][1]);
-		cells[i * 6 + 3] = buf[i][1];
+		cells[i * 7 + 3] = buf[i][1];
 		json_t *e = json_object_get(t, "expires_at");
 		if (e)
 			mw_time_fmt(json_integer_value(e), buf[i][2]);
-		cells[i * 6 + 4] = e ? buf[i][2] : "never";
-		cells[i * 6 + 5] = json_object_get(t, "revoked_at") ? "revoked" : "live";
+		cells[i * 7 + 4] = e ? buf[i][2] : "never";
+		cells[i * 7 + 5] = json_object_get(t, "revoked_at") ? "revoked" : "live";
 	}
-	static const char *hdr[] = {"ID",   "USER", "NAME", "CREATED (UTC)", "EXPIRES (UTC)",
-				    "STATE"};
-	cmd_table(stdout, hdr, 6, cells, n);
+	static const char *hdr[] = {"ID",    "USER", "NAME", "CREATED (UTC)", "EXPIRES (UTC)",
+				    "STATE", "SCOPE"};
+	cmd_table(stdout, hdr, 7, cells, n);
 	free(cells);
 	free(buf);
 }
 
 /* The token commands in local mode, on the data directory's store. */
 static int token_local(struct mw_client *cl, const char *sub, const char *arg, const char *user,
-		       int64_t expires, bool all, json_t **resp, struct mw_err *err)
+		       int64_t expires, bool inference, bool all, json_t **resp, struct mw_err *err)
 {
 	struct mw_authn *a = NULL;
 	int rc = mw_auth_new(mw_client_store(cl), &a, err);
@@ -71,7 +74,8 @@ static int token_local(struct mw_client *cl, const char *sub, const char *arg, c
 	if (!strcmp(sub, "create")) {
 		char text[64];
 		struct mw_token t;
-		rc = mw_auth_token_create(a, NULL, user, arg, expires, text, &t, err);
+		rc = mw_auth_token_create_scoped(a, NULL, user, arg, expires, inference, text, &t,
+						 err);
 		if (!rc) {
 			t.user = user;
 			t.name = arg;
@@ -116,6 +120,15 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 		}
 		expires = v;
 	}
+	bool inference = false;
+	const char *scope = cmd_opt(opts, nopts, "scope");
+	if (scope) {
+		struct mw_err se = {0};
+		if (strcmp(sub, "create") || mw_auth_scope_parse(scope, &inference, &se)) {
+			cmd_error(MW_E_INVALID, "--scope is for token create: full or inference");
+			return 2;
+		}
+	}
 	if (!strcmp(sub, "revoke")) {
 		char *end;
 		long long id = strtoll(arg, &end, 10);
@@ -144,6 +157,8 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 			json_object_set_new(req, "name", json_string(arg));
 			if (expires)
 				json_object_set_new(req, "expires_in_s", json_integer(expires));
+			if (inference)
+				json_object_set_new(req, "scope", json_string("inference"));
 		} else if (!strcmp(sub, "list")) {
 			if (all)
 				json_object_set_new(req, "all", json_string("true"));
@@ -154,7 +169,8 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 		rc = mw_client_native(cl, method, path, NULL, req, &resp, &err);
 		json_decref(req);
 	} else {
-		rc = token_local(cl, sub, arg, user ? user : "admin", expires, all, &resp, &err);
+		rc = token_local(cl, sub, arg, user ? user : "admin", expires, inference, all,
+				 &resp, &err);
 	}
 	if (rc)
 		return cmd_fail(&err);
@@ -162,7 +178,10 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 		cmd_print_json(stdout, resp);
 	} else if (!strcmp(sub, "create")) {
 		json_t *t = json_object_get(resp, "token");
-		printf("created token %lld '%s' (shown once, keep it):\n%s\n",
+		printf("created %s token %lld '%s' (shown once, keep it):\n%s\n",
+		       json_string_value(json_object_get(t, "scope"))
+			       ? json_string_value(json_object_get(t, "scope"))
+			       : "full",
 		       (long long)json_integer_value(json_object_get(t, "id")),
 		       json_string_value(json_object_get(t, "name")),
 		       json_string_value(json_object_get(t, "token")));
@@ -216,6 +235,8 @@ int cmd_auth(int argc, char **argv)
 		{"expires-in", "SECONDS", "token create: expire after this many seconds", NULL,
 		 false},
 		{"all", NULL, "token list: every user's tokens (an admin)", NULL, false},
+		{"scope", "SCOPE",
+		 "token create: full (default) or inference (serving routes only)", NULL, false},
 	};
 	size_t nopts = sizeof opts / sizeof *opts;
 	const char *pos[4];

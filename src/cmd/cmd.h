@@ -100,6 +100,10 @@ const char *mw_client_user(void);
  * MLflow's clients read them: MLFLOW_TRACKING_TOKEN as a Bearer token, else
  * MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD as Basic; none set:
  * nothing.  Every request the CLI sends to a server goes through it. */
+/* Credentials (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and
+ * MLFLOW_TRACKING_PASSWORD) and TLS verification (--ca-cert or
+ * MLFLOW_TRACKING_SERVER_CERT_PATH: the CA file; MLFLOW_TRACKING_INSECURE_TLS
+ * =true: no verification, as MLflow's clients) on a curl handle. */
 void cmd_curl_auth(void *curl);
 /* Call an MLflow endpoint ("runs/search") with a request message. */
 int mw_client_call(struct mw_client *c, const char *path, json_t *req, json_t **resp,
@@ -181,11 +185,17 @@ int cmd_fail(const struct mw_err *err);
 /* Display text the CLI builds (a table cell, a list of aliases): cut there. */
 #define MW_CLI_TEXT_MAX ((size_t)1 << 20)
 
-#define CMD_CLIENT_OPTS                                                                  \
-	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)",   \
-	 NULL, false},                                                                   \
-	{"data-dir", "DIR", "data directory when no server is used (default ./mw-data)", NULL, \
-	 false},                                                                         \
-	{"json", NULL, "print JSON instead of a table", NULL, false}
+#define CMD_CLIENT_OPTS                                                                          \
+	{"uri", "URL", "server to talk to (default: env MW_URI; unset = open --data-dir)", NULL, \
+	 false},                                                                                 \
+		{"data-dir", "DIR", "data directory when no server is used (default ./mw-data)", \
+		 NULL, false},                                                                   \
+		{"ca-cert", "FILE",                                                              \
+		 "CA certificate (PEM) that signed an https:// server's (default: env "          \
+		 "MLFLOW_TRACKING_SERVER_CERT_PATH)",                                            \
+		 NULL, false},                                                                   \
+	{                                                                                        \
+		"json", NULL, "print JSON instead of a table", NULL, false                       \
+	}
 
 #endif

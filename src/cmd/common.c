@@ -115,6 +115,9 @@ int cmd_fail(const struct mw_err *err)
 	return 1;
 }
 
+/* --ca-cert of this invocation (cmd_parse), over MLFLOW_TRACKING_SERVER_CERT_PATH */
+static const char *ca_cert_flag;
+
 int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const char **pos,
 	      size_t maxpos, size_t *npos, const char *usage, const char *about)
 {
@@ -169,6 +172,8 @@ int cmd_parse(int argc, char **argv, struct cmd_opt *opts, size_t nopts, const c
 				o->value = "1";
 			}
 			o->set = true;
+			if (!strcmp(o->name, "ca-cert"))
+				ca_cert_flag = o->value;
 			continue;
 		}
 		if (*npos >= maxpos)
@@ -378,6 +383,14 @@ const char *mw_client_user(void)
 
 void cmd_curl_auth(void *curl)
 {
+	const char *ca = ca_cert_flag ? ca_cert_flag : getenv("MLFLOW_TRACKING_SERVER_CERT_PATH");
+	if (ca && *ca)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+	const char *insecure = getenv("MLFLOW_TRACKING_INSECURE_TLS");
+	if (insecure && !strcasecmp(insecure, "true")) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	const char *tok = getenv("MLFLOW_TRACKING_TOKEN");
 	const char *u = getenv("MLFLOW_TRACKING_USERNAME");
 	const char *pw = getenv("MLFLOW_TRACKING_PASSWORD");

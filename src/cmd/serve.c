@@ -64,6 +64,15 @@ static const char *const serve_flags[] = {
 	"model-idle-unload",
 	"max-queue-bytes",
 	"proxy-upstreams",
+	"python-worker-memory",
+	"python-worker-cpu-seconds",
+	"python-worker-max-files",
+	"python-worker-max-procs",
+	"python-worker-user",
+	"auth",
+	"auth-open-health",
+	"tls-cert",
+	"tls-key",
 };
 
 static const char serve_usage[] = "mw serve MODEL [options]";

@@ -87,6 +87,20 @@ static const struct mw_setting defaults[] = {
 	    "inference: how long a cached response stays valid"),
 	STR("python", "/usr/bin/python3", "interpreter of the python model runtime"),
 	INT("python-workers", "2", 1, 256, "worker processes per python-served model version"),
+	SIZE("python-worker-memory", "4294967296", 0, 1ll << 44,
+	     "address space of each python worker in bytes (RLIMIT_AS; an allocation past it "
+	     "fails the request and the worker is replaced; 0 = no limit)"),
+	DUR("python-worker-cpu-seconds", "300", "s", 0, 86400,
+	    "CPU seconds a python worker may use per request and for loading its model "
+	    "(RLIMIT_CPU, all threads together; past it the worker is killed; 0 = no limit)"),
+	INT("python-worker-max-files", "1024", 0, 1048576,
+	    "open files per python worker (RLIMIT_NOFILE; 0 = the server's limit)"),
+	INT("python-worker-max-procs", "1024", 0, 4194304,
+	    "processes and threads of the python workers' user, all workers together "
+	    "(RLIMIT_NPROC; applied when the server runs as root and switches user; 0 = no limit)"),
+	STR("python-worker-user", "nobody",
+	    "user the python workers run as when the server runs as root (must exist; empty: "
+	    "stay root, unsafe)"),
 	STR("default-alias", "champion", "the alias a model name serves when no version is named"),
 	DUR("alias-poll-ms", "1000", "ms", 0, 3600000,
 	    "how often served aliases are checked for moves (0 = never)"),
@@ -117,6 +131,12 @@ static const struct mw_setting defaults[] = {
 	BOOL("auth-open-health", "true",
 	     "with --auth: /health, /version, /metrics, /ping and the V2 health routes answer "
 	     "without credentials (false: they need a user too)"),
+	STR("tls-cert", "",
+	    "TLS: certificate chain (PEM file) to serve HTTPS with; needs --tls-key (empty: plain "
+	    "HTTP)"),
+	SECRET("tls-key", "",
+	       "TLS: private key (PEM file) of --tls-cert; its path is not shown in the config "
+	       "view (empty: plain HTTP)"),
 	STR("proxy-upstreams", "",
 	    "URL prefixes (comma-separated, scheme://host[:port][/path]) that proxy models may "
 	    "send requests to (empty: the proxy runtime refuses every upstream)"),

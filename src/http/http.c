@@ -849,6 +849,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* The last message libmicrohttpd logged on this thread (what a failed
+ * start says about TLS). */
+static _Thread_local char mhd_last[256];
+
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -857,6 +861,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	size_t n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = 0;
+	snprintf(mhd_last, sizeof mhd_last, "%s", msg);
 	mw_debug("http: %s", msg);
 }
 
@@ -1058,15 +1063,43 @@ int mw_http_start(struct mw_http_server *s, struct mw_err *err)
 		return prc;
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
-	s->d = MHD_start_daemon(
-		flags, (uint16_t)s->o.port, NULL, NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		notify_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-		NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header_bytes, MHD_OPTION_END);
+	bool tls = s->o.tls_cert_pem || s->o.tls_key_pem;
+	struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL},
+					     {MHD_OPTION_END, 0, NULL},
+					     {MHD_OPTION_END, 0, NULL}};
+	if (tls) {
+		if (!s->o.tls_cert_pem || !s->o.tls_key_pem)
+			return mw_err_set(err, MW_E_INVALID,
+					  "TLS needs both a certificate and a key");
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+			return mw_err_set(err, MW_E_NOT_IMPLEMENTED,
+					  "this libmicrohttpd is built without TLS (GnuTLS): "
+					  "serve plain HTTP behind a TLS proxy, or install a "
+					  "libmicrohttpd with HTTPS support");
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						      (void *)s->o.tls_cert_pem};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						      (void *)s->o.tls_key_pem};
+	}
+	mhd_last[0] = 0;
+	s->d = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, ahc, s,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+				&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_per_client,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->o.max_header_bytes,
+				MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	if (!s->d && tls)
+		return mw_err_set(err, MW_E_INVALID,
+				  "cannot start TLS on %s:%d: the certificate or the key is not valid "
+				  "PEM, or the key is not the certificate's (%s)",
+				  host, s->o.port, mhd_last[0] ? mhd_last : "no detail");
 	if (!s->d)
 		return mw_err_set(err, MW_E_IO, "cannot listen on %s:%d (address in use?)", host,
 				  s->o.port);

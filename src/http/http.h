@@ -174,6 +174,13 @@ struct mw_http_opts {
 	int64_t body_timeout_ms;
 	int64_t body_min_rate;
 	int idle_timeout_s;
+	/* TLS: the certificate chain and private key as PEM text, both or
+	 * neither (NULL: plain HTTP).  Borrowed: they must stay valid until
+	 * mw_http_free.  mw_http_start refuses when libmicrohttpd was built
+	 * without TLS, or the pair does not load (bad PEM, key of another
+	 * certificate). */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 	enum mw_errfmt error_format;   /* for paths under no route prefix (INHERIT: TEXT) */
 	mw_http_error_fn on_error;     /* NULL: render in the request's format */
 };

@@ -49,6 +49,7 @@ static int load_abs(struct mw_serve *s, const char *name, const char *version, c
 		.mlmodel = mlmodel,
 		.python = s->python,
 		.workers = s->o.python_workers > 0 ? s->o.python_workers : 2,
+		.sandbox = &s->o.sandbox,
 		.timeout_ms = s->o.batching.timeout_ms > 0 ? s->o.batching.timeout_ms : 30000,
 		.pool = s->pool,
 		.proxy_allow = s->o.proxy_allow,

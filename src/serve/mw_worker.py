@@ -28,6 +28,14 @@
 #       -> {"ok":true,"id":N,"rows":R,"outputs":K}                 P = R*K*4
 #     any failure -> {"ok":false,"id":N?,"code":C,"error":"message"}, P = 0
 #
+# load also carries "dir_fd" (the model directory as an inherited O_PATH
+# descriptor: the worker reads the model through /proc/self/fd/N, so a
+# worker running as an unprivileged user needs no access to the data
+# directory above it), "cpu_seconds" (re-armed as the RLIMIT_CPU soft limit
+# before each request: SIGXCPU kills a model that spins) and "memory" (the
+# RLIMIT_AS mw set, for messages).  A MemoryError is answered, then the
+# worker exits so that mw replaces it with a fresh one.
+#
 # code is "invalid" (bad model file, bad input: mw answers 400-like),
 # "unsupported" (a model kind this runtime cannot serve) or "internal".
 # The worker exits 0 when fd 3 reaches EOF; mw kills it when it hangs.
@@ -92,6 +100,19 @@ def under(root, real):
     return real == root or real.startswith(root.rstrip("/") + "/")
 
 
+# (realpath of the model directory, the path the worker opens it by): with a
+# directory descriptor, realpath gives names the worker may not be allowed
+# to walk to; reroot maps them back under /proc/self/fd/N.
+_ROOT = [None, None]
+
+
+def reroot(real):
+    rr, fd_root = _ROOT
+    if rr and fd_root and under(rr, real):
+        return fd_root + real[len(rr.rstrip("/")):]
+    return real
+
+
 def confined(model_dir, rel, what, must_exist=True):
     """The resolved path of rel (as the model wrote it) inside model_dir."""
     if not isinstance(rel, str) or not rel:
@@ -104,6 +125,7 @@ def confined(model_dir, rel, what, must_exist=True):
     if not under(root, real):
         raise WorkerError("the model's %s path '%s' leaves the model directory"
                           % (what, show(rel)))
+    real = reroot(real)
     if must_exist and not os.path.exists(real):
         raise WorkerError("cannot read the model file '%s'" % show(rel))
     return real
@@ -117,6 +139,7 @@ def confined_abs(model_dir, path):
         os.path.basename(path)
     if not under(root, real):
         raise WorkerError("the model's file '%s' leaves the model directory" % show(rel))
+    real = reroot(real)
     if not os.path.isfile(real):
         raise WorkerError("cannot read the model file '%s'" % show(rel))
     return real
@@ -316,7 +339,7 @@ def untype(v):
 def read_mlmodel(path):
     with open(path, "r", encoding="utf-8") as f:
         text = f.read()
-    if os.environ.get("MW_PY_WORKER_YAML") != "mini":
+    if _LIMITS.get("yaml") != "mini":
         try:
             import yaml
         except ImportError:
@@ -643,7 +666,7 @@ def load_mlflow(m, model_dir, mlmodel):
             path = confined(model_dir, data,
                             "data" if pf.get("data") else "model_path", must_exist=False)
         else:
-            path = os.path.realpath(model_dir)
+            path = reroot(os.path.realpath(model_dir))
         mod = importlib.import_module(loader)
         fn = getattr(mod, "_load_pyfunc", None)
         if not callable(fn):
@@ -685,6 +708,13 @@ def load_model(hdr):
     mlmodel = hdr.get("mlmodel")
     if not isinstance(model_dir, str) or not model_dir:
         raise WorkerError("load needs a model directory")
+    dir_fd = hdr.get("dir_fd")
+    if isinstance(dir_fd, int) and dir_fd >= 0:
+        real_dir = model_dir.rstrip("/") or "/"
+        model_dir = "/proc/self/fd/%d" % dir_fd
+        _ROOT[0], _ROOT[1] = os.path.realpath(model_dir), model_dir
+        if isinstance(file, str) and file.startswith(real_dir + "/"):
+            file = file[len(real_dir) + 1:]
     if os.path.isfile(model_dir) and not file:
         file, model_dir = model_dir, os.path.dirname(model_dir) or "."
     if not os.path.isdir(model_dir):
@@ -724,7 +754,9 @@ def scrub(msg, model_dir):
     """msg without the model directory's absolute path (the data directory's
     layout is nobody's business)."""
     if isinstance(model_dir, str) and model_dir:
-        for d in {os.path.realpath(model_dir), model_dir.rstrip("/")}:
+        for d in {os.path.realpath(model_dir), model_dir.rstrip("/"), _ROOT[0], _ROOT[1]}:
+            if not d:
+                continue
             if len(d) > 1:
                 msg = msg.replace(d + "/", "").replace(d, ".")
     return msg
@@ -826,6 +858,33 @@ def handle_predict(m, hdr, payload):
 
 # ------------------------------------------------------------------ main loop
 
+_LIMITS = {"cpu": 0, "memory": 0}
+
+
+def arm_cpu():
+    """Let the next request use cpu_seconds more CPU time (all threads)."""
+    n = _LIMITS["cpu"]
+    if not n:
+        return
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(ru.ru_utime + ru.ru_stime) + 1
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = used + n
+    if hard != resource.RLIM_INFINITY and soft > hard:
+        soft = hard
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def out_of_memory():
+    lim = _LIMITS["memory"]
+    return ("the model ran out of memory%s; the python worker is being replaced"
+            % (" (its limit is %d MiB: python-worker-memory)" % (lim >> 20) if lim else ""))
+
+
 def exit_on_hangup():
     p = select.poll()
     p.register(PROTO_IN, 0)  # POLLHUP and POLLERR are always reported
@@ -864,18 +923,31 @@ def main():
             if op == "load":
                 if model is not None:
                     raise WorkerError("model already loaded", "internal")
+                for k, v in (("cpu", hdr.get("cpu_seconds")), ("memory", hdr.get("memory"))):
+                    _LIMITS[k] = v if isinstance(v, int) and v > 0 else 0
+                _LIMITS["yaml"] = hdr.get("yaml")
                 model = handle_load(hdr)
                 write_frame(out, {"ok": True, "info": model.info()})
             elif op == "predict":
                 if model is None:
                     raise WorkerError("no model loaded", "internal")
+                arm_cpu()
                 y = handle_predict(model, hdr, payload)
                 write_frame(out, {"ok": True, "id": rid, "rows": hdr["rows"],
                                   "outputs": model.outputs}, y)
             else:
                 raise WorkerError("unknown op %r" % (op,), "internal")
         except WorkerError as e:
+            if isinstance(e.__cause__, MemoryError) or isinstance(e.__context__, MemoryError):
+                write_frame(out, {"ok": False, "id": rid, "code": "internal",
+                                  "error": ("cannot load model: " if op == "load" else "")
+                                  + out_of_memory()})
+                return 3
             write_frame(out, {"ok": False, "id": rid, "code": e.code, "error": str(e)[:4000]})
+        except MemoryError:
+            write_frame(out, {"ok": False, "id": rid, "code": "internal",
+                              "error": out_of_memory()})
+            return 3
         except Exception as e:
             traceback.print_exc(file=sys.stderr)
             write_frame(out, {"ok": False, "id": rid, "code": "internal",

@@ -93,14 +93,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -175,6 +178,10 @@ struct pymodel {
 	size_t features;           /* 0: the model does not say */
 	size_t outputs;
 	json_t *desc;              /* what describe returns (a copy of it) */
+	struct mw_py_sandbox sb;   /* limits and user (zeros: none) */
+	char **envp;               /* the workers' scrubbed environment (owned) */
+	char limits[200];          /* the guard's limits argument (see guard_entry) */
+	int dir_fd;                /* O_PATH of the model directory: the worker's fd 5 */
 };
 
 enum xfail { X_KEEP, X_LOST_BEFORE, X_CRASHED, X_TIMEOUT, X_PROTOCOL };
@@ -325,6 +332,9 @@ static void status_text(int status, bool have, char *buf, size_t n)
 {
 	if (!have)
 		snprintf(buf, n, "exit status unknown");
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+		snprintf(buf, n, "signal %d: over its CPU time limit, python-worker-cpu-seconds",
+			 SIGXCPU);
 	else if (WIFSIGNALED(status))
 		snprintf(buf, n, "signal %d", WTERMSIG(status));
 	else if (WIFEXITED(status))
@@ -408,15 +418,32 @@ static void worker_reap(struct worker *w, int grace_ms, int *status, bool *have)
  * calls, memset) on data prepared before the fork (after the exec it keeps
  * to the same code).  Its descriptors: 3 program,
  * 4 requests, 5 replies (the worker's ends, closed in the guard once the
- * worker has them), 6 the lifeline, 7 the exec-error pipe; every other
- * descriptor is closed, so no guard holds another worker's pipes. */
+ * worker has them), 6 the lifeline, 7 the exec-error pipe, 8 the model
+ * directory (O_PATH; the worker's fd 5); every other descriptor is closed,
+ * so no guard holds another worker's pipes.
+ *
+ * The sandbox.  Between its fork and its exec the worker sets its limits
+ * (RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CORE 0, RLIMIT_CPU for the load; with a
+ * user switch RLIMIT_NPROC too), sets PR_SET_NO_NEW_PRIVS, and, when the
+ * server runs as root, becomes the worker user: setgroups to that user's
+ * group alone, setgid, setuid, then checks that setuid(0) fails.  Any of
+ * these failing is an exec failure reported through the error pipe (the
+ * worker never runs model code with less confinement than asked for).  The
+ * guard itself stays as the server's user (it runs no model code and must
+ * be able to kill what the model starts).  The worker's environment is the
+ * scrubbed one built by build_env before anything forks.  The worker user
+ * reads the model through fd 5 (/proc/self/fd/5/...), so it needs no access
+ * to the data directory or its parents: only the model files, which are
+ * world-readable blobs (0444) in 0755 directories. */
 
 #define G_PROG 3
 #define G_REQ 4
 #define G_REP 5
 #define G_LIFE 6
 #define G_ERR 7
-#define G_NFD 5
+#define G_DIR 8
+#define G_NFD 6
+#define W_DIR 5 /* the model directory in the worker */
 
 static volatile sig_atomic_t g_term, g_die;
 
@@ -509,12 +536,91 @@ static void g_kill_all(pid_t worker, int *wst, bool *have)
 	}
 }
 
-/* What the guard needs, prepared before the fork. */
+/* What the guard needs, prepared before the fork.  Limits of 0 are not set. */
 struct spawn_plan {
 	const char *exe;
 	char *const *argv;
 	char *const *envp;
+	unsigned long long mem, cpu, files, procs;
+	long long uid, gid; /* -1: no switch */
 };
+
+/* Parse "mem,cpu,files,procs,uid,gid" (decimal; uid/gid may be -1) without
+ * the C library (the fallback guard runs it after a fork). */
+static int parse_limits(const char *p, struct spawn_plan *plan)
+{
+	unsigned long long *u[4] = {&plan->mem, &plan->cpu, &plan->files, &plan->procs};
+	long long *i2[2] = {&plan->uid, &plan->gid};
+	for (int k = 0; k < 6; k++) {
+		bool neg = false;
+		if (k >= 4 && *p == '-') {
+			neg = true;
+			p++;
+		}
+		if (*p < '0' || *p > '9')
+			return -1;
+		unsigned long long v = 0;
+		while (*p >= '0' && *p <= '9') {
+			if (v > (~0ull - 9) / 10)
+				return -1;
+			v = v * 10 + (unsigned long long)(*p++ - '0');
+		}
+		if (k < 4)
+			*u[k] = v;
+		else
+			*i2[k - 4] = neg ? -(long long)(v & 0x7fffffffull)
+					 : (long long)(v & 0xffffffffull);
+		if (k < 5 && *p++ != ',')
+			return -1;
+	}
+	return *p ? -1 : 0;
+}
+
+/* Soft and hard limit v (0: leave it), never above the hard limit in force
+ * (which an unprivileged server could not raise). */
+static int g_limit(int res, unsigned long long v)
+{
+	if (!v)
+		return 0;
+	struct rlimit rl;
+	if (getrlimit(res, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && (rlim_t)v > rl.rlim_max)
+		v = (unsigned long long)rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	return setrlimit(res, &rl);
+}
+
+/* The worker's confinement, between fork and exec: limits, then the user. */
+static int g_confine(const struct spawn_plan *plan)
+{
+	struct rlimit nocore = {0, 0};
+	if (setrlimit(RLIMIT_CORE, &nocore) || g_limit(RLIMIT_AS, plan->mem) ||
+	    g_limit(RLIMIT_NOFILE, plan->files))
+		return errno;
+	if (plan->cpu) { /* soft: SIGXCPU; the worker re-arms it per request */
+		struct rlimit cpu = {(rlim_t)plan->cpu, RLIM_INFINITY};
+		if (getrlimit(RLIMIT_CPU, &cpu) == 0 && cpu.rlim_max != RLIM_INFINITY &&
+		    cpu.rlim_max < (rlim_t)plan->cpu)
+			cpu.rlim_cur = cpu.rlim_max;
+		else
+			cpu.rlim_cur = (rlim_t)plan->cpu;
+		if (setrlimit(RLIMIT_CPU, &cpu))
+			return errno;
+	}
+	if (plan->uid >= 0) {
+		if (g_limit(RLIMIT_NPROC, plan->procs))
+			return errno;
+		gid_t g = (gid_t)plan->gid;
+		if (setgroups(1, &g) || setgid(g) || setuid((uid_t)plan->uid))
+			return errno;
+		if (plan->uid != 0 && setuid(0) == 0)
+			return EPERM; /* could get root back: refuse to run */
+		if (chdir("/"))
+			return errno;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L))
+		return errno;
+	return 0;
+}
 
 static _Noreturn void guard_main(const struct spawn_plan *plan)
 {
@@ -556,7 +662,17 @@ static _Noreturn void guard_main(const struct spawn_plan *plan)
 		}
 		close(G_REP);
 		close(G_LIFE);
+		if (dup2(G_DIR, W_DIR) < 0) {
+			g_report(errno);
+			_exit(127);
+		}
+		close(G_DIR);
 		fcntl(G_ERR, F_SETFD, FD_CLOEXEC);
+		int ce = g_confine(plan);
+		if (ce) {
+			g_report(-ce); /* negative: confinement, not exec */
+			_exit(127);
+		}
 		execve(plan->exe, plan->argv, plan->envp);
 		g_report(errno);
 		_exit(127);
@@ -566,6 +682,7 @@ static _Noreturn void guard_main(const struct spawn_plan *plan)
 	close(G_REQ);
 	close(G_REP);
 	close(G_ERR);
+	close(G_DIR);
 	int wst = 0;
 	bool have = false;
 	for (;;) {
@@ -598,18 +715,23 @@ static _Noreturn void guard_main(const struct spawn_plan *plan)
 	_exit(have && WIFEXITED(wst) ? WEXITSTATUS(wst) : 127);
 }
 
-/* A re-executed guard: "mw-python-guard EXE ARGV0 ARGS..." with
- * MW_PY_GUARD=1, descriptors 3..7 set up by worker_spawn.  glibc passes
- * argc, argv and envp to ELF constructors. */
+/* A re-executed guard: "mw-python-guard LIMITS EXE ARGV0 ARGS..." with
+ * MW_PY_GUARD=1, descriptors 3..8 set up by worker_spawn, LIMITS as
+ * parse_limits reads them.  glibc passes argc, argv and envp to ELF
+ * constructors. */
 __attribute__((constructor)) static void guard_entry(int argc, char **argv, char **envp)
 {
 	(void)envp;
 	const char *g = getenv("MW_PY_GUARD");
-	if (argc < 3 || !argv || !argv[0] || strcmp(argv[0], "mw-python-guard") || !g ||
+	if (argc < 4 || !argv || !argv[0] || strcmp(argv[0], "mw-python-guard") || !g ||
 	    strcmp(g, "1"))
 		return;
 	unsetenv("MW_PY_GUARD"); /* the worker does not inherit it */
-	struct spawn_plan plan = {.exe = argv[1], .argv = argv + 2, .envp = environ};
+	struct spawn_plan plan = {.exe = argv[2], .argv = argv + 3, .envp = environ};
+	if (parse_limits(argv[1], &plan)) {
+		g_report(EINVAL);
+		_exit(127);
+	}
 	guard_main(&plan);
 }
 
@@ -667,6 +789,7 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 
 	exe = resolve_exe(m->python);
 	char *gargv[] = {(char *)"mw-python-guard",
+			 m->limits,
 			 exe,
 			 m->python,
 			 (char *)"-B",
@@ -674,19 +797,22 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 			 (char *)boot,
 			 (char *)"mw-worker",
 			 NULL};
-	struct spawn_plan plan = {.exe = exe, .argv = gargv + 2, .envp = environ};
+	struct spawn_plan plan = {.exe = exe, .argv = gargv + 3, .envp = m->envp};
+	if (parse_limits(m->limits, &plan)) {
+		rc = mw_err_set(err, MW_E_INTERNAL, "bad python worker limits '%s'", m->limits);
+		goto out;
+	}
 	size_t nenv = 0;
-	while (environ[nenv])
+	while (m->envp[nenv])
 		nenv++;
 	genvp = mw_xcalloc(nenv + 2, sizeof *genvp);
 	size_t ge = 0;
 	for (size_t i = 0; i < nenv; i++)
-		if (strncmp(environ[i], "MW_PY_GUARD=", 12))
-			genvp[ge++] = environ[i];
+		genvp[ge++] = m->envp[i];
 	genvp[ge++] = (char *)"MW_PY_GUARD=1";
 	genvp[ge] = NULL;
-	int src[G_NFD] = {child[0], child[1], child[2], life[0], errp[1]};
-	int hi = G_ERR + 1;
+	int src[G_NFD] = {child[0], child[1], child[2], life[0], errp[1], m->dir_fd};
+	int hi = G_DIR + 1;
 	for (int i = 0; i < G_NFD; i++)
 		if (src[i] >= hi)
 			hi = src[i] + 1;
@@ -704,7 +830,7 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 		for (int i = 0; i < G_NFD; i++)
 			if (dup2(tmp[i], G_PROG + i) < 0)
 				_exit(127);
-		g_close_from(G_ERR + 1);
+		g_close_from(G_DIR + 1);
 		setpgid(0, 0);
 		execve("/proc/self/exe", gargv, genvp);
 		guard_main(&plan); /* no /proc: the forked copy guards */
@@ -728,8 +854,14 @@ static int worker_spawn(struct pymodel *m, struct worker *w, struct mw_err *err)
 		int st;
 		bool have;
 		worker_reap(w, PY_EXIT_WAIT_MS, &st, &have);
-		rc = mw_err_set(err, MW_E_INTERNAL, "cannot start python worker '%s': %s",
-				m->python, strerror(e));
+		if (e < 0)
+			rc = mw_err_set(err, MW_E_INTERNAL,
+					"cannot confine python worker '%s' (its limits%s%s): %s",
+					m->python, m->sb.switch_user ? " or user " : "",
+					m->sb.switch_user ? m->sb.user : "", strerror(-e));
+		else
+			rc = mw_err_set(err, MW_E_INTERNAL, "cannot start python worker '%s': %s",
+					m->python, strerror(e));
 		goto out;
 	}
 	w->prog_fd = prog[1];
@@ -865,7 +997,7 @@ static int worker_await_load(struct pymodel *m, struct worker *w, uint64_t deadl
 	}
 	int st;
 	bool have;
-	char stx[64];
+	char stx[96];
 	if (rc == IO_OK) { /* the model did not load: the worker says why */
 		const char *msg = json_string_value(json_object_get(hdr, "error"));
 		int code = code_of(hdr);
@@ -1035,7 +1167,7 @@ static int acquire(struct pymodel *m, uint64_t deadline, struct worker **out, st
 			}
 			int st;
 			bool have;
-			char stx[64];
+			char stx[96];
 			worker_close_fds(w);
 			worker_reap(w, PY_EXIT_WAIT_MS, &st, &have);
 			status_text(st, have, stx, sizeof stx);
@@ -1189,7 +1321,7 @@ static int py_predict(void *model, const float *x, size_t rows, size_t cols, flo
 		/* the worker is lost: reap it, say what happened, let it restart */
 		int st;
 		bool have;
-		char stx[64];
+		char stx[96];
 		worker_close_fds(w);
 		worker_reap(w, f == X_TIMEOUT || f == X_PROTOCOL ? 0 : PY_EXIT_WAIT_MS, &st, &have);
 		status_text(st, have, stx, sizeof stx);
@@ -1306,6 +1438,105 @@ static void *supervise(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------------------ the sandbox */
+
+int mw_py_sandbox_from_settings(const struct mw_settings *set, struct mw_py_sandbox *sb,
+				struct mw_err *err)
+{
+	long long mem, cpu, files, procs;
+	memset(sb, 0, sizeof *sb);
+	if (mw_settings_get_int(set, "python-worker-memory", 0, 1ll << 44, &mem, err) ||
+	    mw_settings_get_int(set, "python-worker-cpu-seconds", 0, 86400, &cpu, err) ||
+	    mw_settings_get_int(set, "python-worker-max-files", 0, 1048576, &files, err) ||
+	    mw_settings_get_int(set, "python-worker-max-procs", 0, 4194304, &procs, err))
+		return -err->code;
+	sb->memory = (uint64_t)mem;
+	sb->cpu_seconds = cpu;
+	sb->max_files = files;
+	sb->max_procs = procs;
+	const char *user = mw_settings_get(set, "python-worker-user");
+	if (geteuid() != 0 || !user || !*user)
+		return 0;
+	if (strlen(user) >= sizeof sb->user)
+		return mw_err_set(err, MW_E_INVALID, "python-worker-user: the name is too long");
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int e = getpwnam_r(user, &pw, buf, sizeof buf, &res);
+	if (e || !res)
+		return mw_err_set(err, MW_E_INVALID,
+				  "python-worker-user: no user '%s' on this system (the server runs "
+				  "as root and runs model code only as an unprivileged user; create "
+				  "it, or name another with --python-worker-user)",
+				  user);
+	sb->switch_user = true;
+	sb->uid = (uint32_t)pw.pw_uid;
+	sb->gid = (uint32_t)pw.pw_gid;
+	snprintf(sb->user, sizeof sb->user, "%s", user);
+	snprintf(sb->home, sizeof sb->home, "%s", pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/");
+	return 0;
+}
+
+/* Whether an environment variable may reach model code.  An allow-list
+ * (what Python, numpy and the BLAS/OpenMP thread pools read), then a deny
+ * list that wins over it (anything that looks like a credential). */
+static bool env_allowed(const char *kv)
+{
+	size_t n = strcspn(kv, "=");
+	if (!kv[n] || n == 0 || n > 128)
+		return false;
+	char name[130];
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)(kv[i] >= 'a' && kv[i] <= 'z' ? kv[i] - 32 : kv[i]);
+	name[n] = 0;
+	static const char *const deny[] = {"TOKEN",      "PASSWORD", "PASSWD", "SECRET", "KEY",
+					   "CREDENTIAL", "AUTH",     "COOKIE", "SESSION"};
+	for (size_t i = 0; i < sizeof deny / sizeof *deny; i++)
+		if (strstr(name, deny[i]))
+			return false;
+	static const char *const exact[] =
+		{"PATH",   "LANG",        "LANGUAGE",         "TZ",
+		 "TMPDIR", "VIRTUAL_ENV", "GOTO_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"};
+	for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+		if (!strcmp(name, exact[i]))
+			return true;
+	static const char *const prefix[] = {"LC_",   "PYTHON", "OMP_",     "OPENBLAS_", "MKL_",
+					     "BLIS_", "KMP_",   "NUMEXPR_", "GOMP_"};
+	for (size_t i = 0; i < sizeof prefix / sizeof *prefix; i++)
+		if (!strncmp(name, prefix[i], strlen(prefix[i])))
+			return true;
+	return false;
+}
+
+/* The workers' environment: the allowed part of ours, HOME of the worker
+ * user when switching (else ours), nothing else.  Built before any fork;
+ * NULL-terminated, each string owned. */
+static char **build_env(const struct mw_py_sandbox *sb)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **e = mw_xcalloc(n + 2, sizeof *e);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (env_allowed(environ[i]) ||
+		    (!strncmp(environ[i], "HOME=", 5) && !(sb && sb->switch_user)))
+			e[k++] = mw_xstrdup(environ[i]);
+	if (sb && sb->switch_user) {
+		size_t len = strlen(sb->home) + 6;
+		e[k] = mw_xmalloc(len);
+		snprintf(e[k++], len, "HOME=%s", sb->home);
+	}
+	e[k] = NULL;
+	return e;
+}
+
+static void free_env(char **e)
+{
+	for (size_t i = 0; e && e[i]; i++)
+		free(e[i]);
+	free(e);
+}
+
 /* ------------------------------------------------------------ load, unload */
 
 /* Stop every worker that has a process: close its pipes (it exits on EOF),
@@ -1364,6 +1595,9 @@ static void model_free(struct pymodel *m)
 	free(m->name);
 	free(m->load_hdr);
 	json_decref(m->desc);
+	free_env(m->envp);
+	if (m->dir_fd >= 0)
+		close(m->dir_fd);
 	free(m);
 }
 
@@ -1421,6 +1655,15 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 	m->timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : PY_TIMEOUT_DEFAULT_MS;
 	m->load_timeout_ms = m->timeout_ms > PY_LOAD_TIMEOUT_MS ? m->timeout_ms : PY_LOAD_TIMEOUT_MS;
 	m->nw = nw;
+	m->dir_fd = -1;
+	if (spec->sandbox)
+		m->sb = *spec->sandbox;
+	m->envp = build_env(&m->sb);
+	snprintf(m->limits, sizeof m->limits, "%llu,%lld,%lld,%lld,%lld,%lld",
+		 (unsigned long long)m->sb.memory, (long long)m->sb.cpu_seconds,
+		 (long long)m->sb.max_files, (long long)m->sb.max_procs,
+		 m->sb.switch_user ? (long long)m->sb.uid : -1ll,
+		 m->sb.switch_user ? (long long)m->sb.gid : -1ll);
 	m->w = mw_xcalloc((size_t)nw, sizeof *m->w);
 	for (int i = 0; i < nw; i++) {
 		m->w[i] = (struct worker){.state = W_DEAD,
@@ -1431,12 +1674,27 @@ static int py_load(const struct mw_rt_spec *spec, void **model, struct mw_err *e
 					  .life_fd = -1,
 					  .slot = i};
 	}
-	json_t *req = json_pack("{s:s,s:s,s:s?,s:O?}", "op", "load", "dir", spec->dir, "file",
-				spec->file, "mlmodel", spec->mlmodel);
+	m->dir_fd = open(spec->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (m->dir_fd < 0) {
+		int e = errno;
+		model_free(m);
+		if (e == ENOENT || e == ENOTDIR)
+			return mw_err_set(err, MW_E_INVALID, "the model directory does not exist");
+		return mw_err_set(err, MW_E_INVALID, "cannot open the model directory: %s",
+				  strerror(e));
+	}
+	json_t *req = json_pack("{s:s,s:s,s:i,s:s?,s:O?,s:I,s:I}", "op", "load", "dir", spec->dir,
+				"dir_fd", W_DIR, "file", spec->file, "mlmodel", spec->mlmodel,
+				"cpu_seconds", (json_int_t)m->sb.cpu_seconds, "memory",
+				(json_int_t)m->sb.memory);
 	if (!req) {
 		model_free(m);
 		return mw_err_set(err, MW_E_INVALID, "model path or MLmodel is not valid UTF-8");
 	}
+	/* a test knob of the server's environment, which workers do not see */
+	const char *yk = getenv("MW_PY_WORKER_YAML");
+	if (yk && !strcmp(yk, "mini"))
+		json_object_set_new(req, "yaml", json_string("mini"));
 	m->load_hdr = mw_json_dump(req, &m->load_len);
 	json_decref(req);
 	if (m->load_len > PY_MAX_HEADER) {

@@ -1376,6 +1376,9 @@ int mw_serve_opts_from_settings(const struct mw_settings *set, struct mw_serve_o
 	o->batching.cache_ttl_ms = ttl;
 	o->python = mw_settings_get(set, "python");
 	o->python_workers = (int)workers;
+	int src = mw_py_sandbox_from_settings(set, &o->sandbox, err);
+	if (src)
+		return src;
 	o->poll_ms = poll;
 	o->default_alias = mw_settings_get(set, "default-alias");
 	o->proxy_allow = mw_settings_get(set, "proxy-upstreams"); /* rt_proxy's allow-list */

@@ -107,6 +107,9 @@ struct mw_rt_spec {
 	json_t *mlmodel;          /* MLmodel as JSON, or NULL */
 	const char *python;       /* interpreter for the python runtime */
 	int workers;              /* python worker processes */
+	/* python: the workers' sandbox (limits, user); NULL: no limits, the
+	 * server's user, the environment scrubbed all the same */
+	const struct mw_py_sandbox *sandbox;
 	int64_t timeout_ms;       /* per-batch compute timeout */
 	const char *upstream;     /* proxy: upstream base URL */
 	/* proxy: the upstreams a proxy.json may name (--proxy-upstreams: URL
@@ -116,6 +119,33 @@ struct mw_rt_spec {
 	 * for runtimes that split a large batch across cores; NULL: one thread. */
 	struct mw_pool *pool;
 };
+
+/* What confines a python worker (rt_python.c).  Limits of 0 are not set
+ * (inherited).  memory: RLIMIT_AS in bytes; cpu_seconds: CPU time per
+ * request (and for the load), armed by the worker before each (RLIMIT_CPU
+ * soft limit; SIGXCPU kills it); max_files: RLIMIT_NOFILE; max_procs:
+ * RLIMIT_NPROC, applied only with switch_user (it counts every task of the
+ * worker's user, threads too; with the server's own user it would count the
+ * server).  switch_user: setgroups({gid}), setgid(gid), setuid(uid) before
+ * the worker's exec (the server runs as root); home: that user's HOME. */
+struct mw_py_sandbox {
+	uint64_t memory;
+	int64_t cpu_seconds;
+	int64_t max_files;
+	int64_t max_procs;
+	bool switch_user;
+	uint32_t uid;
+	uint32_t gid;
+	char user[64];
+	char home[256];
+};
+
+/* The sandbox of the settings python-worker-memory, -cpu-seconds,
+ * -max-files, -max-procs and -user.  The user is looked up only when the
+ * process runs as root (euid 0): a missing user is MW_E_INVALID naming it;
+ * "" (or a non-root server) keeps the server's user. */
+int mw_py_sandbox_from_settings(const struct mw_settings *set, struct mw_py_sandbox *sb,
+				struct mw_err *err);
 
 struct mw_rt_ops {
 	const char *name;         /* "xgboost", "python", "proxy" */
@@ -277,6 +307,7 @@ struct mw_serve_opts {
 	struct mw_batching batching;
 	const char *python;        /* default /usr/bin/python3 */
 	int python_workers;
+	struct mw_py_sandbox sandbox; /* the python workers' limits and user */
 	/* the proxy runtime's allow-list of upstream URL prefixes
 	 * (--proxy-upstreams, comma-separated; NULL/"": none allowed) */
 	const char *proxy_allow;

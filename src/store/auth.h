@@ -36,6 +36,7 @@ struct mw_token {
 	int64_t expires_ms;   /* 0: never */
 	int64_t last_used_ms; /* 0: never used */
 	int64_t revoked_ms;   /* 0: live */
+	bool inference;       /* scope 'inference': serving routes only (else 'full') */
 };
 
 int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_hash, bool admin,
@@ -50,7 +51,8 @@ int mw_store_user_set_admin(struct mw_store *s, const char *name, bool admin, st
 int mw_store_user_delete(struct mw_store *s, const char *name, struct mw_err *err);
 
 int mw_store_token_create(struct mw_store *s, int64_t user_id, const char *name, const char *hash,
-			  int64_t now_ms, int64_t expires_ms, int64_t *id, struct mw_err *err);
+			  int64_t now_ms, int64_t expires_ms, bool inference, int64_t *id,
+			  struct mw_err *err);
 /* A live or revoked token by its hash, with its owner's name and admin flag. */
 int mw_store_token_get(struct mw_store *s, const char *hash, struct mw_arena *a,
 		       struct mw_token *out, struct mw_err *err);

@@ -253,7 +253,7 @@ struct mw_store_auth_ops {
 	int (*user_set_admin)(struct mw_store *, const char *, bool, struct mw_err *);
 	int (*user_delete)(struct mw_store *, const char *, struct mw_err *);
 	int (*token_create)(struct mw_store *, int64_t, const char *, const char *, int64_t,
-			    int64_t, int64_t *, struct mw_err *);
+			    int64_t, bool, int64_t *, struct mw_err *);
 	int (*token_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_token *,
 			 struct mw_err *);
 	int (*token_list)(struct mw_store *, int64_t, struct mw_arena *, struct mw_token **,

@@ -448,9 +448,9 @@ static const char *const migrations[] = {
 	" last_used_at INTEGER, revoked_at INTEGER);"
 	"CREATE INDEX auth_tokens_user ON auth_tokens (user_id, id);",
 
-	/* 6: placeholder for helper A's migration (authorisation); the lead
-	 * renumbers on merge */
-	"SELECT 1;",
+	/* 6: a token's scope: 'full' (what its user may do) or 'inference'
+	 * (serving routes only) */
+	"ALTER TABLE auth_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full';",
 
 	/* 7: the audit log (sqlite_audit.c, store/audit.h): append-only by
 	 * trigger and hash-chained; the promotion history records whether its

@@ -1,6 +1,6 @@
 /*
  * sqlite_auth.c - the auth domain in the SQLite backend: users and API
- * tokens (schema: migration 5 in sqlite.c), as the records of store/auth.h.
+ * tokens (schema: migrations 5 and 6 in sqlite.c), as the records of store/auth.h.
  *
  * Only hashes are stored: a password as its scrypt encoding, a token as the
  * SHA-256 hex of its text (auth/ computes both).  Ids are AUTOINCREMENT, so
@@ -25,10 +25,12 @@ static const char SQL_USER_DEL_TOKENS[] =
 	"DELETE FROM auth_tokens WHERE user_id = (SELECT id FROM auth_users WHERE name = ?)";
 static const char SQL_USER_DEL[] = "DELETE FROM auth_users WHERE name = ?";
 static const char SQL_TOKEN_INSERT[] =
-	"INSERT INTO auth_tokens (user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
-#define TOKEN_COLS                                                                           \
-	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"          \
-	" coalesce(t.expires_at, 0), coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0)" \
+	"INSERT INTO auth_tokens (user_id, name, hash, created_at, expires_at, scope)"
+	" VALUES (?, ?, ?, ?, ?, ?)";
+#define TOKEN_COLS                                                                            \
+	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"           \
+	" coalesce(t.expires_at, 0), coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0)," \
+	" t.scope = 'inference'"                                                              \
 	" FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id"
 static const char SQL_TOKEN_BY_HASH[] = TOKEN_COLS " WHERE t.hash = ?";
 static const char SQL_TOKEN_LIST_USER[] = TOKEN_COLS " WHERE t.user_id = ? ORDER BY t.id";
@@ -201,6 +203,7 @@ static int sqa_user_delete(struct mw_store *s, const char *name, struct mw_err *
 
 struct token_arg {
 	int64_t user_id, id, now, expires;
+	bool inference;
 	const char *name, *hash;
 	int64_t *out_id;
 	char *out_hash;
@@ -220,6 +223,7 @@ static int job_token_create(struct conn *c, void *p, struct mw_err *err)
 		sqlite3_bind_int64(st, 5, t->expires);
 	else
 		sqlite3_bind_null(st, 5);
+	sqi_bind_text(st, 6, t->inference ? "inference" : "full");
 	int rc = sqi_step_done(c, st, err);
 	if (!rc)
 		sqi_audit_resource(c, "%lld", (long long)sqlite3_last_insert_rowid(c->db));
@@ -229,9 +233,11 @@ static int job_token_create(struct conn *c, void *p, struct mw_err *err)
 }
 
 static int sqa_token_create(struct mw_store *s, int64_t user_id, const char *name, const char *hash,
-			    int64_t now, int64_t expires, int64_t *id, struct mw_err *err)
+			    int64_t now, int64_t expires, bool inference, int64_t *id,
+			    struct mw_err *err)
 {
 	struct token_arg t = {.user_id = user_id,
+			      .inference = inference,
 			      .name = name,
 			      .hash = hash,
 			      .now = now,
@@ -252,6 +258,7 @@ static void token_row(sqlite3_stmt *st, struct mw_arena *a, struct mw_token *o)
 	o->expires_ms = sqlite3_column_int64(st, 7);
 	o->last_used_ms = sqlite3_column_int64(st, 8);
 	o->revoked_ms = sqlite3_column_int64(st, 9);
+	o->inference = sqlite3_column_int(st, 10) != 0;
 }
 
 static int sqa_token_get(struct mw_store *s, const char *hash, struct mw_arena *a,

@@ -646,9 +646,10 @@ int mw_store_user_delete(struct mw_store *s, const char *name, struct mw_err *er
 	AU(user_delete, name, err);
 }
 int mw_store_token_create(struct mw_store *s, int64_t user_id, const char *name, const char *hash,
-			  int64_t now_ms, int64_t expires_ms, int64_t *id, struct mw_err *err)
+			  int64_t now_ms, int64_t expires_ms, bool inference, int64_t *id,
+			  struct mw_err *err)
 {
-	AU(token_create, user_id, name, hash, now_ms, expires_ms, id, err);
+	AU(token_create, user_id, name, hash, now_ms, expires_ms, inference, id, err);
 }
 int mw_store_token_get(struct mw_store *s, const char *hash, struct mw_arena *a,
 		       struct mw_token *out, struct mw_err *err)

@@ -291,3 +291,166 @@ def test_health_closed_when_asked(tmp_path):
         proc.terminate()
         assert proc.wait(15) == 0
         log.close()
+
+
+# ------------------------------------------------------------ inference tokens
+
+def test_inference_token_calls_serving_routes_only(srv):
+    inf = new_token(srv, "app", scope="inference")
+    assert inf["scope"] == "inference"
+    assert new_token(srv, "full")["scope"] == "full"
+    h = bearer(inf["token"])
+    # serving routes (and open ones) get past auth: 404/400 for the unknown model
+    for method, path, body, _fmt in ROUTES:
+        r = call(srv, method, path, h, json=body)
+        if path.startswith("/v2/models/"):
+            assert r.status_code not in (401, 403), (path, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (path, r.status_code, r.text)
+            assert "inference token" in r.text
+    for path in ("/invocations", "/v2/models/m/infer"):
+        r = call(srv, "POST", path, h, json={"inputs": []})
+        assert r.status_code not in (401, 403), (path, r.status_code, r.text)
+    assert call(srv, "GET", "/health", h).status_code == 200
+    # it cannot mint itself a full token, nor change anything
+    r = call(srv, "POST", "/api/mw/tokens", h, json={"name": "escalate"})
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    r = call(srv, "POST", MLFLOW + "registered-models/create", h, json={"name": unique("x")})
+    assert r.status_code == 403, r.text
+    listed = assert_ok(call(srv, "GET", "/api/mw/tokens", basic("admin", ADMIN_PW)))["tokens"]
+    assert [x for x in listed if x["id"] == inf["id"]][0]["scope"] == "inference"
+
+
+def test_token_scope_is_checked(srv):
+    r = call(srv, "POST", "/api/mw/tokens", basic("admin", ADMIN_PW),
+             json={"name": "x", "scope": "everything"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+
+
+def test_cli_creates_inference_tokens(srv, tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MW_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
+                        "MLFLOW_TRACKING_PASSWORD")}
+    env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PW)
+    p = subprocess.run([mw_bin(), "auth", "token", "create", "cli-app", "--scope", "inference",
+                        "--json", "--uri", srv.url], capture_output=True, text=True,
+                       timeout=30, env=env, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    import json
+    made = json.loads(p.stdout)["token"]
+    assert made["scope"] == "inference"
+    r = call(srv, "GET", MLFLOW + "experiments/search?max_results=1", bearer(made["token"]))
+    assert r.status_code == 403, r.text
+    # on the data directory too
+    p = subprocess.run([mw_bin(), "auth", "token", "create", "local-app", "--scope",
+                        "inference", "--json", "--data-dir", srv.data_dir],
+                       capture_output=True, text=True, timeout=30,
+                       env={k: v for k, v in env.items() if not k.startswith("MLFLOW_")},
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    tok = json.loads(p.stdout)["token"]["token"]
+    r = call(srv, "GET", MLFLOW + "experiments/search?max_results=1", bearer(tok))
+    assert r.status_code == 403, r.text
+    assert call(srv, "POST", "/v2/models/m/infer", bearer(tok),
+                json={"inputs": []}).status_code not in (401, 403)
+
+
+# ------------------------------------------------------------ mw serve --auth
+
+SERVE_MODULE = b"""\
+import numpy as np
+
+FEATURES = 2
+
+
+def predict(batch):
+    return np.asarray(batch, dtype=np.float64).sum(axis=1)
+"""
+
+
+def _local(args, data):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MW_URI",) and not k.startswith("MLFLOW_")}
+    p = subprocess.run([mw_bin(), *args, "--data-dir", str(data)], capture_output=True,
+                       text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def _serve(tmp_path, data, *extra):
+    import time
+    from conftest import free_port
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    (model / "model.py").write_bytes(SERVE_MODULE)
+    port = free_port()
+    log = open(tmp_path / f"serve-{port}.log", "wb")
+    env = {k: v for k, v in os.environ.items() if k != "MW_URI"}
+    proc = subprocess.Popen([mw_bin(), "serve", str(model), "--name", "m", "--host",
+                             "127.0.0.1", "--port", str(port), "--data-dir", str(data),
+                             "--auth", "true", *extra], stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, env=env)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            requests.get(url + "/ping", timeout=1)
+            return proc, url
+        except requests.RequestException:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError((tmp_path / f"serve-{port}.log").read_text())
+
+
+def _stop(proc):
+    proc.terminate()
+    assert proc.wait(15) == 0
+
+
+def test_mw_serve_checks_tokens_of_its_data_directory(tmp_path):
+    pytest.importorskip("numpy")
+    import json
+    data = tmp_path / "data"
+    _local(["auth", "init", "--password", ADMIN_PW], data)
+    full = json.loads(_local(["auth", "token", "create", "ops", "--json"], data))["token"]
+    inf = json.loads(_local(["auth", "token", "create", "app", "--scope", "inference",
+                             "--json"], data))["token"]
+    proc, url = _serve(tmp_path, data)
+    try:
+        body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP32",
+                            "data": [1, 2]}]}
+        infer = url + "/v2/models/m/infer"
+        assert requests.get(url + "/ping", timeout=10).status_code == 200
+        for h in ({}, bearer(full["token"][:-3] + "xyz"), basic("admin", "nope-nope")):
+            r = requests.post(infer, json=body, headers=h, timeout=30)
+            assert r.status_code == 401, (h, r.status_code, r.text)
+        for h in (bearer(full["token"]), bearer(inf["token"]), basic("admin", ADMIN_PW)):
+            r = requests.post(infer, json=body, headers=h, timeout=30)
+            assert r.status_code == 200, (r.status_code, r.text)
+            assert r.json()["outputs"][0]["data"] == [3.0]
+        r = requests.post(url + "/invocations", json={"inputs": [[1, 2]]},
+                          headers=bearer(inf["token"]), timeout=30)
+        assert r.status_code == 200, r.text
+        # the operator routes need a full token of an admin
+        r = requests.get(url + "/api/mw/config", headers=bearer(inf["token"]), timeout=10)
+        assert r.status_code == 403, r.text
+        r = requests.get(url + "/api/mw/config", headers=bearer(full["token"]), timeout=10)
+        assert r.status_code == 200, r.text
+        # no users or tokens API on a serving replica
+        r = requests.get(url + "/api/mw/tokens", headers=bearer(full["token"]), timeout=10)
+        assert r.status_code == 404, r.text
+    finally:
+        _stop(proc)
+
+
+def test_mw_serve_health_closed_when_asked(tmp_path):
+    data = tmp_path / "data"
+    _local(["auth", "init", "--password", ADMIN_PW], data)
+    proc, url = _serve(tmp_path, data, "--auth-open-health", "false")
+    try:
+        assert requests.get(url + "/ping", timeout=10).status_code == 401
+        r = requests.get(url + "/ping", headers=basic("admin", ADMIN_PW), timeout=10)
+        assert r.status_code == 200, r.text
+    finally:
+        _stop(proc)

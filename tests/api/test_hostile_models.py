@@ -13,9 +13,11 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -512,9 +514,17 @@ def wait_gone(pids, timeout=4.0):
     return left
 
 
+def shared_dir(tmp_path, tag):
+    """A directory the model may write to: python workers of a root server run
+    as an unprivileged user (test_worker_sandbox.py), which cannot reach
+    pytest's private temporary directories."""
+    d = Path(tempfile.mkdtemp(prefix=f"mw-pids-{tag}-", dir="/tmp"))
+    d.chmod(0o1777)
+    return d
+
+
 def forking_server(tmp_path, tag):
-    piddir = tmp_path / f"pids-{tag}"
-    piddir.mkdir()
+    piddir = shared_dir(tmp_path, tag)
     s = MwServer(tmp_path / f"data-{tag}", log_dir=tmp_path,
                  extra_args=["--python-workers", "1", "--alias-poll-ms", "100"])
     s.start()
@@ -543,9 +553,8 @@ def test_model_processes_die_with_the_server(tmp_path, how):
 
 def test_version_swap_kills_the_old_versions_processes(tmp_path):
     s, name, piddir, pids = forking_server(tmp_path, "swap")
+    piddir2 = shared_dir(tmp_path, "swap-2")
     try:
-        piddir2 = tmp_path / "pids-swap-2"
-        piddir2.mkdir()
         v2 = register(s, name, {"model.py": FORKING_MODEL.format(piddir=str(piddir2)).encode()},
                       create=False)
         deadline = time.monotonic() + 10
@@ -560,4 +569,4 @@ def test_version_swap_kills_the_old_versions_processes(tmp_path):
         assert all(alive(p) for p in noted(piddir2)), "version 2's processes died"
     finally:
         s.stop()
-        wait_gone(noted(tmp_path / "pids-swap-2"))
+        wait_gone(noted(piddir2))

@@ -398,10 +398,13 @@ static void test_one_model_composition(void **state)
 	struct mw_app_model one = {.model = model};
 	size_t n;
 	const struct mw_app_module *const *mods = mw_app_one_model(&one, true, &n);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 5);
 	assert_string_equal(mods[0]->name, "serve");
 	assert_string_equal(mods[1]->name, "bind");
-	assert_string_equal(mods[2]->name, "http");
+	assert_string_equal(mods[2]->name, "auth-store"); /* opens the store under --auth only */
+	assert_string_equal(mods[3]->name, "http");
+	assert_string_equal(mods[4]->name, "auth");
+	assert_null(mods[4]->routes); /* no users or tokens routes on a replica */
 	struct mw_app_opts o = {.settings = set, .modules = mods, .nmodules = n, .model = &one};
 	struct mw_app *app = mw_app_new(&o);
 	assert_int_equal(mw_app_start(app, &err), 0);
