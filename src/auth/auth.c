@@ -7,7 +7,7 @@
  * limiter are fixed-size tables under one mutex each, so memory never grows
  * with traffic.
  */
-#include "auth/auth.h"
+#include "auth/auth_int.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -22,36 +22,8 @@
 #define SALT_LEN 16
 #define HASH_LEN 32
 #define SCRYPT_MAXMEM ((uint64_t)256 << 20)
-#define LIMIT_SLOTS 4096
 #define LIMIT_PROBE 8
 #define TOUCH_EVERY_MS 60000
-
-struct cache_slot {
-	bool used;
-	unsigned char key[32];
-	struct mw_principal p;
-	int64_t expires_ms; /* 0: never */
-	int64_t touched_ms;
-	int64_t checked_ms; /* when the store last confirmed it */
-	char stamp[65];     /* Basic: SHA-256 of the stored password hash */
-};
-
-struct limit_slot {
-	char addr[48];
-	int64_t start_ms;
-	int fails;
-};
-
-struct mw_authn {
-	struct mw_store *store;
-	unsigned char pepper[32]; /* keys Basic credentials in the cache */
-	pthread_mutex_t cmu;
-	struct cache_slot cache[MW_AUTH_CACHE_SLOTS];
-	pthread_mutex_t lmu;
-	struct limit_slot limit[LIMIT_SLOTS];
-	char *dummy_hash; /* verified against for unknown users */
-	int64_t ttl_ms;   /* MW_AUTH_CACHE_TTL_MS, or a test's */
-};
 
 /* ------------------------------------------------------------ hashing */
 
@@ -164,6 +136,8 @@ int mw_auth_new(struct mw_store *store, struct mw_authn **out, struct mw_err *er
 		return rc;
 	}
 	a->ttl_ms = MW_AUTH_CACHE_TTL_MS;
+	a->default_role = MW_ROLE_VIEWER;
+	a->z = mw_authz_new_cache();
 	pthread_mutex_init(&a->cmu, NULL);
 	pthread_mutex_init(&a->lmu, NULL);
 	*out = a;
@@ -178,6 +152,7 @@ void mw_auth_free(struct mw_authn *a)
 	pthread_mutex_destroy(&a->lmu);
 	OPENSSL_cleanse(a->pepper, sizeof a->pepper);
 	OPENSSL_cleanse(a->cache, sizeof a->cache);
+	mw_authz_free_cache(a->z);
 	free(a->dummy_hash);
 	free(a);
 }
@@ -272,13 +247,14 @@ static int unauth(struct mw_err *err)
 	return mw_err_set(err, MW_E_UNAUTHENTICATED, "invalid credentials");
 }
 
-static void principal_set(struct mw_principal *p, int64_t uid, const char *name, bool admin,
+static void principal_set(struct mw_principal *p, int64_t uid, const char *name, enum mw_role role,
 			  int64_t token_id)
 {
 	memset(p, 0, sizeof *p);
 	p->user_id = uid;
 	snprintf(p->user, sizeof p->user, "%s", name ? name : "");
-	p->admin = admin;
+	p->role = role;
+	p->admin = role == MW_ROLE_ADMIN;
 	p->token_id = token_id;
 }
 
@@ -316,7 +292,7 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 	else if (!t.hash || CRYPTO_memcmp(t.hash, hex, 64) != 0) /* the index found it; belt */
 		rc = unauth(err);
 	if (!rc) {
-		principal_set(p, t.user_id, t.user, t.admin, t.id);
+		principal_set(p, t.user_id, t.user, t.role, t.id);
 		cache_put(a, key, p, t.expires_ms, NULL);
 		if (mw_store_token_touch(a->store, t.id, now, &e2))
 			mw_warn("auth: cannot record a token's use: %s", e2.msg);
@@ -356,7 +332,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 		mw_sha256_hex(u.pw_hash, strlen(u.pw_hash), now_stamp);
 	if (!rc && c == 2 && CRYPTO_memcmp(stamp, now_stamp, 64) == 0) {
 		/* stale entry, same user and password hash: no scrypt again */
-		principal_set(p, u.id, u.name, u.admin, 0);
+		principal_set(p, u.id, u.name, u.role, 0);
 		cache_put(a, key, p, 0, now_stamp);
 	} else if (rc == -MW_E_NOT_FOUND) {
 		(void)mw_auth_verify_password(password, a->dummy_hash); /* same time as a user */
@@ -366,7 +342,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 	} else if (!mw_auth_verify_password(password, u.pw_hash)) {
 		rc = unauth(err);
 	} else {
-		principal_set(p, u.id, u.name, u.admin, 0);
+		principal_set(p, u.id, u.name, u.role, 0);
 		cache_put(a, key, p, 0, now_stamp);
 	}
 	mw_arena_free(ar);
@@ -471,22 +447,41 @@ static int need_self_or_admin(const struct mw_principal *p, const char *name, st
 	return 0;
 }
 
-int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const char *name,
-			const char *password, bool admin, struct mw_err *err)
+void mw_auth_set_default_role(struct mw_authn *a, enum mw_role role)
+{
+	a->default_role = role;
+}
+
+enum mw_role mw_auth_default_role(const struct mw_authn *a)
+{
+	return a->default_role;
+}
+
+int mw_auth_user_create_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			     const char *password, enum mw_role role, struct mw_err *err)
 {
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
 	if (!rc)
 		rc = check_password(password, err);
+	if (!rc && (unsigned)role >= MW_ROLE__COUNT)
+		rc = mw_err_set(err, MW_E_INVALID, "a role is admin, editor or viewer");
 	if (rc)
 		return rc;
 	char *h = NULL;
 	if ((rc = mw_auth_hash_password(password, &h, err)))
 		return rc;
-	rc = mw_store_user_create(a->store, name, h, admin, mw_now_ms(), NULL, err);
+	rc = mw_store_user_create(a->store, name, h, role, mw_now_ms(), NULL, err);
 	free(h);
 	return rc;
+}
+
+int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			const char *password, bool admin, struct mw_err *err)
+{
+	return mw_auth_user_create_role(a, p, name, password,
+					admin ? MW_ROLE_ADMIN : a->default_role, err);
 }
 
 int mw_auth_user_get(struct mw_authn *a, const struct mw_principal *p, const char *name,
@@ -519,15 +514,36 @@ int mw_auth_user_set_password(struct mw_authn *a, const struct mw_principal *p, 
 	return rc;
 }
 
+int mw_auth_user_set_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			  enum mw_role role, struct mw_err *err)
+{
+	int rc = need_admin(p, err);
+	if (!rc)
+		rc = mw_auth_check_name(name, err);
+	if (!rc && (unsigned)role >= MW_ROLE__COUNT)
+		rc = mw_err_set(err, MW_E_INVALID, "a role is admin, editor or viewer");
+	if (!rc)
+		rc = mw_store_user_set_role(a->store, name, role, err);
+	cache_clear(a);
+	mw_authz_invalidate(a);
+	return rc;
+}
+
 int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, const char *name,
 			   bool admin, struct mw_err *err)
 {
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
+	if (rc)
+		return rc;
+	struct mw_arena *ar = mw_arena_new(512);
+	struct mw_user u;
+	rc = mw_store_user_get(a->store, name, ar, &u, err);
+	enum mw_role role = admin ? MW_ROLE_ADMIN : u.role == MW_ROLE_ADMIN ? a->default_role : u.role;
+	mw_arena_free(ar);
 	if (!rc)
-		rc = mw_store_user_set_admin(a->store, name, admin, err);
-	cache_clear(a);
+		rc = mw_auth_user_set_role(a, p, name, role, err);
 	return rc;
 }
 
@@ -540,6 +556,7 @@ int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const 
 	if (!rc)
 		rc = mw_store_user_delete(a->store, name, err);
 	cache_clear(a);
+	mw_authz_invalidate(a);
 	return rc;
 }
 
@@ -571,16 +588,19 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 				  "years");
 	int64_t uid;
 	bool admin;
+	enum mw_role role = MW_ROLE_VIEWER;
 	struct mw_arena *ar = mw_arena_new(512);
 	struct mw_user u = {0};
 	int rc = 0;
 	if (p) {
 		uid = p->user_id;
 		admin = p->admin;
+		role = p->role;
 	} else {
 		rc = mw_store_user_get(a->store, owner ? owner : "", ar, &u, err);
 		uid = u.id;
 		admin = u.admin;
+		role = u.role;
 	}
 	char hex[65];
 	int64_t now = mw_now_ms(), id = 0;
@@ -596,6 +616,7 @@ int mw_auth_token_create(struct mw_authn *a, const struct mw_principal *p, const
 		out->id = id;
 		out->user_id = uid;
 		out->admin = admin;
+		out->role = role;
 		out->created_ms = now;
 		out->expires_ms = exp;
 	}
