@@ -15,9 +15,10 @@
  * Each row declares its auth class (R reads, W changes; searches sent as
  * POST are reads) and, with --auth, the resource it acts on and the
  * permission it needs there (mw_api_authorize, checked before the
- * operation; listings are filtered after it).  Every route answers errors in MLflow's format (also the
- * server's 404/405/413 and filter rejections), GET routes take no body, and
- * operations get the call context the request pipeline built (req->call).
+ * operation; listings are filtered after it).  Every route answers errors
+ * in MLflow's format (also the server's 404/405/413 and filter
+ * rejections), GET routes take no body, and operations get the call
+ * context the request pipeline built (req->call).
  */
 #include "api/api.h"
 #include "api/registry_endpoints.h"
@@ -37,6 +38,7 @@ struct endpoint {
 	struct mw_api_need need; /* the resource and permission (api.h) */
 };
 
+/* clang-format off: one endpoint per line */
 #define R MW_AUTH_READ
 #define W MW_AUTH_WRITE
 #define NEED(r, p) {MW_RES_##r, MW_PERM_##p}
@@ -101,6 +103,7 @@ static const struct endpoint endpoints[] = {
 	/* model registry (registry/) */
 	REGISTRY_ENDPOINTS
 };
+/* clang-format on */
 
 #define NEP (sizeof endpoints / sizeof *endpoints)
 
