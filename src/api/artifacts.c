@@ -56,7 +56,8 @@ struct upload {
 static int up_begin(struct mw_http_req *req, void **state, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
-	if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_EDIT, "path", req->ncap ? req->cap[0] : ""))
+	if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_EDIT, "path",
+		     req->ncap ? req->cap[0] : ""))
 		return 1;
 	struct upload *up = mw_xcalloc(1, sizeof *up);
 	up->rc = mw_art_upload_begin(ctx->art, req->ncap ? req->cap[0] : "", &up->u, &up->err);

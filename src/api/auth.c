@@ -324,12 +324,13 @@ static void tokens_revoke(struct mw_http_req *req, struct mw_http_resp *resp, vo
 #define BUF MW_BODY_BUFFERED
 #define NONE MW_BODY_NONE
 
-#define USERS(pfx)                                                                          \
-	R("POST", pfx "users/create", users_create, MW_AUTH_ADMIN, BUF),                    \
-	R("GET", pfx "users/get", users_get, MW_AUTH_READ, NONE),                           \
-	R("PATCH", pfx "users/update-password", users_update_password, MW_AUTH_WRITE, BUF), \
-	R("PATCH", pfx "users/update-admin", users_update_admin, MW_AUTH_ADMIN, BUF),       \
-	R("DELETE", pfx "users/delete", users_delete, MW_AUTH_ADMIN, BUF)
+#define USERS(pfx)                                                                            \
+	R("POST", pfx "users/create", users_create, MW_AUTH_ADMIN, BUF),                      \
+		R("GET", pfx "users/get", users_get, MW_AUTH_READ, NONE),                     \
+		R("PATCH", pfx "users/update-password", users_update_password, MW_AUTH_WRITE, \
+		  BUF),                                                                       \
+		R("PATCH", pfx "users/update-admin", users_update_admin, MW_AUTH_ADMIN, BUF), \
+		R("DELETE", pfx "users/delete", users_delete, MW_AUTH_ADMIN, BUF)
 
 static struct mw_route auth_routes[] = {
 	USERS("/api/2.0/mlflow/"),

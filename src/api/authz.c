@@ -164,7 +164,8 @@ int mw_api_authorize(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_
 		return rc || skip ? rc : check_exp(ctx, req, exp, need.perm, err);
 	case MW_RES_RM:
 		s = str_field(msg, "name");
-		return s ? mw_authz_check(ctx->auth, who(req), MW_PERM_MODEL, s, need.perm, err) : 0;
+		return s ? mw_authz_check(ctx->auth, who(req), MW_PERM_MODEL, s, need.perm, err)
+			 : 0;
 	case MW_RES_ART:
 		return check_art(ctx, req, msg, need.perm, err);
 	default:
@@ -249,8 +250,8 @@ static int get_perm(json_t *m, enum mw_perm *p, struct mw_err *err)
 	return 0;
 }
 
-static void perm_handle(struct mw_http_req *req, struct mw_http_resp *resp,
-			struct mw_api_ctx *ctx, const struct perm_route *r)
+static void perm_handle(struct mw_http_req *req, struct mw_http_resp *resp, struct mw_api_ctx *ctx,
+			const struct perm_route *r)
 {
 	json_t *m = mw_api_message(ctx, req, NULL, 0, resp);
 	if (!m)
@@ -325,23 +326,28 @@ static void user_role(struct mw_http_req *req, struct mw_http_resp *resp, void *
 	json_decref(m);
 }
 
-#define P(m, pfx, path, f, a, b)                                                        \
-	{.method = m, .pattern = pfx path, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW, \
-	 .body = b, .max_body = (b) == MW_BODY_BUFFERED ? 65536 : 0}
+#define P(m, pfx, path, f, a, b)                                                                  \
+	{                                                                                         \
+		.method = m, .pattern = pfx path, .fn = f, .auth = a, .errfmt = MW_ERRFMT_MLFLOW, \
+		.body = b, .max_body = (b) == MW_BODY_BUFFERED ? 65536 : 0                        \
+	}
 #define BUF MW_BODY_BUFFERED
 #define NONE MW_BODY_NONE
-#define PERM_ROUTES(pfx)                                                                        \
-	P("POST", pfx, "experiments/permissions/create", exp_perm_create, MW_AUTH_WRITE, BUF),   \
-	P("GET", pfx, "experiments/permissions/get", exp_perm_create, MW_AUTH_READ, NONE),       \
-	P("PATCH", pfx, "experiments/permissions/update", exp_perm_update, MW_AUTH_WRITE, BUF),  \
-	P("DELETE", pfx, "experiments/permissions/delete", exp_perm_create, MW_AUTH_WRITE, BUF), \
-	P("POST", pfx, "registered-models/permissions/create", rm_perm_create, MW_AUTH_WRITE,    \
-	  BUF),                                                                                 \
-	P("GET", pfx, "registered-models/permissions/get", rm_perm_create, MW_AUTH_READ, NONE),  \
-	P("PATCH", pfx, "registered-models/permissions/update", rm_perm_update, MW_AUTH_WRITE,   \
-	  BUF),                                                                                 \
-	P("DELETE", pfx, "registered-models/permissions/delete", rm_perm_create, MW_AUTH_WRITE,  \
-	  BUF)
+#define PERM_ROUTES(pfx)                                                                           \
+	P("POST", pfx, "experiments/permissions/create", exp_perm_create, MW_AUTH_WRITE, BUF),     \
+		P("GET", pfx, "experiments/permissions/get", exp_perm_create, MW_AUTH_READ, NONE), \
+		P("PATCH", pfx, "experiments/permissions/update", exp_perm_update, MW_AUTH_WRITE,  \
+		  BUF),                                                                            \
+		P("DELETE", pfx, "experiments/permissions/delete", exp_perm_create, MW_AUTH_WRITE, \
+		  BUF),                                                                            \
+		P("POST", pfx, "registered-models/permissions/create", rm_perm_create,             \
+		  MW_AUTH_WRITE, BUF),                                                             \
+		P("GET", pfx, "registered-models/permissions/get", rm_perm_create, MW_AUTH_READ,   \
+		  NONE),                                                                           \
+		P("PATCH", pfx, "registered-models/permissions/update", rm_perm_update,            \
+		  MW_AUTH_WRITE, BUF),                                                             \
+		P("DELETE", pfx, "registered-models/permissions/delete", rm_perm_create,           \
+		  MW_AUTH_WRITE, BUF)
 
 static struct mw_route authz_routes[] = {
 	PERM_ROUTES("/api/2.0/mlflow/"),

@@ -38,7 +38,8 @@ struct endpoint {
 	struct mw_api_need need; /* the resource and permission (api.h) */
 };
 
-/* clang-format off: one endpoint per line */
+/* one endpoint per line */
+/* clang-format off */
 #define R MW_AUTH_READ
 #define W MW_AUTH_WRITE
 #define NEED(r, p) {MW_RES_##r, MW_PERM_##p}

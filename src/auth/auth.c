@@ -540,7 +540,9 @@ int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, con
 	struct mw_arena *ar = mw_arena_new(512);
 	struct mw_user u;
 	rc = mw_store_user_get(a->store, name, ar, &u, err);
-	enum mw_role role = admin ? MW_ROLE_ADMIN : u.role == MW_ROLE_ADMIN ? a->default_role : u.role;
+	enum mw_role role = admin                     ? MW_ROLE_ADMIN
+			    : u.role == MW_ROLE_ADMIN ? a->default_role
+						      : u.role;
 	mw_arena_free(ar);
 	if (!rc)
 		rc = mw_auth_user_set_role(a, p, name, role, err);

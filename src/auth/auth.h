@@ -72,7 +72,7 @@
 struct mw_principal {
 	int64_t user_id;
 	char user[256];
-	bool admin;        /* role == MW_ROLE_ADMIN */
+	bool admin; /* role == MW_ROLE_ADMIN */
 	enum mw_role role;
 	int64_t token_id; /* 0 when Basic */
 };
@@ -194,8 +194,8 @@ int mw_authz_delete(struct mw_authn *a, const struct mw_principal *p, enum mw_pe
 		    const char *resource, const char *user, struct mw_err *err);
 /* The creator of a resource gets MANAGE on it, an admin too (so it keeps
  * it as an editor or viewer); p NULL: nothing. */
-int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p,
-			   enum mw_perm_kind kind, const char *resource, struct mw_err *err);
+int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+			   const char *resource, struct mw_err *err);
 /* Forget every cached permission (after any change that may alter one). */
 void mw_authz_invalidate(struct mw_authn *a);
 

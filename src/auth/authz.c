@@ -82,8 +82,8 @@ static size_t hash(int kind, int64_t user, const char *s)
 
 /* The user's row on a resource: 0 and *row (-1: none), from the cache or
  * the store. */
-static int user_row(struct mw_authn *a, int64_t user_id, enum mw_perm_kind kind,
-		    const char *res, int *row, struct mw_err *err)
+static int user_row(struct mw_authn *a, int64_t user_id, enum mw_perm_kind kind, const char *res,
+		    int *row, struct mw_err *err)
 {
 	struct authz *z = a->z;
 	bool cacheable = strlen(res) < RES_MAX;
@@ -259,7 +259,8 @@ static int manage_prep(struct mw_authn *a, const struct mw_principal *p, enum mw
 {
 	int rc = check_resource(kind, resource, err);
 	if (!rc && !user)
-		rc = mw_err_set(err, MW_E_INVALID, "Missing value for required parameter 'username'.");
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Missing value for required parameter 'username'.");
 	if (!rc)
 		rc = mw_auth_check_name(user, err);
 	if (!rc)
@@ -316,8 +317,8 @@ int mw_authz_delete(struct mw_authn *a, const struct mw_principal *p, enum mw_pe
 	return rc;
 }
 
-int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p,
-			   enum mw_perm_kind kind, const char *resource, struct mw_err *err)
+int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+			   const char *resource, struct mw_err *err)
 {
 	if (!p)
 		return 0;

@@ -286,7 +286,7 @@ int cmd_auth(int argc, char **argv)
 	if (mw_client_open(init ? NULL : cmd_opt(opts, nopts, "uri"),
 			   cmd_opt(opts, nopts, "data-dir"), &cl, &err))
 		return cmd_fail(&err);
-	int ret = init	 ? init_cmd(cl, opts, nopts)
+	int ret = init   ? init_cmd(cl, opts, nopts)
 		  : role ? role_cmd(cl, pos[1], pos[2])
 			 : token_cmd(cl, sub, npos == 3 ? pos[2] : "", opts, nopts);
 	mw_client_close(cl);

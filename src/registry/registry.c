@@ -1037,8 +1037,7 @@ static int check_servable(struct mw_registry *r, const char *source, const char 
 /* Whether the files under prefix run code when served (mw_mlmodel_runs_code
  * on their MLmodel; without one, a file the Python runtime would import or
  * unpickle).  An unreadable MLmodel counts as code. */
-static int files_run_code(struct mw_registry *r, const char *prefix, bool *code,
-			  struct mw_err *err)
+static int files_run_code(struct mw_registry *r, const char *prefix, bool *code, struct mw_err *err)
 {
 	*code = false;
 	struct mw_arena *a = mw_arena_new(8192);

@@ -249,8 +249,8 @@ struct mw_store_auth_ops {
 	int (*token_touch)(struct mw_store *, int64_t, int64_t, struct mw_err *);
 	int (*perm_put)(struct mw_store *, enum mw_perm_kind, const char *, int64_t, enum mw_perm,
 			enum mw_perm_put, struct mw_err *);
-	int (*perm_get)(struct mw_store *, enum mw_perm_kind, const char *, int64_t,
-			enum mw_perm *, struct mw_err *);
+	int (*perm_get)(struct mw_store *, enum mw_perm_kind, const char *, int64_t, enum mw_perm *,
+			struct mw_err *);
 	int (*perm_delete)(struct mw_store *, enum mw_perm_kind, const char *, int64_t,
 			   struct mw_err *);
 	int (*perm_list)(struct mw_store *, int64_t, struct mw_arena *, struct mw_perm_row **,

@@ -30,10 +30,10 @@ static const char SQL_USER_DEL_TOKENS[] =
 static const char SQL_USER_DEL[] = "DELETE FROM auth_users WHERE name = ?";
 static const char SQL_TOKEN_INSERT[] =
 	"INSERT INTO auth_tokens (user_id, name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
-#define TOKEN_COLS                                                                           \
-	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"          \
+#define TOKEN_COLS                                                                            \
+	"SELECT t.id, t.user_id, u.name, u.is_admin, t.name, t.hash, t.created_at,"           \
 	" coalesce(t.expires_at, 0), coalesce(t.last_used_at, 0), coalesce(t.revoked_at, 0)," \
-	" u.role"                                                                            \
+	" u.role"                                                                             \
 	" FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id"
 static const char SQL_TOKEN_BY_HASH[] = TOKEN_COLS " WHERE t.hash = ?";
 static const char SQL_TOKEN_LIST_USER[] = TOKEN_COLS " WHERE t.user_id = ? ORDER BY t.id";
@@ -456,8 +456,11 @@ static int sqa_perm_put(struct mw_store *s, enum mw_perm_kind kind, const char *
 			int64_t user_id, enum mw_perm perm, enum mw_perm_put mode,
 			struct mw_err *err)
 {
-	struct perm_arg a = {
-		.kind = kind, .resource = resource, .user_id = user_id, .perm = perm, .mode = mode};
+	struct perm_arg a = {.kind = kind,
+			     .resource = resource,
+			     .user_id = user_id,
+			     .perm = perm,
+			     .mode = mode};
 	return sqi_submit(s, job_perm_put, &a, err);
 }
 

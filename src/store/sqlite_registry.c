@@ -510,7 +510,8 @@ static int sqr_rm_get(struct mw_store *store, const char *name, struct mw_arena 
  * in the same write as the change. */
 static const char SQL_PERM_RM_RENAME[] =
 	"UPDATE auth_permissions SET resource = ? WHERE kind = 2 AND resource = ?";
-static const char SQL_PERM_RM_DROP[] = "DELETE FROM auth_permissions WHERE kind = 2 AND resource = ?";
+static const char SQL_PERM_RM_DROP[] =
+	"DELETE FROM auth_permissions WHERE kind = 2 AND resource = ?";
 
 static int rm_permissions_follow(struct conn *c, const char *name, const char *new_name,
 				 struct mw_err *err)

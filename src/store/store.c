@@ -584,8 +584,7 @@ int mw_store_token_touch(struct mw_store *s, int64_t id, int64_t now_ms, struct 
 	AU(token_touch, id, now_ms, err);
 }
 int mw_store_perm_put(struct mw_store *s, enum mw_perm_kind kind, const char *resource,
-		      int64_t user_id, enum mw_perm perm, enum mw_perm_put mode,
-		      struct mw_err *err)
+		      int64_t user_id, enum mw_perm perm, enum mw_perm_put mode, struct mw_err *err)
 {
 	AU(perm_put, kind, resource, user_id, perm, mode, err);
 }
@@ -606,8 +605,7 @@ int mw_store_perm_list(struct mw_store *s, int64_t user_id, struct mw_arena *a,
 }
 
 static const char *const role_names[MW_ROLE__COUNT] = {"viewer", "editor", "admin"};
-static const char *const perm_names[MW_PERM__COUNT] = {"NO_PERMISSIONS", "READ", "EDIT",
-						       "MANAGE"};
+static const char *const perm_names[MW_PERM__COUNT] = {"NO_PERMISSIONS", "READ", "EDIT", "MANAGE"};
 
 const char *mw_role_name(enum mw_role r)
 {

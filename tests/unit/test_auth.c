@@ -296,8 +296,9 @@ static void test_authz(void **state)
 	struct mw_err err = {0};
 	mw_auth_set_default_role(f->a, MW_ROLE_VIEWER);
 	assert_int_equal(mw_auth_user_create(f->a, NULL, "vic", "vic-password", false, &err), 0);
-	assert_int_equal(
-		mw_auth_user_create_role(f->a, NULL, "ed", "ed-password1", MW_ROLE_EDITOR, &err), 0);
+	assert_int_equal(mw_auth_user_create_role(f->a, NULL, "ed", "ed-password1", MW_ROLE_EDITOR,
+						  &err),
+			 0);
 	assert_int_equal(mw_auth_user_create(f->a, NULL, "root", "root-password", true, &err), 0);
 	struct mw_principal vic = as(f, "vic"), ed = as(f, "ed"), root = as(f, "root");
 	assert_int_equal(vic.role, MW_ROLE_VIEWER);
@@ -342,12 +343,11 @@ static void test_authz(void **state)
 			 0);
 	assert_int_equal(perm_of(f, &ed, MW_PERM_EXPERIMENT, "7"), MW_PERM_READ);
 	enum mw_perm got = MW_PERM_NONE;
-	assert_int_equal(
-		mw_authz_get(f->a, &vic, MW_PERM_EXPERIMENT, "7", "ed", &got, NULL, &err), 0);
+	assert_int_equal(mw_authz_get(f->a, &vic, MW_PERM_EXPERIMENT, "7", "ed", &got, NULL, &err),
+			 0);
 	assert_int_equal(got, MW_PERM_READ);
-	assert_int_equal(
-		mw_authz_get(f->a, &vic, MW_PERM_EXPERIMENT, "8", "ed", &got, NULL, &err),
-		-MW_E_DENIED);
+	assert_int_equal(mw_authz_get(f->a, &vic, MW_PERM_EXPERIMENT, "8", "ed", &got, NULL, &err),
+			 -MW_E_DENIED);
 	assert_int_equal(mw_authz_delete(f->a, &vic, MW_PERM_EXPERIMENT, "7", "ed", &err), 0);
 	assert_int_equal(perm_of(f, &ed, MW_PERM_EXPERIMENT, "7"), MW_PERM_EDIT);
 	assert_int_equal(mw_authz_put(f->a, &vic, MW_PERM_EXPERIMENT, "7", "nobody", MW_PERM_READ,
@@ -396,8 +396,9 @@ static void test_authz_cache(void **state)
 	const int N = 200000;
 	uint64_t t0 = mw_mono_ns();
 	for (int i = 0; i < N; i++)
-		assert_int_equal(
-			mw_authz_check(f->a, &vic, MW_PERM_EXPERIMENT, "3", MW_PERM_NONE, &err), 0);
+		assert_int_equal(mw_authz_check(f->a, &vic, MW_PERM_EXPERIMENT, "3", MW_PERM_NONE,
+						&err),
+				 0);
 	uint64_t ns = (mw_mono_ns() - t0) / N;
 	printf("authz: a cached check costs %llu ns\n", (unsigned long long)ns);
 	assert_true(ns < 20000); /* no SQL: a store read costs far more */
