@@ -162,7 +162,7 @@ static json_t *user_json(struct mw_api_ctx *ctx, struct mw_http_req *req, const 
 	struct mw_perm_row *rows = NULL;
 	size_t n = 0;
 	struct mw_err err = {0};
-	if (mw_store_perm_list(ctx->store, u->id, req->arena, &rows, &n, &err))
+	if (mw_authz_list(ctx->auth, u->id, req->arena, &rows, &n, &err))
 		mw_warn("auth: cannot list the permissions of %s: %s", u->name, err.msg);
 	for (size_t i = 0; i < n; i++) {
 		bool exp = rows[i].kind == MW_PERM_EXPERIMENT;

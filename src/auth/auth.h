@@ -196,6 +196,9 @@ int mw_authz_delete(struct mw_authn *a, const struct mw_principal *p, enum mw_pe
  * it as an editor or viewer); p NULL: nothing. */
 int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
 			   const char *resource, struct mw_err *err);
+/* Every permission row of user_id (for users/get), from the arena. */
+int mw_authz_list(struct mw_authn *a, int64_t user_id, struct mw_arena *ar,
+		  struct mw_perm_row **rows, size_t *n, struct mw_err *err);
 /* Forget every cached permission (after any change that may alter one). */
 void mw_authz_invalidate(struct mw_authn *a);
 

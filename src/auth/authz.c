@@ -329,3 +329,9 @@ int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enu
 	mw_authz_invalidate(a);
 	return rc;
 }
+
+int mw_authz_list(struct mw_authn *a, int64_t user_id, struct mw_arena *ar,
+		  struct mw_perm_row **rows, size_t *n, struct mw_err *err)
+{
+	return mw_store_perm_list(a->store, user_id, ar, rows, n, err);
+}

@@ -206,7 +206,7 @@ static int role_cmd(struct mw_client *cl, const char *user, const char *role_nam
 	}
 	if (rc)
 		return cmd_fail(&err);
-	printf("user %s is now %s %s\n", user, role == MW_ROLE_ADMIN ? "an" : "a", role_name);
+	printf("user %s is now %s %s\n", user, role == MW_ROLE_VIEWER ? "a" : "an", role_name);
 	return 0;
 }
 

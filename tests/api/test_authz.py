@@ -5,14 +5,17 @@ endpoints with their exact wire shapes, under /api/2.0/mlflow/ and
 /ajax-api/2.0/mlflow/.  READ reads and cannot write, EDIT writes and cannot
 manage permissions, MANAGE grants, NO_PERMISSIONS hides (search too); the
 creator gets MANAGE; a denied call answers 403 PERMISSION_DENIED and
-changes nothing; a Python or pickle model needs the editor role."""
+changes nothing; a Python or pickle model needs the editor role; `mw auth
+role` sets a role through the server."""
 
 import base64
+import os
+import subprocess
 
 import pytest
 import requests
 
-from conftest import assert_ok, now_ms, unique
+from conftest import assert_ok, mw_bin, now_ms, unique
 
 ADMIN_PW = "adm1n-Pa55word-for-tests"
 API = "/api/2.0/mlflow/"
@@ -316,3 +319,19 @@ def test_authentication_comes_before_405(srv):
     r = requests.get(srv.url + AJAX + "experiments/permissions/get", timeout=30,
                      params={"experiment_id": "0", "username": "admin"})
     assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_cli_sets_a_role(srv):
+    user(srv, "vic")
+    env = dict(os.environ, MW_URI=srv.url, MLFLOW_TRACKING_USERNAME="admin",
+               MLFLOW_TRACKING_PASSWORD=ADMIN_PW)
+    r = subprocess.run([mw_bin(), "auth", "role", "vic", "editor"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "vic is now an editor" in r.stdout, r.stderr
+    u = assert_ok(requests.get(srv.url + API + "users/get", headers=ADMIN, timeout=30,
+                               params={"username": "vic"}))["user"]
+    assert u["role"] == "editor"
+    env.update(MLFLOW_TRACKING_USERNAME="vic", MLFLOW_TRACKING_PASSWORD="vic-password-1")
+    r = subprocess.run([mw_bin(), "auth", "role", "vic", "admin"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "PERMISSION_DENIED" in r.stderr + r.stdout, r.stderr
