@@ -36,6 +36,46 @@ struct mw_api_ctx {
 	int64_t start_ms;
 };
 
+/* What a route needs beyond its auth class (with --auth): which resource
+ * the message names and the permission on it (auth.h has the rules).  The
+ * check runs before the operation, so a denied call changes nothing. */
+enum mw_api_res {
+	MW_RES_NONE = 0, /* the auth class alone */
+	MW_RES_EXP,      /* experiment_id ("0" when absent) */
+	MW_RES_EXP_NAME, /* experiment_name */
+	MW_RES_EXP_IDS,  /* every one of experiment_ids */
+	MW_RES_RUN,      /* run_id or run_uuid: its experiment */
+	MW_RES_RUN_IDS,  /* every one of run_ids / run_id: their experiments */
+	MW_RES_LM,       /* model_id: a logged model's experiment */
+	MW_RES_RM,       /* name: a registered model */
+	MW_RES_EXP_NEW,  /* creates an experiment: the caller gets MANAGE on it */
+	MW_RES_RM_NEW,   /* creates a registered model: the caller gets MANAGE on it */
+	MW_RES_EXP_LIST, /* answers experiments: those the caller cannot READ are left out */
+	MW_RES_RM_LIST,  /* answers registered models: the same */
+	MW_RES_MV_LIST,  /* answers model versions: those of models the caller cannot READ
+			    are left out */
+	MW_RES_ART,      /* an artifact path <experiment id>/...: that experiment */
+};
+
+struct mw_api_need {
+	enum mw_api_res res;
+	enum mw_perm perm;
+};
+
+/* Before the operation: 0 when the caller (req->principal) may, else an
+ * error (MW_E_DENIED) in err.  msg holds the request's fields; a resource
+ * that does not exist passes (the operation answers 404).  No-op without
+ * --auth. */
+int mw_api_authorize(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_api_need need,
+		     json_t *msg, struct mw_err *err);
+/* After a successful operation: grant the creator MANAGE, or filter a
+ * listing in out. */
+void mw_api_authorize_after(struct mw_api_ctx *ctx, struct mw_http_req *req,
+			    struct mw_api_need need, json_t *out);
+/* The permission routes (MLflow's experiments/permissions/... and
+ * registered-models/permissions/...) and /api/mw/users/role. */
+void mw_api_authz_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
+
 /* Register MLflow's routes under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/. */
 void mw_api_mlflow_register(struct mw_api_ctx *ctx, struct mw_http_server *http);
 /* The registry's native routes under /api/mw/models/ (docs/api/registry.md). */

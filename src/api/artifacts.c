@@ -26,6 +26,24 @@ static void ok_empty(struct mw_http_resp *resp)
 	mw_http_resp_text(resp, 200, "application/json", "{}");
 }
 
+/* With --auth: whether the caller may act on the resource named by field k
+ * = v (api.h's needs); when not, resp holds the 403 (or 401). */
+static bool allowed(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_http_resp *resp,
+		    enum mw_api_res res, enum mw_perm perm, const char *k, const char *v)
+{
+	if (!ctx->auth)
+		return true;
+	json_t *m = json_object();
+	if (v && mw_utf8_valid(v, strlen(v)))
+		json_object_set_new(m, k, json_string(v));
+	struct mw_err err = {0};
+	int rc = mw_api_authorize(ctx, req, (struct mw_api_need){res, perm}, m, &err);
+	json_decref(m);
+	if (rc)
+		error_reply(req, resp, rc, &err);
+	return !rc;
+}
+
 /* ------------------------------------------------------------ upload */
 
 struct upload {
@@ -38,6 +56,9 @@ struct upload {
 static int up_begin(struct mw_http_req *req, void **state, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
+	if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_EDIT, "path",
+		     req->ncap ? req->cap[0] : ""))
+		return 1;
 	struct upload *up = mw_xcalloc(1, sizeof *up);
 	up->rc = mw_art_upload_begin(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &up->u,
 				     &up->err);
@@ -217,16 +238,22 @@ static void art_get(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 		struct mw_err err = {0};
 		json_t *out = NULL;
 		const char *dir = mw_http_query(req, "path");
+		if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_READ, "path", dir ? dir : ""))
+			return;
 		int rc = mw_art_list(ctx->art, dir ? dir : "", &out, &err);
 		list_reply(req, resp, rc, out, &err);
 		return;
 	}
-	send_file(ctx, req, resp, path);
+	if (allowed(ctx, req, resp, MW_RES_ART, MW_PERM_READ, "path", path))
+		send_file(ctx, req, resp, path);
 }
 
 static void art_delete(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
+	if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_MANAGE, "path",
+		     req->ncap ? req->cap[0] : ""))
+		return;
 	struct mw_err err = {0};
 	int rc = mw_art_delete(ctx->art, &req->call, req->ncap ? req->cap[0] : "", &err);
 	if (rc)
@@ -237,7 +264,8 @@ static void art_delete(struct mw_http_req *req, struct mw_http_resp *resp, void 
 
 static void mpu_unsupported(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
-	(void)ud;
+	if (!allowed(ud, req, resp, MW_RES_ART, MW_PERM_EDIT, "path", req->ncap ? req->cap[0] : ""))
+		return;
 	struct mw_err err = {0};
 	mw_err_set(&err, MW_E_NOT_IMPLEMENTED,
 		   "Multipart upload is not supported for the current artifact repository");
@@ -254,6 +282,8 @@ static void run_list(struct mw_http_req *req, struct mw_http_resp *resp, void *u
 	const char *run = mw_http_query(req, "run_id");
 	if (!run || !*run)
 		run = mw_http_query(req, "run_uuid");
+	if (!allowed(ctx, req, resp, MW_RES_RUN, MW_PERM_READ, "run_id", run))
+		return;
 	json_t *out = NULL;
 	int rc = 0;
 	if (!run || !*run) {
@@ -274,6 +304,8 @@ static void run_list(struct mw_http_req *req, struct mw_http_resp *resp, void *u
 static void model_list(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
+	if (!allowed(ctx, req, resp, MW_RES_LM, MW_PERM_READ, "model_id", req->cap[0]))
+		return;
 	struct mw_err err = {0};
 	json_t *out = NULL;
 	char *root = NULL, *uri = NULL;
@@ -301,6 +333,8 @@ static void run_get_artifact(struct mw_http_req *req, struct mw_http_resp *resp,
 		error_reply(req, resp, -MW_E_INVALID, &err);
 		return;
 	}
+	if (!allowed(ctx, req, resp, MW_RES_RUN, MW_PERM_READ, "run_id", run))
+		return;
 	char *root = NULL, *uri = NULL, *norm = NULL;
 	int rc = mw_art_run_root(ctx->art, run, &root, &uri, &err);
 	if (!rc)
@@ -329,6 +363,8 @@ static void mv_get_artifact(struct mw_http_req *req, struct mw_http_resp *resp, 
 		error_reply(req, resp, -MW_E_INVALID, &err);
 		return;
 	}
+	if (!allowed(ctx, req, resp, MW_RES_RM, MW_PERM_READ, "name", name))
+		return;
 	struct mw_registry_pin pin;
 	char *norm = NULL;
 	int rc = mw_registry_resolve(ctx->registry, name, ver, NULL, &pin, &err);

@@ -8,16 +8,20 @@
  * mw API token; MLflow clients send MLFLOW_TRACKING_TOKEN this way) or
  * "Basic base64(user:password)".  The verified user replaces whatever the
  * identity filter took from X-MW-User or a Basic user name, call.roles gets
- * {"admin", "user"} or {"user"}, and user_verified becomes true.  Missing or
+ * the user's role and those it includes ({"admin", "editor", "viewer",
+ * "user"}, {"editor", "viewer", "user"} or {"viewer", "user"}), and
+ * user_verified becomes true.  Missing or
  * wrong credentials answer 401 with WWW-Authenticate: Basic realm="mw";
  * ADMIN routes answer 403 to a user who is not an admin; an address with
  * more than 10 failed logins in the last minute gets 429 with Retry-After
  * (also with right credentials, until the minute ends).  An inference token
  * (scope "inference") passes INFERENCE and OPEN routes only: anything else
- * answers 403, whatever its user may do.  Every answer is in
- * the route's error format.  Requests no route matches pass (404/405 follow).
+ * answers 403, whatever its user may do.  Every answer is in the route's
+ * error format.  Requests no route matches pass (404 follows); a known path
+ * with another method is judged as that path's route (then 405).
  *
- * Routes (MLflow's auth API names, docs/api/auth.md):
+ * Routes (MLflow's auth API names, docs/api/auth.md; the users routes also
+ * under /ajax-api/2.0/mlflow/, as MLflow's UI calls them):
  *   POST   /api/2.0/mlflow/users/create            {username, password}   admin
  *   GET    /api/2.0/mlflow/users/get?username=                            admin or self
  *   PATCH  /api/2.0/mlflow/users/update-password   {username, password}   admin or self
@@ -34,8 +38,12 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const roles_admin[] = {"admin", "user", NULL};
-static const char *const roles_user[] = {"user", NULL};
+/* call.roles: a role and the ones it includes ("user": any verified user) */
+static const char *const roles_of[MW_ROLE__COUNT][5] = {
+	[MW_ROLE_VIEWER] = {"viewer", "user", NULL},
+	[MW_ROLE_EDITOR] = {"editor", "viewer", "user", NULL},
+	[MW_ROLE_ADMIN] = {"admin", "editor", "viewer", "user", NULL},
+};
 
 static bool health_path(const char *p)
 {
@@ -93,7 +101,10 @@ static int credentials(struct mw_authn *a, struct mw_http_req *req, struct mw_pr
 int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
-	if (!ctx->auth || !req->route)
+	/* a known path with another method is judged by its route: the 405
+	 * goes only to a caller who may call the path */
+	const struct mw_route *route = req->route ? req->route : req->path_route;
+	if (!ctx->auth || !route)
 		return 0;
 	/* under auth, identity is what is verified, never what is claimed */
 	req->call.user = "anonymous";
@@ -101,7 +112,7 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 	req->user_verified = false;
 	req->call.verified = false;
 	req->principal = NULL;
-	enum mw_auth cls = req->route->auth;
+	enum mw_auth cls = route->auth;
 	if (cls == MW_AUTH_OPEN && (ctx->auth_open_health || !health_path(req->path)))
 		return 0;
 	const char *addr = mw_http_client_addr(req);
@@ -125,7 +136,7 @@ int mw_api_auth_filter(struct mw_http_req *req, struct mw_http_resp *resp, void 
 		return refuse(req, resp, MW_E_UNAUTHENTICATED, "invalid credentials");
 	}
 	req->call.user = p->user;
-	req->call.roles = p->admin ? roles_admin : roles_user;
+	req->call.roles = roles_of[(unsigned)p->role < MW_ROLE__COUNT ? p->role : MW_ROLE_VIEWER];
 	req->user_verified = true;
 	req->call.verified = true;
 	p->request_id = req->call.request_id;
@@ -152,12 +163,27 @@ static const char *str_field(json_t *m, const char *k)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static json_t *user_json(const struct mw_user *u)
+/* MLflow's user: {id, username, is_admin, experiment_permissions,
+ * registered_model_permissions}, with mw's role and created_at. */
+static json_t *user_json(struct mw_api_ctx *ctx, struct mw_http_req *req, const struct mw_user *u)
 {
-	return json_pack("{s:{s:I,s:s,s:b,s:I,s:[],s:[]}}", "user", "id", (json_int_t)u->id,
-			 "username", u->name, "is_admin", u->admin, "created_at",
-			 (json_int_t)u->created_ms, "experiment_permissions",
-			 "registered_model_permissions");
+	json_t *exps = json_array(), *rms = json_array();
+	struct mw_perm_row *rows = NULL;
+	size_t n = 0;
+	struct mw_err err = {0};
+	if (mw_authz_list(ctx->auth, u->id, req->arena, &rows, &n, &err))
+		mw_warn("auth: cannot list the permissions of %s: %s", u->name, err.msg);
+	for (size_t i = 0; i < n; i++) {
+		bool exp = rows[i].kind == MW_PERM_EXPERIMENT;
+		json_array_append_new(exp ? exps : rms,
+				      json_pack("{s:s,s:I,s:s}", exp ? "experiment_id" : "name",
+						rows[i].resource, "user_id", (json_int_t)u->id,
+						"permission", mw_perm_name(rows[i].perm)));
+	}
+	return json_pack("{s:{s:I,s:s,s:b,s:s,s:I,s:o,s:o}}", "user", "id", (json_int_t)u->id,
+			 "username", u->name, "is_admin", u->admin, "role", mw_role_name(u->role),
+			 "created_at", (json_int_t)u->created_ms, "experiment_permissions", exps,
+			 "registered_model_permissions", rms);
 }
 
 static void users_create(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -173,7 +199,7 @@ static void users_create(struct mw_http_req *req, struct mw_http_resp *resp, voi
 	struct mw_user u;
 	if (!rc)
 		rc = mw_auth_user_get(ctx->auth, NULL, name, req->arena, &u, &err);
-	mw_api_reply(req, resp, rc, rc ? NULL : user_json(&u), &err);
+	mw_api_reply(req, resp, rc, rc ? NULL : user_json(ctx, req, &u), &err);
 	json_decref(m);
 }
 
@@ -184,7 +210,7 @@ static void users_get(struct mw_http_req *req, struct mw_http_resp *resp, void *
 	const char *name = mw_http_query(req, "username");
 	struct mw_user u;
 	int rc = mw_auth_user_get(ctx->auth, who(req), name ? name : "", req->arena, &u, &err);
-	mw_api_reply(req, resp, rc, rc ? NULL : user_json(&u), &err);
+	mw_api_reply(req, resp, rc, rc ? NULL : user_json(ctx, req, &u), &err);
 }
 
 static void users_update_password(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -312,13 +338,17 @@ static void tokens_revoke(struct mw_http_req *req, struct mw_http_resp *resp, vo
 #define BUF MW_BODY_BUFFERED
 #define NONE MW_BODY_NONE
 
+#define USERS(pfx)                                                                            \
+	R("POST", pfx "users/create", users_create, MW_AUTH_ADMIN, BUF),                      \
+		R("GET", pfx "users/get", users_get, MW_AUTH_READ, NONE),                     \
+		R("PATCH", pfx "users/update-password", users_update_password, MW_AUTH_WRITE, \
+		  BUF),                                                                       \
+		R("PATCH", pfx "users/update-admin", users_update_admin, MW_AUTH_ADMIN, BUF), \
+		R("DELETE", pfx "users/delete", users_delete, MW_AUTH_ADMIN, BUF)
+
 static struct mw_route auth_routes[] = {
-	R("POST", "/api/2.0/mlflow/users/create", users_create, MW_AUTH_ADMIN, BUF),
-	R("GET", "/api/2.0/mlflow/users/get", users_get, MW_AUTH_READ, NONE),
-	R("PATCH", "/api/2.0/mlflow/users/update-password", users_update_password, MW_AUTH_WRITE,
-	  BUF),
-	R("PATCH", "/api/2.0/mlflow/users/update-admin", users_update_admin, MW_AUTH_ADMIN, BUF),
-	R("DELETE", "/api/2.0/mlflow/users/delete", users_delete, MW_AUTH_ADMIN, BUF),
+	USERS("/api/2.0/mlflow/"),
+	USERS("/ajax-api/2.0/mlflow/"),
 	R("POST", "/api/mw/tokens", tokens_create, MW_AUTH_WRITE, BUF),
 	R("GET", "/api/mw/tokens", tokens_list, MW_AUTH_READ, NONE),
 	R("DELETE", "/api/mw/tokens/{id}", tokens_revoke, MW_AUTH_WRITE, NONE),

@@ -13,9 +13,12 @@
  * call only that one.
  *
  * Each row declares its auth class (R reads, W changes; searches sent as
- * POST are reads).  Every route answers errors in MLflow's format (also the
- * server's 404/405/413 and filter rejections), GET routes take no body, and
- * operations get the call context the request pipeline built (req->call).
+ * POST are reads) and, with --auth, the resource it acts on and the
+ * permission it needs there (mw_api_authorize, checked before the
+ * operation; listings are filtered after it).  Every route answers errors
+ * in MLflow's format (also the server's 404/405/413 and filter
+ * rejections), GET routes take no body, and operations get the call
+ * context the request pipeline built (req->call).
  */
 #include "api/api.h"
 #include "api/registry_endpoints.h"
@@ -32,51 +35,76 @@ struct endpoint {
 	mw_track_op op;          /* a tracking operation, or */
 	mw_registry_op rop;      /* a registry operation */
 	const char *cap[2];      /* message fields that receive the captures */
+	struct mw_api_need need; /* the resource and permission (api.h) */
 };
 
+/* one endpoint per line */
+/* clang-format off */
 #define R MW_AUTH_READ
 #define W MW_AUTH_WRITE
+#define NEED(r, p) {MW_RES_##r, MW_PERM_##p}
+#define EXP_R NEED(EXP, READ)
+#define EXP_W NEED(EXP, EDIT)
+#define EXP_M NEED(EXP, MANAGE)
+#define EXPN_R NEED(EXP_NAME, READ)
+#define EXPS_R NEED(EXP_IDS, READ)
+#define RUN_R NEED(RUN, READ)
+#define RUN_W NEED(RUN, EDIT)
+#define RUN_M NEED(RUN, MANAGE)
+#define RUNS_R NEED(RUN_IDS, READ)
+#define LM_R NEED(LM, READ)
+#define LM_W NEED(LM, EDIT)
+#define LM_M NEED(LM, MANAGE)
+#define RM_R NEED(RM, READ)
+#define RM_W NEED(RM, EDIT)
+#define RM_M NEED(RM, MANAGE)
+#define NEW_EXP NEED(EXP_NEW, NONE)
+#define NEW_RM NEED(RM_NEW, NONE)
+#define EXP_LIST NEED(EXP_LIST, READ)
+#define RM_LIST NEED(RM_LIST, READ)
+#define MV_LIST NEED(MV_LIST, READ)
 
 static const struct endpoint endpoints[] = {
-	{W, "POST", "experiments/create", mw_track_exp_create, NULL, {0}},
-	{R, "GET", "experiments/get", mw_track_exp_get, NULL, {0}},
-	{R, "GET", "experiments/get-by-name", mw_track_exp_get_by_name, NULL, {0}},
-	{R, "POST", "experiments/search", mw_track_exp_search, NULL, {0}},
-	{R, "GET", "experiments/search", mw_track_exp_search, NULL, {0}},
-	{R, "GET", "experiments/list", mw_track_exp_list, NULL, {0}},
-	{W, "POST", "experiments/update", mw_track_exp_update, NULL, {0}},
-	{W, "POST", "experiments/delete", mw_track_exp_delete, NULL, {0}},
-	{W, "POST", "experiments/restore", mw_track_exp_restore, NULL, {0}},
-	{W, "POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, NULL, {0}},
-	{W, "POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, NULL, {0}},
-	{W, "POST", "runs/create", mw_track_run_create, NULL, {0}},
-	{R, "GET", "runs/get", mw_track_run_get, NULL, {0}},
-	{W, "POST", "runs/update", mw_track_run_update, NULL, {0}},
-	{W, "POST", "runs/delete", mw_track_run_delete, NULL, {0}},
-	{W, "POST", "runs/restore", mw_track_run_restore, NULL, {0}},
-	{R, "POST", "runs/search", mw_track_run_search, NULL, {0}},
-	{W, "POST", "runs/log-metric", mw_track_run_log_metric, NULL, {0}},
-	{W, "POST", "runs/log-parameter", mw_track_run_log_param, NULL, {0}},
-	{W, "POST", "runs/set-tag", mw_track_run_set_tag, NULL, {0}},
-	{W, "POST", "runs/delete-tag", mw_track_run_delete_tag, NULL, {0}},
-	{W, "POST", "runs/log-batch", mw_track_run_log_batch, NULL, {0}},
-	{W, "POST", "runs/log-model", mw_track_run_log_model, NULL, {0}},
-	{W, "POST", "runs/log-inputs", mw_track_run_log_inputs, NULL, {0}},
-	{W, "POST", "runs/outputs", mw_track_run_log_outputs, NULL, {0}},
-	{R, "GET", "metrics/get-history", mw_track_metric_history, NULL, {0}},
-	{R, "GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, NULL, {0}},
-	{R, "GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, NULL, {0}},
-	{W, "POST", "logged-models", mw_track_lm_create, NULL, {0}},
-	{R, "POST", "logged-models/search", mw_track_lm_search, NULL, {0}},
-	{R, "GET", "logged-models/{model_id}", mw_track_lm_get, NULL, {"model_id"}},
-	{W, "PATCH", "logged-models/{model_id}", mw_track_lm_finalize, NULL, {"model_id"}},
-	{W, "DELETE", "logged-models/{model_id}", mw_track_lm_delete, NULL, {"model_id"}},
-	{W, "PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, NULL, {"model_id"}},
-	{W, "DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, NULL, {"model_id", "tag_key"}},
-	{W, "POST", "logged-models/{model_id}/params", mw_track_lm_log_params, NULL, {"model_id"}},
+	{W, "POST", "experiments/create", mw_track_exp_create, NULL, {0}, NEW_EXP},
+	{R, "GET", "experiments/get", mw_track_exp_get, NULL, {0}, EXP_R},
+	{R, "GET", "experiments/get-by-name", mw_track_exp_get_by_name, NULL, {0}, EXPN_R},
+	{R, "POST", "experiments/search", mw_track_exp_search, NULL, {0}, EXP_LIST},
+	{R, "GET", "experiments/search", mw_track_exp_search, NULL, {0}, EXP_LIST},
+	{R, "GET", "experiments/list", mw_track_exp_list, NULL, {0}, EXP_LIST},
+	{W, "POST", "experiments/update", mw_track_exp_update, NULL, {0}, EXP_W},
+	{W, "POST", "experiments/delete", mw_track_exp_delete, NULL, {0}, EXP_M},
+	{W, "POST", "experiments/restore", mw_track_exp_restore, NULL, {0}, EXP_M},
+	{W, "POST", "experiments/set-experiment-tag", mw_track_exp_set_tag, NULL, {0}, EXP_W},
+	{W, "POST", "experiments/delete-experiment-tag", mw_track_exp_delete_tag, NULL, {0}, EXP_W},
+	{W, "POST", "runs/create", mw_track_run_create, NULL, {0}, EXP_W},
+	{R, "GET", "runs/get", mw_track_run_get, NULL, {0}, RUN_R},
+	{W, "POST", "runs/update", mw_track_run_update, NULL, {0}, RUN_W},
+	{W, "POST", "runs/delete", mw_track_run_delete, NULL, {0}, RUN_M},
+	{W, "POST", "runs/restore", mw_track_run_restore, NULL, {0}, RUN_M},
+	{R, "POST", "runs/search", mw_track_run_search, NULL, {0}, EXPS_R},
+	{W, "POST", "runs/log-metric", mw_track_run_log_metric, NULL, {0}, RUN_W},
+	{W, "POST", "runs/log-parameter", mw_track_run_log_param, NULL, {0}, RUN_W},
+	{W, "POST", "runs/set-tag", mw_track_run_set_tag, NULL, {0}, RUN_W},
+	{W, "POST", "runs/delete-tag", mw_track_run_delete_tag, NULL, {0}, RUN_W},
+	{W, "POST", "runs/log-batch", mw_track_run_log_batch, NULL, {0}, RUN_W},
+	{W, "POST", "runs/log-model", mw_track_run_log_model, NULL, {0}, RUN_W},
+	{W, "POST", "runs/log-inputs", mw_track_run_log_inputs, NULL, {0}, RUN_W},
+	{W, "POST", "runs/outputs", mw_track_run_log_outputs, NULL, {0}, RUN_W},
+	{R, "GET", "metrics/get-history", mw_track_metric_history, NULL, {0}, RUN_R},
+	{R, "GET", "metrics/get-history-bulk-interval", mw_track_metric_history_bulk_interval, NULL, {0}, RUNS_R},
+	{R, "GET", "metrics/get-history-bulk", mw_track_metric_history_bulk, NULL, {0}, RUNS_R},
+	{W, "POST", "logged-models", mw_track_lm_create, NULL, {0}, EXP_W},
+	{R, "POST", "logged-models/search", mw_track_lm_search, NULL, {0}, EXPS_R},
+	{R, "GET", "logged-models/{model_id}", mw_track_lm_get, NULL, {"model_id"}, LM_R},
+	{W, "PATCH", "logged-models/{model_id}", mw_track_lm_finalize, NULL, {"model_id"}, LM_W},
+	{W, "DELETE", "logged-models/{model_id}", mw_track_lm_delete, NULL, {"model_id"}, LM_M},
+	{W, "PATCH", "logged-models/{model_id}/tags", mw_track_lm_set_tags, NULL, {"model_id"}, LM_W},
+	{W, "DELETE", "logged-models/{model_id}/tags/*", mw_track_lm_delete_tag, NULL, {"model_id", "tag_key"}, LM_W},
+	{W, "POST", "logged-models/{model_id}/params", mw_track_lm_log_params, NULL, {"model_id"}, LM_W},
 	/* model registry (registry/) */
 	REGISTRY_ENDPOINTS
 };
+/* clang-format on */
 
 #define NEP (sizeof endpoints / sizeof *endpoints)
 
@@ -207,8 +235,12 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		return;
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	int rc = b->ep->op ? b->ep->op(b->ctx->track, &req->call, msg, &out, &err)
-			   : b->ep->rop(b->ctx->registry, &req->call, msg, &out, &err);
+	int rc = mw_api_authorize(b->ctx, req, b->ep->need, msg, &err);
+	if (!rc)
+		rc = b->ep->op ? b->ep->op(b->ctx->track, &req->call, msg, &out, &err)
+			       : b->ep->rop(b->ctx->registry, &req->call, msg, &out, &err);
+	if (!rc)
+		mw_api_authorize_after(b->ctx, req, b->ep->need, out);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }

@@ -20,7 +20,8 @@
  * routes' (query string for GET, JSON body otherwise, caller identity in
  * the call context the request pipeline built), path parts override body
  * fields, and errors use the same {error_code, message} body (mw_api_reply;
- * the routes' error format is MLflow's).
+ * the routes' error format is MLflow's).  With --auth each operation needs
+ * a permission on the named model (READ for reads, EDIT for changes).
  */
 #include "api/api.h"
 
@@ -106,17 +107,18 @@ struct route_def {
 	enum op_kind kind;
 	const char *method;
 	mw_registry_op op;
+	enum mw_perm perm; /* on the registered model the path names (with --auth) */
 };
 
 static const struct route_def defs[] = {
-	{OP_HISTORY, "GET", mw_registry_history},
-	{OP_ALIASES, "POST", mw_registry_alias_set},
-	{OP_ALIAS_ONE, "DELETE", mw_registry_alias_delete},
-	{OP_ROLLBACK, "POST", mw_registry_rollback},
-	{OP_STAGE, "POST", mw_registry_stage},
-	{OP_LINEAGE, "GET", mw_registry_lineage},
-	{OP_CARD, "GET", mw_registry_card_get},
-	{OP_CARD, "PUT", mw_registry_card_put},
+	{OP_HISTORY, "GET", mw_registry_history, MW_PERM_READ},
+	{OP_ALIASES, "POST", mw_registry_alias_set, MW_PERM_EDIT},
+	{OP_ALIAS_ONE, "DELETE", mw_registry_alias_delete, MW_PERM_EDIT},
+	{OP_ROLLBACK, "POST", mw_registry_rollback, MW_PERM_EDIT},
+	{OP_STAGE, "POST", mw_registry_stage, MW_PERM_EDIT},
+	{OP_LINEAGE, "GET", mw_registry_lineage, MW_PERM_READ},
+	{OP_CARD, "GET", mw_registry_card_get, MW_PERM_READ},
+	{OP_CARD, "PUT", mw_registry_card_put, MW_PERM_EDIT},
 };
 
 static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
@@ -170,7 +172,9 @@ static void handle(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 		json_object_set_new(msg, "alias", json_string(p.alias));
 	struct mw_err err = {0};
 	json_t *out = NULL;
-	int rc = def->op(ctx->registry, &req->call, msg, &out, &err);
+	int rc = mw_api_authorize(ctx, req, (struct mw_api_need){MW_RES_RM, def->perm}, msg, &err);
+	if (!rc)
+		rc = def->op(ctx->registry, &req->call, msg, &out, &err);
 	json_decref(msg);
 	mw_api_reply(req, resp, rc, out, &err);
 }

@@ -482,6 +482,9 @@ static int auth_init(struct mw_app *app, void **state, struct mw_err *err)
 	}
 	if (created)
 		mw_info("auth: created user 'admin' (an admin) from --admin-password");
+	enum mw_role role = MW_ROLE_VIEWER;
+	(void)mw_role_parse(mw_settings_get(SET(app), "auth-default-role"), &role);
+	mw_auth_set_default_role(ctx->auth, role);
 	ctx->auth_open_health = mw_settings_bool(SET(app), "auth-open-health");
 	mw_http_add_filter(ctx->http, "auth", mw_api_auth_filter, ctx);
 	mw_info("auth: on (Bearer tokens and Basic passwords; health routes %s)",
@@ -492,8 +495,10 @@ static int auth_init(struct mw_app *app, void **state, struct mw_err *err)
 static void auth_routes(struct mw_app *app, void *state, struct mw_http_server *http)
 {
 	(void)state;
-	if (CTX(app)->auth)
+	if (CTX(app)->auth) {
 		mw_api_auth_register(CTX(app), http);
+		mw_api_authz_register(CTX(app), http);
+	}
 }
 
 static void auth_fini(struct mw_app *app, void *state)

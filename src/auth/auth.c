@@ -7,7 +7,7 @@
  * limiter are fixed-size tables under one mutex each, so memory never grows
  * with traffic.
  */
-#include "auth/auth.h"
+#include "auth/auth_int.h"
 
 #include "store/audit.h"
 
@@ -24,36 +24,8 @@
 #define SALT_LEN 16
 #define HASH_LEN 32
 #define SCRYPT_MAXMEM ((uint64_t)256 << 20)
-#define LIMIT_SLOTS 4096
 #define LIMIT_PROBE 8
 #define TOUCH_EVERY_MS 60000
-
-struct cache_slot {
-	bool used;
-	unsigned char key[32];
-	struct mw_principal p;
-	int64_t expires_ms; /* 0: never */
-	int64_t touched_ms;
-	int64_t checked_ms; /* when the store last confirmed it */
-	char stamp[65];     /* Basic: SHA-256 of the stored password hash */
-};
-
-struct limit_slot {
-	char addr[48];
-	int64_t start_ms;
-	int fails;
-};
-
-struct mw_authn {
-	struct mw_store *store;
-	unsigned char pepper[32]; /* keys Basic credentials in the cache */
-	pthread_mutex_t cmu;
-	struct cache_slot cache[MW_AUTH_CACHE_SLOTS];
-	pthread_mutex_t lmu;
-	struct limit_slot limit[LIMIT_SLOTS];
-	char *dummy_hash; /* verified against for unknown users */
-	int64_t ttl_ms;   /* MW_AUTH_CACHE_TTL_MS, or a test's */
-};
 
 /* ------------------------------------------------------------ hashing */
 
@@ -166,6 +138,8 @@ int mw_auth_new(struct mw_store *store, struct mw_authn **out, struct mw_err *er
 		return rc;
 	}
 	a->ttl_ms = MW_AUTH_CACHE_TTL_MS;
+	a->default_role = MW_ROLE_VIEWER;
+	a->z = mw_authz_new_cache();
 	pthread_mutex_init(&a->cmu, NULL);
 	pthread_mutex_init(&a->lmu, NULL);
 	*out = a;
@@ -180,6 +154,7 @@ void mw_auth_free(struct mw_authn *a)
 	pthread_mutex_destroy(&a->lmu);
 	OPENSSL_cleanse(a->pepper, sizeof a->pepper);
 	OPENSSL_cleanse(a->cache, sizeof a->cache);
+	mw_authz_free_cache(a->z);
 	free(a->dummy_hash);
 	free(a);
 }
@@ -274,13 +249,14 @@ static int unauth(struct mw_err *err)
 	return mw_err_set(err, MW_E_UNAUTHENTICATED, "invalid credentials");
 }
 
-static void principal_set(struct mw_principal *p, int64_t uid, const char *name, bool admin,
+static void principal_set(struct mw_principal *p, int64_t uid, const char *name, enum mw_role role,
 			  int64_t token_id, bool inference_only)
 {
 	memset(p, 0, sizeof *p);
 	p->user_id = uid;
 	snprintf(p->user, sizeof p->user, "%s", name ? name : "");
-	p->admin = admin;
+	p->role = role;
+	p->admin = role == MW_ROLE_ADMIN;
 	p->token_id = token_id;
 	p->inference_only = inference_only;
 }
@@ -319,7 +295,7 @@ int mw_auth_check_token(struct mw_authn *a, const char *token, struct mw_princip
 	else if (!t.hash || CRYPTO_memcmp(t.hash, hex, 64) != 0) /* the index found it; belt */
 		rc = unauth(err);
 	if (!rc) {
-		principal_set(p, t.user_id, t.user, t.admin, t.id, t.inference);
+		principal_set(p, t.user_id, t.user, t.role, t.id, t.inference);
 		cache_put(a, key, p, t.expires_ms, NULL);
 		if (mw_store_token_touch(a->store, t.id, now, &e2))
 			mw_warn("auth: cannot record a token's use: %s", e2.msg);
@@ -359,7 +335,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 		mw_sha256_hex(u.pw_hash, strlen(u.pw_hash), now_stamp);
 	if (!rc && c == 2 && CRYPTO_memcmp(stamp, now_stamp, 64) == 0) {
 		/* stale entry, same user and password hash: no scrypt again */
-		principal_set(p, u.id, u.name, u.admin, 0, false);
+		principal_set(p, u.id, u.name, u.role, 0, false);
 		cache_put(a, key, p, 0, now_stamp);
 	} else if (rc == -MW_E_NOT_FOUND) {
 		(void)mw_auth_verify_password(password, a->dummy_hash); /* same time as a user */
@@ -369,7 +345,7 @@ int mw_auth_check_basic(struct mw_authn *a, const char *user, const char *passwo
 	} else if (!mw_auth_verify_password(password, u.pw_hash)) {
 		rc = unauth(err);
 	} else {
-		principal_set(p, u.id, u.name, u.admin, 0, false);
+		principal_set(p, u.id, u.name, u.role, 0, false);
 		cache_put(a, key, p, 0, now_stamp);
 	}
 	mw_arena_free(ar);
@@ -464,7 +440,7 @@ static int check_password(const char *pw, struct mw_err *err)
  * mw auth on the data directory or the first admin at start), and the
  * store bound to it: the change and its record commit together.  Secrets
  * (passwords, token text or hash) never appear in a record. */
-static struct mw_store *audited(struct mw_authn *a, const struct mw_principal *p,
+struct mw_store *mw_auth_audited(struct mw_authn *a, const struct mw_principal *p,
 				struct mw_audit_rec *ar, const char *action, const char *kind,
 				const char *resource, struct mw_store_bound *sb)
 {
@@ -492,14 +468,26 @@ static int need_self_or_admin(const struct mw_principal *p, const char *name, st
 	return 0;
 }
 
-int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const char *name,
-			const char *password, bool admin, struct mw_err *err)
+void mw_auth_set_default_role(struct mw_authn *a, enum mw_role role)
+{
+	a->default_role = role;
+}
+
+enum mw_role mw_auth_default_role(const struct mw_authn *a)
+{
+	return a->default_role;
+}
+
+int mw_auth_user_create_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			     const char *password, enum mw_role role, struct mw_err *err)
 {
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
 	if (!rc)
 		rc = check_password(password, err);
+	if (!rc && (unsigned)role >= MW_ROLE__COUNT)
+		rc = mw_err_set(err, MW_E_INVALID, "a role is admin, editor or viewer");
 	if (rc)
 		return rc;
 	char *h = NULL;
@@ -507,12 +495,19 @@ int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const 
 		return rc;
 	struct mw_audit_rec ar;
 	struct mw_store_bound sb;
-	struct mw_store *st = audited(a, p, &ar, "user.create", "user", name, &sb);
-	mw_audit_rec_after(&ar, "{s:b}", "admin", admin);
-	rc = mw_store_user_create(st, name, h, admin, mw_now_ms(), NULL, err);
+	struct mw_store *st = mw_auth_audited(a, p, &ar, "user.create", "user", name, &sb);
+	mw_audit_rec_after(&ar, "{s:s}", "role", mw_role_name(role));
+	rc = mw_store_user_create(st, name, h, role, mw_now_ms(), NULL, err);
 	mw_audit_rec_release(&ar);
 	free(h);
 	return rc;
+}
+
+int mw_auth_user_create(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			const char *password, bool admin, struct mw_err *err)
+{
+	return mw_auth_user_create_role(a, p, name, password,
+					admin ? MW_ROLE_ADMIN : a->default_role, err);
 }
 
 int mw_auth_user_get(struct mw_authn *a, const struct mw_principal *p, const char *name,
@@ -541,7 +536,7 @@ int mw_auth_user_set_password(struct mw_authn *a, const struct mw_principal *p, 
 		return rc;
 	struct mw_audit_rec ar;
 	struct mw_store_bound sb;
-	struct mw_store *st = audited(a, p, &ar, "user.set_password", "user", name, &sb);
+	struct mw_store *st = mw_auth_audited(a, p, &ar, "user.set_password", "user", name, &sb);
 	mw_audit_rec_after(&ar, "{s:b}", "password_changed", 1);
 	rc = mw_store_user_set_password(st, name, h, err);
 	mw_audit_rec_release(&ar);
@@ -550,21 +545,51 @@ int mw_auth_user_set_password(struct mw_authn *a, const struct mw_principal *p, 
 	return rc;
 }
 
+/* Set name's role, audited as action (the route's word for it). */
+static int role_set(struct mw_authn *a, const struct mw_principal *p, const char *name,
+		    enum mw_role role, const char *action, struct mw_err *err)
+{
+	int rc = need_admin(p, err);
+	if (!rc)
+		rc = mw_auth_check_name(name, err);
+	if (!rc && (unsigned)role >= MW_ROLE__COUNT)
+		rc = mw_err_set(err, MW_E_INVALID, "a role is admin, editor or viewer");
+	if (!rc) {
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		struct mw_store *st = mw_auth_audited(a, p, &ar, action, "user", name, &sb);
+		mw_audit_rec_after(&ar, "{s:s}", "role", mw_role_name(role));
+		rc = mw_store_user_set_role(st, name, role, err);
+		mw_audit_rec_release(&ar);
+	}
+	cache_clear(a);
+	mw_authz_invalidate(a);
+	return rc;
+}
+
+int mw_auth_user_set_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			  enum mw_role role, struct mw_err *err)
+{
+	return role_set(a, p, name, role, "user.set_role", err);
+}
+
 int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, const char *name,
 			   bool admin, struct mw_err *err)
 {
 	int rc = need_admin(p, err);
 	if (!rc)
 		rc = mw_auth_check_name(name, err);
-	if (!rc) {
-		struct mw_audit_rec ar;
-		struct mw_store_bound sb;
-		struct mw_store *st = audited(a, p, &ar, "user.set_admin", "user", name, &sb);
-		mw_audit_rec_after(&ar, "{s:b}", "admin", admin);
-		rc = mw_store_user_set_admin(st, name, admin, err);
-		mw_audit_rec_release(&ar);
-	}
-	cache_clear(a);
+	if (rc)
+		return rc;
+	struct mw_arena *ar = mw_arena_new(512);
+	struct mw_user u;
+	rc = mw_store_user_get(a->store, name, ar, &u, err);
+	enum mw_role role = admin                     ? MW_ROLE_ADMIN
+			    : u.role == MW_ROLE_ADMIN ? a->default_role
+						      : u.role;
+	mw_arena_free(ar);
+	if (!rc)
+		rc = role_set(a, p, name, role, "user.set_admin", err);
 	return rc;
 }
 
@@ -577,10 +602,11 @@ int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const 
 	if (!rc) {
 		struct mw_audit_rec ar;
 		struct mw_store_bound sb;
-		rc = mw_store_user_delete(audited(a, p, &ar, "user.delete", "user", name, &sb),
+		rc = mw_store_user_delete(mw_auth_audited(a, p, &ar, "user.delete", "user", name, &sb),
 					  name, err);
 	}
 	cache_clear(a);
+	mw_authz_invalidate(a);
 	return rc;
 }
 
@@ -632,16 +658,19 @@ int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p
 				  "years");
 	int64_t uid;
 	bool admin;
+	enum mw_role role = MW_ROLE_VIEWER;
 	struct mw_arena *ar = mw_arena_new(512);
 	struct mw_user u = {0};
 	int rc = 0;
 	if (p) {
 		uid = p->user_id;
 		admin = p->admin;
+		role = p->role;
 	} else {
 		rc = mw_store_user_get(a->store, owner ? owner : "", ar, &u, err);
 		uid = u.id;
 		admin = u.admin;
+		role = u.role;
 	}
 	char hex[65];
 	int64_t now = mw_now_ms(), id = 0;
@@ -652,7 +681,7 @@ int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p
 		mw_auth_token_hash(text, hex);
 		struct mw_audit_rec au;
 		struct mw_store_bound sb;
-		struct mw_store *st = audited(a, p, &au, "token.create", "token", NULL, &sb);
+		struct mw_store *st = mw_auth_audited(a, p, &au, "token.create", "token", NULL, &sb);
 		mw_audit_rec_after(&au, "{s:s, s:I, s:I, s:s}", "name", name, "user_id",
 				   (json_int_t)uid, "expires_at", (json_int_t)exp, "scope",
 				   inference ? "inference" : "full");
@@ -664,6 +693,7 @@ int mw_auth_token_create_scoped(struct mw_authn *a, const struct mw_principal *p
 		out->id = id;
 		out->user_id = uid;
 		out->admin = admin;
+		out->role = role;
 		out->created_ms = now;
 		out->expires_ms = exp;
 		out->inference = inference;
@@ -691,7 +721,7 @@ int mw_auth_token_revoke(struct mw_authn *a, const struct mw_principal *p, int64
 	snprintf(rid, sizeof rid, "%lld", (long long)id);
 	struct mw_audit_rec ar;
 	struct mw_store_bound sb;
-	struct mw_store *st = audited(a, p, &ar, "token.revoke", "token", rid, &sb);
+	struct mw_store *st = mw_auth_audited(a, p, &ar, "token.revoke", "token", rid, &sb);
 	int rc = mw_store_token_revoke(st, id, uid, mw_now_ms(), NULL, err);
 	if (!rc)
 		cache_evict_token(a, id);

@@ -33,6 +33,28 @@
  * the minute ends; addresses live in a fixed table of 4096 slots (a full
  * table reuses the oldest slot).
  *
+ * Authorisation (authz.c).  A user has a role: admin (everything), editor
+ * or viewer (MLflow's default_permission: EDIT for an editor, READ for a
+ * viewer, on every experiment and registered model without a row of its
+ * own).  A permission row (store/auth.h) on one experiment or registered
+ * model overrides the role's default for that user, both ways: READ, EDIT,
+ * MANAGE or NO_PERMISSIONS (nothing, the resource is hidden).  READ reads;
+ * EDIT also changes (runs, metrics, tags, versions, aliases); MANAGE also
+ * deletes and manages the resource's permissions.  An admin always has
+ * MANAGE.  The creator of an experiment or registered model gets MANAGE on
+ * it (mw_authz_grant_creator).  Runs and logged models belong to their
+ * experiment, versions, aliases and tags to their registered model.  Users
+ * created without a role get the server's default role
+ * (mw_auth_set_default_role; --auth-default-role, viewer unless set).
+ *
+ * The permission cache.  Effective permissions are remembered per (user,
+ * kind, resource) in a 4096-slot table, and a run's or logged model's
+ * experiment (which never changes) in another; a check on a cached pair
+ * costs one mutex and no SQL.  Every change of a permission row, a role or
+ * a user empties the permission table (a generation counter: O(1)); an
+ * entry older than the credential cache's TTL is read again, so changes
+ * made by another process apply within that time.
+ *
  * Errors: MW_E_UNAUTHENTICATED (no or wrong credentials), MW_E_DENIED
  * (not allowed, PERMISSION_DENIED), MW_E_LIMIT, and the store's.  Thread-safe.
  */
@@ -53,7 +75,8 @@
 struct mw_principal {
 	int64_t user_id;
 	char user[256];
-	bool admin;
+	bool admin; /* role == MW_ROLE_ADMIN */
+	enum mw_role role;
 	int64_t token_id; /* 0 when Basic */
 	/* The request it was verified for (set by the request pipeline after
 	 * the check, never cached): the request id of the audit records its
@@ -107,6 +130,18 @@ int mw_auth_user_set_admin(struct mw_authn *a, const struct mw_principal *p, con
 			   bool admin, struct mw_err *err);
 int mw_auth_user_delete(struct mw_authn *a, const struct mw_principal *p, const char *name,
 			struct mw_err *err);
+/* The role of users created without one (MW_ROLE_VIEWER unless set). */
+void mw_auth_set_default_role(struct mw_authn *a, enum mw_role role);
+enum mw_role mw_auth_default_role(const struct mw_authn *a);
+/* Create a user with a role (mw_auth_user_create: the default role, or
+ * admin). */
+int mw_auth_user_create_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			     const char *password, enum mw_role role, struct mw_err *err);
+/* Set a user's role (an admin only).  MLflow's update-admin is
+ * mw_auth_user_set_admin: true makes an admin; false makes an admin a user
+ * of the default role and leaves others as they are. */
+int mw_auth_user_set_role(struct mw_authn *a, const struct mw_principal *p, const char *name,
+			  enum mw_role role, struct mw_err *err);
 /* Create user "admin" (an admin) with password when no user exists yet;
  * *created tells whether it did. */
 int mw_auth_ensure_admin(struct mw_authn *a, const char *password, bool *created,
@@ -138,5 +173,50 @@ json_t *mw_auth_token_json(const struct mw_token *t);
 
 /* Validation of names and passwords (MW_E_INVALID). */
 int mw_auth_check_name(const char *name, struct mw_err *err);
+
+/* ------------------------------------------------------------ authorisation (authz.c) */
+
+/* The effective permission of p on a resource (an experiment id, a
+ * registered model's name): admin MANAGE, else the user's row, else the
+ * role's default.  p NULL (the operator, no --auth): MANAGE. */
+int mw_authz_perm(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		  const char *resource, enum mw_perm *out, struct mw_err *err);
+/* 0 when p has at least need, else MW_E_DENIED ("Permission denied"). */
+int mw_authz_check(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		   const char *resource, enum mw_perm need, struct mw_err *err);
+/* Whether p may read the resource (errors read as no: for filtering). */
+bool mw_authz_can_read(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		       const char *resource);
+/* The experiment of a run, of a logged model, of an experiment name (the
+ * first two cached: they never change) into out; MW_E_NOT_FOUND when
+ * there is none. */
+int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64],
+			    struct mw_err *err);
+int mw_authz_lm_experiment(struct mw_authn *a, const char *model_id, char out[64],
+			   struct mw_err *err);
+int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], struct mw_err *err);
+
+/* Manage the permission rows of a resource (MLflow's
+ * experiments/permissions/..., registered-models/permissions/...): the
+ * caller p needs MANAGE on it (an admin always has it; p NULL: the
+ * operator).  user is the name of the user the row is about.  *user_id
+ * (may be NULL) gets its id.  Put follows mode (store/auth.h). */
+int mw_authz_put(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		 const char *resource, const char *user, enum mw_perm perm, enum mw_perm_put mode,
+		 int64_t *user_id, struct mw_err *err);
+int mw_authz_get(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		 const char *resource, const char *user, enum mw_perm *perm, int64_t *user_id,
+		 struct mw_err *err);
+int mw_authz_delete(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		    const char *resource, const char *user, struct mw_err *err);
+/* The creator of a resource gets MANAGE on it, an admin too (so it keeps
+ * it as an editor or viewer); p NULL: nothing. */
+int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+			   const char *resource, struct mw_err *err);
+/* Every permission row of user_id (for users/get), from the arena. */
+int mw_authz_list(struct mw_authn *a, int64_t user_id, struct mw_arena *ar,
+		  struct mw_perm_row **rows, size_t *n, struct mw_err *err);
+/* Forget every cached permission (after any change that may alter one). */
+void mw_authz_invalidate(struct mw_authn *a);
 
 #endif

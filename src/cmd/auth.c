@@ -8,7 +8,10 @@
  * (MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME/PASSWORD), or else
  * directly on the data directory, where create makes a token for --user
  * (default admin) and list shows every user's tokens.  A token is printed
- * once, when it is created; the server keeps only its hash.
+ * once, when it is created; the server keeps only its hash.  role sets a
+ * user's role (admin, editor, viewer): on the server through
+ * /api/mw/users/role (the caller must be an admin), or on the data
+ * directory.
  */
 #include "cmd/cmd.h"
 
@@ -22,7 +25,8 @@ static const char USAGE[] = "mw auth init [--password P] [--data-dir DIR]\n"
 			    "   or: mw auth token create NAME [--expires-in SECONDS] [--scope "
 			    "full|inference] [--user U] [--json]\n"
 			    "   or: mw auth token list [--all] [--json]\n"
-			    "   or: mw auth token revoke ID";
+			    "   or: mw auth token revoke ID\n"
+			    "   or: mw auth role USER admin|editor|viewer";
 
 static const char ABOUT[] =
 	"Authentication (mw server --auth true).  init creates user 'admin' in the data\n"
@@ -31,7 +35,10 @@ static const char ABOUT[] =
 	"from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD),\n"
 	"or else directly in the data directory (--data-dir, MW_DATA_DIR, default ./mw-data),\n"
 	"where create makes a token for --user (default admin).  A token is shown once.\n"
-	"--scope inference makes a token that may only call the serving routes (predictions).";
+	"--scope inference makes a token that may only call the serving routes (predictions).\n"
+	"role: set a user's role (admin: everything; editor: EDIT on every experiment and\n"
+	"model without a permission of its own, and may register Python models; viewer:\n"
+	"READ), on the server (as an admin) or in the data directory.";
 
 static void print_tokens(json_t *arr)
 {
@@ -194,6 +201,34 @@ static int token_cmd(struct mw_client *cl, const char *sub, const char *arg, str
 	return 0;
 }
 
+static int role_cmd(struct mw_client *cl, const char *user, const char *role_name)
+{
+	enum mw_role role;
+	if (!mw_role_parse(role_name, &role)) {
+		cmd_error(MW_E_INVALID, "a role is admin, editor or viewer");
+		return 2;
+	}
+	struct mw_err err = {0};
+	int rc;
+	if (mw_client_uri(cl)) {
+		json_t *req = json_pack("{s:s,s:s}", "username", user, "role", role_name);
+		json_t *resp = NULL;
+		rc = mw_client_native(cl, "PATCH", "/api/mw/users/role", NULL, req, &resp, &err);
+		json_decref(req);
+		json_decref(resp);
+	} else {
+		struct mw_authn *a = NULL;
+		rc = mw_auth_new(mw_client_store(cl), &a, &err);
+		if (!rc)
+			rc = mw_auth_user_set_role(a, NULL, user, role, &err);
+		mw_auth_free(a);
+	}
+	if (rc)
+		return cmd_fail(&err);
+	printf("user %s is now %s %s\n", user, role == MW_ROLE_VIEWER ? "a" : "an", role_name);
+	return 0;
+}
+
 static int init_cmd(struct mw_client *cl, struct cmd_opt *opts, size_t nopts)
 {
 	const char *pw = cmd_opt(opts, nopts, "password");
@@ -245,10 +280,11 @@ int cmd_auth(int argc, char **argv)
 	if (prc)
 		return prc < 0 ? 2 : 0;
 	bool init = npos == 1 && !strcmp(pos[0], "init");
+	bool role = npos == 3 && !strcmp(pos[0], "role");
 	bool token = npos >= 2 && !strcmp(pos[0], "token");
 	const char *sub = token ? pos[1] : "";
 	bool needs_arg = !strcmp(sub, "create") || !strcmp(sub, "revoke");
-	if (!init &&
+	if (!init && !role &&
 	    !(token && ((needs_arg && npos == 3) || (!strcmp(sub, "list") && npos == 2)))) {
 		cmd_usage(stderr, opts, nopts, USAGE, NULL);
 		return 2;
@@ -271,8 +307,9 @@ int cmd_auth(int argc, char **argv)
 	if (mw_client_open(init ? NULL : cmd_opt(opts, nopts, "uri"),
 			   cmd_opt(opts, nopts, "data-dir"), &cl, &err))
 		return cmd_fail(&err);
-	int ret = init ? init_cmd(cl, opts, nopts)
-		       : token_cmd(cl, sub, npos == 3 ? pos[2] : "", opts, nopts);
+	int ret = init   ? init_cmd(cl, opts, nopts)
+		  : role ? role_cmd(cl, pos[1], pos[2])
+			 : token_cmd(cl, sub, npos == 3 ? pos[2] : "", opts, nopts);
 	mw_client_close(cl);
 	return ret;
 }

@@ -32,6 +32,7 @@
 
 static const char *const log_levels[] = {"debug", "info", "warn|warning", "error", "off", NULL};
 static const char *const sync_modes[] = {"full", "normal", NULL};
+static const char *const roles[] = {"viewer", "editor", "admin", NULL};
 
 static const struct mw_setting defaults[] = {
 	STR("host", "127.0.0.1", "address to listen on"),
@@ -128,6 +129,10 @@ static const struct mw_setting defaults[] = {
 	SECRET("admin-password", "",
 	       "with --auth: create user 'admin' (an admin) with this password at start when no "
 	       "user exists (8 to 1024 bytes)"),
+	ENUM("auth-default-role", "viewer", roles,
+	     "with --auth: the role of users created without one (viewer: READ on every "
+	     "experiment and model without a permission of its own, like MLflow's "
+	     "default_permission; editor: EDIT; admin: everything)"),
 	BOOL("auth-open-health", "true",
 	     "with --auth: /health, /version, /metrics, /ping and the V2 health routes answer "
 	     "without credentials (false: they need a user too)"),

@@ -617,6 +617,7 @@ static struct ctx *begin_request(struct mw_http_server *s, struct MHD_Connection
 	c->route_stats = sl ? &sl->stats : NULL;
 	c->wrong_method = !sl && path_slot;
 	c->req.route = c->route;
+	c->req.path_route = !sl && path_slot ? path_slot->r : NULL;
 	c->fmt = sl ? sl->fmt
 		    : path_slot ? path_slot->fmt
 				: prefix_fmt(s->prefixes, s->nprefixes, url, s->o.error_format);

@@ -75,6 +75,10 @@ struct mw_http_req {
 	const char *cap[MW_HTTP_MAX_CAPTURES]; /* captured path segments */
 	int ncap;
 	const struct mw_route *route;  /* NULL when no route matched */
+	/* When route is NULL but a route matches the path with another method
+	 * (the answer will be 405): that route, so filters judge the request as
+	 * they would a right one (authentication comes before the 405). */
+	const struct mw_route *path_route;
 	/* The call context, built by the pipeline and passed on by handlers to
 	 * every operation: user (never NULL; "anonymous" unless a filter found
 	 * one), roles, request id ("" unless the request-id filter ran), deadline

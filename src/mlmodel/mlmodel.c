@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #define MAX_DEPTH 64
@@ -262,6 +263,42 @@ int mw_mlmodel_check(json_t *mlmodel, mw_mlmodel_has_fn has, void *ctx, struct m
 				  "MLmodel's python_function flavor has no loader_module: it does not "
 				  "say how to load the model");
 	return 0;
+}
+
+/* ------------------------------------------------------------ code */
+
+static bool ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcasecmp(s + n - m, suf);
+}
+
+bool mw_mlmodel_code_file(const char *path)
+{
+	static const char *const ext[] = {".py", ".pkl", ".pickle", ".joblib", ".cloudpickle"};
+	for (size_t i = 0; path && i < sizeof ext / sizeof *ext; i++)
+		if (ends_with(path, ext[i]))
+			return true;
+	return false;
+}
+
+bool mw_mlmodel_runs_code(json_t *mlmodel)
+{
+	json_t *fl = json_object_get(mlmodel, "flavors");
+	json_t *pf = json_object_get(fl, "python_function");
+	json_t *xgb = json_object_get(fl, "xgboost");
+	if (json_object_get(fl, "sklearn"))
+		return true;
+	if (xgb && mw_mlmodel_code_file(json_string_value(json_object_get(xgb, "data"))))
+		return true;
+	if (!pf)
+		return false;
+	if (json_object_get(pf, "python_model") || json_object_get(pf, "cloudpickle_version"))
+		return true;
+	const char *lm = json_string_value(json_object_get(pf, "loader_module"));
+	if (lm && strncmp(lm, "mlflow.", 7))
+		return true;
+	return !xgb;
 }
 
 /* ------------------------------------------------------------ signatures */

@@ -42,6 +42,18 @@ typedef int (*mw_mlmodel_has_fn)(void *ctx, const char *relpath);
  * MW_E_INVALID with the reason otherwise. */
 int mw_mlmodel_check(json_t *mlmodel, mw_mlmodel_has_fn has, void *ctx, struct mw_err *err);
 
+/* Whether serving the model runs code it brings (issue 11, "model code is
+ * code"): a sklearn flavor (a pickle), a python_function flavor with a
+ * python_model or cloudpickle_version (a custom Python model), with a
+ * loader_module outside MLflow's own "mlflow." modules, or without an
+ * xgboost flavor beside it (the Python runtime imports it), or an xgboost
+ * data file that is a pickle (.pkl, .pickle, .joblib).  A native xgboost
+ * model (its python_function loader mlflow.xgboost) does not. */
+bool mw_mlmodel_runs_code(json_t *mlmodel);
+/* Whether a file name is one the Python runtime would import or unpickle
+ * (.py, .pkl, .pickle, .joblib, .cloudpickle). */
+bool mw_mlmodel_code_file(const char *path);
+
 /* The model's signature: {"inputs": [...], "outputs": [...], "params": [...]}
  * with each present part decoded from the JSON text MLflow stores it as
  * (a new reference), or NULL when the MLmodel has no signature. */

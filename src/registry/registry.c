@@ -1097,6 +1097,75 @@ static int check_servable(struct mw_registry *r, const char *source, const char 
 	return rc;
 }
 
+/* ================================================================ model code is code */
+
+/* Whether the files under prefix run code when served (mw_mlmodel_runs_code
+ * on their MLmodel; without one, a file the Python runtime would import or
+ * unpickle).  An unreadable MLmodel counts as code. */
+static int files_run_code(struct mw_registry *r, const char *prefix, bool *code, struct mw_err *err)
+{
+	*code = false;
+	struct mw_arena *a = mw_arena_new(8192);
+	struct tree_view t = {0};
+	int rc = mw_store_art_tree(r->store, prefix, a, &t.f, &t.n, err);
+	const char *digest = NULL;
+	for (size_t i = 0; !rc && i < t.n; i++) {
+		if (!strcmp(t.f[i].path, "MLmodel"))
+			digest = t.f[i].digest;
+		else if (mw_mlmodel_code_file(t.f[i].path))
+			*code = true;
+	}
+	if (!rc && digest) {
+		char *text = NULL;
+		size_t n = 0;
+		json_t *doc = NULL;
+		struct mw_err e2 = {0};
+		*code = read_blob(r, digest, MW_MLMODEL_MAX_BYTES, &text, &n, &e2) ||
+			mw_mlmodel_parse(text, n, &doc, &e2) || mw_mlmodel_runs_code(doc);
+		free(text);
+		json_decref(doc);
+	}
+	mw_arena_free(a);
+	return rc;
+}
+
+/* With authentication (a verified call carries roles), registering or
+ * promoting a model whose serving runs its own code needs the editor role:
+ * a permission on the model (EDIT) is not enough.  The operator (no roles:
+ * no --auth, or mw on the data directory) always may. */
+static int need_editor_for_code(struct mw_registry *r, const struct mw_call *call,
+				const char *prefix, const char *what, struct mw_err *err)
+{
+	if (!call || !call->roles || mw_call_has_role(call, "editor") || !prefix)
+		return 0;
+	bool code = false;
+	int rc = files_run_code(r, prefix, &code, err);
+	if (!rc && code)
+		rc = mw_err_set(err, MW_E_DENIED,
+				"%s a model that runs its own code when served (a Python or pickle "
+				"model) needs the editor role",
+				what);
+	return rc;
+}
+
+/* The same for version v of name, before an alias or stage moves to it (a
+ * version that does not exist passes: the move answers 404). */
+static int need_editor_for_version(struct mw_registry *r, const struct mw_call *call,
+				   const char *name, int64_t v, const char *what,
+				   struct mw_err *err)
+{
+	if (!call || !call->roles || mw_call_has_role(call, "editor"))
+		return 0;
+	struct mw_arena *a = mw_arena_new(4096);
+	struct mw_model_version mv;
+	struct mw_err e2 = {0};
+	int rc = 0;
+	if (!mw_store_mv_get(r->store, name, v, a, &mv, &e2))
+		rc = need_editor_for_code(r, call, mv.files, what, err);
+	mw_arena_free(a);
+	return rc;
+}
+
 /* ================================================================ aliases */
 
 /* The signature of a pinned version's MLmodel (NULL: none, or no MLmodel). */
@@ -1182,6 +1251,8 @@ static int alias_set(struct mw_registry *r, const struct mw_call *call, json_t *
 	bool force = false, given = false;
 	if (!rc)
 		rc = mw_req_bool(req, "force", &force, &given, err);
+	if (!rc)
+		rc = need_editor_for_version(r, call, name, v, "Moving an alias to", err);
 	if (!rc && !force)
 		rc = check_contract(r, name, alias, v, err);
 	if (rc)
@@ -1311,6 +1382,10 @@ int mw_registry_rollback(struct mw_registry *r, const struct mw_call *call, json
 	int rc = get_name(req, "name", &name, err);
 	if (!rc)
 		rc = get_alias(req, &alias, err);
+	/* the version it goes back to is found in the write: with
+	 * authentication a rollback needs the editor role (model code is code) */
+	if (!rc && call && call->roles && !mw_call_has_role(call, "editor"))
+		rc = mw_err_set(err, MW_E_DENIED, "Rolling an alias back needs the editor role");
 	if (rc)
 		return rc;
 	struct mw_audit au;
@@ -2051,6 +2126,8 @@ int mw_registry_mv_create(struct mw_registry *r, const struct mw_call *call, jso
 		rc = mw_err_set(err, MW_E_INVALID,
 				"model_id '%.100s' does not match the logged model of source '%.300s'.",
 				model_id, source);
+	if (!rc && s.pin)
+		rc = need_editor_for_code(r, call, s.pin, "Registering", err);
 	if (!rc && s.pin && r->check_models)
 		rc = check_servable(r, source, s.pin, err);
 	json_t *mv = NULL;
@@ -2217,6 +2294,8 @@ static int transition(struct mw_registry *r, const struct mw_call *call, json_t 
 				"because '%s' is not an Active stage. Valid stages are Staging, "
 				"Production.",
 				stage);
+	if (!rc && (!strcmp(stage, "Staging") || !strcmp(stage, "Production")))
+		rc = need_editor_for_version(r, call, name, v, "Moving a stage to", err);
 	if (rc)
 		return rc;
 	struct mw_audit au;

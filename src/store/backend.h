@@ -244,13 +244,13 @@ struct mw_store_audit_ops {
 };
 
 struct mw_store_auth_ops {
-	int (*user_create)(struct mw_store *, const char *, const char *, bool, int64_t, int64_t *,
-			   struct mw_err *);
+	int (*user_create)(struct mw_store *, const char *, const char *, enum mw_role, int64_t,
+			   int64_t *, struct mw_err *);
 	int (*user_get)(struct mw_store *, const char *, struct mw_arena *, struct mw_user *,
 			struct mw_err *);
 	int (*user_count)(struct mw_store *, int64_t *, struct mw_err *);
 	int (*user_set_password)(struct mw_store *, const char *, const char *, struct mw_err *);
-	int (*user_set_admin)(struct mw_store *, const char *, bool, struct mw_err *);
+	int (*user_set_role)(struct mw_store *, const char *, enum mw_role, struct mw_err *);
 	int (*user_delete)(struct mw_store *, const char *, struct mw_err *);
 	int (*token_create)(struct mw_store *, int64_t, const char *, const char *, int64_t,
 			    int64_t, bool, int64_t *, struct mw_err *);
@@ -261,6 +261,14 @@ struct mw_store_auth_ops {
 	int (*token_revoke)(struct mw_store *, int64_t, int64_t, int64_t, char[65],
 			    struct mw_err *);
 	int (*token_touch)(struct mw_store *, int64_t, int64_t, struct mw_err *);
+	int (*perm_put)(struct mw_store *, enum mw_perm_kind, const char *, int64_t, enum mw_perm,
+			enum mw_perm_put, struct mw_err *);
+	int (*perm_get)(struct mw_store *, enum mw_perm_kind, const char *, int64_t, enum mw_perm *,
+			struct mw_err *);
+	int (*perm_delete)(struct mw_store *, enum mw_perm_kind, const char *, int64_t,
+			   struct mw_err *);
+	int (*perm_list)(struct mw_store *, int64_t, struct mw_arena *, struct mw_perm_row **,
+			 size_t *, struct mw_err *);
 };
 
 /* ------------------------------------------------------------ a backend */

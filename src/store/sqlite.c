@@ -467,6 +467,18 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
 	" BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
 	"ALTER TABLE promotion_events ADD COLUMN who_verified INTEGER;",
+
+	/* 8: authorisation: a role per user (users from before roles could
+	 * write everything: editors, admins stay admins) and per-experiment and
+	 * per-registered-model permissions (MLflow's READ, EDIT, MANAGE,
+	 * NO_PERMISSIONS), kind 1 experiment (resource: its id), 2 registered
+	 * model (resource: its name) */
+	"ALTER TABLE auth_users ADD COLUMN role TEXT NOT NULL DEFAULT 'viewer';"
+	"UPDATE auth_users SET role = CASE WHEN is_admin THEN 'admin' ELSE 'editor' END;"
+	"CREATE TABLE auth_permissions ("
+	" kind INTEGER NOT NULL, resource TEXT NOT NULL, user_id INTEGER NOT NULL,"
+	" permission TEXT NOT NULL, PRIMARY KEY (kind, resource, user_id)) WITHOUT ROWID;"
+	"CREATE INDEX auth_permissions_user ON auth_permissions (user_id);",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */

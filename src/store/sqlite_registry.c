@@ -532,6 +532,29 @@ static int sqr_rm_get(struct mw_store *store, const char *name, struct mw_arena 
 	return rc;
 }
 
+/* Permissions on a registered model are kept by its name (as MLflow does):
+ * a rename moves them to the new name, a delete (new_name NULL) drops them,
+ * in the same write as the change. */
+static const char SQL_PERM_RM_RENAME[] =
+	"UPDATE auth_permissions SET resource = ? WHERE kind = 2 AND resource = ?";
+static const char SQL_PERM_RM_DROP[] =
+	"DELETE FROM auth_permissions WHERE kind = 2 AND resource = ?";
+
+static int rm_permissions_follow(struct conn *c, const char *name, const char *new_name,
+				 struct mw_err *err)
+{
+	if (new_name && !strcmp(name, new_name))
+		return 0;
+	sqlite3_stmt *st = sqi_prep(c, new_name ? SQL_PERM_RM_RENAME : SQL_PERM_RM_DROP, err);
+	if (!st)
+		return -err->code;
+	int k = 1;
+	if (new_name)
+		sqi_bind_text(st, k++, new_name);
+	sqi_bind_text(st, k, name);
+	return sqi_step_done(c, st, err);
+}
+
 static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 {
 	struct rm_arg *a = p;
@@ -549,6 +572,8 @@ static int job_rm_rename(struct conn *c, void *p, struct mw_err *err)
 	sqlite3_bind_int64(st, 2, a->now);
 	sqlite3_bind_int64(st, 3, id);
 	if ((rc = sqi_step_done(c, st, err)))
+		return rc;
+	if ((rc = rm_permissions_follow(c, a->name, a->new_name, err)))
 		return rc;
 	return rm_load(c, a->new_name, a->a, a->out, err);
 }
@@ -622,6 +647,8 @@ static int job_rm_delete(struct conn *c, void *p, struct mw_err *err)
 	free(pins);
 	for (size_t i = 0; !rc && i < sizeof SQL_RM_DELETE_ALL / sizeof *SQL_RM_DELETE_ALL; i++)
 		rc = exec_ids(c, SQL_RM_DELETE_ALL[i], id, 0, 1, err);
+	if (!rc)
+		rc = rm_permissions_follow(c, a->name, NULL, err);
 	if (rc)
 		return rc;
 	/* the store interface does not say who deletes a model: who stays NULL */

@@ -618,10 +618,10 @@ int mw_store_mv_get_card(struct mw_store *s, const char *name, int64_t version, 
 
 #define AU(op, ...) DOMAIN(auth, op, __VA_ARGS__)
 
-int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_hash, bool admin,
-			 int64_t now_ms, int64_t *id, struct mw_err *err)
+int mw_store_user_create(struct mw_store *s, const char *name, const char *pw_hash,
+			 enum mw_role role, int64_t now_ms, int64_t *id, struct mw_err *err)
 {
-	AU(user_create, name, pw_hash, admin, now_ms, id, err);
+	AU(user_create, name, pw_hash, role, now_ms, id, err);
 }
 int mw_store_user_get(struct mw_store *s, const char *name, struct mw_arena *a, struct mw_user *out,
 		      struct mw_err *err)
@@ -637,9 +637,10 @@ int mw_store_user_set_password(struct mw_store *s, const char *name, const char 
 {
 	AU(user_set_password, name, pw_hash, err);
 }
-int mw_store_user_set_admin(struct mw_store *s, const char *name, bool admin, struct mw_err *err)
+int mw_store_user_set_role(struct mw_store *s, const char *name, enum mw_role role,
+			   struct mw_err *err)
 {
-	AU(user_set_admin, name, admin, err);
+	AU(user_set_role, name, role, err);
 }
 int mw_store_user_delete(struct mw_store *s, const char *name, struct mw_err *err)
 {
@@ -721,4 +722,58 @@ void mw_store_audit_hash(const struct mw_audit_entry *e, char hex[65])
 	hash_field(h, e->before);
 	hash_field(h, e->after);
 	mw_sha256_final(h, hex);
+}
+
+int mw_store_perm_put(struct mw_store *s, enum mw_perm_kind kind, const char *resource,
+		      int64_t user_id, enum mw_perm perm, enum mw_perm_put mode, struct mw_err *err)
+{
+	AU(perm_put, kind, resource, user_id, perm, mode, err);
+}
+int mw_store_perm_get(struct mw_store *s, enum mw_perm_kind kind, const char *resource,
+		      int64_t user_id, enum mw_perm *out, struct mw_err *err)
+{
+	AU(perm_get, kind, resource, user_id, out, err);
+}
+int mw_store_perm_delete(struct mw_store *s, enum mw_perm_kind kind, const char *resource,
+			 int64_t user_id, struct mw_err *err)
+{
+	AU(perm_delete, kind, resource, user_id, err);
+}
+int mw_store_perm_list(struct mw_store *s, int64_t user_id, struct mw_arena *a,
+		       struct mw_perm_row **out, size_t *n, struct mw_err *err)
+{
+	AU(perm_list, user_id, a, out, n, err);
+}
+
+static const char *const role_names[MW_ROLE__COUNT] = {"viewer", "editor", "admin"};
+static const char *const perm_names[MW_PERM__COUNT] = {"NO_PERMISSIONS", "READ", "EDIT", "MANAGE"};
+
+const char *mw_role_name(enum mw_role r)
+{
+	return (unsigned)r < MW_ROLE__COUNT ? role_names[r] : "viewer";
+}
+
+bool mw_role_parse(const char *s, enum mw_role *out)
+{
+	for (int i = 0; s && i < MW_ROLE__COUNT; i++)
+		if (!strcmp(s, role_names[i])) {
+			*out = (enum mw_role)i;
+			return true;
+		}
+	return false;
+}
+
+const char *mw_perm_name(enum mw_perm p)
+{
+	return (unsigned)p < MW_PERM__COUNT ? perm_names[p] : "NO_PERMISSIONS";
+}
+
+bool mw_perm_parse(const char *s, enum mw_perm *out)
+{
+	for (int i = 0; s && i < MW_PERM__COUNT; i++)
+		if (!strcmp(s, perm_names[i])) {
+			*out = (enum mw_perm)i;
+			return true;
+		}
+	return false;
 }

@@ -58,8 +58,9 @@ enum mw_store_what {
 	MW_STORE_ALIAS,
 	MW_STORE_CARD,
 	MW_STORE_ARTIFACT,
-	MW_STORE_USER,  /* an auth user */
-	MW_STORE_TOKEN, /* an API token */
+	MW_STORE_USER,       /* an auth user */
+	MW_STORE_TOKEN,      /* an API token */
+	MW_STORE_PERMISSION, /* an auth permission row */
 };
 
 /* Set err as the store does: a kind, what it is about, a neutral message. */

@@ -163,12 +163,49 @@ static void test_signature(void **state)
 	json_decref(c);
 }
 
+/* Model code is code: which MLmodels run their own code when served. */
+static void test_runs_code(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool code;
+	} cases[] = {
+		{"flavors:\n  xgboost:\n    data: m.json\n  python_function:\n"
+		 "    loader_module: mlflow.xgboost\n",
+		 false},
+		{"flavors:\n  xgboost:\n    data: m.json\n", false},
+		{"flavors:\n  xgboost:\n    data: m.pkl\n", true},
+		{"flavors:\n  sklearn:\n    pickled_model: m.pkl\n", true},
+		{"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n", true},
+		{"flavors:\n  python_function:\n    python_model: python_model.pkl\n", true},
+		{"flavors:\n  xgboost:\n    data: m.json\n  python_function:\n"
+		 "    loader_module: evil\n",
+		 true},
+		{"flavors:\n  xgboost:\n    data: m.json\n  python_function:\n"
+		 "    cloudpickle_version: 3.0\n",
+		 true},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		json_t *doc = NULL;
+		struct mw_err err = {0};
+		assert_int_equal(parse(cases[i].text, &doc, &err), 0);
+		if (mw_mlmodel_runs_code(doc) != cases[i].code)
+			fail_msg("case %zu: %s", i, cases[i].text);
+		json_decref(doc);
+	}
+	assert_true(mw_mlmodel_code_file("model/model.PKL"));
+	assert_true(mw_mlmodel_code_file("code/train.py"));
+	assert_false(mw_mlmodel_code_file("model.json"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_signature),
+		cmocka_unit_test(test_runs_code),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

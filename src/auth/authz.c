@@ -1,0 +1,373 @@
+/*
+ * authz.c - authorisation: the effective permission of a verified user on
+ * an experiment or a registered model, the caches that keep a check off the
+ * store, and the management of permission rows (see auth.h for the rules).
+ *
+ * The permission table: 4096 slots, one per hash of (user, kind, resource),
+ * each remembering the user's row for that resource (or that there is
+ * none) with the generation it was read in and when.  A slot is valid while
+ * its generation is the object's and it is younger than the credential
+ * cache's TTL; any change of a row, a role or a user bumps the generation,
+ * which empties the table at once without touching it.  The experiment
+ * table maps run and logged-model ids to their experiment: that never
+ * changes, so its slots are only ever replaced.  Resources longer than a
+ * slot holds are not cached (they are read every time).  Both tables are
+ * fixed-size under one mutex: memory never grows with traffic.
+ */
+#include "auth/auth_int.h"
+
+#include "store/tracking.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PERM_SLOTS 4096
+#define EXP_SLOTS 4096
+#define RES_MAX 128 /* longest resource cached */
+
+struct perm_slot {
+	uint64_t gen; /* 0: empty */
+	int64_t user_id;
+	int64_t read_ms;
+	int kind;
+	int perm; /* -1: no row */
+	char res[RES_MAX];
+};
+
+struct exp_slot {
+	int kind; /* 0: empty; 1 run; 2 logged model */
+	char id[RES_MAX];
+	char exp[64];
+};
+
+struct authz {
+	pthread_mutex_t mu;
+	uint64_t gen;
+	struct perm_slot perm[PERM_SLOTS];
+	struct exp_slot exp[EXP_SLOTS];
+};
+
+struct authz *mw_authz_new_cache(void)
+{
+	struct authz *z = mw_xcalloc(1, sizeof *z);
+	pthread_mutex_init(&z->mu, NULL);
+	z->gen = 1;
+	return z;
+}
+
+void mw_authz_free_cache(struct authz *z)
+{
+	if (!z)
+		return;
+	pthread_mutex_destroy(&z->mu);
+	free(z);
+}
+
+void mw_authz_invalidate(struct mw_authn *a)
+{
+	pthread_mutex_lock(&a->z->mu);
+	a->z->gen++;
+	pthread_mutex_unlock(&a->z->mu);
+}
+
+static size_t hash(int kind, int64_t user, const char *s)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+	h = (h ^ (uint64_t)user) * 1099511628211ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* The user's row on a resource: 0 and *row (-1: none), from the cache or
+ * the store. */
+static int user_row(struct mw_authn *a, int64_t user_id, enum mw_perm_kind kind, const char *res,
+		    int *row, struct mw_err *err)
+{
+	struct authz *z = a->z;
+	bool cacheable = strlen(res) < RES_MAX;
+	struct perm_slot *s = &z->perm[hash((int)kind, user_id, res) % PERM_SLOTS];
+	int64_t now = mw_now_ms();
+	uint64_t gen = 0;
+	if (cacheable) {
+		pthread_mutex_lock(&z->mu);
+		gen = z->gen;
+		bool hit = s->gen == gen && s->user_id == user_id && s->kind == (int)kind &&
+			   now - s->read_ms < a->ttl_ms && !strcmp(s->res, res);
+		if (hit)
+			*row = s->perm;
+		pthread_mutex_unlock(&z->mu);
+		if (hit)
+			return 0;
+	}
+	enum mw_perm p = MW_PERM_NONE;
+	struct mw_err e2 = {0};
+	int rc = mw_store_perm_get(a->store, kind, res, user_id, &p, &e2);
+	if (rc == -MW_E_NOT_FOUND)
+		*row = -1;
+	else if (rc)
+		return mw_err_set(err, e2.code, "%s", e2.msg);
+	else
+		*row = (int)p;
+	if (cacheable) {
+		pthread_mutex_lock(&z->mu);
+		if (z->gen == gen) { /* no change since the read began */
+			s->gen = gen;
+			s->user_id = user_id;
+			s->kind = (int)kind;
+			s->read_ms = now;
+			s->perm = *row;
+			snprintf(s->res, sizeof s->res, "%s", res);
+		}
+		pthread_mutex_unlock(&z->mu);
+	}
+	return 0;
+}
+
+int mw_authz_perm(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		  const char *resource, enum mw_perm *out, struct mw_err *err)
+{
+	if (!p || p->admin) {
+		*out = MW_PERM_MANAGE;
+		return 0;
+	}
+	int row = -1;
+	int rc = user_row(a, p->user_id, kind, resource ? resource : "", &row, err);
+	if (rc)
+		return rc;
+	if (row >= 0)
+		*out = (enum mw_perm)row;
+	else
+		*out = p->role == MW_ROLE_EDITOR ? MW_PERM_EDIT : MW_PERM_READ;
+	return 0;
+}
+
+int mw_authz_check(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		   const char *resource, enum mw_perm need, struct mw_err *err)
+{
+	enum mw_perm have = MW_PERM_NONE;
+	int rc = mw_authz_perm(a, p, kind, resource, &have, err);
+	if (rc)
+		return rc;
+	if (have < need)
+		return mw_err_set(err, MW_E_DENIED, "Permission denied");
+	return 0;
+}
+
+bool mw_authz_can_read(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		       const char *resource)
+{
+	struct mw_err e = {0};
+	return mw_authz_check(a, p, kind, resource, MW_PERM_READ, &e) == 0;
+}
+
+/* ------------------------------------------------------------ experiments of things */
+
+static bool exp_cached(struct authz *z, int kind, const char *id, char out[64])
+{
+	if (strlen(id) >= RES_MAX)
+		return false;
+	struct exp_slot *s = &z->exp[hash(kind, 0, id) % EXP_SLOTS];
+	pthread_mutex_lock(&z->mu);
+	bool hit = s->kind == kind && !strcmp(s->id, id);
+	if (hit)
+		memcpy(out, s->exp, 64);
+	pthread_mutex_unlock(&z->mu);
+	return hit;
+}
+
+static void exp_remember(struct authz *z, int kind, const char *id, const char *exp)
+{
+	if (strlen(id) >= RES_MAX || strlen(exp) >= 64)
+		return;
+	struct exp_slot *s = &z->exp[hash(kind, 0, id) % EXP_SLOTS];
+	pthread_mutex_lock(&z->mu);
+	s->kind = kind;
+	snprintf(s->id, sizeof s->id, "%s", id);
+	snprintf(s->exp, sizeof s->exp, "%s", exp);
+	pthread_mutex_unlock(&z->mu);
+}
+
+static int copy_exp(const char *exp, char out[64], struct mw_err *err)
+{
+	if (!exp || strlen(exp) >= 64)
+		return mw_err_set(err, MW_E_INTERNAL, "an experiment id is too long");
+	snprintf(out, 64, "%s", exp);
+	return 0;
+}
+
+int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64],
+			    struct mw_err *err)
+{
+	if (exp_cached(a->z, 1, run_id, out))
+		return 0;
+	struct mw_arena *ar = mw_arena_new(4096);
+	struct mw_run r;
+	int rc = mw_store_run_get(a->store, run_id, ar, &r, err);
+	if (!rc)
+		rc = copy_exp(r.info.experiment_id, out, err);
+	if (!rc)
+		exp_remember(a->z, 1, run_id, out);
+	mw_arena_free(ar);
+	return rc;
+}
+
+int mw_authz_lm_experiment(struct mw_authn *a, const char *model_id, char out[64],
+			   struct mw_err *err)
+{
+	if (exp_cached(a->z, 2, model_id, out))
+		return 0;
+	struct mw_arena *ar = mw_arena_new(2048);
+	struct mw_logged_model m;
+	int rc = mw_store_lm_get(a->store, model_id, ar, &m, err);
+	if (!rc)
+		rc = copy_exp(m.experiment_id, out, err);
+	if (!rc)
+		exp_remember(a->z, 2, model_id, out);
+	mw_arena_free(ar);
+	return rc;
+}
+
+int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], struct mw_err *err)
+{
+	struct mw_arena *ar = mw_arena_new(2048);
+	struct mw_experiment e;
+	int rc = mw_store_exp_get_by_name(a->store, name, ar, &e, err);
+	if (!rc)
+		rc = copy_exp(e.experiment_id, out, err);
+	mw_arena_free(ar);
+	return rc;
+}
+
+/* ------------------------------------------------------------ managing rows */
+
+static int check_resource(enum mw_perm_kind kind, const char *resource, struct mw_err *err)
+{
+	size_t n = resource ? strlen(resource) : 0;
+	if (kind != MW_PERM_EXPERIMENT && kind != MW_PERM_MODEL)
+		return mw_err_set(err, MW_E_INVALID, "unknown kind of resource");
+	if (!n || n > 1000 || !mw_utf8_valid(resource, n))
+		return mw_err_set(err, MW_E_INVALID, "Missing value for required parameter '%s'.",
+				  kind == MW_PERM_EXPERIMENT ? "experiment_id" : "name");
+	return 0;
+}
+
+/* The caller may manage the resource's rows, and user exists (*uid). */
+static int manage_prep(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		       const char *resource, const char *user, int64_t *uid, struct mw_err *err)
+{
+	int rc = check_resource(kind, resource, err);
+	if (!rc && !user)
+		rc = mw_err_set(err, MW_E_INVALID,
+				"Missing value for required parameter 'username'.");
+	if (!rc)
+		rc = mw_auth_check_name(user, err);
+	if (!rc)
+		rc = mw_authz_check(a, p, kind, resource, MW_PERM_MANAGE, err);
+	if (rc)
+		return rc;
+	struct mw_arena *ar = mw_arena_new(512);
+	struct mw_user u;
+	rc = mw_store_user_get(a->store, user, ar, &u, err);
+	if (!rc)
+		*uid = u.id;
+	mw_arena_free(ar);
+	return rc;
+}
+
+/* A permission row's audit resource: "experiment/<id>/<user>" or
+ * "model/<name>/<user>". */
+static const char *perm_resource(char *buf, size_t n, enum mw_perm_kind kind,
+				 const char *resource, const char *user)
+{
+	snprintf(buf, n, "%s/%.300s/%.256s", kind == MW_PERM_EXPERIMENT ? "experiment" : "model",
+		 resource, user);
+	return buf;
+}
+
+int mw_authz_put(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		 const char *resource, const char *user, enum mw_perm perm, enum mw_perm_put mode,
+		 int64_t *user_id, struct mw_err *err)
+{
+	if ((unsigned)perm >= MW_PERM__COUNT)
+		return mw_err_set(err, MW_E_INVALID,
+				  "a permission is READ, EDIT, MANAGE or NO_PERMISSIONS");
+	int64_t uid = 0;
+	int rc = manage_prep(a, p, kind, resource, user, &uid, err);
+	if (!rc) {
+		char res[600];
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		struct mw_store *st =
+			mw_auth_audited(a, p, &ar, "permission.set", "permission",
+					perm_resource(res, sizeof res, kind, resource, user), &sb);
+		mw_audit_rec_after(&ar, "{s:s}", "permission", mw_perm_name(perm));
+		rc = mw_store_perm_put(st, kind, resource, uid, perm, mode, err);
+		mw_audit_rec_release(&ar);
+	}
+	mw_authz_invalidate(a);
+	if (!rc && user_id)
+		*user_id = uid;
+	return rc;
+}
+
+int mw_authz_get(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		 const char *resource, const char *user, enum mw_perm *perm, int64_t *user_id,
+		 struct mw_err *err)
+{
+	int64_t uid = 0;
+	int rc = manage_prep(a, p, kind, resource, user, &uid, err);
+	if (!rc)
+		rc = mw_store_perm_get(a->store, kind, resource, uid, perm, err);
+	if (!rc && user_id)
+		*user_id = uid;
+	return rc;
+}
+
+int mw_authz_delete(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+		    const char *resource, const char *user, struct mw_err *err)
+{
+	int64_t uid = 0;
+	int rc = manage_prep(a, p, kind, resource, user, &uid, err);
+	if (!rc) {
+		char res[600];
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		rc = mw_store_perm_delete(
+			mw_auth_audited(a, p, &ar, "permission.delete", "permission",
+					perm_resource(res, sizeof res, kind, resource, user), &sb),
+			kind, resource, uid, err);
+		mw_audit_rec_release(&ar);
+	}
+	mw_authz_invalidate(a);
+	return rc;
+}
+
+int mw_authz_grant_creator(struct mw_authn *a, const struct mw_principal *p, enum mw_perm_kind kind,
+			   const char *resource, struct mw_err *err)
+{
+	if (!p)
+		return 0;
+	int rc = check_resource(kind, resource, err);
+	if (!rc) {
+		char res[600];
+		struct mw_audit_rec ar;
+		struct mw_store_bound sb;
+		struct mw_store *st =
+			mw_auth_audited(a, p, &ar, "permission.set", "permission",
+					perm_resource(res, sizeof res, kind, resource, p->user), &sb);
+		mw_audit_rec_after(&ar, "{s:s, s:b}", "permission", "MANAGE", "creator", true);
+		rc = mw_store_perm_put(st, kind, resource, p->user_id, MW_PERM_MANAGE,
+				       MW_PERM_PUT_UPSERT, err);
+		mw_audit_rec_release(&ar);
+	}
+	mw_authz_invalidate(a);
+	return rc;
+}
+
+int mw_authz_list(struct mw_authn *a, int64_t user_id, struct mw_arena *ar,
+		  struct mw_perm_row **rows, size_t *n, struct mw_err *err)
+{
+	return mw_store_perm_list(a->store, user_id, ar, rows, n, err);
+}
