@@ -18,7 +18,7 @@ Models are real XGBoost boosters without signatures (test_serving's helpers).
 
 from conftest import assert_error, assert_ok
 from test_serving import (register, rows_for, train_bin, train_multi, train_reg, v2_body,
-                          v2_infer, v2_outputs, xgb_files)
+                          v2_infer, v2_outputs, wait_for, xgb_files)
 
 INVALID = ("INVALID_PARAMETER_VALUE",)
 
@@ -73,14 +73,19 @@ def test_other_shapes_are_refused_unless_forced(mw_factory):
     assert champion(srv, name) == v1
     assert serve_champion(srv, name, 6) == v1
 
-    # the same shapes move freely, and the new version was loaded to compare
+    # the same shapes move freely; the default follows (the version loaded to
+    # compare, no second load)
     assert_ok(move(srv, name, same))
     assert champion(srv, name) == same
-    assert same in loaded_versions(srv, name)
+    wait_for(lambda: same in loaded_versions(srv, name), timeout=10,
+             what="the default to follow the alias")
+    assert serve_champion(srv, name, 6) == same
 
     # forced: moved, and the default serves the new shapes
     assert_ok(move(srv, name, wider, force=True))
     assert champion(srv, name) == wider
+    wait_for(lambda: wider in loaded_versions(srv, name), timeout=10,
+             what="the default to follow the forced move")
     assert serve_champion(srv, name, 8) == wider
 
 
