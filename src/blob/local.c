@@ -227,7 +227,7 @@ static int place(struct writer *w, const char *dir, const char *file, struct mw_
 		rmdir(dir); /* fails while other blobs share it; that is fine */
 		return rc;
 	}
-	return mw_fs_fsync_dir(dir, err);
+	return mw_fs_fsync_dir(dir, "sync the blob directory", err);
 }
 
 /* place, then hold the new blob through the writer's descriptor; the writer

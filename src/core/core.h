@@ -292,8 +292,10 @@ int mw_fs_mkdirs(const char *path, struct mw_err *err);
 /* Remove a file or a whole tree (symlinks are removed, never followed); a
  * path that does not exist is not an error. */
 int mw_fs_rm_rf(const char *path, struct mw_err *err);
-/* fsync a directory (after a rename or create in it). */
-int mw_fs_fsync_dir(const char *dir, struct mw_err *err);
+/* fsync a directory (after a rename or create in it).  what names it in an
+ * error message (a client may read it: say what failed, not where); NULL
+ * names it by its path. */
+int mw_fs_fsync_dir(const char *dir, const char *what, struct mw_err *err);
 /* Replace path with n bytes atomically: a temporary file beside it, written,
  * fsync'd, renamed over path, then the directory fsync'd. */
 int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, struct mw_err *err);

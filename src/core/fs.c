@@ -494,12 +494,14 @@ int mw_fs_rename(const char *from, const char *to)
 	return rename(from, to);
 }
 
-int mw_fs_fsync_dir(const char *dir, struct mw_err *err)
+int mw_fs_fsync_dir(const char *dir, const char *what, struct mw_err *err)
 {
+	if (!what)
+		what = dir;
 	int fd = mw_fs_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return mw_fs_error(errno, dir, err);
-	int rc = mw_fs_fsync(fd) ? mw_fs_error(errno, dir, err) : 0;
+		return mw_fs_error(errno, what, err);
+	int rc = mw_fs_fsync(fd) ? mw_fs_error(errno, what, err) : 0;
 	close(fd);
 	return rc;
 }
@@ -537,7 +539,7 @@ int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, stru
 		slash[1] = 0;
 	else if (slash)
 		*slash = 0;
-	rc = mw_fs_fsync_dir(slash ? dir : ".", err);
+	rc = mw_fs_fsync_dir(slash ? dir : ".", NULL, err);
 	free(dir);
 	return rc;
 }

@@ -60,7 +60,7 @@ def infer(srv):
 
 def clean_error(step, r, err, data_dir):
     """A failed answer: 5xx, its API's error format, a message that says what
-    failed (the disk is full, for ENOSPC)."""
+    failed (the disk is full, for ENOSPC), and not where: no server path."""
     assert 500 <= r.status_code < 600, f"{step}: {r.status_code} {r.text[:300]}"
     body = strict_json(r)
     assert isinstance(body, dict), f"{step}: {r.text[:300]}"
@@ -70,6 +70,7 @@ def clean_error(step, r, err, data_dir):
         assert isinstance(body.get("error_code"), str) and body["error_code"], body
     if err == "enospc":
         assert "full" in msg.lower(), f"{step}: ENOSPC without 'full': {msg}"
+    assert str(data_dir) not in msg, f"{step}: the message names a server path: {msg}"
     return msg
 
 
