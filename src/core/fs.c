@@ -208,12 +208,8 @@ static int parse_ops(const char *s, size_t n, unsigned *out)
 	static const struct {
 		const char *name;
 		unsigned op;
-	} names[] = {{"write", MW_FS_WRITE},
-		     {"fsync", MW_FS_FSYNC},
-		     {"rename", MW_FS_RENAME},
-		     {"truncate", MW_FS_TRUNCATE},
-		     {"open", MW_FS_OPEN},
-		     {"any", MW_FS_ANY}};
+	} names[] = {{"write", MW_FS_WRITE},       {"fsync", MW_FS_FSYNC}, {"rename", MW_FS_RENAME},
+		     {"truncate", MW_FS_TRUNCATE}, {"open", MW_FS_OPEN},   {"any", MW_FS_ANY}};
 	*out = 0;
 	while (n) {
 		const char *slash = memchr(s, '/', n);
@@ -428,7 +424,7 @@ out:
 	pthread_mutex_unlock(&fault_mu);
 	if (e)
 		mw_warn("fs: injected %s into %s #%llu (%s)", strerror(e), op_name(op),
-			(unsigned long long)seen, p0 ? p0 : p1 ? p1 : "a descriptor");
+			(unsigned long long)seen, p0 ? p0 : (p1 ? p1 : "a descriptor"));
 	return e;
 }
 

@@ -6,10 +6,11 @@
  * Each file opened through it is a struct vfile: the real file of the
  * wrapped VFS lives right after it in the same allocation (szOsFile is the
  * sum), and every method forwards to the real one.  xOpen (of a named
- * file), xWrite, xSync and xTruncate first ask the seam; an injected ENOSPC becomes SQLITE_FULL and any
- * other errno the matching SQLITE_IOERR_* code, before the real call, so a
- * failed write changes nothing on disk.  Without a test rule the cost is one
- * atomic load per call.
+ * file), xWrite, xSync and xTruncate first ask the seam; an injected ENOSPC
+ * becomes SQLITE_FULL and any other errno the matching SQLITE_IOERR_* code
+ * (SQLITE_CANTOPEN for an open), before the real call, so a failed write
+ * changes nothing on disk.  Without a test rule the cost is one atomic load
+ * per call.
  *
  * sqi_vfs_register makes it the process's default VFS, once; the wrapped VFS
  * is the default at that moment (unix).  Nothing here reads the environment.

@@ -272,9 +272,9 @@ static void test_parse(void **state)
 	}
 	/* the rule set before is still the one in force */
 	assert_int_equal(mw_fs_fault_check(MW_FS_FSYNC, NULL, 0), EIO);
-	static const char *good[] = {"enospc:0", "eio:1048576", "eio:truncate#3+",
-				     "enospc:any#1,while=/nonexistent", "eio:open/write#2+",
-				     "eio:10,under=/x,while=/y"};
+	static const char *good[] = {"enospc:0",          "eio:1048576",
+				     "eio:truncate#3+",   "enospc:any#1,while=/nonexistent",
+				     "eio:open/write#2+", "eio:10,under=/x,while=/y"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		assert_int_equal(mw_fs_fault_set_spec(good[i], &err), 0);
 	/* the last one is scoped to /x: nothing else fails */
