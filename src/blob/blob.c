@@ -147,9 +147,9 @@ int mw_blob_link(struct mw_blob *b, const char *digest, const char *dest, struct
 		close(fd);
 		return 0;
 	}
-	int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	int out = mw_fs_open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (out < 0) {
-		rc = mw_err_set(err, MW_E_IO, "cannot create %s: %s", dest, strerror(errno));
+		rc = mw_fs_error(errno, dest, err);
 		close(fd);
 		return rc;
 	}
@@ -160,24 +160,18 @@ int mw_blob_link(struct mw_blob *b, const char *digest, const char *dest, struct
 			continue;
 		if (n <= 0) {
 			if (n < 0)
-				rc = mw_err_set(err, MW_E_IO, "read blob: %s", strerror(errno));
+				rc = mw_fs_error(errno, "read blob", err);
 			break;
 		}
-		for (ssize_t off = 0; off < n && !rc;) {
-			ssize_t k = write(out, buf + off, (size_t)(n - off));
-			if (k < 0 && errno != EINTR)
-				rc = mw_err_set(err, MW_E_IO, "write %s: %s", dest,
-						strerror(errno));
-			else if (k > 0)
-				off += k;
-		}
-		if (rc)
+		if (mw_fs_write(out, buf, (size_t)n)) {
+			rc = mw_fs_error(errno, dest, err);
 			break;
+		}
 	}
 	free(buf);
 	close(fd);
 	if (close(out) && !rc)
-		rc = mw_err_set(err, MW_E_IO, "close %s: %s", dest, strerror(errno));
+		rc = mw_fs_error(errno, dest, err);
 	if (rc)
 		unlink(dest);
 	return rc;

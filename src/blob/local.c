@@ -21,7 +21,7 @@
  * they never wait, so there is no deadlock, and any number of holds of the
  * same blob coexist.
  *
- * Every write, fsync and rename goes through core/fs.c (mw_fs_*), the seam
+ * Every open, write, fsync and rename goes through core/fs.c (mw_fs_*), the seam
  * where tests inject ENOSPC or EIO; nothing here knows about test faults.
  */
 #include "blob/backend.h"
@@ -108,7 +108,7 @@ static int local_begin(void *impl, void **out, struct mw_err *err)
 		size_t n = strlen(l->tmp) + 48;
 		w->tmp_path = mw_xmalloc(n);
 		snprintf(w->tmp_path, n, "%s/up-%s", l->tmp, id);
-		w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		w->fd = mw_fs_open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w->fd < 0) {
 			rc = mw_fs_error(errno, "cannot create a temporary file", err);
 			free(w->tmp_path);
@@ -227,7 +227,7 @@ static int place(struct writer *w, const char *dir, const char *file, struct mw_
 		rmdir(dir); /* fails while other blobs share it; that is fine */
 		return rc;
 	}
-	return mw_fs_fsync_dir(dir, err);
+	return mw_fs_fsync_dir(dir, "sync the blob directory", err);
 }
 
 /* place, then hold the new blob through the writer's descriptor; the writer
@@ -263,7 +263,7 @@ static int local_commit(void *wp, char digest[65], uint64_t *size, void **hold, 
 	char dir[4096], file[4200];
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
 	for (int tries = 0; tries < 16; tries++) {
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		int fd = mw_fs_open(file, O_RDONLY | O_CLOEXEC, 0);
 		if (fd < 0 && errno != ENOENT) {
 			int rc = mw_fs_error(errno, "open blob", err);
 			writer_free(w, true);
@@ -314,7 +314,7 @@ static int local_open_fd(void *impl, const char *digest, int *fd, uint64_t *size
 	struct local *l = impl;
 	char dir[4096], file[4200];
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
-	int f = open(file, O_RDONLY | O_CLOEXEC);
+	int f = mw_fs_open(file, O_RDONLY | O_CLOEXEC, 0);
 	if (f < 0)
 		return errno == ENOENT
 			       ? mw_err_set(err, MW_E_NOT_FOUND, "blob %s is missing", digest)
@@ -347,7 +347,7 @@ static int local_remove_unreferenced(void *impl, const char *digest, mw_blob_ref
 	struct local *l = impl;
 	char dir[4096], file[4200];
 	blob_path(l, digest, dir, sizeof dir, file, sizeof file);
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = mw_fs_open(file, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			return mw_fs_error(errno, "open blob", err);

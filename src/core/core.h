@@ -297,13 +297,17 @@ int mw_fs_mkdirs(const char *path, struct mw_err *err);
 /* Remove a file or a whole tree (symlinks are removed, never followed); a
  * path that does not exist is not an error. */
 int mw_fs_rm_rf(const char *path, struct mw_err *err);
-/* fsync a directory (after a rename or create in it). */
-int mw_fs_fsync_dir(const char *dir, struct mw_err *err);
+/* fsync a directory (after a rename or create in it).  what names it in an
+ * error message (a client may read it: say what failed, not where); NULL
+ * names it by its path. */
+int mw_fs_fsync_dir(const char *dir, const char *what, struct mw_err *err);
 /* Replace path with n bytes atomically: a temporary file beside it, written,
  * fsync'd, renamed over path, then the directory fsync'd. */
 int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, struct mw_err *err);
 /* write(2) all n bytes (EINTR and short writes retried); 0 or -1 with errno. */
 int mw_fs_write(int fd, const void *p, size_t n);
+/* open(2) through the seam: a descriptor, or -1 with errno. */
+int mw_fs_open(const char *path, int flags, int mode);
 /* fsync(2) and rename(2) through the seam; 0 or -1 with errno. */
 int mw_fs_fsync(int fd);
 int mw_fs_rename(const char *from, const char *to);
@@ -312,7 +316,7 @@ int mw_fs_rename(const char *from, const char *to);
 int mw_fs_error(int errno_value, const char *what, struct mw_err *err);
 
 /* Fault injection: the one seam where tests make file operations fail, as
- * SQLite's test VFS does.  Writes, fsyncs and renames of blobs and side files
+ * SQLite's test VFS does.  Opens, writes, fsyncs and renames of blobs and side files
  * (through the functions above) and of the SQLite store's files (through the
  * VFS shim in store/sqlite_vfs.c, which calls mw_fs_fault_check) consult one
  * rule; when it fires the operation fails with the rule's errno (ENOSPC, EIO)
@@ -334,8 +338,9 @@ enum mw_fs_op {
 	MW_FS_FSYNC = 1 << 1,
 	MW_FS_RENAME = 1 << 2,
 	MW_FS_TRUNCATE = 1 << 3,
+	MW_FS_OPEN = 1 << 4,
 };
-#define MW_FS_ANY (MW_FS_WRITE | MW_FS_FSYNC | MW_FS_RENAME | MW_FS_TRUNCATE)
+#define MW_FS_ANY (MW_FS_WRITE | MW_FS_FSYNC | MW_FS_RENAME | MW_FS_TRUNCATE | MW_FS_OPEN)
 
 enum mw_fs_trigger {
 	MW_FS_PAST, /* a write ending past n bytes of its file */
@@ -358,11 +363,13 @@ void mw_fs_fault_set(const struct mw_fs_fault *f);
  * "ERROR:N" (every write that would take a file past N bytes fails) or
  * "ERROR:OPS#N[+]" (the Nth of OPS fails; with '+', every later one too),
  * then optional ",under=DIR" and ",while=FILE".  ERROR is enospc or eio; OPS
- * is write, fsync, rename, truncate or any, joined by '/'.  Examples:
+ * is write, fsync, rename, truncate, open or any, joined by '/'.  Examples:
  * "enospc:1048576", "eio:fsync#1", "enospc:write#1+,under=/d,while=/tmp/full".
  * A malformed rule is -MW_E_INVALID and changes nothing. */
 int mw_fs_fault_set_spec(const char *spec, struct mw_err *err);
-/* Operations failed by the rule since it was set. */
+/* Operations failed by the rule since it was set.  Each failure is also
+ * logged as a warning ("fs: injected ..."), so a test of the real binary can
+ * tell whether its workload reached the Nth operation. */
 uint64_t mw_fs_fault_hits(void);
 /* The check itself, for I/O that does not go through the functions above
  * (the SQLite VFS shim): 0 to go ahead, or the errno the operation must fail

@@ -1,6 +1,6 @@
 /*
  * fs.c - the file seam: joins, mkdir -p, rm -rf, atomic writes, and the
- * write/fsync/rename calls every writer of files goes through, with the one
+ * open/write/fsync/rename calls every writer of files goes through, with the one
  * fault-injection rule tests use to make those calls fail.
  *
  * Invariants: mw_fs_write_atomic never leaves a half-written file at its
@@ -208,11 +208,8 @@ static int parse_ops(const char *s, size_t n, unsigned *out)
 	static const struct {
 		const char *name;
 		unsigned op;
-	} names[] = {{"write", MW_FS_WRITE},
-		     {"fsync", MW_FS_FSYNC},
-		     {"rename", MW_FS_RENAME},
-		     {"truncate", MW_FS_TRUNCATE},
-		     {"any", MW_FS_ANY}};
+	} names[] = {{"write", MW_FS_WRITE},       {"fsync", MW_FS_FSYNC}, {"rename", MW_FS_RENAME},
+		     {"truncate", MW_FS_TRUNCATE}, {"open", MW_FS_OPEN},   {"any", MW_FS_ANY}};
 	*out = 0;
 	while (n) {
 		const char *slash = memchr(s, '/', n);
@@ -273,7 +270,7 @@ static int fault_parse(const char *spec, struct mw_fs_fault *out, struct mw_err 
 		if (parse_ops(t, (size_t)(hash - t), &out->ops))
 			return mw_err_set(err, MW_E_INVALID,
 					  "fault \"%s\": operations are write, fsync, rename, "
-					  "truncate or any, joined by '/'",
+					  "truncate, open or any, joined by '/'",
 					  spec);
 		const char *c = hash + 1;
 		size_t cn = tn - (size_t)(c - t);
@@ -377,6 +374,23 @@ static bool rule_matches_locked(const char *path, int fd)
 	return in;
 }
 
+static const char *op_name(enum mw_fs_op op)
+{
+	switch (op) {
+	case MW_FS_WRITE:
+		return "write";
+	case MW_FS_FSYNC:
+		return "fsync";
+	case MW_FS_RENAME:
+		return "rename";
+	case MW_FS_TRUNCATE:
+		return "truncate";
+	case MW_FS_OPEN:
+		return "open";
+	}
+	return "?";
+}
+
 /* The check behind every seam call; p1 is the second name of a rename. */
 static int fault_hit(enum mw_fs_op op, const char *p0, const char *p1, int fd, uint64_t end)
 {
@@ -384,6 +398,7 @@ static int fault_hit(enum mw_fs_op op, const char *p0, const char *p1, int fd, u
 	if (!atomic_load_explicit(&armed, memory_order_relaxed))
 		return 0;
 	int e = 0;
+	uint64_t seen = 0;
 	pthread_mutex_lock(&fault_mu);
 	if (!rule.error || !(rule.ops & (unsigned)op))
 		goto out;
@@ -402,10 +417,14 @@ static int fault_hit(enum mw_fs_op op, const char *p0, const char *p1, int fd, u
 		if (rule_seen == rule.n || (rule.sticky && rule_seen > rule.n))
 			e = rule.error;
 	}
+	seen = rule_seen;
 	if (e)
 		rule_hits++;
 out:
 	pthread_mutex_unlock(&fault_mu);
+	if (e)
+		mw_warn("fs: injected %s into %s #%llu (%s)", strerror(e), op_name(op),
+			(unsigned long long)seen, p0 ? p0 : (p1 ? p1 : "a descriptor"));
 	return e;
 }
 
@@ -441,6 +460,16 @@ int mw_fs_write(int fd, const void *p, size_t n)
 	return 0;
 }
 
+int mw_fs_open(const char *path, int flags, int mode)
+{
+	int e = fault_hit(MW_FS_OPEN, path, NULL, -1, 0);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return open(path, flags, mode);
+}
+
 int mw_fs_fsync(int fd)
 {
 	int e = fault_hit(MW_FS_FSYNC, NULL, NULL, fd, 0);
@@ -461,12 +490,14 @@ int mw_fs_rename(const char *from, const char *to)
 	return rename(from, to);
 }
 
-int mw_fs_fsync_dir(const char *dir, struct mw_err *err)
+int mw_fs_fsync_dir(const char *dir, const char *what, struct mw_err *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!what)
+		what = dir;
+	int fd = mw_fs_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return mw_fs_error(errno, dir, err);
-	int rc = mw_fs_fsync(fd) ? mw_fs_error(errno, dir, err) : 0;
+		return mw_fs_error(errno, what, err);
+	int rc = mw_fs_fsync(fd) ? mw_fs_error(errno, what, err) : 0;
 	close(fd);
 	return rc;
 }
@@ -480,7 +511,7 @@ int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, stru
 	size_t tn = strlen(path) + 48;
 	char *tmp = mw_xmalloc(tn);
 	snprintf(tmp, tn, "%s.tmp-%s", path, rnd);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	int fd = mw_fs_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0) {
 		rc = mw_fs_error(errno, path, err);
 		free(tmp);
@@ -504,7 +535,7 @@ int mw_fs_write_atomic(const char *path, const void *p, size_t n, int mode, stru
 		slash[1] = 0;
 	else if (slash)
 		*slash = 0;
-	rc = mw_fs_fsync_dir(slash ? dir : ".", err);
+	rc = mw_fs_fsync_dir(slash ? dir : ".", NULL, err);
 	free(dir);
 	return rc;
 }

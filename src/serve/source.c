@@ -83,13 +83,14 @@ int mw_model_dir(const char *root, const struct mw_model_ident *id, mw_model_fil
 		rc = fill(ctx, tmp, err);
 	if (!rc) {
 		char *mark = mw_fs_join(tmp, ".complete");
-		int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd >= 0)
+		int fd = mw_fs_open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			rc = mw_fs_error(errno, "cannot mark a model directory complete", err);
+		else
 			close(fd);
 		free(mark);
-		if (rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST)
-			rc = mw_err_set(err, MW_E_IO, "cannot move %s into place: %s", dir,
-					strerror(errno));
+		if (!rc && mw_fs_rename(tmp, dir) && errno != ENOTEMPTY && errno != EEXIST)
+			rc = mw_fs_error(errno, "cannot move a model directory into place", err);
 	}
 	if (access(tmp, F_OK) == 0) { /* failed, or another loader won the race */
 		struct mw_err e2 = {0};

@@ -1,15 +1,16 @@
 /*
  * sqlite_vfs.c - a thin SQLite VFS ("mw") over the default one, so the
- * store's writes, syncs and truncates pass through the file seam of
+ * store's opens, writes, syncs and truncates pass through the file seam of
  * core/fs.c (mw_fs_fault_check) like every other file the process writes.
  *
  * Each file opened through it is a struct vfile: the real file of the
  * wrapped VFS lives right after it in the same allocation (szOsFile is the
- * sum), and every method forwards to the real one.  xWrite, xSync and
- * xTruncate first ask the seam; an injected ENOSPC becomes SQLITE_FULL and any
- * other errno the matching SQLITE_IOERR_* code, before the real call, so a
- * failed write changes nothing on disk.  Without a test rule the cost is one
- * atomic load per call.
+ * sum), and every method forwards to the real one.  xOpen (of a named
+ * file), xWrite, xSync and xTruncate first ask the seam; an injected ENOSPC
+ * becomes SQLITE_FULL and any other errno the matching SQLITE_IOERR_* code
+ * (SQLITE_CANTOPEN for an open), before the real call, so a failed write
+ * changes nothing on disk.  Without a test rule the cost is one atomic load
+ * per call.
  *
  * sqi_vfs_register makes it the process's default VFS, once; the wrapped VFS
  * is the default at that moment (unix).  Nothing here reads the environment.
@@ -180,6 +181,12 @@ static int x_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
 	v->path = name;
 	v->real = (sqlite3_file *)((char *)f + VFILE_SIZE);
 	v->real->pMethods = NULL;
+	f->pMethods = NULL;
+	if (name) {
+		int e = mw_fs_fault_check(MW_FS_OPEN, name, 0);
+		if (e)
+			return fault_code(e, SQLITE_CANTOPEN);
+	}
 	int rc = real_vfs->xOpen(real_vfs, name, v->real, flags, out_flags);
 	/* SQLite calls xClose whenever pMethods is set, even after a failed open */
 	f->pMethods = v->real->pMethods ? &methods : NULL;

@@ -8,16 +8,21 @@ missing"); that `gc` with grace 0 removed the temporary file of an upload in
 progress (500 on rename); and that re-uploading the right bytes over a blob
 corrupted on disk answered 200 while GET kept the corrupt bytes.
 
-Every loop here is bounded by a count and a time limit.
+Every loop here is bounded by a count and a time limit.  The race runs
+against the server's gc and against `mw gc` in its local mode (another
+process on the same data directory).
 """
 
 import hashlib
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
 
-from conftest import assert_ok
+import pytest
+
+from conftest import assert_ok, mw_bin, store_env
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
 
@@ -51,11 +56,24 @@ def _age(path, seconds):
     os.utime(path, (t, t))
 
 
-def test_gc_never_removes_an_acknowledged_upload(mw_factory):
+def gc_local(srv):
+    """`mw gc` in its local mode: another process on the server's data
+    directory (it meets the server's uploads through file locks and SQLite)."""
+    env = dict(os.environ, **store_env(srv.data_dir))
+    env.pop("MW_URI", None)
+    p = subprocess.run([mw_bin(), "gc", "--data-dir", srv.data_dir, "--grace", "3600", "--json"],
+                       capture_output=True, text=True, timeout=60, env=env,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("how", ["api", "cli-local"])
+def test_gc_never_removes_an_acknowledged_upload(mw_factory, how):
     """Each round plants an old blob nothing references (gc's candidate),
-    starts a gc and, while its sweep walks the blob directory, uploads the
-    same bytes: the upload reuses the blob and references it after gc's mark.
-    The bytes of every acknowledged upload must survive."""
+    starts a gc (POST /api/mw/gc, or `mw gc` on the data directory from
+    another process) and, while its sweep walks the blob directory, uploads
+    the same bytes: the upload reuses the blob and references it after gc's
+    mark.  The bytes of every acknowledged upload must survive."""
     srv = mw_factory()
     # young unreferenced files every sweep walks past (and keeps): they give
     # the sweep time, so the upload lands between gc's mark and its decision
@@ -78,15 +96,20 @@ def test_gc_never_removes_an_acknowledged_upload(mw_factory):
         f.chmod(0o444)
         _age(f, 7200)
         res = {}
-        t = threading.Thread(target=lambda: res.update(
-            r=gcs.post(srv.url + "/api/mw/gc", json={"grace_seconds": 3600}, timeout=30)))
+        if how == "api":
+            t = threading.Thread(target=lambda: res.update(
+                r=gcs.post(srv.url + "/api/mw/gc", json={"grace_seconds": 3600}, timeout=30)))
+        else:
+            t = threading.Thread(target=lambda: res.update(cli=gc_local(srv)))
         t.start()
-        time.sleep(0.002)
+        time.sleep(0.002 if how == "api" else 0.01)
         p = f"0/new/artifacts/x{i}.bin"
         r = put(srv, p, c)
         t.join(timeout=60)
-        if res["r"].status_code != 200:
+        if how == "api" and res["r"].status_code != 200:
             errors.append(res["r"].text)
+        if how != "api" and res["cli"][0] != 0:
+            errors.append(f"mw gc: {res['cli'][1][:300]}")
         if r.status_code == 200:
             acknowledged.append((p, c))
         else:

@@ -160,6 +160,29 @@ static void test_nth(void **state)
 	mw_fs_fault_set(NULL);
 	assert_int_equal(mw_fs_rename(from, to), 0);
 	close(fd);
+
+	/* opens count too: the 2nd open fails and creates nothing */
+	char *o1 = mw_fs_join(f->root, "o1"), *o2 = mw_fs_join(f->root, "o2");
+	assert_int_equal(mw_fs_fault_set_spec("enospc:open#2", &err), 0);
+	assert_int_equal(mw_fs_write(-1, "", 0), 0); /* a write is not an open */
+	int a = mw_fs_open(o1, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(a >= 0);
+	close(a);
+	errno = 0;
+	assert_int_equal(mw_fs_open(o2, O_WRONLY | O_CREAT | O_CLOEXEC, 0644), -1);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(file_size(o2), -1);
+	assert_int_equal(mw_fs_fault_hits(), 1);
+	/* an atomic write opens its temporary file and its directory */
+	assert_int_equal(mw_fs_fault_set_spec("eio:open#1", &err), 0);
+	assert_int_equal(mw_fs_write_atomic(o2, "x", 1, 0644, &err), -MW_E_IO);
+	assert_int_equal(file_size(o2), -1);
+	assert_int_equal(mw_fs_fault_set_spec("eio:open#2", &err), 0);
+	assert_int_equal(mw_fs_write_atomic(o2, "x", 1, 0644, &err), -MW_E_IO);
+	assert_int_equal(mw_fs_fault_hits(), 1);
+	mw_fs_fault_set(NULL);
+	free(o1);
+	free(o2);
 	free(from);
 	free(to);
 }
@@ -188,8 +211,8 @@ static void test_under_and_while(void **state)
 	assert_int_equal(mw_fs_write(fin, "a", 1), -1); /* under alias -> in */
 	assert_int_equal(mw_fs_fsync(fin), -1);
 	assert_int_equal(mw_fs_write(fout, "a", 1), 0); /* another directory */
-	assert_int_equal(mw_fs_fsync_dir(in, &err), -MW_E_IO);
-	assert_int_equal(mw_fs_fsync_dir(out, &err), 0);
+	assert_int_equal(mw_fs_fsync_dir(in, NULL, &err), -MW_E_IO);
+	assert_int_equal(mw_fs_fsync_dir(out, NULL, &err), 0);
 	/* a rename counts when either name is under the directory */
 	char *src = mw_fs_join(out, "f"), *dst = mw_fs_join(in, "g");
 	assert_int_equal(mw_fs_rename(src, dst), -1);
@@ -249,8 +272,9 @@ static void test_parse(void **state)
 	}
 	/* the rule set before is still the one in force */
 	assert_int_equal(mw_fs_fault_check(MW_FS_FSYNC, NULL, 0), EIO);
-	static const char *good[] = {"enospc:0", "eio:1048576", "eio:truncate#3+",
-				     "enospc:any#1,while=/nonexistent", "eio:10,under=/x,while=/y"};
+	static const char *good[] = {"enospc:0",          "eio:1048576",
+				     "eio:truncate#3+",   "enospc:any#1,while=/nonexistent",
+				     "eio:open/write#2+", "eio:10,under=/x,while=/y"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		assert_int_equal(mw_fs_fault_set_spec(good[i], &err), 0);
 	/* the last one is scoped to /x: nothing else fails */
@@ -294,6 +318,13 @@ static void test_blob_writes(void **state)
 		assert_int_equal(count_entries(tmp), 0);
 		assert_int_equal(count_entries(blobs), 0);
 	}
+	/* a failing open of the temporary file fails the upload at its start */
+	assert_int_equal(mw_fs_fault_set_spec("enospc:open#1", &err), 0);
+	w = NULL;
+	assert_int_equal(mw_blob_begin(b, &w, &err), -MW_E_IO);
+	assert_null(w);
+	assert_non_null(strstr(err.msg, "the disk is full"));
+	assert_int_equal(count_entries(tmp), 0);
 	mw_fs_fault_set(NULL);
 	assert_int_equal(mw_blob_begin(b, &w, &err), 0);
 	assert_int_equal(mw_blob_write(w, data, sizeof data, &err), 0);
@@ -375,6 +406,14 @@ static void test_sqlite_shim(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+
+	/* opening the database's file fails through the seam: nothing is opened */
+	assert_int_equal(mw_fs_fault_set_spec("eio:open#1", &(struct mw_err){0}), 0);
+	db = NULL;
+	assert_int_not_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(mw_fs_fault_hits(), 1);
+	sqlite3_close(db);
+	mw_fs_fault_set(NULL);
 	free(path);
 }
 
