@@ -20,7 +20,7 @@ through the VFS shim) fails once.  After each run:
   alias where it was last moved) and the champion answers inference.
 
 The loop for one (op, error) ends at the first N the workload never reaches
-(the server logs each injected fault), or at MW_FAULT_LOOP_MAX (default 60),
+(the server logs each injected fault), or at MW_FAULT_LOOP_MAX (default 150),
 which the test asserts it did not need: the workload must be covered whole.
 """
 
@@ -36,7 +36,7 @@ from conftest import assert_ok, mw_bin, now_ms, store_env, strict_json
 from test_serving import q, rows_for, train_reg, v2_body, xgb_files
 
 ART = "/api/2.0/mlflow-artifacts/artifacts"
-MAX_N = int(os.environ.get("MW_FAULT_LOOP_MAX", "60"))
+MAX_N = int(os.environ.get("MW_FAULT_LOOP_MAX", "150"))
 MODEL = "fl"
 VERBOSE = os.environ.get("MW_FAULT_LOOP_VERBOSE", "") not in ("", "0")
 
