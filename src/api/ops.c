@@ -106,8 +106,12 @@ static void metrics(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 			"mw_store_writes_total{result=\"ok\"} %llu\n"
 			"mw_store_writes_total{result=\"error\"} %llu\n"
 			"# HELP mw_store_write_queue_depth Writes waiting for the writer.\n"
-			"# TYPE mw_store_write_queue_depth gauge\nmw_store_write_queue_depth %d\n",
-			st.commits, st.jobs - st.failed_jobs, st.failed_jobs, st.queue_depth);
+			"# TYPE mw_store_write_queue_depth gauge\nmw_store_write_queue_depth %d\n"
+			"# HELP mw_store_memory_bytes Memory the store's backend holds (SQLite: the "
+			"page caches of its connections, statements).\n"
+			"# TYPE mw_store_memory_bytes gauge\nmw_store_memory_bytes %llu\n",
+			st.commits, st.jobs - st.failed_jobs, st.failed_jobs, st.queue_depth,
+			(unsigned long long)st.memory_bytes);
 		bad |= mw_buf_puts(&b,
 				   "# HELP mw_store_commit_batch_size Write operations per group commit.\n"
 				   "# TYPE mw_store_commit_batch_size histogram\n");

@@ -289,6 +289,8 @@ struct mw_store_backend {
 	void (*close)(void *impl);
 	/* Optional: give back cache memory of idle read handles. */
 	void (*trim)(void *impl);
+	/* Optional: bytes of memory the backend holds now (caches, statements). */
+	uint64_t (*memory)(void *impl);
 	/* The one handle writes (and migrations) run on. */
 	void *(*write_handle)(void *impl);
 	const struct mw_store_txn *txn;

@@ -624,6 +624,18 @@ static void *sq_write_handle(void *impl)
 	return ((struct sq *)impl)->w;
 }
 
+/* Every byte SQLite holds in this process (page caches of every connection,
+ * prepared statements, schema); its own counter, kept by SQLite's malloc
+ * wrapper. */
+static uint64_t sq_memory(void *impl)
+{
+	(void)impl;
+	sqlite3_int64 cur = 0, hi = 0;
+	if (sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0) != SQLITE_OK || cur < 0)
+		return 0;
+	return (uint64_t)cur;
+}
+
 static void sq_trim(void *impl)
 {
 	struct sq *q = impl;
@@ -875,6 +887,7 @@ const struct mw_store_backend mw_store_sqlite = {
 	.open = sq_open,
 	.close = sq_close,
 	.trim = sq_trim,
+	.memory = sq_memory,
 	.write_handle = sq_write_handle,
 	.txn = &sqlite_txn,
 	.sql = &sqlite_sql,

@@ -127,6 +127,7 @@ void mw_store_close(struct mw_store *s)
 void mw_store_stats(struct mw_store *s, struct mw_store_stats *out)
 {
 	mw_store_writer_stats(s->w, out);
+	out->memory_bytes = s->b->memory ? s->b->memory(s->impl) : 0;
 }
 
 int mw_store_schema_version(struct mw_store *s)

@@ -76,6 +76,7 @@ struct mw_store_stats {
 	struct mw_hist *batch_size;     /* jobs per commit */
 	struct mw_hist *commit_seconds; /* commit latency */
 	int queue_depth;
+	uint64_t memory_bytes; /* what the backend holds (SQLite: page caches, statements) */
 };
 
 struct mw_store_opts {

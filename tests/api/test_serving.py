@@ -1137,8 +1137,14 @@ def test_bad_new_version_keeps_the_old_one_serving(zoo):
     ref = booster_predict(good, X)
     assert_close(v2_outputs(v2_infer(srv, name, v2_body(X)))[0], ref, "v1")
     v = register(srv, name, corrupt_files(xgb_files(train_reg(seed=92, trees=6))),
-                 alias="champion", create=False)
+                 alias=None, create=False)
     assert v == "2"
+    # the registry refuses to move a served alias to a version that does not
+    # load (test_alias_shapes); forced, the serving side must still cope
+    move = {"name": name, "alias": "champion", "version": v}
+    r = srv.post("registered-models/alias", move)
+    assert r.status_code == 400 and "does not load" in r.json()["message"], r.text
+    assert_ok(srv.post("registered-models/alias", dict(move, force=True)))
     # the watcher tries v2 (alias-poll-ms 100), fails, and says why
     e = wait_for(lambda: (lambda e: e if e and e.get("last_error") else None)(
         serving_entry(srv, name)), timeout=10, what="last_error for the bad version")
