@@ -180,8 +180,8 @@ static int check_art(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *ms
 		/* the reserved roots are read-only through the proxy: reading a
 		 * pin needs READ on its model, anything more is an admin's */
 		rc = need <= MW_PERM_READ ? check_model_id(ctx, p, rm_id, need, err)
-		     : p->admin	       ? 0
-					       : mw_err_set(err, MW_E_DENIED, "Permission denied");
+		     : p->admin           ? 0
+					  : mw_err_set(err, MW_E_DENIED, "Permission denied");
 		break;
 	case ART_ROOT: /* listings of the root and of _registry are filtered */
 	case ART_PINS:
@@ -217,7 +217,8 @@ void mw_api_authorize_art_list(struct mw_api_ctx *ctx, struct mw_http_req *req, 
 		const char *name = str_field(json_array_get(files, i), "path");
 		bool keep = false;
 		if (name && !strchr(name, '/')) {
-			char *full = mw_arena_printf(req->arena, "%s%s", where == ART_PINS ? "_registry/" : "", name);
+			char *full = mw_arena_printf(req->arena, "%s%s",
+						     where == ART_PINS ? "_registry/" : "", name);
 			enum art_owner o = art_owner(full, exp, &rm_id);
 			if (o == ART_EXP)
 				keep = mw_authz_can_read(ctx->auth, p, MW_PERM_EXPERIMENT, exp);

@@ -222,11 +222,12 @@ static int check_anchor(struct mw_store *s, int64_t seq, const char *hash, struc
 		char h[65];
 		if ((rc = mw_store_audit_head(s, &last, h, err)))
 			return rc;
-		*msg = last < seq ? mw_arena_printf(a,
-						    "row %lld is missing: the log ends at seq %lld, "
-						    "so rows were removed after the anchor was taken",
-						    (long long)seq, (long long)last)
-				  : mw_arena_printf(a, "row %lld is missing", (long long)seq);
+		*msg = last < seq
+			       ? mw_arena_printf(a,
+						 "row %lld is missing: the log ends at seq %lld, "
+						 "so rows were removed after the anchor was taken",
+						 (long long)seq, (long long)last)
+			       : mw_arena_printf(a, "row %lld is missing", (long long)seq);
 	} else if (!e[0].hash || strcmp(e[0].hash, hash)) {
 		*msg = mw_arena_printf(a,
 				       "row %lld has hash %.16s..., the anchor says %.16s...: the "
@@ -258,7 +259,8 @@ int mw_audit_verify(struct mw_store *s, const struct mw_call *call, json_t *req,
 	json_t *x = req ? json_object_get(req, "expect") : NULL;
 	bool anchored = x && !json_is_null(x) && !(json_is_string(x) && !*json_string_value(x));
 	if (anchored && !json_is_string(x))
-		return mw_err_set(err, MW_E_INVALID, "Invalid value for 'expect': a string SEQ:HASH");
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value for 'expect': a string SEQ:HASH");
 	if (anchored && parse_anchor(json_string_value(x), &seq, hash, err))
 		return -MW_E_INVALID;
 	int rc = mw_store_audit_verify(s, &rows, &bad, err);

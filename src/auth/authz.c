@@ -262,8 +262,8 @@ int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char 
 			struct mw_err *err)
 {
 	struct authz *z = a->z;
-	struct name_slot *s = &z->name[(size_t)((uint64_t)rm_id * 11400714819323198485ull >> 40) %
-				       NAME_SLOTS];
+	struct name_slot *s =
+		&z->name[(size_t)((uint64_t)rm_id * 11400714819323198485ull >> 40) % NAME_SLOTS];
 	int64_t now = mw_now_ms();
 	pthread_mutex_lock(&z->mu);
 	uint64_t gen = z->gen;

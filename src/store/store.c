@@ -491,8 +491,8 @@ int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
 {
 	R(rm_get, name, a, out, err);
 }
-int mw_store_rm_name_by_id(struct mw_store *s, int64_t rm_id, struct mw_arena *a,
-			   const char **name, struct mw_err *err)
+int mw_store_rm_name_by_id(struct mw_store *s, int64_t rm_id, struct mw_arena *a, const char **name,
+			   struct mw_err *err)
 {
 	R(rm_name_by_id, rm_id, a, name, err);
 }
