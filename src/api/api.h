@@ -68,6 +68,12 @@ struct mw_api_need {
  * --auth. */
 int mw_api_authorize(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_api_need need,
 		     json_t *msg, struct mw_err *err);
+/* With --auth: leave out of the artifact proxy's listing of dir (out,
+ * {"files": [...]}) what the caller may not READ: at the root, the
+ * experiments it cannot read and "_sources" (an admin's); under
+ * "_registry", the registered models it cannot read (api/authz.c). */
+void mw_api_authorize_art_list(struct mw_api_ctx *ctx, struct mw_http_req *req, const char *dir,
+			       json_t *out);
 /* After a successful operation: grant the creator MANAGE, or filter a
  * listing in out. */
 void mw_api_authorize_after(struct mw_api_ctx *ctx, struct mw_http_req *req,

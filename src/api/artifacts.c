@@ -241,6 +241,8 @@ static void art_get(struct mw_http_req *req, struct mw_http_resp *resp, void *ud
 		if (!allowed(ctx, req, resp, MW_RES_ART, MW_PERM_READ, "path", dir ? dir : ""))
 			return;
 		int rc = mw_art_list(ctx->art, dir ? dir : "", &out, &err);
+		if (!rc)
+			mw_api_authorize_art_list(ctx, req, dir, out);
 		list_reply(req, resp, rc, out, &err);
 		return;
 	}

@@ -89,38 +89,147 @@ static int each(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *v, chec
 	return rc;
 }
 
-/* "<experiment id>/..." of an artifact path (pure digits), else NULL. */
-static const char *art_experiment(struct mw_http_req *req, const char *path, char out[64])
+/* ------------------------------------------------------------ artifact paths */
+
+/* Whom an artifact path (canonical, mw_art_path_normalize) belongs to:
+ *   ""                            the root (listed filtered)
+ *   "<experiment id>/..."         that experiment (digits)
+ *   "_registry"                   the pins' root (listed filtered)
+ *   "_registry/<model id>/..."    that registered model (its internal id,
+ *                                 digits; mw_authz_model_name finds its name)
+ *   "_sources/...", "_registry/<anything else>"   an admin's only
+ *   anything else                 no owner mw knows (an experiment with an
+ *                                 artifact_location of its own): readable
+ *                                 by every user, writable by an admin. */
+enum art_owner { ART_ROOT, ART_EXP, ART_PINS, ART_MODEL, ART_ADMIN, ART_OTHER };
+
+/* The leading run of digits of s when it is a whole segment (1..20 digits). */
+static size_t digits(const char *s)
 {
 	size_t n = 0;
-	while (path[n] >= '0' && path[n] <= '9' && n < 63)
+	while (s[n] >= '0' && s[n] <= '9' && n < 21)
 		n++;
-	if (!n || (path[n] && path[n] != '/'))
-		return NULL;
-	(void)req;
-	memcpy(out, path, n);
-	out[n] = 0;
-	return out;
+	return n && n <= 20 && (!s[n] || s[n] == '/') ? n : 0;
+}
+
+static enum art_owner art_owner(const char *norm, char exp[64], int64_t *rm_id)
+{
+	size_t n;
+	if (!*norm)
+		return ART_ROOT;
+	if ((n = digits(norm)) && n < 64) {
+		memcpy(exp, norm, n);
+		exp[n] = 0;
+		return ART_EXP;
+	}
+	if (!strcmp(norm, "_registry"))
+		return ART_PINS;
+	if (!strncmp(norm, "_registry/", 10)) {
+		char id[24];
+		if (!(n = digits(norm + 10)))
+			return ART_ADMIN;
+		memcpy(id, norm + 10, n);
+		id[n] = 0;
+		return mw_parse_int64(id, rm_id) || *rm_id <= 0 ? ART_ADMIN : ART_MODEL;
+	}
+	if (!strcmp(norm, "_sources") || !strncmp(norm, "_sources/", 9))
+		return ART_ADMIN;
+	return ART_OTHER;
+}
+
+static uint64_t registry_epoch(struct mw_api_ctx *ctx)
+{
+	return ctx->registry ? mw_registry_generation(ctx->registry) : 0;
+}
+
+/* p's permission `need` on the registered model with internal id rm_id; a
+ * model that does not exist (or no longer does) is an admin's. */
+static int check_model_id(struct mw_api_ctx *ctx, const struct mw_principal *p, int64_t rm_id,
+			  enum mw_perm need, struct mw_err *err)
+{
+	if (p->admin)
+		return 0;
+	char name[MW_AUTH_MODEL_NAME_MAX];
+	struct mw_err e2 = {0};
+	int rc = mw_authz_model_name(ctx->auth, rm_id, registry_epoch(ctx), name, sizeof name, &e2);
+	if (rc == -MW_E_NOT_FOUND)
+		return mw_err_set(err, MW_E_DENIED, "Permission denied");
+	if (rc)
+		return mw_err_set(err, e2.code, "%s", e2.msg);
+	return mw_authz_check(ctx->auth, p, MW_PERM_MODEL, name, need, err);
 }
 
 static int check_art(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *msg,
 		     enum mw_perm need, struct mw_err *err)
 {
 	const char *path = str_field(msg, "path");
-	char exp[64];
-	while (path && *path == '/')
-		path++;
-	if (!path || !*path) /* the root: experiment ids, nothing else */
-		return need > MW_PERM_READ ? mw_err_set(err, MW_E_DENIED, "Permission denied") : 0;
-	if (art_experiment(req, path, exp))
-		return check_exp(ctx, req, exp, need, err);
-	/* the reserved roots (_registry, _sources) are read-only through the
-	 * proxy: reading them needs the role's default read; anything else is
-	 * an admin's */
-	const struct mw_principal *p = who(req);
-	if (need <= MW_PERM_READ || p->admin)
+	char *norm = NULL, exp[64];
+	int64_t rm_id = 0;
+	struct mw_err e2 = {0};
+	/* a path the artifact API would refuse: let it answer (same rules) */
+	if (mw_art_path_normalize(path ? path : "", true, &norm, &e2))
 		return 0;
-	return mw_err_set(err, MW_E_DENIED, "Permission denied");
+	const struct mw_principal *p = who(req);
+	enum art_owner o = art_owner(norm, exp, &rm_id);
+	int rc = 0;
+	switch (o) {
+	case ART_EXP:
+		rc = check_exp(ctx, req, exp, need, err);
+		break;
+	case ART_MODEL:
+		/* the reserved roots are read-only through the proxy: reading a
+		 * pin needs READ on its model, anything more is an admin's */
+		rc = need <= MW_PERM_READ ? check_model_id(ctx, p, rm_id, need, err)
+		     : p->admin           ? 0
+					  : mw_err_set(err, MW_E_DENIED, "Permission denied");
+		break;
+	case ART_ROOT: /* listings of the root and of _registry are filtered */
+	case ART_PINS:
+	case ART_OTHER:
+		if (need > MW_PERM_READ && (o == ART_ROOT || !p->admin))
+			rc = mw_err_set(err, MW_E_DENIED, "Permission denied");
+		break;
+	case ART_ADMIN:
+		if (!p->admin)
+			rc = mw_err_set(err, MW_E_DENIED, "Permission denied");
+		break;
+	}
+	free(norm);
+	return rc;
+}
+
+void mw_api_authorize_art_list(struct mw_api_ctx *ctx, struct mw_http_req *req, const char *dir,
+			       json_t *out)
+{
+	const struct mw_principal *p = who(req);
+	json_t *files = json_object_get(out, "files");
+	char *norm = NULL, exp[64];
+	int64_t rm_id = 0;
+	struct mw_err err = {0};
+	if (!ctx->auth || !p || p->admin || !json_is_array(files) ||
+	    mw_art_path_normalize(dir ? dir : "", true, &norm, &err))
+		return;
+	enum art_owner where = art_owner(norm, exp, &rm_id);
+	free(norm);
+	if (where != ART_ROOT && where != ART_PINS)
+		return; /* everything below one owner: checked before the listing */
+	for (size_t i = json_array_size(files); i-- > 0;) {
+		const char *name = str_field(json_array_get(files, i), "path");
+		bool keep = false;
+		if (name && !strchr(name, '/')) {
+			char *full = mw_arena_printf(req->arena, "%s%s",
+						     where == ART_PINS ? "_registry/" : "", name);
+			enum art_owner o = art_owner(full, exp, &rm_id);
+			if (o == ART_EXP)
+				keep = mw_authz_can_read(ctx->auth, p, MW_PERM_EXPERIMENT, exp);
+			else if (o == ART_MODEL)
+				keep = !check_model_id(ctx, p, rm_id, MW_PERM_READ, &err);
+			else
+				keep = o == ART_PINS || o == ART_OTHER;
+		}
+		if (!keep)
+			json_array_remove(files, i);
+	}
 }
 
 int mw_api_authorize(struct mw_api_ctx *ctx, struct mw_http_req *req, struct mw_api_need need,

@@ -1,6 +1,6 @@
 /*
  * ops.c - operator endpoints: /health, /version, /metrics, /api/mw/config,
- * /api/mw/audit and /api/mw/audit/verify (admin).
+ * /api/mw/audit, /api/mw/audit/verify and /api/mw/audit/head (admin).
  *
  * /api/mw/config lists every setting with its resolved value, default,
  * source and type; a secret setting shows "(set)" or "(unset)", never its
@@ -164,7 +164,8 @@ static void config(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 }
 
 /* GET /api/mw/audit (admin): the audit log, filtered and paged
- * (audit/audit.h, docs/api/audit.md); GET /api/mw/audit/verify: the chain. */
+ * (audit/audit.h, docs/api/audit.md); GET /api/mw/audit/verify: the chain
+ * (and an anchor, ?expect=SEQ:HASH); GET /api/mw/audit/head: the anchor. */
 static void audit_list(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
 {
 	struct mw_api_ctx *ctx = ud;
@@ -183,7 +184,20 @@ static void audit_verify(struct mw_http_req *req, struct mw_http_resp *resp, voi
 	struct mw_api_ctx *ctx = ud;
 	json_t *out = NULL;
 	struct mw_err err = {0};
-	int rc = mw_audit_verify(ctx->store, &req->call, NULL, &out, &err);
+	json_t *msg = mw_api_message(ctx, req, NULL, 0, resp);
+	if (!msg)
+		return;
+	int rc = mw_audit_verify(ctx->store, &req->call, msg, &out, &err);
+	json_decref(msg);
+	mw_api_reply(req, resp, rc, out, &err);
+}
+
+static void audit_head(struct mw_http_req *req, struct mw_http_resp *resp, void *ud)
+{
+	struct mw_api_ctx *ctx = ud;
+	json_t *out = NULL;
+	struct mw_err err = {0};
+	int rc = mw_audit_head(ctx->store, &req->call, NULL, &out, &err);
 	mw_api_reply(req, resp, rc, out, &err);
 }
 
@@ -199,6 +213,7 @@ static struct mw_route ops_routes[] = {
 	OPS("/api/mw/config", config, MW_AUTH_ADMIN),
 	OPS("/api/mw/audit", audit_list, MW_AUTH_ADMIN),
 	OPS("/api/mw/audit/verify", audit_verify, MW_AUTH_ADMIN),
+	OPS("/api/mw/audit/head", audit_head, MW_AUTH_ADMIN),
 };
 
 void mw_api_ops_register(struct mw_api_ctx *ctx, struct mw_http_server *http)

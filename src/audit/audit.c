@@ -170,16 +170,114 @@ int mw_audit_query(struct mw_store *s, const struct mw_call *call, json_t *req, 
 	return rc;
 }
 
+/* "SEQ:HASH" (SEQ >= 0, HASH 64 hex digits, any case) into seq, hash
+ * (lower case). */
+static int parse_anchor(const char *s, int64_t *seq, char hash[65], struct mw_err *err)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	char num[24];
+	size_t n = colon ? (size_t)(colon - s) : 0;
+	bool ok = colon && n && n < sizeof num && strlen(colon + 1) == 64;
+	if (ok) {
+		memcpy(num, s, n);
+		num[n] = 0;
+		ok = !mw_parse_int64(num, seq) && *seq >= 0;
+	}
+	for (size_t i = 0; ok && i < 64; i++) {
+		char c = colon[1 + i];
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+		hash[i] = c;
+	}
+	if (!ok)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value for 'expect': it is SEQ:HASH as 'mw audit head' "
+				  "prints it (a row number, ':', 64 hex digits)");
+	hash[64] = 0;
+	return 0;
+}
+
+static const char ZERO_HASH[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* Whether row seq still holds hash: *msg (static or in a) says why not. */
+static int check_anchor(struct mw_store *s, int64_t seq, const char *hash, struct mw_arena *a,
+			const char **msg, struct mw_err *err)
+{
+	*msg = NULL;
+	if (seq == 0) { /* the empty log's anchor: nothing to lose */
+		if (strcmp(hash, ZERO_HASH))
+			*msg = "row 0 is the empty log: its hash is 64 zeros";
+		return 0;
+	}
+	struct mw_audit_query q = {.after_seq = seq - 1};
+	struct mw_audit_entry *e = NULL;
+	size_t n = 0;
+	bool more = false;
+	int rc = mw_store_audit_list(s, &q, 1, a, &e, &n, &more, err);
+	if (rc)
+		return rc;
+	if (!n || e[0].seq != seq) {
+		int64_t last = 0;
+		char h[65];
+		if ((rc = mw_store_audit_head(s, &last, h, err)))
+			return rc;
+		*msg = last < seq
+			       ? mw_arena_printf(a,
+						 "row %lld is missing: the log ends at seq %lld, "
+						 "so rows were removed after the anchor was taken",
+						 (long long)seq, (long long)last)
+			       : mw_arena_printf(a, "row %lld is missing", (long long)seq);
+	} else if (!e[0].hash || strcmp(e[0].hash, hash)) {
+		*msg = mw_arena_printf(a,
+				       "row %lld has hash %.16s..., the anchor says %.16s...: the "
+				       "log was rewritten from that row on",
+				       (long long)seq, e[0].hash ? e[0].hash : "(none)", hash);
+	}
+	return 0;
+}
+
+int mw_audit_head(struct mw_store *s, const struct mw_call *call, json_t *req, json_t **resp,
+		  struct mw_err *err)
+{
+	(void)call;
+	(void)req;
+	int64_t seq = 0;
+	char hash[65];
+	int rc = mw_store_audit_head(s, &seq, hash, err);
+	if (!rc)
+		*resp = json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "hash", hash);
+	return rc;
+}
+
 int mw_audit_verify(struct mw_store *s, const struct mw_call *call, json_t *req, json_t **resp,
 		    struct mw_err *err)
 {
 	(void)call;
-	(void)req;
-	int64_t rows = 0, bad = 0;
+	int64_t rows = 0, bad = 0, seq = 0;
+	char hash[65];
+	json_t *x = req ? json_object_get(req, "expect") : NULL;
+	bool anchored = x && !json_is_null(x) && !(json_is_string(x) && !*json_string_value(x));
+	if (anchored && !json_is_string(x))
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid value for 'expect': a string SEQ:HASH");
+	if (anchored && parse_anchor(json_string_value(x), &seq, hash, err))
+		return -MW_E_INVALID;
 	int rc = mw_store_audit_verify(s, &rows, &bad, err);
 	if (rc)
 		return rc;
-	*resp = json_pack("{s:b, s:I}", "ok", bad == 0, "rows", (json_int_t)rows);
+	struct mw_arena *a = mw_arena_new(1024);
+	const char *why = NULL;
+	if (anchored && (rc = check_anchor(s, seq, hash, a, &why, err))) {
+		mw_arena_free(a);
+		return rc;
+	}
+	*resp = json_pack("{s:b, s:I}", "ok", bad == 0 && !why, "rows", (json_int_t)rows);
 	json_object_set_new(*resp, "first_bad_seq", bad ? json_integer(bad) : json_null());
+	if (anchored)
+		json_object_set_new(*resp, "expect",
+				    json_pack("{s:I, s:s, s:b, s:s*}", "seq", (json_int_t)seq,
+					      "hash", hash, "ok", !why, "message", why));
+	mw_arena_free(a);
 	return 0;
 }

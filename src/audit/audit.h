@@ -23,8 +23,18 @@ struct mw_store;
 
 int mw_audit_query(struct mw_store *s, const struct mw_call *call, json_t *req, json_t **resp,
 		   struct mw_err *err);
-/* Walk the whole chain: {"ok": bool, "rows": n, "first_bad_seq": n or null}. */
+/* Walk the whole chain: {"ok": bool, "rows": n, "first_bad_seq": n or null}.
+ * With req's "expect": "SEQ:HASH" (an anchor saved from mw_audit_head) also
+ * check that row SEQ still exists with that hash, which the chain alone
+ * cannot tell when the newest rows were removed: "expect": {seq, hash, ok,
+ * message (why not, when not ok)}, and "ok" is false unless both hold.  A
+ * malformed anchor is MW_E_INVALID. */
 int mw_audit_verify(struct mw_store *s, const struct mw_call *call, json_t *req, json_t **resp,
 		    struct mw_err *err);
+
+/* The anchor, the newest row: {"seq": n, "hash": "<64 hex>"} ({"seq": 0,
+ * "hash": 64 zeros} for an empty log). */
+int mw_audit_head(struct mw_store *s, const struct mw_call *call, json_t *req, json_t **resp,
+		  struct mw_err *err);
 
 #endif

@@ -195,6 +195,18 @@ int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64]
 int mw_authz_lm_experiment(struct mw_authn *a, const char *model_id, char out[64],
 			   struct mw_err *err);
 int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], struct mw_err *err);
+/* The current name of the registered model with internal id rm_id (the
+ * <model id> of its pinned files, "_registry/<model id>/<version>") into
+ * out (n bytes; MW_AUTH_MODEL_NAME_MAX is enough); MW_E_NOT_FOUND when
+ * there is none.  Cached by id in a 1024-slot table with the permission
+ * table's rules (a slot is dropped by mw_authz_invalidate and read again
+ * after the TTL), and only for the same epoch: the caller passes the
+ * registry's generation (mw_registry_generation), which every registry
+ * write bumps, so a rename in this process applies at once and one by
+ * another process within the TTL. */
+#define MW_AUTH_MODEL_NAME_MAX 1100
+int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char *out, size_t n,
+			struct mw_err *err);
 
 /* Manage the permission rows of a resource (MLflow's
  * experiments/permissions/..., registered-models/permissions/...): the

@@ -10,12 +10,17 @@
  * cache's TTL; any change of a row, a role or a user bumps the generation,
  * which empties the table at once without touching it.  The experiment
  * table maps run and logged-model ids to their experiment: that never
- * changes, so its slots are only ever replaced.  Resources longer than a
- * slot holds are not cached (they are read every time).  Both tables are
- * fixed-size under one mutex: memory never grows with traffic.
+ * changes, so its slots are only ever replaced.  The name table maps a
+ * registered model's internal id (its pinned files' "_registry/<id>/") to
+ * its current name: a rename changes that, so a slot follows the permission
+ * table's rules (generation, TTL) and the caller's epoch besides.
+ * Resources longer than a slot holds are not cached (they are read every
+ * time).  The tables are fixed-size under one mutex: memory never grows
+ * with traffic.
  */
 #include "auth/auth_int.h"
 
+#include "store/registry.h"
 #include "store/tracking.h"
 
 #include <stdio.h>
@@ -24,6 +29,7 @@
 
 #define PERM_SLOTS 4096
 #define EXP_SLOTS 4096
+#define NAME_SLOTS 1024
 #define RES_MAX 128 /* longest resource cached */
 
 struct perm_slot {
@@ -41,11 +47,23 @@ struct exp_slot {
 	char exp[64];
 };
 
+/* A registered model's name by its internal id: a rename changes it, so a
+ * slot is valid, like a permission slot, for its generation and the TTL, and
+ * also only for the caller's epoch (the registry's generation). */
+struct name_slot {
+	uint64_t gen; /* 0: empty */
+	uint64_t epoch;
+	int64_t id;
+	int64_t read_ms;
+	char name[RES_MAX];
+};
+
 struct authz {
 	pthread_mutex_t mu;
 	uint64_t gen;
 	struct perm_slot perm[PERM_SLOTS];
 	struct exp_slot exp[EXP_SLOTS];
+	struct name_slot name[NAME_SLOTS];
 };
 
 struct authz *mw_authz_new_cache(void)
@@ -236,6 +254,43 @@ int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], str
 	int rc = mw_store_exp_get_by_name(a->store, name, ar, &e, err);
 	if (!rc)
 		rc = copy_exp(e.experiment_id, out, err);
+	mw_arena_free(ar);
+	return rc;
+}
+
+int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char *out, size_t n,
+			struct mw_err *err)
+{
+	struct authz *z = a->z;
+	struct name_slot *s =
+		&z->name[(size_t)((uint64_t)rm_id * 11400714819323198485ull >> 40) % NAME_SLOTS];
+	int64_t now = mw_now_ms();
+	pthread_mutex_lock(&z->mu);
+	uint64_t gen = z->gen;
+	bool hit = s->gen == gen && s->epoch == epoch && s->id == rm_id &&
+		   now - s->read_ms < a->ttl_ms && strlen(s->name) < n;
+	if (hit)
+		snprintf(out, n, "%s", s->name);
+	pthread_mutex_unlock(&z->mu);
+	if (hit)
+		return 0;
+	struct mw_arena *ar = mw_arena_new(1024);
+	const char *name = NULL;
+	int rc = mw_store_rm_name_by_id(a->store, rm_id, ar, &name, err);
+	if (!rc && strlen(name) >= n)
+		rc = mw_err_set(err, MW_E_INTERNAL, "a registered model's name is too long");
+	if (!rc) {
+		snprintf(out, n, "%s", name);
+		pthread_mutex_lock(&z->mu);
+		if (z->gen == gen && strlen(name) < RES_MAX) { /* no change since the read */
+			s->gen = gen;
+			s->epoch = epoch;
+			s->id = rm_id;
+			s->read_ms = now;
+			snprintf(s->name, sizeof s->name, "%s", name);
+		}
+		pthread_mutex_unlock(&z->mu);
+	}
 	mw_arena_free(ar);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * audit.c - `mw audit` (list), `mw audit export` (JSON lines) and
- * `mw audit verify` (the hash chain), on the server named by --uri / MW_URI
+ * `mw audit verify` (the hash chain, and an anchor with --expect),
+ * `mw audit head` (the anchor: the newest row's seq and hash), on the server named by --uri / MW_URI
  * (GET /api/mw/audit, an admin's credentials from the environment) or
  * directly on the data directory (audit/audit.h, the same messages).
  */
@@ -17,26 +18,89 @@ static const char USAGE[] =
 	"[--json]\n"
 	"   or: mw audit export [--since T] [--until T] [--user U] [--action A] [--resource R] "
 	"[--limit N]\n"
-	"   or: mw audit verify [--json]";
+	"   or: mw audit verify [--expect SEQ:HASH] [--json]\n"
+	"   or: mw audit head [--json]";
 
 static const char ABOUT[] =
 	"The audit log: every state change (who, verified or only claimed, when, what,\n"
 	"before -> after, request id), oldest first.  export prints every matching entry as\n"
 	"JSON lines; verify walks the hash chain (exit status 1 when a row was changed).\n"
+	"The chain cannot show that the newest rows were removed: head prints the newest\n"
+	"row as SEQ:HASH; keep it elsewhere (a ticket, a log shipper) and later run\n"
+	"verify --expect SEQ:HASH, which also fails when that row is gone or differs.\n"
 	"Times are ms since the epoch or UTC (2025-01-31, 2025-01-31T12:00:00Z); an action\n"
 	"ending in '*' is a prefix (alias.*); a resource is a kind, an id or kind/id.  On a\n"
 	"server this needs an admin (MLFLOW_TRACKING_TOKEN or USERNAME/PASSWORD).";
 
-static int call_audit(struct mw_client *cl, bool verify, json_t *req, json_t **resp,
+enum audit_call { CALL_LIST, CALL_VERIFY, CALL_HEAD };
+
+static int call_audit(struct mw_client *cl, enum audit_call what, json_t *req, json_t **resp,
 		      struct mw_err *err)
 {
+	static const char *const path[] = {"/api/mw/audit", "/api/mw/audit/verify",
+					   "/api/mw/audit/head"};
 	if (mw_client_uri(cl))
-		return mw_client_native(cl, "GET",
-					verify ? "/api/mw/audit/verify" : "/api/mw/audit", NULL,
-					req, resp, err);
+		return mw_client_native(cl, "GET", path[what], NULL, req, resp, err);
 	struct mw_call call = {.user = mw_client_user(), .request_id = ""};
-	return verify ? mw_audit_verify(mw_client_store(cl), &call, req, resp, err)
-		      : mw_audit_query(mw_client_store(cl), &call, req, resp, err);
+	struct mw_store *st = mw_client_store(cl);
+	return what == CALL_VERIFY ? mw_audit_verify(st, &call, req, resp, err)
+	       : what == CALL_HEAD ? mw_audit_head(st, &call, req, resp, err)
+				   : mw_audit_query(st, &call, req, resp, err);
+}
+
+/* mw audit verify: 0 intact, 1 not (or the anchor does not hold), 2 a
+ * malformed anchor. */
+static int verify(struct mw_client *cl, const char *expect, bool as_json)
+{
+	struct mw_err err = {0};
+	json_t *req = json_object(), *resp = NULL;
+	if (expect)
+		json_object_set_new(req, "expect", json_string(expect));
+	int rc = call_audit(cl, CALL_VERIFY, req, &resp, &err);
+	json_decref(req);
+	if (rc == -MW_E_INVALID && expect) { /* a malformed anchor: a usage error */
+		cmd_error(err.code, "%s", err.msg);
+		return 2;
+	}
+	if (rc)
+		return cmd_fail(&err);
+	bool ok = json_is_true(json_object_get(resp, "ok"));
+	json_t *bad = json_object_get(resp, "first_bad_seq");
+	json_t *anchor = json_object_get(resp, "expect");
+	if (as_json) {
+		cmd_print_json(stdout, resp);
+	} else if (json_is_integer(bad)) {
+		printf("AUDIT LOG TAMPERED: the chain breaks at seq %lld\n",
+		       (long long)json_integer_value(bad));
+	} else if (anchor && !json_is_true(json_object_get(anchor, "ok"))) {
+		const char *m = json_string_value(json_object_get(anchor, "message"));
+		printf("AUDIT LOG TAMPERED: %s\n", m ? m : "the anchor does not hold");
+	} else {
+		printf("audit log intact: %lld rows, hash chain verified",
+		       (long long)json_integer_value(json_object_get(resp, "rows")));
+		if (anchor)
+			printf(", row %lld matches the anchor",
+			       (long long)json_integer_value(json_object_get(anchor, "seq")));
+		printf("\n");
+	}
+	json_decref(resp);
+	return ok ? 0 : 1;
+}
+
+/* mw audit head: SEQ:HASH, what verify --expect takes. */
+static int head(struct mw_client *cl, bool as_json)
+{
+	struct mw_err err = {0};
+	json_t *resp = NULL;
+	if (call_audit(cl, CALL_HEAD, NULL, &resp, &err))
+		return cmd_fail(&err);
+	if (as_json)
+		cmd_print_json(stdout, resp);
+	else
+		printf("%lld:%s\n", (long long)json_integer_value(json_object_get(resp, "seq")),
+		       json_string_value(json_object_get(resp, "hash")));
+	json_decref(resp);
+	return 0;
 }
 
 /* "before -> after", compact, cut for a table cell. */
@@ -98,7 +162,7 @@ static int each_entry(struct mw_client *cl, json_t *req, int64_t limit,
 			return 0;
 		json_object_set_new(req, "max_results", json_integer(want));
 		json_t *resp = NULL;
-		int rc = call_audit(cl, false, req, &resp, err);
+		int rc = call_audit(cl, CALL_LIST, req, &resp, err);
 		if (rc)
 			return rc;
 		json_t *arr = json_object_get(resp, "entries");
@@ -145,6 +209,9 @@ int cmd_audit(int argc, char **argv)
 		{"resource", "R", "entries about this resource: a kind, an id or kind/id", NULL,
 		 false},
 		{"limit", "N", "at most N entries (default 100; export: all)", NULL, false},
+		{"expect", "SEQ:HASH",
+		 "verify: also fail unless row SEQ still has HASH (an anchor from mw audit head)",
+		 NULL, false},
 	};
 	size_t nopts = sizeof opts / sizeof *opts;
 	const char *pos[2];
@@ -153,9 +220,15 @@ int cmd_audit(int argc, char **argv)
 	if (prc)
 		return prc < 0 ? 2 : 0;
 	const char *sub = npos ? pos[0] : "";
-	bool export = !strcmp(sub, "export"), verify = !strcmp(sub, "verify");
-	if (npos && !export && !verify) {
+	bool export = !strcmp(sub, "export"), is_verify = !strcmp(sub, "verify");
+	bool is_head = !strcmp(sub, "head");
+	if (npos && !export && !is_verify && !is_head) {
 		cmd_usage(stderr, opts, nopts, USAGE, NULL);
+		return 2;
+	}
+	const char *expect = cmd_opt(opts, nopts, "expect");
+	if (expect && !is_verify) {
+		cmd_error(MW_E_INVALID, "--expect goes with mw audit verify");
 		return 2;
 	}
 	int64_t limit = export ? -1 : 100;
@@ -170,25 +243,9 @@ int cmd_audit(int argc, char **argv)
 			   &err))
 		return cmd_fail(&err);
 	int ret = 0;
-	if (verify) {
-		json_t *resp = NULL;
-		if (call_audit(cl, true, NULL, &resp, &err)) {
-			ret = cmd_fail(&err);
-		} else {
-			bool ok = json_is_true(json_object_get(resp, "ok"));
-			if (cmd_flag(opts, nopts, "json"))
-				cmd_print_json(stdout, resp);
-			else if (ok)
-				printf("audit log intact: %lld rows, hash chain verified\n",
-				       (long long)json_integer_value(
-					       json_object_get(resp, "rows")));
-			else
-				printf("AUDIT LOG TAMPERED: the chain breaks at seq %lld\n",
-				       (long long)json_integer_value(
-					       json_object_get(resp, "first_bad_seq")));
-			ret = ok ? 0 : 1;
-			json_decref(resp);
-		}
+	if (is_verify || is_head) {
+		bool as_json = cmd_flag(opts, nopts, "json");
+		ret = is_head ? head(cl, as_json) : verify(cl, expect, as_json);
 		mw_client_close(cl);
 		return ret;
 	}

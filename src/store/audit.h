@@ -103,6 +103,10 @@ int mw_store_audit_list(struct mw_store *s, const struct mw_audit_query *q, size
  * whose prev_hash or hash does not match (0: the chain is intact). */
 int mw_store_audit_verify(struct mw_store *s, int64_t *rows, int64_t *bad_seq, struct mw_err *err);
 
+/* The newest row: *seq (0 when the log is empty) and its hash (64 zeros
+ * when empty), the anchor an operator keeps elsewhere. */
+int mw_store_audit_head(struct mw_store *s, int64_t *seq, char hash[65], struct mw_err *err);
+
 /* The chain hash of an entry: SHA-256 hex over prev_hash and the entry's
  * fields, each length-prefixed (so no two contents hash alike by moving a
  * separator).  e->hash is not read. */

@@ -96,6 +96,8 @@ struct mw_store_registry_ops {
 			 struct mw_registered_model *, struct mw_err *);
 	int (*rm_get)(struct mw_store *, const char *, struct mw_arena *,
 		      struct mw_registered_model *, struct mw_err *);
+	int (*rm_name_by_id)(struct mw_store *, int64_t, struct mw_arena *, const char **,
+			     struct mw_err *);
 	int (*rm_rename)(struct mw_store *, const char *, const char *, int64_t, struct mw_arena *,
 			 struct mw_registered_model *, struct mw_err *);
 	int (*rm_update)(struct mw_store *, const char *, const char *, int64_t, struct mw_arena *,
@@ -241,6 +243,7 @@ struct mw_store_audit_ops {
 	int (*list)(struct mw_store *, const struct mw_audit_query *, size_t, struct mw_arena *,
 		    struct mw_audit_entry **, size_t *, bool *, struct mw_err *);
 	int (*verify)(struct mw_store *, int64_t *, int64_t *, struct mw_err *);
+	int (*head)(struct mw_store *, int64_t *, char[65], struct mw_err *);
 };
 
 struct mw_store_auth_ops {

@@ -132,6 +132,12 @@ int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
 		    struct mw_registered_model *out, struct mw_err *err);
 int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms,
 		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err);
+/* The current name of the registered model with internal id rm_id (the
+ * <model id> of its pinned files' paths, "_registry/<model id>/<version>"),
+ * in a; MW_E_NOT_FOUND (MW_STORE_MODEL) when there is none.  An id is never
+ * reused; a rename keeps it. */
+int mw_store_rm_name_by_id(struct mw_store *s, int64_t rm_id, struct mw_arena *a, const char **name,
+			   struct mw_err *err);
 int mw_store_rm_update(struct mw_store *s, const char *name, const char *description,
 		       int64_t now_ms, struct mw_arena *a, struct mw_registered_model *out,
 		       struct mw_err *err);

@@ -237,7 +237,34 @@ out:
 	return rc;
 }
 
+static int audit_head(struct mw_store *store, int64_t *seq, char hash[65], struct mw_err *err)
+{
+	*seq = 0;
+	memcpy(hash, ZERO_HASH, 65);
+	struct conn *c = sqi_rd_begin(store, err);
+	if (!c)
+		return -err->code;
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_LAST, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			const char *h = sqi_col_text(st, 1);
+			*seq = sqlite3_column_int64(st, 0);
+			snprintf(hash, 65, "%s", h ? h : "");
+		} else if (r != SQLITE_DONE) {
+			rc = sqi_sqerr(c, err, "audit: head");
+		}
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(store, c);
+	return rc;
+}
+
 const struct mw_store_audit_ops mw_sqlite_audit_ops = {
 	.list = audit_list,
 	.verify = audit_verify,
+	.head = audit_head,
 };

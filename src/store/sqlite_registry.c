@@ -43,6 +43,7 @@
 static const char SQL_RM_BY_NAME[] =
 	"SELECT rm_id, name, description, user_id, creation_timestamp, last_updated_timestamp"
 	" FROM registered_models WHERE name = ?";
+static const char SQL_RM_NAME_BY_ID[] = "SELECT name FROM registered_models WHERE rm_id = ?";
 static const char SQL_RM_INSERT[] =
 	"INSERT INTO registered_models (name, description, user_id, creation_timestamp,"
 	" last_updated_timestamp) VALUES (?, ?, ?, ?, ?)";
@@ -528,6 +529,32 @@ static int sqr_rm_get(struct mw_store *store, const char *name, struct mw_arena 
 	if (!c)
 		return -err->code;
 	int rc = rm_load(c, name, a, out, err);
+	sqi_rd_end(store, c);
+	return rc;
+}
+
+static int sqr_rm_name_by_id(struct mw_store *store, int64_t rm_id, struct mw_arena *a,
+			     const char **name, struct mw_err *err)
+{
+	struct conn *c = sqi_rd_begin(store, err);
+	if (!c)
+		return -err->code;
+	int rc = 0;
+	sqlite3_stmt *st = sqi_prep(c, SQL_RM_NAME_BY_ID, err);
+	if (!st) {
+		rc = -err->code;
+	} else {
+		sqlite3_bind_int64(st, 1, rm_id);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW)
+			*name = mw_arena_strdup(a, sqi_col_text(st, 0));
+		else if (r == SQLITE_DONE)
+			rc = mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_MODEL,
+					  "no registered model has id %lld", (long long)rm_id);
+		else
+			rc = sqi_sqerr(c, err, "registry: model by id");
+		sqlite3_reset(st);
+	}
 	sqi_rd_end(store, c);
 	return rc;
 }
@@ -1604,6 +1631,7 @@ static int sqr_mv_get_card(struct mw_store *store, const char *name, int64_t v, 
 const struct mw_store_registry_ops mw_sqlite_registry_ops = {
 	.rm_create = sqr_rm_create,
 	.rm_get = sqr_rm_get,
+	.rm_name_by_id = sqr_rm_name_by_id,
 	.rm_rename = sqr_rm_rename,
 	.rm_update = sqr_rm_update,
 	.rm_delete = sqr_rm_delete,

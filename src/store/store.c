@@ -492,6 +492,11 @@ int mw_store_rm_get(struct mw_store *s, const char *name, struct mw_arena *a,
 {
 	R(rm_get, name, a, out, err);
 }
+int mw_store_rm_name_by_id(struct mw_store *s, int64_t rm_id, struct mw_arena *a, const char **name,
+			   struct mw_err *err)
+{
+	R(rm_name_by_id, rm_id, a, name, err);
+}
 int mw_store_rm_rename(struct mw_store *s, const char *name, const char *new_name, int64_t now_ms,
 		       struct mw_arena *a, struct mw_registered_model *out, struct mw_err *err)
 {
@@ -684,6 +689,10 @@ int mw_store_audit_list(struct mw_store *s, const struct mw_audit_query *q, size
 int mw_store_audit_verify(struct mw_store *s, int64_t *rows, int64_t *bad_seq, struct mw_err *err)
 {
 	AD(verify, rows, bad_seq, err);
+}
+int mw_store_audit_head(struct mw_store *s, int64_t *seq, char hash[65], struct mw_err *err)
+{
+	AD(head, seq, hash, err);
 }
 
 /* One field of the chained content: its length in decimal, ':', its bytes

@@ -493,3 +493,67 @@ def test_cli_reads_data_dir_and_server(mw_factory):
     bad = subprocess.run([mw_bin(), "audit", "--data-dir", srv.data_dir, "--limit", "0"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "--limit" in bad.stderr
+
+
+def test_head_anchors_the_chain_against_dropped_rows(mw_factory):
+    srv = auth_server(mw_factory)
+    for _ in range(3):
+        srv.create_experiment()
+    env = dict(os.environ)
+    env.pop("MW_URI", None)
+    env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PW)
+    # the head, from the endpoint (admin only) and the CLI, agree with the newest row
+    head = assert_ok(srv.get("/api/mw/audit/head"))
+    newest = last(srv)[0]
+    assert head == {"seq": newest["seq"], "hash": newest["hash"]}
+    assert_error(requests.get(srv.url + "/api/mw/audit/head", timeout=30), 401,
+                 "UNAUTHENTICATED")
+    cli = subprocess.run([mw_bin(), "audit", "head", "--uri", srv.url], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert cli.returncode == 0 and cli.stdout.strip() == f"{head['seq']}:{head['hash']}", cli
+    anchor = cli.stdout.strip()
+    # more changes after the anchor was saved
+    for _ in range(2):
+        srv.create_experiment()
+    ok = assert_ok(srv.get("/api/mw/audit/verify", {"expect": anchor}))
+    assert ok["ok"] is True and ok["expect"]["ok"] is True, ok
+    assert_error(srv.get("/api/mw/audit/verify", {"expect": "3:zz"}), 400,
+                 "INVALID_PARAMETER_VALUE")
+    srv.stop()
+
+    # someone with the file drops the triggers and the newest rows (the
+    # anchored one among them): the chain alone still verifies
+    db = sqlite3.connect(audit_db(srv))
+    db.execute("DROP TRIGGER audit_log_no_delete")
+    db.execute("DELETE FROM audit_log WHERE seq >= ?", (head["seq"],))
+    db.commit()
+    db.close()
+    denv = dict(env, MW_DATA_DIR=srv.data_dir)
+    alone = subprocess.run([mw_bin(), "audit", "verify", "--json"], capture_output=True,
+                           text=True, env=denv, timeout=60)
+    assert alone.returncode == 0 and json.loads(alone.stdout)["ok"] is True, alone
+    # ... the saved head does not
+    bad = subprocess.run([mw_bin(), "audit", "verify", "--expect", anchor], capture_output=True,
+                         text=True, env=denv, timeout=60)
+    assert bad.returncode == 1, bad
+    assert f"row {head['seq']} is missing" in bad.stdout, bad.stdout
+    assert f"ends at seq {head['seq'] - 1}" in bad.stdout, bad.stdout
+    js = subprocess.run([mw_bin(), "audit", "verify", "--json", "--expect", anchor],
+                        capture_output=True, text=True, env=denv, timeout=60)
+    out = json.loads(js.stdout)
+    assert js.returncode == 1 and out["ok"] is False and out["first_bad_seq"] is None, out
+    assert out["expect"]["ok"] is False and "missing" in out["expect"]["message"], out
+
+    # rows appended again reuse the seq with another hash: still caught, by the server too
+    srv2 = mw_factory(data_dir=srv.data_dir, extra_args=["--auth", "true"],
+                      env={"MW_ADMIN_PASSWORD": ADMIN_PW})
+    srv2.session.auth = ("admin", ADMIN_PW)
+    srv2.create_experiment()
+    srv2.create_experiment()
+    v = assert_ok(srv2.get("/api/mw/audit/verify", {"expect": anchor}))
+    assert v["ok"] is False and v["first_bad_seq"] is None, v
+    assert "the anchor says" in v["expect"]["message"], v
+    # a malformed anchor on the CLI: a usage error, not a verdict
+    mal = subprocess.run([mw_bin(), "audit", "verify", "--uri", srv2.url, "--expect", "x"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert mal.returncode not in (0, 1) and "SEQ:HASH" in mal.stderr, mal

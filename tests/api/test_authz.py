@@ -335,3 +335,93 @@ def test_cli_sets_a_role(srv):
     r = subprocess.run([mw_bin(), "auth", "role", "vic", "admin"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "PERMISSION_DENIED" in r.stderr + r.stdout, r.stderr
+
+
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def art_get(c, path):
+    return requests.get(c.srv.url + ART + "/" + path, headers=c.h, timeout=30)
+
+
+def art_ls(c, path=""):
+    r = requests.get(c.srv.url + ART, headers=c.h, params={"path": path}, timeout=30)
+    return r
+
+
+def ls_names(c, path=""):
+    return {f["path"] for f in assert_ok(art_ls(c, path)).get("files", [])}
+
+
+def test_artifact_proxy_guards_pins_and_staging(srv):
+    alice, bob, carol = user(srv, "alice"), user(srv, "bob"), user(srv, "carol")
+    adm = Client(srv, ADMIN)
+    exp = alice.ok("POST", "experiments/create", {"name": unique("e")})["experiment_id"]
+    name = unique("M")
+    alice.ok("POST", "registered-models/create", {"name": name})
+    mv = assert_ok(register(alice, name, exp, XGB_MODEL))["model_version"]
+    pin = mv["storage_location"].split("mlflow-artifacts:/", 1)[1]
+    assert pin.startswith("_registry/")
+    model_id = pin.split("/")[1]
+    # a second model bob may read, and a staging file only an admin sees
+    other = unique("M")
+    alice.ok("POST", "registered-models/create", {"name": other})
+    other_pin = assert_ok(register(alice, other, exp, XGB_MODEL))["model_version"][
+        "storage_location"].split("mlflow-artifacts:/", 1)[1]
+    other_id = other_pin.split("/")[1]
+
+    # READ (bob's default as a viewer) reads the pinned files and lists them
+    r = art_get(bob, pin + "/MLmodel")
+    assert r.status_code == 200 and r.content == XGB_MODEL["MLmodel"], r.text
+    assert model_id in ls_names(bob, "_registry")
+
+    # NO_PERMISSIONS on the model: no pinned file, no listing of its pins,
+    # and its id is gone from the listing of _registry
+    alice.ok("POST", "registered-models/permissions/create",
+             {"name": name, "username": "bob", "permission": "NO_PERMISSIONS"})
+    for path in (pin + "/MLmodel", pin + "/model.json"):
+        r = art_get(bob, path)
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    for d in (pin, "_registry/" + model_id):
+        r = art_ls(bob, d)
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    assert model_id not in ls_names(bob, "_registry")
+    assert other_id in ls_names(bob, "_registry")
+    assert art_get(bob, other_pin + "/MLmodel").status_code == 200
+    # carol (no row) and the admin still read it
+    assert art_get(carol, pin + "/MLmodel").status_code == 200
+    assert model_id in ls_names(carol, "_registry")
+    assert art_get(adm, pin + "/MLmodel").status_code == 200
+    assert {model_id, other_id} <= ls_names(adm, "_registry")
+
+    # a rename keeps the model's id: the permission follows at once
+    alice.ok("POST", "registered-models/rename", {"name": name, "new_name": name + "r"})
+    assert art_get(bob, pin + "/MLmodel").status_code == 403
+    alice.ok("DELETE", "registered-models/permissions/delete",
+             {"name": name + "r", "username": "bob"})
+    assert art_get(bob, pin + "/MLmodel").status_code == 200
+
+    # an id that names no model, and anything else under _registry: an admin's
+    r = art_get(bob, "_registry/999999/1/MLmodel")
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    assert art_get(adm, "_registry/999999/1/MLmodel").status_code == 404
+
+    # _sources (staging) is an admin's only
+    for path in ("_sources", "_sources/abc/MLmodel"):
+        r = art_get(bob, path)
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    r = art_ls(bob, "_sources")
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    assert art_ls(adm, "_sources").status_code == 200
+
+    # the root lists the experiments the caller may read, and _sources to admins only
+    hidden = alice.ok("POST", "experiments/create", {"name": unique("e")})["experiment_id"]
+    run = new_run(alice, hidden)
+    assert put_art(alice, f"{hidden}/{run}/artifacts/a.txt", b"x").status_code == 200
+    alice.ok("POST", "experiments/permissions/create",
+             {"experiment_id": hidden, "username": "bob", "permission": "NO_PERMISSIONS"})
+    root_bob, root_adm = ls_names(bob), ls_names(adm)
+    assert exp in root_bob and "_registry" in root_bob
+    assert hidden not in root_bob and hidden in root_adm
+    assert "_sources" not in root_bob
+    assert {exp, hidden, "_registry"} <= root_adm
