@@ -286,13 +286,21 @@ static const long double pow10l_tab[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L
 					 1e48L, 1e49L, 1e50L, 1e51L, 1e52L, 1e53L, 1e54L, 1e55L,
 					 1e56L, 1e57L, 1e58L, 1e59L, 1e60L};
 
-/* Write digits of n (exactly 9, n in [10^8, 10^9)) into d. */
+static const char two_digits[] = "00010203040506070809101112131415161718192021222324"
+				 "25262728293031323334353637383940414243444546474849"
+				 "50515253545556575859606162636465666768697071727374"
+				 "75767778798081828384858687888990919293949596979899";
+
+/* Write digits of n (exactly 9, n in [10^8, 10^9)) into d: one, then four
+ * pairs from a table. */
 static void nine_digits(uint32_t n, char d[9])
 {
-	for (int i = 8; i >= 0; i--) {
-		d[i] = (char)('0' + n % 10);
-		n /= 10;
-	}
+	uint32_t lo = n % 100000000u, a = lo / 10000u, b = lo % 10000u;
+	d[0] = (char)('0' + n / 100000000u);
+	memcpy(d + 1, two_digits + 2 * (a / 100u), 2);
+	memcpy(d + 3, two_digits + 2 * (a % 100u), 2);
+	memcpy(d + 5, two_digits + 2 * (b / 100u), 2);
+	memcpy(d + 7, two_digits + 2 * (b % 100u), 2);
 }
 
 bool mw_json_fast_double(const char *s, size_t n, double *out)
