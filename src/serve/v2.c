@@ -455,8 +455,10 @@ static void open_container(struct dec *d, bool map)
 	}
 	enum role r = begin_value(d, map ? V_MAP : V_ARRAY);
 	d->depth++;
-	d->st[d->depth] = (struct frame){
-		.role = r, .map = map, .key = K_OTHER, .ddepth = r == R_DATA ? d->ddepth : 0};
+	d->st[d->depth] = (struct frame){.role = r,
+					 .map = map,
+					 .key = K_OTHER,
+					 .ddepth = r == R_DATA ? d->ddepth : 0};
 }
 
 static void close_container(struct dec *d)
@@ -760,7 +762,7 @@ static bool decode_plain(struct dec *d, const char *s, size_t len)
 		}
 		if (!d->st[d->depth].map)
 			continue;
-key:
+	key:
 		p = skip_ws(p, e);
 		if (p == e || *p != '"' || !(q = plain_string(p + 1, e)))
 			return false;
@@ -1114,7 +1116,8 @@ static int decode_stream(struct dec *d, const char *json, size_t len, int max_de
 	    !all_space(json + d->end, len - d->end)) {
 		char msg[120];
 		snprintf(msg, sizeof msg,
-			 "Malformed JSON in request body: trailing garbage (near byte %zu)", d->end);
+			 "Malformed JSON in request body: trailing garbage (near byte %zu)",
+			 d->end);
 		fail(d, MW_E_BAD_REQUEST, msg);
 	}
 	if (d->string_body) {

@@ -258,10 +258,10 @@ static void fixed_same(double x)
 static void test_fixed_and_ints(void **state)
 {
 	(void)state;
-	static const double fixed[] = {0,	 -0.0,	    0.00005, 0.00015, 0.00025, 0.5,
-				       1.23445,	 1.23455,   9.99995, 99999.99995, 999999999.99994,
-				       1e9,	 1e9 - 1e-5, 1e300,  -1,	    -0.00004, 12.3456,
-				       0.0001,	 0.00009999, 123456.78905};
+	static const double fixed[] =
+		{0,       -0.0,     0.00005,     0.00015,         0.00025,    0.5,         1.23445,
+		 1.23455, 9.99995,  99999.99995, 999999999.99994, 1e9,        1e9 - 1e-5,  1e300,
+		 -1,      -0.00004, 12.3456,     0.0001,          0.00009999, 123456.78905};
 	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
 		fixed_same(fixed[i]);
 		fixed_same(nextafter(fixed[i], 0));
@@ -285,8 +285,17 @@ static void test_fixed_and_ints(void **state)
 		fixed_same(nextafter(half, INFINITY));
 		fixed_same((double)(x >> 11) * 0x1p-53 * pow(10, (int)(x % 15) - 5));
 	}
-	static const long long ints[] = {0, 1, -1, 9, 10, 99, 100, 1234567890123LL, -987654321,
-					 9223372036854775807LL, -9223372036854775807LL - 1};
+	static const long long ints[] = {0,
+					 1,
+					 -1,
+					 9,
+					 10,
+					 99,
+					 100,
+					 1234567890123LL,
+					 -987654321,
+					 9223372036854775807LL,
+					 -9223372036854775807LL - 1};
 	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
 		char want[32], got[24];
 		snprintf(want, sizeof want, "%lld", ints[i]);
@@ -299,10 +308,8 @@ static void test_fixed_and_ints(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_random_bits),
-		cmocka_unit_test(test_read_numbers),
-		cmocka_unit_test(test_float_sweep),
+		cmocka_unit_test(test_edges),          cmocka_unit_test(test_random_bits),
+		cmocka_unit_test(test_read_numbers),   cmocka_unit_test(test_float_sweep),
 		cmocka_unit_test(test_fixed_and_ints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
