@@ -231,6 +231,9 @@ MW_MUST_USE int mw_json_floats_append(struct mw_buf *b, const float *v, size_t n
  * digits and a decimal exponent within +-27, and no doubt about the
  * rounding), false when the caller must ask strtod. */
 bool mw_json_fast_double(const char *s, size_t n, double *out);
+/* The end of the run of ASCII digits at p (p itself when there is none),
+ * eight bytes at a time. */
+const char *mw_json_digits_end(const char *p, const char *e);
 /* One float as snprintf's "%.9g" writes it, byte for byte, ~15x faster
  * (the prediction log writes every input).  Returns the length. */
 size_t mw_fmt_float9(float f, char out[32]);

@@ -303,37 +303,70 @@ static void nine_digits(uint32_t n, char d[9])
 	memcpy(d + 7, two_digits + 2 * (b % 100u), 2);
 }
 
+static bool eight_digits(uint64_t v)
+{
+	return ((v & 0xF0F0F0F0F0F0F0F0ull) |
+		(((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+	       0x3333333333333333ull;
+}
+
+const char *mw_json_digits_end(const char *p, const char *e)
+{
+	while (e - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		if (!eight_digits(v))
+			break;
+		p += 8;
+	}
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/* w * 10^(e - p) + the digits [p, e): eight at a time where the bytes
+ * allow (a little-endian word of eight ASCII digits), then one by one. */
+static uint64_t digits_into(uint64_t w, const char *p, const char *e)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (e - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		if (!eight_digits(v))
+			break; /* not eight digits (cannot happen: the caller checked) */
+		v -= 0x3030303030303030ull;
+		v = v * 10 + (v >> 8); /* pairs */
+		v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+		     (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+		    32;
+		w = w * 100000000u + v;
+		p += 8;
+	}
+#endif
+	for (; p < e; p++)
+		w = w * 10 + (uint64_t)(*p - '0');
+	return w;
+}
+
 bool mw_json_fast_double(const char *s, size_t n, double *out)
 {
 	/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, already checked by
-	 * the lexer; read its decimal significand (at most 19 digits) and
-	 * exponent */
+	 * the lexer; read its decimal significand (at most 19 digits from the
+	 * first non-zero one) and exponent */
 	const char *p = s, *end = s + n;
 	bool neg = p < end && *p == '-';
 	if (neg)
 		p++;
-	uint64_t w = 0;
-	int sig = 0, frac = 0;
-	bool digits = false;
-	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		digits = true;
-		if (w || *p != '0') {
-			if (++sig > 19)
-				return false;
-			w = w * 10 + (uint64_t)(*p - '0');
-		}
-	}
+	const char *ib = p;
+	p = mw_json_digits_end(p, end);
+	const char *ie = p, *fb = p, *fe = p;
 	if (p < end && *p == '.') {
-		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-			digits = true;
-			frac++;
-			if (w || *p != '0') {
-				if (++sig > 19)
-					return false;
-				w = w * 10 + (uint64_t)(*p - '0');
-			}
-		}
+		fb = ++p;
+		p = mw_json_digits_end(p, end);
+		fe = p;
 	}
+	bool digits = ie > ib || fe > fb;
+	int frac = (int)(fe - fb);
 	int e = 0;
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		p++;
@@ -353,6 +386,23 @@ bool mw_json_fast_double(const char *s, size_t n, double *out)
 	}
 	if (p != end || !digits)
 		return false;
+	/* the significant digits: from the first non-zero one */
+	const char *a = ib;
+	while (a < ie && *a == '0')
+		a++;
+	uint64_t w;
+	if (a < ie) {
+		if ((ie - a) + (fe - fb) > 19)
+			return false;
+		w = digits_into(digits_into(0, a, ie), fb, fe);
+	} else {
+		a = fb;
+		while (a < fe && *a == '0')
+			a++;
+		if (fe - a > 19)
+			return false;
+		w = digits_into(0, a, fe);
+	}
 	if (!w) {
 		*out = neg ? -0.0 : 0.0;
 		return true;

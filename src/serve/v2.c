@@ -653,14 +653,12 @@ static const char *number_end(const char *p, const char *e, bool *is_int)
 	if (*p == '0')
 		p++;
 	else
-		while (p < e && is_digit(*p))
-			p++;
+		p = mw_json_digits_end(p, e);
 	if (p < e && *p == '.') {
 		*is_int = false;
 		if (++p == e || !is_digit(*p))
 			return NULL;
-		while (p < e && is_digit(*p))
-			p++;
+		p = mw_json_digits_end(p, e);
 	}
 	if (p < e && (*p == 'e' || *p == 'E')) {
 		*is_int = false;

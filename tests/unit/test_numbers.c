@@ -305,12 +305,39 @@ static void test_fixed_and_ints(void **state)
 	}
 }
 
+/* mw_json_digits_end against a byte loop: runs of digits of every length
+ * up to 40, ended by every byte value (the neighbours of '0' and '9', bytes
+ * whose high nibble is 3, bytes past ASCII), and the end of the text. */
+static void test_digit_runs(void **state)
+{
+	(void)state;
+	char buf[64];
+	for (int len = 0; len <= 40; len++)
+		for (int stop = -1; stop < 256; stop++) {
+			for (int i = 0; i < len; i++)
+				buf[i] = (char)('0' + (i * 7 + len) % 10);
+			size_t n = (size_t)len;
+			if (stop >= 0)
+				buf[n++] = (char)stop;
+			for (size_t tail = n; tail < sizeof buf; tail++)
+				buf[tail] = '5'; /* digits past the end must not count */
+			size_t want = 0;
+			while (want < n && buf[want] >= '0' && buf[want] <= '9')
+				want++;
+			const char *got = mw_json_digits_end(buf, buf + n);
+			if ((size_t)(got - buf) != want)
+				fail_msg("len %d stop %d: %zu, want %zu", len, stop,
+					 (size_t)(got - buf), want);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edges),          cmocka_unit_test(test_random_bits),
 		cmocka_unit_test(test_read_numbers),   cmocka_unit_test(test_float_sweep),
 		cmocka_unit_test(test_fixed_and_ints),
+		cmocka_unit_test(test_digit_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
