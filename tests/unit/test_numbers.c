@@ -336,8 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edges),          cmocka_unit_test(test_random_bits),
 		cmocka_unit_test(test_read_numbers),   cmocka_unit_test(test_float_sweep),
-		cmocka_unit_test(test_fixed_and_ints),
-		cmocka_unit_test(test_digit_runs),
+		cmocka_unit_test(test_fixed_and_ints), cmocka_unit_test(test_digit_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
