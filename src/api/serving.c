@@ -124,6 +124,8 @@ static int encode_v2(struct job *j, struct mw_http_resp *resp)
 	size_t n = inf->rows * inf->ycols;
 	struct mw_buf b;
 	mw_buf_init(&b, MW_RESPONSE_MAX);
+	/* the usual size at once: ~16 bytes a value (the cap still bounds it) */
+	mw_buf_reserve(&b, 160 + (j->id ? strlen(j->id) : 0) + (n < 65536 ? n : 65536) * 16);
 	int bad = mw_buf_puts(&b, "{\"model_name\":");
 	bad |= mw_json_str_append(&b, mw_served_name(j->m));
 	bad |= mw_buf_puts(&b, ",\"model_version\":");
@@ -132,16 +134,15 @@ static int encode_v2(struct job *j, struct mw_http_resp *resp)
 		bad |= mw_buf_puts(&b, ",\"id\":");
 		bad |= mw_json_str_append(&b, j->id);
 	}
-	if (inf->ycols == 1)
-		bad |= mw_buf_printf(&b,
-				     ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
-				     "\"shape\":[%zu]",
-				     inf->rows);
-	else
-		bad |= mw_buf_printf(&b,
-				     ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
-				     "\"shape\":[%zu,%zu]",
-				     inf->rows, inf->ycols);
+	char num[24];
+	bad |= mw_buf_puts(&b, ",\"outputs\":[{\"name\":\"output-0\",\"datatype\":\"FP32\","
+			       "\"shape\":[");
+	bad |= mw_buf_append(&b, num, mw_fmt_i64((long long)inf->rows, num));
+	if (inf->ycols != 1) {
+		bad |= mw_buf_puts(&b, ",");
+		bad |= mw_buf_append(&b, num, mw_fmt_i64((long long)inf->ycols, num));
+	}
+	bad |= mw_buf_puts(&b, "]");
 	if (j->binary_out) {
 		bad |= mw_buf_printf(&b, ",\"parameters\":{\"binary_data_size\":%zu}}]}", n * 4);
 		size_t hl = b.len;

@@ -99,6 +99,9 @@ MW_MUST_USE int mw_buf_append(struct mw_buf *b, const void *p, size_t n);
 MW_MUST_USE int mw_buf_puts(struct mw_buf *b, const char *s);
 MW_MUST_USE int mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Room for n more bytes (at most up to the cap) at once, so the appends
+ * that follow do not grow the buffer step by step. */
+void mw_buf_reserve(struct mw_buf *b, size_t n);
 /* 0, or the error of the first append that failed since init or reset. */
 int mw_buf_error(const struct mw_buf *b);
 /* Take ownership of the bytes; the buffer is re-initialised empty. */
@@ -228,9 +231,17 @@ MW_MUST_USE int mw_json_floats_append(struct mw_buf *b, const float *v, size_t n
  * digits and a decimal exponent within +-27, and no doubt about the
  * rounding), false when the caller must ask strtod. */
 bool mw_json_fast_double(const char *s, size_t n, double *out);
+/* The end of the run of ASCII digits at p (p itself when there is none),
+ * eight bytes at a time. */
+const char *mw_json_digits_end(const char *p, const char *e);
 /* One float as snprintf's "%.9g" writes it, byte for byte, ~15x faster
  * (the prediction log writes every input).  Returns the length. */
 size_t mw_fmt_float9(float f, char out[32]);
+/* A double as snprintf's "%.4f" writes it, byte for byte, without printf
+ * for 0 <= x < 10^9 (latencies in the prediction log).  Returns the length. */
+size_t mw_fmt_fixed4(double x, char out[48]);
+/* An integer in decimal (as "%lld").  Returns the length. */
+size_t mw_fmt_i64(long long v, char out[24]);
 /* A double as MLflow writes it: a number, or "NaN" / "Infinity" / "-Infinity". */
 json_t *mw_json_double(double d);
 

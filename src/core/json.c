@@ -286,46 +286,87 @@ static const long double pow10l_tab[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L
 					 1e48L, 1e49L, 1e50L, 1e51L, 1e52L, 1e53L, 1e54L, 1e55L,
 					 1e56L, 1e57L, 1e58L, 1e59L, 1e60L};
 
-/* Write digits of n (exactly 9, n in [10^8, 10^9)) into d. */
+static const char two_digits[] = "00010203040506070809101112131415161718192021222324"
+				 "25262728293031323334353637383940414243444546474849"
+				 "50515253545556575859606162636465666768697071727374"
+				 "75767778798081828384858687888990919293949596979899";
+
+/* Write digits of n (exactly 9, n in [10^8, 10^9)) into d: one, then four
+ * pairs from a table. */
 static void nine_digits(uint32_t n, char d[9])
 {
-	for (int i = 8; i >= 0; i--) {
-		d[i] = (char)('0' + n % 10);
-		n /= 10;
+	uint32_t lo = n % 100000000u, a = lo / 10000u, b = lo % 10000u;
+	d[0] = (char)('0' + n / 100000000u);
+	memcpy(d + 1, two_digits + 2 * (a / 100u), 2);
+	memcpy(d + 3, two_digits + 2 * (a % 100u), 2);
+	memcpy(d + 5, two_digits + 2 * (b / 100u), 2);
+	memcpy(d + 7, two_digits + 2 * (b % 100u), 2);
+}
+
+static bool eight_digits(uint64_t v)
+{
+	return ((v & 0xF0F0F0F0F0F0F0F0ull) |
+		(((v + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+	       0x3333333333333333ull;
+}
+
+const char *mw_json_digits_end(const char *p, const char *e)
+{
+	while (e - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		if (!eight_digits(v))
+			break;
+		p += 8;
 	}
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/* w * 10^(e - p) + the digits [p, e): eight at a time where the bytes
+ * allow (a little-endian word of eight ASCII digits), then one by one. */
+static uint64_t digits_into(uint64_t w, const char *p, const char *e)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	while (e - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		if (!eight_digits(v))
+			break; /* not eight digits (cannot happen: the caller checked) */
+		v -= 0x3030303030303030ull;
+		v = v * 10 + (v >> 8); /* pairs */
+		v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+		     (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >>
+		    32;
+		w = w * 100000000u + v;
+		p += 8;
+	}
+#endif
+	for (; p < e; p++)
+		w = w * 10 + (uint64_t)(*p - '0');
+	return w;
 }
 
 bool mw_json_fast_double(const char *s, size_t n, double *out)
 {
 	/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, already checked by
-	 * the lexer; read its decimal significand (at most 19 digits) and
-	 * exponent */
+	 * the lexer; read its decimal significand (at most 19 digits from the
+	 * first non-zero one) and exponent */
 	const char *p = s, *end = s + n;
 	bool neg = p < end && *p == '-';
 	if (neg)
 		p++;
-	uint64_t w = 0;
-	int sig = 0, frac = 0;
-	bool digits = false;
-	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		digits = true;
-		if (w || *p != '0') {
-			if (++sig > 19)
-				return false;
-			w = w * 10 + (uint64_t)(*p - '0');
-		}
-	}
+	const char *ib = p;
+	p = mw_json_digits_end(p, end);
+	const char *ie = p, *fb = p, *fe = p;
 	if (p < end && *p == '.') {
-		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-			digits = true;
-			frac++;
-			if (w || *p != '0') {
-				if (++sig > 19)
-					return false;
-				w = w * 10 + (uint64_t)(*p - '0');
-			}
-		}
+		fb = ++p;
+		p = mw_json_digits_end(p, end);
+		fe = p;
 	}
+	bool digits = ie > ib || fe > fb;
+	int frac = (int)(fe - fb);
 	int e = 0;
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		p++;
@@ -345,6 +386,23 @@ bool mw_json_fast_double(const char *s, size_t n, double *out)
 	}
 	if (p != end || !digits)
 		return false;
+	/* the significant digits: from the first non-zero one */
+	const char *a = ib;
+	while (a < ie && *a == '0')
+		a++;
+	uint64_t w;
+	if (a < ie) {
+		if ((ie - a) + (fe - fb) > 19)
+			return false;
+		w = digits_into(digits_into(0, a, ie), fb, fe);
+	} else {
+		a = fb;
+		while (a < fe && *a == '0')
+			a++;
+		if (fe - a > 19)
+			return false;
+		w = digits_into(0, a, fe);
+	}
 	if (!w) {
 		*out = neg ? -0.0 : 0.0;
 		return true;
@@ -368,6 +426,11 @@ bool mw_json_fast_double(const char *s, size_t n, double *out)
 	return true;
 }
 
+/* Powers of ten exact in a double (10^22 is the last). */
+static const double pow10d_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 size_t mw_fmt_float9(float f, char out[32])
 {
 	double v = (double)f;
@@ -376,32 +439,45 @@ size_t mw_fmt_float9(float f, char out[32])
 	if (v == 0)
 		return (size_t)snprintf(out, 32, "%s", signbit(v) ? "-0" : "0");
 	/* The 9 significant digits: N = round(|v| * 10^(8-k)) with
-	 * 10^k <= |v| < 10^(k+1).  |v| is exact in a long double (64-bit
-	 * significand) and so is 10^p for p <= 27; one multiplication or
-	 * division adds at most 2^-64 relative error, under 2^-33 absolute on
-	 * N < 2^30.  When that leaves the rounding in doubt (N is that close to
-	 * a half), printf decides. */
-	long double a = fabsl((long double)v);
-	int k = (int)floor(ilogb(v) * 0.30102999566398120); /* ~log10, corrected below */
-	long double sc = 0;
+	 * 10^k <= |v| < 10^(k+1).  |v| is exact in a double, and so is 10^p for
+	 * p <= 22 (in a long double for p <= 27): one multiplication or division
+	 * adds at most 2^-53 relative error (2^-64, then 2^-53 for the rounding
+	 * to a double, past 10^22), under 2^-22 absolute on N < 2^30.  When that
+	 * leaves the rounding in doubt (N within 1e-6 of a half), printf
+	 * decides.  k starts from the float's binary exponent e2 as
+	 * floor(e2 * log10(2)), off by at most one, corrected below. */
+	double a = fabs(v);
+	uint32_t bits;
+	memcpy(&bits, &f, sizeof bits);
+	int be = (int)((bits >> 23) & 0xffu);
+	int e2 = be ? be - 127 : ilogb(v); /* 2^e2 <= |v| < 2^(e2+1) */
+	int k = e2 >= 0 ? (e2 * 78913) / 262144 : -((-e2 * 78913 + 262143) / 262144);
+	double sc = 0;
 	for (int tries = 0; tries < 3; tries++) {
 		int p = 8 - k;
 		if (p > 60 || p < -60)
 			return (size_t)snprintf(out, 32, "%.9g", v);
-		sc = p >= 0 ? a * pow10l_tab[p] : a / pow10l_tab[-p];
-		if (sc < 1e8L)
+		if (p >= 0 && p <= 22)
+			sc = a * pow10d_tab[p];
+		else if (p < 0 && p >= -22)
+			sc = a / pow10d_tab[-p];
+		else
+			sc = (double)(p >= 0 ? (long double)a * pow10l_tab[p]
+					     : (long double)a / pow10l_tab[-p]);
+		if (sc < 1e8)
 			k--;
-		else if (sc >= 1e9L)
+		else if (sc >= 1e9)
 			k++;
 		else
 			break;
 	}
-	if (sc < 1e8L || sc >= 1e9L)
+	if (sc < 1e8 || sc >= 1e9)
 		return (size_t)snprintf(out, 32, "%.9g", v);
-	long double fl = floorl(sc), frac = sc - fl;
-	if (fabsl(frac - 0.5L) < 1e-6L)
+	uint32_t n = (uint32_t)sc;
+	double frac = sc - (double)n;
+	if (fabs(frac - 0.5) < 1e-6)
 		return (size_t)snprintf(out, 32, "%.9g", v); /* a tie, or too close to call */
-	uint32_t n = (uint32_t)fl + (frac > 0.5L);
+	n += frac > 0.5;
 	if (n == 1000000000u) {
 		n = 100000000u;
 		k++;
@@ -444,19 +520,68 @@ size_t mw_fmt_float9(float f, char out[32])
 
 int mw_json_floats_append(struct mw_buf *b, const float *v, size_t n)
 {
-	char tmp[32];
+	/* formatted into a chunk on the stack, appended a chunk at a time */
+	char chunk[512];
+	size_t used = 0;
 	int bad = 0;
 	for (size_t i = 0; i < n && !bad; i++) {
+		if (used > sizeof chunk - 40) {
+			bad |= mw_buf_append(b, chunk, used);
+			used = 0;
+		}
 		if (i)
-			bad |= mw_buf_append(b, ",", 1);
+			chunk[used++] = ',';
 		if (isfinite(v[i])) {
-			size_t k = mw_fmt_float9(v[i], tmp);
-			bad |= mw_buf_append(b, tmp, k);
+			used += mw_fmt_float9(v[i], chunk + used);
 		} else {
-			bad |= mw_buf_append(b, "null", 4);
+			memcpy(chunk + used, "null", 4);
+			used += 4;
 		}
 	}
+	if (used && !bad)
+		bad |= mw_buf_append(b, chunk, used);
 	return bad ? mw_buf_error(b) : 0;
+}
+
+size_t mw_fmt_i64(long long v, char out[24])
+{
+	char tmp[24];
+	size_t n = 0;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	size_t o = 0;
+	if (v < 0)
+		out[o++] = '-';
+	while (n)
+		out[o++] = tmp[--n];
+	out[o] = 0;
+	return o;
+}
+
+size_t mw_fmt_fixed4(double x, char out[48])
+{
+	if (!(x >= 0 && x < 1e9) || signbit(x))
+		return (size_t)snprintf(out, 48, "%.4f", x);
+	/* x * 10^4 in a long double: one rounding, 2^-64 relative, under 2^-20
+	 * absolute below 10^13; a result that close to a half goes to printf */
+	long double t = (long double)x * 10000.0L;
+	uint64_t n = (uint64_t)t;
+	long double frac = t - (long double)n;
+	if (fabsl(frac - 0.5L) < 1e-5L)
+		return (size_t)snprintf(out, 48, "%.4f", x);
+	n += frac > 0.5L;
+	size_t o = mw_fmt_i64((long long)(n / 10000), out);
+	uint32_t r = (uint32_t)(n % 10000);
+	out[o++] = '.';
+	out[o++] = (char)('0' + r / 1000);
+	out[o++] = (char)('0' + r / 100 % 10);
+	out[o++] = (char)('0' + r / 10 % 10);
+	out[o++] = (char)('0' + r % 10);
+	out[o] = 0;
+	return o;
 }
 
 json_t *mw_json_double(double d)

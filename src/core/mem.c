@@ -104,6 +104,13 @@ static int buf_grow(struct mw_buf *b, size_t extra)
 	return 0;
 }
 
+void mw_buf_reserve(struct mw_buf *b, size_t n)
+{
+	if (n > b->cap - b->len)
+		n = b->cap - b->len;
+	(void)buf_grow(b, n);
+}
+
 int mw_buf_append(struct mw_buf *b, const void *p, size_t n)
 {
 	int rc = buf_grow(b, n);

@@ -74,7 +74,14 @@ static char *format_record(const struct logrec *r, size_t *len)
 {
 	struct mw_buf b;
 	mw_buf_init(&b, MAX_LINE);
-	int bad = mw_buf_printf(&b, "{\"ts\":%lld,\"request_id\":", (long long)r->ts);
+	/* the usual size at once: ~16 bytes a value */
+	size_t nv = r->rows * r->cols + (r->y ? r->rows * r->ycols : 0);
+	mw_buf_reserve(&b, 256 + strlen(r->request_id) + strlen(r->model) + strlen(r->version) +
+				   (nv < MAX_ROWS * 64 ? nv : MAX_ROWS * 64) * 16);
+	char num[48];
+	int bad = mw_buf_puts(&b, "{\"ts\":");
+	bad |= mw_buf_append(&b, num, mw_fmt_i64((long long)r->ts, num));
+	bad |= mw_buf_puts(&b, ",\"request_id\":");
 	bad |= mw_json_str_append(&b, r->request_id);
 	bad |= mw_buf_puts(&b, ",\"model\":");
 	bad |= mw_json_str_append(&b, r->model);
@@ -92,8 +99,12 @@ static char *format_record(const struct logrec *r, size_t *len)
 		bad |= mw_json_floats_append(&b, r->y + i * r->ycols, r->ycols);
 		bad |= mw_buf_puts(&b, "]");
 	}
-	bad |= mw_buf_printf(&b, "],\"latency_ms\":%.4f,\"queue_ms\":%.4f,\"ok\":%s", r->latency_ms,
-			     r->queue_ms, r->error ? "false" : "true");
+	/* as "%.4f" */
+	bad |= mw_buf_puts(&b, "],\"latency_ms\":");
+	bad |= mw_buf_append(&b, num, mw_fmt_fixed4(r->latency_ms, num));
+	bad |= mw_buf_puts(&b, ",\"queue_ms\":");
+	bad |= mw_buf_append(&b, num, mw_fmt_fixed4(r->queue_ms, num));
+	bad |= mw_buf_puts(&b, r->error ? ",\"ok\":false" : ",\"ok\":true");
 	if (r->error) {
 		bad |= mw_buf_puts(&b, ",\"error\":");
 		bad |= mw_json_str_append(&b, r->error);

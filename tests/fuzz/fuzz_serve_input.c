@@ -1,7 +1,7 @@
 /*
  * fuzz_serve_input.c - libFuzzer target for the inference input parsers of
- * serve/: the V2 request decoder (v2.c, yajl's streaming path and
- * jansson's) and the row parser (rows.c: MLflow's JSON forms and CSV).
+ * serve/: the V2 request decoder (v2.c: its plain reader, yajl's streaming
+ * path and jansson's) and the row parser (rows.c: MLflow's JSON forms and CSV).
  *
  * The first byte picks the parser and the model's shape (1 to 4 features,
  * with or without feature names); the rest is the body (for V2, the bytes
@@ -11,9 +11,11 @@
  *  - a parser returns 0 with a matrix of rows x nfeat values, or one of its
  *    documented errors (MW_E_INVALID, MW_E_BAD_REQUEST for malformed JSON,
  *    MW_E_TOO_LARGE) with a message;
- *  - V2: a body decoded by the streaming path gives exactly what jansson's
- *    path gives for the same body with an unread \u-escaped key added (the
- *    same matrix bit for bit, id and output form, or the same error).
+ *  - V2: a body decoded as written (the plain reader, or yajl's streaming
+ *    path when it has escapes) gives exactly what yajl's path gives for the
+ *    same body with an unread "\t" key added, and what jansson's path gives
+ *    with an unread \u-escaped key added (the same matrix bit for bit, id
+ *    and output form, or the same error).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,16 +47,19 @@ static void v2(const struct mw_rows_schema *sc, const char *p, size_t n)
 	struct mw_err ea = {0}, eb = {0};
 	int ra = mw_v2_decode(sc, p, jlen, bin, blen, 64, &a, &ea);
 	check(ra, &ea, &a.rows, sc->nfeat);
-	if (jlen && p[0] == '{' && !memmem(p, jlen, "\\u", 2)) {
-		/* the same object with a key only jansson's path parses */
-		size_t n2 = jlen + 16, k = 1;
+	static const char *const keys[] = {"\"\\u0078\":1", "\"\\t\":1"};
+	for (size_t ki = 0; ki < 2 && jlen && p[0] == '{' && !memmem(p, jlen, "\\u", 2); ki++) {
+		/* the same object with a key only jansson's (or yajl's) path parses */
+		size_t kl = strlen(keys[ki]), k = 1;
 		while (k < jlen && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r'))
 			k++;
 		bool empty = k < jlen && p[k] == '}'; /* {} : no comma after the new key */
-		char *q = malloc(n2);
+		char *q = malloc(jlen + kl + 2);
 		q[0] = '{';
-		size_t add = empty ? 10 : 11;
-		memcpy(q + 1, "\"\\u0078\":1,", add);
+		memcpy(q + 1, keys[ki], kl);
+		size_t add = kl;
+		if (!empty)
+			q[1 + add++] = ',';
 		memcpy(q + 1 + add, p + 1, jlen - 1);
 		size_t qlen = jlen + add;
 		int rb = mw_v2_decode(sc, q, qlen, bin, blen, 64, &b, &eb);
@@ -70,6 +75,8 @@ static void v2(const struct mw_rows_schema *sc, const char *p, size_t n)
 		}
 		free(q);
 		mw_v2_request_release(&b);
+		memset(&b, 0, sizeof b);
+		memset(&eb, 0, sizeof eb);
 	}
 	mw_v2_request_release(&a);
 }

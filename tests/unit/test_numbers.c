@@ -5,6 +5,10 @@
  *    values that round up to a new power of ten, subnormals, the largest and
  *    smallest floats) and millions of random bit patterns and
  *    decimal-looking values;
+ *    and every 1009th float bit pattern;
+ *  - mw_fmt_fixed4 writes a double exactly as "%.4f" (latencies: random
+ *    milliseconds, halves of 1e-4 and their neighbours, every magnitude),
+ *    mw_fmt_i64 as "%lld";
  *  - mw_json_fast_double reads a JSON number exactly as strtod does, bit for
  *    bit, when it answers at all: random significands of 1 to 20 digits with
  *    exponents, shortest round-trip texts of random doubles and floats (what
@@ -228,12 +232,111 @@ static void test_read_numbers(void **state)
 	assert_true(parsed > declined);
 }
 
+/* Every 1009th float bit pattern (4.3 million, through every exponent and
+ * both signs, subnormals included). */
+static void test_float_sweep(void **state)
+{
+	(void)state;
+	unsigned long long before = checked;
+	for (uint64_t u = 0; u <= 0xffffffffu; u += 1009)
+		same(from_bits((uint32_t)u));
+	print_message("swept %llu floats\n", checked - before);
+}
+
+static void fixed_same(double x)
+{
+	char want[512], got[48];
+	snprintf(want, sizeof want, "%.4f", x);
+	if (strlen(want) >= sizeof got)
+		return; /* printf's answer does not fit: not for mw_fmt_fixed4 */
+	size_t n = mw_fmt_fixed4(x, got);
+	if (n != strlen(want) || strcmp(got, want))
+		fail_msg("%a: got '%s' (%zu), printf '%s'", x, got, n, want);
+}
+
+/* mw_fmt_fixed4 against "%.4f"; mw_fmt_i64 against "%lld". */
+static void test_fixed_and_ints(void **state)
+{
+	(void)state;
+	static const double fixed[] =
+		{0,       -0.0,     0.00005,     0.00015,         0.00025,    0.5,         1.23445,
+		 1.23455, 9.99995,  99999.99995, 999999999.99994, 1e9,        1e9 - 1e-5,  1e300,
+		 -1,      -0.00004, 12.3456,     0.0001,          0.00009999, 123456.78905};
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+		fixed_same(fixed[i]);
+		fixed_same(nextafter(fixed[i], 0));
+		fixed_same(nextafter(fixed[i], INFINITY));
+	}
+	fixed_same(NAN);
+	fixed_same(INFINITY);
+	fixed_same(-INFINITY);
+	uint64_t x = 0x2545F4914F6CDD1Dull;
+	for (int i = 0; i < 1000000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		/* latencies as they come (ms with sub-us parts), halves of 1e-4 and
+		 * their neighbours, and values of every magnitude up to 1e10 */
+		double ms = (double)(x % 100000000) / 1e6;
+		fixed_same(ms);
+		double half = ((double)(x % 2000000000) + 0.5) / 1e4;
+		fixed_same(half);
+		fixed_same(nextafter(half, 0));
+		fixed_same(nextafter(half, INFINITY));
+		fixed_same((double)(x >> 11) * 0x1p-53 * pow(10, (int)(x % 15) - 5));
+	}
+	static const long long ints[] = {0,
+					 1,
+					 -1,
+					 9,
+					 10,
+					 99,
+					 100,
+					 1234567890123LL,
+					 -987654321,
+					 9223372036854775807LL,
+					 -9223372036854775807LL - 1};
+	for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+		char want[32], got[24];
+		snprintf(want, sizeof want, "%lld", ints[i]);
+		size_t n = mw_fmt_i64(ints[i], got);
+		assert_int_equal(n, strlen(want));
+		assert_string_equal(got, want);
+	}
+}
+
+/* mw_json_digits_end against a byte loop: runs of digits of every length
+ * up to 40, ended by every byte value (the neighbours of '0' and '9', bytes
+ * whose high nibble is 3, bytes past ASCII), and the end of the text. */
+static void test_digit_runs(void **state)
+{
+	(void)state;
+	char buf[64];
+	for (int len = 0; len <= 40; len++)
+		for (int stop = -1; stop < 256; stop++) {
+			for (int i = 0; i < len; i++)
+				buf[i] = (char)('0' + (i * 7 + len) % 10);
+			size_t n = (size_t)len;
+			if (stop >= 0)
+				buf[n++] = (char)stop;
+			for (size_t tail = n; tail < sizeof buf; tail++)
+				buf[tail] = '5'; /* digits past the end must not count */
+			size_t want = 0;
+			while (want < n && buf[want] >= '0' && buf[want] <= '9')
+				want++;
+			const char *got = mw_json_digits_end(buf, buf + n);
+			if ((size_t)(got - buf) != want)
+				fail_msg("len %d stop %d: %zu, want %zu", len, stop,
+					 (size_t)(got - buf), want);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_random_bits),
-		cmocka_unit_test(test_read_numbers),
+		cmocka_unit_test(test_edges),          cmocka_unit_test(test_random_bits),
+		cmocka_unit_test(test_read_numbers),   cmocka_unit_test(test_float_sweep),
+		cmocka_unit_test(test_fixed_and_ints), cmocka_unit_test(test_digit_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

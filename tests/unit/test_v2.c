@@ -1,10 +1,12 @@
 /*
- * test_v2.c - unit tests for the V2 request decoder (serve/v2.c): yajl's
- * streaming path and jansson's path (taken for bodies with a \u escape or a
- * JSON string body) must mean the same thing, so every request here is
- * decoded twice, once as written and once with a harmless \u escape added
- * (in an unknown key), and both results must be identical: the same matrix
- * bit for bit, the same id and output form, or the same error.
+ * test_v2.c - unit tests for the V2 request decoder (serve/v2.c): the plain
+ * reader (bodies without escapes), yajl's streaming path (other escapes) and
+ * jansson's path (taken for bodies with a \u escape or a JSON string body)
+ * must mean the same thing, so every request here is decoded three times,
+ * once as written, once with a harmless \t escape and once with a harmless
+ * \u escape added (in an unknown key), and the results must be identical:
+ * the same matrix bit for bit, the same id and output form, or the same
+ * error.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,18 +36,19 @@ static void decode(const struct mw_rows_schema *sc, const char *json, const void
 	out->rc = mw_v2_decode(sc, json, strlen(json), bin, binlen, 64, &out->r, &out->err);
 }
 
-/* The same body through jansson's path: "\u0078" is an escaped "x", in a key
- * nobody reads, added after the first '{'. */
-static char *escaped(const char *json)
+/* The same body with key k (an escape) in a key nobody reads, added after
+ * the first '{': "\u0078" (an escaped "x") takes jansson's path, "\t"
+ * yajl's. */
+static char *escaped_key(const char *json, const char *k)
 {
 	const char *brace = strchr(json, '{');
 	if (!brace || json[0] == '"') /* a string body takes jansson's path anyway */
 		return NULL;
 	size_t n = strlen(json) + 32;
 	char *s = malloc(n);
-	snprintf(s, n, "%.*s{\"\\u0078\":1,%s", (int)(brace - json), json, brace + 1);
+	snprintf(s, n, "%.*s{\"%s\":1,%s", (int)(brace - json), json, k, brace + 1);
 	if (brace[1] == '}') /* {} */
-		snprintf(s, n, "%.*s{\"\\u0078\":1}%s", (int)(brace - json), json, brace + 2);
+		snprintf(s, n, "%.*s{\"%s\":1}%s", (int)(brace - json), json, k, brace + 2);
 	return s;
 }
 
@@ -73,8 +76,11 @@ static struct result both(const struct mw_rows_schema *sc, const char *json, con
 {
 	struct result a, b;
 	decode(sc, json, bin, binlen, &a);
-	char *e = escaped(json);
-	if (e) {
+	static const char *const keys[] = {"\\u0078", "\\t"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		char *e = escaped_key(json, keys[i]);
+		if (!e)
+			continue;
 		decode(sc, e, bin, binlen, &b);
 		same(&a, &b, json);
 		mw_v2_request_release(&b.r);
@@ -266,6 +272,22 @@ static void test_errors(void **state)
 		"{\"a\":1e999}",
 		"{\"a\":99999999999999999999}",
 		"{\"a\":\"\xff\"}",
+		/* the plain reader gives up on these after sending events */
+		"{\"a\":01}",
+		"{\"a\":1.}",
+		"{\"a\":-}",
+		"{\"a\":1e}",
+		"{\"a\":tru}",
+		"{\"a\":[1 2]}",
+		"{\"a\" 1}",
+		"{\"a\":1,}",
+		"{\"a\":[1,]}",
+		"{\"a\":\"x\x1f\"}",
+		"{\"a\":1}}",
+		"{\"a\":1} 2",
+		"{\"a\":1\v}",
+		"{\"inputs\":[{\"name\":\"input-0\",\"datatype\":\"FP32\",\"shape\":[1,3],"
+		"\"data\":[1,2,3]}],\"x\":[1 2]}",
 	};
 	for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
 		struct result a;
