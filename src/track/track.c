@@ -530,6 +530,27 @@ static int check_exp_tag_value(const char *value, struct mw_err *err)
 	return 0;
 }
 
+/* A location in mw's own artifact store ("mlflow-artifacts:/<path>") is the
+ * root its experiment owns (api/authz.c: the longest root holding a path).
+ * Roots whose first segment is an experiment id (all digits: the default
+ * roots, "mlflow-artifacts:/<id>") or a reserved root (_registry, _sources)
+ * are refused, so that no new experiment takes over another's files. */
+static int check_exp_location(const char *loc, struct mw_err *err)
+{
+	const char *p = loc && !strncmp(loc, "mlflow-artifacts:/", 18) ? loc + 18 : NULL;
+	if (!p || *p == '/')
+		return 0;
+	size_t n = strcspn(p, "/"), d = strspn(p, "0123456789");
+	bool taken = (n && d == n) || (n == 9 && !strncmp(p, "_registry", 9)) ||
+		     (n == 8 && !strncmp(p, "_sources", 8));
+	if (taken)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid artifact_location '%.200s': mlflow-artifacts:/%.*s/ is "
+				  "reserved (experiment ids and mw's own roots); choose another root",
+				  loc, (int)(n > 40 ? 40 : n), p);
+	return 0;
+}
+
 int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			struct mw_err *err)
 {
@@ -537,6 +558,8 @@ int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *
 	int rc = mw_req_str(req, "name", true, 0, &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "artifact_location", false, 0, &loc, err);
+	if (!rc)
+		rc = check_exp_location(loc, err);
 	if (rc)
 		return rc;
 	if (mw_utf8_chars(name) > MAX_EXP_NAME)

@@ -479,3 +479,8 @@ def test_artifact_proxy_custom_location_follows_its_experiment(srv):
     assert art_get(bob, f"team-a/proj/sub/{irun}/artifacts/i.txt").content == b"in"
     denied(art_get(carol, f"team-a/proj/sub/{irun}/artifacts/i.txt"))
     denied(art_get(bob, d + "/a.txt"))
+
+    # no new experiment takes another's default root or a reserved one
+    for loc in (f"mlflow-artifacts:/{exp}/x", "mlflow-artifacts:/0", "mlflow-artifacts:/_sources/s"):
+        r = alice.req("POST", "experiments/create", {"name": unique("e"), "artifact_location": loc})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
