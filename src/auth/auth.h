@@ -205,8 +205,7 @@ int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], str
  * Cached by path with the permission table's rules (a slot is dropped by
  * mw_authz_invalidate, which a creation's MANAGE grant calls, and read again
  * after the TTL). */
-int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32],
-			    struct mw_err *err);
+int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], struct mw_err *err);
 /* The current name of the registered model with internal id rm_id (the
  * <model id> of its pinned files, "_registry/<model id>/<version>") into
  * out (n bytes; MW_AUTH_MODEL_NAME_MAX is enough); MW_E_NOT_FOUND when

@@ -295,8 +295,7 @@ static int root_lookup(struct mw_authn *a, const char *path, char exp[32], struc
 	return rc;
 }
 
-int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32],
-			    struct mw_err *err)
+int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], struct mw_err *err)
 {
 	struct authz *z = a->z;
 	if (!path || !*path)

@@ -549,7 +549,8 @@ static int check_exp_location(const struct mw_track *t, const char *loc, struct 
 	size_t rn = strlen(t->artifact_root);
 	while (rn && t->artifact_root[rn - 1] == '/')
 		rn--;
-	bool taken = !strncmp(loc, t->artifact_root, rn) && loc[rn] == '/' && id_segment(loc + rn + 1);
+	bool taken =
+		!strncmp(loc, t->artifact_root, rn) && loc[rn] == '/' && id_segment(loc + rn + 1);
 	const char *p = !strncmp(loc, "mlflow-artifacts:/", 18) ? loc + 18 : NULL;
 	if (p && *p != '/')
 		taken = taken || id_segment(p) || !strcmp(p, "_registry") ||
