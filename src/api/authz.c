@@ -93,15 +93,17 @@ static int each(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *v, chec
 
 /* Whom an artifact path (canonical, mw_art_path_normalize) belongs to:
  *   ""                            the root (listed filtered)
- *   "<experiment id>/..."         that experiment (digits)
  *   "_registry"                   the pins' root (listed filtered)
  *   "_registry/<model id>/..."    that registered model (its internal id,
  *                                 digits; mw_authz_model_name finds its name)
  *   "_sources/...", "_registry/<anything else>"   an admin's only
- *   anything else                 no owner mw knows (an experiment with an
- *                                 artifact_location of its own): readable
- *                                 by every user, writable by an admin. */
-enum art_owner { ART_ROOT, ART_EXP, ART_PINS, ART_MODEL, ART_ADMIN, ART_OTHER };
+ *   anything else                 the experiment whose artifact root holds
+ *                                 it (mw_authz_art_experiment: the longest
+ *                                 "mlflow-artifacts:/<root>" that is a
+ *                                 segment prefix), else for "<digits>/..."
+ *                                 the experiment with that id, else no one's:
+ *                                 an admin's. */
+enum art_owner { ART_ROOT, ART_EXP, ART_PINS, ART_MODEL, ART_ADMIN };
 
 /* The leading run of digits of s when it is a whole segment (1..20 digits). */
 static size_t digits(const char *s)
@@ -112,29 +114,46 @@ static size_t digits(const char *s)
 	return n && n <= 20 && (!s[n] || s[n] == '/') ? n : 0;
 }
 
-static enum art_owner art_owner(const char *norm, char exp[64], int64_t *rm_id)
+static int art_owner(struct mw_api_ctx *ctx, const char *norm, char exp[64], int64_t *rm_id,
+		     enum art_owner *o, struct mw_err *err)
 {
 	size_t n;
-	if (!*norm)
-		return ART_ROOT;
-	if ((n = digits(norm)) && n < 64) {
-		memcpy(exp, norm, n);
-		exp[n] = 0;
-		return ART_EXP;
+	if (!*norm) {
+		*o = ART_ROOT;
+		return 0;
 	}
-	if (!strcmp(norm, "_registry"))
-		return ART_PINS;
+	if (!strcmp(norm, "_registry")) {
+		*o = ART_PINS;
+		return 0;
+	}
 	if (!strncmp(norm, "_registry/", 10)) {
 		char id[24];
-		if (!(n = digits(norm + 10)))
-			return ART_ADMIN;
-		memcpy(id, norm + 10, n);
-		id[n] = 0;
-		return mw_parse_int64(id, rm_id) || *rm_id <= 0 ? ART_ADMIN : ART_MODEL;
+		*o = ART_ADMIN;
+		if ((n = digits(norm + 10))) {
+			memcpy(id, norm + 10, n);
+			id[n] = 0;
+			if (!mw_parse_int64(id, rm_id) && *rm_id > 0)
+				*o = ART_MODEL;
+		}
+		return 0;
 	}
+	*o = ART_ADMIN;
 	if (!strcmp(norm, "_sources") || !strncmp(norm, "_sources/", 9))
-		return ART_ADMIN;
-	return ART_OTHER;
+		return 0;
+	char id[32];
+	struct mw_err e2 = {0};
+	int rc = mw_authz_art_experiment(ctx->auth, norm, id, &e2);
+	if (!rc) {
+		snprintf(exp, 64, "%s", id);
+		*o = ART_EXP;
+	} else if (rc != -MW_E_NOT_FOUND) {
+		return mw_err_set(err, e2.code, "%s", e2.msg);
+	} else if ((n = digits(norm)) && n < 64) {
+		memcpy(exp, norm, n);
+		exp[n] = 0;
+		*o = ART_EXP;
+	}
+	return 0;
 }
 
 static uint64_t registry_epoch(struct mw_api_ctx *ctx)
@@ -170,8 +189,12 @@ static int check_art(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *ms
 	if (mw_art_path_normalize(path ? path : "", true, &norm, &e2))
 		return 0;
 	const struct mw_principal *p = who(req);
-	enum art_owner o = art_owner(norm, exp, &rm_id);
-	int rc = 0;
+	enum art_owner o = ART_ADMIN;
+	int rc = art_owner(ctx, norm, exp, &rm_id, &o, err);
+	if (rc) {
+		free(norm);
+		return rc;
+	}
 	switch (o) {
 	case ART_EXP:
 		rc = check_exp(ctx, req, exp, need, err);
@@ -185,7 +208,6 @@ static int check_art(struct mw_api_ctx *ctx, struct mw_http_req *req, json_t *ms
 		break;
 	case ART_ROOT: /* listings of the root and of _registry are filtered */
 	case ART_PINS:
-	case ART_OTHER:
 		if (need > MW_PERM_READ && (o == ART_ROOT || !p->admin))
 			rc = mw_err_set(err, MW_E_DENIED, "Permission denied");
 		break;
@@ -209,9 +231,10 @@ void mw_api_authorize_art_list(struct mw_api_ctx *ctx, struct mw_http_req *req, 
 	if (!ctx->auth || !p || p->admin || !json_is_array(files) ||
 	    mw_art_path_normalize(dir ? dir : "", true, &norm, &err))
 		return;
-	enum art_owner where = art_owner(norm, exp, &rm_id);
+	enum art_owner where = ART_ADMIN, o;
+	int rc = art_owner(ctx, norm, exp, &rm_id, &where, &err);
 	free(norm);
-	if (where != ART_ROOT && where != ART_PINS)
+	if (rc || (where != ART_ROOT && where != ART_PINS))
 		return; /* everything below one owner: checked before the listing */
 	for (size_t i = json_array_size(files); i-- > 0;) {
 		const char *name = str_field(json_array_get(files, i), "path");
@@ -219,13 +242,14 @@ void mw_api_authorize_art_list(struct mw_api_ctx *ctx, struct mw_http_req *req, 
 		if (name && !strchr(name, '/')) {
 			char *full = mw_arena_printf(req->arena, "%s%s",
 						     where == ART_PINS ? "_registry/" : "", name);
-			enum art_owner o = art_owner(full, exp, &rm_id);
-			if (o == ART_EXP)
+			if (art_owner(ctx, full, exp, &rm_id, &o, &err))
+				keep = false;
+			else if (o == ART_EXP)
 				keep = mw_authz_can_read(ctx->auth, p, MW_PERM_EXPERIMENT, exp);
 			else if (o == ART_MODEL)
 				keep = !check_model_id(ctx, p, rm_id, MW_PERM_READ, &err);
 			else
-				keep = o == ART_PINS || o == ART_OTHER;
+				keep = o == ART_PINS;
 		}
 		if (!keep)
 			json_array_remove(files, i);

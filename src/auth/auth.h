@@ -195,6 +195,17 @@ int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64]
 int mw_authz_lm_experiment(struct mw_authn *a, const char *model_id, char out[64],
 			   struct mw_err *err);
 int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], struct mw_err *err);
+/* The experiment whose artifact root holds the proxy path `path` (canonical,
+ * mw_art_path_normalize; not a reserved root) into out: the experiment
+ * whose artifact_location is "mlflow-artifacts:/<prefix>" (or with a
+ * trailing '/') for the longest prefix of path that ends at a segment
+ * boundary ("team-a/proj2" is not under "team-a/proj"), of at most 32
+ * segments; among experiments sharing that root the oldest (lowest id);
+ * deleted experiments keep their root.  MW_E_NOT_FOUND when there is none.
+ * Cached by path with the permission table's rules (a slot is dropped by
+ * mw_authz_invalidate, which a creation's MANAGE grant calls, and read again
+ * after the TTL). */
+int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], struct mw_err *err);
 /* The current name of the registered model with internal id rm_id (the
  * <model id> of its pinned files, "_registry/<model id>/<version>") into
  * out (n bytes; MW_AUTH_MODEL_NAME_MAX is enough); MW_E_NOT_FOUND when

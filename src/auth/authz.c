@@ -30,6 +30,8 @@
 #define PERM_SLOTS 4096
 #define EXP_SLOTS 4096
 #define NAME_SLOTS 1024
+#define ROOT_SLOTS 1024
+#define ROOT_DEPTH 32 /* deepest artifact root matched, in segments */
 #define RES_MAX 128 /* longest resource cached */
 
 struct perm_slot {
@@ -58,12 +60,23 @@ struct name_slot {
 	char name[RES_MAX];
 };
 
+/* The experiment whose artifact root holds a proxy path (exp "": none):
+ * a new experiment may take a path over, so a slot is valid for its
+ * generation and the TTL, like a permission slot. */
+struct root_slot {
+	uint64_t gen; /* 0: empty */
+	int64_t read_ms;
+	char path[RES_MAX];
+	char exp[32];
+};
+
 struct authz {
 	pthread_mutex_t mu;
 	uint64_t gen;
 	struct perm_slot perm[PERM_SLOTS];
 	struct exp_slot exp[EXP_SLOTS];
 	struct name_slot name[NAME_SLOTS];
+	struct root_slot root[ROOT_SLOTS];
 };
 
 struct authz *mw_authz_new_cache(void)
@@ -256,6 +269,73 @@ int mw_authz_exp_by_name(struct mw_authn *a, const char *name, char out[64], str
 		rc = copy_exp(e.experiment_id, out, err);
 	mw_arena_free(ar);
 	return rc;
+}
+
+/* The store's look-up: every prefix of path that ends at a segment
+ * boundary (at most ROOT_DEPTH segments), longest first, each as the
+ * location "mlflow-artifacts:/<prefix>" and with a trailing '/'. */
+static int root_lookup(struct mw_authn *a, const char *path, char exp[32], struct mw_err *err)
+{
+	const char *locs[2 * ROOT_DEPTH];
+	size_t ends[ROOT_DEPTH], nseg = 0, n = 0;
+	for (const char *p = path; nseg < ROOT_DEPTH; p++) {
+		if (!*p || *p == '/')
+			ends[nseg++] = (size_t)(p - path);
+		if (!*p)
+			break;
+	}
+	struct mw_arena *ar = mw_arena_new(4096);
+	for (size_t i = nseg; i-- > 0;) {
+		int len = (int)ends[i];
+		locs[n++] = mw_arena_printf(ar, "mlflow-artifacts:/%.*s", len, path);
+		locs[n++] = mw_arena_printf(ar, "mlflow-artifacts:/%.*s/", len, path);
+	}
+	int rc = mw_store_exp_by_location(a->store, locs, n, exp, NULL, err);
+	mw_arena_free(ar);
+	return rc;
+}
+
+int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], struct mw_err *err)
+{
+	struct authz *z = a->z;
+	if (!path || !*path)
+		return mw_err_set(err, MW_E_NOT_FOUND, "no experiment holds the artifact root");
+	bool cacheable = strlen(path) < RES_MAX;
+	struct root_slot *s = &z->root[hash(3, 0, path) % ROOT_SLOTS];
+	int64_t now = mw_now_ms();
+	uint64_t gen = 0;
+	bool hit = false;
+	char exp[32] = "";
+	if (cacheable) {
+		pthread_mutex_lock(&z->mu);
+		gen = z->gen;
+		hit = s->gen == gen && now - s->read_ms < a->ttl_ms && !strcmp(s->path, path);
+		if (hit)
+			memcpy(exp, s->exp, sizeof exp);
+		pthread_mutex_unlock(&z->mu);
+	}
+	if (!hit) {
+		struct mw_err e2 = {0};
+		int rc = root_lookup(a, path, exp, &e2);
+		if (rc == -MW_E_NOT_FOUND)
+			exp[0] = 0;
+		else if (rc)
+			return mw_err_set(err, e2.code, "%s", e2.msg);
+		if (cacheable) {
+			pthread_mutex_lock(&z->mu);
+			if (z->gen == gen) { /* no change since the read began */
+				s->gen = gen;
+				s->read_ms = now;
+				snprintf(s->path, sizeof s->path, "%s", path);
+				memcpy(s->exp, exp, sizeof s->exp);
+			}
+			pthread_mutex_unlock(&z->mu);
+		}
+	}
+	if (!exp[0])
+		return mw_err_set(err, MW_E_NOT_FOUND, "no experiment holds the artifact root");
+	memcpy(out, exp, 32);
+	return 0;
 }
 
 int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char *out, size_t n,

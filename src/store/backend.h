@@ -35,6 +35,8 @@ struct mw_store_tracking_ops {
 		       struct mw_err *);
 	int (*exp_get_by_name)(struct mw_store *, const char *, struct mw_arena *,
 			       struct mw_experiment *, struct mw_err *);
+	int (*exp_by_location)(struct mw_store *, const char *const *, size_t, char[32], size_t *,
+			       struct mw_err *);
 	int (*exp_search)(struct mw_store *, const struct mw_filter *, const struct mw_order *,
 			  size_t, enum mw_view, const struct mw_page *, struct mw_arena *,
 			  struct mw_experiment **, size_t *, bool *, struct mw_err *);

@@ -479,6 +479,10 @@ static const char *const migrations[] = {
 	" kind INTEGER NOT NULL, resource TEXT NOT NULL, user_id INTEGER NOT NULL,"
 	" permission TEXT NOT NULL, PRIMARY KEY (kind, resource, user_id)) WITHOUT ROWID;"
 	"CREATE INDEX auth_permissions_user ON auth_permissions (user_id);",
+
+	/* 9: the experiment whose artifact root holds a proxy path, found by
+	 * exact location (mw_store_exp_by_location, one seek per prefix) */
+	"CREATE INDEX experiments_location ON experiments (artifact_location);",
 };
 
 /* The Default experiment "0", as MLflow's own schema seeds it. */

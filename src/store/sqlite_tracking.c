@@ -405,6 +405,43 @@ static int sq_exp_get(struct mw_store *store, const char *id, struct mw_arena *a
 	return rc;
 }
 
+/* experiments_location (migration 9) makes each a seek. */
+static const char SQL_EXP_BY_LOC[] =
+	"SELECT experiment_id FROM experiments WHERE artifact_location = ?"
+	" ORDER BY experiment_id LIMIT 1";
+
+static int sq_exp_by_location(struct mw_store *store, const char *const *locs, size_t n,
+			      char id_out[32], size_t *which, struct mw_err *err)
+{
+	if (n > MW_STORE_EXP_LOC_MAX)
+		return mw_err_set(err, MW_E_INVALID, "too many artifact locations (%zu)", n);
+	struct conn *c = sqi_rd_begin(store, err);
+	if (!c)
+		return -err->code;
+	int rc = -MW_E_NOT_FOUND;
+	sqlite3_stmt *st = sqi_prep(c, SQL_EXP_BY_LOC, err);
+	if (!st)
+		rc = -err->code;
+	for (size_t i = 0; st && i < n && rc == -MW_E_NOT_FOUND; i++) {
+		sqi_bind_text(st, 1, locs[i]);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			snprintf(id_out, 32, "%lld", (long long)sqlite3_column_int64(st, 0));
+			if (which)
+				*which = i;
+			rc = 0;
+		} else if (r != SQLITE_DONE) {
+			rc = sqi_sqerr(c, err, "experiment by location");
+		}
+		sqlite3_reset(st);
+	}
+	sqi_rd_end(store, c);
+	if (rc == -MW_E_NOT_FOUND)
+		return mw_store_err(err, MW_E_NOT_FOUND, MW_STORE_EXPERIMENT,
+				    "no experiment has that artifact location");
+	return rc;
+}
+
 static int sq_exp_get_by_name(struct mw_store *store, const char *name, struct mw_arena *a,
 			      struct mw_experiment *out, struct mw_err *err)
 {
@@ -1925,6 +1962,7 @@ const struct mw_store_tracking_ops mw_sqlite_tracking_ops = {
 	.exp_create = sq_exp_create,
 	.exp_get = sq_exp_get,
 	.exp_get_by_name = sq_exp_get_by_name,
+	.exp_by_location = sq_exp_by_location,
 	.exp_search = sq_exp_search,
 	.exp_rename = sq_exp_rename,
 	.exp_set_deleted = sq_exp_set_deleted,

@@ -304,6 +304,11 @@ int mw_store_exp_get_by_name(struct mw_store *s, const char *name, struct mw_are
 {
 	T(exp_get_by_name, name, a, out, err);
 }
+int mw_store_exp_by_location(struct mw_store *s, const char *const *locs, size_t n, char id_out[32],
+			     size_t *which, struct mw_err *err)
+{
+	T(exp_by_location, locs, n, id_out, which, err);
+}
 int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *o,
 			size_t no, enum mw_view v, const struct mw_page *p, struct mw_arena *a,
 			struct mw_experiment **out, size_t *n, bool *more, struct mw_err *err)

@@ -126,6 +126,15 @@ int mw_store_exp_get(struct mw_store *s, const char *id, struct mw_arena *a,
 		     struct mw_experiment *out, struct mw_err *err);
 int mw_store_exp_get_by_name(struct mw_store *s, const char *name, struct mw_arena *a,
 			     struct mw_experiment *out, struct mw_err *err);
+/* The experiment whose artifact_location is exactly one of locs (n of
+ * them, at most MW_STORE_EXP_LOC_MAX), the earliest in locs winning and,
+ * among experiments sharing one location, the lowest id; deleted
+ * experiments count.  id_out gets its id, *which (may be NULL) the index in
+ * locs; MW_E_NOT_FOUND when none matches.  One indexed look-up per
+ * location, in one read. */
+#define MW_STORE_EXP_LOC_MAX 64
+int mw_store_exp_by_location(struct mw_store *s, const char *const *locs, size_t n, char id_out[32],
+			     size_t *which, struct mw_err *err);
 /* A page of experiments; *more when others follow. */
 int mw_store_exp_search(struct mw_store *s, const struct mw_filter *f, const struct mw_order *order,
 			size_t norder, enum mw_view view, const struct mw_page *page,

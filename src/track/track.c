@@ -530,6 +530,40 @@ static int check_exp_tag_value(const char *value, struct mw_err *err)
 	return 0;
 }
 
+/* A location in mw's own artifact store ("mlflow-artifacts:/<path>") is the
+ * root its experiment owns (api/authz.c: the longest root holding a path).
+ * Roots under the id-named roots of new experiments (--artifact-root then a
+ * segment of digits: "mlflow-artifacts:/<id>" by default) and the reserved
+ * roots (_registry, _sources) are refused, so that no new experiment takes
+ * over another's files. */
+static bool id_segment(const char *p)
+{
+	size_t n = strcspn(p, "/");
+	return n && strspn(p, "0123456789") == n;
+}
+
+static int check_exp_location(const struct mw_track *t, const char *loc, struct mw_err *err)
+{
+	if (!loc)
+		return 0;
+	size_t rn = strlen(t->artifact_root);
+	while (rn && t->artifact_root[rn - 1] == '/')
+		rn--;
+	bool taken =
+		!strncmp(loc, t->artifact_root, rn) && loc[rn] == '/' && id_segment(loc + rn + 1);
+	const char *p = !strncmp(loc, "mlflow-artifacts:/", 18) ? loc + 18 : NULL;
+	if (p && *p != '/')
+		taken = taken || id_segment(p) || !strcmp(p, "_registry") ||
+			!strncmp(p, "_registry/", 10) || !strcmp(p, "_sources") ||
+			!strncmp(p, "_sources/", 9);
+	if (taken)
+		return mw_err_set(err, MW_E_INVALID,
+				  "Invalid artifact_location '%.200s': it is under the root of an "
+				  "experiment id or a reserved root of mw's; choose another root",
+				  loc);
+	return 0;
+}
+
 int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *req, json_t **resp,
 			struct mw_err *err)
 {
@@ -537,6 +571,8 @@ int mw_track_exp_create(struct mw_track *t, const struct mw_call *call, json_t *
 	int rc = mw_req_str(req, "name", true, 0, &name, err);
 	if (!rc)
 		rc = mw_req_str(req, "artifact_location", false, 0, &loc, err);
+	if (!rc)
+		rc = check_exp_location(t, loc, err);
 	if (rc)
 		return rc;
 	if (mw_utf8_chars(name) > MAX_EXP_NAME)

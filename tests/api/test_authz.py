@@ -425,3 +425,62 @@ def test_artifact_proxy_guards_pins_and_staging(srv):
     assert hidden not in root_bob and hidden in root_adm
     assert "_sources" not in root_bob
     assert {exp, hidden, "_registry"} <= root_adm
+
+
+def test_artifact_proxy_custom_location_follows_its_experiment(srv):
+    alice, bob, carol, dave = (user(srv, n) for n in ("alice", "bob", "carol", "dave"))
+    adm = Client(srv, ADMIN)
+    exp = alice.ok("POST", "experiments/create",
+                   {"name": unique("e"), "artifact_location": "mlflow-artifacts:/team-a/proj"}
+                   )["experiment_id"]
+    run = alice.ok("POST", "runs/create", {"experiment_id": exp, "start_time": now_ms()})["run"]
+    d = f"team-a/proj/{run['info']['run_id']}/artifacts"
+    assert run["info"]["artifact_uri"] == "mlflow-artifacts:/" + d
+    # the run's owner (MANAGE on the experiment) uploads under its root
+    r = put_art(alice, d + "/a.txt", b"alpha")
+    assert r.status_code == 200, r.text
+    for name, perm in (("bob", "NO_PERMISSIONS"), ("carol", "READ"), ("dave", "EDIT")):
+        alice.ok("POST", "experiments/permissions/create",
+                 {"experiment_id": exp, "username": name, "permission": perm})
+
+    def denied(r):
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+
+    # NO_PERMISSIONS: neither the file nor its listing
+    denied(art_get(bob, d + "/a.txt"))
+    denied(art_ls(bob, d))
+    denied(art_ls(bob, "team-a/proj"))
+    # READ reads and lists but does not write; EDIT uploads
+    r = art_get(carol, d + "/a.txt")
+    assert r.status_code == 200 and r.content == b"alpha", r.text
+    assert "a.txt" in {p.rsplit("/", 1)[-1] for p in ls_names(carol, d)}
+    denied(put_art(carol, d + "/b.txt", b"beta"))
+    assert put_art(dave, d + "/b.txt", b"beta").status_code == 200
+    assert art_get(carol, d + "/b.txt").content == b"beta"
+
+    # a sibling whose name only starts with the root is not the experiment's:
+    # nobody owns it, so only an admin reads or writes it
+    assert put_art(adm, "team-a/proj2/x.txt", b"x").status_code == 200
+    denied(art_get(carol, "team-a/proj2/x.txt"))
+    denied(put_art(dave, "team-a/proj2/y.txt", b"y"))
+    denied(art_get(carol, "team-a"))
+    assert art_get(adm, "team-a/proj2/x.txt").content == b"x"
+
+    # a nested root: the longest wins
+    inner = alice.ok("POST", "experiments/create",
+                     {"name": unique("e"), "artifact_location": "mlflow-artifacts:/team-a/proj/sub/"}
+                     )["experiment_id"]
+    alice.ok("POST", "experiments/permissions/create",
+             {"experiment_id": inner, "username": "bob", "permission": "READ"})
+    alice.ok("POST", "experiments/permissions/create",
+             {"experiment_id": inner, "username": "carol", "permission": "NO_PERMISSIONS"})
+    irun = new_run(alice, inner)
+    assert put_art(alice, f"team-a/proj/sub/{irun}/artifacts/i.txt", b"in").status_code == 200
+    assert art_get(bob, f"team-a/proj/sub/{irun}/artifacts/i.txt").content == b"in"
+    denied(art_get(carol, f"team-a/proj/sub/{irun}/artifacts/i.txt"))
+    denied(art_get(bob, d + "/a.txt"))
+
+    # no new experiment takes another's default root or a reserved one
+    for loc in (f"mlflow-artifacts:/{exp}/x", "mlflow-artifacts:/0", "mlflow-artifacts:/_sources/s"):
+        r = alice.req("POST", "experiments/create", {"name": unique("e"), "artifact_location": loc})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
