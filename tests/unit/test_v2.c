@@ -286,8 +286,8 @@ static void test_errors(void **state)
 		"{\"a\":1}}",
 		"{\"a\":1} 2",
 		"{\"a\":1\v}",
-		"{\"inputs\":[{\"name\":\"input-0\",\"datatype\":\"FP32\",\"shape\":[1,3],"
-		"\"data\":[1,2,3]}],\"x\":[1 2]}",
+		("{\"inputs\":[{\"name\":\"input-0\",\"datatype\":\"FP32\",\"shape\":[1,3],"
+		 "\"data\":[1,2,3]}],\"x\":[1 2]}"),
 	};
 	for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
 		struct result a;
