@@ -23,7 +23,7 @@
 # Requests per second and p50 latency are printed beside, for reference.
 #
 # Environment: BENCH_AUTH_REQUESTS (200000 per series), BENCH_AUTH_CONNS (4),
-# BENCH_AUTH_ROUNDS (5), BENCH_OUT (append key=value figures there).
+# BENCH_AUTH_ROUNDS (7), BENCH_OUT (append key=value figures there).
 # Exits 0 unless something crashes or a series gets an error status.  Every
 # loop is bounded; only 127.0.0.1 is contacted.
 set -euo pipefail
@@ -33,7 +33,7 @@ MW="$BUILD/mw"
 LG="$BUILD/loadgen"
 REQUESTS=${BENCH_AUTH_REQUESTS:-200000}
 CONNS=${BENCH_AUTH_CONNS:-4}
-ROUNDS=${BENCH_AUTH_ROUNDS:-5}
+ROUNDS=${BENCH_AUTH_ROUNDS:-7}
 BENCH_OUT=${BENCH_OUT:-}
 PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
