@@ -98,6 +98,7 @@ struct filter {
 struct sock {
 	struct sock *prev, *next;
 	int fd;
+	char addr[INET6_ADDRSTRLEN]; /* the client's address as text ("" when unknown) */
 	int64_t deadline_ms;   /* mw_mono_ms clock; 0 = none; atomic */
 	int64_t body_credit;   /* body bytes whose time is already added; atomic */
 };
@@ -544,6 +545,23 @@ static void sock_deadline(struct sock *k, int64_t ms_from_now)
 			 __ATOMIC_RELAXED);
 }
 
+/* The client's address of conn as text into buf ("" when unknown). */
+static void addr_text(struct MHD_Connection *conn, char *buf, size_t n)
+{
+	buf[0] = 0;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+			  (socklen_t)n);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  buf, (socklen_t)n);
+}
+
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			      enum MHD_ConnectionNotificationCode code)
 {
@@ -553,6 +571,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		struct sock *k = mw_xcalloc(1, sizeof *k);
 		k->fd = ci ? ci->connect_fd : -1;
+		addr_text(conn, k->addr, sizeof k->addr);
 		k->deadline_ms = mono_ms() + s->o.header_timeout_ms;
 		pthread_mutex_lock(&s->smu);
 		k->next = s->socks.next;
@@ -1258,18 +1277,11 @@ int mw_http_render_metrics(struct mw_http_server *s, struct mw_buf *out)
 
 const char *mw_http_client_addr(struct mw_http_req *req)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (!ci || !ci->client_addr)
-		return "";
-	char buf[INET6_ADDRSTRLEN] = "";
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
-			  sizeof buf);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			  buf, sizeof buf);
+	struct sock *k = sock_of(req->conn); /* formatted once per connection */
+	if (k)
+		return k->addr;
+	char buf[INET6_ADDRSTRLEN];
+	addr_text(req->conn, buf, sizeof buf);
 	return mw_arena_strdup(req->arena, buf);
 }
 

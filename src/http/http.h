@@ -262,8 +262,8 @@ struct mw_http_req *mw_http_deferred_req(struct mw_http_deferred *d);
 
 /* Request helpers */
 const char *mw_http_header(struct mw_http_req *req, const char *name);
-/* The client's address as text ("127.0.0.1", "::1"), in the request's arena;
- * "" when unknown. */
+/* The client's address as text ("127.0.0.1", "::1"), formatted once per
+ * connection (it lives at least as long as the request); "" when unknown. */
 const char *mw_http_client_addr(struct mw_http_req *req);
 typedef void (*mw_http_kv_cb)(void *ctx, const char *key, const char *value);
 void mw_http_query_each(struct mw_http_req *req, mw_http_kv_cb cb, void *ctx);
