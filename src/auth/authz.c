@@ -3,20 +3,22 @@
  * an experiment or a registered model, the caches that keep a check off the
  * store, and the management of permission rows (see auth.h for the rules).
  *
- * The permission table: 4096 slots, one per hash of (user, kind, resource),
- * each remembering the user's row for that resource (or that there is
- * none) with the generation it was read in and when.  A slot is valid while
- * its generation is the object's and it is younger than the credential
- * cache's TTL; any change of a row, a role or a user bumps the generation,
- * which empties the table at once without touching it.  The experiment
- * table maps run and logged-model ids to their experiment: that never
- * changes, so its slots are only ever replaced.  The name table maps a
- * registered model's internal id (its pinned files' "_registry/<id>/") to
- * its current name: a rename changes that, so a slot follows the permission
- * table's rules (generation, TTL) and the caller's epoch besides.
- * Resources longer than a slot holds are not cached (they are read every
- * time).  The tables are fixed-size under one mutex: memory never grows
- * with traffic.
+ * One cache of look-ups keeps a check off the store: 8192 slots under one
+ * mutex, each remembering one answer with the generation it was read in and
+ * when.  What a slot answers is named by its kind, a number and a key:
+ *   a user's permission row on a resource (kind: the resource's kind, num:
+ *     the user id, key: the resource; the row, or that there is none);
+ *   the experiment of a run or a logged model (key: its id);
+ *   the experiment whose artifact root holds a proxy path (key: the path);
+ *   a registered model's current name by its internal id (num: the id),
+ *     valid for the caller's epoch (the registry's generation) besides.
+ * A slot is valid while its generation is the object's and it is younger
+ * than the credential cache's TTL; any change of a row, a role or a user
+ * bumps the generation, which empties the cache at once without touching
+ * it.  A run's or logged model's experiment never changes, so those slots
+ * skip both checks and are only ever replaced.  Keys and answers longer than
+ * a slot holds are not cached (they are read every time).  The table is
+ * fixed-size: memory never grows with traffic.
  */
 #include "auth/auth_int.h"
 
@@ -27,56 +29,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PERM_SLOTS 4096
-#define EXP_SLOTS 4096
-#define NAME_SLOTS 1024
-#define ROOT_SLOTS 1024
+#define SLOTS 8192
 #define ROOT_DEPTH 32 /* deepest artifact root matched, in segments */
-#define RES_MAX 128 /* longest resource cached */
+#define RES_MAX 128   /* longest key or answer cached */
 
-struct perm_slot {
-	uint64_t gen; /* 0: empty */
-	int64_t user_id;
-	int64_t read_ms;
-	int kind;
-	int perm; /* -1: no row */
-	char res[RES_MAX];
+/* What a slot answers (the permission kinds are enum mw_perm_kind's). */
+enum {
+	K_RUN = 3,  /* a run's experiment */
+	K_LM,       /* a logged model's experiment */
+	K_ROOT,     /* the experiment whose artifact root holds a path ("": none) */
+	K_NAME,     /* a registered model's name by its id */
 };
 
-struct exp_slot {
-	int kind; /* 0: empty; 1 run; 2 logged model */
-	char id[RES_MAX];
-	char exp[64];
-};
-
-/* A registered model's name by its internal id: a rename changes it, so a
- * slot is valid, like a permission slot, for its generation and the TTL, and
- * also only for the caller's epoch (the registry's generation). */
-struct name_slot {
-	uint64_t gen; /* 0: empty */
+struct slot {
+	uint64_t gen; /* 0: empty; else the generation it was read in */
 	uint64_t epoch;
-	int64_t id;
 	int64_t read_ms;
-	char name[RES_MAX];
-};
-
-/* The experiment whose artifact root holds a proxy path (exp "": none):
- * a new experiment may take a path over, so a slot is valid for its
- * generation and the TTL, like a permission slot. */
-struct root_slot {
-	uint64_t gen; /* 0: empty */
-	int64_t read_ms;
-	char path[RES_MAX];
-	char exp[32];
+	int64_t num;
+	int kind;
+	int ival;          /* a permission row (-1: none) */
+	char key[RES_MAX];
+	char val[RES_MAX]; /* an experiment id or a name */
 };
 
 struct authz {
 	pthread_mutex_t mu;
 	uint64_t gen;
-	struct perm_slot perm[PERM_SLOTS];
-	struct exp_slot exp[EXP_SLOTS];
-	struct name_slot name[NAME_SLOTS];
-	struct root_slot root[ROOT_SLOTS];
+	struct slot s[SLOTS];
 };
 
 struct authz *mw_authz_new_cache(void)
@@ -102,13 +81,56 @@ void mw_authz_invalidate(struct mw_authn *a)
 	pthread_mutex_unlock(&a->z->mu);
 }
 
-static size_t hash(int kind, int64_t user, const char *s)
+static struct slot *slot_of(struct authz *z, int kind, int64_t num, const char *key)
 {
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-	h = (h ^ (uint64_t)user) * 1099511628211ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (size_t)(h ^ (h >> 29));
+	h = (h ^ (uint64_t)num) * 1099511628211ull;
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	return &z->s[(h ^ (h >> 29)) % SLOTS];
+}
+
+/* A cached answer for (kind, num, key, epoch) into *out; *gen gets the
+ * generation to hand to cache_put after a read from the store.  sticky: the
+ * answer never changes (no generation or TTL check). */
+static bool cache_get(struct mw_authn *a, int kind, int64_t num, const char *key, uint64_t epoch,
+		      bool sticky, struct slot *out, uint64_t *gen)
+{
+	struct authz *z = a->z;
+	struct slot *s = slot_of(z, kind, num, key);
+	int64_t now = mw_now_ms();
+	pthread_mutex_lock(&z->mu);
+	*gen = z->gen;
+	bool hit = strlen(key) < RES_MAX && s->gen && s->kind == kind && s->num == num &&
+		   s->epoch == epoch && !strcmp(s->key, key) &&
+		   (sticky || (s->gen == *gen && now - s->read_ms < a->ttl_ms));
+	if (hit)
+		*out = *s;
+	pthread_mutex_unlock(&z->mu);
+	return hit;
+}
+
+/* Remember an answer read from the store, unless something changed since
+ * the read began (the generation moved) or it does not fit a slot. */
+static void cache_put(struct mw_authn *a, int kind, int64_t num, const char *key, uint64_t epoch,
+		      uint64_t gen, int ival, const char *val)
+{
+	struct authz *z = a->z;
+	if (strlen(key) >= RES_MAX || strlen(val) >= RES_MAX)
+		return;
+	struct slot *s = slot_of(z, kind, num, key);
+	pthread_mutex_lock(&z->mu);
+	if (z->gen == gen) {
+		s->gen = gen;
+		s->epoch = epoch;
+		s->read_ms = mw_now_ms();
+		s->num = num;
+		s->kind = kind;
+		s->ival = ival;
+		snprintf(s->key, sizeof s->key, "%s", key);
+		snprintf(s->val, sizeof s->val, "%s", val);
+	}
+	pthread_mutex_unlock(&z->mu);
 }
 
 /* The user's row on a resource: 0 and *row (-1: none), from the cache or
@@ -116,21 +138,11 @@ static size_t hash(int kind, int64_t user, const char *s)
 static int user_row(struct mw_authn *a, int64_t user_id, enum mw_perm_kind kind, const char *res,
 		    int *row, struct mw_err *err)
 {
-	struct authz *z = a->z;
-	bool cacheable = strlen(res) < RES_MAX;
-	struct perm_slot *s = &z->perm[hash((int)kind, user_id, res) % PERM_SLOTS];
-	int64_t now = mw_now_ms();
-	uint64_t gen = 0;
-	if (cacheable) {
-		pthread_mutex_lock(&z->mu);
-		gen = z->gen;
-		bool hit = s->gen == gen && s->user_id == user_id && s->kind == (int)kind &&
-			   now - s->read_ms < a->ttl_ms && !strcmp(s->res, res);
-		if (hit)
-			*row = s->perm;
-		pthread_mutex_unlock(&z->mu);
-		if (hit)
-			return 0;
+	struct slot c;
+	uint64_t gen;
+	if (cache_get(a, (int)kind, user_id, res, 0, false, &c, &gen)) {
+		*row = c.ival;
+		return 0;
 	}
 	enum mw_perm p = MW_PERM_NONE;
 	struct mw_err e2 = {0};
@@ -141,18 +153,7 @@ static int user_row(struct mw_authn *a, int64_t user_id, enum mw_perm_kind kind,
 		return mw_err_set(err, e2.code, "%s", e2.msg);
 	else
 		*row = (int)p;
-	if (cacheable) {
-		pthread_mutex_lock(&z->mu);
-		if (z->gen == gen) { /* no change since the read began */
-			s->gen = gen;
-			s->user_id = user_id;
-			s->kind = (int)kind;
-			s->read_ms = now;
-			s->perm = *row;
-			snprintf(s->res, sizeof s->res, "%s", res);
-		}
-		pthread_mutex_unlock(&z->mu);
-	}
+	cache_put(a, (int)kind, user_id, res, 0, gen, *row, "");
 	return 0;
 }
 
@@ -195,31 +196,6 @@ bool mw_authz_can_read(struct mw_authn *a, const struct mw_principal *p, enum mw
 
 /* ------------------------------------------------------------ experiments of things */
 
-static bool exp_cached(struct authz *z, int kind, const char *id, char out[64])
-{
-	if (strlen(id) >= RES_MAX)
-		return false;
-	struct exp_slot *s = &z->exp[hash(kind, 0, id) % EXP_SLOTS];
-	pthread_mutex_lock(&z->mu);
-	bool hit = s->kind == kind && !strcmp(s->id, id);
-	if (hit)
-		memcpy(out, s->exp, 64);
-	pthread_mutex_unlock(&z->mu);
-	return hit;
-}
-
-static void exp_remember(struct authz *z, int kind, const char *id, const char *exp)
-{
-	if (strlen(id) >= RES_MAX || strlen(exp) >= 64)
-		return;
-	struct exp_slot *s = &z->exp[hash(kind, 0, id) % EXP_SLOTS];
-	pthread_mutex_lock(&z->mu);
-	s->kind = kind;
-	snprintf(s->id, sizeof s->id, "%s", id);
-	snprintf(s->exp, sizeof s->exp, "%s", exp);
-	pthread_mutex_unlock(&z->mu);
-}
-
 static int copy_exp(const char *exp, char out[64], struct mw_err *err)
 {
 	if (!exp || strlen(exp) >= 64)
@@ -231,15 +207,17 @@ static int copy_exp(const char *exp, char out[64], struct mw_err *err)
 int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64],
 			    struct mw_err *err)
 {
-	if (exp_cached(a->z, 1, run_id, out))
-		return 0;
+	struct slot c;
+	uint64_t gen;
+	if (cache_get(a, K_RUN, 0, run_id, 0, true, &c, &gen))
+		return copy_exp(c.val, out, err);
 	struct mw_arena *ar = mw_arena_new(4096);
 	struct mw_run r;
 	int rc = mw_store_run_get(a->store, run_id, ar, &r, err);
 	if (!rc)
 		rc = copy_exp(r.info.experiment_id, out, err);
 	if (!rc)
-		exp_remember(a->z, 1, run_id, out);
+		cache_put(a, K_RUN, 0, run_id, 0, gen, 0, out);
 	mw_arena_free(ar);
 	return rc;
 }
@@ -247,15 +225,17 @@ int mw_authz_run_experiment(struct mw_authn *a, const char *run_id, char out[64]
 int mw_authz_lm_experiment(struct mw_authn *a, const char *model_id, char out[64],
 			   struct mw_err *err)
 {
-	if (exp_cached(a->z, 2, model_id, out))
-		return 0;
+	struct slot c;
+	uint64_t gen;
+	if (cache_get(a, K_LM, 0, model_id, 0, true, &c, &gen))
+		return copy_exp(c.val, out, err);
 	struct mw_arena *ar = mw_arena_new(2048);
 	struct mw_logged_model m;
 	int rc = mw_store_lm_get(a->store, model_id, ar, &m, err);
 	if (!rc)
 		rc = copy_exp(m.experiment_id, out, err);
 	if (!rc)
-		exp_remember(a->z, 2, model_id, out);
+		cache_put(a, K_LM, 0, model_id, 0, gen, 0, out);
 	mw_arena_free(ar);
 	return rc;
 }
@@ -297,40 +277,21 @@ static int root_lookup(struct mw_authn *a, const char *path, char exp[32], struc
 
 int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], struct mw_err *err)
 {
-	struct authz *z = a->z;
 	if (!path || !*path)
 		return mw_err_set(err, MW_E_NOT_FOUND, "no experiment holds the artifact root");
-	bool cacheable = strlen(path) < RES_MAX;
-	struct root_slot *s = &z->root[hash(3, 0, path) % ROOT_SLOTS];
-	int64_t now = mw_now_ms();
-	uint64_t gen = 0;
-	bool hit = false;
+	struct slot c;
+	uint64_t gen;
 	char exp[32] = "";
-	if (cacheable) {
-		pthread_mutex_lock(&z->mu);
-		gen = z->gen;
-		hit = s->gen == gen && now - s->read_ms < a->ttl_ms && !strcmp(s->path, path);
-		if (hit)
-			memcpy(exp, s->exp, sizeof exp);
-		pthread_mutex_unlock(&z->mu);
-	}
-	if (!hit) {
+	if (cache_get(a, K_ROOT, 0, path, 0, false, &c, &gen)) {
+		snprintf(exp, sizeof exp, "%.31s", c.val); /* put from an exp[32] */
+	} else {
 		struct mw_err e2 = {0};
 		int rc = root_lookup(a, path, exp, &e2);
 		if (rc == -MW_E_NOT_FOUND)
 			exp[0] = 0;
 		else if (rc)
 			return mw_err_set(err, e2.code, "%s", e2.msg);
-		if (cacheable) {
-			pthread_mutex_lock(&z->mu);
-			if (z->gen == gen) { /* no change since the read began */
-				s->gen = gen;
-				s->read_ms = now;
-				snprintf(s->path, sizeof s->path, "%s", path);
-				memcpy(s->exp, exp, sizeof s->exp);
-			}
-			pthread_mutex_unlock(&z->mu);
-		}
+		cache_put(a, K_ROOT, 0, path, 0, gen, 0, exp);
 	}
 	if (!exp[0])
 		return mw_err_set(err, MW_E_NOT_FOUND, "no experiment holds the artifact root");
@@ -341,19 +302,12 @@ int mw_authz_art_experiment(struct mw_authn *a, const char *path, char out[32], 
 int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char *out, size_t n,
 			struct mw_err *err)
 {
-	struct authz *z = a->z;
-	struct name_slot *s =
-		&z->name[(size_t)((uint64_t)rm_id * 11400714819323198485ull >> 40) % NAME_SLOTS];
-	int64_t now = mw_now_ms();
-	pthread_mutex_lock(&z->mu);
-	uint64_t gen = z->gen;
-	bool hit = s->gen == gen && s->epoch == epoch && s->id == rm_id &&
-		   now - s->read_ms < a->ttl_ms && strlen(s->name) < n;
-	if (hit)
-		snprintf(out, n, "%s", s->name);
-	pthread_mutex_unlock(&z->mu);
-	if (hit)
+	struct slot c;
+	uint64_t gen;
+	if (cache_get(a, K_NAME, rm_id, "", epoch, false, &c, &gen) && strlen(c.val) < n) {
+		snprintf(out, n, "%s", c.val);
 		return 0;
+	}
 	struct mw_arena *ar = mw_arena_new(1024);
 	const char *name = NULL;
 	int rc = mw_store_rm_name_by_id(a->store, rm_id, ar, &name, err);
@@ -361,15 +315,7 @@ int mw_authz_model_name(struct mw_authn *a, int64_t rm_id, uint64_t epoch, char 
 		rc = mw_err_set(err, MW_E_INTERNAL, "a registered model's name is too long");
 	if (!rc) {
 		snprintf(out, n, "%s", name);
-		pthread_mutex_lock(&z->mu);
-		if (z->gen == gen && strlen(name) < RES_MAX) { /* no change since the read */
-			s->gen = gen;
-			s->epoch = epoch;
-			s->id = rm_id;
-			s->read_ms = now;
-			snprintf(s->name, sizeof s->name, "%s", name);
-		}
-		pthread_mutex_unlock(&z->mu);
+		cache_put(a, K_NAME, rm_id, "", epoch, gen, 0, name);
 	}
 	mw_arena_free(ar);
 	return rc;
